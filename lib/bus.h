@@ -1,0 +1,138 @@
+/*
+ * bus -- one AMQP 0-9-1 connection (librabbitmq-c) with one channel.
+ *
+ * The daemons drive it from libev: watch bus_fd() for reading, call
+ * bus_poll(bus, 0) when it is readable, and again at the end of every
+ * loop iteration while bus_pending() says the library holds buffered
+ * frames (an RPC such as queue.declare may read deliveries ahead).  A
+ * periodic bus_poll() also keeps heartbeats going.  The CLIs simply call
+ * bus_poll() with a timeout until they have their answer.
+ *
+ * Deliveries reach the callback registered with bus_consume(); publisher
+ * confirms reach the callback registered with bus_confirm_select().
+ * Every function returns 0 / -1; on -1, bus_error() says what failed.
+ */
+#ifndef RESBUS_BUS_H
+#define RESBUS_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bus;
+
+/* One AMQP table entry for publishing headers. */
+struct bus_header {
+	const char *key;
+	enum { BUS_HDR_STRING, BUS_HDR_INT, BUS_HDR_BOOL } kind;
+	const char *s;
+	int64_t i;
+};
+
+struct bus_props {
+	const char *type;            /* full message name */
+	const char *content_type;    /* NULL: application/x-protobuf */
+	const char *content_encoding;
+	const char *reply_to;
+	const char *correlation_id;
+	const char *message_id;
+	const char *user_id;         /* RabbitMQ checks it against the login */
+	bool persistent;             /* delivery_mode 2 */
+	const struct bus_header *headers;
+	size_t nheaders;
+	uint8_t priority;
+	bool has_priority;
+};
+
+/* A received message.  Every pointer is borrowed for the callback only. */
+struct bus_delivery {
+	const char *exchange;
+	const char *routing_key;
+	const char *consumer_tag;
+	const char *type;
+	const char *reply_to;
+	const char *correlation_id;
+	const char *message_id;
+	const char *user_id;
+	const void *body;
+	size_t len;
+	uint64_t delivery_tag;
+	bool redelivered;
+};
+
+typedef void bus_deliver_fn(struct bus *bus, const struct bus_delivery *d,
+    void *arg);
+/* SEQ is the publish sequence number bus_publish() gave; MULTIPLE means
+ * every outstanding number up to and including SEQ. */
+typedef void bus_confirm_fn(struct bus *bus, uint64_t seq, bool multiple,
+    bool ack, void *arg);
+
+enum {
+	BUS_DURABLE = 1 << 0,
+	BUS_EXCLUSIVE = 1 << 1,
+	BUS_AUTO_DELETE = 1 << 2,
+	BUS_PASSIVE = 1 << 3,
+	BUS_QUORUM = 1 << 4,
+};
+
+/*
+ * Connects to URL (amqp:// or amqps://), logs in, opens channel 1.
+ * NAME is shown as the connection name in rabbitmqctl.  NULL with a
+ * message in ERR on failure.  Free with bus_free().
+ */
+struct bus *bus_connect(const char *url, const char *name, char *err,
+    size_t errlen);
+void bus_free(struct bus *bus);
+
+int bus_fd(const struct bus *bus);
+const char *bus_error(const struct bus *bus);
+/* The login user of the connection (for the user_id property).  Borrowed. */
+const char *bus_user(const struct bus *bus);
+
+int bus_exchange_declare(struct bus *bus, const char *name, const char *type,
+    bool durable, const char *alternate_exchange)
+	__attribute__((warn_unused_result));
+/*
+ * Declares queue NAME (empty: a server-named queue) with BUS_* FLAGS.
+ * *actual (may be NULL) gets the queue's name (caller frees); *messages
+ * and *consumers (may be NULL) its counts.  A BUS_PASSIVE declare of a
+ * missing queue fails and leaves the channel usable.
+ */
+int bus_queue_declare(struct bus *bus, const char *name, unsigned flags,
+    char **actual, uint32_t *messages, uint32_t *consumers)
+	__attribute__((warn_unused_result));
+int bus_queue_bind(struct bus *bus, const char *queue, const char *exchange,
+    const char *key) __attribute__((warn_unused_result));
+int bus_qos(struct bus *bus, uint16_t prefetch)
+	__attribute__((warn_unused_result));
+/* Starts consuming QUEUE; each delivery goes to FN(bus, d, ARG). */
+int bus_consume(struct bus *bus, const char *queue, bool no_ack,
+    bus_deliver_fn *fn, void *arg) __attribute__((warn_unused_result));
+/* Puts the channel in confirm mode; confirms go to FN(bus, ..., ARG). */
+int bus_confirm_select(struct bus *bus, bus_confirm_fn *fn, void *arg)
+	__attribute__((warn_unused_result));
+
+/*
+ * Publishes BODY to EXCHANGE ("" = default) with routing key KEY.  In
+ * confirm mode *seq (may be NULL) gets the sequence number the confirm
+ * will carry.
+ */
+int bus_publish(struct bus *bus, const char *exchange, const char *key,
+    const struct bus_props *props, const void *body, size_t len,
+    uint64_t *seq) __attribute__((warn_unused_result));
+int bus_ack(struct bus *bus, uint64_t delivery_tag)
+	__attribute__((warn_unused_result));
+int bus_reject(struct bus *bus, uint64_t delivery_tag, bool requeue)
+	__attribute__((warn_unused_result));
+
+/*
+ * Reads and dispatches frames: waits up to TIMEOUT_MS (0: only what is
+ * already there, -1: forever) for the first, then takes everything that
+ * is ready without waiting.  Returns the number of deliveries and
+ * confirms handled, or -1 when the connection or channel failed.
+ */
+int bus_poll(struct bus *bus, int timeout_ms);
+/* Whether the library holds frames or bytes not yet dispatched. */
+bool bus_pending(const struct bus *bus);
+
+#endif

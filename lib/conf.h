@@ -1,0 +1,102 @@
+/*
+ * conf -- server.yaml, pools.yaml and worker.yaml.
+ *
+ * resalloc's formats are read as they are.  Each file is parsed with
+ * libyaml into a fresh struct, validated whole, and only then handed to
+ * the caller, so a bad file on reload leaves the running configuration
+ * alone.  Every error names file:line:column and what is wrong.
+ */
+#ifndef RESBUS_CONF_H
+#define RESBUS_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf_tag {
+	char *name;
+	int64_t priority;
+};
+
+struct conf_pool {
+	char *name;
+	char *description;
+	int64_t max;                  /* default 4 */
+	int64_t max_starting;         /* default 1 */
+	int64_t max_prealloc;         /* default 2; 0 for on-demand pools */
+	int64_t start_delay;          /* seconds, default 0 */
+	char *cmd_new;                /* required */
+	char *cmd_delete;             /* required */
+	char *cmd_livecheck;
+	char *cmd_release;
+	char *cmd_list;
+	int64_t livecheck_period;     /* seconds, default 600 */
+	int64_t livecheck_attempts;   /* default 3 */
+	int64_t reuse_opportunity_time; /* seconds, default 0 */
+	int64_t reuse_max_count;      /* default 0 = unlimited */
+	int64_t reuse_max_time;       /* seconds, default 3600 */
+	char *name_pattern;           /* default "{pool_name}_{id}_{datetime}" */
+	struct conf_tag *tags;
+	size_t ntags;
+	struct conf_tag *tags_on_demand;
+	size_t ntags_on_demand;
+	char **named_counters;
+	size_t nnamed_counters;
+	/* resbus extensions */
+	int64_t cmd_new_timeout;      /* seconds, default 3600 */
+	int64_t cmd_delete_timeout;   /* seconds, default 600 */
+};
+
+struct conf_pools {
+	struct conf_pool *pools;      /* in file order */
+	size_t npools;
+};
+
+struct conf_server {
+	char *db_url;                 /* default sqlite:////var/lib/resbus/db.sqlite */
+	char *logdir;                 /* default /var/log/resbus */
+	char *loglevel;               /* default "info" */
+	char *hostname;               /* XML-RPC gateway, default localhost */
+	int64_t port;                 /* default 49100 */
+	char *amqp_url;               /* NULL: use the built-in default */
+	char *prefix;                 /* bus name prefix, default "resbus" */
+	char **admins;
+	size_t nadmins;
+};
+
+struct conf_worker {
+	char *amqp_url;
+	char *pools_file;             /* default <dir of worker.yaml>/pools.yaml */
+	char **pools;                 /* pools served; none listed = all */
+	size_t npools;
+	int64_t concurrency;          /* default 64 */
+	char *logdir;                 /* default /var/log/resbus */
+	char *prefix;
+};
+
+/*
+ * Each loader returns a fresh struct (free with the matching *_free) or
+ * NULL with a one-line "file:line:column: what is wrong" in ERR.
+ * A missing server.yaml is an error: resalloc requires the file too.
+ */
+struct conf_pools *conf_pools_load(const char *path, char *err, size_t errlen);
+struct conf_server *conf_server_load(const char *path, char *err, size_t errlen);
+struct conf_worker *conf_worker_load(const char *path, char *err, size_t errlen);
+void conf_pools_free(struct conf_pools *pools);
+void conf_server_free(struct conf_server *server);
+void conf_worker_free(struct conf_worker *worker);
+
+/* The pool named NAME, or NULL.  Borrowed. */
+const struct conf_pool *conf_pools_find(const struct conf_pools *pools,
+    const char *name);
+/* Whether POOL carries TAG (normal or on-demand); *priority if it does. */
+bool conf_pool_has_tag(const struct conf_pool *pool, const char *tag,
+    int64_t *priority);
+
+/*
+ * The configuration directory: OPTION, else $CONFIG_DIR, else
+ * SYSCONFDIR/resbus.  Borrowed.
+ */
+const char *conf_dir_pick(const char *option);
+
+#endif

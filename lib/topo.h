@@ -1,0 +1,43 @@
+/*
+ * topo -- the names on the bus (DESIGN.md section 2) and their declaration.
+ *
+ * All names hang under a configurable prefix (default "resbus").  The
+ * broker, the workers and the clients all declare the part of the
+ * topology they rely on: declarations are idempotent, and a client that
+ * publishes before resbusd ever ran still finds its exchange, and its
+ * request waits in a durable queue.
+ */
+#ifndef RESBUS_TOPO_H
+#define RESBUS_TOPO_H
+
+struct bus;
+
+/* Fresh strings, caller frees. */
+char *topo_ticket_exchange(const char *prefix);      /* P.ticket */
+char *topo_unrouted_exchange(const char *prefix);    /* P.ticket.unrouted */
+char *topo_unrouted_queue(const char *prefix);       /* P.ticket.unrouted */
+char *topo_ticket_queue(const char *prefix, const char *key); /* P.ticket.<key> */
+char *topo_request_queue(const char *prefix);        /* P.request */
+char *topo_event_exchange(const char *prefix);       /* P.event */
+char *topo_pool_queue(const char *prefix, const char *pool); /* P.pool.<pool> */
+char *topo_broker_events_queue(const char *prefix);  /* P.broker.events */
+char *topo_control_queue(const char *prefix);        /* P.control */
+
+/*
+ * Declares the exchanges and the shared durable queues: the ticket
+ * exchange with its alternate exchange and unrouted queue, the request
+ * queue, the event exchange, the broker's event queue bound to
+ * resource.#, and the control queue.  0 or -1 (bus_error() says why).
+ */
+int topo_declare_core(struct bus *bus, const char *prefix)
+	__attribute__((warn_unused_result));
+
+/* Declares (durable) and returns 0 / -1 for the queue of POOL. */
+int topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
+	__attribute__((warn_unused_result));
+
+/* Declares the queue of tag set KEY and binds it to the ticket exchange. */
+int topo_declare_tagset(struct bus *bus, const char *prefix, const char *key)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * util -- allocation that cannot fail, time, and small string helpers
+ * shared by every binary.
+ */
+#ifndef RESBUS_UTIL_H
+#define RESBUS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+#define RESBUS_DEFAULT_AMQP_URL "amqp://guest:guest@localhost:5672/"
+#define RESBUS_DEFAULT_PREFIX "resbus"
+
+/* Out of memory is fatal: these never return NULL.  Caller frees. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a fresh string; caller frees. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Wall clock and monotonic clock in milliseconds. */
+int64_t now_wall_ms(void);
+int64_t now_mono_ms(void);
+
+/* A random version 4 UUID in its usual hex form into out[37]. */
+void uuid_make(char out[37]);
+
+/*
+ * The AMQP URL every binary uses: OPTION if set, else $RESBUS_AMQP_URL,
+ * else CONFIGURED if set, else the built-in default.  Borrowed strings.
+ */
+const char *amqp_url_pick(const char *option, const char *configured);
+
+/* Parses a base-10 unsigned integer that fills the whole string. */
+int parse_u64(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+
+/* Standard base64 (RFC 4648) of LEN bytes; caller frees. */
+char *base64_encode(const void *data, size_t len);
+
+#endif
