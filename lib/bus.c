@@ -1,1 +1,673 @@
-/* placeholder */
+/*
+ * bus -- librabbitmq-c wrapped for an event loop.
+ *
+ * librabbitmq-c is a blocking library, but it can be polled: with a zero
+ * timeout amqp_consume_message() returns at once when no frame is ready.
+ * bus_poll() therefore reads whatever is available and dispatches it:
+ * deliveries to the consumer's callback, basic.ack/basic.nack to the
+ * confirm callback.  RPCs (declare, bind, consume) still block, but they
+ * are made at start-up or on rare events, and RabbitMQ answers them in
+ * microseconds.
+ *
+ * Channel 1 carries everything that matters.  Passive declarations, which
+ * close their channel when the queue is missing, go to channel 2 so that
+ * a failed probe never tears down consumers or confirm mode.
+ *
+ * Memory: frames decoded by the library live in its pools until
+ * amqp_maybe_release_buffers(); bus_poll() releases them after each
+ * dispatched item, so callbacks must copy what they keep.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef HAVE_RABBITMQ_C_AMQP_H
+#include <rabbitmq-c/amqp.h>
+#include <rabbitmq-c/ssl_socket.h>
+#include <rabbitmq-c/tcp.h>
+#else
+#include <amqp.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#endif
+
+#include "bus.h"
+#include "msg.h"
+#include "util.h"
+
+#define BUS_CHANNEL 1
+#define BUS_PROBE_CHANNEL 2
+#define BUS_FRAME_MAX 131072
+#define BUS_HEARTBEAT_S 30
+#define BUS_CONNECT_TIMEOUT_S 5
+#define BUS_MAX_CONSUMERS 64
+
+struct bus_consumer {
+	char *tag;
+	bus_deliver_fn *fn;
+	void *arg;
+};
+
+struct bus {
+	amqp_connection_state_t conn;
+	char *user;
+	char error[512];
+	bool probe_open;
+	bool confirming;
+	bool broken;
+	uint64_t next_seq;
+	bus_confirm_fn *confirm_fn;
+	void *confirm_arg;
+	struct bus_consumer consumers[BUS_MAX_CONSUMERS];
+	size_t nconsumers;
+};
+
+static void
+bus_seterr(struct bus *bus, const char *what, amqp_rpc_reply_t r)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		snprintf(bus->error, sizeof(bus->error), "%s", what);
+		break;
+	case AMQP_RESPONSE_NONE:
+		snprintf(bus->error, sizeof(bus->error), "%s: no reply", what);
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		snprintf(bus->error, sizeof(bus->error), "%s: %s", what,
+		    amqp_error_string2(r.library_error));
+		if (r.library_error != AMQP_STATUS_TIMEOUT)
+			bus->broken = true;
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = r.reply.decoded;
+
+			snprintf(bus->error, sizeof(bus->error),
+			    "%s: connection closed by server: %u %.*s", what,
+			    m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+			bus->broken = true;
+		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *m = r.reply.decoded;
+
+			snprintf(bus->error, sizeof(bus->error),
+			    "%s: channel closed by server: %u %.*s", what,
+			    m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+		} else {
+			snprintf(bus->error, sizeof(bus->error),
+			    "%s: server exception 0x%08x", what, r.reply.id);
+			bus->broken = true;
+		}
+		break;
+	}
+}
+
+/* Checks the reply of the last RPC on channel CH; 0 or -1. */
+static int
+bus_check(struct bus *bus, const char *what, amqp_channel_t ch)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(bus->conn);
+	amqp_channel_close_ok_t ok;
+
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	bus_seterr(bus, what, r);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		(void)amqp_send_method(bus->conn, ch,
+		    AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		if (ch == BUS_PROBE_CHANNEL)
+			bus->probe_open = false;
+		else
+			bus->broken = true;
+	}
+	return -1;
+}
+
+struct bus *
+bus_connect(const char *url, const char *name, char *err, size_t errlen)
+{
+	struct amqp_connection_info ci;
+	amqp_table_entry_t prop;
+	amqp_table_t props;
+	amqp_socket_t *sock;
+	struct timeval tv = { BUS_CONNECT_TIMEOUT_S, 0 };
+	amqp_rpc_reply_t r;
+	struct bus *bus;
+	char *copy;
+	int status;
+
+	copy = xstrdup(url);
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+		snprintf(err, errlen, "bad AMQP URL (expected "
+		    "amqp://user:password@host:port/vhost)");
+		free(copy);
+		return NULL;
+	}
+	if (ci.vhost == NULL || ci.vhost[0] == '\0')
+		ci.vhost = "/";
+
+	bus = xcalloc(1, sizeof(*bus));
+	bus->conn = amqp_new_connection();
+	bus->next_seq = 1;
+	sock = ci.ssl ? amqp_ssl_socket_new(bus->conn) :
+	    amqp_tcp_socket_new(bus->conn);
+	if (sock == NULL) {
+		snprintf(err, errlen, "cannot create a socket");
+		goto fail;
+	}
+	if (ci.ssl) {
+		amqp_ssl_socket_set_verify_peer(sock, 1);
+		amqp_ssl_socket_set_verify_hostname(sock, 1);
+	}
+	errno = 0;
+	status = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
+	if (status != AMQP_STATUS_OK) {
+		if (status == AMQP_STATUS_SOCKET_ERROR && errno != 0)
+			snprintf(err, errlen, "%s", strerror(errno));
+		else
+			snprintf(err, errlen, "%s", amqp_error_string2(status));
+		goto fail;
+	}
+	prop.key = amqp_cstring_bytes("connection_name");
+	prop.value.kind = AMQP_FIELD_KIND_UTF8;
+	prop.value.value.bytes = amqp_cstring_bytes(name ? name : "resbus");
+	props.num_entries = 1;
+	props.entries = &prop;
+	r = amqp_login_with_properties(bus->conn, ci.vhost, 0, BUS_FRAME_MAX,
+	    BUS_HEARTBEAT_S, &props, AMQP_SASL_METHOD_PLAIN, ci.user,
+	    ci.password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		bus_seterr(bus, "login", r);
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
+			snprintf(err, errlen, "login refused (bad user, "
+			    "password or vhost \"%s\")", ci.vhost);
+		else
+			snprintf(err, errlen, "%s", bus->error);
+		goto fail;
+	}
+	amqp_channel_open(bus->conn, BUS_CHANNEL);
+	if (bus_check(bus, "channel.open", BUS_CHANNEL) == -1) {
+		snprintf(err, errlen, "%s", bus->error);
+		goto fail;
+	}
+	bus->user = xstrdup(ci.user);
+	free(copy);
+	return bus;
+fail:
+	amqp_destroy_connection(bus->conn);
+	free(bus);
+	free(copy);
+	return NULL;
+}
+
+void
+bus_free(struct bus *bus)
+{
+	size_t i;
+
+	if (bus == NULL)
+		return;
+	if (!bus->broken) {
+		(void)amqp_channel_close(bus->conn, BUS_CHANNEL,
+		    AMQP_REPLY_SUCCESS);
+		(void)amqp_connection_close(bus->conn, AMQP_REPLY_SUCCESS);
+	}
+	amqp_destroy_connection(bus->conn);
+	for (i = 0; i < bus->nconsumers; i++)
+		free(bus->consumers[i].tag);
+	free(bus->user);
+	free(bus);
+}
+
+int
+bus_fd(const struct bus *bus)
+{
+	return amqp_get_sockfd(bus->conn);
+}
+
+const char *
+bus_error(const struct bus *bus)
+{
+	return bus->error;
+}
+
+const char *
+bus_user(const struct bus *bus)
+{
+	return bus->user;
+}
+
+int
+bus_exchange_declare(struct bus *bus, const char *name, const char *type,
+    bool durable, const char *alternate_exchange)
+{
+	amqp_table_entry_t arg;
+	amqp_table_t args = amqp_empty_table;
+
+	if (alternate_exchange != NULL) {
+		arg.key = amqp_cstring_bytes("alternate-exchange");
+		arg.value.kind = AMQP_FIELD_KIND_UTF8;
+		arg.value.value.bytes = amqp_cstring_bytes(alternate_exchange);
+		args.num_entries = 1;
+		args.entries = &arg;
+	}
+	amqp_exchange_declare(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
+	    amqp_cstring_bytes(type), 0, durable, 0, 0, args);
+	return bus_check(bus, "exchange.declare", BUS_CHANNEL);
+}
+
+int
+bus_queue_declare(struct bus *bus, const char *name, unsigned flags,
+    char **actual, uint32_t *messages, uint32_t *consumers)
+{
+	amqp_table_entry_t arg;
+	amqp_table_t args = amqp_empty_table;
+	amqp_queue_declare_ok_t *ok;
+	amqp_channel_t ch = BUS_CHANNEL;
+
+	if (flags & BUS_PASSIVE) {
+		ch = BUS_PROBE_CHANNEL;
+		if (!bus->probe_open) {
+			amqp_channel_open(bus->conn, ch);
+			if (bus_check(bus, "channel.open", ch) == -1)
+				return -1;
+			bus->probe_open = true;
+		}
+	}
+	if (flags & BUS_QUORUM) {
+		arg.key = amqp_cstring_bytes("x-queue-type");
+		arg.value.kind = AMQP_FIELD_KIND_UTF8;
+		arg.value.value.bytes = amqp_cstring_bytes("quorum");
+		args.num_entries = 1;
+		args.entries = &arg;
+	}
+	ok = amqp_queue_declare(bus->conn, ch, amqp_cstring_bytes(name),
+	    (flags & BUS_PASSIVE) != 0, (flags & BUS_DURABLE) != 0,
+	    (flags & BUS_EXCLUSIVE) != 0, (flags & BUS_AUTO_DELETE) != 0, args);
+	if (ok == NULL) {
+		(void)bus_check(bus, "queue.declare", ch);
+		return -1;
+	}
+	if (actual != NULL)
+		*actual = xstrndup(ok->queue.bytes, ok->queue.len);
+	if (messages != NULL)
+		*messages = ok->message_count;
+	if (consumers != NULL)
+		*consumers = ok->consumer_count;
+	return 0;
+}
+
+int
+bus_queue_bind(struct bus *bus, const char *queue, const char *exchange,
+    const char *key)
+{
+	amqp_queue_bind(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(queue),
+	    amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
+	    amqp_empty_table);
+	return bus_check(bus, "queue.bind", BUS_CHANNEL);
+}
+
+int
+bus_qos(struct bus *bus, uint16_t prefetch)
+{
+	amqp_basic_qos(bus->conn, BUS_CHANNEL, 0, prefetch, 0);
+	return bus_check(bus, "basic.qos", BUS_CHANNEL);
+}
+
+int
+bus_consume(struct bus *bus, const char *queue, bool no_ack,
+    bus_deliver_fn *fn, void *arg)
+{
+	amqp_basic_consume_ok_t *ok;
+	struct bus_consumer *c;
+
+	if (bus->nconsumers == BUS_MAX_CONSUMERS) {
+		snprintf(bus->error, sizeof(bus->error),
+		    "basic.consume: too many consumers");
+		return -1;
+	}
+	ok = amqp_basic_consume(bus->conn, BUS_CHANNEL,
+	    amqp_cstring_bytes(queue), amqp_empty_bytes, 0, no_ack, 0,
+	    amqp_empty_table);
+	if (ok == NULL) {
+		(void)bus_check(bus, "basic.consume", BUS_CHANNEL);
+		return -1;
+	}
+	c = &bus->consumers[bus->nconsumers++];
+	c->tag = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
+	c->fn = fn;
+	c->arg = arg;
+	return 0;
+}
+
+int
+bus_confirm_select(struct bus *bus, bus_confirm_fn *fn, void *arg)
+{
+	amqp_confirm_select(bus->conn, BUS_CHANNEL);
+	if (bus_check(bus, "confirm.select", BUS_CHANNEL) == -1)
+		return -1;
+	bus->confirming = true;
+	bus->confirm_fn = fn;
+	bus->confirm_arg = arg;
+	return 0;
+}
+
+static void
+bus_fill_headers(amqp_table_t *t, amqp_table_entry_t *e,
+    const struct bus_header *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		e[i].key = amqp_cstring_bytes(h[i].key);
+		switch (h[i].kind) {
+		case BUS_HDR_STRING:
+			e[i].value.kind = AMQP_FIELD_KIND_UTF8;
+			e[i].value.value.bytes = amqp_cstring_bytes(h[i].s);
+			break;
+		case BUS_HDR_INT:
+			e[i].value.kind = AMQP_FIELD_KIND_I64;
+			e[i].value.value.i64 = h[i].i;
+			break;
+		case BUS_HDR_BOOL:
+			e[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+			e[i].value.value.boolean = h[i].i != 0;
+			break;
+		}
+	}
+	t->num_entries = (int)n;
+	t->entries = e;
+}
+
+int
+bus_publish(struct bus *bus, const char *exchange, const char *key,
+    const struct bus_props *props, const void *body, size_t len,
+    uint64_t *seq)
+{
+	amqp_basic_properties_t p;
+	amqp_table_entry_t entries[16];
+	amqp_bytes_t b;
+	int status;
+
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+	p.content_type = amqp_cstring_bytes(
+	    props->content_type ? props->content_type : MSG_CONTENT_TYPE);
+	p.delivery_mode = props->persistent ? 2 : 1;
+	if (props->content_encoding != NULL) {
+		p._flags |= AMQP_BASIC_CONTENT_ENCODING_FLAG;
+		p.content_encoding = amqp_cstring_bytes(props->content_encoding);
+	}
+	if (props->type != NULL) {
+		p._flags |= AMQP_BASIC_TYPE_FLAG;
+		p.type = amqp_cstring_bytes(props->type);
+	}
+	if (props->reply_to != NULL) {
+		p._flags |= AMQP_BASIC_REPLY_TO_FLAG;
+		p.reply_to = amqp_cstring_bytes(props->reply_to);
+	}
+	if (props->correlation_id != NULL) {
+		p._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+		p.correlation_id = amqp_cstring_bytes(props->correlation_id);
+	}
+	if (props->message_id != NULL) {
+		p._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+		p.message_id = amqp_cstring_bytes(props->message_id);
+	}
+	if (props->user_id != NULL) {
+		p._flags |= AMQP_BASIC_USER_ID_FLAG;
+		p.user_id = amqp_cstring_bytes(props->user_id);
+	}
+	if (props->has_priority) {
+		p._flags |= AMQP_BASIC_PRIORITY_FLAG;
+		p.priority = props->priority;
+	}
+	if (props->nheaders > 0) {
+		if (props->nheaders > sizeof(entries) / sizeof(entries[0])) {
+			snprintf(bus->error, sizeof(bus->error),
+			    "basic.publish: too many headers");
+			return -1;
+		}
+		p._flags |= AMQP_BASIC_HEADERS_FLAG;
+		bus_fill_headers(&p.headers, entries, props->headers,
+		    props->nheaders);
+	}
+	b.bytes = (void *)body;
+	b.len = len;
+	status = amqp_basic_publish(bus->conn, BUS_CHANNEL,
+	    amqp_cstring_bytes(exchange ? exchange : ""),
+	    amqp_cstring_bytes(key), 0, 0, &p, b);
+	if (status != AMQP_STATUS_OK) {
+		snprintf(bus->error, sizeof(bus->error), "basic.publish: %s",
+		    amqp_error_string2(status));
+		bus->broken = true;
+		return -1;
+	}
+	if (seq != NULL)
+		*seq = bus->confirming ? bus->next_seq : 0;
+	if (bus->confirming)
+		bus->next_seq++;
+	return 0;
+}
+
+int
+bus_ack(struct bus *bus, uint64_t delivery_tag)
+{
+	int status = amqp_basic_ack(bus->conn, BUS_CHANNEL, delivery_tag, 0);
+
+	if (status != AMQP_STATUS_OK) {
+		snprintf(bus->error, sizeof(bus->error), "basic.ack: %s",
+		    amqp_error_string2(status));
+		bus->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+int
+bus_reject(struct bus *bus, uint64_t delivery_tag, bool requeue)
+{
+	int status = amqp_basic_reject(bus->conn, BUS_CHANNEL, delivery_tag,
+	    requeue);
+
+	if (status != AMQP_STATUS_OK) {
+		snprintf(bus->error, sizeof(bus->error), "basic.reject: %s",
+		    amqp_error_string2(status));
+		bus->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* A copy of an AMQP short string as a C string; "" when absent. */
+static char *
+bus_str(amqp_bytes_t b, bool present)
+{
+	if (!present || b.len == 0)
+		return xstrdup("");
+	return xstrndup(b.bytes, b.len);
+}
+
+static void
+bus_deliver(struct bus *bus, amqp_envelope_t *env)
+{
+	amqp_basic_properties_t *p = &env->message.properties;
+	struct bus_delivery d;
+	struct bus_consumer *c = NULL;
+	char *s[8];
+	size_t i;
+
+	for (i = 0; i < bus->nconsumers; i++)
+		if (env->consumer_tag.len == strlen(bus->consumers[i].tag) &&
+		    memcmp(env->consumer_tag.bytes, bus->consumers[i].tag,
+			env->consumer_tag.len) == 0)
+			c = &bus->consumers[i];
+	if (c == NULL)
+		return;
+	s[0] = bus_str(env->exchange, true);
+	s[1] = bus_str(env->routing_key, true);
+	s[2] = bus_str(env->consumer_tag, true);
+	s[3] = bus_str(p->type, p->_flags & AMQP_BASIC_TYPE_FLAG);
+	s[4] = bus_str(p->reply_to, p->_flags & AMQP_BASIC_REPLY_TO_FLAG);
+	s[5] = bus_str(p->correlation_id,
+	    p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG);
+	s[6] = bus_str(p->message_id, p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG);
+	s[7] = bus_str(p->user_id, p->_flags & AMQP_BASIC_USER_ID_FLAG);
+	d.exchange = s[0];
+	d.routing_key = s[1];
+	d.consumer_tag = s[2];
+	d.type = s[3];
+	d.reply_to = s[4];
+	d.correlation_id = s[5];
+	d.message_id = s[6];
+	d.user_id = s[7];
+	d.body = env->message.body.bytes;
+	d.len = env->message.body.len;
+	d.delivery_tag = env->delivery_tag;
+	d.redelivered = env->redelivered != 0;
+	c->fn(bus, &d, c->arg);
+	for (i = 0; i < 8; i++)
+		free(s[i]);
+}
+
+/* Handles a frame that is not a delivery; 1 if it was a confirm, 0 if
+ * nothing to count, -1 if the connection or channel is gone. */
+static int
+bus_other_frame(struct bus *bus, const struct timeval *tv)
+{
+	amqp_frame_t frame;
+	amqp_message_t returned;
+	int status;
+
+	status = amqp_simple_wait_frame_noblock(bus->conn, &frame, tv);
+	if (status == AMQP_STATUS_TIMEOUT)
+		return 0;
+	if (status != AMQP_STATUS_OK) {
+		snprintf(bus->error, sizeof(bus->error), "read: %s",
+		    amqp_error_string2(status));
+		bus->broken = true;
+		return -1;
+	}
+	if (frame.frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	switch (frame.payload.method.id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		amqp_basic_ack_t *a = frame.payload.method.decoded;
+
+		if (bus->confirm_fn != NULL)
+			bus->confirm_fn(bus, a->delivery_tag, a->multiple != 0,
+			    true, bus->confirm_arg);
+		return 1;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		amqp_basic_nack_t *a = frame.payload.method.decoded;
+
+		if (bus->confirm_fn != NULL)
+			bus->confirm_fn(bus, a->delivery_tag, a->multiple != 0,
+			    false, bus->confirm_arg);
+		return 1;
+	}
+	case AMQP_BASIC_RETURN_METHOD:
+		/* Not published mandatory; drain the content if it comes. */
+		if (amqp_read_message(bus->conn, frame.channel, &returned, 0)
+		    .reply_type == AMQP_RESPONSE_NORMAL)
+			amqp_destroy_message(&returned);
+		return 0;
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_t *m = frame.payload.method.decoded;
+		amqp_channel_close_ok_t ok;
+
+		snprintf(bus->error, sizeof(bus->error),
+		    "channel %u closed by server: %u %.*s", frame.channel,
+		    m->reply_code, (int)m->reply_text.len,
+		    (const char *)m->reply_text.bytes);
+		(void)amqp_send_method(bus->conn, frame.channel,
+		    AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		if (frame.channel == BUS_PROBE_CHANNEL) {
+			bus->probe_open = false;
+			return 0;
+		}
+		bus->broken = true;
+		return -1;
+	}
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *m = frame.payload.method.decoded;
+		amqp_connection_close_ok_t ok;
+
+		snprintf(bus->error, sizeof(bus->error),
+		    "connection closed by server: %u %.*s", m->reply_code,
+		    (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+		(void)amqp_send_method(bus->conn, 0,
+		    AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		bus->broken = true;
+		return -1;
+	}
+	case AMQP_BASIC_CANCEL_METHOD:
+		snprintf(bus->error, sizeof(bus->error),
+		    "consumer cancelled by server (queue deleted?)");
+		bus->broken = true;
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+int
+bus_poll(struct bus *bus, int timeout_ms)
+{
+	struct timeval zero = { 0, 0 }, tv, *tvp;
+	amqp_envelope_t env;
+	amqp_rpc_reply_t r;
+	int handled = 0, n;
+
+	if (bus->broken)
+		return -1;
+	if (timeout_ms < 0) {
+		tvp = NULL;
+	} else {
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+		tvp = &tv;
+	}
+	for (;;) {
+		amqp_maybe_release_buffers(bus->conn);
+		r = amqp_consume_message(bus->conn, &env, tvp, 0);
+		tvp = &zero;
+		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+			bus_deliver(bus, &env);
+			amqp_destroy_envelope(&env);
+			handled++;
+			continue;
+		}
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			break;
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+			n = bus_other_frame(bus, &zero);
+			if (n == -1)
+				return -1;
+			handled += n;
+			continue;
+		}
+		bus_seterr(bus, "consume", r);
+		bus->broken = true;
+		return -1;
+	}
+	amqp_maybe_release_buffers(bus->conn);
+	return handled;
+}
+
+bool
+bus_pending(const struct bus *bus)
+{
+	return amqp_frames_enqueued(bus->conn) ||
+	    amqp_data_in_buffer(bus->conn);
+}

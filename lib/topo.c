@@ -1,1 +1,136 @@
-/* placeholder */
+/*
+ * topo -- bus names and the idempotent declaration of the topology.
+ *
+ * Tickets reach the broker through a direct exchange keyed by tag set.
+ * A tag set the broker has never seen has no queue bound yet, so the
+ * exchange's alternate exchange (a fanout) catches the message into the
+ * unrouted queue; the broker then declares and binds the tag set's own
+ * queue and handles the message.  From then on that tag set's tickets
+ * wait in their own queue, FIFO.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "bus.h"
+#include "topo.h"
+#include "util.h"
+
+char *
+topo_ticket_exchange(const char *prefix)
+{
+	return xasprintf("%s.ticket", prefix);
+}
+
+char *
+topo_unrouted_exchange(const char *prefix)
+{
+	return xasprintf("%s.ticket.unrouted", prefix);
+}
+
+char *
+topo_unrouted_queue(const char *prefix)
+{
+	return xasprintf("%s.ticket.unrouted", prefix);
+}
+
+char *
+topo_ticket_queue(const char *prefix, const char *key)
+{
+	return xasprintf("%s.ticket.%s", prefix, key);
+}
+
+char *
+topo_request_queue(const char *prefix)
+{
+	return xasprintf("%s.request", prefix);
+}
+
+char *
+topo_event_exchange(const char *prefix)
+{
+	return xasprintf("%s.event", prefix);
+}
+
+char *
+topo_pool_queue(const char *prefix, const char *pool)
+{
+	return xasprintf("%s.pool.%s", prefix, pool);
+}
+
+char *
+topo_broker_events_queue(const char *prefix)
+{
+	return xasprintf("%s.broker.events", prefix);
+}
+
+char *
+topo_control_queue(const char *prefix)
+{
+	return xasprintf("%s.control", prefix);
+}
+
+int
+topo_declare_core(struct bus *bus, const char *prefix)
+{
+	char *ticket_x = topo_ticket_exchange(prefix);
+	char *unrouted_x = topo_unrouted_exchange(prefix);
+	char *unrouted_q = topo_unrouted_queue(prefix);
+	char *request_q = topo_request_queue(prefix);
+	char *event_x = topo_event_exchange(prefix);
+	char *events_q = topo_broker_events_queue(prefix);
+	char *control_q = topo_control_queue(prefix);
+	int rc = -1;
+
+	if (bus_exchange_declare(bus, unrouted_x, "fanout", true, NULL) == -1 ||
+	    bus_exchange_declare(bus, ticket_x, "direct", true, unrouted_x) ==
+		-1 ||
+	    bus_queue_declare(bus, unrouted_q, BUS_DURABLE, NULL, NULL, NULL) ==
+		-1 ||
+	    bus_queue_bind(bus, unrouted_q, unrouted_x, "") == -1 ||
+	    bus_queue_declare(bus, request_q, BUS_DURABLE, NULL, NULL, NULL) ==
+		-1 ||
+	    bus_exchange_declare(bus, event_x, "topic", true, NULL) == -1 ||
+	    bus_queue_declare(bus, events_q, BUS_DURABLE, NULL, NULL, NULL) ==
+		-1 ||
+	    bus_queue_bind(bus, events_q, event_x, "resource.#") == -1 ||
+	    bus_queue_declare(bus, control_q, BUS_DURABLE, NULL, NULL, NULL) ==
+		-1)
+		goto out;
+	rc = 0;
+out:
+	free(ticket_x);
+	free(unrouted_x);
+	free(unrouted_q);
+	free(request_q);
+	free(event_x);
+	free(events_q);
+	free(control_q);
+	return rc;
+}
+
+int
+topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
+{
+	char *q = topo_pool_queue(prefix, pool);
+	int rc;
+
+	rc = bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL);
+	free(q);
+	return rc;
+}
+
+int
+topo_declare_tagset(struct bus *bus, const char *prefix, const char *key)
+{
+	char *q = topo_ticket_queue(prefix, key);
+	char *x = topo_ticket_exchange(prefix);
+	int rc = -1;
+
+	if (bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL) == 0 &&
+	    bus_queue_bind(bus, q, x, key) == 0)
+		rc = 0;
+	free(q);
+	free(x);
+	return rc;
+}
