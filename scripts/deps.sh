@@ -1,0 +1,72 @@
+#!/bin/bash
+# Installs, as root on Debian 12, every Debian package needed to build,
+# test and run resbus.  A fast no-op when everything is installed already.
+# Package installation never starts system services: the RabbitMQ and
+# PostgreSQL that the tests and the quick start use are private instances
+# started by scripts/rabbitmq.sh and scripts/postgres.sh.
+set -euo pipefail
+
+PACKAGES=(
+	# build
+	build-essential autoconf automake libtool pkg-config
+	protobuf-c-compiler libprotobuf-c-dev librabbitmq-dev libev-dev
+	libyaml-dev libsqlite3-dev libpq-dev libbsd-dev check
+	# run and test
+	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
+	procps iproute2 util-linux coreutils findutils gawk sed grep
+	# packaging checks (make distcheck)
+	xz-utils gzip tar
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+	if [ "$status" != installed ]; then
+		missing+=("$pkg")
+	fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run this script as root to install them" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+
+# Keep package scripts from starting system services while we install.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	own_policy=1
+fi
+cleanup() {
+	if [ -n "$own_policy" ]; then
+		rm -f "$policy"
+	fi
+}
+trap cleanup EXIT
+
+install() {
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+lists_present() {
+	compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
+}
+
+if ! lists_present; then
+	apt-get update -q
+	install
+elif ! install; then
+	echo "deps.sh: install failed; refreshing the package lists" >&2
+	apt-get update -q
+	install
+fi

@@ -1,0 +1,120 @@
+#!/bin/bash
+# (Functions here run from traps, which shellcheck cannot see.)
+# shellcheck disable=SC2317
+# The whole test run, as root from anywhere in the checkout:
+#
+#   bash scripts/test.sh
+#
+# Installs what is missing (scripts/deps.sh), builds in build/ with
+# -Werror and the sanitizers, starts a private RabbitMQ and PostgreSQL in
+# a fresh build/test-state on free ports, runs `make check` and then
+# `make distcheck` against them, and stops both services however it ends.
+# The last line printed is "N passed, N failed", from automake's totals
+# of `make check` (ERROR and XPASS count as failed, and a failed build or
+# distcheck counts as one failure more).  Exits non-zero if anything failed.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+top=$(pwd)
+build="$top/build"
+state="$build/test-state"
+start=$(date +%s)
+
+step() {
+	echo "==> [$(($(date +%s) - start))s] $*"
+}
+
+passed=0
+failed=0
+skipped=0
+summary() {
+	if [ "$skipped" -gt 0 ]; then
+		echo "$passed passed, $failed failed, $skipped skipped"
+	else
+		echo "$passed passed, $failed failed"
+	fi
+}
+
+stop_services() {
+	bash scripts/postgres.sh stop "$state" >/dev/null 2>&1 || true
+	bash scripts/rabbitmq.sh stop "$state" >/dev/null 2>&1 || true
+}
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	step "stopping RabbitMQ and PostgreSQL"
+	stop_services
+	if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+		failed=1
+	fi
+	step "done"
+	summary
+	if [ "$failed" -gt 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
+trap finish EXIT
+trap 'echo "test.sh: interrupted" >&2; exit 130' INT TERM
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test.sh: must be run as root (it installs packages and runs" \
+	    "RabbitMQ and PostgreSQL as their own users)" >&2
+	exit 1
+fi
+
+step "dependencies"
+bash scripts/deps.sh || exit 1
+
+step "build (--enable-werror --enable-sanitizers)"
+if ! bash scripts/build.sh "$build" --enable-werror --enable-sanitizers; then
+	echo "test.sh: build failed" >&2
+	exit 1
+fi
+
+step "RabbitMQ and PostgreSQL in $state"
+# Anything left from an earlier, interrupted run.
+stop_services
+rm -rf "$state"
+bash scripts/rabbitmq.sh start "$state" auto || exit 1
+bash scripts/postgres.sh start "$state" auto || exit 1
+set -a
+# shellcheck source=/dev/null
+. "$state/env"
+set +a
+
+# Read a total from automake's test-suite.log ("# PASS:  3").
+total() {
+	local v
+	v=$(grep -m1 "^# $1: *[0-9]" "$build/test-suite.log" 2>/dev/null |
+	    sed 's/.*: *//')
+	echo "${v:-0}"
+}
+
+step "make check"
+rm -f "$build/test-suite.log"
+make -C "$build" -j2 check VERBOSE=1 AM_COLOR_TESTS=no
+check_rc=$?
+if [ -f "$build/test-suite.log" ]; then
+	passed=$(total PASS)
+	skipped=$(total SKIP)
+	failed=$(($(total FAIL) + $(total ERROR) + $(total XPASS)))
+fi
+if [ "$check_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+	echo "test.sh: make check failed before its tests ran" >&2
+	failed=1
+fi
+
+step "make distcheck"
+if make -C "$build" -j2 distcheck VERBOSE=1 AM_COLOR_TESTS=no \
+    DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$build/distcheck.out" 2>&1; then
+	grep -E '^# (TOTAL|PASS|FAIL|ERROR):|archives ready|^resbus-' \
+	    "$build/distcheck.out" || true
+else
+	tail -n 300 "$build/distcheck.out"
+	echo "test.sh: make distcheck failed (full output in" \
+	    "$build/distcheck.out)" >&2
+	failed=$((failed + 1))
+fi
+exit 0
