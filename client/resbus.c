@@ -1,1 +1,494 @@
-/* placeholder */
+/*
+ * resbus -- the command-line client, compatible with resalloc's CLI.
+ *
+ *	resbus [global options] ticket --tag TAG [--tag TAG]... [--sandbox S]
+ *	resbus [global options] ticket-check ID
+ *	resbus [global options] ticket-wait ID
+ *	resbus [global options] ticket-close ID
+ *
+ * Outputs and exit codes are resalloc's, so scripts written for
+ * `resalloc` work with `resbus` put in its place: resource data goes to
+ * stdout without an added newline, warnings go to stderr, usage errors
+ * exit 2, everything else that fails exits 1.  resalloc's --connection is
+ * accepted too and used only when it names an AMQP server.
+ *
+ * Unlike resalloc, a request never needs the broker to be up: it waits in
+ * a durable queue.  So that nobody waits in silence, every command first
+ * checks whether resbusd consumes its request queue and warns if not.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "tags.h"
+#include "topo.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_TICKET_TIMEOUT_S 60
+#define DEFAULT_RPC_TIMEOUT_S 60
+
+struct cli {
+	const char *url;
+	const char *prefix;
+	struct resbus_client *client;
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *, int, char **);
+};
+
+static const char usage_text[] =
+    "usage: resbus [--amqp-url URL] [--connection URL] [--prefix PREFIX]\n"
+    "              [--version] [--help] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  ticket --tag TAG [--tag TAG]... [--sandbox SANDBOX] [--timeout SEC]\n"
+    "        ask for a resource with all the tags; prints the ticket id\n"
+    "        (default timeout: 60 s for resbusd to accept the request)\n"
+    "  ticket-check ID [--timeout SEC]\n"
+    "        print the resource data of ticket ID if it has a resource;\n"
+    "        exit 0 only if it has one and is still open\n"
+    "  ticket-wait ID [--timeout SEC]\n"
+    "        wait until ticket ID has a resource and print its data\n"
+    "        (default: wait without limit)\n"
+    "  ticket-close ID [--timeout SEC]\n"
+    "        close ticket ID and give its resource back\n"
+    "\n"
+    "global options:\n"
+    "  --amqp-url URL      AMQP server (default: $RESBUS_AMQP_URL, else\n"
+    "                      " RESBUS_DEFAULT_AMQP_URL ")\n"
+    "  --connection URL    resalloc's option; used only if URL is amqp://\n"
+    "                      or amqps://, otherwise ignored\n"
+    "  --prefix PREFIX     bus name prefix (default: $RESBUS_PREFIX, else\n"
+    "                      " RESBUS_DEFAULT_PREFIX ")\n"
+    "  --version           print the version and exit\n"
+    "  -h, --help          print this help and exit\n"
+    "\n"
+    "--timeout 0 waits without limit.  Exit status: 0 success, 1 failure,\n"
+    "2 usage error.\n";
+
+static void
+usage(FILE *fp)
+{
+	fputs(usage_text, fp);
+}
+
+static int usage_error(const char *, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Says what is wrong, then the usage, on stderr; returns EXIT_USAGE. */
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("resbus: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n\n", stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+/*
+ * resalloc's CLI says so on Ctrl-C.  Only async-signal-safe calls here:
+ * the process is usually blocked in poll() inside the bus library.
+ */
+static void
+on_sigint(int sig)
+{
+	static const char msg[] = "\nInterrupted by user.\n";
+	ssize_t n;
+
+	(void)sig;
+	n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)n;
+	_exit(1);
+}
+
+/* SEC as a timeout in ms; 0 means no limit (-1). */
+static int
+parse_timeout(const char *s, int *timeout_ms)
+{
+	uint64_t sec;
+
+	if (parse_u64(s, &sec) == -1 || sec > INT_MAX / 1000)
+		return -1;
+	*timeout_ms = sec == 0 ? -1 : (int)sec * 1000;
+	return 0;
+}
+
+static int
+cli_connect(struct cli *cli)
+{
+	char err[1024];
+
+	cli->client = resbus_client_new(cli->url, cli->prefix, err,
+	    sizeof(err));
+	if (cli->client == NULL) {
+		fprintf(stderr, "resbus: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Connects and warns when nobody serves requests right now. */
+static int
+cli_start(struct cli *cli, int timeout_ms)
+{
+	char *queue;
+
+	if (cli_connect(cli) == -1)
+		return -1;
+	if (resbus_client_broker_present(cli->client) != 0)
+		return 0;
+	queue = topo_request_queue(cli->prefix);
+	if (timeout_ms < 0)
+		fprintf(stderr, "resbus: warning: resbusd is not running "
+		    "(nobody consumes %s); waiting\n", queue);
+	else
+		fprintf(stderr, "resbus: warning: resbusd is not running "
+		    "(nobody consumes %s); waiting up to %d s\n", queue,
+		    timeout_ms / 1000);
+	free(queue);
+	return 0;
+}
+
+static int
+cli_fail(struct cli *cli)
+{
+	fprintf(stderr, "resbus: %s\n", resbus_client_error(cli->client));
+	return 1;
+}
+
+static int
+write_output(const struct resbus_ticket_info *info)
+{
+	if (info->output_len > 0 &&
+	    fwrite(info->output, 1, info->output_len, stdout) !=
+		info->output_len)
+		return -1;
+	return fflush(stdout) == EOF ? -1 : 0;
+}
+
+enum { OPT_TIMEOUT = 256 };
+
+/*
+ * Parses `COMMAND ID [--timeout SEC]` into *id and *timeout_ms (left as
+ * is without --timeout).  0, or an exit status for a usage error.
+ */
+static int
+parse_id_command(int argc, char **argv, uint64_t *id, int *timeout_ms,
+    bool *done)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	*done = false;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_TIMEOUT:
+			if (parse_timeout(optarg, timeout_ms) == -1)
+				return usage_error("bad --timeout '%s': give "
+				    "whole seconds", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			*done = true;
+			return 0;
+		case ':':
+			return usage_error("%s needs an argument",
+			    argv[optind - 1]);
+		default:
+			return usage_error("%s: unknown option",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s needs a ticket ID", argv[0]);
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'",
+		    argv[optind + 1]);
+	if (parse_u64(argv[optind], id) == -1)
+		return usage_error("bad ticket ID '%s': not a non-negative "
+		    "integer", argv[optind]);
+	return 0;
+}
+
+static int
+cmd_ticket(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "sandbox", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int timeout_ms = DEFAULT_TICKET_TIMEOUT_S * 1000;
+	const char *sandbox = NULL;
+	char **tags;
+	size_t i, ntags = 0;
+	uint64_t id;
+	bool timed_out;
+	int ch, rc = 1;
+
+	tags = xcalloc((size_t)argc, sizeof(*tags));
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			tags[ntags++] = optarg;
+			break;
+		case 's':
+			sandbox = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_timeout(optarg, &timeout_ms) == -1) {
+				rc = usage_error("bad --timeout '%s': give "
+				    "whole seconds", optarg);
+				goto out;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		case ':':
+			rc = usage_error("%s needs an argument",
+			    argv[optind - 1]);
+			goto out;
+		default:
+			rc = usage_error("%s: unknown option",
+			    argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = usage_error("unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (ntags == 0) {
+		rc = usage_error("%s", "ticket needs at least one --tag");
+		goto out;
+	}
+	/* Refuse bad input before connecting, let alone waiting. */
+	for (i = 0; i < ntags; i++)
+		if (!tag_valid(tags[i])) {
+			fprintf(stderr, "resbus: invalid tag '%s'\n", tags[i]);
+			goto out;
+		}
+	if (ntags > TAGSET_MAX_TAGS) {
+		fprintf(stderr, "resbus: too many tags (at most %d)\n",
+		    TAGSET_MAX_TAGS);
+		goto out;
+	}
+	if (sandbox != NULL && !sandbox_valid(sandbox)) {
+		fprintf(stderr, "resbus: invalid sandbox '%s'\n", sandbox);
+		goto out;
+	}
+	if (cli_start(cli, timeout_ms) == -1)
+		goto out;
+	if (resbus_ticket_take(cli->client, tags, ntags, sandbox, timeout_ms,
+		&id, &timed_out) == -1) {
+		rc = cli_fail(cli);
+		goto out;
+	}
+	printf("%" PRIu64 "\n", id);
+	rc = fflush(stdout) == EOF ? 1 : 0;
+out:
+	free(tags);
+	return rc;
+}
+
+static int
+cmd_ticket_check(struct cli *cli, int argc, char **argv)
+{
+	struct resbus_ticket_info info;
+	int timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
+	uint64_t id;
+	bool done;
+	int rc;
+
+	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
+	    done)
+		return rc;
+	if (cli_start(cli, timeout_ms) == -1)
+		return 1;
+	if (resbus_ticket_query(cli->client, id, timeout_ms, &info) == -1)
+		return cli_fail(cli);
+	/* resalloc: at most one warning, each one makes the exit status 1. */
+	rc = 0;
+	if (!info.exists) {
+		fputs("WARNING: non-existing ticket\n", stderr);
+		rc = 1;
+	} else if (info.closed) {
+		fputs("WARNING: already closed ticket\n", stderr);
+		rc = 1;
+	} else if (info.failed) {
+		fputs("WARNING: assigned resource failed\n", stderr);
+		rc = 1;
+	}
+	if (info.assigned) {
+		if (write_output(&info) == -1)
+			rc = 1;
+	} else {
+		fputs("ticket is still not processed\n", stderr);
+		rc = 1;
+	}
+	resbus_ticket_info_clear(&info);
+	return rc;
+}
+
+static int
+cmd_ticket_wait(struct cli *cli, int argc, char **argv)
+{
+	struct resbus_ticket_info info;
+	int timeout_ms = -1;
+	uint64_t id;
+	bool done, timed_out;
+	int rc;
+
+	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
+	    done)
+		return rc;
+	if (cli_start(cli, timeout_ms) == -1)
+		return 1;
+	if (resbus_ticket_wait(cli->client, id, timeout_ms, &info,
+		&timed_out) == -1)
+		return cli_fail(cli);
+	rc = write_output(&info) == -1 ? 1 : 0;
+	resbus_ticket_info_clear(&info);
+	return rc;
+}
+
+static int
+cmd_ticket_close(struct cli *cli, int argc, char **argv)
+{
+	int timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
+	uint64_t id;
+	bool done;
+	int rc;
+
+	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
+	    done)
+		return rc;
+	if (cli_start(cli, timeout_ms) == -1)
+		return 1;
+	if (resbus_ticket_close(cli->client, id, timeout_ms) == -1)
+		return cli_fail(cli);
+	return 0;
+}
+
+static const struct command commands[] = {
+	{ "ticket", cmd_ticket },
+	{ "ticket-check", cmd_ticket_check },
+	{ "ticket-wait", cmd_ticket_wait },
+	{ "ticket-close", cmd_ticket_close },
+	{ NULL, NULL },
+};
+
+/* resalloc's --connection names an XML-RPC server; only AMQP URLs count. */
+static const char *
+connection_url(const char *connection)
+{
+	if (connection == NULL)
+		return NULL;
+	if (strncmp(connection, "amqp://", 7) == 0 ||
+	    strncmp(connection, "amqps://", 8) == 0)
+		return connection;
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_AMQP_URL = 256, OPT_CONNECTION, OPT_PREFIX, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "amqp-url", required_argument, NULL, OPT_AMQP_URL },
+		{ "connection", required_argument, NULL, OPT_CONNECTION },
+		{ "prefix", required_argument, NULL, OPT_PREFIX },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *amqp_url = NULL, *connection = NULL, *prefix = NULL;
+	const struct command *cmd;
+	struct sigaction sa;
+	struct cli cli;
+	int ch, rc;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_AMQP_URL:
+			amqp_url = optarg;
+			break;
+		case OPT_CONNECTION:
+			connection = optarg;
+			break;
+		case OPT_PREFIX:
+			prefix = optarg;
+			break;
+		case OPT_VERSION:
+			printf("resbus (client) %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			return usage_error("%s needs an argument",
+			    argv[optind - 1]);
+		default:
+			return usage_error("%s: unknown option",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "a command is required");
+	for (cmd = commands; cmd->name != NULL; cmd++)
+		if (strcmp(cmd->name, argv[optind]) == 0)
+			break;
+	if (cmd->name == NULL)
+		return usage_error("unknown command '%s'", argv[optind]);
+
+	if (prefix == NULL)
+		prefix = getenv("RESBUS_PREFIX");
+	if (prefix == NULL || *prefix == '\0')
+		prefix = RESBUS_DEFAULT_PREFIX;
+	memset(&cli, 0, sizeof(cli));
+	cli.url = amqp_url_pick(amqp_url != NULL ? amqp_url :
+	    connection_url(connection), NULL);
+	cli.prefix = prefix;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	/* A closed stdout is reported by fflush, not by a signal. */
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	rc = cmd->run(&cli, argc - optind, argv + optind);
+	resbus_client_free(cli.client);
+	return rc;
+}

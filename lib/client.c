@@ -1,1 +1,701 @@
-/* placeholder */
+/*
+ * client -- the blocking C client library behind the `resbus` CLI.
+ *
+ * One AMQP connection per client, with an exclusive, auto-delete,
+ * server-named reply queue consumed without acks.  Every call is an RPC:
+ * publish a request carrying reply_to and a fresh correlation_id, then
+ * poll the connection until the reply with that correlation_id arrives
+ * or the deadline passes.  Replies to other correlation ids (answers to
+ * an earlier call that timed out) are dropped.
+ *
+ * The client declares the core topology itself (topo_declare_core), so a
+ * request published before resbusd ever ran lands in a durable queue and
+ * is served when the broker starts, instead of being dropped by an
+ * exchange that does not exist yet.
+ *
+ * Waiting for a ticket binds a second queue to ticket.<id>.* on the event
+ * exchange *before* querying the ticket once: an update published between
+ * the query's answer and the binding cannot be lost that way.  The queue
+ * is made on the first wait and reused by later ones.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "client.h"
+#include "msg.h"
+#include "tags.h"
+#include "topo.h"
+#include "util.h"
+
+/* Longest single bus_poll(), so a wait without limit still ticks. */
+#define CLIENT_POLL_SLICE_MS 1000
+
+struct resbus_client {
+	struct bus *bus;
+	char *prefix;
+	char *ticket_exchange;
+	char *request_queue;
+	char *event_exchange;
+	char *reply_queue;
+	char *event_queue;           /* made on the first wait */
+
+	/* The RPC in flight. */
+	char corr[37];
+	ProtobufCMessage *reply;     /* its answer, owned */
+	char *reply_bad;             /* the type of an answer that did not decode */
+
+	/* The ticket a wait watches, and the first update that ends it. */
+	bool watching;
+	uint64_t watch_id;
+	Resbus__V1__TicketUpdate *watch_done; /* owned */
+
+	char error[512];
+};
+
+static void client_seterr(struct resbus_client *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+client_seterr(struct resbus_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Writes URL without its user name and password into BUF, as
+ * scheme://host:port/vhost, so that error messages never show a secret.
+ */
+static void
+client_url_redact(const char *url, char *buf, size_t len)
+{
+	const char *scheme = "amqp", *port = "5672";
+	const char *p, *host, *end, *q;
+	bool has_port = false;
+	char *cut;
+
+	if (strncmp(url, "amqps://", 8) == 0) {
+		scheme = "amqps";
+		port = "5671";
+		p = url + 8;
+	} else if (strncmp(url, "amqp://", 7) == 0)
+		p = url + 7;
+	else {
+		snprintf(buf, len, "%s", "(not an amqp:// URL)");
+		return;
+	}
+	end = p + strcspn(p, "/?");
+	/* The last '@' before the path ends the credentials. */
+	for (host = end; host > p && host[-1] != '@'; host--)
+		;
+	/* A port is a ':' after the host, outside an [IPv6] literal. */
+	for (q = end; q > host && q[-1] != ':' && q[-1] != ']'; q--)
+		;
+	if (q > host && q[-1] == ':')
+		has_port = true;
+	if (host == end)
+		snprintf(buf, len, "%s://localhost:%s/", scheme, port);
+	else
+		snprintf(buf, len, "%s://%.*s%s%s/", scheme, (int)(end - host),
+		    host, has_port ? "" : ":", has_port ? "" : port);
+	if (*end == '/')
+		strlcat(buf, end + 1, len);
+	/* A query string may carry options; leave it out. */
+	if ((cut = strchr(buf, '?')) != NULL)
+		*cut = '\0';
+}
+
+static bool
+client_is_event(const struct resbus_client *c, const struct bus_delivery *d)
+{
+	return d->exchange != NULL &&
+	    strcmp(d->exchange, c->event_exchange) == 0;
+}
+
+/*
+ * An update for the watched ticket.  Keeps the first one that ends the
+ * wait: a resource assigned, or the ticket failed, closed or unknown.
+ */
+static void
+client_watch(struct resbus_client *c, ProtobufCMessage *m)
+{
+	Resbus__V1__TicketUpdate *u;
+
+	if (m->descriptor != &resbus__v1__ticket_update__descriptor) {
+		msg_free(m);
+		return;
+	}
+	u = (Resbus__V1__TicketUpdate *)m;
+	if (!c->watching || c->watch_done != NULL ||
+	    u->ticket_id != c->watch_id) {
+		msg_free(m);
+		return;
+	}
+	if (u->assigned ||
+	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN ||
+	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED ||
+	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED)
+		c->watch_done = u;
+	else
+		msg_free(m);
+}
+
+static void
+client_deliver(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	struct resbus_client *c = arg;
+	ProtobufCMessage *m;
+
+	(void)bus;
+	if (d->type == NULL)
+		return;
+	if (client_is_event(c, d)) {
+		if ((m = msg_unpack(d->type, d->body, d->len)) != NULL)
+			client_watch(c, m);
+		return;
+	}
+	/* A reply: only the one to the RPC in flight counts. */
+	if (d->correlation_id == NULL || c->corr[0] == '\0' ||
+	    strcmp(d->correlation_id, c->corr) != 0)
+		return;
+	if (c->reply != NULL || c->reply_bad != NULL)
+		return;
+	if ((m = msg_unpack(d->type, d->body, d->len)) == NULL) {
+		c->reply_bad = xstrdup(d->type);
+		return;
+	}
+	c->reply = m;
+}
+
+/*
+ * Polls the connection until DONE(c) holds or DEADLINE (monotonic ms, -1:
+ * none) passes.  0 when done, 1 on timeout, -1 when the connection failed.
+ */
+static int
+client_pump(struct resbus_client *c, int64_t deadline,
+    bool (*done)(const struct resbus_client *))
+{
+	int64_t left;
+	int slice;
+
+	for (;;) {
+		if (done(c))
+			return 0;
+		if (bus_pending(c->bus))
+			slice = 0;
+		else if (deadline < 0)
+			slice = CLIENT_POLL_SLICE_MS;
+		else {
+			left = deadline - now_mono_ms();
+			if (left <= 0)
+				return 1;
+			slice = left < CLIENT_POLL_SLICE_MS ?
+			    (int)left : CLIENT_POLL_SLICE_MS;
+		}
+		if (bus_poll(c->bus, slice) < 0) {
+			client_seterr(c, "connection to the bus failed: %s",
+			    bus_error(c->bus));
+			return -1;
+		}
+	}
+}
+
+static bool
+client_rpc_done(const struct resbus_client *c)
+{
+	return c->reply != NULL || c->reply_bad != NULL;
+}
+
+static bool
+client_watch_done(const struct resbus_client *c)
+{
+	return c->watch_done != NULL;
+}
+
+static bool
+client_wait_done(const struct resbus_client *c)
+{
+	return client_rpc_done(c) || client_watch_done(c);
+}
+
+static int64_t
+client_deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_mono_ms() + timeout_ms;
+}
+
+static int
+client_seconds(int timeout_ms)
+{
+	return (timeout_ms + 999) / 1000;
+}
+
+static void
+client_rpc_reset(struct resbus_client *c)
+{
+	if (c->reply != NULL)
+		msg_free(c->reply);
+	c->reply = NULL;
+	free(c->reply_bad);
+	c->reply_bad = NULL;
+	c->corr[0] = '\0';
+}
+
+/*
+ * Publishes M to EXCHANGE/KEY as a new RPC (fresh correlation id, replies
+ * to our reply queue).  0 or -1 with the error set.
+ */
+static int
+client_send(struct resbus_client *c, const char *exchange, const char *key,
+    const ProtobufCMessage *m)
+{
+	struct bus_props props;
+	void *body;
+	size_t len;
+	int rc;
+
+	client_rpc_reset(c);
+	uuid_make(c->corr);
+	memset(&props, 0, sizeof(props));
+	props.type = msg_type(m);
+	props.content_type = MSG_CONTENT_TYPE;
+	props.reply_to = c->reply_queue;
+	props.correlation_id = c->corr;
+	props.user_id = bus_user(c->bus);
+	props.persistent = true;
+	body = msg_pack(m, &len);
+	rc = bus_publish(c->bus, exchange, key, &props, body, len, NULL);
+	free(body);
+	if (rc == -1)
+		client_seterr(c, "cannot publish %s: %s", props.type,
+		    bus_error(c->bus));
+	return rc;
+}
+
+/*
+ * Waits for the reply to the RPC in flight.  0 with c->reply set, 1 on
+ * timeout, -1 on error (set).  The error of a refused request is the
+ * broker's message, and -1.
+ */
+static int
+client_await(struct resbus_client *c, int timeout_ms)
+{
+	const Resbus__V1__Error *e;
+	int rc;
+
+	rc = client_pump(c, client_deadline(timeout_ms), client_rpc_done);
+	if (rc != 0)
+		return rc;
+	if (c->reply_bad != NULL) {
+		client_seterr(c, "undecodable reply of type %s from resbusd",
+		    c->reply_bad);
+		return -1;
+	}
+	if (c->reply->descriptor == &resbus__v1__error__descriptor) {
+		e = (const Resbus__V1__Error *)c->reply;
+		client_seterr(c, "%s", e->message != NULL && *e->message ?
+		    e->message : "resbusd refused the request");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The reply in flight as a TicketUpdate, or NULL with the error set when
+ * resbusd answered with something else.  Borrowed until the next RPC.
+ */
+static const Resbus__V1__TicketUpdate *
+client_reply_update(struct resbus_client *c)
+{
+	if (c->reply->descriptor != &resbus__v1__ticket_update__descriptor) {
+		client_seterr(c, "unexpected reply %s from resbusd",
+		    msg_type(c->reply));
+		return NULL;
+	}
+	return (const Resbus__V1__TicketUpdate *)c->reply;
+}
+
+static void
+client_info_fill(struct resbus_ticket_info *info,
+    const Resbus__V1__TicketUpdate *u)
+{
+	memset(info, 0, sizeof(*info));
+	info->id = u->ticket_id;
+	info->exists = u->state != RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN;
+	info->assigned = u->assigned;
+	info->closed = u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED;
+	info->failed = u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED;
+	/* As resalloc's ticket-check: a resource, and the ticket still open. */
+	info->ready = u->assigned &&
+	    (u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN ||
+		u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_READY);
+	info->output_len = u->output.len;
+	info->output = xmalloc(u->output.len + 1);
+	if (u->output.len > 0)
+		memcpy(info->output, u->output.data, u->output.len);
+	info->output[u->output.len] = '\0';
+	if (u->waiting_reason != NULL && *u->waiting_reason != '\0')
+		info->waiting_reason = xstrdup(u->waiting_reason);
+}
+
+/* Takes ownership of BUS. */
+static struct resbus_client *
+client_alloc(struct bus *bus, const char *prefix)
+{
+	struct resbus_client *c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->bus = bus;
+	c->prefix = xstrdup(prefix);
+	c->ticket_exchange = topo_ticket_exchange(prefix);
+	c->request_queue = topo_request_queue(prefix);
+	c->event_exchange = topo_event_exchange(prefix);
+	return c;
+}
+
+/*
+ * Connects to URL with bus prefix PREFIX (NULL: "resbus"), declares the
+ * core topology and the reply queue.  NULL with a message in ERR on
+ * failure; the message shows the URL without its credentials.  Caller
+ * frees the client with resbus_client_free().
+ */
+struct resbus_client *
+resbus_client_new(const char *url, const char *prefix, char *err,
+    size_t errlen)
+{
+	struct resbus_client *c;
+	struct bus *bus;
+	char shown[512], why[512];
+
+	if (prefix == NULL)
+		prefix = RESBUS_DEFAULT_PREFIX;
+	client_url_redact(url, shown, sizeof(shown));
+	if ((bus = bus_connect(url, "resbus client", why, sizeof(why))) ==
+	    NULL) {
+		snprintf(err, errlen, "cannot connect to %s: %s", shown, why);
+		return NULL;
+	}
+	c = client_alloc(bus, prefix);
+	if (topo_declare_core(bus, prefix) == -1) {
+		snprintf(err, errlen, "cannot declare the %s exchanges on %s: %s",
+		    prefix, shown, bus_error(bus));
+		goto fail;
+	}
+	if (bus_queue_declare(bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
+		&c->reply_queue, NULL, NULL) == -1 ||
+	    bus_consume(bus, c->reply_queue, true, client_deliver, c) == -1) {
+		snprintf(err, errlen, "cannot set up a reply queue on %s: %s",
+		    shown, bus_error(bus));
+		goto fail;
+	}
+	return c;
+fail:
+	resbus_client_free(c);
+	return NULL;
+}
+
+/* Closes the connection and frees C and everything it holds. */
+void
+resbus_client_free(struct resbus_client *c)
+{
+	if (c == NULL)
+		return;
+	client_rpc_reset(c);
+	if (c->watch_done != NULL)
+		msg_free(&c->watch_done->base);
+	bus_free(c->bus);
+	free(c->prefix);
+	free(c->ticket_exchange);
+	free(c->request_queue);
+	free(c->event_exchange);
+	free(c->reply_queue);
+	free(c->event_queue);
+	free(c);
+}
+
+/* The last error message.  Borrowed until the next call on C. */
+const char *
+resbus_client_error(const struct resbus_client *c)
+{
+	return c->error;
+}
+
+/*
+ * Whether someone consumes the request queue: a passive declare reports
+ * its consumer count.  A missing queue means no broker; -1 if the bus
+ * failed.
+ */
+int
+resbus_client_broker_present(struct resbus_client *c)
+{
+	uint32_t consumers = 0;
+
+	if (bus_queue_declare(c->bus, c->request_queue, BUS_PASSIVE, NULL,
+		NULL, &consumers) == -1) {
+		/* A missing queue leaves the channel usable; a dead bus not. */
+		if (bus_poll(c->bus, 0) < 0) {
+			client_seterr(c, "connection to the bus failed: %s",
+			    bus_error(c->bus));
+			return -1;
+		}
+		return 0;
+	}
+	return consumers > 0;
+}
+
+/*
+ * Asks for a ticket.  The request goes to the ticket exchange with the
+ * canonical tag-set key as its routing key, so it waits in the durable
+ * queue of its tag set (or the unrouted queue) until resbusd takes it.
+ */
+int
+resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
+    const char *sandbox, int timeout_ms, uint64_t *id, bool *timed_out)
+{
+	Resbus__V1__TicketRequest req = RESBUS__V1__TICKET_REQUEST__INIT;
+	const Resbus__V1__TicketAccepted *acc;
+	const char *bad = NULL;
+	char key_uuid[37];
+	char *key, **canon;
+	size_t ncanon;
+	int rc;
+
+	*timed_out = false;
+	if ((key = tagset_key(tags, ntags, &bad)) == NULL) {
+		if (bad != NULL)
+			client_seterr(c, "invalid tag '%s' (allowed: letters, "
+			    "digits and _.:=- up to %d characters, not "
+			    "starting with . or -)", bad, TAG_MAX_LEN);
+		else if (ntags == 0)
+			client_seterr(c, "a ticket needs at least one tag");
+		else
+			client_seterr(c, "too many tags (at most %d)",
+			    TAGSET_MAX_TAGS);
+		return -1;
+	}
+	if (sandbox != NULL && !sandbox_valid(sandbox)) {
+		client_seterr(c, "invalid sandbox '%s' (printable ASCII without "
+		    "spaces, quotes, \\, ` or $, up to 128 characters)", sandbox);
+		free(key);
+		return -1;
+	}
+	/* The request carries the tags of its key: sorted, no duplicates. */
+	if (tagset_split(key, &canon, &ncanon) == -1) {
+		client_seterr(c, "cannot split tag-set key %s", key);
+		free(key);
+		return -1;
+	}
+	uuid_make(key_uuid);
+	req.idempotency_key = key_uuid;
+	req.n_tags = ncanon;
+	req.tags = canon;
+	if (sandbox != NULL)
+		req.sandbox = (char *)sandbox;
+	rc = client_send(c, c->ticket_exchange, key, &req.base);
+	tagset_free_list(canon, ncanon);
+	free(key);
+	if (rc == -1)
+		return -1;
+	if ((rc = client_await(c, timeout_ms)) == 1) {
+		*timed_out = true;
+		client_seterr(c, "no answer from resbusd within %d s; the request "
+		    "stays queued and is served when resbusd runs",
+		    client_seconds(timeout_ms));
+		return -1;
+	}
+	if (rc == -1)
+		return -1;
+	if (c->reply->descriptor != &resbus__v1__ticket_accepted__descriptor) {
+		client_seterr(c, "unexpected reply %s from resbusd",
+		    msg_type(c->reply));
+		return -1;
+	}
+	acc = (const Resbus__V1__TicketAccepted *)c->reply;
+	*id = acc->ticket_id;
+	client_rpc_reset(c);
+	return 0;
+}
+
+/*
+ * Sends TicketQuery or TicketClose (M) for a ticket and waits for its
+ * TicketUpdate.  0 with *u borrowed until the next RPC, 1 on timeout (the
+ * error set), -1 on error.
+ */
+static int
+client_ticket_rpc(struct resbus_client *c, const ProtobufCMessage *m,
+    int timeout_ms, const Resbus__V1__TicketUpdate **u)
+{
+	int rc;
+
+	if (client_send(c, "", c->request_queue, m) == -1)
+		return -1;
+	if ((rc = client_await(c, timeout_ms)) == 1) {
+		client_seterr(c, "no answer from resbusd within %d s",
+		    client_seconds(timeout_ms));
+		return 1;
+	}
+	if (rc == -1)
+		return -1;
+	if ((*u = client_reply_update(c)) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * The current state of ticket ID into *INFO; a ticket that does not exist
+ * is not an error (info->exists is false).  Free INFO's strings with
+ * resbus_ticket_info_clear().
+ */
+int
+resbus_ticket_query(struct resbus_client *c, uint64_t id, int timeout_ms,
+    struct resbus_ticket_info *info)
+{
+	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
+	const Resbus__V1__TicketUpdate *u;
+
+	memset(info, 0, sizeof(*info));
+	q.ticket_id = id;
+	if (client_ticket_rpc(c, &q.base, timeout_ms, &u) != 0)
+		return -1;
+	client_info_fill(info, u);
+	info->id = id;
+	client_rpc_reset(c);
+	return 0;
+}
+
+/* A private queue for ticket events, made once per client. */
+static int
+client_event_queue(struct resbus_client *c)
+{
+	if (c->event_queue != NULL)
+		return 0;
+	if (bus_queue_declare(c->bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
+		&c->event_queue, NULL, NULL) == -1 ||
+	    bus_consume(c->bus, c->event_queue, true, client_deliver, c) ==
+		-1) {
+		client_seterr(c, "cannot set up an event queue: %s",
+		    bus_error(c->bus));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Waits until ticket ID has a resource, failed or was closed, and puts
+ * its state into *INFO (free with resbus_ticket_info_clear).  -1 when the
+ * ticket does not exist, was closed before it got a resource, or no
+ * answer came within TIMEOUT_MS (*timed_out set).
+ */
+int
+resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
+    struct resbus_ticket_info *info, bool *timed_out)
+{
+	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
+	const Resbus__V1__TicketUpdate *u;
+	int64_t deadline;
+	char *key;
+	int rc, ret = -1;
+
+	memset(info, 0, sizeof(*info));
+	*timed_out = false;
+	deadline = client_deadline(timeout_ms);
+	if (client_event_queue(c) == -1)
+		return -1;
+	/* Bind first, query second: no update can slip in between. */
+	key = xasprintf("ticket.%llu.*", (unsigned long long)id);
+	rc = bus_queue_bind(c->bus, c->event_queue, c->event_exchange, key);
+	free(key);
+	if (rc == -1) {
+		client_seterr(c, "cannot bind the event queue: %s",
+		    bus_error(c->bus));
+		return -1;
+	}
+	if (c->watch_done != NULL)
+		msg_free(&c->watch_done->base);
+	c->watch_done = NULL;
+	c->watch_id = id;
+	c->watching = true;
+
+	q.ticket_id = id;
+	if (client_send(c, "", c->request_queue, &q.base) == -1)
+		goto out;
+	/* The answer to the query is one more update of the ticket. */
+	rc = client_pump(c, deadline, client_wait_done);
+	if (rc == 0 && c->watch_done == NULL) {
+		if (client_await(c, 0) == -1 ||
+		    (u = client_reply_update(c)) == NULL)
+			goto out;
+		client_watch(c, c->reply);
+		c->reply = NULL;
+	}
+	if (rc == 0 || rc == 1)
+		rc = client_pump(c, deadline, client_watch_done);
+	if (rc == -1)
+		goto out;
+	if (rc == 1) {
+		*timed_out = true;
+		client_seterr(c, "ticket %llu got no resource within %d s",
+		    (unsigned long long)id, client_seconds(timeout_ms));
+		goto out;
+	}
+	u = c->watch_done;
+	if (u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN) {
+		client_seterr(c, "non-existing ticket %llu",
+		    (unsigned long long)id);
+		goto out;
+	}
+	if (!u->assigned) {
+		client_seterr(c, "ticket %llu was closed before it got a "
+		    "resource", (unsigned long long)id);
+		goto out;
+	}
+	client_info_fill(info, u);
+	info->id = id;
+	ret = 0;
+out:
+	c->watching = false;
+	if (c->watch_done != NULL)
+		msg_free(&c->watch_done->base);
+	c->watch_done = NULL;
+	client_rpc_reset(c);
+	return ret;
+}
+
+/* Closes ticket ID.  -1 with "no such ticket ID" when it does not exist. */
+int
+resbus_ticket_close(struct resbus_client *c, uint64_t id, int timeout_ms)
+{
+	Resbus__V1__TicketClose m = RESBUS__V1__TICKET_CLOSE__INIT;
+	const Resbus__V1__TicketUpdate *u;
+	int ret = -1;
+
+	m.ticket_id = id;
+	if (client_ticket_rpc(c, &m.base, timeout_ms, &u) != 0)
+		return -1;
+	if (u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN)
+		client_seterr(c, "no such ticket %llu", (unsigned long long)id);
+	else if (u->state != RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED)
+		client_seterr(c, "ticket %llu is still %s after closing it",
+		    (unsigned long long)id, msg_ticket_state_name(u->state));
+	else
+		ret = 0;
+	client_rpc_reset(c);
+	return ret;
+}
+
+/* Frees the strings of INFO and zeroes it. */
+void
+resbus_ticket_info_clear(struct resbus_ticket_info *info)
+{
+	free(info->output);
+	free(info->waiting_reason);
+	memset(info, 0, sizeof(*info));
+}
