@@ -1,1 +1,437 @@
-/* placeholder */
+/*
+ * Unit tests of conf: the files in tests/conf/good load with the values
+ * written in them and the documented defaults elsewhere; every file in
+ * tests/conf/bad is refused with the one-line "file:line:column: ..."
+ * message that points at the node at fault.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+
+#define GOOD(f) TEST_SRCDIR "/conf/good/" f
+#define BAD(f) TEST_SRCDIR "/conf/bad/" f
+
+static char err[1024];
+
+START_TEST(test_pools_good)
+{
+	struct conf_pools *pools;
+	const struct conf_pool *p;
+	int64_t prio;
+
+	pools = conf_pools_load(GOOD("pools.yaml"), err, sizeof(err));
+	ck_assert_msg(pools != NULL, "%s", err);
+	ck_assert_uint_eq(pools->npools, 3);
+	/* file order */
+	ck_assert_str_eq(pools->pools[0].name, "copr_x86");
+	ck_assert_str_eq(pools->pools[1].name, "minimal");
+	ck_assert_str_eq(pools->pools[2].name, "beefy");
+
+	p = &pools->pools[0];
+	ck_assert_str_eq(p->description, "x86_64 builders in the lab");
+	ck_assert_int_eq(p->max, 10);
+	ck_assert_int_eq(p->max_starting, 3);
+	ck_assert_int_eq(p->max_prealloc, 5);
+	ck_assert_int_eq(p->start_delay, 20);
+	ck_assert_str_eq(p->cmd_new, "/usr/bin/vm-new --pool x86");
+	ck_assert_str_eq(p->cmd_delete, "/usr/bin/vm-delete \"$RESALLOC_NAME\"");
+	ck_assert_str_eq(p->cmd_livecheck, "/usr/bin/vm-check");
+	ck_assert_str_eq(p->cmd_release, "/usr/bin/vm-clean");
+	ck_assert_str_eq(p->cmd_list, "/usr/bin/vm-list");
+	ck_assert_int_eq(p->livecheck_period, 300);
+	ck_assert_int_eq(p->livecheck_attempts, 5);
+	ck_assert_int_eq(p->reuse_opportunity_time, 90);
+	ck_assert_int_eq(p->reuse_max_count, 8);
+	ck_assert_int_eq(p->reuse_max_time, 1800);
+	ck_assert_str_eq(p->name_pattern, "{pool_name}-{datetime}-{id}");
+	ck_assert_uint_eq(p->ntags, 3);
+	ck_assert_str_eq(p->tags[0].name, "compute_node");
+	ck_assert_int_eq(p->tags[0].priority, 5);
+	ck_assert_str_eq(p->tags[1].name, "ci_test_machine_x86_64");
+	ck_assert_int_eq(p->tags[1].priority, 0);
+	ck_assert_str_eq(p->tags[2].name, "arch=x86_64");
+	ck_assert_int_eq(p->tags[2].priority, -10);
+	ck_assert_uint_eq(p->ntags_on_demand, 0);
+	ck_assert_uint_eq(p->nnamed_counters, 2);
+	ck_assert_str_eq(p->named_counters[0], "elastic_ip");
+	ck_assert_str_eq(p->named_counters[1], "slot_2");
+	ck_assert_int_eq(p->cmd_new_timeout, 900);
+	ck_assert_int_eq(p->cmd_delete_timeout, 60); /* written 0x3c */
+
+	/* Everything not written is the documented default. */
+	p = &pools->pools[1];
+	ck_assert_ptr_null(p->description);
+	ck_assert_int_eq(p->max, 4);
+	ck_assert_int_eq(p->max_starting, 1);
+	ck_assert_int_eq(p->max_prealloc, 2);
+	ck_assert_int_eq(p->start_delay, 0);
+	ck_assert_str_eq(p->cmd_new, "echo new");
+	ck_assert_str_eq(p->cmd_delete, "echo delete");
+	ck_assert_ptr_null(p->cmd_livecheck);
+	ck_assert_ptr_null(p->cmd_release);
+	ck_assert_ptr_null(p->cmd_list);
+	ck_assert_int_eq(p->livecheck_period, 600);
+	ck_assert_int_eq(p->livecheck_attempts, 3);
+	ck_assert_int_eq(p->reuse_opportunity_time, 0);
+	ck_assert_int_eq(p->reuse_max_count, 0);
+	ck_assert_int_eq(p->reuse_max_time, 3600);
+	ck_assert_str_eq(p->name_pattern, "{pool_name}_{id}_{datetime}");
+	ck_assert_uint_eq(p->ntags, 0);
+	ck_assert_uint_eq(p->ntags_on_demand, 0); /* null: empty */
+	ck_assert_uint_eq(p->nnamed_counters, 0);
+	ck_assert_int_eq(p->cmd_new_timeout, 3600);
+	ck_assert_int_eq(p->cmd_delete_timeout, 600);
+
+	/* An on-demand pool never preallocates, whatever it says. */
+	p = &pools->pools[2];
+	ck_assert_int_eq(p->max_prealloc, 0);
+	ck_assert_uint_eq(p->ntags, 1);
+	ck_assert_uint_eq(p->ntags_on_demand, 2);
+	ck_assert_str_eq(p->tags_on_demand[0].name, "beefy_machine_x86_64");
+	ck_assert_int_eq(p->tags_on_demand[0].priority, 0);
+	ck_assert_str_eq(p->tags_on_demand[1].name, "beefy_machine");
+	ck_assert_int_eq(p->tags_on_demand[1].priority, -3);
+
+	ck_assert_ptr_eq(conf_pools_find(pools, "beefy"), p);
+	ck_assert_ptr_eq(conf_pools_find(pools, "copr_x86"), &pools->pools[0]);
+	ck_assert_ptr_null(conf_pools_find(pools, "nope"));
+	prio = 99;
+	ck_assert(conf_pool_has_tag(p, "beefy_machine", &prio));
+	ck_assert_int_eq(prio, -3);
+	ck_assert(conf_pool_has_tag(p, "compute_node", &prio));
+	ck_assert_int_eq(prio, 0);
+	ck_assert(conf_pool_has_tag(&pools->pools[0], "compute_node", &prio));
+	ck_assert_int_eq(prio, 5);
+	ck_assert(!conf_pool_has_tag(p, "ci_test_machine_x86_64", &prio));
+	ck_assert(conf_pool_has_tag(p, "beefy_machine_x86_64", NULL));
+	conf_pools_free(pools);
+}
+END_TEST
+
+START_TEST(test_pools_empty)
+{
+	struct conf_pools *pools;
+
+	pools = conf_pools_load(GOOD("pools-empty.yaml"), err, sizeof(err));
+	ck_assert_msg(pools != NULL, "%s", err);
+	ck_assert_uint_eq(pools->npools, 0);
+	ck_assert_ptr_null(conf_pools_find(pools, "demo"));
+	conf_pools_free(pools);
+}
+END_TEST
+
+START_TEST(test_server_good)
+{
+	struct conf_server *s;
+
+	s = conf_server_load(GOOD("server.yaml"), err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_str_eq(s->db_url, "postgresql://resbus@localhost/resbus");
+	ck_assert_str_eq(s->logdir, "/srv/resbus/logs");
+	ck_assert_str_eq(s->loglevel, "debug"); /* written DEBUG */
+	ck_assert_str_eq(s->hostname, "0.0.0.0");
+	ck_assert_int_eq(s->port, 8080);
+	ck_assert_str_eq(s->amqp_url,
+	    "amqps://user:secret@mq.example.com:5671/prod");
+	ck_assert_str_eq(s->prefix, "copr.resbus");
+	ck_assert_uint_eq(s->nadmins, 2);
+	ck_assert_str_eq(s->admins[0], "alice");
+	ck_assert_str_eq(s->admins[1], "bob");
+	conf_server_free(s);
+}
+END_TEST
+
+START_TEST(test_server_defaults)
+{
+	struct conf_server *s;
+
+	s = conf_server_load(GOOD("server-empty.yaml"), err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_str_eq(s->db_url, "sqlite:////var/lib/resbus/db.sqlite");
+	ck_assert_str_eq(s->logdir, "/var/log/resbus");
+	ck_assert_str_eq(s->loglevel, "info");
+	ck_assert_str_eq(s->hostname, "localhost");
+	ck_assert_int_eq(s->port, 49100);
+	ck_assert_ptr_null(s->amqp_url);
+	ck_assert_str_eq(s->prefix, "resbus");
+	ck_assert_uint_eq(s->nadmins, 0);
+	ck_assert_ptr_null(s->admins);
+	conf_server_free(s);
+}
+END_TEST
+
+/* A resalloc server.yaml (sleeptime, host) loads unchanged. */
+START_TEST(test_server_resalloc)
+{
+	struct conf_server *s;
+
+	s = conf_server_load(GOOD("server-resalloc.yaml"), err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_str_eq(s->db_url, "sqlite:////tmp/resalloc.sqlite");
+	ck_assert_str_eq(s->logdir, "/tmp/resalloc-logs");
+	ck_assert_str_eq(s->hostname, "127.0.0.1");
+	ck_assert_int_eq(s->port, 49100);
+	conf_server_free(s);
+
+	/* hostname wins over host, whichever comes first */
+	s = conf_server_load(GOOD("server-host.yaml"), err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_str_eq(s->hostname, "192.0.2.2");
+	conf_server_free(s);
+}
+END_TEST
+
+START_TEST(test_worker_good)
+{
+	struct conf_worker *w;
+
+	w = conf_worker_load(GOOD("worker.yaml"), err, sizeof(err));
+	ck_assert_msg(w != NULL, "%s", err);
+	ck_assert_str_eq(w->amqp_url, "amqp://worker:pw@mq:5672/");
+	/* relative to the directory of worker.yaml */
+	ck_assert_str_eq(w->pools_file, GOOD("../pools.yaml"));
+	ck_assert_uint_eq(w->npools, 2);
+	ck_assert_str_eq(w->pools[0], "copr_x86");
+	ck_assert_str_eq(w->pools[1], "beefy");
+	ck_assert_int_eq(w->concurrency, 1000);
+	ck_assert_str_eq(w->logdir, "/var/log/resbus-worker");
+	ck_assert_str_eq(w->prefix, "test");
+	conf_worker_free(w);
+}
+END_TEST
+
+START_TEST(test_worker_defaults)
+{
+	struct conf_worker *w;
+
+	w = conf_worker_load(GOOD("worker-empty.yaml"), err, sizeof(err));
+	ck_assert_msg(w != NULL, "%s", err);
+	ck_assert_ptr_null(w->amqp_url);
+	ck_assert_str_eq(w->pools_file, GOOD("pools.yaml"));
+	ck_assert_uint_eq(w->npools, 0);
+	ck_assert_int_eq(w->concurrency, 64);
+	ck_assert_str_eq(w->logdir, "/var/log/resbus");
+	ck_assert_str_eq(w->prefix, "resbus");
+	conf_worker_free(w);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	const char *path = BAD("no-such-file.yaml");
+
+	ck_assert_ptr_null(conf_server_load(path, err, sizeof(err)));
+	ck_assert_str_eq(err, TEST_SRCDIR
+	    "/conf/bad/no-such-file.yaml: No such file or directory");
+	err[0] = '\0';
+	ck_assert_ptr_null(conf_pools_load(path, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "no-such-file.yaml: No such file"));
+	err[0] = '\0';
+	ck_assert_ptr_null(conf_worker_load(path, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "no-such-file.yaml: No such file"));
+	/* a directory is not a configuration file either */
+	ck_assert_ptr_null(conf_pools_load(TEST_SRCDIR "/conf", err,
+	    sizeof(err)));
+	ck_assert_str_eq(err, TEST_SRCDIR "/conf: not a regular file");
+}
+END_TEST
+
+/* A short buffer gets a truncated, terminated message. */
+START_TEST(test_short_err)
+{
+	char small[16];
+
+	memset(small, 'x', sizeof(small));
+	ck_assert_ptr_null(conf_pools_load(BAD("pools-negative.yaml"), small,
+	    sizeof(small)));
+	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+	ck_assert_ptr_null(conf_pools_load(BAD("pools-negative.yaml"), NULL,
+	    0));
+}
+END_TEST
+
+START_TEST(test_dir_pick)
+{
+	unsetenv("CONFIG_DIR");
+	ck_assert_str_eq(conf_dir_pick(NULL), SYSCONFDIR "/resbus");
+	ck_assert_str_eq(conf_dir_pick("/opt/x"), "/opt/x");
+	setenv("CONFIG_DIR", "/env/dir", 1);
+	ck_assert_str_eq(conf_dir_pick(NULL), "/env/dir");
+	ck_assert_str_eq(conf_dir_pick("/opt/x"), "/opt/x");
+	unsetenv("CONFIG_DIR");
+}
+END_TEST
+
+enum loader { POOLS, SERVER, WORKER };
+
+struct bad_case {
+	const char *file;
+	enum loader loader;
+	const char *pos; /* "line:column" */
+	const char *msg; /* a substring of what follows */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "pools-int-string.yaml", POOLS, "4:10",
+	    "max: expected a non-negative integer, got \"four\"" },
+	{ "pools-bool-int.yaml", POOLS, "4:19",
+	    "max_starting: expected a non-negative integer, got \"yes\"" },
+	{ "pools-float-int.yaml", POOLS, "4:23",
+	    "livecheck_period: expected a non-negative integer, got \"1.5\"" },
+	{ "pools-unknown-key.yaml", POOLS, "4:5",
+	    "unknown key \"max_preallocate\"" },
+	{ "pools-negative.yaml", POOLS, "8:10",
+	    "max: expected a non-negative integer, got \"-3\"" },
+	{ "pools-negative-reuse.yaml", POOLS, "4:21",
+	    "reuse_max_time: expected a non-negative integer, got \"-1\"" },
+	{ "pools-int-overflow.yaml", POOLS, "4:22",
+	    "reuse_max_count: expected a non-negative integer, got "
+	    "\"9223372036854775808\"" },
+	{ "pools-timeout-zero.yaml", POOLS, "4:22",
+	    "cmd_new_timeout: expected a positive integer, got \"0\"" },
+	{ "pools-ondemand-conflict.yaml", POOLS, "6:11",
+	    "tag \"powerful\" is on-demand in pool \"ondemand\", so it may not "
+	    "be a normal tag of pool \"normal\"" },
+	{ "pools-ondemand-same-pool.yaml", POOLS, "5:12",
+	    "tag \"gpu\" is on-demand in pool \"both\"" },
+	{ "pools-syntax.yaml", POOLS, "3:4",
+	    "did not find expected key (while parsing a block mapping at "
+	    "line 1, column 1)" },
+	{ "pools-syntax-flow.yaml", POOLS, "5:1",
+	    "did not find expected ',' or ']'" },
+	{ "pools-bad-utf8.yaml", POOLS, "3:22", "invalid leading UTF-8 octet" },
+	{ "pools-two-documents.yaml", POOLS, "5:1",
+	    "expected a single YAML document" },
+	{ "pools-missing-cmd-new.yaml", POOLS, "6:1",
+	    "pool \"incomplete\": cmd_new is required" },
+	{ "pools-missing-cmd-delete.yaml", POOLS, "1:1",
+	    "pool \"basic\": cmd_delete is required" },
+	{ "pools-null-pool.yaml", POOLS, "1:1",
+	    "pool \"empty_pool\": cmd_new is required" },
+	{ "pools-null-cmd.yaml", POOLS, "2:13",
+	    "cmd_new: expected a string, got null" },
+	{ "pools-bad-tag.yaml", POOLS, "6:11",
+	    "tags: invalid name \"not fine\"" },
+	{ "pools-bad-tag-mapping.yaml", POOLS, "5:24", "unknown key \"prio\"" },
+	{ "pools-tag-priority.yaml", POOLS, "5:34",
+	    "priority: expected an integer, got \"high\"" },
+	{ "pools-tags-scalar.yaml", POOLS, "4:11",
+	    "tags: expected a list of tags, got \"x86_64\"" },
+	{ "pools-duplicate-tag.yaml", POOLS, "4:18",
+	    "duplicate tag \"a\" (first at line 4)" },
+	{ "pools-duplicate-key.yaml", POOLS, "5:5",
+	    "duplicate key \"max\" (first at line 3)" },
+	{ "pools-duplicate-pool.yaml", POOLS, "7:1",
+	    "duplicate pool \"basic\" (first at line 1)" },
+	{ "pools-name-pattern.yaml", POOLS, "4:19",
+	    "name_pattern: unknown placeholder \"{host}\"" },
+	{ "pools-top-list.yaml", POOLS, "1:1",
+	    "expected a mapping of pool names to pool options, got a list" },
+	{ "pools-not-mapping.yaml", POOLS, "4:9",
+	    "pool \"broken\": expected a mapping of options, got \"/bin/true\"" },
+	{ "pools-bad-pool-name.yaml", POOLS, "1:1",
+	    "invalid pool name \"my pool\"" },
+	{ "pools-bad-counter.yaml", POOLS, "4:26",
+	    "named_counters: invalid counter name \"not-an-env-name\"" },
+	{ "server-db-url.yaml", SERVER, "2:9",
+	    "db_url: expected a URL starting with sqlite:///, postgresql:// or "
+	    "postgres://, got \"mysql://localhost/resbus\"" },
+	{ "server-loglevel.yaml", SERVER, "1:11",
+	    "loglevel: expected one of error, warning, info, debug, got "
+	    "\"verbose\"" },
+	{ "server-port.yaml", SERVER, "2:7",
+	    "port: expected an integer between 1 and 65535, got \"70000\"" },
+	{ "server-unknown-key.yaml", SERVER, "2:1", "unknown key \"dburl\"" },
+	{ "server-amqp-url.yaml", SERVER, "1:11",
+	    "amqp_url: expected a URL starting with amqp:// or amqps://" },
+	{ "server-top-scalar.yaml", SERVER, "1:1",
+	    "expected a mapping of options, got \"just a string\"" },
+	{ "server-admins.yaml", SERVER, "1:9",
+	    "admins: expected a list of strings, got \"alice\"" },
+	{ "server-bool-string.yaml", SERVER, "1:11",
+	    "hostname: expected a string, got \"on\" (a YAML boolean)" },
+	{ "worker-concurrency.yaml", WORKER, "2:14",
+	    "concurrency: expected an integer between 1 and 100000, got \"0\"" },
+	{ "worker-bad-pool.yaml", WORKER, "1:12", "pools: invalid name \"b/c\"" },
+};
+
+START_TEST(test_bad)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	char *path, *want;
+	void *loaded = NULL;
+
+	path = malloc(strlen(BAD("")) + strlen(c->file) + 1);
+	ck_assert_ptr_nonnull(path);
+	strcpy(path, BAD(""));
+	strcat(path, c->file);
+	memset(err, 0, sizeof(err));
+	switch (c->loader) {
+	case POOLS:
+		loaded = conf_pools_load(path, err, sizeof(err));
+		break;
+	case SERVER:
+		loaded = conf_server_load(path, err, sizeof(err));
+		break;
+	case WORKER:
+		loaded = conf_worker_load(path, err, sizeof(err));
+		break;
+	}
+	ck_assert_msg(loaded == NULL, "%s loaded", c->file);
+	want = malloc(strlen(path) + strlen(c->pos) + 4);
+	ck_assert_ptr_nonnull(want);
+	strcpy(want, path);
+	strcat(want, ":");
+	strcat(want, c->pos);
+	strcat(want, ": ");
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "%s: got \"%s\", want prefix \"%s\"", c->file, err, want);
+	ck_assert_msg(strstr(err + strlen(want), c->msg) != NULL,
+	    "%s: got \"%s\", want \"%s\"", c->file, err, c->msg);
+	ck_assert_msg(strchr(err, '\n') == NULL, "%s: not one line", c->file);
+	free(want);
+	free(path);
+}
+END_TEST
+
+static Suite *
+conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc;
+
+	tc = tcase_create("good");
+	tcase_add_test(tc, test_pools_good);
+	tcase_add_test(tc, test_pools_empty);
+	tcase_add_test(tc, test_server_good);
+	tcase_add_test(tc, test_server_defaults);
+	tcase_add_test(tc, test_server_resalloc);
+	tcase_add_test(tc, test_worker_good);
+	tcase_add_test(tc, test_worker_defaults);
+	tcase_add_test(tc, test_dir_pick);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bad");
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_short_err);
+	tcase_add_loop_test(tc, test_bad, 0,
+	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(conf_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
