@@ -79,6 +79,14 @@ static const char usage_text[] =
     "--timeout 0 waits without limit.  Exit status: 0 success, 1 failure,\n"
     "2 usage error.\n";
 
+static const char synopsis_text[] =
+    "usage: resbus [GLOBAL OPTIONS] ticket --tag TAG [--tag TAG]...\n"
+    "                  [--sandbox SANDBOX] [--timeout SEC]\n"
+    "       resbus [GLOBAL OPTIONS] ticket-check ID [--timeout SEC]\n"
+    "       resbus [GLOBAL OPTIONS] ticket-wait ID [--timeout SEC]\n"
+    "       resbus [GLOBAL OPTIONS] ticket-close ID [--timeout SEC]\n"
+    "Try 'resbus --help' for more information.\n";
+
 static void
 usage(FILE *fp)
 {
@@ -98,9 +106,30 @@ usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs("\n\n", stderr);
-	usage(stderr);
+	fputs("\n", stderr);
+	fputs(synopsis_text, stderr);
 	return EXIT_USAGE;
+}
+
+/* getopt_long() found an unknown option just before argv[OPTIND]. */
+static int
+bad_option(char **argv, int ind, bool takes_id)
+{
+	const char *arg = argv[ind - 1];
+
+	/* A negative number is a bad ticket ID rather than an option. */
+	if (takes_id && arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9')
+		return usage_error("bad ticket ID '%s': not a non-negative "
+		    "integer", arg);
+	if (optopt != 0 && arg[0] == '-' && arg[1] != '-')
+		return usage_error("unknown option -%c", optopt);
+	return usage_error("unknown option %s", arg);
+}
+
+static int
+missing_argument(char **argv, int ind)
+{
+	return usage_error("option %s needs an argument", argv[ind - 1]);
 }
 
 /*
@@ -216,11 +245,9 @@ parse_id_command(int argc, char **argv, uint64_t *id, int *timeout_ms,
 			*done = true;
 			return 0;
 		case ':':
-			return usage_error("%s needs an argument",
-			    argv[optind - 1]);
+			return missing_argument(argv, optind);
 		default:
-			return usage_error("%s: unknown option",
-			    argv[optind - 1]);
+			return bad_option(argv, optind, true);
 		}
 	}
 	if (optind >= argc)
@@ -275,12 +302,10 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 			rc = 0;
 			goto out;
 		case ':':
-			rc = usage_error("%s needs an argument",
-			    argv[optind - 1]);
+			rc = missing_argument(argv, optind);
 			goto out;
 		default:
-			rc = usage_error("%s: unknown option",
-			    argv[optind - 1]);
+			rc = bad_option(argv, optind, false);
 			goto out;
 		}
 	}
@@ -457,11 +482,9 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case ':':
-			return usage_error("%s needs an argument",
-			    argv[optind - 1]);
+			return missing_argument(argv, optind);
 		default:
-			return usage_error("%s: unknown option",
-			    argv[optind - 1]);
+			return bad_option(argv, optind, false);
 		}
 	}
 	if (optind >= argc)
