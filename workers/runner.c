@@ -1,1 +1,422 @@
-/* placeholder */
+/*
+ * runner -- one driver command as a child process on the libev loop.
+ *
+ * The lifecycle of a command is three independent events: its shell
+ * exits (ev_child), its stdout pipe reaches EOF (ev_io), and its deadline
+ * passes (ev_timer).  The command is over when the shell has exited and
+ * stdout is closed.  A grandchild that keeps stdout open after the shell
+ * exited (a daemon started without redirecting it) would hold the command
+ * forever, so EOF is awaited only RUNNER_DRAIN_S after the exit.
+ *
+ * The child gets its own process group so that a timeout reaches
+ * everything the command started: SIGTERM to the group, SIGKILL to the
+ * group RUNNER_KILL_GRACE_S later.  Everything the child needs (argv,
+ * envp, descriptors) is prepared before fork(), so the child only calls
+ * async-signal-safe functions.
+ *
+ * stdout capture follows resalloc's line rule: whole lines are kept
+ * while the total fits the limit; the first line that does not fit ends
+ * the capture with "<< trimmed >>\n" (a first line longer than the limit
+ * is cut to the limit first).  Everything is logged regardless.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+#include "runner.h"
+
+extern char **environ;
+
+struct runner {
+	struct ev_loop *loop;
+	ev_child child_w;
+	ev_io out_w;
+	ev_timer deadline_w; /* the timeout, then the SIGKILL grace */
+	ev_timer drain_w;    /* EOF wait after the shell exited */
+	pid_t pid;
+	int out_fd;
+	int log_fd;
+	int64_t start_ms;
+	int64_t timeout_s;
+	bool exited;
+	bool eof;
+	bool timed_out;
+	bool kill_sent;
+	int status;
+
+	size_t cap_max;
+	char *cap; /* cap_max + marker */
+	size_t caplen;
+	char *line;	  /* the current line, first cap_max bytes */
+	size_t linelen;	  /* bytes kept in line */
+	size_t linetotal; /* the line's real length so far */
+	bool trimmed;
+
+	runner_done_fn *fn;
+	void *arg;
+};
+
+static void
+log_line(struct runner *r, const char *s)
+{
+	ssize_t n;
+
+	n = write(r->log_fd, s, strlen(s));
+	(void)n;
+}
+
+static void
+capture_line_end(struct runner *r)
+{
+	size_t mlen = strlen(RUNNER_TRIM_MARKER);
+
+	if (r->caplen + r->linetotal > r->cap_max) {
+		if (r->caplen == 0) {
+			memcpy(r->cap, r->line, r->linelen);
+			r->caplen = r->linelen;
+		}
+		memcpy(r->cap + r->caplen, RUNNER_TRIM_MARKER, mlen);
+		r->caplen += mlen;
+		r->trimmed = true;
+	} else {
+		memcpy(r->cap + r->caplen, r->line, r->linelen);
+		r->caplen += r->linelen;
+	}
+	r->linelen = r->linetotal = 0;
+}
+
+static void
+capture_feed(struct runner *r, const char *buf, size_t len)
+{
+	const char *nl;
+	size_t n, keep;
+
+	while (len > 0 && !r->trimmed) {
+		nl = memchr(buf, '\n', len);
+		n = nl != NULL ? (size_t)(nl - buf) + 1 : len;
+		keep = n;
+		if (keep > r->cap_max - r->linelen)
+			keep = r->cap_max - r->linelen;
+		memcpy(r->line + r->linelen, buf, keep);
+		r->linelen += keep;
+		r->linetotal += n;
+		if (nl != NULL)
+			capture_line_end(r);
+		buf += n;
+		len -= n;
+	}
+}
+
+static void
+runner_finish(struct runner *r)
+{
+	struct runner_result res;
+
+	if (!r->exited || (!r->eof && ev_is_active(&r->drain_w)))
+		return;
+
+	ev_child_stop(r->loop, &r->child_w);
+	ev_io_stop(r->loop, &r->out_w);
+	ev_timer_stop(r->loop, &r->deadline_w);
+	ev_timer_stop(r->loop, &r->drain_w);
+
+	if (r->cap_max > 0 && !r->trimmed && r->linetotal > 0)
+		capture_line_end(r);
+
+	memset(&res, 0, sizeof(res));
+	res.timed_out = r->timed_out;
+	if (r->timed_out)
+		res.exit_status = RUNNER_TIMEOUT_STATUS;
+	else if (WIFEXITED(r->status))
+		res.exit_status = WEXITSTATUS(r->status);
+	else if (WIFSIGNALED(r->status))
+		res.exit_status = 128 + WTERMSIG(r->status);
+	else
+		res.exit_status = -1;
+	res.out = r->cap;
+	res.outlen = r->caplen;
+	res.duration_ms = now_mono_ms() - r->start_ms;
+
+	r->fn(r, &res, r->arg);
+
+	close(r->out_fd);
+	close(r->log_fd);
+	free(r->cap);
+	free(r->line);
+	free(r);
+}
+
+static void
+out_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct runner *r = container_of(w, struct runner, out_w);
+	char buf[16384];
+	ssize_t n, m;
+
+	n = read(r->out_fd, buf, sizeof(buf));
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_warn("command %d: stdout", (int)r->pid);
+		n = 0;
+	}
+	if (n == 0) {
+		r->eof = true;
+		ev_io_stop(loop, w);
+		ev_timer_stop(loop, &r->drain_w);
+		runner_finish(r);
+		return;
+	}
+	m = write(r->log_fd, buf, (size_t)n);
+	if (m != n)
+		log_warn("command %d: log write", (int)r->pid);
+	if (r->cap_max > 0)
+		capture_feed(r, buf, (size_t)n);
+}
+
+static void
+drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct runner *r = container_of(w, struct runner, drain_w);
+
+	log_warnx("command %d: stdout still open %d s after exit, not waiting",
+	    (int)r->pid, RUNNER_DRAIN_S);
+	ev_timer_stop(loop, w);
+	runner_finish(r);
+}
+
+static void
+child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct runner *r = container_of(w, struct runner, child_w);
+
+	r->exited = true;
+	r->status = w->rstatus;
+	ev_child_stop(loop, w);
+	if (!r->eof) {
+		ev_timer_set(&r->drain_w, RUNNER_DRAIN_S, 0.);
+		ev_timer_start(loop, &r->drain_w);
+	}
+	runner_finish(r);
+}
+
+static void
+deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct runner *r = container_of(w, struct runner, deadline_w);
+	char *msg;
+
+	if (!r->timed_out) {
+		r->timed_out = true;
+		msg = xasprintf(
+		    "<timeouted after %llds>\n", (long long)r->timeout_s);
+		log_line(r, msg);
+		free(msg);
+		log_warnx("command %d: timed out after %lld s, terminating "
+			  "its process group",
+		    (int)r->pid, (long long)r->timeout_s);
+		if (kill(-r->pid, SIGTERM) == -1 && errno != ESRCH)
+			log_warn("kill -TERM -%d", (int)r->pid);
+		ev_timer_set(w, RUNNER_KILL_GRACE_S, 0.);
+		ev_timer_start(loop, w);
+		return;
+	}
+	if (!r->kill_sent) {
+		r->kill_sent = true;
+		log_warnx("command %d: still alive %d s after SIGTERM, killing "
+			  "its process group",
+		    (int)r->pid, RUNNER_KILL_GRACE_S);
+		if (kill(-r->pid, SIGKILL) == -1 && errno != ESRCH)
+			log_warn("kill -KILL -%d", (int)r->pid);
+	}
+}
+
+static bool
+env_inherited(const char *s)
+{
+	return strncmp(s, "RESALLOC_", 9) != 0;
+}
+
+/* The child's envp: our environment minus RESALLOC_*, plus SPEC's. */
+static char **
+env_build(const struct runner_spec *spec)
+{
+	char **envp;
+	size_t n = 0, i, k = 0;
+
+	for (i = 0; environ[i] != NULL; i++)
+		n++;
+	envp = xcalloc(n + spec->nenv + 1, sizeof(*envp));
+	for (i = 0; environ[i] != NULL; i++)
+		if (env_inherited(environ[i]))
+			envp[k++] = environ[i];
+	for (i = 0; i < spec->nenv; i++)
+		envp[k++] = spec->env[i];
+	envp[k] = NULL;
+	return envp;
+}
+
+static void
+child_exec(const struct runner_spec *spec, char **envp, int out_fd, int log_fd)
+{
+	static const char msg[] = "resbus-worker: cannot exec /bin/sh\n";
+	char *argv[4];
+	sigset_t none;
+	int nullfd;
+	ssize_t n;
+
+	(void)setpgid(0, 0);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)signal(SIGPIPE, SIG_DFL);
+
+	nullfd = open("/dev/null", O_RDONLY);
+	if (nullfd == -1 || dup2(nullfd, STDIN_FILENO) == -1 ||
+	    dup2(out_fd, STDOUT_FILENO) == -1 ||
+	    dup2(log_fd, STDERR_FILENO) == -1)
+		_exit(127);
+	closefrom(STDERR_FILENO + 1);
+
+	argv[0] = (char *)"sh";
+	argv[1] = (char *)"-c";
+	argv[2] = (char *)spec->cmd;
+	argv[3] = NULL;
+	execve("/bin/sh", argv, envp);
+	n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)n;
+	_exit(127);
+}
+
+struct runner *
+runner_start(struct ev_loop *loop, const struct runner_spec *spec,
+    runner_done_fn *fn, void *arg)
+{
+	struct runner *r;
+	char **envp;
+	int pfd[2], log_fd, saved;
+	pid_t pid;
+
+	log_fd = open(spec->log_path,
+	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+	if (log_fd == -1)
+		return NULL;
+	if (pipe2(pfd, O_CLOEXEC) == -1) {
+		saved = errno;
+		close(log_fd);
+		errno = saved;
+		return NULL;
+	}
+	envp = env_build(spec);
+
+	pid = fork();
+	if (pid == -1) {
+		saved = errno;
+		free(envp);
+		close(pfd[0]);
+		close(pfd[1]);
+		close(log_fd);
+		errno = saved;
+		return NULL;
+	}
+	if (pid == 0)
+		child_exec(spec, envp, pfd[1], log_fd);
+
+	/* Both sides set the group, so kill(-pid) works whoever runs first. */
+	(void)setpgid(pid, pid);
+	free(envp);
+	close(pfd[1]);
+	if (fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK) == -1)
+		log_warn("command %d: O_NONBLOCK", (int)pid);
+
+	r = xcalloc(1, sizeof(*r));
+	r->loop = loop;
+	r->pid = pid;
+	r->out_fd = pfd[0];
+	r->log_fd = log_fd;
+	r->start_ms = now_mono_ms();
+	r->timeout_s = spec->timeout_s;
+	r->cap_max = spec->capture_max_bytes;
+	if (r->cap_max > 0) {
+		r->cap = xmalloc(r->cap_max + strlen(RUNNER_TRIM_MARKER));
+		r->line = xmalloc(r->cap_max);
+	}
+	r->fn = fn;
+	r->arg = arg;
+
+	/* Started in the iteration of the fork, so no exit is missed. */
+	ev_child_init(&r->child_w, child_cb, pid, 0);
+	ev_child_start(loop, &r->child_w);
+	ev_io_init(&r->out_w, out_cb, r->out_fd, EV_READ);
+	ev_io_start(loop, &r->out_w);
+	ev_init(&r->drain_w, drain_cb);
+	ev_init(&r->deadline_w, deadline_cb);
+	if (spec->timeout_s > 0) {
+		ev_timer_set(&r->deadline_w, (ev_tstamp)spec->timeout_s, 0.);
+		ev_timer_start(loop, &r->deadline_w);
+	}
+	return r;
+}
+
+int
+runner_pid(const struct runner *r)
+{
+	return (int)r->pid;
+}
+
+void
+runner_terminate(struct runner *r)
+{
+	if (kill(-r->pid, SIGTERM) == -1 && errno != ESRCH)
+		log_warn("kill -TERM -%d", (int)r->pid);
+}
+
+char **
+runner_env_resalloc(uint64_t id, const char *name, const char *pool,
+    int64_t id_in_pool, const void *data, size_t len,
+    const char *const *counter_names, const uint32_t *counter_values,
+    size_t ncounters, size_t *nenv)
+{
+	char **env, *b64;
+	size_t k = 0, i;
+
+	env = xcalloc(5 + ncounters, sizeof(*env));
+	env[k++] = xasprintf("RESALLOC_ID=%llu", (unsigned long long)id);
+	env[k++] = xasprintf("RESALLOC_NAME=%s", name);
+	env[k++] = xasprintf("RESALLOC_POOL_ID=%s", pool);
+	if (id_in_pool < 0)
+		env[k++] = xstrdup("RESALLOC_ID_IN_POOL=None");
+	else
+		env[k++] = xasprintf(
+		    "RESALLOC_ID_IN_POOL=%lld", (long long)id_in_pool);
+	if (data != NULL && len > 0) {
+		b64 = base64_encode(data, len);
+		env[k++] = xasprintf("RESALLOC_RESOURCE_DATA=%s", b64);
+		free(b64);
+	}
+	for (i = 0; i < ncounters; i++)
+		env[k++] = xasprintf("RESALLOC_NAMED_COUNTER_%s=%u",
+		    counter_names[i], (unsigned)counter_values[i]);
+	*nenv = k;
+	return env;
+}
+
+void
+runner_env_free(char **env, size_t nenv)
+{
+	size_t i;
+
+	for (i = 0; i < nenv; i++)
+		free(env[i]);
+	free(env);
+}

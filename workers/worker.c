@@ -1,0 +1,727 @@
+/*
+ * worker -- the allocation jobs of resbus-worker.
+ *
+ * A job is one delivery from a pool queue.  It is RUNNING while its
+ * command runs, then CONFIRMING while its result waits for RabbitMQ's
+ * publisher confirm; the delivery is acked only then, so a worker that
+ * dies at any point leaves the job in the queue (or its result on the
+ * bus), never neither.  The job's state is the list it sits on.
+ *
+ * How many jobs run at once is the channel's prefetch: RabbitMQ simply
+ * does not deliver more, so the worker needs no queue of its own.
+ *
+ * A redelivered Allocate may have half-started a resource on a worker
+ * that died, so it runs cmd_delete first and then cmd_new.
+ *
+ * Jobs never carry commands.  The command comes from the worker's own
+ * pools.yaml; what the job carries (resource id, name, counters, data)
+ * reaches the command only through its environment.
+ *
+ * On SIGTERM/SIGINT the worker takes no new work: what arrives is held
+ * unacked (RabbitMQ requeues it when the connection closes, and no
+ * reject/redeliver loop spins meanwhile), running commands get
+ * WORKER_STOP_GRACE_S to finish and publish, then their process groups
+ * get SIGTERM and the worker exits.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "conf.h"
+#include "log.h"
+#include "msg.h"
+#include "topo.h"
+#include "util.h"
+#include "runner.h"
+#include "worker.h"
+
+enum job_kind {
+	JOB_ALLOCATE,
+	JOB_DELETE,
+};
+
+enum job_state {
+	JOB_RUNNING,
+	JOB_CONFIRMING,
+};
+
+enum job_step {
+	STEP_CLEANUP, /* cmd_delete before a redelivered cmd_new */
+	STEP_NEW,
+	STEP_DELETE,
+};
+
+struct job {
+	TAILQ_ENTRY(job) entry;
+	struct worker *w;
+	enum job_kind kind;
+	enum job_state state;
+	enum job_step step;
+	uint64_t delivery_tag;
+	ProtobufCMessage *msg;		    /* the Allocate or Delete, owned */
+	const Resbus__V1__ResourceRef *ref; /* inside msg */
+	const struct conf_pool *pool;
+	struct runner *runner;
+	int64_t start_ms;
+
+	void *result; /* packed result, for a re-publish */
+	size_t resultlen;
+	const char *result_type;
+	char *result_key;
+	uint64_t seq;
+	int attempts;
+};
+
+TAILQ_HEAD(job_list, job);
+
+struct worker {
+	struct ev_loop *loop;
+	struct bus *bus;
+	struct worker_config cfg;
+	char *event_exchange;
+
+	struct job_list running;
+	struct job_list confirming;
+	size_t nrunning;
+	size_t nconfirming;
+
+	ev_io bus_w;
+	ev_prepare pending_w;
+	ev_timer heartbeat_w;
+	ev_timer grace_w;
+	ev_signal term_w;
+	ev_signal int_w;
+	ev_signal hup_w;
+
+	bool stopping;
+	bool lost;
+	int exit_status;
+	size_t nheld; /* deliveries held while stopping */
+};
+
+struct delivery_ctx {
+	const struct bus_delivery *d;
+	enum job_kind kind;
+};
+
+static void job_step_start(struct job *job);
+
+static const char *
+step_name(enum job_step step)
+{
+	switch (step) {
+	case STEP_CLEANUP:
+		return "cmd_delete (redelivered)";
+	case STEP_NEW:
+		return "cmd_new";
+	case STEP_DELETE:
+		return "cmd_delete";
+	}
+	return "?";
+}
+
+/* The connection failed: stop everything, exit non-zero. */
+static void
+worker_lost(struct worker *w)
+{
+	struct job *job;
+
+	if (w->lost)
+		return;
+	w->lost = true;
+	log_warnx("connection lost: %s", bus_error(w->bus));
+	TAILQ_FOREACH(job, &w->running, entry)
+	if (job->runner != NULL)
+		runner_terminate(job->runner);
+	w->exit_status = 1;
+	ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void
+worker_maybe_done(struct worker *w)
+{
+	if (w->stopping && w->nrunning == 0 && w->nconfirming == 0) {
+		log_info("all jobs done, exiting");
+		ev_break(w->loop, EVBREAK_ALL);
+	}
+}
+
+static void
+job_free(struct job *job)
+{
+	msg_free(job->msg);
+	free(job->result);
+	free(job->result_key);
+	free(job);
+}
+
+static void
+job_reject(struct worker *w, uint64_t tag, bool requeue)
+{
+	if (bus_reject(w->bus, tag, requeue) == -1)
+		worker_lost(w);
+}
+
+static int
+job_publish(struct job *job)
+{
+	struct worker *w = job->w;
+	struct bus_props props;
+
+	memset(&props, 0, sizeof(props));
+	props.type = job->result_type;
+	props.persistent = true;
+	job->attempts++;
+	if (bus_publish(w->bus, w->event_exchange, job->result_key, &props,
+		job->result, job->resultlen, &job->seq) == -1) {
+		worker_lost(w);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&w->confirming, job, entry);
+	w->nconfirming++;
+	job->state = JOB_CONFIRMING;
+	return 0;
+}
+
+/* Packs and publishes the result of JOB; moves it to CONFIRMING. */
+static void
+job_result(struct job *job, const struct runner_result *res)
+{
+	struct worker *w = job->w;
+	const char *event;
+
+	if (job->kind == JOB_ALLOCATE) {
+		Resbus__V1__AllocateResult ar =
+		    RESBUS__V1__ALLOCATE_RESULT__INIT;
+
+		/* protobuf-c wants a mutable pointer; it is only read. */
+		ar.resource = (Resbus__V1__ResourceRef *)job->ref;
+		ar.ok = res->exit_status == 0 && !res->timed_out;
+		ar.exit_status = res->exit_status;
+		ar.data.data = (uint8_t *)res->out;
+		ar.data.len = res->out != NULL ? res->outlen : 0;
+		ar.worker = (char *)w->cfg.name;
+		ar.duration_ms = (uint32_t)res->duration_ms;
+		ar.timed_out = res->timed_out;
+		job->result = msg_pack(&ar.base, &job->resultlen);
+		job->result_type = msg_type(&ar.base);
+		event = "allocated";
+	} else {
+		Resbus__V1__DeleteResult dr = RESBUS__V1__DELETE_RESULT__INIT;
+
+		dr.resource = (Resbus__V1__ResourceRef *)job->ref;
+		dr.ok = res->exit_status == 0 && !res->timed_out;
+		dr.exit_status = res->exit_status;
+		dr.worker = (char *)w->cfg.name;
+		dr.duration_ms = (uint32_t)res->duration_ms;
+		job->result = msg_pack(&dr.base, &job->resultlen);
+		job->result_type = msg_type(&dr.base);
+		event = "deleted";
+	}
+	job->result_key = xasprintf("resource.%s.%s", job->ref->pool, event);
+	(void)job_publish(job);
+}
+
+static void
+job_command_done(struct job *job, const struct runner_result *res)
+{
+	struct worker *w = job->w;
+
+	job->runner = NULL;
+	log_info("job end: resource %llu pool %s %s exit %d%s in %lld ms",
+	    (unsigned long long)job->ref->resource_id, job->ref->pool,
+	    step_name(job->step), res->exit_status,
+	    res->timed_out ? " (timed out)" : "", (long long)res->duration_ms);
+
+	if (job->step == STEP_CLEANUP && !w->lost) {
+		/* Whatever the clean-up did, the start comes next. */
+		job->step = STEP_NEW;
+		job_step_start(job);
+		return;
+	}
+
+	TAILQ_REMOVE(&w->running, job, entry);
+	w->nrunning--;
+	if (w->lost) {
+		job_free(job);
+		return;
+	}
+	job_result(job, res);
+	if (job->state != JOB_CONFIRMING)
+		job_free(job);
+}
+
+static void
+runner_done(struct runner *r, const struct runner_result *res, void *arg)
+{
+	job_command_done(arg, res);
+}
+
+static bool
+counter_name_valid(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 64)
+		return false;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static void
+job_step_start(struct job *job)
+{
+	struct worker *w = job->w;
+	const Resbus__V1__ResourceRef *ref = job->ref;
+	struct runner_spec spec;
+	struct runner_result fail;
+	const char **cnames;
+	uint32_t *cvalues;
+	char **env, *log_path;
+	size_t nenv, i;
+	bool with_data;
+
+	cnames = xcalloc(ref->n_counters + 1, sizeof(*cnames));
+	cvalues = xcalloc(ref->n_counters + 1, sizeof(*cvalues));
+	for (i = 0; i < ref->n_counters; i++) {
+		cnames[i] = ref->counters[i]->name;
+		cvalues[i] = ref->counters[i]->value;
+	}
+	/*
+	 * resalloc gives RESALLOC_RESOURCE_DATA to cmd_delete only when
+	 * the resource has data; the clean-up delete of a redelivered
+	 * Allocate has none yet.
+	 */
+	with_data = job->step == STEP_DELETE;
+	env = runner_env_resalloc(ref->resource_id, ref->name, ref->pool,
+	    ref->id_in_pool, with_data ? ref->data.data : NULL,
+	    with_data ? ref->data.len : 0, cnames, cvalues, ref->n_counters,
+	    &nenv);
+	free(cnames);
+	free(cvalues);
+
+	log_path = xasprintf("%s/hooks/%06llu_%s", w->cfg.logdir,
+	    (unsigned long long)ref->resource_id,
+	    job->step == STEP_NEW ? "alloc" : "terminate");
+
+	memset(&spec, 0, sizeof(spec));
+	spec.log_path = log_path;
+	spec.env = env;
+	spec.nenv = nenv;
+	if (job->step == STEP_NEW) {
+		spec.cmd = job->pool->cmd_new;
+		spec.timeout_s = job->pool->cmd_new_timeout;
+		spec.capture_max_bytes = RUNNER_CAPTURE_BYTES;
+	} else {
+		spec.cmd = job->pool->cmd_delete;
+		spec.timeout_s = job->pool->cmd_delete_timeout;
+	}
+
+	log_info("job start: resource %llu pool %s %s",
+	    (unsigned long long)ref->resource_id, ref->pool,
+	    step_name(job->step));
+	job->start_ms = now_mono_ms();
+	job->runner = runner_start(w->loop, &spec, runner_done, job);
+	if (job->runner == NULL) {
+		log_warn("resource %llu pool %s: cannot run %s (log %s)",
+		    (unsigned long long)ref->resource_id, ref->pool,
+		    step_name(job->step), log_path);
+		memset(&fail, 0, sizeof(fail));
+		fail.exit_status = 127;
+		runner_env_free(env, nenv);
+		free(log_path);
+		job_command_done(job, &fail);
+		return;
+	}
+	log_debug("resource %llu: %s is process group %d",
+	    (unsigned long long)ref->resource_id, step_name(job->step),
+	    runner_pid(job->runner));
+	runner_env_free(env, nenv);
+	free(log_path);
+}
+
+static bool
+worker_serves(const struct worker *w, const char *pool)
+{
+	size_t i;
+
+	for (i = 0; i < w->cfg.nserved; i++)
+		if (strcmp(w->cfg.served[i], pool) == 0)
+			return true;
+	return false;
+}
+
+/* A decoded job; validated here, then run. */
+static void
+job_accept(struct worker *w, const struct delivery_ctx *c)
+{
+	const struct bus_delivery *d = c->d;
+	const Resbus__V1__ResourceRef *ref;
+	struct job *job;
+	size_t i;
+
+	job = xcalloc(1, sizeof(*job));
+	job->w = w;
+	job->kind = c->kind;
+	job->delivery_tag = d->delivery_tag;
+	/* The dispatched message is borrowed; the job keeps its own. */
+	job->msg = msg_unpack(d->type, d->body, d->len);
+	if (job->msg == NULL)
+		fatalx("%s decoded once but not twice", d->type);
+	if (c->kind == JOB_ALLOCATE)
+		ref = ((Resbus__V1__Allocate *)job->msg)->resource;
+	else
+		ref = ((Resbus__V1__Delete *)job->msg)->resource;
+	job->ref = ref;
+
+	if (ref == NULL || ref->pool == NULL || ref->pool[0] == '\0') {
+		log_warnx("delivery %llu: %s without a resource, rejecting",
+		    (unsigned long long)d->delivery_tag, d->type);
+		goto reject;
+	}
+	if (!worker_serves(w, ref->pool) ||
+	    (job->pool = conf_pools_find(w->cfg.pools, ref->pool)) == NULL) {
+		log_warnx("delivery %llu: %s for resource %llu of pool '%s', "
+			  "which this worker does not serve, rejecting",
+		    (unsigned long long)d->delivery_tag, d->type,
+		    (unsigned long long)ref->resource_id, ref->pool);
+		goto reject;
+	}
+	for (i = 0; i < ref->n_counters; i++) {
+		if (!counter_name_valid(ref->counters[i]->name)) {
+			log_warnx("delivery %llu: resource %llu has a bad "
+				  "counter name, rejecting",
+			    (unsigned long long)d->delivery_tag,
+			    (unsigned long long)ref->resource_id);
+			goto reject;
+		}
+	}
+
+	TAILQ_INSERT_TAIL(&w->running, job, entry);
+	w->nrunning++;
+	job->state = JOB_RUNNING;
+	if (c->kind == JOB_DELETE)
+		job->step = STEP_DELETE;
+	else if (d->redelivered) {
+		log_info("resource %llu: Allocate redelivered, it may have "
+			 "half-started; deleting it first",
+		    (unsigned long long)ref->resource_id);
+		job->step = STEP_CLEANUP;
+	} else
+		job->step = STEP_NEW;
+	job_step_start(job);
+	return;
+
+reject:
+	job_free(job);
+	job_reject(w, d->delivery_tag, false);
+}
+
+static void
+on_allocate(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct delivery_ctx *c = arg;
+
+	c->kind = JOB_ALLOCATE;
+	job_accept(ctx, c);
+}
+
+static void
+on_delete(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct delivery_ctx *c = arg;
+
+	c->kind = JOB_DELETE;
+	job_accept(ctx, c);
+}
+
+static const struct msg_handler worker_handlers[] = {
+    {&resbus__v1__allocate__descriptor, on_allocate},
+    {&resbus__v1__delete__descriptor, on_delete},
+    {NULL, NULL},
+};
+
+static void
+deliver_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	struct worker *w = arg;
+	struct delivery_ctx c;
+
+	if (w->lost)
+		return;
+	if (w->stopping) {
+		/* Held unacked; requeued by RabbitMQ when we disconnect. */
+		w->nheld++;
+		log_debug("delivery %llu held: stopping",
+		    (unsigned long long)d->delivery_tag);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.d = d;
+	if (d->type == NULL || msg_dispatch(worker_handlers, d->type, d->body,
+				   d->len, w, &c) == -1) {
+		log_warnx("delivery %llu on %s: message of type %s not "
+			  "understood, rejecting",
+		    (unsigned long long)d->delivery_tag,
+		    d->routing_key != NULL ? d->routing_key : "?",
+		    d->type != NULL ? d->type : "(none)");
+		job_reject(w, d->delivery_tag, false);
+	}
+}
+
+static void
+confirm_cb(struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
+{
+	struct worker *w = arg;
+	struct job *job, *tmp;
+
+	TAILQ_FOREACH_SAFE(job, &w->confirming, entry, tmp)
+	{
+		if (w->lost)
+			return;
+		if (job->seq > seq || (!multiple && job->seq != seq))
+			continue;
+		TAILQ_REMOVE(&w->confirming, job, entry);
+		w->nconfirming--;
+		if (ack) {
+			if (bus_ack(w->bus, job->delivery_tag) == -1) {
+				job_free(job);
+				worker_lost(w);
+				return;
+			}
+			job_free(job);
+		} else if (job->attempts < WORKER_PUBLISH_ATTEMPTS) {
+			log_warnx("resource %llu: result nacked by RabbitMQ, "
+				  "publishing it again",
+			    (unsigned long long)job->ref->resource_id);
+			if (job_publish(job) == -1) {
+				job_free(job);
+				return;
+			}
+		} else {
+			log_warnx("resource %llu: result nacked %d times, "
+				  "requeueing the job",
+			    (unsigned long long)job->ref->resource_id,
+			    job->attempts);
+			job_reject(w, job->delivery_tag, true);
+			job_free(job);
+		}
+	}
+	worker_maybe_done(w);
+}
+
+static void
+worker_poll(struct worker *w)
+{
+	if (w->lost)
+		return;
+	if (bus_poll(w->bus, 0) == -1)
+		worker_lost(w);
+}
+
+static void
+bus_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	worker_poll(container_of(io, struct worker, bus_w));
+}
+
+static void
+pending_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	struct worker *w = container_of(p, struct worker, pending_w);
+	int i;
+
+	for (i = 0; i < 64 && !w->lost && bus_pending(w->bus); i++)
+		worker_poll(w);
+}
+
+static void
+heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	worker_poll(container_of(t, struct worker, heartbeat_w));
+}
+
+static void
+worker_terminate_all(struct worker *w)
+{
+	struct job *job;
+
+	TAILQ_FOREACH(job, &w->running, entry)
+	if (job->runner != NULL)
+		runner_terminate(job->runner);
+}
+
+static void
+grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, grace_w);
+
+	log_warnx("%zu command(s) still running after %d s, terminating "
+		  "them; their jobs go back to the queue",
+	    w->nrunning, WORKER_STOP_GRACE_S);
+	worker_terminate_all(w);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct worker *w = s->data;
+
+	if (w->stopping) {
+		log_warnx("signal %d again: terminating running commands now",
+		    s->signum);
+		worker_terminate_all(w);
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	w->stopping = true;
+	log_info("signal %d: taking no new jobs; waiting up to %d s for %zu "
+		 "running and %zu unconfirmed",
+	    s->signum, WORKER_STOP_GRACE_S, w->nrunning, w->nconfirming);
+	ev_timer_set(&w->grace_w, WORKER_STOP_GRACE_S, 0.);
+	ev_timer_start(loop, &w->grace_w);
+	worker_maybe_done(w);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	log_info("SIGHUP: resbus-worker reads its configuration at start "
+		 "only; restart it to apply changes");
+}
+
+struct worker *
+worker_new(
+    struct ev_loop *loop, struct bus *bus, const struct worker_config *cfg)
+{
+	struct worker *w;
+
+	w = xcalloc(1, sizeof(*w));
+	w->loop = loop;
+	w->bus = bus;
+	w->cfg = *cfg;
+	w->event_exchange = topo_event_exchange(cfg->prefix);
+	TAILQ_INIT(&w->running);
+	TAILQ_INIT(&w->confirming);
+	return w;
+}
+
+static int
+mkdir_hooks(const char *logdir, char *err, size_t errlen)
+{
+	char *path;
+
+	if (mkdir(logdir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", logdir, strerror(errno));
+		return -1;
+	}
+	path = xasprintf("%s/hooks", logdir);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+int
+worker_start(struct worker *w, char *err, size_t errlen)
+{
+	char *queue;
+	size_t i;
+
+	if (mkdir_hooks(w->cfg.logdir, err, errlen) == -1)
+		return -1;
+	if (topo_declare_core(w->bus, w->cfg.prefix) == -1 ||
+	    bus_confirm_select(w->bus, confirm_cb, w) == -1 ||
+	    bus_qos(w->bus, w->cfg.concurrency) == -1) {
+		snprintf(err, errlen, "%s", bus_error(w->bus));
+		return -1;
+	}
+	for (i = 0; i < w->cfg.nserved; i++) {
+		queue = topo_pool_queue(w->cfg.prefix, w->cfg.served[i]);
+		if (topo_declare_pool(
+			w->bus, w->cfg.prefix, w->cfg.served[i]) == -1 ||
+		    bus_consume(w->bus, queue, false, deliver_cb, w) == -1) {
+			snprintf(
+			    err, errlen, "%s: %s", queue, bus_error(w->bus));
+			free(queue);
+			return -1;
+		}
+		log_info(
+		    "serving pool %s from queue %s", w->cfg.served[i], queue);
+		free(queue);
+	}
+
+	ev_io_init(&w->bus_w, bus_io_cb, bus_fd(w->bus), EV_READ);
+	ev_io_start(w->loop, &w->bus_w);
+	ev_prepare_init(&w->pending_w, pending_cb);
+	ev_prepare_start(w->loop, &w->pending_w);
+	ev_timer_init(&w->heartbeat_w, heartbeat_cb, WORKER_HEARTBEAT_POLL_S,
+	    WORKER_HEARTBEAT_POLL_S);
+	ev_timer_start(w->loop, &w->heartbeat_w);
+	ev_init(&w->grace_w, grace_cb);
+
+	ev_signal_init(&w->term_w, stop_cb, SIGTERM);
+	w->term_w.data = w;
+	ev_signal_start(w->loop, &w->term_w);
+	ev_signal_init(&w->int_w, stop_cb, SIGINT);
+	w->int_w.data = w;
+	ev_signal_start(w->loop, &w->int_w);
+	ev_signal_init(&w->hup_w, hup_cb, SIGHUP);
+	ev_signal_start(w->loop, &w->hup_w);
+	return 0;
+}
+
+int
+worker_exit_status(const struct worker *w)
+{
+	return w->exit_status;
+}
+
+void
+worker_free(struct worker *w)
+{
+	struct job *job;
+
+	if (w == NULL)
+		return;
+	ev_io_stop(w->loop, &w->bus_w);
+	ev_prepare_stop(w->loop, &w->pending_w);
+	ev_timer_stop(w->loop, &w->heartbeat_w);
+	ev_timer_stop(w->loop, &w->grace_w);
+	ev_signal_stop(w->loop, &w->term_w);
+	ev_signal_stop(w->loop, &w->int_w);
+	ev_signal_stop(w->loop, &w->hup_w);
+	/*
+	 * Running commands were told to stop; their runners stay with the
+	 * loop, which is not run again.  Unacked jobs return to their queue
+	 * when the connection closes.
+	 */
+	while ((job = TAILQ_FIRST(&w->running)) != NULL) {
+		TAILQ_REMOVE(&w->running, job, entry);
+		job_free(job);
+	}
+	while ((job = TAILQ_FIRST(&w->confirming)) != NULL) {
+		TAILQ_REMOVE(&w->confirming, job, entry);
+		job_free(job);
+	}
+	bus_free(w->bus);
+	free(w->event_exchange);
+	free(w);
+}

@@ -1,0 +1,62 @@
+/*
+ * worker -- the allocation jobs of resbus-worker.
+ *
+ * Consumes Allocate and Delete jobs from the queues of the pools it
+ * serves, runs the pool's command for each (runner module, many at once
+ * on one libev loop), publishes the result as an event and acks the job
+ * only once RabbitMQ has confirmed the result.  The bus connection is
+ * driven from the same loop.
+ */
+#ifndef RESBUS_WORKER_H
+#define RESBUS_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+struct bus;
+struct conf_pools;
+struct worker;
+
+/* Seconds running commands get to finish after SIGTERM/SIGINT. */
+#define WORKER_STOP_GRACE_S 30
+/* Seconds between bus polls that keep heartbeats going. */
+#define WORKER_HEARTBEAT_POLL_S 5
+/* How often a result RabbitMQ nacked is published again. */
+#define WORKER_PUBLISH_ATTEMPTS 3
+
+struct worker_config {
+	const char *name;   /* results and connection name */
+	const char *prefix; /* bus name prefix */
+	const char *logdir; /* <logdir>/hooks/ gets command logs */
+	const struct conf_pools *pools;
+	char *const *served; /* pool names, all present in POOLS */
+	size_t nserved;
+	uint16_t concurrency; /* prefetch = commands at once */
+};
+
+/*
+ * A worker on LOOP (the default loop) using BUS.  Borrows CFG's strings
+ * and POOLS and takes ownership of BUS (freed by worker_free).  Caller
+ * frees the worker with worker_free().
+ */
+struct worker *worker_new(
+    struct ev_loop *loop, struct bus *bus, const struct worker_config *cfg);
+void worker_free(struct worker *w);
+
+/*
+ * Declares the topology, sets confirm mode and prefetch, starts
+ * consuming the served pools' queues and the loop watchers (bus, signal
+ * handlers).  0, or -1 with a message in ERR.
+ */
+int worker_start(struct worker *w, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
+ * The process exit status once ev_run() has returned: 0 after a clean
+ * stop, 1 after the connection was lost.
+ */
+int worker_exit_status(const struct worker *w);
+
+#endif
