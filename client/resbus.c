@@ -93,8 +93,7 @@ usage(FILE *fp)
 	fputs(usage_text, fp);
 }
 
-static int usage_error(const char *, ...)
-    __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* Says what is wrong, then the usage, on stderr; returns EXIT_USAGE. */
 static int
@@ -120,7 +119,8 @@ bad_option(char **argv, int ind, bool takes_id)
 	/* A negative number is a bad ticket ID rather than an option. */
 	if (takes_id && arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9')
 		return usage_error("bad ticket ID '%s': not a non-negative "
-		    "integer", arg);
+				   "integer",
+		    arg);
 	if (optopt != 0 && arg[0] == '-' && arg[1] != '-')
 		return usage_error("unknown option -%c", optopt);
 	return usage_error("unknown option %s", arg);
@@ -165,8 +165,8 @@ cli_connect(struct cli *cli)
 {
 	char err[1024];
 
-	cli->client = resbus_client_new(cli->url, cli->prefix, err,
-	    sizeof(err));
+	cli->client =
+	    resbus_client_new(cli->url, cli->prefix, err, sizeof(err));
 	if (cli->client == NULL) {
 		fprintf(stderr, "resbus: %s\n", err);
 		return -1;
@@ -186,12 +186,15 @@ cli_start(struct cli *cli, int timeout_ms)
 		return 0;
 	queue = topo_request_queue(cli->prefix);
 	if (timeout_ms < 0)
-		fprintf(stderr, "resbus: warning: resbusd is not running "
-		    "(nobody consumes %s); waiting\n", queue);
+		fprintf(stderr,
+		    "resbus: warning: resbusd is not running "
+		    "(nobody consumes %s); waiting\n",
+		    queue);
 	else
-		fprintf(stderr, "resbus: warning: resbusd is not running "
-		    "(nobody consumes %s); waiting up to %d s\n", queue,
-		    timeout_ms / 1000);
+		fprintf(stderr,
+		    "resbus: warning: resbusd is not running "
+		    "(nobody consumes %s); waiting up to %d s\n",
+		    queue, timeout_ms / 1000);
 	free(queue);
 	return 0;
 }
@@ -206,9 +209,8 @@ cli_fail(struct cli *cli)
 static int
 write_output(const struct resbus_ticket_info *info)
 {
-	if (info->output_len > 0 &&
-	    fwrite(info->output, 1, info->output_len, stdout) !=
-		info->output_len)
+	if (info->output_len > 0 && fwrite(info->output, 1, info->output_len,
+					stdout) != info->output_len)
 		return -1;
 	return fflush(stdout) == EOF ? -1 : 0;
 }
@@ -220,13 +222,13 @@ enum { OPT_TIMEOUT = 256 };
  * is without --timeout).  0, or an exit status for a usage error.
  */
 static int
-parse_id_command(int argc, char **argv, uint64_t *id, int *timeout_ms,
-    bool *done)
+parse_id_command(
+    int argc, char **argv, uint64_t *id, int *timeout_ms, bool *done)
 {
 	static const struct option longopts[] = {
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -238,7 +240,8 @@ parse_id_command(int argc, char **argv, uint64_t *id, int *timeout_ms,
 		case OPT_TIMEOUT:
 			if (parse_timeout(optarg, timeout_ms) == -1)
 				return usage_error("bad --timeout '%s': give "
-				    "whole seconds", optarg);
+						   "whole seconds",
+				    optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -253,11 +256,12 @@ parse_id_command(int argc, char **argv, uint64_t *id, int *timeout_ms,
 	if (optind >= argc)
 		return usage_error("%s needs a ticket ID", argv[0]);
 	if (optind + 1 < argc)
-		return usage_error("unexpected argument '%s'",
-		    argv[optind + 1]);
+		return usage_error(
+		    "unexpected argument '%s'", argv[optind + 1]);
 	if (parse_u64(argv[optind], id) == -1)
 		return usage_error("bad ticket ID '%s': not a non-negative "
-		    "integer", argv[optind]);
+				   "integer",
+		    argv[optind]);
 	return 0;
 }
 
@@ -265,11 +269,11 @@ static int
 cmd_ticket(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "tag", required_argument, NULL, 't' },
-		{ "sandbox", required_argument, NULL, 's' },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"tag", required_argument, NULL, 't'},
+	    {"sandbox", required_argument, NULL, 's'},
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int timeout_ms = DEFAULT_TICKET_TIMEOUT_S * 1000;
 	const char *sandbox = NULL;
@@ -293,7 +297,8 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 		case OPT_TIMEOUT:
 			if (parse_timeout(optarg, &timeout_ms) == -1) {
 				rc = usage_error("bad --timeout '%s': give "
-				    "whole seconds", optarg);
+						 "whole seconds",
+				    optarg);
 				goto out;
 			}
 			break;
@@ -399,8 +404,8 @@ cmd_ticket_wait(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (cli_start(cli, timeout_ms) == -1)
 		return 1;
-	if (resbus_ticket_wait(cli->client, id, timeout_ms, &info,
-		&timed_out) == -1)
+	if (resbus_ticket_wait(
+		cli->client, id, timeout_ms, &info, &timed_out) == -1)
 		return cli_fail(cli);
 	rc = write_output(&info) == -1 ? 1 : 0;
 	resbus_ticket_info_clear(&info);
@@ -426,11 +431,11 @@ cmd_ticket_close(struct cli *cli, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "ticket", cmd_ticket },
-	{ "ticket-check", cmd_ticket_check },
-	{ "ticket-wait", cmd_ticket_wait },
-	{ "ticket-close", cmd_ticket_close },
-	{ NULL, NULL },
+    {"ticket", cmd_ticket},
+    {"ticket-check", cmd_ticket_check},
+    {"ticket-wait", cmd_ticket_wait},
+    {"ticket-close", cmd_ticket_close},
+    {NULL, NULL},
 };
 
 /* resalloc's --connection names an XML-RPC server; only AMQP URLs count. */
@@ -450,12 +455,12 @@ main(int argc, char **argv)
 {
 	enum { OPT_AMQP_URL = 256, OPT_CONNECTION, OPT_PREFIX, OPT_VERSION };
 	static const struct option longopts[] = {
-		{ "amqp-url", required_argument, NULL, OPT_AMQP_URL },
-		{ "connection", required_argument, NULL, OPT_CONNECTION },
-		{ "prefix", required_argument, NULL, OPT_PREFIX },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"amqp-url", required_argument, NULL, OPT_AMQP_URL},
+	    {"connection", required_argument, NULL, OPT_CONNECTION},
+	    {"prefix", required_argument, NULL, OPT_PREFIX},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *amqp_url = NULL, *connection = NULL, *prefix = NULL;
 	const struct command *cmd;
@@ -500,8 +505,8 @@ main(int argc, char **argv)
 	if (prefix == NULL || *prefix == '\0')
 		prefix = RESBUS_DEFAULT_PREFIX;
 	memset(&cli, 0, sizeof(cli));
-	cli.url = amqp_url_pick(amqp_url != NULL ? amqp_url :
-	    connection_url(connection), NULL);
+	cli.url = amqp_url_pick(
+	    amqp_url != NULL ? amqp_url : connection_url(connection), NULL);
 	cli.prefix = prefix;
 
 	memset(&sa, 0, sizeof(sa));

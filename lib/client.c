@@ -42,12 +42,12 @@ struct resbus_client {
 	char *request_queue;
 	char *event_exchange;
 	char *reply_queue;
-	char *event_queue;           /* made on the first wait */
+	char *event_queue; /* made on the first wait */
 
 	/* The RPC in flight. */
 	char corr[37];
-	ProtobufCMessage *reply;     /* its answer, owned */
-	char *reply_bad;             /* the type of an answer that did not decode */
+	ProtobufCMessage *reply; /* its answer, owned */
+	char *reply_bad;	 /* the type of an answer that did not decode */
 
 	/* The ticket a wait watches, and the first update that ends it. */
 	bool watching;
@@ -117,7 +117,7 @@ static bool
 client_is_event(const struct resbus_client *c, const struct bus_delivery *d)
 {
 	return d->exchange != NULL &&
-	    strcmp(d->exchange, c->event_exchange) == 0;
+	       strcmp(d->exchange, c->event_exchange) == 0;
 }
 
 /*
@@ -197,8 +197,9 @@ client_pump(struct resbus_client *c, int64_t deadline,
 			left = deadline - now_mono_ms();
 			if (left <= 0)
 				return 1;
-			slice = left < CLIENT_POLL_SLICE_MS ?
-			    (int)left : CLIENT_POLL_SLICE_MS;
+			slice = left < CLIENT_POLL_SLICE_MS
+				    ? (int)left
+				    : CLIENT_POLL_SLICE_MS;
 		}
 		if (bus_poll(c->bus, slice) < 0) {
 			client_seterr(c, "connection to the bus failed: %s",
@@ -275,8 +276,8 @@ client_send(struct resbus_client *c, const char *exchange, const char *key,
 	rc = bus_publish(c->bus, exchange, key, &props, body, len, NULL);
 	free(body);
 	if (rc == -1)
-		client_seterr(c, "cannot publish %s: %s", props.type,
-		    bus_error(c->bus));
+		client_seterr(
+		    c, "cannot publish %s: %s", props.type, bus_error(c->bus));
 	return rc;
 }
 
@@ -301,8 +302,10 @@ client_await(struct resbus_client *c, int timeout_ms)
 	}
 	if (c->reply->descriptor == &resbus__v1__error__descriptor) {
 		e = (const Resbus__V1__Error *)c->reply;
-		client_seterr(c, "%s", e->message != NULL && *e->message ?
-		    e->message : "resbusd refused the request");
+		client_seterr(c, "%s",
+		    e->message != NULL && *e->message
+			? e->message
+			: "resbusd refused the request");
 		return -1;
 	}
 	return 0;
@@ -316,25 +319,29 @@ static const Resbus__V1__TicketUpdate *
 client_reply_update(struct resbus_client *c)
 {
 	if (c->reply->descriptor != &resbus__v1__ticket_update__descriptor) {
-		client_seterr(c, "unexpected reply %s from resbusd",
-		    msg_type(c->reply));
+		client_seterr(
+		    c, "unexpected reply %s from resbusd", msg_type(c->reply));
 		return NULL;
 	}
 	return (const Resbus__V1__TicketUpdate *)c->reply;
 }
 
 static void
-client_info_fill(struct resbus_ticket_info *info,
-    const Resbus__V1__TicketUpdate *u)
+client_info_fill(
+    struct resbus_ticket_info *info, const Resbus__V1__TicketUpdate *u)
 {
 	memset(info, 0, sizeof(*info));
 	info->id = u->ticket_id;
-	info->exists = u->state != RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN;
+	info->exists =
+	    u->state != RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN;
 	info->assigned = u->assigned;
-	info->closed = u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED;
-	info->failed = u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED;
+	info->closed =
+	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED;
+	info->failed =
+	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED;
 	/* As resalloc's ticket-check: a resource, and the ticket still open. */
-	info->ready = u->assigned &&
+	info->ready =
+	    u->assigned &&
 	    (u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN ||
 		u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_READY);
 	info->output_len = u->output.len;
@@ -368,8 +375,7 @@ client_alloc(struct bus *bus, const char *prefix)
  * frees the client with resbus_client_free().
  */
 struct resbus_client *
-resbus_client_new(const char *url, const char *prefix, char *err,
-    size_t errlen)
+resbus_client_new(const char *url, const char *prefix, char *err, size_t errlen)
 {
 	struct resbus_client *c;
 	struct bus *bus;
@@ -385,8 +391,9 @@ resbus_client_new(const char *url, const char *prefix, char *err,
 	}
 	c = client_alloc(bus, prefix);
 	if (topo_declare_core(bus, prefix) == -1) {
-		snprintf(err, errlen, "cannot declare the %s exchanges on %s: %s",
-		    prefix, shown, bus_error(bus));
+		snprintf(err, errlen,
+		    "cannot declare the %s exchanges on %s: %s", prefix, shown,
+		    bus_error(bus));
 		goto fail;
 	}
 	if (bus_queue_declare(bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
@@ -438,8 +445,8 @@ resbus_client_broker_present(struct resbus_client *c)
 {
 	uint32_t consumers = 0;
 
-	if (bus_queue_declare(c->bus, c->request_queue, BUS_PASSIVE, NULL,
-		NULL, &consumers) == -1) {
+	if (bus_queue_declare(c->bus, c->request_queue, BUS_PASSIVE, NULL, NULL,
+		&consumers) == -1) {
 		/* A missing queue leaves the channel usable; a dead bus not. */
 		if (bus_poll(c->bus, 0) < 0) {
 			client_seterr(c, "connection to the bus failed: %s",
@@ -471,19 +478,23 @@ resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
 	*timed_out = false;
 	if ((key = tagset_key(tags, ntags, &bad)) == NULL) {
 		if (bad != NULL)
-			client_seterr(c, "invalid tag '%s' (allowed: letters, "
+			client_seterr(c,
+			    "invalid tag '%s' (allowed: letters, "
 			    "digits and _.:=- up to %d characters, not "
-			    "starting with . or -)", bad, TAG_MAX_LEN);
+			    "starting with . or -)",
+			    bad, TAG_MAX_LEN);
 		else if (ntags == 0)
 			client_seterr(c, "a ticket needs at least one tag");
 		else
-			client_seterr(c, "too many tags (at most %d)",
-			    TAGSET_MAX_TAGS);
+			client_seterr(
+			    c, "too many tags (at most %d)", TAGSET_MAX_TAGS);
 		return -1;
 	}
 	if (sandbox != NULL && !sandbox_valid(sandbox)) {
-		client_seterr(c, "invalid sandbox '%s' (printable ASCII without "
-		    "spaces, quotes, \\, ` or $, up to 128 characters)", sandbox);
+		client_seterr(c,
+		    "invalid sandbox '%s' (printable ASCII without "
+		    "spaces, quotes, \\, ` or $, up to 128 characters)",
+		    sandbox);
 		free(key);
 		return -1;
 	}
@@ -506,7 +517,8 @@ resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
 		return -1;
 	if ((rc = client_await(c, timeout_ms)) == 1) {
 		*timed_out = true;
-		client_seterr(c, "no answer from resbusd within %d s; the request "
+		client_seterr(c,
+		    "no answer from resbusd within %d s; the request "
 		    "stays queued and is served when resbusd runs",
 		    client_seconds(timeout_ms));
 		return -1;
@@ -514,8 +526,8 @@ resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
 	if (rc == -1)
 		return -1;
 	if (c->reply->descriptor != &resbus__v1__ticket_accepted__descriptor) {
-		client_seterr(c, "unexpected reply %s from resbusd",
-		    msg_type(c->reply));
+		client_seterr(
+		    c, "unexpected reply %s from resbusd", msg_type(c->reply));
 		return -1;
 	}
 	acc = (const Resbus__V1__TicketAccepted *)c->reply;
@@ -581,8 +593,8 @@ client_event_queue(struct resbus_client *c)
 		&c->event_queue, NULL, NULL) == -1 ||
 	    bus_consume(c->bus, c->event_queue, true, client_deliver, c) ==
 		-1) {
-		client_seterr(c, "cannot set up an event queue: %s",
-		    bus_error(c->bus));
+		client_seterr(
+		    c, "cannot set up an event queue: %s", bus_error(c->bus));
 		return -1;
 	}
 	return 0;
@@ -614,8 +626,8 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 	rc = bus_queue_bind(c->bus, c->event_queue, c->event_exchange, key);
 	free(key);
 	if (rc == -1) {
-		client_seterr(c, "cannot bind the event queue: %s",
-		    bus_error(c->bus));
+		client_seterr(
+		    c, "cannot bind the event queue: %s", bus_error(c->bus));
 		return -1;
 	}
 	if (c->watch_done != NULL)
@@ -648,13 +660,15 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 	}
 	u = c->watch_done;
 	if (u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN) {
-		client_seterr(c, "non-existing ticket %llu",
-		    (unsigned long long)id);
+		client_seterr(
+		    c, "non-existing ticket %llu", (unsigned long long)id);
 		goto out;
 	}
 	if (!u->assigned) {
-		client_seterr(c, "ticket %llu was closed before it got a "
-		    "resource", (unsigned long long)id);
+		client_seterr(c,
+		    "ticket %llu was closed before it got a "
+		    "resource",
+		    (unsigned long long)id);
 		goto out;
 	}
 	client_info_fill(info, u);
