@@ -1,0 +1,418 @@
+# Framework for the scenario tests (sourced, bash).
+#
+# A scenario test starts with
+#
+#   [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+#   . "${RESBUS_SRCDIR:?run via make check}/tests/lib.sh"
+#   rb_setup NAME
+#   rb_pools <<'EOF'
+#   ...pools.yaml, with @DRIVERDIR@ and @STATEDIR@ substituted...
+#   EOF
+#
+# and then starts resbusd and resbus-worker, drives the `resbus` CLI and
+# checks what happens: on the bus (rb_queues), in the local driver's
+# resource directories (rb_local_resources) and in the logs.  It ends with
+# rb_done.  Any failed check calls rb_fail, which prints the message and
+# the daemons' logs and exits 1; the exit trap stops every process the test
+# started and deletes its RabbitMQ vhost.
+#
+# The tests need the private RabbitMQ that scripts/test.sh starts:
+# RESBUS_TEST_AMQP_PORT and RESBUS_TEST_RABBITMQ_NODE must be set.  Each
+# test gets a vhost of its own on it, so tests run in parallel.  Binaries
+# come from $RESBUS_BUILDDIR, drivers from $RESBUS_SRCDIR/drivers/local.
+# Every `resbus` call runs under timeout(1), and a watchdog ends a test
+# that runs longer than RB_TEST_TIMEOUT seconds (default 600).
+# shellcheck shell=bash
+# (Optional arguments of the rb_start_*/rb_stop_* functions.)
+# shellcheck disable=SC2119,SC2120
+
+RB_NAME=
+RB_TMP=
+RB_VHOST=
+RB_FAILED=
+RB_DONE=
+RB_BROKER_PID=
+RB_WORKER_PID=
+RB_WATCHDOG_PID=
+RB_BG_PIDS=()
+RB_START=$(date +%s)
+
+# ---- messages and checks ---------------------------------------------------
+
+rb_log() {
+	echo "[$RB_NAME +$(($(date +%s) - RB_START))s] $*" >&2
+}
+
+rb_dump_logs() {
+	local f
+	[ -n "$RB_TMP" ] && [ -d "$RB_TMP" ] || return 0
+	for f in "$RB_TMP"/resbusd.out "$RB_TMP"/worker.out; do
+		if [ -s "$f" ]; then
+			echo "----- $f (last 150 lines) -----" >&2
+			tail -n 150 "$f" >&2
+		fi
+	done
+	if [ -d "$RB_TMP/logs/hooks" ]; then
+		for f in "$RB_TMP"/logs/hooks/*; do
+			[ -f "$f" ] || continue
+			echo "----- $f (last 20 lines) -----" >&2
+			tail -n 20 "$f" >&2
+		done
+	fi
+	if [ -d "$RB_TMP/local" ]; then
+		echo "----- local driver resources: $(rb_local_resources | tr '\n' ' ')" >&2
+	fi
+	echo "----- test files kept in $RB_TMP" >&2
+}
+
+# Fails the test with MSG: prints it and the logs, exits 1.
+rb_fail() {
+	if [ -n "$RB_FAILED" ]; then
+		exit 1
+	fi
+	RB_FAILED=1
+	echo "FAIL: ${RB_NAME:-test}: $*" >&2
+	rb_dump_logs
+	exit 1
+}
+
+rb_assert_eq() {
+	# EXPECTED ACTUAL [WHAT]
+	if [ "$1" != "$2" ]; then
+		rb_fail "${3:-value}: expected '$1', got '$2'"
+	fi
+}
+
+rb_assert_match() {
+	# EXTENDED_REGEX TEXT [WHAT]
+	if ! printf '%s\n' "$2" | grep -Eq -- "$1"; then
+		rb_fail "${3:-text}: '$2' does not match /$1/"
+	fi
+}
+
+rb_assert_no_match() {
+	# EXTENDED_REGEX TEXT [WHAT]
+	if printf '%s\n' "$2" | grep -Eq -- "$1"; then
+		rb_fail "${3:-text}: '$2' matches /$1/"
+	fi
+}
+
+# Whether process PID runs (and is not a zombie of ours).
+rb_alive() {
+	local st
+	[ -n "$1" ] || return 1
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case $st in Z*) return 1 ;; esac
+	return 0
+}
+
+rb_dead() {
+	! rb_alive "$1"
+}
+
+# Fails if a daemon the test started has died on its own.
+rb_check_daemons() {
+	if [ -n "$RB_BROKER_PID" ] && ! rb_alive "$RB_BROKER_PID"; then
+		wait "$RB_BROKER_PID" 2>/dev/null
+		local rc=$?
+		RB_BROKER_PID=
+		rb_fail "resbusd died (exit status $rc)"
+	fi
+	if [ -n "$RB_WORKER_PID" ] && ! rb_alive "$RB_WORKER_PID"; then
+		wait "$RB_WORKER_PID" 2>/dev/null
+		local rc=$?
+		RB_WORKER_PID=
+		rb_fail "resbus-worker died (exit status $rc)"
+	fi
+}
+
+# rb_wait_for DESC TIMEOUT_S CMD...: runs CMD every 0.2 s until it
+# succeeds; fails the test with DESC when TIMEOUT_S pass first.
+rb_wait_for() {
+	local desc=$1 timeout=$2 deadline
+	shift 2
+	deadline=$(($(date +%s) + timeout))
+	while :; do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		rb_check_daemons
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			rb_fail "timed out after ${timeout}s waiting for $desc"
+		fi
+		sleep 0.2
+	done
+}
+
+# ---- set-up and tear-down --------------------------------------------------
+
+rb_urlencode() {
+	local s=$1 out='' c i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+		[a-zA-Z0-9._~-]) out+=$c ;;
+		*) out+=$(printf '%%%02X' "'$c") ;;
+		esac
+	done
+	printf '%s\n' "$out"
+}
+
+rb_ctl() {
+	timeout -k 5 60 rabbitmqctl -n "$RESBUS_TEST_RABBITMQ_NODE" "$@"
+}
+
+# rb_setup NAME: environment, vhost, configuration directory, traps.
+rb_setup() {
+	RB_NAME=$1
+	if [ -z "${RESBUS_TEST_AMQP_PORT:-}" ] ||
+	    [ -z "${RESBUS_TEST_RABBITMQ_NODE:-}" ]; then
+		rb_fail "RESBUS_TEST_AMQP_PORT and RESBUS_TEST_RABBITMQ_NODE" \
+		    "are not set: the scenario tests need the private RabbitMQ" \
+		    "that scripts/test.sh starts; run the tests via" \
+		    "'bash scripts/test.sh' (or source build/test-state/env" \
+		    "from a running scripts/rabbitmq.sh before 'make check')"
+	fi
+	: "${RESBUS_BUILDDIR:?RESBUS_BUILDDIR is not set: run via make check}"
+	: "${RESBUS_SRCDIR:?RESBUS_SRCDIR is not set: run via make check}"
+	RB_RESBUSD=$RESBUS_BUILDDIR/resbusd
+	RB_WORKER=$RESBUS_BUILDDIR/resbus-worker
+	RB_RESBUS=$RESBUS_BUILDDIR/resbus
+	RB_DRIVERDIR=$RESBUS_SRCDIR/drivers/local
+	local b
+	for b in "$RB_RESBUSD" "$RB_WORKER" "$RB_RESBUS"; do
+		[ -x "$b" ] || rb_fail "$b is missing: build it first"
+	done
+
+	trap rb_cleanup EXIT
+	trap 'rb_fail "interrupted"' INT
+	trap 'rb_fail "killed by the watchdog after ${RB_TEST_TIMEOUT:-600}s, or by SIGTERM"' TERM
+
+	RB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/resbus-test-$RB_NAME.XXXXXX") ||
+	    rb_fail "mktemp failed"
+	RB_CONF=$RB_TMP/etc
+	RB_LOGDIR=$RB_TMP/logs
+	mkdir -p "$RB_CONF" "$RB_LOGDIR" "$RB_TMP/local"
+	export RESBUS_LOCAL_ROOT=$RB_TMP/local
+
+	RB_VHOST="resbus-test/$RB_NAME-$$-$RANDOM"
+	rb_ctl add_vhost "$RB_VHOST" >/dev/null ||
+	    rb_fail "cannot add vhost $RB_VHOST on $RESBUS_TEST_RABBITMQ_NODE"
+	rb_ctl set_permissions -p "$RB_VHOST" guest '.*' '.*' '.*' >/dev/null ||
+	    rb_fail "cannot set permissions on vhost $RB_VHOST"
+	RB_AMQP_URL="amqp://guest:guest@127.0.0.1:$RESBUS_TEST_AMQP_PORT/$(rb_urlencode "$RB_VHOST")"
+	export RESBUS_AMQP_URL=$RB_AMQP_URL
+	# The tests must not pick up another configuration.
+	unset CONFIG_DIR
+
+	cat >"$RB_CONF/server.yaml" <<EOF
+db_url: "sqlite:///$RB_TMP/db.sqlite"
+logdir: "$RB_LOGDIR"
+loglevel: debug
+amqp_url: "$RB_AMQP_URL"
+EOF
+	: >"$RB_CONF/pools.yaml"
+
+	(
+		sleep "${RB_TEST_TIMEOUT:-600}"
+		kill -TERM $$ 2>/dev/null
+	) >/dev/null 2>&1 &
+	RB_WATCHDOG_PID=$!
+	rb_log "vhost $RB_VHOST, files in $RB_TMP"
+}
+
+# rb_pools < TEXT: writes pools.yaml, with @DRIVERDIR@ replaced by the
+# local driver's directory and @STATEDIR@ by the test's directory.
+rb_pools() {
+	sed -e "s|@DRIVERDIR@|$RB_DRIVERDIR|g" -e "s|@STATEDIR@|$RB_TMP|g" \
+	    >"$RB_CONF/pools.yaml"
+}
+
+# Remembers a background PID so that the cleanup ends it.
+rb_track() {
+	RB_BG_PIDS+=("$1")
+}
+
+rb_kill() {
+	local pid=$1 i
+	rb_alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		rb_alive "$pid" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+
+rb_sanitizer_reports() {
+	grep -l -E 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' \
+	    "$RB_TMP"/*.out 2>/dev/null
+}
+
+rb_cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	if [ -n "$RB_WATCHDOG_PID" ]; then
+		pkill -P "$RB_WATCHDOG_PID" 2>/dev/null
+		kill "$RB_WATCHDOG_PID" 2>/dev/null
+	fi
+	for pid in "${RB_BG_PIDS[@]}" "$RB_WORKER_PID" "$RB_BROKER_PID"; do
+		[ -n "$pid" ] && rb_kill "$pid"
+	done
+	if [ -n "$RB_VHOST" ]; then
+		rb_ctl delete_vhost "$RB_VHOST" >/dev/null 2>&1
+	fi
+	if [ "$rc" -eq 0 ] && [ -n "$RB_TMP" ] && rb_sanitizer_reports >/dev/null; then
+		echo "FAIL: $RB_NAME: sanitizer reports in" \
+		    "$(rb_sanitizer_reports | tr '\n' ' ')" >&2
+		RB_FAILED=
+		rb_fail "sanitizer reports (see above)"
+	fi
+	if [ "$rc" -eq 0 ] && [ -z "$RB_DONE" ] && [ -z "$RB_FAILED" ]; then
+		echo "FAIL: $RB_NAME: the test ended without rb_done" >&2
+		rc=1
+	fi
+	if [ "$rc" -eq 0 ] && [ -n "$RB_TMP" ]; then
+		rm -rf "$RB_TMP"
+	fi
+	exit "$rc"
+}
+
+# Ends a passing test: stops the daemons, checking they exit cleanly.
+rb_done() {
+	if [ -n "$RB_WORKER_PID" ]; then
+		rb_stop_worker
+	fi
+	if [ -n "$RB_BROKER_PID" ]; then
+		rb_stop_broker
+	fi
+	RB_DONE=1
+	rb_log "PASS"
+	exit 0
+}
+
+# ---- the daemons -----------------------------------------------------------
+
+# Consumers on queue $1 of the test's vhost (empty if no such queue).
+rb_consumers() {
+	rb_ctl list_queues -p "$RB_VHOST" -s name consumers 2>/dev/null |
+	    awk -v q="$1" '$1 == q { print $2 }'
+}
+
+rb_broker_consuming() {
+	local n
+	n=$(rb_consumers resbus.request)
+	[ -n "$n" ] && [ "$n" -gt 0 ]
+}
+
+# Starts resbusd (extra ARGS passed on) and waits until it consumes its
+# request queue.
+rb_start_broker() {
+	[ -z "$RB_BROKER_PID" ] || rb_fail "rb_start_broker: resbusd already runs"
+	rb_log "starting resbusd"
+	echo "===== resbusd $* ($(date +%T))" >>"$RB_TMP/resbusd.out"
+	"$RB_RESBUSD" --config-dir "$RB_CONF" "$@" \
+	    </dev/null >>"$RB_TMP/resbusd.out" 2>&1 &
+	RB_BROKER_PID=$!
+	rb_wait_for "resbusd to consume resbus.request" 60 rb_broker_consuming
+}
+
+# Stops resbusd: SIGTERM (it must then exit 0 within 20 s), or with -9
+# SIGKILL, as in a crash.
+rb_stop_broker() {
+	rb_stop_daemon resbusd RB_BROKER_PID "${1:-}"
+}
+
+# Starts resbus-worker (extra ARGS passed on) for the test's configuration.
+rb_start_worker() {
+	[ -z "$RB_WORKER_PID" ] || rb_fail "rb_start_worker: resbus-worker already runs"
+	rb_log "starting resbus-worker"
+	echo "===== resbus-worker $* ($(date +%T))" >>"$RB_TMP/worker.out"
+	"$RB_WORKER" --config-dir "$RB_CONF" "$@" \
+	    </dev/null >>"$RB_TMP/worker.out" 2>&1 &
+	RB_WORKER_PID=$!
+	sleep 0.3
+	rb_check_daemons
+}
+
+rb_stop_worker() {
+	rb_stop_daemon resbus-worker RB_WORKER_PID "${1:-}"
+}
+
+rb_stop_daemon() {
+	local name=$1 var=$2 how=$3 pid rc i
+	pid=${!var}
+	[ -n "$pid" ] || rb_fail "rb_stop: $name does not run"
+	rb_check_daemons
+	printf -v "$var" '%s' ''
+	if [ "$how" = -9 ]; then
+		rb_log "killing $name (SIGKILL)"
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+		return 0
+	fi
+	rb_log "stopping $name (SIGTERM)"
+	kill -TERM "$pid"
+	for ((i = 0; i < 200; i++)); do
+		rb_alive "$pid" || break
+		sleep 0.1
+	done
+	if rb_alive "$pid"; then
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+		rb_fail "$name did not exit within 20 s of SIGTERM"
+	fi
+	wait "$pid" 2>/dev/null
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		rb_fail "$name exited with status $rc after SIGTERM (expected 0)"
+	fi
+}
+
+# ---- the bus, the CLI and the local driver ---------------------------------
+
+# Names of the queues in the test's vhost, one a line.
+rb_queues() {
+	rb_ctl list_queues -p "$RB_VHOST" -s name | sort
+}
+
+# Runs the resbus CLI under a time limit (RB_CMD_TIMEOUT, default 120 s;
+# exit status 124 when it runs out).
+rb_resbus() {
+	timeout -k 5 "${RB_CMD_TIMEOUT:-120}" "$RB_RESBUS" "$@"
+}
+
+# The local driver's resources (directory names), sorted, one a line.
+rb_local_resources() {
+	find "$RESBUS_LOCAL_ROOT" -mindepth 1 -maxdepth 1 -type d \
+	    -printf '%f\n' 2>/dev/null | sort
+}
+
+rb_local_count() {
+	rb_local_resources | wc -l
+}
+
+rb_local_count_is() {
+	[ "$(rb_local_count)" -eq "$1" ]
+}
+
+rb_local_exists() {
+	[ -d "$RESBUS_LOCAL_ROOT/$1" ]
+}
+
+rb_local_gone() {
+	[ ! -e "$RESBUS_LOCAL_ROOT/$1" ]
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on.
+rb_closed_port() {
+	local p
+	for ((p = 39000 + RANDOM % 1000; p < 41000; p++)); do
+		if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	rb_fail "no closed port found"
+}
