@@ -1,1 +1,560 @@
-/* placeholder */
+/*
+ * broker -- handlers for the messages resbusd consumes, and the end of
+ * every loop iteration: schedule, commit, publish, acknowledge.
+ *
+ * Ordering is what makes a crash harmless.  A consumed message is
+ * acknowledged only after the transaction recording its effect commits;
+ * if resbusd dies before that, RabbitMQ redelivers it and the handler,
+ * being idempotent (tickets by idempotency key, results by resource
+ * state), changes nothing twice.  A produced job or event is in the
+ * outbox of that same transaction and is deleted only when RabbitMQ
+ * confirms it, so it is published at least once.  Replies to a client's
+ * reply_to queue are not durable: the client's retry gets a fresh one.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <ev.h>
+
+#include "broker.h"
+#include "bus.h"
+#include "conf.h"
+#include "log.h"
+#include "msg.h"
+#include "sched.h"
+#include "store.h"
+#include "tags.h"
+#include "topo.h"
+#include "util.h"
+
+#define BROKER_PREFETCH 1000
+#define BROKER_HEARTBEAT_S 5.
+
+/* A message to publish after the commit; durable ones have an outbox id. */
+struct outmsg {
+	TAILQ_ENTRY(outmsg) entry;
+	char *exchange;
+	char *key;
+	char *type;
+	char *correlation_id;
+	void *body;
+	size_t len;
+	uint64_t outbox_id;          /* 0: a reply, not in the outbox */
+	uint64_t seq;                /* publish sequence number, once sent */
+};
+TAILQ_HEAD(outmsg_list, outmsg);
+
+struct broker {
+	struct ev_loop *loop;
+	struct bus *bus;
+	struct store *store;
+	struct sched *sched;
+	const struct conf_server *server;
+	const struct conf_pools *pools;
+	char *prefix;
+	char *unrouted_queue;
+	ev_io bus_io;
+	ev_prepare flush;
+	ev_timer heartbeat;
+	struct outmsg_list pending;  /* to publish after the commit */
+	struct outmsg_list inflight; /* published, awaiting the confirm */
+	uint64_t *acks;              /* delivery tags to ack after commit */
+	size_t nacks, acks_cap;
+	uint64_t *done;              /* confirmed outbox ids to delete */
+	size_t ndone, done_cap;
+	uint64_t last_outbox_id;
+};
+
+/* What a handler needs to know about the delivery it handles. */
+struct delivery_ctx {
+	const struct bus_delivery *d;
+	bool unrouted;
+};
+
+static void
+push_u64(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = x;
+}
+
+static void
+outmsg_free(struct outmsg *o)
+{
+	free(o->exchange);
+	free(o->key);
+	free(o->type);
+	free(o->correlation_id);
+	free(o->body);
+	free(o);
+}
+
+static struct outmsg *
+outmsg_new(const char *exchange, const char *key, const char *type,
+    const void *body, size_t len)
+{
+	struct outmsg *o = xcalloc(1, sizeof(*o));
+
+	o->exchange = xstrdup(exchange);
+	o->key = xstrdup(key);
+	o->type = xstrdup(type);
+	o->body = xmalloc(len);
+	memcpy(o->body, body, len);
+	o->len = len;
+	return o;
+}
+
+static void
+broker_store_failed(struct broker *b, const char *what)
+{
+	fatalx("store: %s: %s", what, store_error(b->store));
+}
+
+/* sched's emit: a durable message, in the outbox of this transaction. */
+static void
+broker_emit(void *ctx, const char *exchange, const char *key,
+    const ProtobufCMessage *m)
+{
+	struct broker *b = ctx;
+	struct store_outbox row;
+	struct outmsg *o;
+	size_t len;
+	void *body = msg_pack(m, &len);
+
+	o = outmsg_new(exchange, key, msg_type(m), body, len);
+	free(body);
+	o->outbox_id = ++b->last_outbox_id;
+	row.id = o->outbox_id;
+	row.exchange = o->exchange;
+	row.routing_key = o->key;
+	row.type = o->type;
+	row.body = o->body;
+	row.len = o->len;
+	if (store_begin(b->store) == -1 ||
+	    b->store->be->add_outbox(b->store, &row) == -1)
+		broker_store_failed(b, "outbox");
+	TAILQ_INSERT_TAIL(&b->pending, o, entry);
+}
+
+static void
+broker_wake(void *ctx)
+{
+	/* The ev_prepare watcher runs before the loop sleeps again. */
+	(void)ctx;
+}
+
+/* A reply to the client that sent D; published after the commit. */
+static void
+broker_reply(struct broker *b, const struct bus_delivery *d,
+    const ProtobufCMessage *m)
+{
+	struct outmsg *o;
+	size_t len;
+	void *body;
+
+	if (d->reply_to == NULL || d->reply_to[0] == '\0')
+		return;
+	body = msg_pack(m, &len);
+	o = outmsg_new("", d->reply_to, msg_type(m), body, len);
+	free(body);
+	if (d->correlation_id[0] != '\0')
+		o->correlation_id = xstrdup(d->correlation_id);
+	TAILQ_INSERT_TAIL(&b->pending, o, entry);
+}
+
+static void
+broker_reply_error(struct broker *b, const struct bus_delivery *d,
+    const char *message)
+{
+	Resbus__V1__Error e = RESBUS__V1__ERROR__INIT;
+
+	e.message = (char *)message;
+	broker_reply(b, d, &e.base);
+}
+
+static void broker_on_delivery(struct bus *bus, const struct bus_delivery *d,
+    void *arg);
+
+static int
+broker_consume_tagset(struct broker *b, const char *key)
+{
+	char *q = topo_ticket_queue(b->prefix, key);
+	int rc;
+
+	rc = topo_declare_tagset(b->bus, b->prefix, key);
+	if (rc == 0)
+		rc = bus_consume(b->bus, q, false, broker_on_delivery, b);
+	if (rc == -1)
+		log_warnx("tag set %s: cannot consume %s: %s", key, q,
+		    bus_error(b->bus));
+	else
+		log_info("tag set %s: consuming %s", key, q);
+	free(q);
+	return rc;
+}
+
+/* ---- handlers ---------------------------------------------------------- */
+
+static void
+on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	const Resbus__V1__TicketRequest *req =
+	    (const Resbus__V1__TicketRequest *)m;
+	Resbus__V1__TicketAccepted acc = RESBUS__V1__TICKET_ACCEPTED__INIT;
+	struct broker *b = ctx;
+	struct delivery_ctx *dc = arg;
+	const char *bad;
+	char err[512], *key;
+	uint64_t id;
+
+	key = tagset_key(req->tags, req->n_tags, &bad);
+	if (key == NULL) {
+		if (bad != NULL)
+			snprintf(err, sizeof(err), "invalid tag \"%s\"", bad);
+		else
+			snprintf(err, sizeof(err), "a ticket needs 1 to %d "
+			    "tags", TAGSET_MAX_TAGS);
+		broker_reply_error(b, dc->d, err);
+		return;
+	}
+	if (req->sandbox[0] != '\0' && !sandbox_valid(req->sandbox)) {
+		broker_reply_error(b, dc->d, "invalid sandbox");
+		free(key);
+		return;
+	}
+	if (sched_ticket_new(b->sched, req->idempotency_key, key, req->sandbox,
+	    &id, err, sizeof(err)) == -1) {
+		log_info("ticket request for %s refused: %s", key, err);
+		broker_reply_error(b, dc->d, err);
+		free(key);
+		return;
+	}
+	if (sched_tagset_add(b->sched, key) == 1)
+		(void)broker_consume_tagset(b, key);
+	acc.ticket_id = id;
+	acc.idempotency_key = req->idempotency_key;
+	broker_reply(b, dc->d, &acc.base);
+	free(key);
+}
+
+static void
+reply_view(struct broker *b, const struct bus_delivery *d, uint64_t id,
+    int found)
+{
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
+	struct sched_ticket_view v;
+
+	u.ticket_id = id;
+	if (found == 1 && sched_ticket_view(b->sched, id, &v) == 1) {
+		u.state = v.state;
+		u.assigned = v.assigned;
+		u.output.data = (uint8_t *)v.output;
+		u.output.len = v.output_len;
+		u.waiting_reason = (char *)(v.waiting_reason ?
+		    v.waiting_reason : "");
+	} else if (found == -1) {
+		broker_reply_error(b, d, "store error");
+		return;
+	}
+	broker_reply(b, d, &u.base);
+}
+
+static void
+on_ticket_query(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	const Resbus__V1__TicketQuery *q = (const Resbus__V1__TicketQuery *)m;
+	struct broker *b = ctx;
+	struct delivery_ctx *dc = arg;
+	struct sched_ticket_view v;
+
+	reply_view(b, dc->d, q->ticket_id,
+	    sched_ticket_view(b->sched, q->ticket_id, &v));
+}
+
+static void
+on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	const Resbus__V1__TicketClose *c = (const Resbus__V1__TicketClose *)m;
+	struct broker *b = ctx;
+	struct delivery_ctx *dc = arg;
+
+	reply_view(b, dc->d, c->ticket_id,
+	    sched_ticket_close(b->sched, c->ticket_id));
+}
+
+static void
+on_allocate_result(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct broker *b = ctx;
+
+	sched_on_allocated(b->sched, (const Resbus__V1__AllocateResult *)m);
+}
+
+static void
+on_delete_result(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct broker *b = ctx;
+
+	sched_on_deleted(b->sched, (const Resbus__V1__DeleteResult *)m);
+}
+
+static const struct msg_handler broker_handlers[] = {
+	{ &resbus__v1__ticket_request__descriptor, on_ticket_request },
+	{ &resbus__v1__ticket_query__descriptor, on_ticket_query },
+	{ &resbus__v1__ticket_close__descriptor, on_ticket_close },
+	{ &resbus__v1__allocate_result__descriptor, on_allocate_result },
+	{ &resbus__v1__delete_result__descriptor, on_delete_result },
+	{ NULL, NULL },
+};
+
+static void
+broker_on_delivery(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	struct broker *b = arg;
+	struct delivery_ctx dc = { d, false };
+
+	if (msg_dispatch(broker_handlers, d->type, d->body, d->len, b,
+	    &dc) == -1)
+		log_warnx("dropped a message of type \"%s\" from queue via "
+		    "%s/%s: unknown type or undecodable body", d->type,
+		    d->exchange, d->routing_key);
+	sched_touch(b->sched);
+	push_u64(&b->acks, &b->nacks, &b->acks_cap, d->delivery_tag);
+}
+
+/* ---- confirms and the end of the iteration ------------------------------ */
+
+static void
+broker_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
+    void *arg)
+{
+	struct broker *b = arg;
+	struct outmsg *o, *next;
+
+	TAILQ_FOREACH_SAFE(o, &b->inflight, entry, next) {
+		if (o->seq > seq || (!multiple && o->seq != seq))
+			continue;
+		TAILQ_REMOVE(&b->inflight, o, entry);
+		if (!ack) {
+			log_warnx("RabbitMQ refused %s to %s/%s; sending it "
+			    "again", o->type, o->exchange, o->key);
+			TAILQ_INSERT_TAIL(&b->pending, o, entry);
+			continue;
+		}
+		if (o->outbox_id != 0)
+			push_u64(&b->done, &b->ndone, &b->done_cap,
+			    o->outbox_id);
+		outmsg_free(o);
+	}
+}
+
+static void
+broker_lost_bus(struct broker *b)
+{
+	fatalx("AMQP connection lost: %s; exiting so that a supervisor "
+	    "restarts resbusd (state is in the store)", bus_error(b->bus));
+}
+
+/* Schedule, commit, publish, acknowledge: the order of durability. */
+static void
+broker_flush_once(struct broker *b)
+{
+	struct bus_props props;
+	struct outmsg *o;
+	size_t i;
+
+	sched_run(b->sched);
+	for (i = 0; i < b->ndone; i++) {
+		if (store_begin(b->store) == -1 ||
+		    b->store->be->del_outbox(b->store, b->done[i]) == -1)
+			broker_store_failed(b, "outbox delete");
+	}
+	b->ndone = 0;
+	if (store_commit(b->store) == -1)
+		broker_store_failed(b, "commit");
+	while ((o = TAILQ_FIRST(&b->pending)) != NULL) {
+		TAILQ_REMOVE(&b->pending, o, entry);
+		memset(&props, 0, sizeof(props));
+		props.type = o->type;
+		props.correlation_id = o->correlation_id;
+		props.persistent = o->outbox_id != 0;
+		if (bus_publish(b->bus, o->exchange, o->key, &props, o->body,
+		    o->len, &o->seq) == -1)
+			broker_lost_bus(b);
+		TAILQ_INSERT_TAIL(&b->inflight, o, entry);
+	}
+	for (i = 0; i < b->nacks; i++)
+		if (bus_ack(b->bus, b->acks[i]) == -1)
+			broker_lost_bus(b);
+	b->nacks = 0;
+}
+
+static void
+broker_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct broker *b = container_of(w, struct broker, flush);
+
+	for (;;) {
+		broker_flush_once(b);
+		if (!bus_pending(b->bus))
+			break;
+		if (bus_poll(b->bus, 0) == -1)
+			broker_lost_bus(b);
+	}
+}
+
+static void
+broker_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct broker *b = container_of(w, struct broker, bus_io);
+
+	if (bus_poll(b->bus, 0) == -1)
+		broker_lost_bus(b);
+}
+
+static void
+broker_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct broker *b = container_of(w, struct broker, heartbeat);
+
+	if (bus_poll(b->bus, 0) == -1)
+		broker_lost_bus(b);
+}
+
+/* ---- start-up -------------------------------------------------------- */
+
+static void
+broker_load_outbox(void *arg, const struct store_outbox *row)
+{
+	struct broker *b = arg;
+	struct outmsg *o;
+
+	o = outmsg_new(row->exchange, row->routing_key, row->type, row->body,
+	    row->len);
+	o->outbox_id = row->id;
+	if (row->id > b->last_outbox_id)
+		b->last_outbox_id = row->id;
+	TAILQ_INSERT_TAIL(&b->pending, o, entry);
+}
+
+static void
+broker_consume_known(void *arg, const char *key)
+{
+	(void)broker_consume_tagset(arg, key);
+}
+
+static int
+broker_consume(struct broker *b, char *queue)
+{
+	int rc = bus_consume(b->bus, queue, false, broker_on_delivery, b);
+
+	if (rc == -1)
+		log_warnx("cannot consume %s: %s", queue, bus_error(b->bus));
+	free(queue);
+	return rc;
+}
+
+struct broker *
+broker_new(struct ev_loop *loop, const char *amqp_url,
+    const struct conf_server *server, const struct conf_pools *pools,
+    struct store *store)
+{
+	struct sched_ops ops = { broker_emit, broker_wake, NULL };
+	struct broker *b = xcalloc(1, sizeof(*b));
+	char err[512];
+	size_t i;
+
+	b->loop = loop;
+	b->store = store;
+	b->server = server;
+	b->pools = pools;
+	b->prefix = xstrdup(server->prefix ? server->prefix :
+	    RESBUS_DEFAULT_PREFIX);
+	TAILQ_INIT(&b->pending);
+	TAILQ_INIT(&b->inflight);
+	ops.ctx = b;
+	b->sched = sched_new(loop, store, b->prefix, pools, &ops);
+	if (sched_load(b->sched, broker_load_outbox, b) == -1) {
+		log_warnx("store: cannot load state: %s", store_error(store));
+		goto fail;
+	}
+	b->bus = bus_connect(amqp_url, "resbusd", err, sizeof(err));
+	if (b->bus == NULL) {
+		log_warnx("cannot connect to the AMQP broker: %s", err);
+		goto fail;
+	}
+	if (topo_declare_core(b->bus, b->prefix) == -1 ||
+	    bus_confirm_select(b->bus, broker_on_confirm, b) == -1 ||
+	    bus_qos(b->bus, BROKER_PREFETCH) == -1) {
+		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
+		goto fail;
+	}
+	for (i = 0; i < pools->npools; i++)
+		if (topo_declare_pool(b->bus, b->prefix,
+		    pools->pools[i].name) == -1) {
+			log_warnx("pool %s: %s", pools->pools[i].name,
+			    bus_error(b->bus));
+			goto fail;
+		}
+	sched_foreach_tagset(b->sched, broker_consume_known, b);
+	if (broker_consume(b, topo_broker_events_queue(b->prefix)) == -1 ||
+	    broker_consume(b, topo_request_queue(b->prefix)) == -1 ||
+	    broker_consume(b, topo_unrouted_queue(b->prefix)) == -1)
+		goto fail;
+
+	ev_io_init(&b->bus_io, broker_readable, bus_fd(b->bus), EV_READ);
+	ev_io_start(loop, &b->bus_io);
+	ev_prepare_init(&b->flush, broker_flush);
+	ev_prepare_start(loop, &b->flush);
+	ev_timer_init(&b->heartbeat, broker_heartbeat, BROKER_HEARTBEAT_S,
+	    BROKER_HEARTBEAT_S);
+	ev_timer_start(loop, &b->heartbeat);
+	log_info("resbusd serving %zu pools, %zu open tickets", pools->npools,
+	    sched_open_tickets(b->sched));
+	return b;
+fail:
+	broker_free(b);
+	return NULL;
+}
+
+void
+broker_free(struct broker *b)
+{
+	struct outmsg *o;
+
+	if (b == NULL)
+		return;
+	if (b->bus != NULL) {
+		ev_io_stop(b->loop, &b->bus_io);
+		ev_prepare_stop(b->loop, &b->flush);
+		ev_timer_stop(b->loop, &b->heartbeat);
+		/* Wait briefly for confirms so the outbox stays small. */
+		if (!TAILQ_EMPTY(&b->inflight))
+			(void)bus_poll(b->bus, 200);
+		broker_flush_once(b);
+		bus_free(b->bus);
+	}
+	if (store_commit(b->store) == -1)
+		log_warnx("store: final commit: %s", store_error(b->store));
+	while ((o = TAILQ_FIRST(&b->pending)) != NULL) {
+		TAILQ_REMOVE(&b->pending, o, entry);
+		outmsg_free(o);
+	}
+	while ((o = TAILQ_FIRST(&b->inflight)) != NULL) {
+		TAILQ_REMOVE(&b->inflight, o, entry);
+		outmsg_free(o);
+	}
+	sched_free(b->sched);
+	free(b->acks);
+	free(b->done);
+	free(b->prefix);
+	free(b->unrouted_queue);
+	free(b);
+}

@@ -1,1 +1,187 @@
-/* placeholder */
+/*
+ * resbusd -- the resbus broker.
+ *
+ * Reads server.yaml and pools.yaml from the configuration directory,
+ * opens the store, and runs one libev loop until SIGINT or SIGTERM.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ev.h>
+
+#include "broker.h"
+#include "conf.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: resbusd [--config-dir DIR] [--amqp-url URL] [--check-config]\n"
+	    "               [-d|--debug] [-h|--help] [-V|--version]\n"
+	    "\n"
+	    "The resbus broker: matches tickets to resources of the pools in\n"
+	    "DIR/pools.yaml, with DIR/server.yaml for the store, logs and bus.\n"
+	    "\n"
+	    "  --config-dir DIR  configuration directory (default: $CONFIG_DIR,\n"
+	    "                    else " SYSCONFDIR "/resbus)\n"
+	    "  --amqp-url URL    AMQP URL (default: $RESBUS_AMQP_URL, else\n"
+	    "                    server.yaml's amqp_url, else\n"
+	    "                    " RESBUS_DEFAULT_AMQP_URL ")\n"
+	    "  --check-config    validate the configuration and exit\n"
+	    "  -d, --debug       log debug messages\n"
+	    "  -h, --help        show this help\n"
+	    "  -V, --version     show the version\n");
+}
+
+/* mkdir -p for the log directory. */
+static int
+mkdir_p(const char *path)
+{
+	char *p = xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (mkdir(p, 0755) == -1 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("signal %d: stopping", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "config-dir", required_argument, NULL, 'c' },
+		{ "amqp-url", required_argument, NULL, 'a' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir_opt = NULL, *url_opt = NULL, *dir;
+	struct conf_server *server;
+	struct conf_pools *pools;
+	struct ev_loop *loop;
+	struct broker *b;
+	struct store *store;
+	ev_signal sigint, sigterm;
+	bool check = false, debug = false;
+	char err[1024], *path, *logfile;
+	int c, level;
+
+	log_init("resbusd", LOG_LEVEL_INFO);
+	while ((c = getopt_long(argc, argv, "dhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			dir_opt = optarg;
+			break;
+		case 'a':
+			url_opt = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("resbusd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	dir = conf_dir_pick(dir_opt);
+	path = xasprintf("%s/server.yaml", dir);
+	server = conf_server_load(path, err, sizeof(err));
+	free(path);
+	if (server == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	path = xasprintf("%s/pools.yaml", dir);
+	pools = conf_pools_load(path, err, sizeof(err));
+	free(path);
+	if (pools == NULL) {
+		fprintf(stderr, "%s\n", err);
+		conf_server_free(server);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration OK, %zu pools\n", dir, pools->npools);
+		conf_pools_free(pools);
+		conf_server_free(server);
+		return 0;
+	}
+	level = debug ? LOG_LEVEL_DEBUG : log_level_parse(server->loglevel);
+	log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
+	if (mkdir_p(server->logdir) == -1)
+		fatal("cannot create log directory %s", server->logdir);
+	logfile = xasprintf("%s/main.log", server->logdir);
+	if (log_open_file(logfile) == -1)
+		fatal("cannot open %s", logfile);
+	free(logfile);
+
+	store = store_open(server->db_url, err, sizeof(err));
+	if (store == NULL)
+		fatalx("store: %s", err);
+
+	loop = ev_default_loop(EVFLAG_AUTO);
+	b = broker_new(loop, amqp_url_pick(url_opt, server->amqp_url), server,
+	    pools, store);
+	if (b == NULL) {
+		store_close(store);
+		fatalx("cannot start");
+	}
+	ev_signal_init(&sigint, on_signal, SIGINT);
+	ev_signal_start(loop, &sigint);
+	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	ev_signal_start(loop, &sigterm);
+	ev_unref(loop);
+	ev_unref(loop);
+
+	ev_run(loop, 0);
+
+	broker_free(b);
+	store_close(store);
+	conf_pools_free(pools);
+	conf_server_free(server);
+	ev_loop_destroy(loop);
+	log_info("stopped");
+	return 0;
+}

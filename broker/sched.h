@@ -1,1 +1,111 @@
-/* placeholder */
+/*
+ * sched -- the broker's objects and the decisions about them.
+ *
+ * Pools, resources, tickets and tag sets live here, in memory, and every
+ * change is written through to the store inside the loop iteration's
+ * transaction.  An object's state is the list it sits on, and only the
+ * functions of this module move it:
+ *
+ *   ticket:   OPEN (on its tag set's FIFO) -> READY -> CLOSED, or FAILED
+ *   resource: STARTING -> UP (free, then taken) -> DELETE_REQUESTED
+ *             -> DELETING -> ENDED
+ *
+ * Tickets with the same tag set form one FIFO, so a scheduling step looks
+ * at tag sets and pools, never at every open ticket.  sched_run() is
+ * called once per loop iteration after the messages of that iteration
+ * have been handled; it assigns free resources, starts preallocations and
+ * asks for deletions.  Jobs and events leave through the emit callback,
+ * which the broker routes through the outbox.
+ */
+#ifndef RESBUS_SCHED_H
+#define RESBUS_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "resbus.pb-c.h"
+
+struct ev_loop;
+struct store;
+struct store_outbox;
+struct conf_pools;
+struct sched;
+
+/* How sched hands a message to the bus (durably, after the commit). */
+struct sched_ops {
+	void (*emit)(void *ctx, const char *exchange, const char *key,
+	    const ProtobufCMessage *m);
+	/* The scheduling step wants to run again (a timer expired). */
+	void (*wake)(void *ctx);
+	void *ctx;
+};
+
+/* What a query or a close answers about a ticket. */
+struct sched_ticket_view {
+	uint64_t id;
+	Resbus__V1__TicketState state;
+	bool assigned;
+	const void *output;          /* borrowed until the next sched call */
+	size_t output_len;
+	const char *waiting_reason;  /* borrowed, NULL when not waiting */
+};
+
+/*
+ * A scheduler over POOLS (borrowed; must outlive the scheduler or be
+ * replaced with sched_set_pools), writing to STORE, naming the bus under
+ * PREFIX.  Caller frees with sched_free().
+ */
+struct sched *sched_new(struct ev_loop *loop, struct store *store,
+    const char *prefix, const struct conf_pools *pools,
+    const struct sched_ops *ops);
+void sched_free(struct sched *s);
+
+/*
+ * Restores the state kept in the store; rows of the outbox go to OUTBOX
+ * (with ARG) for the broker to publish again.  0 or -1 (store_error()
+ * says why).
+ */
+int sched_load(struct sched *s,
+    void (*outbox)(void *arg, const struct store_outbox *o), void *arg)
+	__attribute__((warn_unused_result));
+
+/* Calls FN for each recorded tag set, for the broker to consume their
+ * queues. */
+void sched_foreach_tagset(struct sched *s,
+    void (*fn)(void *arg, const char *key), void *arg);
+/* Records tag set KEY durably: 1 if it is new (its queue is to be
+ * declared and consumed), 0 if it was recorded before. */
+int sched_tagset_add(struct sched *s, const char *key)
+	__attribute__((warn_unused_result));
+
+/*
+ * Records a ticket for tag set KEY (already canonical and valid).  A
+ * known IDEM_KEY returns the ticket made for it before.  -1 with a message
+ * in ERR when no pool can ever provide the tags, or the store fails.
+ */
+int sched_ticket_new(struct sched *s, const char *idem_key, const char *key,
+    const char *sandbox, uint64_t *id, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* 1 and *v when ticket ID exists, 0 when not, -1 on a store error. */
+int sched_ticket_view(struct sched *s, uint64_t id,
+    struct sched_ticket_view *v) __attribute__((warn_unused_result));
+/* Closes ticket ID (idempotent): 1 closed, 0 unknown, -1 store error. */
+int sched_ticket_close(struct sched *s, uint64_t id)
+	__attribute__((warn_unused_result));
+
+/* Results of worker jobs; duplicates and stale results change nothing. */
+void sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *r);
+void sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *r);
+
+/* Marks that the next sched_run() has work to look at. */
+void sched_touch(struct sched *s);
+/* One scheduling step, if anything changed since the last one. */
+void sched_run(struct sched *s);
+
+/* Counts for logs and tests. */
+size_t sched_open_tickets(const struct sched *s);
+
+#endif

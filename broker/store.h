@@ -1,1 +1,105 @@
-/* placeholder */
+/*
+ * store -- the broker's durable state behind one interface.
+ *
+ * The broker keeps everything in memory and writes every change through
+ * to the store; all writes of one loop iteration go in one transaction
+ * (store_begin() at the first write, store_commit() before the loop
+ * sleeps).  Backends are chosen by the scheme of db_url through a table
+ * of typed function pointers, as OpenSMTPD chooses its queue backend.
+ *
+ * Rows are plain structs; strings in rows handed to put_* are borrowed for
+ * the call, strings in rows handed to load callbacks are borrowed for the
+ * callback.
+ */
+#ifndef RESBUS_STORE_H
+#define RESBUS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+struct store_ticket {
+	uint64_t id;
+	const char *idem_key;
+	const char *tagset;          /* canonical tag-set key */
+	const char *sandbox;         /* may be NULL */
+	const char *state;           /* OPEN, READY, FAILED, CLOSED */
+	uint64_t resource_id;        /* 0: none */
+	int64_t created_ms;
+};
+
+struct store_resource {
+	uint64_t id;
+	const char *pool;
+	const char *name;
+	const char *state;           /* STARTING, UP, DELETE_REQUESTED, ... */
+	uint64_t ticket_id;          /* 0: none */
+	int32_t id_in_pool;
+	const void *data;
+	size_t data_len;
+	int64_t created_ms;
+};
+
+struct store_outbox {
+	uint64_t id;
+	const char *exchange;
+	const char *routing_key;
+	const char *type;
+	const void *body;
+	size_t len;
+};
+
+/* What store_load() hands back, one callback per row. */
+struct store_loader {
+	void (*meta)(void *arg, const char *key, int64_t value);
+	void (*tagset)(void *arg, const char *key);
+	void (*ticket)(void *arg, const struct store_ticket *t);
+	void (*resource)(void *arg, const struct store_resource *r);
+	void (*outbox)(void *arg, const struct store_outbox *o);
+	void *arg;
+};
+
+struct store_backend {
+	const char *name;            /* the db_url scheme */
+	struct store *(*open)(const char *url, char *err, size_t errlen);
+	void (*close)(struct store *s);
+	int (*begin)(struct store *s);
+	int (*commit)(struct store *s);
+	int (*load)(struct store *s, const struct store_loader *l);
+	int (*put_meta)(struct store *s, const char *key, int64_t value);
+	int (*put_tagset)(struct store *s, const char *key);
+	int (*put_ticket)(struct store *s, const struct store_ticket *t);
+	int (*put_resource)(struct store *s, const struct store_resource *r);
+	int (*add_outbox)(struct store *s, const struct store_outbox *o);
+	int (*del_outbox)(struct store *s, uint64_t id);
+	/* A ticket no longer in memory (closed): 1 found, 0 not, -1 error.
+	 * *data is a fresh buffer (caller frees) with its resource's data. */
+	int (*get_ticket)(struct store *s, uint64_t id, char *state,
+	    size_t statelen, void **data, size_t *data_len);
+	const char *(*error)(const struct store *s);
+};
+
+/* Every store begins with this header; backends extend it. */
+struct store {
+	const struct store_backend *be;
+	bool in_txn;
+};
+
+/*
+ * Opens the store URL names (sqlite:///path, postgresql://...), creating
+ * and migrating its schema.  NULL with a message in ERR on failure.
+ */
+struct store *store_open(const char *url, char *err, size_t errlen);
+void store_close(struct store *s);
+
+/* Opens the iteration's transaction unless one is open; 0 or -1. */
+int store_begin(struct store *s) __attribute__((warn_unused_result));
+/* Commits the open transaction, if any; 0 or -1. */
+int store_commit(struct store *s) __attribute__((warn_unused_result));
+const char *store_error(const struct store *s);
+
+extern const struct store_backend store_sqlite_backend;
+
+#endif

@@ -1,1 +1,464 @@
-/* placeholder */
+/*
+ * store_sqlite -- the embedded store: one SQLite file, WAL, full sync.
+ *
+ * It is the default for one host and for the quick start.  The schema is
+ * created and migrated at open by a list of numbered steps; the version
+ * applied last is kept in the schema_version table.  Statements are
+ * prepared once and reused: a loop iteration that records a ticket writes
+ * a handful of rows inside one transaction, and a commit is one fsync of
+ * the WAL.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "util.h"
+
+static const char *const sqlite_migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"CREATE TABLE tagsets (key TEXT PRIMARY KEY);"
+	"CREATE TABLE tickets ("
+	" id INTEGER PRIMARY KEY,"
+	" idem_key TEXT,"
+	" tagset TEXT NOT NULL,"
+	" sandbox TEXT,"
+	" state TEXT NOT NULL,"
+	" resource_id INTEGER,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX tickets_not_closed ON tickets (state) WHERE state <> 'CLOSED';"
+	"CREATE TABLE resources ("
+	" id INTEGER PRIMARY KEY,"
+	" pool TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" ticket_id INTEGER,"
+	" id_in_pool INTEGER NOT NULL,"
+	" data BLOB,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX resources_not_ended ON resources (state) WHERE state <> 'ENDED';"
+	"CREATE TABLE outbox ("
+	" id INTEGER PRIMARY KEY,"
+	" exchange TEXT NOT NULL,"
+	" routing_key TEXT NOT NULL,"
+	" type TEXT NOT NULL,"
+	" body BLOB NOT NULL);",
+};
+
+enum {
+	ST_PUT_META,
+	ST_PUT_TAGSET,
+	ST_PUT_TICKET,
+	ST_PUT_RESOURCE,
+	ST_ADD_OUTBOX,
+	ST_DEL_OUTBOX,
+	ST_GET_TICKET,
+	ST_COUNT,
+};
+
+static const char *const sqlite_statements[ST_COUNT] = {
+	[ST_PUT_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	[ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
+	[ST_PUT_TICKET] = "INSERT INTO tickets (id, idem_key, tagset, sandbox, "
+	    "state, resource_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+	    "resource_id = excluded.resource_id",
+	[ST_PUT_RESOURCE] = "INSERT INTO resources (id, pool, name, state, "
+	    "ticket_id, id_in_pool, data, created_ms) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+	    "ticket_id = excluded.ticket_id, data = excluded.data",
+	[ST_ADD_OUTBOX] = "INSERT OR REPLACE INTO outbox (id, exchange, "
+	    "routing_key, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_DEL_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
+	[ST_GET_TICKET] = "SELECT t.state, r.data FROM tickets t "
+	    "LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = ?1",
+};
+
+struct store_sqlite {
+	struct store base;
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	char error[512];
+};
+
+static struct store_sqlite *
+to_sqlite(struct store *s)
+{
+	return container_of(s, struct store_sqlite, base);
+}
+
+static int
+sq_fail(struct store_sqlite *q, const char *what)
+{
+	snprintf(q->error, sizeof(q->error), "sqlite: %s: %s", what,
+	    sqlite3_errmsg(q->db));
+	return -1;
+}
+
+static int
+sq_exec(struct store_sqlite *q, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(q->error, sizeof(q->error), "sqlite: %s",
+		    msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sq_version(struct store_sqlite *q, int *version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sq_exec(q, "CREATE TABLE IF NOT EXISTS schema_version "
+	    "(version INTEGER NOT NULL)") == -1)
+		return -1;
+	if (sqlite3_prepare_v2(q->db, "SELECT max(version) FROM schema_version",
+	    -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(q, "schema_version");
+	rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : sq_fail(q, "schema_version");
+}
+
+static int
+sq_migrate(struct store_sqlite *q)
+{
+	size_t n = sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]);
+	int version;
+	char *sql;
+	size_t i;
+
+	if (sq_version(q, &version) == -1)
+		return -1;
+	if ((size_t)version > n) {
+		snprintf(q->error, sizeof(q->error), "sqlite: schema version "
+		    "%d is newer than this resbusd knows (%zu)", version, n);
+		return -1;
+	}
+	for (i = (size_t)version; i < n; i++) {
+		sql = xasprintf("BEGIN; %s INSERT INTO schema_version VALUES "
+		    "(%zu); COMMIT;", sqlite_migrations[i], i + 1);
+		if (sq_exec(q, sql) == -1) {
+			free(sql);
+			(void)sq_exec(q, "ROLLBACK");
+			return -1;
+		}
+		free(sql);
+	}
+	return 0;
+}
+
+static void sq_close(struct store *s);
+
+static struct store *
+sq_open(const char *url, char *err, size_t errlen)
+{
+	struct store_sqlite *q;
+	const char *path;
+	size_t i;
+
+	if (strncmp(url, "sqlite:///", 10) != 0) {
+		snprintf(err, errlen, "db_url \"%s\": expected "
+		    "sqlite:////absolute/path or sqlite:///relative/path", url);
+		return NULL;
+	}
+	path = url + 10;
+	q = xcalloc(1, sizeof(*q));
+	q->base.be = &store_sqlite_backend;
+	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		sq_close(&q->base);
+		return NULL;
+	}
+	sqlite3_busy_timeout(q->db, 5000);
+	if (sq_exec(q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+	    "PRAGMA foreign_keys = OFF;") == -1 || sq_migrate(q) == -1)
+		goto fail;
+	for (i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(q->db, sqlite_statements[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
+			(void)sq_fail(q, "prepare");
+			goto fail;
+		}
+	return &q->base;
+fail:
+	snprintf(err, errlen, "%s: %s", path, q->error);
+	sq_close(&q->base);
+	return NULL;
+}
+
+static void
+sq_close(struct store *s)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	size_t i;
+
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	free(q);
+}
+
+static int
+sq_begin(struct store *s)
+{
+	return sq_exec(to_sqlite(s), "BEGIN IMMEDIATE");
+}
+
+static int
+sq_commit(struct store *s)
+{
+	return sq_exec(to_sqlite(s), "COMMIT");
+}
+
+/* Runs statement I (already bound) to completion and resets it. */
+static int
+sq_run(struct store_sqlite *q, int i, const char *what)
+{
+	int rc = sqlite3_step(q->st[i]);
+
+	sqlite3_reset(q->st[i]);
+	sqlite3_clear_bindings(q->st[i]);
+	return rc == SQLITE_DONE ? 0 : sq_fail(q, what);
+}
+
+static void
+sq_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static void
+sq_bind_id(sqlite3_stmt *st, int i, uint64_t id)
+{
+	if (id == 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, (sqlite3_int64)id);
+}
+
+static int
+sq_put_meta(struct store *s, const char *key, int64_t value)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	sqlite3_stmt *st = q->st[ST_PUT_META];
+
+	sq_bind_text(st, 1, key);
+	sqlite3_bind_int64(st, 2, value);
+	return sq_run(q, ST_PUT_META, "put meta");
+}
+
+static int
+sq_put_tagset(struct store *s, const char *key)
+{
+	struct store_sqlite *q = to_sqlite(s);
+
+	sq_bind_text(q->st[ST_PUT_TAGSET], 1, key);
+	return sq_run(q, ST_PUT_TAGSET, "put tagset");
+}
+
+static int
+sq_put_ticket(struct store *s, const struct store_ticket *t)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	sqlite3_stmt *st = q->st[ST_PUT_TICKET];
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)t->id);
+	sq_bind_text(st, 2, t->idem_key);
+	sq_bind_text(st, 3, t->tagset);
+	sq_bind_text(st, 4, t->sandbox);
+	sq_bind_text(st, 5, t->state);
+	sq_bind_id(st, 6, t->resource_id);
+	sqlite3_bind_int64(st, 7, t->created_ms);
+	return sq_run(q, ST_PUT_TICKET, "put ticket");
+}
+
+static int
+sq_put_resource(struct store *s, const struct store_resource *r)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	sqlite3_stmt *st = q->st[ST_PUT_RESOURCE];
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->id);
+	sq_bind_text(st, 2, r->pool);
+	sq_bind_text(st, 3, r->name);
+	sq_bind_text(st, 4, r->state);
+	sq_bind_id(st, 5, r->ticket_id);
+	sqlite3_bind_int(st, 6, r->id_in_pool);
+	if (r->data != NULL)
+		sqlite3_bind_blob(st, 7, r->data, (int)r->data_len,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int64(st, 8, r->created_ms);
+	return sq_run(q, ST_PUT_RESOURCE, "put resource");
+}
+
+static int
+sq_add_outbox(struct store *s, const struct store_outbox *o)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	sqlite3_stmt *st = q->st[ST_ADD_OUTBOX];
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)o->id);
+	sq_bind_text(st, 2, o->exchange);
+	sq_bind_text(st, 3, o->routing_key);
+	sq_bind_text(st, 4, o->type);
+	sqlite3_bind_blob(st, 5, o->body, (int)o->len, SQLITE_STATIC);
+	return sq_run(q, ST_ADD_OUTBOX, "add outbox");
+}
+
+static int
+sq_del_outbox(struct store *s, uint64_t id)
+{
+	struct store_sqlite *q = to_sqlite(s);
+
+	sqlite3_bind_int64(q->st[ST_DEL_OUTBOX], 1, (sqlite3_int64)id);
+	return sq_run(q, ST_DEL_OUTBOX, "delete outbox");
+}
+
+static int
+sq_get_ticket(struct store *s, uint64_t id, char *state, size_t statelen,
+    void **data, size_t *data_len)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	sqlite3_stmt *st = q->st[ST_GET_TICKET];
+	const void *blob;
+	int rc, n;
+
+	*data = NULL;
+	*data_len = 0;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(state, statelen, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		blob = sqlite3_column_blob(st, 1);
+		n = sqlite3_column_bytes(st, 1);
+		if (blob != NULL) {
+			*data = xmalloc((size_t)n + 1);
+			memcpy(*data, blob, (size_t)n);
+			((char *)*data)[n] = '\0';
+			*data_len = (size_t)n;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : sq_fail(q, "get ticket");
+}
+
+static int
+sq_load(struct store *s, const struct store_loader *l)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	static const char *const queries[] = {
+		"SELECT key, value FROM meta",
+		"SELECT key FROM tagsets ORDER BY key",
+		"SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
+		"created_ms FROM resources WHERE state <> 'ENDED' ORDER BY id",
+		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
+		"created_ms FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		"SELECT id, exchange, routing_key, type, body FROM outbox "
+		"ORDER BY id",
+	};
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		if (sqlite3_prepare_v2(q->db, queries[i], -1, &st, NULL) !=
+		    SQLITE_OK)
+			return sq_fail(q, "load");
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+#define COL_TEXT(n) ((const char *)sqlite3_column_text(st, (n)))
+			if (i == 0) {
+				l->meta(l->arg, COL_TEXT(0),
+				    sqlite3_column_int64(st, 1));
+			} else if (i == 1) {
+				l->tagset(l->arg, COL_TEXT(0));
+			} else if (i == 2) {
+				struct store_resource r = {
+					.id = (uint64_t)sqlite3_column_int64(st, 0),
+					.pool = COL_TEXT(1),
+					.name = COL_TEXT(2),
+					.state = COL_TEXT(3),
+					.ticket_id = (uint64_t)sqlite3_column_int64(st, 4),
+					.id_in_pool = sqlite3_column_int(st, 5),
+					.data = sqlite3_column_blob(st, 6),
+					.data_len = (size_t)sqlite3_column_bytes(st, 6),
+					.created_ms = sqlite3_column_int64(st, 7),
+				};
+				l->resource(l->arg, &r);
+			} else if (i == 3) {
+				struct store_ticket t = {
+					.id = (uint64_t)sqlite3_column_int64(st, 0),
+					.idem_key = COL_TEXT(1),
+					.tagset = COL_TEXT(2),
+					.sandbox = COL_TEXT(3),
+					.state = COL_TEXT(4),
+					.resource_id = (uint64_t)sqlite3_column_int64(st, 5),
+					.created_ms = sqlite3_column_int64(st, 6),
+				};
+				l->ticket(l->arg, &t);
+			} else {
+				struct store_outbox o = {
+					.id = (uint64_t)sqlite3_column_int64(st, 0),
+					.exchange = COL_TEXT(1),
+					.routing_key = COL_TEXT(2),
+					.type = COL_TEXT(3),
+					.body = sqlite3_column_blob(st, 4),
+					.len = (size_t)sqlite3_column_bytes(st, 4),
+				};
+				l->outbox(l->arg, &o);
+			}
+#undef COL_TEXT
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return sq_fail(q, "load");
+	}
+	return 0;
+}
+
+static const char *
+sq_error(const struct store *s)
+{
+	return container_of(s, struct store_sqlite, base)->error;
+}
+
+const struct store_backend store_sqlite_backend = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.load = sq_load,
+	.put_meta = sq_put_meta,
+	.put_tagset = sq_put_tagset,
+	.put_ticket = sq_put_ticket,
+	.put_resource = sq_put_resource,
+	.add_outbox = sq_add_outbox,
+	.del_outbox = sq_del_outbox,
+	.get_ticket = sq_get_ticket,
+	.error = sq_error,
+};

@@ -23,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <poll.h>
+#include <unistd.h>
+#include <sys/socket.h>
 
 #ifdef HAVE_RABBITMQ_C_AMQP_H
 #include <rabbitmq-c/amqp.h>
@@ -43,7 +47,6 @@
 #define BUS_FRAME_MAX 131072
 #define BUS_HEARTBEAT_S 30
 #define BUS_CONNECT_TIMEOUT_S 5
-#define BUS_MAX_CONSUMERS 64
 
 struct bus_consumer {
 	char *tag;
@@ -61,7 +64,7 @@ struct bus {
 	uint64_t next_seq;
 	bus_confirm_fn *confirm_fn;
 	void *confirm_arg;
-	struct bus_consumer consumers[BUS_MAX_CONSUMERS];
+	struct bus_consumer *consumers;      /* growable */
 	size_t nconsumers;
 };
 
@@ -128,6 +131,53 @@ bus_check(struct bus *bus, const char *what, amqp_channel_t ch)
 	return -1;
 }
 
+/*
+ * librabbitmq-c reports a failed connect as a bare "socket error"; a
+ * plain connect(2) to the same address tells the operator why.
+ */
+static void
+bus_connect_reason(const char *host, int port, int status, char *err,
+    size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	struct pollfd pfd;
+	socklen_t len = sizeof(int);
+	char portstr[16];
+	int fd, soerr = 0, gai;
+
+	snprintf(err, errlen, "%s:%d: %s", host, port,
+	    amqp_error_string2(status));
+	if (status != AMQP_STATUS_SOCKET_ERROR)
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if ((gai = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: %s", host, gai_strerror(gai));
+		return;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, res->ai_protocol);
+	if (fd != -1) {
+		if (connect(fd, res->ai_addr, res->ai_addrlen) == -1)
+			soerr = errno;
+		if (soerr == EINPROGRESS) {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			soerr = poll(&pfd, 1, BUS_CONNECT_TIMEOUT_S * 1000) == 1 ?
+			    0 : ETIMEDOUT;
+			if (soerr == 0)
+				(void)getsockopt(fd, SOL_SOCKET, SO_ERROR,
+				    &soerr, &len);
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	if (soerr != 0)
+		snprintf(err, errlen, "%s:%d: %s", host, port,
+		    strerror(soerr));
+}
+
 struct bus *
 bus_connect(const char *url, const char *name, char *err, size_t errlen)
 {
@@ -165,13 +215,9 @@ bus_connect(const char *url, const char *name, char *err, size_t errlen)
 		amqp_ssl_socket_set_verify_peer(sock, 1);
 		amqp_ssl_socket_set_verify_hostname(sock, 1);
 	}
-	errno = 0;
 	status = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
 	if (status != AMQP_STATUS_OK) {
-		if (status == AMQP_STATUS_SOCKET_ERROR && errno != 0)
-			snprintf(err, errlen, "%s", strerror(errno));
-		else
-			snprintf(err, errlen, "%s", amqp_error_string2(status));
+		bus_connect_reason(ci.host, ci.port, status, err, errlen);
 		goto fail;
 	}
 	prop.key = amqp_cstring_bytes("connection_name");
@@ -222,6 +268,7 @@ bus_free(struct bus *bus)
 	amqp_destroy_connection(bus->conn);
 	for (i = 0; i < bus->nconsumers; i++)
 		free(bus->consumers[i].tag);
+	free(bus->consumers);
 	free(bus->user);
 	free(bus);
 }
@@ -328,11 +375,6 @@ bus_consume(struct bus *bus, const char *queue, bool no_ack,
 	amqp_basic_consume_ok_t *ok;
 	struct bus_consumer *c;
 
-	if (bus->nconsumers == BUS_MAX_CONSUMERS) {
-		snprintf(bus->error, sizeof(bus->error),
-		    "basic.consume: too many consumers");
-		return -1;
-	}
 	ok = amqp_basic_consume(bus->conn, BUS_CHANNEL,
 	    amqp_cstring_bytes(queue), amqp_empty_bytes, 0, no_ack, 0,
 	    amqp_empty_table);
@@ -340,6 +382,8 @@ bus_consume(struct bus *bus, const char *queue, bool no_ack,
 		(void)bus_check(bus, "basic.consume", BUS_CHANNEL);
 		return -1;
 	}
+	bus->consumers = xrealloc(bus->consumers,
+	    (bus->nconsumers + 1) * sizeof(*bus->consumers));
 	c = &bus->consumers[bus->nconsumers++];
 	c->tag = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
 	c->fn = fn;
