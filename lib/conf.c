@@ -78,28 +78,28 @@ struct conf_key {
 	unsigned flags;
 };
 
-#define KEY_INT(st, f, d, lo, hi)                                             \
-	{                                                                     \
-		.name = #f, .type = CONF_INT, .off = offsetof(struct st, f),  \
-		.def_int = (d), .min = (lo), .max = (hi)                      \
+#define KEY_INT(st, f, d, lo, hi)                                              \
+	{                                                                      \
+		.name = #f, .type = CONF_INT, .off = offsetof(struct st, f),   \
+		.def_int = (d), .min = (lo), .max = (hi)                       \
 	}
-#define KEY_STR(st, f, d, chk, fl)                                            \
-	{                                                                     \
-		.name = #f, .type = CONF_STRING,                              \
+#define KEY_STR(st, f, d, chk, fl)                                             \
+	{                                                                      \
+		.name = #f, .type = CONF_STRING,                               \
 		.off = offsetof(struct st, f), .def_str = (d), .check = (chk), \
-		.flags = (fl)                                                 \
+		.flags = (fl)                                                  \
 	}
-#define KEY_STRLIST(st, f, chk)                                               \
-	{                                                                     \
-		.name = #f, .type = CONF_STRING_LIST,                         \
-		.off = offsetof(struct st, f),                                \
-		.count_off = offsetof(struct st, n##f), .check = (chk)        \
+#define KEY_STRLIST(st, f, chk)                                                \
+	{                                                                      \
+		.name = #f, .type = CONF_STRING_LIST,                          \
+		.off = offsetof(struct st, f),                                 \
+		.count_off = offsetof(struct st, n##f), .check = (chk)         \
 	}
-#define KEY_TAGLIST(st, f, fl)                                                \
-	{                                                                     \
-		.name = #f, .type = CONF_TAG_LIST,                            \
-		.off = offsetof(struct st, f),                                \
-		.count_off = offsetof(struct st, n##f), .flags = (fl)         \
+#define KEY_TAGLIST(st, f, fl)                                                 \
+	{                                                                      \
+		.name = #f, .type = CONF_TAG_LIST,                             \
+		.off = offsetof(struct st, f),                                 \
+		.count_off = offsetof(struct st, n##f), .flags = (fl)          \
 	}
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -112,61 +112,63 @@ static int check_amqp_url(const char *, char *, size_t);
 static int check_loglevel(const char *, char *, size_t);
 
 static const struct conf_key pool_keys[] = {
-	KEY_STR(conf_pool, description, NULL, NULL, 0),
-	KEY_INT(conf_pool, max, 4, 0, INT64_MAX),
-	KEY_INT(conf_pool, max_starting, 1, 0, INT64_MAX),
-	KEY_INT(conf_pool, max_prealloc, 2, 0, INT64_MAX),
-	KEY_INT(conf_pool, start_delay, 0, 0, INT64_MAX),
-	KEY_STR(conf_pool, cmd_new, NULL, check_nonempty, KEY_REQUIRED),
-	KEY_STR(conf_pool, cmd_delete, NULL, check_nonempty, KEY_REQUIRED),
-	KEY_STR(conf_pool, cmd_livecheck, NULL, check_nonempty, 0),
-	KEY_STR(conf_pool, cmd_release, NULL, check_nonempty, 0),
-	KEY_STR(conf_pool, cmd_list, NULL, check_nonempty, 0),
-	KEY_INT(conf_pool, livecheck_period, 600, 0, INT64_MAX),
-	KEY_INT(conf_pool, livecheck_attempts, 3, 0, INT64_MAX),
-	KEY_INT(conf_pool, reuse_opportunity_time, 0, 0, INT64_MAX),
-	KEY_INT(conf_pool, reuse_max_count, 0, 0, INT64_MAX),
-	KEY_INT(conf_pool, reuse_max_time, 3600, 0, INT64_MAX),
-	KEY_STR(conf_pool, name_pattern, "{pool_name}_{id}_{datetime}",
-	    check_name_pattern, 0),
-	KEY_TAGLIST(conf_pool, tags, 0),
-	KEY_TAGLIST(conf_pool, tags_on_demand, KEY_ON_DEMAND),
-	KEY_STRLIST(conf_pool, named_counters, check_counter),
-	KEY_INT(conf_pool, cmd_new_timeout, 3600, 1, INT64_MAX),
-	KEY_INT(conf_pool, cmd_delete_timeout, 600, 1, INT64_MAX),
+    KEY_STR(conf_pool, description, NULL, NULL, 0),
+    KEY_INT(conf_pool, max, 4, 0, INT64_MAX),
+    KEY_INT(conf_pool, max_starting, 1, 0, INT64_MAX),
+    KEY_INT(conf_pool, max_prealloc, 2, 0, INT64_MAX),
+    KEY_INT(conf_pool, start_delay, 0, 0, INT64_MAX),
+    KEY_STR(conf_pool, cmd_new, NULL, check_nonempty, KEY_REQUIRED),
+    KEY_STR(conf_pool, cmd_delete, NULL, check_nonempty, KEY_REQUIRED),
+    KEY_STR(conf_pool, cmd_livecheck, NULL, check_nonempty, 0),
+    KEY_STR(conf_pool, cmd_release, NULL, check_nonempty, 0),
+    KEY_STR(conf_pool, cmd_list, NULL, check_nonempty, 0),
+    KEY_INT(conf_pool, livecheck_period, 600, 0, INT64_MAX),
+    KEY_INT(conf_pool, livecheck_attempts, 3, 0, INT64_MAX),
+    KEY_INT(conf_pool, reuse_opportunity_time, 0, 0, INT64_MAX),
+    KEY_INT(conf_pool, reuse_max_count, 0, 0, INT64_MAX),
+    KEY_INT(conf_pool, reuse_max_time, 3600, 0, INT64_MAX),
+    KEY_STR(conf_pool, name_pattern, "{pool_name}_{id}_{datetime}",
+	check_name_pattern, 0),
+    KEY_TAGLIST(conf_pool, tags, 0),
+    KEY_TAGLIST(conf_pool, tags_on_demand, KEY_ON_DEMAND),
+    KEY_STRLIST(conf_pool, named_counters, check_counter),
+    KEY_INT(conf_pool, cmd_new_timeout, 3600, 1, INT64_MAX),
+    KEY_INT(conf_pool, cmd_delete_timeout, 600, 1, INT64_MAX),
 };
 
 /* One item of tags/tags_on_demand written as {name: X, priority: N}. */
 static const struct conf_key tag_keys[] = {
-	KEY_STR(conf_tag, name, NULL, check_tag, KEY_REQUIRED),
-	KEY_INT(conf_tag, priority, 0, INT64_MIN, INT64_MAX),
+    KEY_STR(conf_tag, name, NULL, check_tag, KEY_REQUIRED),
+    KEY_INT(conf_tag, priority, 0, INT64_MIN, INT64_MAX),
 };
 
 static const struct conf_key server_keys[] = {
-	KEY_STR(conf_server, db_url, "sqlite:////var/lib/resbus/db.sqlite",
-	    check_db_url, 0),
-	KEY_STR(conf_server, logdir, "/var/log/resbus", check_nonempty, 0),
-	KEY_STR(conf_server, loglevel, "info", check_loglevel, 0),
-	KEY_STR(conf_server, hostname, "localhost", check_nonempty, 0),
-	/* resalloc's legacy name of hostname */
-	{ .name = "host", .type = CONF_STRING,
-	    .off = offsetof(struct conf_server, hostname),
-	    .check = check_nonempty, .flags = KEY_ALIAS },
-	KEY_INT(conf_server, port, 49100, 1, 65535),
-	KEY_STR(conf_server, amqp_url, NULL, check_amqp_url, 0),
-	KEY_STR(conf_server, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
-	KEY_STRLIST(conf_server, admins, check_nonempty),
-	/* resalloc's manager loop period; resbus is event-driven */
-	{ .name = "sleeptime", .type = CONF_ANY },
+    KEY_STR(conf_server, db_url, "sqlite:////var/lib/resbus/db.sqlite",
+	check_db_url, 0),
+    KEY_STR(conf_server, logdir, "/var/log/resbus", check_nonempty, 0),
+    KEY_STR(conf_server, loglevel, "info", check_loglevel, 0),
+    KEY_STR(conf_server, hostname, "localhost", check_nonempty, 0),
+    /* resalloc's legacy name of hostname */
+    {.name = "host",
+	.type = CONF_STRING,
+	.off = offsetof(struct conf_server, hostname),
+	.check = check_nonempty,
+	.flags = KEY_ALIAS},
+    KEY_INT(conf_server, port, 49100, 1, 65535),
+    KEY_STR(conf_server, amqp_url, NULL, check_amqp_url, 0),
+    KEY_STR(conf_server, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
+    KEY_STRLIST(conf_server, admins, check_nonempty),
+    /* resalloc's manager loop period; resbus is event-driven */
+    {.name = "sleeptime", .type = CONF_ANY},
 };
 
 static const struct conf_key worker_keys[] = {
-	KEY_STR(conf_worker, amqp_url, NULL, check_amqp_url, 0),
-	KEY_STR(conf_worker, pools_file, NULL, check_nonempty, 0),
-	KEY_STRLIST(conf_worker, pools, check_tag),
-	KEY_INT(conf_worker, concurrency, 64, 1, 100000),
-	KEY_STR(conf_worker, logdir, "/var/log/resbus", check_nonempty, 0),
-	KEY_STR(conf_worker, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
+    KEY_STR(conf_worker, amqp_url, NULL, check_amqp_url, 0),
+    KEY_STR(conf_worker, pools_file, NULL, check_nonempty, 0),
+    KEY_STRLIST(conf_worker, pools, check_tag),
+    KEY_INT(conf_worker, concurrency, 64, 1, 100000),
+    KEY_STR(conf_worker, logdir, "/var/log/resbus", check_nonempty, 0),
+    KEY_STR(conf_worker, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
 };
 
 /* Where a tag of pools.yaml was written, for the cross-pool rule. */
@@ -200,8 +202,8 @@ enum scalar_kind {
 /* ---- errors ------------------------------------------------------------ */
 
 static void
-set_err(struct parse *p, size_t line, size_t column, const char *fmt,
-    va_list ap)
+set_err(
+    struct parse *p, size_t line, size_t column, const char *fmt, va_list ap)
 {
 	char msg[512];
 	char *c;
@@ -331,7 +333,8 @@ parse_int(const char *s, int64_t *out)
 		if (isdigit((unsigned char)*s))
 			digit = (unsigned)(*s - '0');
 		else if (isxdigit((unsigned char)*s))
-			digit = (unsigned)(tolower((unsigned char)*s) - 'a' + 10);
+			digit =
+			    (unsigned)(tolower((unsigned char)*s) - 'a' + 10);
 		else
 			return -1;
 		if (digit >= base)
@@ -353,9 +356,9 @@ parse_int(const char *s, int64_t *out)
 static bool
 is_yaml11_bool(const char *s)
 {
-	static const char *const words[] = { "yes", "Yes", "YES", "no", "No",
-		"NO", "true", "True", "TRUE", "false", "False", "FALSE", "on",
-		"On", "ON", "off", "Off", "OFF" };
+	static const char *const words[] = {"yes", "Yes", "YES", "no", "No",
+	    "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On",
+	    "ON", "off", "Off", "OFF"};
 	size_t i;
 
 	for (i = 0; i < NKEYS(words); i++)
@@ -368,7 +371,7 @@ static bool
 is_yaml11_null(const char *s)
 {
 	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
 
 /*
@@ -409,7 +412,7 @@ is_null(const yaml_node_t *node)
 	int64_t dummy;
 
 	return node->type == YAML_SCALAR_NODE &&
-	    scalar_kind(node, &dummy) == SCALAR_NULL;
+	       scalar_kind(node, &dummy) == SCALAR_NULL;
 }
 
 /* ---- checks on string values ------------------------------------------ */
@@ -456,8 +459,8 @@ check_counter(const char *v, char *why, size_t whylen)
 static int
 check_name_pattern(const char *v, char *why, size_t whylen)
 {
-	static const char *const allowed[] = { "{pool_name}", "{id}",
-		"{datetime}" };
+	static const char *const allowed[] = {
+	    "{pool_name}", "{id}", "{datetime}"};
 	char q[128];
 	const char *c, *end;
 	size_t i;
@@ -570,8 +573,9 @@ int_expectation(const struct conf_key *k, char *buf, size_t len)
 	else if (k->min == 1 && k->max == INT64_MAX)
 		snprintf(buf, len, "a positive integer");
 	else
-		snprintf(buf, len, "an integer between %" PRId64 " and %" PRId64,
-		    k->min, k->max);
+		snprintf(buf, len,
+		    "an integer between %" PRId64 " and %" PRId64, k->min,
+		    k->max);
 }
 
 static int
@@ -656,14 +660,15 @@ parse_str_list(struct parse *p, const struct conf_key *k,
 		return fail(p, node, "%s: expected a list of strings, got %s",
 		    k->name, describe(node, got, sizeof(got)));
 	list = xcalloc((size_t)(node->data.sequence.items.top -
-			   node->data.sequence.items.start) + 1,
+				node->data.sequence.items.start) +
+			   1,
 	    sizeof(*list));
 	for (it = node->data.sequence.items.start;
 	     it < node->data.sequence.items.top; it++) {
 		yaml_node_t *item = yaml_document_get_node(&p->doc, *it);
 
-		if (parse_str_value(p, k->name, k->check, item, false,
-			&list[n]) == -1) {
+		if (parse_str_value(
+			p, k->name, k->check, item, false, &list[n]) == -1) {
 			free_str_list(list, n);
 			return -1;
 		}
@@ -708,7 +713,8 @@ parse_tag_list(struct parse *p, const struct conf_key *k,
 		return fail(p, node, "%s: expected a list of tags, got %s",
 		    k->name, describe(node, got, sizeof(got)));
 	list = xcalloc((size_t)(node->data.sequence.items.top -
-			   node->data.sequence.items.start) + 1,
+				node->data.sequence.items.start) +
+			   1,
 	    sizeof(*list));
 	for (it = node->data.sequence.items.start;
 	     it < node->data.sequence.items.top; it++) {
@@ -717,21 +723,22 @@ parse_tag_list(struct parse *p, const struct conf_key *k,
 		int rc;
 
 		if (item->type == YAML_MAPPING_NODE) {
-			rc = parse_mapping(p, item, tag_keys, NKEYS(tag_keys),
-			    &list[n]);
+			rc = parse_mapping(
+			    p, item, tag_keys, NKEYS(tag_keys), &list[n]);
 			if (rc == 0)
 				rc = check_required(p, item, k->name, tag_keys,
 				    NKEYS(tag_keys), &list[n]);
 		} else {
-			rc = parse_str_value(p, k->name, check_tag, item,
-			    false, &list[n].name);
+			rc = parse_str_value(
+			    p, k->name, check_tag, item, false, &list[n].name);
 		}
 		if (rc == -1) {
 			free_tag_list(list, n + 1);
 			p->nsites = first_site;
 			return -1;
 		}
-		add_site(p, list[n].name, site, (k->flags & KEY_ON_DEMAND) != 0);
+		add_site(
+		    p, list[n].name, site, (k->flags & KEY_ON_DEMAND) != 0);
 		n++;
 	}
 	*out = list;
@@ -781,14 +788,14 @@ fields_free(const struct conf_key *keys, size_t nkeys, void *obj)
 			FIELD_STR(obj, k) = NULL;
 			break;
 		case CONF_STRING_LIST:
-			free_str_list(FIELD_STRLIST(obj, k),
-			    FIELD_COUNT(obj, k));
+			free_str_list(
+			    FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
 			FIELD_STRLIST(obj, k) = NULL;
 			FIELD_COUNT(obj, k) = 0;
 			break;
 		case CONF_TAG_LIST:
-			free_tag_list(FIELD_TAGLIST(obj, k),
-			    FIELD_COUNT(obj, k));
+			free_tag_list(
+			    FIELD_TAGLIST(obj, k), FIELD_COUNT(obj, k));
 			FIELD_TAGLIST(obj, k) = NULL;
 			FIELD_COUNT(obj, k) = 0;
 			break;
@@ -800,8 +807,8 @@ fields_free(const struct conf_key *keys, size_t nkeys, void *obj)
 
 /* The entry of KEYS an alias K stands for. */
 static size_t
-alias_target(const struct conf_key *keys, size_t nkeys,
-    const struct conf_key *k)
+alias_target(
+    const struct conf_key *keys, size_t nkeys, const struct conf_key *k)
 {
 	size_t i;
 
@@ -839,23 +846,21 @@ set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 			return 0;
 		}
 		free(FIELD_STR(obj, k));
-		FIELD_STR(obj, k) = s != NULL	      ? s
-		    : k->def_str != NULL ? xstrdup(k->def_str)
-					 : NULL;
+		FIELD_STR(obj, k) = s != NULL		 ? s
+				    : k->def_str != NULL ? xstrdup(k->def_str)
+							 : NULL;
 		return 0;
 	case CONF_STRING_LIST:
 		if (parse_str_list(p, k, node, &list, &n) == -1)
 			return -1;
-		free_str_list(FIELD_STRLIST(obj, k),
-		    FIELD_COUNT(obj, k));
+		free_str_list(FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
 		FIELD_STRLIST(obj, k) = list;
 		FIELD_COUNT(obj, k) = n;
 		return 0;
 	case CONF_TAG_LIST:
 		if (parse_tag_list(p, k, node, &tags, &n) == -1)
 			return -1;
-		free_tag_list(FIELD_TAGLIST(obj, k),
-		    FIELD_COUNT(obj, k));
+		free_tag_list(FIELD_TAGLIST(obj, k), FIELD_COUNT(obj, k));
 		FIELD_TAGLIST(obj, k) = tags;
 		FIELD_COUNT(obj, k) = n;
 		return 0;
@@ -882,8 +887,9 @@ check_duplicate(struct parse *p, const yaml_node_t *map,
 
 		if (pk->type == YAML_SCALAR_NODE &&
 		    strcmp(scalar_text(pk), scalar_text(key)) == 0)
-			return fail(p, key, "duplicate %s %s (first at line %zu)",
-			    what, quote(scalar_text(key), q, sizeof(q)),
+			return fail(p, key,
+			    "duplicate %s %s (first at line %zu)", what,
+			    quote(scalar_text(key), q, sizeof(q)),
 			    pk->start_mark.line + 1);
 	}
 	return 0;
@@ -910,7 +916,7 @@ parse_mapping(struct parse *p, const yaml_node_t *map,
     const struct conf_key *keys, size_t nkeys, void *obj)
 {
 	const yaml_node_pair_t *pair;
-	bool seen[32] = { false };
+	bool seen[32] = {false};
 	char q[128];
 	size_t i;
 
@@ -958,8 +964,8 @@ check_required(struct parse *p, const yaml_node_t *node, const char *label,
 		if ((keys[i].flags & KEY_REQUIRED) &&
 		    keys[i].type == CONF_STRING &&
 		    FIELD_STR(obj, &keys[i]) == NULL)
-			return fail(p, node, "%s: %s is required", label,
-			    keys[i].name);
+			return fail(
+			    p, node, "%s: %s is required", label, keys[i].name);
 	return 0;
 }
 
@@ -1114,8 +1120,7 @@ parse_start(struct parse *p, const char *path, char *err, size_t errlen)
  * OBJ.  An empty file leaves the defaults.
  */
 static int
-load_flat(struct parse *p, const struct conf_key *keys, size_t nkeys,
-    void *obj)
+load_flat(struct parse *p, const struct conf_key *keys, size_t nkeys, void *obj)
 {
 	yaml_node_t *root;
 	char got[128];
@@ -1173,7 +1178,8 @@ check_tag_duplicates(struct parse *p)
 		a = &p->sites[i];
 		for (j = 0; j < i; j++) {
 			b = &p->sites[j];
-			if (a->pool == b->pool && a->on_demand == b->on_demand &&
+			if (a->pool == b->pool &&
+			    a->on_demand == b->on_demand &&
 			    strcmp(a->name, b->name) == 0)
 				return fail(p, a->node,
 				    "duplicate tag %s (first at line %zu)",
@@ -1188,15 +1194,16 @@ static int
 parse_pool(struct parse *p, const yaml_node_t *key, const yaml_node_t *value,
     struct conf_pool *pool)
 {
-	static const yaml_node_t empty = { .type = YAML_MAPPING_NODE };
+	static const yaml_node_t empty = {.type = YAML_MAPPING_NODE};
 	char label[128], got[128];
 
 	snprintf(label, sizeof(label), "pool \"%s\"", pool->name);
 	if (is_null(value))
 		value = &empty;
 	if (value->type != YAML_MAPPING_NODE)
-		return fail(p, value, "%s: expected a mapping of options, got %s",
-		    label, describe(value, got, sizeof(got)));
+		return fail(p, value,
+		    "%s: expected a mapping of options, got %s", label,
+		    describe(value, got, sizeof(got)));
 	if (parse_mapping(p, value, pool_keys, NKEYS(pool_keys), pool) == -1)
 		return -1;
 	if (check_required(p, key, label, pool_keys, NKEYS(pool_keys), pool) ==
@@ -1227,7 +1234,8 @@ parse_pools(struct parse *p, struct conf_pools *pools)
 		    "expected a mapping of pool names to pool options, got %s",
 		    describe(root, got, sizeof(got)));
 	pools->pools = xcalloc((size_t)(root->data.mapping.pairs.top -
-				   root->data.mapping.pairs.start) + 1,
+					root->data.mapping.pairs.start) +
+				   1,
 	    sizeof(*pools->pools));
 	for (pair = root->data.mapping.pairs.start;
 	     pair < root->data.mapping.pairs.top; pair++) {
@@ -1239,7 +1247,8 @@ parse_pools(struct parse *p, struct conf_pools *pools)
 		if (check_duplicate(p, root, pair, "pool") == -1)
 			return -1;
 		if (!tag_valid(scalar_text(key)))
-			return fail(p, key, "invalid pool name %s (" TAG_RULE ")",
+			return fail(p, key,
+			    "invalid pool name %s (" TAG_RULE ")",
 			    quote(scalar_text(key), q, sizeof(q)));
 		pool = &pools->pools[pools->npools++];
 		pool->name = xstrdup(scalar_text(key));
@@ -1302,8 +1311,8 @@ conf_pools_find(const struct conf_pools *pools, const char *name)
 }
 
 bool
-conf_pool_has_tag(const struct conf_pool *pool, const char *tag,
-    int64_t *priority)
+conf_pool_has_tag(
+    const struct conf_pool *pool, const char *tag, int64_t *priority)
 {
 	size_t i;
 
