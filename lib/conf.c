@@ -18,7 +18,8 @@
  * ("key:" with nothing after it) means "the default" for strings and
  * lists and is an error for integers.  Unknown keys and duplicate keys
  * are errors: a misspelt option that silently does nothing is worse than
- * a refusal to start.
+ * a refusal to start.  Anchors, aliases and merge keys ("<<: *common")
+ * work as in PyYAML, so pools can share their common options.
  *
  * Every error is one line, "file:line:column: what is wrong", with the
  * 1-based position of the node at fault (for YAML syntax errors, the
@@ -614,7 +615,11 @@ parse_str_value(struct parse *p, const char *label, conf_check_fn check,
 	kind = scalar_kind(node, &dummy);
 	if (kind == SCALAR_NULL && null_ok)
 		return 0;
-	if (kind == SCALAR_NULL || kind == SCALAR_BOOL || kind == SCALAR_OTHER)
+	if (kind == SCALAR_OTHER)
+		return fail(p, node, "%s: expected a string, got %s tagged %s",
+		    label, describe(node, got, sizeof(got)),
+		    (const char *)node->tag);
+	if (kind == SCALAR_NULL || kind == SCALAR_BOOL)
 		return fail(p, node, "%s: expected a string, got %s%s", label,
 		    describe(node, got, sizeof(got)),
 		    kind == SCALAR_BOOL ? " (a YAML boolean)" : "");
@@ -910,45 +915,137 @@ mapping_key(struct parse *p, const yaml_node_pair_t *pair)
 	return key;
 }
 
-/* Fills OBJ from the mapping MAP against KEYS. */
+/* Where the value of one key of a table was found. */
+struct chosen {
+	yaml_node_t *key;
+	yaml_node_t *value;
+};
+
+#define MERGE_MAX_DEPTH 8
+
+/* YAML's merge key, "<<: *anchor", which PyYAML and so resalloc honour. */
+static bool
+is_merge_key(const yaml_node_t *key)
+{
+	return key->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       strcmp(scalar_text(key), "<<") == 0;
+}
+
+/*
+ * Finds the value of each key of KEYS in MAP: its own keys first, then
+ * those of the mappings it merges ("<<"), the first merged one winning.
+ * A key already chosen is left alone, which gives the mapping's own keys
+ * precedence over merged ones at every level.
+ */
 static int
-parse_mapping(struct parse *p, const yaml_node_t *map,
-    const struct conf_key *keys, size_t nkeys, void *obj)
+collect_keys(struct parse *p, const yaml_node_t *map,
+    const struct conf_key *keys, size_t nkeys, struct chosen *chosen, int depth)
 {
 	const yaml_node_pair_t *pair;
-	bool seen[32] = {false};
-	char q[128];
+	yaml_node_item_t *it;
+	char q[128], got[128];
 	size_t i;
 
-	if (nkeys > NKEYS(seen))
-		fatalx("conf: table too large");
-	fields_init(keys, nkeys, obj);
+	if (depth > MERGE_MAX_DEPTH)
+		return fail(p, map, "merge keys (<<) nested too deeply");
 	for (pair = map->data.mapping.pairs.start;
 	     pair < map->data.mapping.pairs.top; pair++) {
-		yaml_node_t *key, *value;
-		const struct conf_key *k;
-		bool store = true;
+		yaml_node_t *key;
 
 		if ((key = mapping_key(p, pair)) == NULL)
 			return -1;
 		if (check_duplicate(p, map, pair, "key") == -1)
 			return -1;
+		if (is_merge_key(key))
+			continue;
 		for (i = 0; i < nkeys; i++)
 			if (strcmp(keys[i].name, scalar_text(key)) == 0)
 				break;
 		if (i == nkeys)
 			return fail(p, key, "unknown key %s",
 			    quote(scalar_text(key), q, sizeof(q)));
-		k = &keys[i];
-		value = yaml_document_get_node(&p->doc, pair->value);
-		if (k->flags & KEY_ALIAS) {
-			size_t t = alias_target(keys, nkeys, k);
-
-			store = !seen[t];
+		if (chosen[i].value == NULL) {
+			chosen[i].key = key;
+			chosen[i].value =
+			    yaml_document_get_node(&p->doc, pair->value);
 		}
-		if (set_value(p, k, value, obj, store) == -1)
+	}
+	for (pair = map->data.mapping.pairs.start;
+	     pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *key = yaml_document_get_node(&p->doc, pair->key);
+		yaml_node_t *value =
+		    yaml_document_get_node(&p->doc, pair->value);
+
+		if (!is_merge_key(key))
+			continue;
+		if (value->type == YAML_MAPPING_NODE) {
+			if (collect_keys(
+				p, value, keys, nkeys, chosen, depth + 1) == -1)
+				return -1;
+			continue;
+		}
+		if (value->type != YAML_SEQUENCE_NODE)
+			return fail(p, value,
+			    "<<: expected a mapping or a list of mappings, "
+			    "got %s",
+			    describe(value, got, sizeof(got)));
+		for (it = value->data.sequence.items.start;
+		     it < value->data.sequence.items.top; it++) {
+			yaml_node_t *item =
+			    yaml_document_get_node(&p->doc, *it);
+
+			if (item->type != YAML_MAPPING_NODE)
+				return fail(p, item,
+				    "<<: expected a mapping, got %s",
+				    describe(item, got, sizeof(got)));
+			if (collect_keys(
+				p, item, keys, nkeys, chosen, depth + 1) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Fills OBJ from the mapping MAP against KEYS: defaults first, then every
+ * key found, in file order so that the first bad value is the one
+ * reported.
+ */
+static int
+parse_mapping(struct parse *p, const yaml_node_t *map,
+    const struct conf_key *keys, size_t nkeys, void *obj)
+{
+	struct chosen chosen[32];
+	size_t order[32], n = 0, i, j;
+
+	if (nkeys > NKEYS(chosen))
+		fatalx("conf: table too large");
+	memset(chosen, 0, sizeof(chosen));
+	fields_init(keys, nkeys, obj);
+	if (collect_keys(p, map, keys, nkeys, chosen, 0) == -1)
+		return -1;
+	for (i = 0; i < nkeys; i++) {
+		if (chosen[i].value == NULL)
+			continue;
+		/* insertion sort by position of the key in the file */
+		for (j = n;
+		     j > 0 && chosen[order[j - 1]].key->start_mark.index >
+				  chosen[i].key->start_mark.index;
+		     j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+		n++;
+	}
+	for (j = 0; j < n; j++) {
+		const struct conf_key *k = &keys[order[j]];
+		bool store = true;
+
+		/* An alias is used only when its main key is absent. */
+		if (k->flags & KEY_ALIAS)
+			store =
+			    chosen[alias_target(keys, nkeys, k)].value == NULL;
+		if (set_value(p, k, chosen[order[j]].value, obj, store) == -1)
 			return -1;
-		seen[i] = true;
 	}
 	return 0;
 }

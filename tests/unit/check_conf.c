@@ -124,6 +124,45 @@ START_TEST(test_pools_empty)
 }
 END_TEST
 
+/* Anchors and merge keys: own keys win, then the first merged mapping. */
+START_TEST(test_pools_merge)
+{
+	struct conf_pools *pools;
+	const struct conf_pool *p;
+
+	pools = conf_pools_load(GOOD("pools-merge.yaml"), err, sizeof(err));
+	ck_assert_msg(pools != NULL, "%s", err);
+	ck_assert_uint_eq(pools->npools, 3);
+
+	p = conf_pools_find(pools, "x86_large");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(p->max, 20);
+	ck_assert_int_eq(p->max_starting, 2);
+	ck_assert_str_eq(p->cmd_new, "/bin/new x86");
+	ck_assert_str_eq(p->cmd_delete, "/bin/delete");
+	ck_assert_uint_eq(p->ntags, 2);
+	ck_assert_str_eq(p->tags[1].name, "large");
+
+	p = conf_pools_find(pools, "aarch64");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p->cmd_new, "/bin/new arm");
+	ck_assert_int_eq(p->max, 3);
+	ck_assert_int_eq(p->max_starting, 2);
+	ck_assert_int_eq(p->max_prealloc, 0); /* on-demand */
+	ck_assert_str_eq(p->cmd_delete, "/bin/delete");
+	ck_assert_str_eq(p->name_pattern, "arm_{id}");
+	ck_assert_uint_eq(p->ntags, 2);
+	ck_assert_str_eq(p->tags[0].name, "x86_64");
+	ck_assert_str_eq(p->tags[1].name, "small");
+	ck_assert_uint_eq(p->ntags_on_demand, 1);
+
+	p = conf_pools_find(pools, "x86_small");
+	ck_assert_int_eq(p->max, 6);
+	ck_assert_int_eq(p->max_prealloc, 2);
+	conf_pools_free(pools);
+}
+END_TEST
+
 START_TEST(test_server_good)
 {
 	struct conf_server *s;
@@ -337,6 +376,9 @@ static const struct bad_case bad_cases[] = {
 	    "invalid pool name \"my pool\"" },
 	{ "pools-bad-counter.yaml", POOLS, "4:26",
 	    "named_counters: invalid counter name \"not-an-env-name\"" },
+	{ "pools-merge-unknown.yaml", POOLS, "5:20", "unknown key \"maximum\"" },
+	{ "pools-merge-scalar.yaml", POOLS, "2:9",
+	    "<<: expected a mapping or a list of mappings, got \"/bin/true\"" },
 	{ "server-db-url.yaml", SERVER, "2:9",
 	    "db_url: expected a URL starting with sqlite:///, postgresql:// or "
 	    "postgres://, got \"mysql://localhost/resbus\"" },
@@ -407,6 +449,7 @@ conf_suite(void)
 	tc = tcase_create("good");
 	tcase_add_test(tc, test_pools_good);
 	tcase_add_test(tc, test_pools_empty);
+	tcase_add_test(tc, test_pools_merge);
 	tcase_add_test(tc, test_server_good);
 	tcase_add_test(tc, test_server_defaults);
 	tcase_add_test(tc, test_server_resalloc);
