@@ -127,8 +127,9 @@ rb_check_daemons() {
 	fi
 }
 
-# rb_wait_for DESC TIMEOUT_S CMD...: runs CMD every 0.2 s until it
-# succeeds; fails the test with DESC when TIMEOUT_S pass first.
+# rb_wait_for DESC TIMEOUT_S CMD...: runs CMD every RB_WAIT_INTERVAL
+# (default 0.2) seconds until it succeeds; fails the test with DESC when
+# TIMEOUT_S pass first.
 rb_wait_for() {
 	local desc=$1 timeout=$2 deadline
 	shift 2
@@ -141,7 +142,7 @@ rb_wait_for() {
 		if [ "$(date +%s)" -ge "$deadline" ]; then
 			rb_fail "timed out after ${timeout}s waiting for $desc"
 		fi
-		sleep 0.2
+		sleep "${RB_WAIT_INTERVAL:-0.2}"
 	done
 }
 
@@ -214,9 +215,9 @@ amqp_url: "$RB_AMQP_URL"
 EOF
 	: >"$RB_CONF/pools.yaml"
 
+	# (A killed sleep does not fire the watchdog: see rb_cleanup.)
 	(
-		sleep "${RB_TEST_TIMEOUT:-600}"
-		kill -TERM $$ 2>/dev/null
+		sleep "${RB_TEST_TIMEOUT:-600}" && kill -TERM $$ 2>/dev/null
 	) >/dev/null 2>&1 &
 	RB_WATCHDOG_PID=$!
 	rb_log "vhost $RB_VHOST, files in $RB_TMP"
@@ -315,7 +316,9 @@ rb_start_broker() {
 	"$RB_RESBUSD" --config-dir "$RB_CONF" "$@" \
 	    </dev/null >>"$RB_TMP/resbusd.out" 2>&1 &
 	RB_BROKER_PID=$!
-	rb_wait_for "resbusd to consume resbus.request" 60 rb_broker_consuming
+	# rabbitmqctl costs a second of CPU: ask it once a second.
+	RB_WAIT_INTERVAL=1 rb_wait_for "resbusd to consume resbus.request" 60 \
+	    rb_broker_consuming
 }
 
 # Stops resbusd: SIGTERM (it must then exit 0 within 20 s), or with -9
