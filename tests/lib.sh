@@ -65,6 +65,16 @@ rb_dump_logs() {
 	echo "----- test files kept in $RB_TMP" >&2
 }
 
+# Says so if daemon NAME (PID) has died under the test.
+rb_note_dead() {
+	local rc
+	if [ -n "$2" ] && ! rb_alive "$2"; then
+		wait "$2" 2>/dev/null
+		rc=$?
+		echo "FAIL: ${RB_NAME:-test}: (note: $1 had died, exit status $rc)" >&2
+	fi
+}
+
 # Fails the test with MSG: prints it and the logs, exits 1.
 rb_fail() {
 	if [ -n "$RB_FAILED" ]; then
@@ -72,6 +82,8 @@ rb_fail() {
 	fi
 	RB_FAILED=1
 	echo "FAIL: ${RB_NAME:-test}: $*" >&2
+	rb_note_dead resbusd "$RB_BROKER_PID"
+	rb_note_dead resbus-worker "$RB_WORKER_PID"
 	rb_dump_logs
 	exit 1
 }
