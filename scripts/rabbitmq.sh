@@ -56,6 +56,22 @@ running() {
 	ctl -q status >/dev/null 2>&1
 }
 
+# The node and rabbitmqctl (both run as `rabbitmq` by Debian's wrapper)
+# share the cookie in that user's home.  Erlang makes one when it is
+# missing, but the node and the first rabbitmqctl would race to do so on a
+# fresh install: make it first.
+ensure_cookie() {
+	local home cookie
+	home=$(getent passwd rabbitmq | cut -d: -f6)
+	cookie=$home/.erlang.cookie
+	if [ -n "$home" ] && [ -d "$home" ] && [ ! -s "$cookie" ]; then
+		(umask 077 && head -c 2000 /dev/urandom | LC_ALL=C tr -dc "[:upper:]" |
+		    head -c 20 >"$cookie")
+		chown rabbitmq:rabbitmq "$cookie"
+		chmod 400 "$cookie"
+	fi
+}
+
 write_env() {
 	cat >"$svc/env" <<EOF
 export RESBUS_TEST_AMQP_PORT=$port
@@ -108,6 +124,7 @@ node=$node
 rundir=$rundir
 EOF
 
+	ensure_cookie
 	echo "rabbitmq: starting $node on 127.0.0.1:$port (dist $dist_port)" >&2
 	(
 		export RABBITMQ_NODENAME="$node"
