@@ -29,6 +29,7 @@
 RB_NAME=
 RB_TMP=
 RB_VHOST=
+RB_PG_DB=
 RB_FAILED=
 RB_DONE=
 RB_BROKER_PID=
@@ -219,12 +220,8 @@ rb_setup() {
 	# The tests must not pick up another configuration.
 	unset CONFIG_DIR
 
-	cat >"$RB_CONF/server.yaml" <<EOF
-db_url: "sqlite:///$RB_TMP/db.sqlite"
-logdir: "$RB_LOGDIR"
-loglevel: debug
-amqp_url: "$RB_AMQP_URL"
-EOF
+	RB_DB_URL="sqlite:///$RB_TMP/db.sqlite"
+	rb_server_yaml
 	: >"$RB_CONF/pools.yaml"
 
 	# (A killed sleep does not fire the watchdog: see rb_cleanup.)
@@ -233,6 +230,43 @@ EOF
 	) >/dev/null 2>&1 &
 	RB_WATCHDOG_PID=$!
 	rb_log "vhost $RB_VHOST, files in $RB_TMP"
+}
+
+# (Re)writes server.yaml: RB_DB_URL, the test's log directory and vhost,
+# and any further YAML lines in RB_SERVER_EXTRA.
+rb_server_yaml() {
+	cat >"$RB_CONF/server.yaml" <<EOF
+db_url: "$RB_DB_URL"
+logdir: "$RB_LOGDIR"
+loglevel: debug
+amqp_url: "$RB_AMQP_URL"
+${RB_SERVER_EXTRA:-}
+EOF
+}
+
+# rb_use_postgres: a fresh database on the private PostgreSQL that
+# scripts/test.sh starts, as the broker's store (server.yaml's db_url is
+# rewritten; call it before rb_start_broker).  Dropped at clean-up.
+rb_use_postgres() {
+	if [ -z "${RESBUS_TEST_PG_HOST:-}" ] || [ -z "${RESBUS_TEST_PG_PORT:-}" ]; then
+		rb_fail "RESBUS_TEST_PG_HOST and RESBUS_TEST_PG_PORT are not set:" \
+		    "run the tests via 'bash scripts/test.sh'"
+	fi
+	RB_PG_DB="resbus_test_${RB_NAME//[^a-zA-Z0-9]/_}_$$_$RANDOM"
+	rb_psql postgres -c "CREATE DATABASE $RB_PG_DB" >/dev/null ||
+	    rb_fail "cannot create database $RB_PG_DB"
+	RB_DB_URL="postgresql://${RESBUS_TEST_PG_USER:-resbus}@/$RB_PG_DB?host=$RESBUS_TEST_PG_HOST&port=$RESBUS_TEST_PG_PORT"
+	rb_server_yaml
+	rb_log "store: $RB_DB_URL"
+}
+
+# rb_psql DB ARGS...: psql on the private PostgreSQL.
+rb_psql() {
+	local db=$1
+	shift
+	timeout -k 5 60 psql -X -q -v ON_ERROR_STOP=1 -h "$RESBUS_TEST_PG_HOST" \
+	    -p "$RESBUS_TEST_PG_PORT" -U "${RESBUS_TEST_PG_USER:-resbus}" \
+	    -d "$db" "$@"
 }
 
 # rb_pools < TEXT: writes pools.yaml, with @DRIVERDIR@ replaced by the
@@ -275,6 +309,9 @@ rb_cleanup() {
 	done
 	if [ -n "$RB_VHOST" ]; then
 		rb_ctl delete_vhost "$RB_VHOST" >/dev/null 2>&1
+	fi
+	if [ -n "$RB_PG_DB" ]; then
+		rb_psql postgres -c "DROP DATABASE IF EXISTS $RB_PG_DB" >/dev/null 2>&1
 	fi
 	if [ "$rc" -eq 0 ] && [ -n "$RB_TMP" ] && rb_sanitizer_reports >/dev/null; then
 		echo "FAIL: $RB_NAME: sanitizer reports in" \
