@@ -21,7 +21,7 @@
 # test gets a vhost of its own on it, so tests run in parallel.  Binaries
 # come from $RESBUS_BUILDDIR, drivers from $RESBUS_SRCDIR/drivers/local.
 # Every `resbus` call runs under timeout(1), and a watchdog ends a test
-# that runs longer than RB_TEST_TIMEOUT seconds (default 600).
+# that runs longer than RB_TEST_TIMEOUT seconds (default 300).
 # shellcheck shell=bash
 # (Optional arguments of the rb_start_*/rb_stop_* functions.)
 # shellcheck disable=SC2119,SC2120
@@ -201,7 +201,7 @@ rb_setup() {
 
 	trap rb_cleanup EXIT
 	trap 'rb_fail "interrupted"' INT
-	trap 'rb_fail "killed by the watchdog after ${RB_TEST_TIMEOUT:-600}s, or by SIGTERM"' TERM
+	trap 'rb_fail "killed by the watchdog after ${RB_TEST_TIMEOUT:-300}s, or by SIGTERM"' TERM
 
 	RB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/resbus-test-$RB_NAME.XXXXXX") ||
 	    rb_fail "mktemp failed"
@@ -226,7 +226,7 @@ rb_setup() {
 
 	# (A killed sleep does not fire the watchdog: see rb_cleanup.)
 	(
-		sleep "${RB_TEST_TIMEOUT:-600}" && kill -TERM $$ 2>/dev/null
+		sleep "${RB_TEST_TIMEOUT:-300}" && kill -TERM $$ 2>/dev/null
 	) >/dev/null 2>&1 &
 	RB_WATCHDOG_PID=$!
 	rb_log "vhost $RB_VHOST, files in $RB_TMP"
