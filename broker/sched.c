@@ -568,8 +568,9 @@ tagset_providers(struct sched *s, struct tagset *ts)
 		ts->providers[ts->nproviders].score = score;
 		ts->nproviders++;
 	}
-	qsort(ts->providers, ts->nproviders, sizeof(*ts->providers),
-	    provider_cmp);
+	if (ts->nproviders > 1)
+		qsort(ts->providers, ts->nproviders, sizeof(*ts->providers),
+		    provider_cmp);
 	ts->providers_gen = s->conf_gen;
 }
 
