@@ -48,6 +48,14 @@ struct outmsg {
 };
 TAILQ_HEAD(outmsg_list, outmsg);
 
+/* What one transaction releases once it is durable. */
+struct batch {
+	struct broker *owner;
+	struct outmsg_list msgs;     /* to publish */
+	uint64_t *acks;              /* delivery tags to acknowledge */
+	size_t nacks, acks_cap;
+};
+
 struct broker {
 	struct ev_loop *loop;
 	struct bus *bus;
@@ -58,16 +66,40 @@ struct broker {
 	char *prefix;
 	char *unrouted_queue;
 	ev_io bus_io;
+	ev_io store_rio, store_wio;  /* a networked store's socket */
 	ev_prepare flush;
 	ev_timer heartbeat;
-	struct outmsg_list pending;  /* to publish after the commit */
+	struct batch *cur;           /* released by the next commit */
+	bool committing;             /* a commit is in flight */
 	struct outmsg_list inflight; /* published, awaiting the confirm */
-	uint64_t *acks;              /* delivery tags to ack after commit */
-	size_t nacks, acks_cap;
 	uint64_t *done;              /* confirmed outbox ids to delete */
 	size_t ndone, done_cap;
 	uint64_t last_outbox_id;
 };
+
+static struct batch *
+batch_new(void)
+{
+	struct batch *bt = xcalloc(1, sizeof(*bt));
+
+	TAILQ_INIT(&bt->msgs);
+	return bt;
+}
+
+static void outmsg_free(struct outmsg *o);
+
+static void
+batch_free(struct batch *bt)
+{
+	struct outmsg *o;
+
+	while ((o = TAILQ_FIRST(&bt->msgs)) != NULL) {
+		TAILQ_REMOVE(&bt->msgs, o, entry);
+		outmsg_free(o);
+	}
+	free(bt->acks);
+	free(bt);
+}
 
 /* What a handler needs to know about the delivery it handles. */
 struct delivery_ctx {
@@ -140,7 +172,7 @@ broker_emit(void *ctx, const char *exchange, const char *key,
 	if (store_begin(b->store) == -1 ||
 	    b->store->be->add_outbox(b->store, &row) == -1)
 		broker_store_failed(b, "outbox");
-	TAILQ_INSERT_TAIL(&b->pending, o, entry);
+	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
 }
 
 static void
@@ -166,7 +198,7 @@ broker_reply(struct broker *b, const struct bus_delivery *d,
 	free(body);
 	if (d->correlation_id[0] != '\0')
 		o->correlation_id = xstrdup(d->correlation_id);
-	TAILQ_INSERT_TAIL(&b->pending, o, entry);
+	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
 }
 
 static void
@@ -244,38 +276,91 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	free(key);
 }
 
+/* Where a reply about a ticket goes, kept while the store looks it up. */
+struct reply_to {
+	struct broker *b;
+	uint64_t id;
+	char *reply_to;
+	char *correlation_id;
+};
+
 static void
-reply_view(struct broker *b, const struct bus_delivery *d, uint64_t id,
-    int found)
+reply_update(struct broker *b, const char *reply_to,
+    const char *correlation_id, const Resbus__V1__TicketUpdate *u)
+{
+	struct bus_delivery d;
+
+	memset(&d, 0, sizeof(d));
+	d.reply_to = reply_to;
+	d.correlation_id = correlation_id;
+	broker_reply(b, &d, &u->base);
+}
+
+static void
+reply_stored(void *arg, int found, const char *state, const void *data,
+    size_t data_len)
+{
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
+	Resbus__V1__Error e = RESBUS__V1__ERROR__INIT;
+	struct reply_to *rt = arg;
+	struct bus_delivery d;
+
+	u.ticket_id = rt->id;
+	if (found == 1) {
+		u.state = msg_ticket_state_parse(state);
+		u.assigned = data != NULL;
+		u.output.data = (uint8_t *)data;
+		u.output.len = data_len;
+	}
+	if (found == -1) {
+		memset(&d, 0, sizeof(d));
+		d.reply_to = rt->reply_to;
+		d.correlation_id = rt->correlation_id;
+		e.message = "store error";
+		broker_reply(rt->b, &d, &e.base);
+	} else {
+		reply_update(rt->b, rt->reply_to, rt->correlation_id, &u);
+	}
+	free(rt->reply_to);
+	free(rt->correlation_id);
+	free(rt);
+}
+
+/* Answers D about ticket ID: from memory, or from the store. */
+static void
+reply_ticket(struct broker *b, const struct bus_delivery *d, uint64_t id)
 {
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	struct sched_ticket_view v;
+	struct reply_to *rt;
 
-	u.ticket_id = id;
-	if (found == 1 && sched_ticket_view(b->sched, id, &v) == 1) {
+	if (sched_ticket_view(b->sched, id, &v) == 1) {
+		u.ticket_id = id;
 		u.state = v.state;
 		u.assigned = v.assigned;
 		u.output.data = (uint8_t *)v.output;
 		u.output.len = v.output_len;
 		u.waiting_reason = (char *)(v.waiting_reason ?
 		    v.waiting_reason : "");
-	} else if (found == -1) {
-		broker_reply_error(b, d, "store error");
+		reply_update(b, d->reply_to, d->correlation_id, &u);
 		return;
 	}
-	broker_reply(b, d, &u.base);
+	rt = xcalloc(1, sizeof(*rt));
+	rt->b = b;
+	rt->id = id;
+	rt->reply_to = xstrdup(d->reply_to);
+	rt->correlation_id = xstrdup(d->correlation_id);
+	if (b->store->be->get_ticket(b->store, id, reply_stored, rt) == -1)
+		broker_store_failed(b, "get ticket");
 }
 
 static void
 on_ticket_query(const ProtobufCMessage *m, void *ctx, void *arg)
 {
 	const Resbus__V1__TicketQuery *q = (const Resbus__V1__TicketQuery *)m;
-	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
-	struct sched_ticket_view v;
 
-	reply_view(b, dc->d, q->ticket_id,
-	    sched_ticket_view(b->sched, q->ticket_id, &v));
+	reply_ticket(ctx, dc->d, q->ticket_id);
 }
 
 static void
@@ -285,8 +370,9 @@ on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
 
-	reply_view(b, dc->d, c->ticket_id,
-	    sched_ticket_close(b->sched, c->ticket_id));
+	/* A ticket not in memory is closed already, or unknown. */
+	(void)sched_ticket_close(b->sched, c->ticket_id);
+	reply_ticket(b, dc->d, c->ticket_id);
 }
 
 static void
@@ -326,7 +412,8 @@ broker_on_delivery(struct bus *bus, const struct bus_delivery *d, void *arg)
 		    "%s/%s: unknown type or undecodable body", d->type,
 		    d->exchange, d->routing_key);
 	sched_touch(b->sched);
-	push_u64(&b->acks, &b->nacks, &b->acks_cap, d->delivery_tag);
+	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap,
+	    d->delivery_tag);
 }
 
 /* ---- confirms and the end of the iteration ------------------------------ */
@@ -345,7 +432,7 @@ broker_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
 		if (!ack) {
 			log_warnx("RabbitMQ refused %s to %s/%s; sending it "
 			    "again", o->type, o->exchange, o->key);
-			TAILQ_INSERT_TAIL(&b->pending, o, entry);
+			TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
 			continue;
 		}
 		if (o->outbox_id != 0)
@@ -362,25 +449,23 @@ broker_lost_bus(struct broker *b)
 	    "restarts resbusd (state is in the store)", bus_error(b->bus));
 }
 
-/* Schedule, commit, publish, acknowledge: the order of durability. */
+static void broker_store_watch(struct broker *b);
+
+/* The commit of BT's transaction is durable: publish, then acknowledge. */
 static void
-broker_flush_once(struct broker *b)
+broker_committed(void *arg, bool ok)
 {
+	struct batch *bt = arg;
+	struct broker *b = bt->owner;
 	struct bus_props props;
 	struct outmsg *o;
 	size_t i;
 
-	sched_run(b->sched);
-	for (i = 0; i < b->ndone; i++) {
-		if (store_begin(b->store) == -1 ||
-		    b->store->be->del_outbox(b->store, b->done[i]) == -1)
-			broker_store_failed(b, "outbox delete");
-	}
-	b->ndone = 0;
-	if (store_commit(b->store) == -1)
+	if (!ok)
 		broker_store_failed(b, "commit");
-	while ((o = TAILQ_FIRST(&b->pending)) != NULL) {
-		TAILQ_REMOVE(&b->pending, o, entry);
+	b->committing = false;
+	while ((o = TAILQ_FIRST(&bt->msgs)) != NULL) {
+		TAILQ_REMOVE(&bt->msgs, o, entry);
 		memset(&props, 0, sizeof(props));
 		props.type = o->type;
 		props.correlation_id = o->correlation_id;
@@ -390,10 +475,39 @@ broker_flush_once(struct broker *b)
 			broker_lost_bus(b);
 		TAILQ_INSERT_TAIL(&b->inflight, o, entry);
 	}
-	for (i = 0; i < b->nacks; i++)
-		if (bus_ack(b->bus, b->acks[i]) == -1)
+	for (i = 0; i < bt->nacks; i++)
+		if (bus_ack(b->bus, bt->acks[i]) == -1)
 			broker_lost_bus(b);
-	b->nacks = 0;
+	batch_free(bt);
+}
+
+/*
+ * Schedule, then commit what this iteration changed.  One commit is in
+ * flight at a time; what happens meanwhile goes into the next.
+ */
+static void
+broker_flush_once(struct broker *b)
+{
+	struct batch *bt;
+	size_t i;
+
+	sched_run(b->sched);
+	for (i = 0; i < b->ndone; i++) {
+		if (store_begin(b->store) == -1 ||
+		    b->store->be->del_outbox(b->store, b->done[i]) == -1)
+			broker_store_failed(b, "outbox delete");
+	}
+	b->ndone = 0;
+	if (!b->committing && (b->store->in_txn ||
+	    !TAILQ_EMPTY(&b->cur->msgs) || b->cur->nacks > 0)) {
+		bt = b->cur;
+		bt->owner = b;
+		b->cur = batch_new();
+		b->committing = true;
+		if (store_commit(b->store, broker_committed, bt) == -1)
+			broker_store_failed(b, "commit");
+	}
+	broker_store_watch(b);
 }
 
 static void
@@ -408,6 +522,33 @@ broker_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 		if (bus_poll(b->bus, 0) == -1)
 			broker_lost_bus(b);
 	}
+}
+
+/* Watches a networked store's socket for what it waits for. */
+static void
+broker_store_watch(struct broker *b)
+{
+	if (b->store->be->fd(b->store) < 0)
+		return;
+	if (b->store->be->want_write(b->store))
+		ev_io_start(b->loop, &b->store_wio);
+	else
+		ev_io_stop(b->loop, &b->store_wio);
+}
+
+static void
+broker_store_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct broker *b;
+
+	if (revents & EV_WRITE)
+		b = container_of(w, struct broker, store_wio);
+	else
+		b = container_of(w, struct broker, store_rio);
+
+	if (b->store->be->io(b->store) == -1)
+		broker_store_failed(b, "io");
+	broker_store_watch(b);
 }
 
 static void
@@ -441,7 +582,7 @@ broker_load_outbox(void *arg, const struct store_outbox *row)
 	o->outbox_id = row->id;
 	if (row->id > b->last_outbox_id)
 		b->last_outbox_id = row->id;
-	TAILQ_INSERT_TAIL(&b->pending, o, entry);
+	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
 }
 
 static void
@@ -477,7 +618,7 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	b->pools = pools;
 	b->prefix = xstrdup(server->prefix ? server->prefix :
 	    RESBUS_DEFAULT_PREFIX);
-	TAILQ_INIT(&b->pending);
+	b->cur = batch_new();
 	TAILQ_INIT(&b->inflight);
 	ops.ctx = b;
 	b->sched = sched_new(loop, store, b->prefix, pools, &ops);
@@ -511,6 +652,13 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 
 	ev_io_init(&b->bus_io, broker_readable, bus_fd(b->bus), EV_READ);
 	ev_io_start(loop, &b->bus_io);
+	if (store->be->fd(store) >= 0) {
+		ev_io_init(&b->store_rio, broker_store_io, store->be->fd(store),
+		    EV_READ);
+		ev_io_init(&b->store_wio, broker_store_io, store->be->fd(store),
+		    EV_WRITE);
+		ev_io_start(loop, &b->store_rio);
+	}
 	ev_prepare_init(&b->flush, broker_flush);
 	ev_prepare_start(loop, &b->flush);
 	ev_timer_init(&b->heartbeat, broker_heartbeat, BROKER_HEARTBEAT_S,
@@ -528,31 +676,34 @@ void
 broker_free(struct broker *b)
 {
 	struct outmsg *o;
+	int i;
 
 	if (b == NULL)
 		return;
 	if (b->bus != NULL) {
 		ev_io_stop(b->loop, &b->bus_io);
+		ev_io_stop(b->loop, &b->store_rio);
+		ev_io_stop(b->loop, &b->store_wio);
 		ev_prepare_stop(b->loop, &b->flush);
 		ev_timer_stop(b->loop, &b->heartbeat);
-		/* Wait briefly for confirms so the outbox stays small. */
-		if (!TAILQ_EMPTY(&b->inflight))
-			(void)bus_poll(b->bus, 200);
-		broker_flush_once(b);
+		/* Finish the last commit, and give confirms a moment so that
+		 * the outbox stays small; what is left is re-sent at start. */
+		for (i = 0; i < 50 && (b->committing || b->store->in_txn ||
+		    !TAILQ_EMPTY(&b->inflight)); i++) {
+			broker_flush_once(b);
+			if (b->committing && b->store->be->io(b->store) == -1)
+				break;
+			if (bus_poll(b->bus, 10) == -1)
+				break;
+		}
 		bus_free(b->bus);
-	}
-	if (store_commit(b->store) == -1)
-		log_warnx("store: final commit: %s", store_error(b->store));
-	while ((o = TAILQ_FIRST(&b->pending)) != NULL) {
-		TAILQ_REMOVE(&b->pending, o, entry);
-		outmsg_free(o);
 	}
 	while ((o = TAILQ_FIRST(&b->inflight)) != NULL) {
 		TAILQ_REMOVE(&b->inflight, o, entry);
 		outmsg_free(o);
 	}
+	batch_free(b->cur);
 	sched_free(b->sched);
-	free(b->acks);
 	free(b->done);
 	free(b->prefix);
 	free(b->unrouted_queue);

@@ -164,7 +164,6 @@ struct sched {
 	uint64_t last_ticket_id;
 	uint64_t last_resource_id;
 	bool dirty;
-	void *view_data;                     /* owned copy behind a view */
 	char view_reason[256];
 };
 
@@ -733,7 +732,6 @@ sched_free(struct sched *s)
 		free(p->name);
 		free(p);
 	}
-	free(s->view_data);
 	free(s->prefix);
 	free(s);
 }
@@ -999,40 +997,22 @@ int
 sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 {
 	struct ticket *t = ticket_find(s, id);
-	char state[32];
-	size_t len;
-	int rc, i;
 
 	memset(v, 0, sizeof(*v));
 	v->id = id;
-	free(s->view_data);
-	s->view_data = NULL;
-	if (t != NULL) {
-		v->state = (Resbus__V1__TicketState)(t->state + 1);
-		if (t->res != NULL) {
-			v->assigned = true;
-			v->output = t->res->data;
-			v->output_len = t->res->data_len;
-		} else if (t->resource_id != 0) {
-			v->assigned = true;
-		}
-		if (t->state == TICKET_OPEN) {
-			ticket_reason(s, t, s->view_reason,
-			    sizeof(s->view_reason));
-			v->waiting_reason = s->view_reason;
-		}
-		return 1;
-	}
-	rc = s->store->be->get_ticket(s->store, id, state, sizeof(state),
-	    &s->view_data, &len);
-	if (rc != 1)
-		return rc;
-	i = state_index(ticket_state_names, 4, state);
-	v->state = (Resbus__V1__TicketState)(i + 1);
-	if (s->view_data != NULL) {
+	if (t == NULL)
+		return 0;
+	v->state = (Resbus__V1__TicketState)(t->state + 1);
+	if (t->res != NULL) {
 		v->assigned = true;
-		v->output = s->view_data;
-		v->output_len = len;
+		v->output = t->res->data;
+		v->output_len = t->res->data_len;
+	} else if (t->resource_id != 0) {
+		v->assigned = true;
+	}
+	if (t->state == TICKET_OPEN) {
+		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
+		v->waiting_reason = s->view_reason;
 	}
 	return 1;
 }
@@ -1041,19 +1021,14 @@ int
 sched_ticket_close(struct sched *s, uint64_t id)
 {
 	struct ticket *t = ticket_find(s, id);
-	struct sched_ticket_view v;
 	struct resource *r;
-	int rc;
 
-	if (t == NULL) {
-		rc = sched_ticket_view(s, id, &v);
-		return rc;     /* closed already (1), unknown (0), error */
-	}
+	if (t == NULL)
+		return 0;
 	r = t->res;
 	if (r != NULL && r->ticket == t) {
 		/* No reuse yet: a released resource is deleted. */
 		r->ticket = NULL;
-		t->res = NULL;
 		resource_delete(s, r);
 	}
 	t->res = NULL;

@@ -89,12 +89,14 @@ int sched_tagset_add(struct sched *s, const char *key)
 int sched_ticket_new(struct sched *s, const char *idem_key, const char *key,
     const char *sandbox, uint64_t *id, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
-/* 1 and *v when ticket ID exists, 0 when not, -1 on a store error. */
+/*
+ * 1 and *v when ticket ID is in memory (not closed); 0 when it is not,
+ * and only the store knows whether it was closed or never existed.
+ */
 int sched_ticket_view(struct sched *s, uint64_t id,
     struct sched_ticket_view *v) __attribute__((warn_unused_result));
-/* Closes ticket ID (idempotent): 1 closed, 0 unknown, -1 store error. */
-int sched_ticket_close(struct sched *s, uint64_t id)
-	__attribute__((warn_unused_result));
+/* Closes ticket ID if it is in memory: 1 closed now, 0 not in memory. */
+int sched_ticket_close(struct sched *s, uint64_t id);
 
 /* Results of worker jobs; duplicates and stale results change nothing. */
 void sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *r);

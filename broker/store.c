@@ -8,9 +8,13 @@
 
 #include "store.h"
 
-static const struct store_backend *const store_backends[] = {
-	&store_sqlite_backend,
-	NULL,
+static const struct {
+	const char *scheme;
+	const struct store_backend *be;
+} store_backends[] = {
+	{ "sqlite", &store_sqlite_backend },
+	{ "postgresql", &store_pg_backend },
+	{ "postgres", &store_pg_backend },
 };
 
 struct store *
@@ -24,10 +28,10 @@ store_open(const char *url, char *err, size_t errlen)
 		return NULL;
 	}
 	n = (size_t)(colon - url);
-	for (i = 0; store_backends[i] != NULL; i++)
-		if (strlen(store_backends[i]->name) == n &&
-		    strncmp(store_backends[i]->name, url, n) == 0)
-			return store_backends[i]->open(url, err, errlen);
+	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++)
+		if (strlen(store_backends[i].scheme) == n &&
+		    strncmp(store_backends[i].scheme, url, n) == 0)
+			return store_backends[i].be->open(url, err, errlen);
 	snprintf(err, errlen, "db_url \"%s\": no store backend for scheme "
 	    "\"%.*s\"", url, (int)n, url);
 	return NULL;
@@ -52,12 +56,14 @@ store_begin(struct store *s)
 }
 
 int
-store_commit(struct store *s)
+store_commit(struct store *s, store_done_fn *done, void *arg)
 {
-	if (!s->in_txn)
+	if (!s->in_txn) {
+		done(arg, true);
 		return 0;
+	}
 	s->in_txn = false;
-	return s->be->commit(s);
+	return s->be->commit(s, done, arg);
 }
 
 const char *

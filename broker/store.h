@@ -61,23 +61,43 @@ struct store_loader {
 	void *arg;
 };
 
+/* Called when a commit is durable (OK) or failed; once per commit. */
+typedef void store_done_fn(void *arg, bool ok);
+/*
+ * Called with a ticket no longer in memory: FOUND 1 with its STATE and its
+ * resource's DATA (borrowed for the call; NULL if it never had one), 0 if
+ * there is no such ticket, -1 on a store error.
+ */
+typedef void store_ticket_fn(void *arg, int found, const char *state,
+    const void *data, size_t data_len);
+
+/*
+ * A backend.  Writes (put_*, add/del_outbox) only queue work inside the
+ * open transaction and never wait for the server; commit and get_ticket
+ * complete through callbacks, at once for an embedded store, or when the
+ * server answers for a networked one.  A networked backend exposes its
+ * socket (fd >= 0) and is driven by io() when it is readable, or writable
+ * while want_write() says so; the broker watches it with libev.
+ */
 struct store_backend {
 	const char *name;            /* the db_url scheme */
 	struct store *(*open)(const char *url, char *err, size_t errlen);
 	void (*close)(struct store *s);
-	int (*begin)(struct store *s);
-	int (*commit)(struct store *s);
+	/* Blocking: only at start, before the loop runs. */
 	int (*load)(struct store *s, const struct store_loader *l);
+	int (*begin)(struct store *s);
+	int (*commit)(struct store *s, store_done_fn *done, void *arg);
 	int (*put_meta)(struct store *s, const char *key, int64_t value);
 	int (*put_tagset)(struct store *s, const char *key);
 	int (*put_ticket)(struct store *s, const struct store_ticket *t);
 	int (*put_resource)(struct store *s, const struct store_resource *r);
 	int (*add_outbox)(struct store *s, const struct store_outbox *o);
 	int (*del_outbox)(struct store *s, uint64_t id);
-	/* A ticket no longer in memory (closed): 1 found, 0 not, -1 error.
-	 * *data is a fresh buffer (caller frees) with its resource's data. */
-	int (*get_ticket)(struct store *s, uint64_t id, char *state,
-	    size_t statelen, void **data, size_t *data_len);
+	int (*get_ticket)(struct store *s, uint64_t id, store_ticket_fn *fn,
+	    void *arg);
+	int (*fd)(const struct store *s);
+	int (*io)(struct store *s);
+	bool (*want_write)(const struct store *s);
 	const char *(*error)(const struct store *s);
 };
 
@@ -96,10 +116,15 @@ void store_close(struct store *s);
 
 /* Opens the iteration's transaction unless one is open; 0 or -1. */
 int store_begin(struct store *s) __attribute__((warn_unused_result));
-/* Commits the open transaction, if any; 0 or -1. */
-int store_commit(struct store *s) __attribute__((warn_unused_result));
+/*
+ * Commits the open transaction, if any; DONE(ARG, ok) follows once it is
+ * durable (at once when there was nothing to commit).  0 or -1.
+ */
+int store_commit(struct store *s, store_done_fn *done, void *arg)
+	__attribute__((warn_unused_result));
 const char *store_error(const struct store *s);
 
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_pg_backend;
 
 #endif

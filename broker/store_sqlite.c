@@ -222,9 +222,12 @@ sq_begin(struct store *s)
 }
 
 static int
-sq_commit(struct store *s)
+sq_commit(struct store *s, store_done_fn *done, void *arg)
 {
-	return sq_exec(to_sqlite(s), "COMMIT");
+	int rc = sq_exec(to_sqlite(s), "COMMIT");
+
+	done(arg, rc == 0);
+	return rc;
 }
 
 /* Runs statement I (already bound) to completion and resets it. */
@@ -337,34 +340,44 @@ sq_del_outbox(struct store *s, uint64_t id)
 }
 
 static int
-sq_get_ticket(struct store *s, uint64_t id, char *state, size_t statelen,
-    void **data, size_t *data_len)
+sq_get_ticket(struct store *s, uint64_t id, store_ticket_fn *fn, void *arg)
 {
 	struct store_sqlite *q = to_sqlite(s);
 	sqlite3_stmt *st = q->st[ST_GET_TICKET];
-	const void *blob;
-	int rc, n;
+	int rc;
 
-	*data = NULL;
-	*data_len = 0;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		snprintf(state, statelen, "%s",
-		    (const char *)sqlite3_column_text(st, 0));
-		blob = sqlite3_column_blob(st, 1);
-		n = sqlite3_column_bytes(st, 1);
-		if (blob != NULL) {
-			*data = xmalloc((size_t)n + 1);
-			memcpy(*data, blob, (size_t)n);
-			((char *)*data)[n] = '\0';
-			*data_len = (size_t)n;
-		}
-	}
-	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : sq_fail(q, "get ticket");
+		fn(arg, 1, (const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL :
+		    sqlite3_column_blob(st, 1) ? sqlite3_column_blob(st, 1) : "",
+		    (size_t)sqlite3_column_bytes(st, 1));
+	else if (rc == SQLITE_DONE)
+		fn(arg, 0, NULL, NULL, 0);
+	else
+		fn(arg, -1, NULL, NULL, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    sq_fail(q, "get ticket");
+}
+
+static int
+sq_fd(const struct store *s)
+{
+	return -1;
+}
+
+static int
+sq_io(struct store *s)
+{
+	return 0;
+}
+
+static bool
+sq_want_write(const struct store *s)
+{
+	return false;
 }
 
 static int
@@ -460,5 +473,8 @@ const struct store_backend store_sqlite_backend = {
 	.add_outbox = sq_add_outbox,
 	.del_outbox = sq_del_outbox,
 	.get_ticket = sq_get_ticket,
+	.fd = sq_fd,
+	.io = sq_io,
+	.want_write = sq_want_write,
 	.error = sq_error,
 };

@@ -112,3 +112,21 @@ msg_ticket_state_name(Resbus__V1__TicketState s)
 		return "UNKNOWN";
 	}
 }
+
+Resbus__V1__TicketState
+msg_ticket_state_parse(const char *name)
+{
+	static const Resbus__V1__TicketState states[] = {
+		RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN,
+		RESBUS__V1__TICKET_STATE__TICKET_STATE_READY,
+		RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED,
+		RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED,
+	};
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(states) / sizeof(states[0]);
+	    i++)
+		if (strcmp(msg_ticket_state_name(states[i]), name) == 0)
+			return states[i];
+	return RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN;
+}

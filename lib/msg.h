@@ -47,5 +47,7 @@ int msg_dispatch(const struct msg_handler *table, const char *type,
 
 /* Short upper-case name of a ticket state ("OPEN", "READY"...).  Static. */
 const char *msg_ticket_state_name(Resbus__V1__TicketState s);
+/* The state a name of msg_ticket_state_name() stands for; UNKNOWN if none. */
+Resbus__V1__TicketState msg_ticket_state_parse(const char *name);
 
 #endif
