@@ -25,6 +25,13 @@ static const ProtobufCMessageDescriptor *const msg_descriptors[] = {
 	&resbus__v1__delete__descriptor,
 	&resbus__v1__allocate_result__descriptor,
 	&resbus__v1__delete_result__descriptor,
+	&resbus__v1__livecheck__descriptor,
+	&resbus__v1__livecheck_result__descriptor,
+	&resbus__v1__release__descriptor,
+	&resbus__v1__release_result__descriptor,
+	&resbus__v1__list__descriptor,
+	&resbus__v1__list_result__descriptor,
+	&resbus__v1__cancel__descriptor,
 	NULL,
 };
 
