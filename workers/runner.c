@@ -190,8 +190,8 @@ drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct runner *r = container_of(w, struct runner, drain_w);
 
-	log_warnx("command %d: stdout still open %d s after exit, not waiting",
-	    (int)r->pid, RUNNER_DRAIN_S);
+	log_warnx("command %d: stdout still open after its exit, not waiting",
+	    (int)r->pid);
 	ev_timer_stop(loop, w);
 	runner_finish(r);
 }
@@ -200,12 +200,16 @@ static void
 child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct runner *r = container_of(w, struct runner, child_w);
+	ev_tstamp drain = RUNNER_DRAIN_S;
 
 	r->exited = true;
 	r->status = w->rstatus;
 	ev_child_stop(loop, w);
 	if (!r->eof) {
-		ev_timer_set(&r->drain_w, RUNNER_DRAIN_S, 0.);
+		/* A timed-out group gets its SIGKILL before we stop waiting. */
+		if (r->timed_out && !r->kill_sent)
+			drain = ev_timer_remaining(loop, &r->deadline_w) + 1.;
+		ev_timer_set(&r->drain_w, drain, 0.);
 		ev_timer_start(loop, &r->drain_w);
 	}
 	runner_finish(r);

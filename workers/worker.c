@@ -5,7 +5,10 @@
  * command runs, then CONFIRMING while its result waits for RabbitMQ's
  * publisher confirm; the delivery is acked only then, so a worker that
  * dies at any point leaves the job in the queue (or its result on the
- * bus), never neither.  The job's state is the list it sits on.
+ * bus), never neither.  A result RabbitMQ refuses (nack: a full queue,
+ * an internal error) is RETRYING: published again after a growing delay,
+ * without running the command again -- a second cmd_new would start a
+ * second machine.  The job's state is the list it sits on.
  *
  * How many jobs run at once is the channel's prefetch: RabbitMQ simply
  * does not deliver more, so the worker needs no queue of its own.
@@ -52,6 +55,7 @@ enum job_kind {
 enum job_state {
 	JOB_RUNNING,
 	JOB_CONFIRMING,
+	JOB_RETRYING,
 };
 
 enum job_step {
@@ -79,6 +83,7 @@ struct job {
 	char *result_key;
 	uint64_t seq;
 	int attempts;
+	ev_timer retry_w;
 };
 
 TAILQ_HEAD(job_list, job);
@@ -91,8 +96,10 @@ struct worker {
 
 	struct job_list running;
 	struct job_list confirming;
+	struct job_list retrying;
 	size_t nrunning;
 	size_t nconfirming;
+	size_t nretrying;
 
 	ev_io bus_w;
 	ev_prepare pending_w;
@@ -149,8 +156,11 @@ worker_lost(struct worker *w)
 static void
 worker_maybe_done(struct worker *w)
 {
-	if (w->stopping && w->nrunning == 0 && w->nconfirming == 0) {
-		log_info("all jobs done, exiting");
+	if (w->stopping && w->nrunning == 0 && w->nconfirming == 0 &&
+	    w->nretrying == 0) {
+		log_info("all jobs done, exiting; %zu job(s) received while "
+			 "stopping go back to their queue",
+		    w->nheld);
 		ev_break(w->loop, EVBREAK_ALL);
 	}
 }
@@ -483,6 +493,40 @@ deliver_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 }
 
 static void
+retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct job *job = container_of(t, struct job, retry_w);
+	struct worker *w = job->w;
+
+	TAILQ_REMOVE(&w->retrying, job, entry);
+	w->nretrying--;
+	if (job_publish(job) == -1)
+		job_free(job);
+}
+
+/* RabbitMQ nacked JOB's result: publish it again after a while. */
+static void
+job_retry_later(struct job *job)
+{
+	struct worker *w = job->w;
+	int64_t delay_s = WORKER_REPUBLISH_MAX_S;
+
+	if (job->attempts <= 6)
+		delay_s = (int64_t)1 << (job->attempts - 1);
+	if (delay_s > WORKER_REPUBLISH_MAX_S)
+		delay_s = WORKER_REPUBLISH_MAX_S;
+	log_warnx("resource %llu: RabbitMQ refused its result (attempt %d), "
+		  "publishing it again in %lld s",
+	    (unsigned long long)job->ref->resource_id, job->attempts,
+	    (long long)delay_s);
+	job->state = JOB_RETRYING;
+	TAILQ_INSERT_TAIL(&w->retrying, job, entry);
+	w->nretrying++;
+	ev_timer_init(&job->retry_w, retry_cb, (ev_tstamp)delay_s, 0.);
+	ev_timer_start(w->loop, &job->retry_w);
+}
+
+static void
 confirm_cb(struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
 {
 	struct worker *w = arg;
@@ -503,22 +547,8 @@ confirm_cb(struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
 				return;
 			}
 			job_free(job);
-		} else if (job->attempts < WORKER_PUBLISH_ATTEMPTS) {
-			log_warnx("resource %llu: result nacked by RabbitMQ, "
-				  "publishing it again",
-			    (unsigned long long)job->ref->resource_id);
-			if (job_publish(job) == -1) {
-				job_free(job);
-				return;
-			}
-		} else {
-			log_warnx("resource %llu: result nacked %d times, "
-				  "requeueing the job",
-			    (unsigned long long)job->ref->resource_id,
-			    job->attempts);
-			job_reject(w, job->delivery_tag, true);
-			job_free(job);
-		}
+		} else
+			job_retry_later(job);
 	}
 	worker_maybe_done(w);
 }
@@ -591,7 +621,8 @@ stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	w->stopping = true;
 	log_info("signal %d: taking no new jobs; waiting up to %d s for %zu "
 		 "running and %zu unconfirmed",
-	    s->signum, WORKER_STOP_GRACE_S, w->nrunning, w->nconfirming);
+	    s->signum, WORKER_STOP_GRACE_S, w->nrunning,
+	    w->nconfirming + w->nretrying);
 	ev_timer_set(&w->grace_w, WORKER_STOP_GRACE_S, 0.);
 	ev_timer_start(loop, &w->grace_w);
 	worker_maybe_done(w);
@@ -617,6 +648,7 @@ worker_new(
 	w->event_exchange = topo_event_exchange(cfg->prefix);
 	TAILQ_INIT(&w->running);
 	TAILQ_INIT(&w->confirming);
+	TAILQ_INIT(&w->retrying);
 	return w;
 }
 
@@ -719,6 +751,11 @@ worker_free(struct worker *w)
 	}
 	while ((job = TAILQ_FIRST(&w->confirming)) != NULL) {
 		TAILQ_REMOVE(&w->confirming, job, entry);
+		job_free(job);
+	}
+	while ((job = TAILQ_FIRST(&w->retrying)) != NULL) {
+		TAILQ_REMOVE(&w->retrying, job, entry);
+		ev_timer_stop(w->loop, &job->retry_w);
 		job_free(job);
 	}
 	bus_free(w->bus);

@@ -23,8 +23,11 @@ struct worker;
 #define WORKER_STOP_GRACE_S 30
 /* Seconds between bus polls that keep heartbeats going. */
 #define WORKER_HEARTBEAT_POLL_S 5
-/* How often a result RabbitMQ nacked is published again. */
-#define WORKER_PUBLISH_ATTEMPTS 3
+/*
+ * A result RabbitMQ nacked is published again after 1, 2, 4... seconds,
+ * at most this many apart; the command is not run again.
+ */
+#define WORKER_REPUBLISH_MAX_S 60
 
 struct worker_config {
 	const char *name;   /* results and connection name */
