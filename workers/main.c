@@ -55,6 +55,8 @@ struct settings {
 	char *const *served;
 	size_t nserved;
 	int64_t concurrency;
+	char *pools_path_owned;
+	char **served_owned;
 };
 
 static void
@@ -196,7 +198,7 @@ settings_load(const struct options *o, struct settings *s)
 		if (s->server == NULL)
 			goto fail;
 		path = xasprintf("%s/pools.yaml", conf_dir_pick(o->config_dir));
-		s->pools_path = path;
+		s->pools_path = s->pools_path_owned = path;
 		s->logdir = s->server->logdir;
 		s->prefix = s->server->prefix;
 		s->amqp_url = s->server->amqp_url;
@@ -210,9 +212,10 @@ settings_load(const struct options *o, struct settings *s)
 		s->nserved = o->npools;
 	}
 	if (s->nserved == 0) {
-		s->served = xcalloc(s->pools->npools + 1, sizeof(char *));
+		s->served_owned = xcalloc(s->pools->npools + 1, sizeof(char *));
 		for (i = 0; i < s->pools->npools; i++)
-			((char **)s->served)[i] = s->pools->pools[i].name;
+			s->served_owned[i] = s->pools->pools[i].name;
+		s->served = s->served_owned;
 		s->nserved = s->pools->npools;
 	}
 	if (s->nserved == 0) {
@@ -245,6 +248,16 @@ settings_load(const struct options *o, struct settings *s)
 fail:
 	fprintf(stderr, "%s\n", err);
 	exit(1);
+}
+
+static void
+settings_free(struct settings *s)
+{
+	conf_server_free(s->server);
+	conf_worker_free(s->worker);
+	conf_pools_free(s->pools);
+	free(s->pools_path_owned);
+	free(s->served_owned);
 }
 
 /* Descriptors 0-2 must exist, or a pipe could take their place. */
@@ -341,5 +354,7 @@ main(int argc, char **argv)
 	worker_free(w);
 	log_info("worker %s stopped", name);
 	free(name);
+	settings_free(&s);
+	free(o.pools);
 	return status;
 }

@@ -372,6 +372,20 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 	return r;
 }
 
+void
+runner_abandon(struct runner *r)
+{
+	ev_child_stop(r->loop, &r->child_w);
+	ev_io_stop(r->loop, &r->out_w);
+	ev_timer_stop(r->loop, &r->deadline_w);
+	ev_timer_stop(r->loop, &r->drain_w);
+	close(r->out_fd);
+	close(r->log_fd);
+	free(r->cap);
+	free(r->line);
+	free(r);
+}
+
 int
 runner_pid(const struct runner *r)
 {

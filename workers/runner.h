@@ -68,6 +68,12 @@ typedef void runner_done_fn(
 struct runner *runner_start(struct ev_loop *loop,
     const struct runner_spec *spec, runner_done_fn *fn, void *arg);
 
+/*
+ * Forgets R without waiting for it: its watchers stop, its descriptors
+ * close and FN is never called.  For shutdown, after runner_terminate().
+ */
+void runner_abandon(struct runner *r);
+
 /* The process id of R's shell, which is also its process group id. */
 int runner_pid(const struct runner *r);
 

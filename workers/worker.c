@@ -741,12 +741,14 @@ worker_free(struct worker *w)
 	ev_signal_stop(w->loop, &w->int_w);
 	ev_signal_stop(w->loop, &w->hup_w);
 	/*
-	 * Running commands were told to stop; their runners stay with the
-	 * loop, which is not run again.  Unacked jobs return to their queue
-	 * when the connection closes.
+	 * Running commands were told to stop (worker_lost, grace_cb); they
+	 * are not waited for.  Unacked jobs return to their queue when the
+	 * connection closes.
 	 */
 	while ((job = TAILQ_FIRST(&w->running)) != NULL) {
 		TAILQ_REMOVE(&w->running, job, entry);
+		if (job->runner != NULL)
+			runner_abandon(job->runner);
 		job_free(job);
 	}
 	while ((job = TAILQ_FIRST(&w->confirming)) != NULL) {
