@@ -17,7 +17,9 @@
  * stdout capture follows resalloc's line rule: whole lines are kept
  * while the total fits the limit; the first line that does not fit ends
  * the capture with "<< trimmed >>\n" (a first line longer than the limit
- * is cut to the limit first).  Everything is logged regardless.
+ * is cut to the limit first).  Everything is logged regardless.  For
+ * cmd_list, whose output is a list of names, only whole lines are kept
+ * and nothing is marked: a cut name would name another resource.
  */
 #include "config.h"
 
@@ -56,6 +58,7 @@ struct runner {
 	int status;
 
 	size_t cap_max;
+	bool whole_lines;
 	char *cap; /* cap_max + marker */
 	size_t caplen;
 	char *line;	  /* the current line, first cap_max bytes */
@@ -81,7 +84,9 @@ capture_line_end(struct runner *r)
 {
 	size_t mlen = strlen(RUNNER_TRIM_MARKER);
 
-	if (r->caplen + r->linetotal > r->cap_max) {
+	if (r->caplen + r->linetotal > r->cap_max && r->whole_lines) {
+		r->trimmed = true;
+	} else if (r->caplen + r->linetotal > r->cap_max) {
 		if (r->caplen == 0) {
 			memcpy(r->cap, r->line, r->linelen);
 			r->caplen = r->linelen;
@@ -351,6 +356,7 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 	r->start_ms = now_mono_ms();
 	r->timeout_s = spec->timeout_s;
 	r->cap_max = spec->capture_max_bytes;
+	r->whole_lines = spec->capture_whole_lines;
 	if (r->cap_max > 0) {
 		r->cap = xmalloc(r->cap_max + strlen(RUNNER_TRIM_MARKER));
 		r->line = xmalloc(r->cap_max);

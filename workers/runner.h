@@ -29,6 +29,8 @@
 /* cmd_new's captured stdout (resalloc's limit) and the trim marker. */
 #define RUNNER_CAPTURE_BYTES 512
 #define RUNNER_TRIM_MARKER "<< trimmed >>\n"
+/* cmd_list's captured stdout (resalloc's limit). */
+#define RUNNER_LIST_CAPTURE_BYTES 5120
 
 struct runner;
 
@@ -39,6 +41,7 @@ struct runner_spec {
 	size_t nenv;
 	int64_t timeout_s;	  /* <= 0: none */
 	size_t capture_max_bytes; /* 0: capture nothing */
+	bool capture_whole_lines; /* drop what does not fit, no marker */
 };
 
 struct runner_result {

@@ -50,6 +50,9 @@
 enum job_kind {
 	JOB_ALLOCATE,
 	JOB_DELETE,
+	JOB_LIVECHECK,
+	JOB_RELEASE,
+	JOB_LIST,
 };
 
 enum job_state {
@@ -62,6 +65,25 @@ enum job_step {
 	STEP_CLEANUP, /* cmd_delete before a redelivered cmd_new */
 	STEP_NEW,
 	STEP_DELETE,
+	STEP_LIVECHECK,
+	STEP_RELEASE,
+	STEP_LIST,
+};
+
+/* How each command runs: the resalloc hook contract. */
+static const struct step_info {
+	const char *name;     /* in logs */
+	const char *suffix;   /* log file <logdir>/hooks/<id>_<suffix> */
+	bool with_data;	      /* RESALLOC_RESOURCE_DATA */
+	size_t capture_bytes; /* stdout kept for the result */
+} steps[] = {
+    /* The half-started resource has no data yet. */
+    [STEP_CLEANUP] = {"cmd_delete (redelivered)", "terminate", false, 0},
+    [STEP_NEW] = {"cmd_new", "alloc", false, RUNNER_CAPTURE_BYTES},
+    [STEP_DELETE] = {"cmd_delete", "terminate", true, 0},
+    [STEP_LIVECHECK] = {"cmd_livecheck", "watch", true, 0},
+    [STEP_RELEASE] = {"cmd_release", "release", true, 0},
+    [STEP_LIST] = {"cmd_list", "list", false, RUNNER_LIST_CAPTURE_BYTES},
 };
 
 struct job {
@@ -71,8 +93,10 @@ struct job {
 	enum job_state state;
 	enum job_step step;
 	uint64_t delivery_tag;
-	ProtobufCMessage *msg;		    /* the Allocate or Delete, owned */
-	const Resbus__V1__ResourceRef *ref; /* inside msg */
+	ProtobufCMessage *msg;		    /* the job message, owned */
+	const Resbus__V1__ResourceRef *ref; /* inside msg; NULL for List */
+	const char *pool_name;		    /* inside msg */
+	uint64_t resource_id;		    /* 0 for List */
 	const struct conf_pool *pool;
 	struct runner *runner;
 	int64_t start_ms;
@@ -125,15 +149,7 @@ static void job_step_start(struct job *job);
 static const char *
 step_name(enum job_step step)
 {
-	switch (step) {
-	case STEP_CLEANUP:
-		return "cmd_delete (redelivered)";
-	case STEP_NEW:
-		return "cmd_new";
-	case STEP_DELETE:
-		return "cmd_delete";
-	}
-	return "?";
+	return steps[step].name;
 }
 
 /* The connection failed: stop everything, exit non-zero. */
@@ -202,42 +218,125 @@ job_publish(struct job *job)
 	return 0;
 }
 
+/* Splits cmd_list's output into names: whitespace-separated words. */
+static char **
+list_names(const char *out, size_t len, size_t *n)
+{
+	char **names = NULL;
+	size_t i = 0, start;
+
+	*n = 0;
+	while (i < len) {
+		while (i < len && (out[i] == ' ' || out[i] == '\t' ||
+				      out[i] == '\n' || out[i] == '\r'))
+			i++;
+		if (i == len)
+			break;
+		start = i;
+		while (i < len && !(out[i] == ' ' || out[i] == '\t' ||
+				      out[i] == '\n' || out[i] == '\r'))
+			i++;
+		names = xrealloc(names, (*n + 1) * sizeof(*names));
+		names[(*n)++] = xstrndup(out + start, i - start);
+	}
+	return names;
+}
+
 /* Packs and publishes the result of JOB; moves it to CONFIRMING. */
 static void
 job_result(struct job *job, const struct runner_result *res)
 {
 	struct worker *w = job->w;
-	const char *event;
+	/* protobuf-c wants mutable pointers; they are only read. */
+	Resbus__V1__ResourceRef *ref = (Resbus__V1__ResourceRef *)job->ref;
+	char *worker = (char *)w->cfg.name;
+	bool ok = res->exit_status == 0 && !res->timed_out;
+	uint32_t duration_ms = (uint32_t)res->duration_ms;
+	const char *event = NULL;
+	char **names;
+	size_t nnames, i;
 
-	if (job->kind == JOB_ALLOCATE) {
-		Resbus__V1__AllocateResult ar =
+	switch (job->kind) {
+	case JOB_ALLOCATE: {
+		Resbus__V1__AllocateResult r =
 		    RESBUS__V1__ALLOCATE_RESULT__INIT;
 
-		/* protobuf-c wants a mutable pointer; it is only read. */
-		ar.resource = (Resbus__V1__ResourceRef *)job->ref;
-		ar.ok = res->exit_status == 0 && !res->timed_out;
-		ar.exit_status = res->exit_status;
-		ar.data.data = (uint8_t *)res->out;
-		ar.data.len = res->out != NULL ? res->outlen : 0;
-		ar.worker = (char *)w->cfg.name;
-		ar.duration_ms = (uint32_t)res->duration_ms;
-		ar.timed_out = res->timed_out;
-		job->result = msg_pack(&ar.base, &job->resultlen);
-		job->result_type = msg_type(&ar.base);
+		r.resource = ref;
+		r.ok = ok;
+		r.exit_status = res->exit_status;
+		r.data.data = (uint8_t *)res->out;
+		r.data.len = res->out != NULL ? res->outlen : 0;
+		r.worker = worker;
+		r.duration_ms = duration_ms;
+		r.timed_out = res->timed_out;
+		job->result = msg_pack(&r.base, &job->resultlen);
+		job->result_type = msg_type(&r.base);
 		event = "allocated";
-	} else {
-		Resbus__V1__DeleteResult dr = RESBUS__V1__DELETE_RESULT__INIT;
-
-		dr.resource = (Resbus__V1__ResourceRef *)job->ref;
-		dr.ok = res->exit_status == 0 && !res->timed_out;
-		dr.exit_status = res->exit_status;
-		dr.worker = (char *)w->cfg.name;
-		dr.duration_ms = (uint32_t)res->duration_ms;
-		job->result = msg_pack(&dr.base, &job->resultlen);
-		job->result_type = msg_type(&dr.base);
-		event = "deleted";
+		break;
 	}
-	job->result_key = xasprintf("resource.%s.%s", job->ref->pool, event);
+	case JOB_DELETE: {
+		Resbus__V1__DeleteResult r = RESBUS__V1__DELETE_RESULT__INIT;
+
+		r.resource = ref;
+		r.ok = ok;
+		r.exit_status = res->exit_status;
+		r.worker = worker;
+		r.duration_ms = duration_ms;
+		job->result = msg_pack(&r.base, &job->resultlen);
+		job->result_type = msg_type(&r.base);
+		event = "deleted";
+		break;
+	}
+	case JOB_LIVECHECK: {
+		Resbus__V1__LivecheckResult r =
+		    RESBUS__V1__LIVECHECK_RESULT__INIT;
+
+		r.resource = ref;
+		r.ok = ok;
+		r.exit_status = res->exit_status;
+		r.worker = worker;
+		r.duration_ms = duration_ms;
+		job->result = msg_pack(&r.base, &job->resultlen);
+		job->result_type = msg_type(&r.base);
+		event = "checked";
+		break;
+	}
+	case JOB_RELEASE: {
+		Resbus__V1__ReleaseResult r = RESBUS__V1__RELEASE_RESULT__INIT;
+
+		r.resource = ref;
+		r.ok = ok;
+		r.exit_status = res->exit_status;
+		r.worker = worker;
+		r.duration_ms = duration_ms;
+		job->result = msg_pack(&r.base, &job->resultlen);
+		job->result_type = msg_type(&r.base);
+		event = "released";
+		break;
+	}
+	case JOB_LIST: {
+		Resbus__V1__ListResult r = RESBUS__V1__LIST_RESULT__INIT;
+		const Resbus__V1__List *l = (const Resbus__V1__List *)job->msg;
+
+		/* resalloc uses the names even when cmd_list failed. */
+		names = list_names(
+		    res->out, res->out != NULL ? res->outlen : 0, &nnames);
+		r.pool = (char *)job->pool_name;
+		r.sweep_id = l->sweep_id;
+		r.ok = ok;
+		r.names = names;
+		r.n_names = nnames;
+		r.worker = worker;
+		job->result = msg_pack(&r.base, &job->resultlen);
+		job->result_type = msg_type(&r.base);
+		for (i = 0; i < nnames; i++)
+			free(names[i]);
+		free(names);
+		event = "listed";
+		break;
+	}
+	}
+	job->result_key = xasprintf("resource.%s.%s", job->pool_name, event);
 	(void)job_publish(job);
 }
 
@@ -248,7 +347,7 @@ job_command_done(struct job *job, const struct runner_result *res)
 
 	job->runner = NULL;
 	log_info("job end: resource %llu pool %s %s exit %d%s in %lld ms",
-	    (unsigned long long)job->ref->resource_id, job->ref->pool,
+	    (unsigned long long)job->resource_id, job->pool_name,
 	    step_name(job->step), res->exit_status,
 	    res->timed_out ? " (timed out)" : "", (long long)res->duration_ms);
 
@@ -291,65 +390,114 @@ counter_name_valid(const char *s)
 	return true;
 }
 
+/* The pool's command for STEP and its timeout; *cmd NULL if unset. */
 static void
-job_step_start(struct job *job)
+step_command(const struct job *job, const char **cmd, int64_t *timeout_s)
 {
-	struct worker *w = job->w;
+	const struct conf_pool *pool = job->pool;
+
+	switch (job->step) {
+	case STEP_NEW:
+		*cmd = pool->cmd_new;
+		*timeout_s = pool->cmd_new_timeout;
+		break;
+	case STEP_CLEANUP:
+	case STEP_DELETE:
+		*cmd = pool->cmd_delete;
+		*timeout_s = pool->cmd_delete_timeout;
+		break;
+	case STEP_LIVECHECK:
+		*cmd = pool->cmd_livecheck;
+		*timeout_s = WORKER_LIVECHECK_TIMEOUT_S;
+		break;
+	case STEP_RELEASE:
+		*cmd = pool->cmd_release;
+		*timeout_s = WORKER_RELEASE_TIMEOUT_S;
+		break;
+	case STEP_LIST:
+		*cmd = pool->cmd_list;
+		*timeout_s = WORKER_LIST_TIMEOUT_S;
+		break;
+	}
+}
+
+/* The hook environment of JOB's resource; caller frees. */
+static char **
+job_env(const struct job *job, size_t *nenv)
+{
 	const Resbus__V1__ResourceRef *ref = job->ref;
-	struct runner_spec spec;
-	struct runner_result fail;
 	const char **cnames;
 	uint32_t *cvalues;
-	char **env, *log_path;
-	size_t nenv, i;
-	bool with_data;
+	char **env;
+	size_t i;
+	bool with_data = steps[job->step].with_data;
 
+	/* cmd_list is about no resource: resalloc's literal "None"s. */
+	if (ref == NULL)
+		return runner_env_resalloc(0, "None", job->pool_name, -1, NULL,
+		    0, NULL, NULL, 0, nenv);
 	cnames = xcalloc(ref->n_counters + 1, sizeof(*cnames));
 	cvalues = xcalloc(ref->n_counters + 1, sizeof(*cvalues));
 	for (i = 0; i < ref->n_counters; i++) {
 		cnames[i] = ref->counters[i]->name;
 		cvalues[i] = ref->counters[i]->value;
 	}
-	/*
-	 * resalloc gives RESALLOC_RESOURCE_DATA to cmd_delete only when
-	 * the resource has data; the clean-up delete of a redelivered
-	 * Allocate has none yet.
-	 */
-	with_data = job->step == STEP_DELETE;
 	env = runner_env_resalloc(ref->resource_id, ref->name, ref->pool,
 	    ref->id_in_pool, with_data ? ref->data.data : NULL,
 	    with_data ? ref->data.len : 0, cnames, cvalues, ref->n_counters,
-	    &nenv);
+	    nenv);
 	free(cnames);
 	free(cvalues);
+	return env;
+}
 
+static void
+job_step_start(struct job *job)
+{
+	struct worker *w = job->w;
+	struct runner_spec spec;
+	struct runner_result fail;
+	const char *cmd = NULL;
+	char **env, *log_path;
+	size_t nenv;
+	int64_t timeout_s = 0;
+
+	step_command(job, &cmd, &timeout_s);
+	memset(&fail, 0, sizeof(fail));
+	if (cmd == NULL) {
+		/*
+		 * No cmd_livecheck or cmd_release: nothing to check or to
+		 * clean, as in resalloc.  No cmd_list: nothing is known.
+		 */
+		log_info("resource %llu pool %s: no %s configured",
+		    (unsigned long long)job->resource_id, job->pool_name,
+		    step_name(job->step));
+		fail.exit_status = job->step == STEP_LIST ? 127 : 0;
+		job_command_done(job, &fail);
+		return;
+	}
+
+	env = job_env(job, &nenv);
 	log_path = xasprintf("%s/hooks/%06llu_%s", w->cfg.logdir,
-	    (unsigned long long)ref->resource_id,
-	    job->step == STEP_NEW ? "alloc" : "terminate");
-
+	    (unsigned long long)job->resource_id, steps[job->step].suffix);
 	memset(&spec, 0, sizeof(spec));
+	spec.cmd = cmd;
 	spec.log_path = log_path;
 	spec.env = env;
 	spec.nenv = nenv;
-	if (job->step == STEP_NEW) {
-		spec.cmd = job->pool->cmd_new;
-		spec.timeout_s = job->pool->cmd_new_timeout;
-		spec.capture_max_bytes = RUNNER_CAPTURE_BYTES;
-	} else {
-		spec.cmd = job->pool->cmd_delete;
-		spec.timeout_s = job->pool->cmd_delete_timeout;
-	}
+	spec.timeout_s = timeout_s;
+	spec.capture_max_bytes = steps[job->step].capture_bytes;
+	spec.capture_whole_lines = job->step == STEP_LIST;
 
 	log_info("job start: resource %llu pool %s %s",
-	    (unsigned long long)ref->resource_id, ref->pool,
+	    (unsigned long long)job->resource_id, job->pool_name,
 	    step_name(job->step));
 	job->start_ms = now_mono_ms();
 	job->runner = runner_start(w->loop, &spec, runner_done, job);
 	if (job->runner == NULL) {
 		log_warn("resource %llu pool %s: cannot run %s (log %s)",
-		    (unsigned long long)ref->resource_id, ref->pool,
+		    (unsigned long long)job->resource_id, job->pool_name,
 		    step_name(job->step), log_path);
-		memset(&fail, 0, sizeof(fail));
 		fail.exit_status = 127;
 		runner_env_free(env, nenv);
 		free(log_path);
@@ -357,7 +505,7 @@ job_step_start(struct job *job)
 		return;
 	}
 	log_debug("resource %llu: %s is process group %d",
-	    (unsigned long long)ref->resource_id, step_name(job->step),
+	    (unsigned long long)job->resource_id, step_name(job->step),
 	    runner_pid(job->runner));
 	runner_env_free(env, nenv);
 	free(log_path);
@@ -379,7 +527,7 @@ static void
 job_accept(struct worker *w, const struct delivery_ctx *c)
 {
 	const struct bus_delivery *d = c->d;
-	const Resbus__V1__ResourceRef *ref;
+	const Resbus__V1__ResourceRef *ref = NULL;
 	struct job *job;
 	size_t i;
 
@@ -391,31 +539,57 @@ job_accept(struct worker *w, const struct delivery_ctx *c)
 	job->msg = msg_unpack(d->type, d->body, d->len);
 	if (job->msg == NULL)
 		fatalx("%s decoded once but not twice", d->type);
-	if (c->kind == JOB_ALLOCATE)
+	switch (c->kind) {
+	case JOB_ALLOCATE:
 		ref = ((Resbus__V1__Allocate *)job->msg)->resource;
-	else
+		job->step = d->redelivered ? STEP_CLEANUP : STEP_NEW;
+		break;
+	case JOB_DELETE:
 		ref = ((Resbus__V1__Delete *)job->msg)->resource;
+		job->step = STEP_DELETE;
+		break;
+	case JOB_LIVECHECK:
+		ref = ((Resbus__V1__Livecheck *)job->msg)->resource;
+		job->step = STEP_LIVECHECK;
+		break;
+	case JOB_RELEASE:
+		ref = ((Resbus__V1__Release *)job->msg)->resource;
+		job->step = STEP_RELEASE;
+		break;
+	case JOB_LIST:
+		job->pool_name = ((Resbus__V1__List *)job->msg)->pool;
+		job->step = STEP_LIST;
+		break;
+	}
+	if (c->kind != JOB_LIST) {
+		if (ref == NULL) {
+			log_warnx("delivery %llu: %s without a resource, "
+				  "rejecting",
+			    (unsigned long long)d->delivery_tag, d->type);
+			goto reject;
+		}
+		job->pool_name = ref->pool;
+		job->resource_id = ref->resource_id;
+	}
 	job->ref = ref;
 
-	if (ref == NULL || ref->pool == NULL || ref->pool[0] == '\0') {
-		log_warnx("delivery %llu: %s without a resource, rejecting",
-		    (unsigned long long)d->delivery_tag, d->type);
-		goto reject;
-	}
-	if (!worker_serves(w, ref->pool) ||
-	    (job->pool = conf_pools_find(w->cfg.pools, ref->pool)) == NULL) {
+	if (job->pool_name == NULL || job->pool_name[0] == '\0' ||
+	    !worker_serves(w, job->pool_name) ||
+	    (job->pool = conf_pools_find(w->cfg.pools, job->pool_name)) ==
+		NULL) {
 		log_warnx("delivery %llu: %s for resource %llu of pool '%s', "
 			  "which this worker does not serve, rejecting",
 		    (unsigned long long)d->delivery_tag, d->type,
-		    (unsigned long long)ref->resource_id, ref->pool);
+		    (unsigned long long)job->resource_id,
+		    job->pool_name != NULL ? job->pool_name : "");
 		goto reject;
 	}
-	for (i = 0; i < ref->n_counters; i++) {
+	for (i = 0; ref != NULL && i < ref->n_counters; i++) {
 		if (!counter_name_valid(ref->counters[i]->name)) {
 			log_warnx("delivery %llu: resource %llu has a bad "
 				  "counter name, rejecting",
 			    (unsigned long long)d->delivery_tag,
-			    (unsigned long long)ref->resource_id);
+			    (unsigned long long)job->resource_id);
 			goto reject;
 		}
 	}
@@ -423,15 +597,10 @@ job_accept(struct worker *w, const struct delivery_ctx *c)
 	TAILQ_INSERT_TAIL(&w->running, job, entry);
 	w->nrunning++;
 	job->state = JOB_RUNNING;
-	if (c->kind == JOB_DELETE)
-		job->step = STEP_DELETE;
-	else if (d->redelivered) {
+	if (job->step == STEP_CLEANUP)
 		log_info("resource %llu: Allocate redelivered, it may have "
 			 "half-started; deleting it first",
-		    (unsigned long long)ref->resource_id);
-		job->step = STEP_CLEANUP;
-	} else
-		job->step = STEP_NEW;
+		    (unsigned long long)job->resource_id);
 	job_step_start(job);
 	return;
 
@@ -440,27 +609,26 @@ reject:
 	job_reject(w, d->delivery_tag, false);
 }
 
-static void
-on_allocate(const ProtobufCMessage *m, void *ctx, void *arg)
-{
-	struct delivery_ctx *c = arg;
-
-	c->kind = JOB_ALLOCATE;
-	job_accept(ctx, c);
-}
-
-static void
-on_delete(const ProtobufCMessage *m, void *ctx, void *arg)
-{
-	struct delivery_ctx *c = arg;
-
-	c->kind = JOB_DELETE;
-	job_accept(ctx, c);
-}
+#define JOB_HANDLER(fn, k)                                                     \
+	static void fn(const ProtobufCMessage *m, void *ctx, void *arg)        \
+	{                                                                      \
+		struct delivery_ctx *c = arg;                                  \
+                                                                               \
+		c->kind = (k);                                                 \
+		job_accept(ctx, c);                                            \
+	}
+JOB_HANDLER(on_allocate, JOB_ALLOCATE)
+JOB_HANDLER(on_delete, JOB_DELETE)
+JOB_HANDLER(on_livecheck, JOB_LIVECHECK)
+JOB_HANDLER(on_release, JOB_RELEASE)
+JOB_HANDLER(on_list, JOB_LIST)
 
 static const struct msg_handler worker_handlers[] = {
     {&resbus__v1__allocate__descriptor, on_allocate},
     {&resbus__v1__delete__descriptor, on_delete},
+    {&resbus__v1__livecheck__descriptor, on_livecheck},
+    {&resbus__v1__release__descriptor, on_release},
+    {&resbus__v1__list__descriptor, on_list},
     {NULL, NULL},
 };
 
@@ -517,7 +685,7 @@ job_retry_later(struct job *job)
 		delay_s = WORKER_REPUBLISH_MAX_S;
 	log_warnx("resource %llu: RabbitMQ refused its result (attempt %d), "
 		  "publishing it again in %lld s",
-	    (unsigned long long)job->ref->resource_id, job->attempts,
+	    (unsigned long long)job->resource_id, job->attempts,
 	    (long long)delay_s);
 	job->state = JOB_RETRYING;
 	TAILQ_INSERT_TAIL(&w->retrying, job, entry);

@@ -1,11 +1,11 @@
 /*
  * worker -- the allocation jobs of resbus-worker.
  *
- * Consumes Allocate and Delete jobs from the queues of the pools it
- * serves, runs the pool's command for each (runner module, many at once
- * on one libev loop), publishes the result as an event and acks the job
- * only once RabbitMQ has confirmed the result.  The bus connection is
- * driven from the same loop.
+ * Consumes Allocate, Delete, Livecheck, Release and List jobs from the
+ * queues of the pools it serves, runs the pool's command for each (runner
+ * module, many at once on one libev loop), publishes the result as an event and
+ * acks the job only once RabbitMQ has confirmed the result.  The bus connection
+ * is driven from the same loop.
  */
 #ifndef RESBUS_WORKER_H
 #define RESBUS_WORKER_H
@@ -23,6 +23,14 @@ struct worker;
 #define WORKER_STOP_GRACE_S 30
 /* Seconds between bus polls that keep heartbeats going. */
 #define WORKER_HEARTBEAT_POLL_S 5
+/*
+ * Deadlines of the commands pools.yaml gives no timeout for: resalloc's
+ * 120 s for cmd_list; livecheck and release get the default of
+ * cmd_delete_timeout.
+ */
+#define WORKER_LIVECHECK_TIMEOUT_S 600
+#define WORKER_RELEASE_TIMEOUT_S 600
+#define WORKER_LIST_TIMEOUT_S 120
 /*
  * A result RabbitMQ nacked is published again after 1, 2, 4... seconds,
  * at most this many apart; the command is not run again.
