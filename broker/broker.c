@@ -391,12 +391,39 @@ on_delete_result(const ProtobufCMessage *m, void *ctx, void *arg)
 	sched_on_deleted(b->sched, (const Resbus__V1__DeleteResult *)m);
 }
 
+static void
+on_livecheck_result(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct broker *b = ctx;
+
+	sched_on_checked(b->sched, (const Resbus__V1__LivecheckResult *)m);
+}
+
+static void
+on_release_result(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct broker *b = ctx;
+
+	sched_on_released(b->sched, (const Resbus__V1__ReleaseResult *)m);
+}
+
+static void
+on_list_result(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct broker *b = ctx;
+
+	sched_on_listed(b->sched, (const Resbus__V1__ListResult *)m);
+}
+
 static const struct msg_handler broker_handlers[] = {
 	{ &resbus__v1__ticket_request__descriptor, on_ticket_request },
 	{ &resbus__v1__ticket_query__descriptor, on_ticket_query },
 	{ &resbus__v1__ticket_close__descriptor, on_ticket_close },
 	{ &resbus__v1__allocate_result__descriptor, on_allocate_result },
 	{ &resbus__v1__delete_result__descriptor, on_delete_result },
+	{ &resbus__v1__livecheck_result__descriptor, on_livecheck_result },
+	{ &resbus__v1__release_result__descriptor, on_release_result },
+	{ &resbus__v1__list_result__descriptor, on_list_result },
 	{ NULL, NULL },
 };
 
@@ -670,6 +697,23 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 fail:
 	broker_free(b);
 	return NULL;
+}
+
+int
+broker_reload(struct broker *b, const struct conf_pools *pools)
+{
+	size_t i;
+
+	for (i = 0; i < pools->npools; i++)
+		if (topo_declare_pool(b->bus, b->prefix,
+		    pools->pools[i].name) == -1) {
+			log_warnx("reload: pool %s: %s", pools->pools[i].name,
+			    bus_error(b->bus));
+			return -1;
+		}
+	b->pools = pools;
+	sched_set_pools(b->sched, pools);
+	return 0;
 }
 
 void

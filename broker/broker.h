@@ -27,6 +27,13 @@ struct broker;
 struct broker *broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, const struct conf_pools *pools,
     struct store *store);
+/*
+ * Switches to POOLS (already loaded and validated; borrowed like
+ * broker_new's): declares queues of new pools and hands them to the
+ * scheduler.  0, or -1 when the bus refused, and the old pools stay.
+ */
+int broker_reload(struct broker *b, const struct conf_pools *pools)
+	__attribute__((warn_unused_result));
 /* Commits what is pending and releases everything. */
 void broker_free(struct broker *b);
 

@@ -55,6 +55,7 @@ static const char *const ticket_state_names[] = {
 enum resource_state {
 	RES_STARTING,
 	RES_UP,
+	RES_RELEASING,
 	RES_DELETE_REQUESTED,
 	RES_DELETING,
 	RES_ENDED,
@@ -64,6 +65,7 @@ enum resource_state {
 static const char *const resource_state_names[] = {
 	[RES_STARTING] = "STARTING",
 	[RES_UP] = "UP",
+	[RES_RELEASING] = "RELEASING",
 	[RES_DELETE_REQUESTED] = "DELETE_REQUESTED",
 	[RES_DELETING] = "DELETING",
 	[RES_ENDED] = "ENDED",
@@ -72,10 +74,19 @@ static const char *const resource_state_names[] = {
 /* The list of its pool a resource sits on. */
 enum pool_list {
 	LIST_STARTING,
-	LIST_FREE,
+	LIST_FREE,                   /* UP, never assigned */
+	LIST_RELEASED,               /* UP, idle, bound to a sandbox */
 	LIST_TAKEN,
-	LIST_DELETING,
+	LIST_RELEASING,
+	LIST_DELETING,               /* DELETE_REQUESTED and DELETING */
 	LIST_COUNT,
+};
+
+#define REUSE_BONUS 500              /* resalloc's REUSED_RESOURCE_PRIORITY */
+
+struct counter_value {
+	char *name;
+	uint32_t value;
 };
 
 struct ticket;
@@ -94,6 +105,17 @@ struct resource {
 	void *data;
 	size_t data_len;
 	int64_t created_ms;
+	char *sandbox;                       /* NULL until first assigned */
+	int64_t sandboxed_since_ms;
+	int64_t released_at_ms;
+	int32_t releases;
+	int32_t check_failed;                /* consecutive livecheck failures */
+	bool check_inflight;
+	struct counter_value *counters;
+	size_t ncounters;
+	struct ticket *for_ticket;           /* the on-demand ticket it is for */
+	ev_timer live_timer;                 /* next livecheck */
+	ev_timer reuse_timer;                /* end of the reuse window */
 };
 TAILQ_HEAD(resource_list, resource);
 
@@ -105,6 +127,8 @@ struct pool {
 	size_t counts[LIST_COUNT];
 	int64_t last_start_ms;
 	ev_timer delay_timer;                /* start_delay expiry */
+	ev_timer list_timer;                 /* cmd_list sweeps */
+	uint64_t list_sweep;
 	struct sched *sched;
 };
 
@@ -126,11 +150,14 @@ struct tagset {
 	struct tagset_provider *providers;   /* best score first */
 	size_t nproviders;
 	unsigned providers_gen;
+	bool ondemand;                       /* has a tag that is on-demand */
+	RB_HEAD(ticket_sandboxes, ticket) by_sandbox; /* waiting, with one */
 };
 
 struct ticket {
 	RB_ENTRY(ticket) by_id;
 	RB_ENTRY(ticket) by_idem;
+	RB_ENTRY(ticket) by_sandbox;         /* in ts->by_sandbox if waiting */
 	TAILQ_ENTRY(ticket) wait_entry;
 	uint64_t id;
 	char *idem_key;
@@ -140,6 +167,9 @@ struct ticket {
 	struct resource *res;
 	uint64_t resource_id;                /* kept after the resource ends */
 	int64_t created_ms;
+	struct resource *pending;            /* on-demand start made for it */
+	void *failed_data;                   /* data of a resource that died */
+	size_t failed_len;
 };
 
 RB_HEAD(ticket_ids, ticket);
@@ -191,10 +221,22 @@ tagset_cmp(const struct tagset *a, const struct tagset *b)
 	return strcmp(a->key, b->key);
 }
 
+/* Waiting tickets of a tag set by sandbox, oldest first within one. */
+static int
+ticket_sandbox_cmp(const struct ticket *a, const struct ticket *b)
+{
+	int c = strcmp(a->sandbox, b->sandbox);
+
+	if (c != 0)
+		return c;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
 RB_GENERATE_STATIC(ticket_ids, ticket, by_id, ticket_cmp)
 RB_GENERATE_STATIC(ticket_idems, ticket, by_idem, ticket_idem_cmp)
 RB_GENERATE_STATIC(resource_ids, resource, by_id, resource_cmp)
 RB_GENERATE_STATIC(tagset_keys, tagset, by_key, tagset_cmp)
+RB_GENERATE_STATIC(ticket_sandboxes, ticket, by_sandbox, ticket_sandbox_cmp)
 
 /* ---- store write-through --------------------------------------------- */
 
@@ -234,9 +276,26 @@ put_ticket(struct sched *s, const struct ticket *t)
 		sched_store_failed(s, "ticket");
 }
 
+/* "name=value,..." of R's named counters; caller frees (NULL if none). */
+static char *
+resource_counters_text(const struct resource *r)
+{
+	char *text = NULL, *next;
+	size_t i;
+
+	for (i = 0; i < r->ncounters; i++) {
+		next = xasprintf("%s%s%s=%u", text ? text : "", text ? "," : "",
+		    r->counters[i].name, r->counters[i].value);
+		free(text);
+		text = next;
+	}
+	return text;
+}
+
 static void
 put_resource(struct sched *s, const struct resource *r)
 {
+	char *counters = resource_counters_text(r);
 	struct store_resource row = {
 		.id = r->id,
 		.pool = r->pool->name,
@@ -247,11 +306,18 @@ put_resource(struct sched *s, const struct resource *r)
 		.data = r->data,
 		.data_len = r->data_len,
 		.created_ms = r->created_ms,
+		.sandbox = r->sandbox,
+		.sandboxed_since_ms = r->sandboxed_since_ms,
+		.released_at_ms = r->released_at_ms,
+		.releases = r->releases,
+		.check_failed = r->check_failed,
+		.counters = counters,
 	};
 
 	sched_begin(s);
 	if (s->store->be->put_resource(s->store, &row) == -1)
 		sched_store_failed(s, "resource");
+	free(counters);
 }
 
 static void
@@ -265,6 +331,7 @@ put_meta(struct sched *s, const char *key, int64_t value)
 /* ---- pools ------------------------------------------------------------ */
 
 static void pool_delay_expired(struct ev_loop *loop, ev_timer *w, int revents);
+static void pool_list_due(struct ev_loop *loop, ev_timer *w, int revents);
 
 static struct pool *
 pool_new(struct sched *s, const char *name)
@@ -277,6 +344,7 @@ pool_new(struct sched *s, const char *name)
 	for (i = 0; i < LIST_COUNT; i++)
 		TAILQ_INIT(&p->lists[i]);
 	ev_timer_init(&p->delay_timer, pool_delay_expired, 0., 0.);
+	ev_timer_init(&p->list_timer, pool_list_due, 0., 0.);
 	TAILQ_INSERT_TAIL(&s->pools, p, entry);
 	return p;
 }
@@ -330,13 +398,17 @@ pool_free_id(const struct pool *p)
 /* ---- resources: the only place their state changes -------------------- */
 
 static enum pool_list
-resource_list_for(enum resource_state state, const struct ticket *t)
+resource_list_for(const struct resource *r)
 {
-	switch (state) {
+	switch (r->state) {
 	case RES_STARTING:
 		return LIST_STARTING;
 	case RES_UP:
-		return t != NULL ? LIST_TAKEN : LIST_FREE;
+		if (r->ticket != NULL)
+			return LIST_TAKEN;
+		return r->releases > 0 ? LIST_RELEASED : LIST_FREE;
+	case RES_RELEASING:
+		return LIST_RELEASING;
 	default:
 		return LIST_DELETING;
 	}
@@ -345,7 +417,7 @@ resource_list_for(enum resource_state state, const struct ticket *t)
 static void
 resource_link(struct resource *r)
 {
-	r->list = resource_list_for(r->state, r->ticket);
+	r->list = resource_list_for(r);
 	TAILQ_INSERT_TAIL(&r->pool->lists[r->list], r, entry);
 	r->pool->counts[r->list]++;
 }
@@ -357,38 +429,62 @@ resource_unlink(struct resource *r)
 	r->pool->counts[r->list]--;
 }
 
+static void resource_livecheck_due(struct ev_loop *loop, ev_timer *w,
+    int revents);
+static void resource_reuse_over(struct ev_loop *loop, ev_timer *w,
+    int revents);
+
 static void
-resource_free(struct resource *r)
+resource_free(struct sched *s, struct resource *r)
 {
+	size_t i;
+
+	ev_timer_stop(s->loop, &r->live_timer);
+	ev_timer_stop(s->loop, &r->reuse_timer);
+	if (r->for_ticket != NULL)
+		r->for_ticket->pending = NULL;
+	for (i = 0; i < r->ncounters; i++)
+		free(r->counters[i].name);
+	free(r->counters);
+	free(r->sandbox);
 	free(r->name);
 	free(r->data);
 	free(r);
 }
 
+static void resource_arm_timers(struct sched *s, struct resource *r);
+
 /*
- * Moves R to STATE (with its current ticket), writes it through, and
- * frees it once ENDED.  R must not be used after a move to RES_ENDED.
+ * Moves R to STATE (with its current ticket and release count), writes
+ * it through, arms or stops its timers, and frees it once ENDED.  R must
+ * not be used after a move to RES_ENDED.
  */
 static void
 resource_move(struct sched *s, struct resource *r, enum resource_state state)
 {
 	resource_unlink(r);
-	log_debug("resource %llu %s: %s -> %s", (unsigned long long)r->id,
-	    r->name, resource_state_names[r->state],
-	    resource_state_names[state]);
+	if (r->state != state)
+		log_debug("resource %llu %s: %s -> %s",
+		    (unsigned long long)r->id, r->name,
+		    resource_state_names[r->state],
+		    resource_state_names[state]);
 	r->state = state;
 	put_resource(s, r);
 	if (state == RES_ENDED) {
 		RB_REMOVE(resource_ids, &s->resources, r);
-		resource_free(r);
+		resource_free(s, r);
 		return;
 	}
 	resource_link(r);
+	resource_arm_timers(s, r);
 }
 
 static Resbus__V1__ResourceRef *
-resource_ref(const struct resource *r, Resbus__V1__ResourceRef *ref)
+resource_ref(const struct resource *r, Resbus__V1__ResourceRef *ref,
+    Resbus__V1__NamedCounter *cv, Resbus__V1__NamedCounter **cp, size_t max)
 {
+	size_t i;
+
 	resbus__v1__resource_ref__init(ref);
 	ref->resource_id = r->id;
 	ref->pool = r->pool->name;
@@ -396,30 +492,65 @@ resource_ref(const struct resource *r, Resbus__V1__ResourceRef *ref)
 	ref->id_in_pool = r->id_in_pool;
 	ref->data.data = r->data;
 	ref->data.len = r->data_len;
+	for (i = 0; i < r->ncounters && i < max; i++) {
+		resbus__v1__named_counter__init(&cv[i]);
+		cv[i].name = r->counters[i].name;
+		cv[i].value = r->counters[i].value;
+		cp[i] = &cv[i];
+	}
+	ref->n_counters = i;
+	ref->counters = cp;
 	return ref;
 }
 
+#define JOB_MAX_COUNTERS 32
+
+/*
+ * Sends job KIND about R to its pool's queue.  KIND is the descriptor of
+ * a message whose only field is `resource` (Allocate, Delete, Livecheck,
+ * Release) or the Cancel broadcast.
+ */
 static void
 resource_send(struct sched *s, const struct resource *r,
-    const ProtobufCMessage *job)
+    const ProtobufCMessageDescriptor *kind)
 {
-	char *q = topo_pool_queue(s->prefix, r->pool->name);
+	Resbus__V1__NamedCounter cv[JOB_MAX_COUNTERS];
+	Resbus__V1__NamedCounter *cp[JOB_MAX_COUNTERS];
+	Resbus__V1__ResourceRef ref;
+	union {
+		Resbus__V1__Allocate allocate;
+		Resbus__V1__Delete delete_;
+		Resbus__V1__Livecheck livecheck;
+		Resbus__V1__Release release;
+		Resbus__V1__Cancel cancel;
+	} job;
+	char *q, *x = NULL;
 
-	s->ops.emit(s->ops.ctx, "", q, job);
+	/* All five messages are { base; ResourceRef *resource; }. */
+	protobuf_c_message_init(kind, &job);
+	job.allocate.resource = resource_ref(r, &ref, cv, cp,
+	    JOB_MAX_COUNTERS);
+	if (kind == &resbus__v1__cancel__descriptor) {
+		x = topo_event_exchange(s->prefix);
+		q = xasprintf("cancel.%s", r->pool->name);
+	} else {
+		q = topo_pool_queue(s->prefix, r->pool->name);
+	}
+	s->ops.emit(s->ops.ctx, x ? x : "", q, &job.allocate.base);
 	free(q);
+	free(x);
 }
 
 /* Asks the pool's workers to delete R. */
 static void
 resource_delete(struct sched *s, struct resource *r)
 {
-	Resbus__V1__ResourceRef ref;
-	Resbus__V1__Delete job;
-
-	resbus__v1__delete__init(&job);
-	job.resource = resource_ref(r, &ref);
+	if (r->for_ticket != NULL) {
+		r->for_ticket->pending = NULL;
+		r->for_ticket = NULL;
+	}
 	resource_move(s, r, RES_DELETING);
-	resource_send(s, r, &job.base);
+	resource_send(s, r, &resbus__v1__delete__descriptor);
 	log_info("resource %llu %s: delete requested",
 	    (unsigned long long)r->id, r->name);
 }
@@ -471,13 +602,44 @@ resource_name(const struct pool *p, uint64_t id)
 	return out;
 }
 
-static void
+/*
+ * The smallest value of named counter NAME no live resource of any pool
+ * holds (resalloc's rule: counters are shared across pools).
+ */
+static uint32_t
+counter_free_value(struct sched *s, const char *name)
+{
+	struct resource *r;
+	size_t n = 0, i, cap = 64;
+	bool *used = xcalloc(cap, sizeof(*used));
+	uint32_t v;
+
+	RB_FOREACH(r, resource_ids, &s->resources)
+		for (i = 0; i < r->ncounters; i++) {
+			if (strcmp(r->counters[i].name, name) != 0)
+				continue;
+			v = r->counters[i].value;
+			if (v >= cap) {
+				used = xrealloc(used, (v + 1) * 2 * sizeof(*used));
+				memset(used + cap, 0,
+				    ((v + 1) * 2 - cap) * sizeof(*used));
+				cap = (v + 1) * 2;
+			}
+			used[v] = true;
+			n++;
+		}
+	for (v = 0; v < cap && used[v]; v++)
+		;
+	free(used);
+	return v;
+}
+
+static struct resource *
 resource_start(struct sched *s, struct pool *p)
 {
-	Resbus__V1__ResourceRef ref;
-	Resbus__V1__Allocate job;
 	struct resource *r = xcalloc(1, sizeof(*r));
 	char key[300];
+	size_t i;
 
 	r->id = ++s->last_resource_id;
 	put_meta(s, "last_resource_id", (int64_t)r->id);
@@ -486,18 +648,122 @@ resource_start(struct sched *s, struct pool *p)
 	r->state = RES_STARTING;
 	r->id_in_pool = pool_free_id(p);
 	r->created_ms = now_wall_ms();
+	if (p->conf->nnamed_counters > 0) {
+		r->counters = xcalloc(p->conf->nnamed_counters,
+		    sizeof(*r->counters));
+		for (i = 0; i < p->conf->nnamed_counters; i++) {
+			r->counters[i].name = xstrdup(p->conf->named_counters[i]);
+			r->counters[i].value = counter_free_value(s,
+			    p->conf->named_counters[i]);
+			r->ncounters = i + 1;
+		}
+	}
+	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
+	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
 	RB_INSERT(resource_ids, &s->resources, r);
 	resource_link(r);
 	put_resource(s, r);
 	p->last_start_ms = now_mono_ms();
 	snprintf(key, sizeof(key), "pool.%s.last_start_ms", p->name);
 	put_meta(s, key, now_wall_ms());
-
-	resbus__v1__allocate__init(&job);
-	job.resource = resource_ref(r, &ref);
-	resource_send(s, r, &job.base);
+	resource_send(s, r, &resbus__v1__allocate__descriptor);
 	log_info("resource %llu %s: starting in pool %s (id_in_pool %d)",
 	    (unsigned long long)r->id, r->name, p->name, r->id_in_pool);
+	return r;
+}
+
+/* ---- health and reuse --------------------------------------------------- */
+
+/* Whether R, just released, may wait for another ticket of its sandbox. */
+static bool
+resource_reusable(const struct resource *r)
+{
+	const struct conf_pool *c = r->pool->conf;
+	int64_t now = now_wall_ms();
+
+	if (c == NULL || c->reuse_opportunity_time == 0 || r->sandbox == NULL)
+		return false;
+	if (c->reuse_max_time != 0 &&
+	    r->sandboxed_since_ms + c->reuse_max_time * 1000 <= now)
+		return false;
+	if (c->reuse_max_count != 0 && r->releases > c->reuse_max_count)
+		return false;
+	return true;
+}
+
+/*
+ * Starts the timers R's state calls for, stops the others: a livecheck
+ * for UP resources of pools with cmd_livecheck, the end of the reuse
+ * window for released ones.  Timers exist only for rules about time.
+ */
+static void
+resource_arm_timers(struct sched *s, struct resource *r)
+{
+	const struct conf_pool *c = r->pool->conf;
+	int64_t deadline, period;
+
+	if (r->state == RES_UP && c != NULL && c->cmd_livecheck != NULL &&
+	    !r->check_inflight) {
+		if (!ev_is_active(&r->live_timer)) {
+			period = c->livecheck_period > 0 ? c->livecheck_period : 1;
+			ev_timer_set(&r->live_timer, (double)period, 0.);
+			ev_timer_start(s->loop, &r->live_timer);
+		}
+	} else {
+		ev_timer_stop(s->loop, &r->live_timer);
+	}
+	ev_timer_stop(s->loop, &r->reuse_timer);
+	if (r->list == LIST_RELEASED && c != NULL) {
+		deadline = r->released_at_ms + c->reuse_opportunity_time * 1000;
+		if (c->reuse_max_time != 0 && r->sandboxed_since_ms +
+		    c->reuse_max_time * 1000 < deadline)
+			deadline = r->sandboxed_since_ms +
+			    c->reuse_max_time * 1000;
+		deadline -= now_wall_ms();
+		ev_timer_set(&r->reuse_timer,
+		    deadline > 0 ? (double)deadline / 1000. : 0., 0.);
+		ev_timer_start(s->loop, &r->reuse_timer);
+	}
+}
+
+static void
+resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct resource *r = container_of(w, struct resource, live_timer);
+	struct sched *s = r->pool->sched;
+
+	if (r->state != RES_UP || r->check_inflight)
+		return;
+	r->check_inflight = true;
+	resource_send(s, r, &resbus__v1__livecheck__descriptor);
+}
+
+static void
+resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct resource *r = container_of(w, struct resource, reuse_timer);
+	struct sched *s = r->pool->sched;
+
+	if (r->list != LIST_RELEASED)
+		return;
+	log_info("resource %llu %s: no ticket of sandbox %s came in time",
+	    (unsigned long long)r->id, r->name, r->sandbox);
+	resource_delete(s, r);
+	sched_touch(s);
+}
+
+/* Stops the running cmd_new of R and deletes what it made. */
+static void
+resource_cancel(struct sched *s, struct resource *r)
+{
+	if (r->for_ticket != NULL) {
+		r->for_ticket->pending = NULL;
+		r->for_ticket = NULL;
+	}
+	resource_send(s, r, &resbus__v1__cancel__descriptor);
+	resource_move(s, r, RES_DELETE_REQUESTED);
+	log_info("resource %llu %s: start cancelled", (unsigned long long)r->id,
+	    r->name);
 }
 
 /* ---- tag sets ---------------------------------------------------------- */
@@ -522,6 +788,7 @@ tagset_get(struct sched *s, const char *key)
 	if (tagset_split(key, &ts->tags, &ts->ntags) == -1)
 		log_warnx("tag set \"%s\" is not canonical", key);
 	TAILQ_INIT(&ts->waiting);
+	RB_INIT(&ts->by_sandbox);
 	ts->providers_gen = (unsigned)-1;
 	RB_INSERT(tagset_keys, &s->tagsets, ts);
 	return ts;
@@ -547,6 +814,14 @@ tagset_providers(struct sched *s, struct tagset *ts)
 
 	if (ts->providers_gen == s->conf_gen)
 		return;
+	ts->ondemand = false;
+	TAILQ_FOREACH(p, &s->pools, entry) {
+		if (p->conf == NULL)
+			continue;
+		for (i = 0; i < ts->ntags; i++)
+			if (conf_tag_on_demand(p->conf, ts->tags[i]))
+				ts->ondemand = true;
+	}
 	free(ts->providers);
 	ts->providers = NULL;
 	ts->nproviders = 0;
@@ -590,30 +865,30 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 static void
 ticket_emit(struct sched *s, const struct ticket *t)
 {
-	Resbus__V1__TicketUpdate u;
-	char key[64];
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	const char *state = ticket_state_names[t->state];
+	char key[64], *x;
 	size_t i;
 
-	resbus__v1__ticket_update__init(&u);
 	u.ticket_id = t->id;
 	u.state = (Resbus__V1__TicketState)(t->state + 1);
 	if (t->res != NULL) {
 		u.assigned = true;
 		u.output.data = t->res->data;
 		u.output.len = t->res->data_len;
+	} else if (t->resource_id != 0) {
+		u.assigned = true;
+		u.output.data = t->failed_data;
+		u.output.len = t->failed_len;
 	}
 	i = (size_t)snprintf(key, sizeof(key), "ticket.%llu.",
 	    (unsigned long long)t->id);
 	for (; *state != '\0' && i < sizeof(key) - 1; state++)
 		key[i++] = (char)(*state - 'A' + 'a');
 	key[i] = '\0';
-	{
-		char *x = topo_event_exchange(s->prefix);
-
-		s->ops.emit(s->ops.ctx, x, key, &u.base);
-		free(x);
-	}
+	x = topo_event_exchange(s->prefix);
+	s->ops.emit(s->ops.ctx, x, key, &u.base);
+	free(x);
 }
 
 static void
@@ -621,25 +896,78 @@ ticket_free(struct ticket *t)
 {
 	free(t->idem_key);
 	free(t->sandbox);
+	free(t->failed_data);
 	free(t);
 }
 
+/* Puts T at the end of its tag set's FIFO. */
+static void
+waiting_add(struct sched *s, struct ticket *t)
+{
+	TAILQ_INSERT_TAIL(&t->ts->waiting, t, wait_entry);
+	t->ts->nwaiting++;
+	if (t->sandbox != NULL)
+		RB_INSERT(ticket_sandboxes, &t->ts->by_sandbox, t);
+	tagset_update_busy(s, t->ts);
+	s->nopen++;
+}
+
+static void
+waiting_remove(struct sched *s, struct ticket *t)
+{
+	TAILQ_REMOVE(&t->ts->waiting, t, wait_entry);
+	t->ts->nwaiting--;
+	if (t->sandbox != NULL)
+		RB_REMOVE(ticket_sandboxes, &t->ts->by_sandbox, t);
+	tagset_update_busy(s, t->ts);
+	s->nopen--;
+}
+
+/* The oldest waiting ticket of TS, other than BUT, with no start of its own. */
+static struct ticket *
+waiting_without_start(struct tagset *ts, const struct ticket *but)
+{
+	struct ticket *t;
+
+	TAILQ_FOREACH(t, &ts->waiting, wait_entry)
+		if (t != but && t->pending == NULL)
+			return t;
+	return NULL;
+}
+
 /*
- * Moves T to STATE, keeping the FIFO and the counters right, writes it
- * through and announces it.  A CLOSED ticket leaves memory (queries about
- * it are answered from the store); T must not be used after that.
+ * T no longer needs the on-demand start made for it: hand the start to
+ * another waiting ticket of its tag set, or, if CANCEL and nobody waits,
+ * stop it.
+ */
+static void
+ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
+{
+	struct resource *r = t->pending;
+	struct ticket *other;
+
+	if (r == NULL)
+		return;
+	t->pending = NULL;
+	r->for_ticket = NULL;
+	if ((other = waiting_without_start(t->ts, t)) != NULL) {
+		other->pending = r;
+		r->for_ticket = other;
+	} else if (cancel && r->state == RES_STARTING) {
+		resource_cancel(s, r);
+	}
+}
+
+/*
+ * Moves T to STATE, writes it through and announces it.  A CLOSED ticket
+ * leaves memory (queries about it are answered from the store); T must
+ * not be used after that.
  */
 static void
 ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 {
-	if (t->state == TICKET_OPEN && state != TICKET_OPEN) {
-		if (t->res == NULL) {
-			TAILQ_REMOVE(&t->ts->waiting, t, wait_entry);
-			t->ts->nwaiting--;
-			tagset_update_busy(s, t->ts);
-		}
-		s->nopen--;
-	}
+	if (t->state == TICKET_OPEN && t->res == NULL && state != TICKET_OPEN)
+		waiting_remove(s, t);
 	log_info("ticket %llu: %s -> %s", (unsigned long long)t->id,
 	    ticket_state_names[t->state], ticket_state_names[state]);
 	t->state = state;
@@ -647,7 +975,8 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 	ticket_emit(s, t);
 	if (state == TICKET_CLOSED) {
 		RB_REMOVE(ticket_ids, &s->tickets, t);
-		RB_REMOVE(ticket_idems, &s->idems, t);
+		if (t->idem_key[0] != '\0')
+			RB_REMOVE(ticket_idems, &s->idems, t);
 		ticket_free(t);
 	}
 }
@@ -655,16 +984,71 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 static void
 ticket_assign(struct sched *s, struct ticket *t, struct resource *r)
 {
-	TAILQ_REMOVE(&t->ts->waiting, t, wait_entry);
-	t->ts->nwaiting--;
-	tagset_update_busy(s, t->ts);
+	char uuid[37];
+
+	waiting_remove(s, t);
+	if (r->for_ticket != NULL && r->for_ticket != t) {
+		r->for_ticket->pending = NULL;
+		r->for_ticket = NULL;
+	}
+	if (t->pending != NULL && t->pending != r)
+		ticket_drop_start(s, t, false);
+	t->pending = NULL;
+	r->for_ticket = NULL;
+	if (r->sandbox == NULL) {
+		/* resalloc's rule: a ticket without a sandbox binds the
+		 * resource to a random one, so nobody else reuses it. */
+		if (t->sandbox == NULL)
+			uuid_make(uuid);
+		r->sandbox = xstrdup(t->sandbox ? t->sandbox : uuid);
+		r->sandboxed_since_ms = now_wall_ms();
+	}
 	t->res = r;
 	t->resource_id = r->id;
 	r->ticket = t;
 	resource_move(s, r, RES_UP);
 	ticket_move(s, t, TICKET_READY);
-	log_info("ticket %llu: got resource %llu %s",
-	    (unsigned long long)t->id, (unsigned long long)r->id, r->name);
+	log_info("ticket %llu: got resource %llu %s%s",
+	    (unsigned long long)t->id, (unsigned long long)r->id, r->name,
+	    r->releases > 0 ? " (reused)" : "");
+}
+
+/* T let go of R (closed): reuse it within the pool's limits, or delete. */
+static void
+resource_release(struct sched *s, struct resource *r, const struct ticket *t)
+{
+	r->ticket = NULL;
+	r->releases++;
+	r->released_at_ms = now_wall_ms();
+	if (t->sandbox == NULL || !resource_reusable(r)) {
+		resource_delete(s, r);
+		return;
+	}
+	if (r->pool->conf->cmd_release != NULL) {
+		resource_move(s, r, RES_RELEASING);
+		resource_send(s, r, &resbus__v1__release__descriptor);
+		return;
+	}
+	resource_move(s, r, RES_UP);
+}
+
+/* R died (livecheck, operator): its ticket FAILED, R deleted. */
+static void
+resource_kill(struct sched *s, struct resource *r, const char *why)
+{
+	struct ticket *t = r->ticket;
+
+	log_warnx("resource %llu %s: %s", (unsigned long long)r->id, r->name,
+	    why);
+	if (t != NULL) {
+		t->failed_data = xmalloc(r->data_len + 1);
+		memcpy(t->failed_data, r->data, r->data_len);
+		t->failed_len = r->data_len;
+		t->res = NULL;
+		r->ticket = NULL;
+		ticket_move(s, t, TICKET_FAILED);
+	}
+	resource_delete(s, r);
 }
 
 static struct ticket *
@@ -677,17 +1061,44 @@ ticket_find(struct sched *s, uint64_t id)
 
 /* ---- public interface -------------------------------------------------- */
 
+/* Points every pool at its entry of POOLS, making pools for new names and
+ * leaving pools that are gone unconfigured (their resources stay known). */
+static void
+sched_bind_pools(struct sched *s, const struct conf_pools *pools)
+{
+	struct pool *p;
+	size_t i;
+
+	TAILQ_FOREACH(p, &s->pools, entry)
+		p->conf = NULL;
+	for (i = 0; i < pools->npools; i++) {
+		if ((p = pool_find(s, pools->pools[i].name)) == NULL)
+			p = pool_new(s, pools->pools[i].name);
+		p->conf = &pools->pools[i];
+	}
+	TAILQ_FOREACH(p, &s->pools, entry) {
+		ev_timer_stop(s->loop, &p->list_timer);
+		if (p->conf != NULL && p->conf->cmd_list != NULL) {
+			ev_timer_set(&p->list_timer,
+			    (double)p->conf->cmd_list_period,
+			    (double)p->conf->cmd_list_period);
+			ev_timer_start(s->loop, &p->list_timer);
+		}
+	}
+	s->conf = pools;
+	s->conf_gen++;
+	s->dirty = true;
+}
+
 struct sched *
 sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
     const struct conf_pools *pools, const struct sched_ops *ops)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
-	size_t i;
 
 	s->loop = loop;
 	s->store = store;
 	s->prefix = xstrdup(prefix);
-	s->conf = pools;
 	s->ops = *ops;
 	TAILQ_INIT(&s->pools);
 	TAILQ_INIT(&s->busy);
@@ -695,10 +1106,19 @@ sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
 	RB_INIT(&s->idems);
 	RB_INIT(&s->resources);
 	RB_INIT(&s->tagsets);
-	for (i = 0; i < pools->npools; i++)
-		pool_new(s, pools->pools[i].name)->conf = &pools->pools[i];
-	s->dirty = true;
+	sched_bind_pools(s, pools);
 	return s;
+}
+
+void
+sched_set_pools(struct sched *s, const struct conf_pools *pools)
+{
+	struct resource *r;
+
+	sched_bind_pools(s, pools);
+	RB_FOREACH(r, resource_ids, &s->resources)
+		resource_arm_timers(s, r);
+	log_info("pools reloaded: %zu configured", pools->npools);
 }
 
 void
@@ -717,7 +1137,8 @@ sched_free(struct sched *s)
 	}
 	RB_FOREACH_SAFE(r, resource_ids, &s->resources, rn) {
 		RB_REMOVE(resource_ids, &s->resources, r);
-		resource_free(r);
+		r->for_ticket = NULL;
+		resource_free(s, r);
 	}
 	RB_FOREACH_SAFE(ts, tagset_keys, &s->tagsets, tsn) {
 		RB_REMOVE(tagset_keys, &s->tagsets, ts);
@@ -729,6 +1150,7 @@ sched_free(struct sched *s)
 	while ((p = TAILQ_FIRST(&s->pools)) != NULL) {
 		TAILQ_REMOVE(&s->pools, p, entry);
 		ev_timer_stop(s->loop, &p->delay_timer);
+		ev_timer_stop(s->loop, &p->list_timer);
 		free(p->name);
 		free(p);
 	}
@@ -778,6 +1200,27 @@ load_tagset(void *arg, const char *key)
 	tagset_get(((struct sched_loader *)arg)->s, key)->persisted = true;
 }
 
+/* Reads back resource_counters_text(). */
+static void
+resource_parse_counters(struct resource *r, const char *text)
+{
+	char *copy = xstrdup(text), *item, *save = NULL, *eq;
+
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	    item = strtok_r(NULL, ",", &save)) {
+		if ((eq = strchr(item, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		r->counters = xrealloc(r->counters,
+		    (r->ncounters + 1) * sizeof(*r->counters));
+		r->counters[r->ncounters].name = xstrdup(item);
+		r->counters[r->ncounters].value =
+		    (uint32_t)strtoul(eq + 1, NULL, 10);
+		r->ncounters++;
+	}
+	free(copy);
+}
+
 static void
 load_resource(void *arg, const struct store_resource *row)
 {
@@ -809,6 +1252,15 @@ load_resource(void *arg, const struct store_resource *row)
 		r->data_len = row->data_len;
 	}
 	r->created_ms = row->created_ms;
+	r->sandbox = row->sandbox ? xstrdup(row->sandbox) : NULL;
+	r->sandboxed_since_ms = row->sandboxed_since_ms;
+	r->released_at_ms = row->released_at_ms;
+	r->releases = row->releases;
+	r->check_failed = row->check_failed;
+	if (row->counters != NULL)
+		resource_parse_counters(r, row->counters);
+	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
+	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
 	RB_INSERT(resource_ids, &s->resources, r);
 	if (r->id > s->last_resource_id)
 		s->last_resource_id = r->id;
@@ -835,21 +1287,20 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t->state = (enum ticket_state)state;
 	t->resource_id = row->resource_id;
 	t->created_ms = row->created_ms;
-	if (row->resource_id != 0)
+	if (t->state == TICKET_READY) {
 		t->res = RB_FIND(resource_ids, &s->resources, &rk);
-	if (t->res != NULL && t->res->state == RES_UP)
-		t->res->ticket = t;
+		if (t->res != NULL && t->res->state == RES_UP)
+			t->res->ticket = t;
+		else
+			t->res = NULL;
+	}
 	RB_INSERT(ticket_ids, &s->tickets, t);
 	if (t->idem_key[0] != '\0')
 		RB_INSERT(ticket_idems, &s->idems, t);
 	if (t->id > s->last_ticket_id)
 		s->last_ticket_id = t->id;
-	if (t->state == TICKET_OPEN) {
-		TAILQ_INSERT_TAIL(&t->ts->waiting, t, wait_entry);
-		t->ts->nwaiting++;
-		tagset_update_busy(s, t->ts);
-		s->nopen++;
-	}
+	if (t->state == TICKET_OPEN)
+		waiting_add(s, t);
 }
 
 static void
@@ -858,6 +1309,37 @@ load_outbox(void *arg, const struct store_outbox *o)
 	struct sched_loader *l = arg;
 
 	l->outbox(l->arg, o);
+}
+
+/*
+ * After a restart, on-demand starts still running are matched again with
+ * waiting tickets they can serve, so no ticket asks for a second start.
+ */
+static void
+sched_adopt_starts(struct sched *s)
+{
+	struct resource *r;
+	struct tagset *ts;
+	struct ticket *t;
+	size_t i;
+
+	RB_FOREACH(r, resource_ids, &s->resources) {
+		if (r->state != RES_STARTING || r->pool->conf == NULL ||
+		    r->pool->conf->ntags_on_demand == 0)
+			continue;
+		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+			tagset_providers(s, ts);
+			for (i = 0; i < ts->nproviders; i++)
+				if (ts->providers[i].pool == r->pool)
+					break;
+			if (i == ts->nproviders || !ts->ondemand ||
+			    (t = waiting_without_start(ts, NULL)) == NULL)
+				continue;
+			t->pending = r;
+			r->for_ticket = t;
+			break;
+		}
+	}
 }
 
 int
@@ -880,8 +1362,10 @@ sched_load(struct sched *s,
 		return -1;
 	RB_FOREACH(r, resource_ids, &s->resources) {
 		resource_link(r);
+		resource_arm_timers(s, r);
 		nres++;
 	}
+	sched_adopt_starts(s);
 	s->dirty = true;
 	log_info("loaded %zu open tickets and %zu live resources", s->nopen,
 	    nres);
@@ -959,10 +1443,7 @@ sched_ticket_new(struct sched *s, const char *idem_key, const char *key,
 	RB_INSERT(ticket_ids, &s->tickets, t);
 	if (t->idem_key[0] != '\0')
 		RB_INSERT(ticket_idems, &s->idems, t);
-	TAILQ_INSERT_TAIL(&ts->waiting, t, wait_entry);
-	ts->nwaiting++;
-	tagset_update_busy(s, ts);
-	s->nopen++;
+	waiting_add(s, t);
 	put_ticket(s, t);
 	s->dirty = true;
 	*id = t->id;
@@ -971,26 +1452,78 @@ sched_ticket_new(struct sched *s, const char *idem_key, const char *key,
 	return 0;
 }
 
-/* Why the head of TS still waits, in words a user can act on. */
+/* Whether pool P may start a resource now; arms its delay timer if only
+ * start_delay is in the way.  *why (may be NULL) says what stops it. */
+static bool
+pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
+{
+	const struct conf_pool *c = p->conf;
+	int64_t wait_ms;
+
+	if (c == NULL) {
+		if (why)
+			snprintf(why, len, "pool %s is not configured", p->name);
+		return false;
+	}
+	if ((int64_t)pool_alive(p) >= c->max) {
+		if (why)
+			snprintf(why, len, "pool %s at max %lld", p->name,
+			    (long long)c->max);
+		return false;
+	}
+	if ((int64_t)p->counts[LIST_STARTING] >= c->max_starting) {
+		if (why)
+			snprintf(why, len, "pool %s at max_starting %lld",
+			    p->name, (long long)c->max_starting);
+		return false;
+	}
+	if (c->start_delay > 0 && p->last_start_ms != 0) {
+		wait_ms = p->last_start_ms + c->start_delay * 1000 -
+		    now_mono_ms();
+		if (wait_ms > 0) {
+			if (!ev_is_active(&p->delay_timer)) {
+				ev_timer_set(&p->delay_timer,
+				    (double)wait_ms / 1000., 0.);
+				ev_timer_start(s->loop, &p->delay_timer);
+			}
+			if (why)
+				snprintf(why, len, "pool %s in start_delay "
+				    "(%lld ms left)", p->name,
+				    (long long)wait_ms);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Why T still waits, in words a user can act on. */
 static void
 ticket_reason(struct sched *s, const struct ticket *t, char *buf, size_t len)
 {
 	const struct tagset_provider *pv;
+	char why[160];
 	size_t i, n;
 
 	tagset_providers(s, t->ts);
-	n = (size_t)snprintf(buf, len, "no free resource with tags %s;",
+	if (t->ts->nproviders == 0) {
+		snprintf(buf, len, "no pool provides tags %s", t->ts->key);
+		return;
+	}
+	if (t->pending != NULL) {
+		snprintf(buf, len, "resource %llu %s is starting for it in "
+		    "pool %s", (unsigned long long)t->pending->id,
+		    t->pending->name, t->pending->pool->name);
+		return;
+	}
+	n = (size_t)snprintf(buf, len, "no free resource with tags %s",
 	    t->ts->key);
 	for (i = 0; i < t->ts->nproviders && n < len; i++) {
 		pv = &t->ts->providers[i];
-		n += (size_t)snprintf(buf + n, len - n,
-		    " pool %s: %zu starting, %zu free, %zu taken, max %lld;",
-		    pv->pool->name, pv->pool->counts[LIST_STARTING],
-		    pv->pool->counts[LIST_FREE], pv->pool->counts[LIST_TAKEN],
-		    (long long)pv->pool->conf->max);
+		if (pool_can_start(s, pv->pool, why, sizeof(why)))
+			snprintf(why, sizeof(why), "pool %s: %zu starting",
+			    pv->pool->name, pv->pool->counts[LIST_STARTING]);
+		n += (size_t)snprintf(buf + n, len - n, "; %s", why);
 	}
-	if (n > 0 && n < len)
-		buf[n - 1] = '\0';
 }
 
 int
@@ -1009,6 +1542,8 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 		v->output_len = t->res->data_len;
 	} else if (t->resource_id != 0) {
 		v->assigned = true;
+		v->output = t->failed_data;
+		v->output_len = t->failed_len;
 	}
 	if (t->state == TICKET_OPEN) {
 		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
@@ -1025,38 +1560,61 @@ sched_ticket_close(struct sched *s, uint64_t id)
 
 	if (t == NULL)
 		return 0;
+	ticket_drop_start(s, t, true);
 	r = t->res;
 	if (r != NULL && r->ticket == t) {
-		/* No reuse yet: a released resource is deleted. */
-		r->ticket = NULL;
-		resource_delete(s, r);
+		t->res = NULL;
+		resource_release(s, r, t);
 	}
-	t->res = NULL;
 	ticket_move(s, t, TICKET_CLOSED);
 	s->dirty = true;
 	return 1;
 }
 
-void
-sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
+/* The live resource a job result is about, if it is in STATE. */
+static struct resource *
+result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
+    enum resource_state state, const char *what)
 {
 	struct resource k, *r;
 
-	if (res->resource == NULL)
-		return;
-	k.id = res->resource->resource_id;
+	if (ref == NULL)
+		return NULL;
+	k.id = ref->resource_id;
 	r = RB_FIND(resource_ids, &s->resources, &k);
-	if (r == NULL || r->state != RES_STARTING) {
-		log_debug("resource %llu: stale allocation result ignored",
-		    (unsigned long long)k.id);
-		return;
+	if (r == NULL || r->state != state) {
+		log_debug("resource %llu: stale %s result ignored",
+		    (unsigned long long)k.id, what);
+		return NULL;
 	}
+	return r;
+}
+
+void
+sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
+{
+	struct resource *r;
+	struct resource k;
+
+	if (res->resource != NULL) {
+		k.id = res->resource->resource_id;
+		r = RB_FIND(resource_ids, &s->resources, &k);
+		if (r != NULL && r->state == RES_DELETE_REQUESTED) {
+			/* Cancelled while starting: delete what it made. */
+			resource_delete(s, r);
+			s->dirty = true;
+			return;
+		}
+	}
+	if ((r = result_resource(s, res->resource, RES_STARTING,
+	    "allocation")) == NULL)
+		return;
+	s->dirty = true;
 	if (!res->ok) {
 		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
 		    "%s", (unsigned long long)r->id, r->name, res->exit_status,
 		    res->timed_out ? ", timed out" : "", res->worker);
 		resource_delete(s, r);
-		s->dirty = true;
 		return;
 	}
 	free(r->data);
@@ -1067,23 +1625,16 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	resource_move(s, r, RES_UP);
 	log_info("resource %llu %s: UP after %u ms on %s",
 	    (unsigned long long)r->id, r->name, res->duration_ms, res->worker);
-	s->dirty = true;
 }
 
 void
 sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *res)
 {
-	struct resource k, *r;
+	struct resource *r;
 
-	if (res->resource == NULL)
+	if ((r = result_resource(s, res->resource, RES_DELETING,
+	    "delete")) == NULL)
 		return;
-	k.id = res->resource->resource_id;
-	r = RB_FIND(resource_ids, &s->resources, &k);
-	if (r == NULL || r->state != RES_DELETING) {
-		log_debug("resource %llu: stale delete result ignored",
-		    (unsigned long long)k.id);
-		return;
-	}
 	if (!res->ok)
 		log_warnx("resource %llu %s: cmd_delete exited %d; marked "
 		    "ENDED, cmd_list finds it if it leaked",
@@ -1092,6 +1643,124 @@ sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *res)
 	    r->name);
 	resource_move(s, r, RES_ENDED);
 	s->dirty = true;
+}
+
+void
+sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
+{
+	struct resource *r;
+	int64_t attempts;
+
+	if ((r = result_resource(s, res->resource, RES_UP,
+	    "livecheck")) == NULL)
+		return;
+	r->check_inflight = false;
+	if (res->ok) {
+		if (r->check_failed > 0)
+			log_info("resource %llu %s: livecheck passes again",
+			    (unsigned long long)r->id, r->name);
+		r->check_failed = 0;
+	} else {
+		r->check_failed++;
+		log_warnx("resource %llu %s: livecheck failed (%d in a row)",
+		    (unsigned long long)r->id, r->name, r->check_failed);
+	}
+	attempts = r->pool->conf ? r->pool->conf->livecheck_attempts : 3;
+	if (r->check_failed >= (attempts > 0 ? attempts : 1)) {
+		resource_kill(s, r, "livecheck failed, resource is dead");
+	} else {
+		put_resource(s, r);
+		resource_arm_timers(s, r);
+	}
+	s->dirty = true;
+}
+
+void
+sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *res)
+{
+	struct resource *r;
+
+	if ((r = result_resource(s, res->resource, RES_RELEASING,
+	    "release")) == NULL)
+		return;
+	s->dirty = true;
+	if (!res->ok) {
+		log_warnx("resource %llu %s: cmd_release exited %d; not "
+		    "reused", (unsigned long long)r->id, r->name,
+		    res->exit_status);
+		resource_delete(s, r);
+		return;
+	}
+	if (!resource_reusable(r)) {
+		resource_delete(s, r);
+		return;
+	}
+	resource_move(s, r, RES_UP);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
+{
+	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+	Resbus__V1__Delete job = RESBUS__V1__DELETE__INIT;
+	struct resource *r;
+	struct pool *p;
+	const char **known;
+	size_t n = 0, i;
+	char *q;
+
+	if ((p = pool_find(s, res->pool)) == NULL || p->conf == NULL) {
+		log_debug("cmd_list result of unknown pool %s ignored",
+		    res->pool);
+		return;
+	}
+	/* Names of every live resource of every pool, as resalloc does. */
+	RB_FOREACH(r, resource_ids, &s->resources)
+		n++;
+	known = xcalloc(n + 1, sizeof(*known));
+	n = 0;
+	RB_FOREACH(r, resource_ids, &s->resources)
+		known[n++] = r->name;
+	qsort(known, n, sizeof(*known), name_cmp);
+	q = topo_pool_queue(s->prefix, p->name);
+	for (i = 0; i < res->n_names; i++) {
+		if (n > 0 && bsearch(&res->names[i], known, n, sizeof(*known),
+		    name_cmp) != NULL)
+			continue;
+		log_warnx("pool %s: cmd_list reports %s, which resbus does "
+		    "not know; deleting it", p->name, res->names[i]);
+		ref.pool = p->name;
+		ref.name = res->names[i];
+		ref.id_in_pool = -1;
+		job.resource = &ref;
+		s->ops.emit(s->ops.ctx, "", q, &job.base);
+	}
+	free(q);
+	free(known);
+}
+
+static void
+pool_list_due(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pool *p = container_of(w, struct pool, list_timer);
+	Resbus__V1__List job = RESBUS__V1__LIST__INIT;
+	char *q;
+
+	if (p->conf == NULL || p->conf->cmd_list == NULL)
+		return;
+	job.pool = p->name;
+	job.sweep_id = ++p->list_sweep;
+	q = topo_pool_queue(p->sched->prefix, p->name);
+	p->sched->ops.emit(p->sched->ops.ctx, "", q, &job.base);
+	free(q);
+	log_debug("pool %s: cmd_list sweep %llu", p->name,
+	    (unsigned long long)job.sweep_id);
 }
 
 void
@@ -1108,23 +1777,53 @@ sched_open_tickets(const struct sched *s)
 
 /* ---- the scheduling step ----------------------------------------------- */
 
-/* The best free resource for the head of TS: highest score, lowest ID. */
+/* The first resource of list L of P that passes its livechecks. */
 static struct resource *
-best_free(struct sched *s, struct tagset *ts)
+pool_first_healthy(struct pool *p, enum pool_list l)
+{
+	struct resource *r;
+
+	TAILQ_FOREACH(r, &p->lists[l], entry)
+		if (r->check_failed == 0)
+			return r;
+	return NULL;
+}
+
+/*
+ * The best resource for ticket T of TS: a free one, or a released one of
+ * T's sandbox (+500); highest score wins, ties go to the lowest ID.
+ */
+static struct resource *
+best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 {
 	struct resource *best = NULL, *r;
-	int64_t best_score = 0;
+	int64_t best_score = 0, score;
 	size_t i;
 
 	tagset_providers(s, ts);
 	for (i = 0; i < ts->nproviders; i++) {
-		r = TAILQ_FIRST(&ts->providers[i].pool->lists[LIST_FREE]);
+		struct pool *p = ts->providers[i].pool;
+
+		if (t->sandbox != NULL && p->counts[LIST_RELEASED] > 0)
+			TAILQ_FOREACH(r, &p->lists[LIST_RELEASED], entry) {
+				if (r->check_failed != 0 ||
+				    strcmp(r->sandbox, t->sandbox) != 0)
+					continue;
+				score = ts->providers[i].score + REUSE_BONUS;
+				if (best == NULL || score > best_score ||
+				    (score == best_score && r->id < best->id)) {
+					best = r;
+					best_score = score;
+				}
+			}
+		r = pool_first_healthy(p, LIST_FREE);
 		if (r == NULL)
 			continue;
-		if (best == NULL || ts->providers[i].score > best_score ||
-		    (ts->providers[i].score == best_score && r->id < best->id)) {
+		score = ts->providers[i].score;
+		if (best == NULL || score > best_score ||
+		    (score == best_score && r->id < best->id)) {
 			best = r;
-			best_score = ts->providers[i].score;
+			best_score = score;
 		}
 	}
 	return best;
@@ -1138,17 +1837,62 @@ busy_cmp(const void *a, const void *b)
 	uint64_t ix = TAILQ_FIRST(&x->waiting)->id;
 	uint64_t iy = TAILQ_FIRST(&y->waiting)->id;
 
+	/* On-demand tickets first, as resalloc serves them; then FIFO. */
+	if (x->ondemand != y->ondemand)
+		return x->ondemand ? -1 : 1;
 	return ix < iy ? -1 : ix > iy;
 }
 
 /*
+ * Released resources wait for their own sandbox: give each to the oldest
+ * waiting ticket of that sandbox in any tag set the pool serves, even if
+ * it is not at the head of its FIFO.
+ */
+static void
+sched_assign_released(struct sched *s, struct tagset **v, size_t n)
+{
+	struct ticket key, *t, *best;
+	struct resource *r, *rn;
+	struct pool *p;
+	size_t i, j;
+
+	TAILQ_FOREACH(p, &s->pools, entry) {
+		TAILQ_FOREACH_SAFE(r, &p->lists[LIST_RELEASED], entry, rn) {
+			if (r->check_failed != 0)
+				continue;
+			best = NULL;
+			for (i = 0; i < n; i++) {
+				if (v[i]->nwaiting == 0)
+					continue;
+				for (j = 0; j < v[i]->nproviders; j++)
+					if (v[i]->providers[j].pool == p)
+						break;
+				if (j == v[i]->nproviders)
+					continue;
+				key.sandbox = r->sandbox;
+				key.id = 0;
+				t = RB_NFIND(ticket_sandboxes,
+				    &v[i]->by_sandbox, &key);
+				if (t != NULL && strcmp(t->sandbox,
+				    r->sandbox) == 0 &&
+				    (best == NULL || t->id < best->id))
+					best = t;
+			}
+			if (best != NULL)
+				ticket_assign(s, best, r);
+		}
+	}
+}
+
+/*
  * Serves waiting tickets, oldest head first across tag sets, one ticket
- * per tag set per round until a round assigns nothing.
+ * per tag set per round until a round assigns nothing.  The cost is tag
+ * sets x pools per round, whatever the number of tickets.
  */
 static void
 sched_assign(struct sched *s)
 {
-	struct tagset **v, *ts;
+	struct tagset **v, **all, *ts;
 	struct resource *r;
 	size_t n = 0, i;
 	bool progress;
@@ -1158,16 +1902,22 @@ sched_assign(struct sched *s)
 	if (n == 0)
 		return;
 	v = xcalloc(n, sizeof(*v));
+	all = xcalloc(n, sizeof(*all));
 	n = 0;
-	TAILQ_FOREACH(ts, &s->busy, busy_entry)
-		v[n++] = ts;
+	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+		tagset_providers(s, ts);
+		v[n] = all[n] = ts;
+		n++;
+	}
 	qsort(v, n, sizeof(*v), busy_cmp);
+	sched_assign_released(s, all, n);
 	do {
 		progress = false;
 		for (i = 0; i < n; i++) {
 			if (v[i] == NULL || v[i]->nwaiting == 0)
 				continue;
-			if ((r = best_free(s, v[i])) == NULL) {
+			r = best_resource(s, v[i], TAILQ_FIRST(&v[i]->waiting));
+			if (r == NULL) {
 				v[i] = NULL;
 				continue;
 			}
@@ -1176,6 +1926,70 @@ sched_assign(struct sched *s)
 		}
 	} while (progress);
 	free(v);
+	free(all);
+}
+
+/*
+ * On-demand tag sets: every waiting ticket without a start of its own
+ * gets one, in the best-scored pool that may start now.
+ */
+static void
+sched_ondemand(struct sched *s)
+{
+	struct tagset *ts;
+	struct ticket *t;
+	struct resource *r;
+	size_t i;
+
+	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+		if (!ts->ondemand)
+			continue;
+		TAILQ_FOREACH(t, &ts->waiting, wait_entry) {
+			if (t->pending != NULL)
+				continue;
+			for (i = 0; i < ts->nproviders; i++)
+				if (ts->providers[i].pool->conf
+				    ->ntags_on_demand > 0 &&
+				    pool_can_start(s, ts->providers[i].pool,
+					NULL, 0))
+					break;
+			if (i == ts->nproviders)
+				break;
+			r = resource_start(s, ts->providers[i].pool);
+			r->for_ticket = t;
+			t->pending = r;
+		}
+	}
+}
+
+/*
+ * An on-demand pool keeps no more free resources than there are waiting
+ * tickets it could serve; the oldest of the rest are deleted.
+ */
+static void
+sched_ondemand_surplus(struct sched *s, struct pool *p)
+{
+	struct tagset *ts;
+	struct resource *r, *rn;
+	size_t waiting = 0, healthy = 0, i;
+
+	TAILQ_FOREACH(ts, &s->busy, busy_entry)
+		for (i = 0; i < ts->nproviders; i++)
+			if (ts->providers[i].pool == p)
+				waiting += ts->nwaiting;
+	TAILQ_FOREACH(r, &p->lists[LIST_FREE], entry)
+		if (r->check_failed == 0)
+			healthy++;
+	TAILQ_FOREACH_SAFE(r, &p->lists[LIST_FREE], entry, rn) {
+		if (healthy <= waiting)
+			break;
+		if (r->check_failed != 0)
+			continue;
+		log_info("resource %llu %s: no ticket waits for it",
+		    (unsigned long long)r->id, r->name);
+		resource_delete(s, r);
+		healthy--;
+	}
 }
 
 /* Starts what the pool's preallocation rule allows right now. */
@@ -1183,27 +1997,13 @@ static void
 sched_preallocate(struct sched *s, struct pool *p)
 {
 	const struct conf_pool *c = p->conf;
-	int64_t wait_ms;
 
-	if (c == NULL)
+	if (c == NULL || c->ntags_on_demand > 0)
 		return;
-	while ((int64_t)pool_alive(p) < c->max &&
-	    (int64_t)(p->counts[LIST_FREE] + p->counts[LIST_STARTING]) <
+	while ((int64_t)(p->counts[LIST_FREE] + p->counts[LIST_STARTING]) <
 		c->max_prealloc &&
-	    (int64_t)p->counts[LIST_STARTING] < c->max_starting) {
-		if (c->start_delay > 0 && p->last_start_ms != 0) {
-			wait_ms = p->last_start_ms + c->start_delay * 1000 -
-			    now_mono_ms();
-			if (wait_ms > 0) {
-				ev_timer_stop(s->loop, &p->delay_timer);
-				ev_timer_set(&p->delay_timer,
-				    (double)wait_ms / 1000., 0.);
-				ev_timer_start(s->loop, &p->delay_timer);
-				return;
-			}
-		}
-		resource_start(s, p);
-	}
+	    pool_can_start(s, p, NULL, 0))
+		(void)resource_start(s, p);
 }
 
 void
@@ -1215,6 +2015,10 @@ sched_run(struct sched *s)
 		return;
 	s->dirty = false;
 	sched_assign(s);
-	TAILQ_FOREACH(p, &s->pools, entry)
+	sched_ondemand(s);
+	TAILQ_FOREACH(p, &s->pools, entry) {
+		if (p->conf != NULL && p->conf->ntags_on_demand > 0)
+			sched_ondemand_surplus(s, p);
 		sched_preallocate(s, p);
+	}
 }

@@ -101,6 +101,16 @@ int sched_ticket_close(struct sched *s, uint64_t id);
 /* Results of worker jobs; duplicates and stale results change nothing. */
 void sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *r);
 void sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *r);
+void sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *r);
+void sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *r);
+void sched_on_listed(struct sched *s, const Resbus__V1__ListResult *r);
+
+/*
+ * Swaps in a new pools configuration (SIGHUP): pools that appear start
+ * working, pools that are gone stop starting resources but theirs stay
+ * known.  POOLS is borrowed like sched_new's.
+ */
+void sched_set_pools(struct sched *s, const struct conf_pools *pools);
 
 /* Marks that the next sched_run() has work to look at. */
 void sched_touch(struct sched *s);

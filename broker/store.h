@@ -40,6 +40,13 @@ struct store_resource {
 	const void *data;
 	size_t data_len;
 	int64_t created_ms;
+	/* reuse and health (schema 2) */
+	const char *sandbox;         /* may be NULL */
+	int64_t sandboxed_since_ms;  /* 0: never assigned */
+	int64_t released_at_ms;      /* 0: not released */
+	int32_t releases;
+	int32_t check_failed;
+	const char *counters;        /* "name=value,..." or NULL */
 };
 
 struct store_outbox {

@@ -48,6 +48,13 @@ static const char *const sqlite_migrations[] = {
 	" routing_key TEXT NOT NULL,"
 	" type TEXT NOT NULL,"
 	" body BLOB NOT NULL);",
+	/* 2: reuse, livecheck failures and named counters of resources */
+	"ALTER TABLE resources ADD COLUMN sandbox TEXT;"
+	"ALTER TABLE resources ADD COLUMN sandboxed_since_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE resources ADD COLUMN released_at_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE resources ADD COLUMN releases INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE resources ADD COLUMN check_failed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE resources ADD COLUMN counters TEXT;",
 };
 
 enum {
@@ -70,10 +77,17 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
 	    "resource_id = excluded.resource_id",
 	[ST_PUT_RESOURCE] = "INSERT INTO resources (id, pool, name, state, "
-	    "ticket_id, id_in_pool, data, created_ms) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+	    "ticket_id, id_in_pool, data, created_ms, sandbox, "
+	    "sandboxed_since_ms, released_at_ms, releases, check_failed, "
+	    "counters) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
 	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-	    "ticket_id = excluded.ticket_id, data = excluded.data",
+	    "ticket_id = excluded.ticket_id, data = excluded.data, "
+	    "sandbox = excluded.sandbox, "
+	    "sandboxed_since_ms = excluded.sandboxed_since_ms, "
+	    "released_at_ms = excluded.released_at_ms, "
+	    "releases = excluded.releases, "
+	    "check_failed = excluded.check_failed",
 	[ST_ADD_OUTBOX] = "INSERT OR REPLACE INTO outbox (id, exchange, "
 	    "routing_key, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_DEL_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
@@ -313,6 +327,12 @@ sq_put_resource(struct store *s, const struct store_resource *r)
 	else
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, r->created_ms);
+	sq_bind_text(st, 9, r->sandbox);
+	sqlite3_bind_int64(st, 10, r->sandboxed_since_ms);
+	sqlite3_bind_int64(st, 11, r->released_at_ms);
+	sqlite3_bind_int(st, 12, r->releases);
+	sqlite3_bind_int(st, 13, r->check_failed);
+	sq_bind_text(st, 14, r->counters);
 	return sq_run(q, ST_PUT_RESOURCE, "put resource");
 }
 
@@ -388,7 +408,9 @@ sq_load(struct store *s, const struct store_loader *l)
 		"SELECT key, value FROM meta",
 		"SELECT key FROM tagsets ORDER BY key",
 		"SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
-		"created_ms FROM resources WHERE state <> 'ENDED' ORDER BY id",
+		"created_ms, sandbox, sandboxed_since_ms, released_at_ms, "
+		"releases, check_failed, counters "
+		"FROM resources WHERE state <> 'ENDED' ORDER BY id",
 		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
 		"created_ms FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
 		"SELECT id, exchange, routing_key, type, body FROM outbox "
@@ -420,6 +442,12 @@ sq_load(struct store *s, const struct store_loader *l)
 					.data = sqlite3_column_blob(st, 6),
 					.data_len = (size_t)sqlite3_column_bytes(st, 6),
 					.created_ms = sqlite3_column_int64(st, 7),
+					.sandbox = COL_TEXT(8),
+					.sandboxed_since_ms = sqlite3_column_int64(st, 9),
+					.released_at_ms = sqlite3_column_int64(st, 10),
+					.releases = sqlite3_column_int(st, 11),
+					.check_failed = sqlite3_column_int(st, 12),
+					.counters = COL_TEXT(13),
 				};
 				l->resource(l->arg, &r);
 			} else if (i == 3) {

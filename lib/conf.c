@@ -135,6 +135,10 @@ static const struct conf_key pool_keys[] = {
     KEY_STRLIST(conf_pool, named_counters, check_counter),
     KEY_INT(conf_pool, cmd_new_timeout, 3600, 1, INT64_MAX),
     KEY_INT(conf_pool, cmd_delete_timeout, 600, 1, INT64_MAX),
+    KEY_INT(conf_pool, cmd_livecheck_timeout, 300, 1, INT64_MAX),
+    KEY_INT(conf_pool, cmd_release_timeout, 600, 1, INT64_MAX),
+    KEY_INT(conf_pool, cmd_list_timeout, 120, 1, INT64_MAX),
+    KEY_INT(conf_pool, cmd_list_period, 1800, 1, INT64_MAX),
 };
 
 /* One item of tags/tags_on_demand written as {name: X, priority: N}. */
@@ -1522,4 +1526,15 @@ conf_dir_pick(const char *option)
 	if ((env = getenv("CONFIG_DIR")) != NULL && *env != '\0')
 		return env;
 	return SYSCONFDIR "/resbus";
+}
+
+bool
+conf_tag_on_demand(const struct conf_pool *pool, const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i < pool->ntags_on_demand; i++)
+		if (strcmp(pool->tags_on_demand[i].name, tag) == 0)
+			return true;
+	return false;
 }

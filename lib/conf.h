@@ -45,6 +45,10 @@ struct conf_pool {
 	/* resbus extensions */
 	int64_t cmd_new_timeout;      /* seconds, default 3600 */
 	int64_t cmd_delete_timeout;   /* seconds, default 600 */
+	int64_t cmd_livecheck_timeout; /* seconds, default 300 */
+	int64_t cmd_release_timeout;  /* seconds, default 600 */
+	int64_t cmd_list_timeout;     /* seconds, default 120 (resalloc's) */
+	int64_t cmd_list_period;      /* seconds between sweeps, default 1800 */
 };
 
 struct conf_pools {
@@ -92,6 +96,9 @@ const struct conf_pool *conf_pools_find(const struct conf_pools *pools,
 /* Whether POOL carries TAG (normal or on-demand); *priority if it does. */
 bool conf_pool_has_tag(const struct conf_pool *pool, const char *tag,
     int64_t *priority);
+
+/* Whether TAG is one of POOL's tags_on_demand. */
+bool conf_tag_on_demand(const struct conf_pool *pool, const char *tag);
 
 /*
  * The configuration directory: OPTION, else $CONFIG_DIR, else
