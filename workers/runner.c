@@ -54,6 +54,7 @@ struct runner {
 	bool exited;
 	bool eof;
 	bool timed_out;
+	bool term_sent; /* SIGTERM sent: deadline_w is the grace */
 	bool kill_sent;
 	int status;
 
@@ -212,12 +213,24 @@ child_cb(struct ev_loop *loop, ev_child *w, int revents)
 	ev_child_stop(loop, w);
 	if (!r->eof) {
 		/* A timed-out group gets its SIGKILL before we stop waiting. */
-		if (r->timed_out && !r->kill_sent)
+		if (r->term_sent && !r->kill_sent)
 			drain = ev_timer_remaining(loop, &r->deadline_w) + 1.;
 		ev_timer_set(&r->drain_w, drain, 0.);
 		ev_timer_start(loop, &r->drain_w);
 	}
 	runner_finish(r);
+}
+
+/* SIGTERM to the group now, SIGKILL RUNNER_KILL_GRACE_S later. */
+static void
+runner_stop_group(struct runner *r)
+{
+	r->term_sent = true;
+	if (kill(-r->pid, SIGTERM) == -1 && errno != ESRCH)
+		log_warn("kill -TERM -%d", (int)r->pid);
+	ev_timer_stop(r->loop, &r->deadline_w);
+	ev_timer_set(&r->deadline_w, RUNNER_KILL_GRACE_S, 0.);
+	ev_timer_start(r->loop, &r->deadline_w);
 }
 
 static void
@@ -226,7 +239,7 @@ deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct runner *r = container_of(w, struct runner, deadline_w);
 	char *msg;
 
-	if (!r->timed_out) {
+	if (!r->term_sent) {
 		r->timed_out = true;
 		msg = xasprintf(
 		    "<timeouted after %llds>\n", (long long)r->timeout_s);
@@ -235,10 +248,7 @@ deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		log_warnx("command %d: timed out after %lld s, terminating "
 			  "its process group",
 		    (int)r->pid, (long long)r->timeout_s);
-		if (kill(-r->pid, SIGTERM) == -1 && errno != ESRCH)
-			log_warn("kill -TERM -%d", (int)r->pid);
-		ev_timer_set(w, RUNNER_KILL_GRACE_S, 0.);
-		ev_timer_start(loop, w);
+		runner_stop_group(r);
 		return;
 	}
 	if (!r->kill_sent) {
@@ -396,6 +406,15 @@ int
 runner_pid(const struct runner *r)
 {
 	return (int)r->pid;
+}
+
+void
+runner_cancel(struct runner *r)
+{
+	if (r->term_sent || r->exited)
+		return;
+	log_line(r, "<cancelled>\n");
+	runner_stop_group(r);
 }
 
 void

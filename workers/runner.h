@@ -81,6 +81,13 @@ void runner_abandon(struct runner *r);
 int runner_pid(const struct runner *r);
 
 /*
+ * Stops R as a timeout does (SIGTERM to its group, SIGKILL
+ * RUNNER_KILL_GRACE_S later) but without marking it timed out; the log
+ * gets "<cancelled>".  FN is called as usual once it is over.
+ */
+void runner_cancel(struct runner *r);
+
+/*
  * Sends SIGTERM to R's process group (shutdown).  R keeps running until
  * its exit is seen; FN is still called if the loop keeps running.
  */

@@ -68,6 +68,7 @@ enum job_step {
 	STEP_LIVECHECK,
 	STEP_RELEASE,
 	STEP_LIST,
+	STEP_CANCEL_DELETE, /* cmd_delete after a cancelled cmd_new */
 };
 
 /* How each command runs: the resalloc hook contract. */
@@ -84,6 +85,8 @@ static const struct step_info {
     [STEP_LIVECHECK] = {"cmd_livecheck", "watch", true, 0},
     [STEP_RELEASE] = {"cmd_release", "release", true, 0},
     [STEP_LIST] = {"cmd_list", "list", false, RUNNER_LIST_CAPTURE_BYTES},
+    /* Its data is what the cancelled cmd_new printed. */
+    [STEP_CANCEL_DELETE] = {"cmd_delete (cancelled)", "terminate", true, 0},
 };
 
 struct job {
@@ -108,6 +111,10 @@ struct job {
 	uint64_t seq;
 	int attempts;
 	ev_timer retry_w;
+
+	bool cancelled;		      /* a Cancel for this Allocate came */
+	struct runner_result new_res; /* the cancelled cmd_new's */
+	char *new_out;		      /* its captured stdout */
 };
 
 TAILQ_HEAD(job_list, job);
@@ -137,6 +144,10 @@ struct worker {
 	bool lost;
 	int exit_status;
 	size_t nheld; /* deliveries held while stopping */
+
+	/* Resources cancelled while their Allocate was not running here. */
+	uint64_t cancelled_ids[WORKER_CANCEL_MEMORY];
+	size_t cancelled_next;
 };
 
 struct delivery_ctx {
@@ -185,6 +196,7 @@ static void
 job_free(struct job *job)
 {
 	msg_free(job->msg);
+	free(job->new_out);
 	free(job->result);
 	free(job->result_key);
 	free(job);
@@ -262,7 +274,7 @@ job_result(struct job *job, const struct runner_result *res)
 		    RESBUS__V1__ALLOCATE_RESULT__INIT;
 
 		r.resource = ref;
-		r.ok = ok;
+		r.ok = ok && !job->cancelled;
 		r.exit_status = res->exit_status;
 		r.data.data = (uint8_t *)res->out;
 		r.data.len = res->out != NULL ? res->outlen : 0;
@@ -340,6 +352,34 @@ job_result(struct job *job, const struct runner_result *res)
 	(void)job_publish(job);
 }
 
+/* JOB is over: publish RES as its result and wait for the confirm. */
+static void
+job_finish(struct job *job, const struct runner_result *res)
+{
+	struct worker *w = job->w;
+
+	TAILQ_REMOVE(&w->running, job, entry);
+	w->nrunning--;
+	if (w->lost) {
+		job_free(job);
+		return;
+	}
+	job_result(job, res);
+	if (job->state != JOB_CONFIRMING)
+		job_free(job);
+}
+
+/* An Allocate cancelled before its cmd_new ran: nothing was made. */
+static void
+job_finish_cancelled(struct job *job)
+{
+	struct runner_result none;
+
+	memset(&none, 0, sizeof(none));
+	none.exit_status = 128 + SIGTERM;
+	job_finish(job, &none);
+}
+
 static void
 job_command_done(struct job *job, const struct runner_result *res)
 {
@@ -352,21 +392,29 @@ job_command_done(struct job *job, const struct runner_result *res)
 	    res->timed_out ? " (timed out)" : "", (long long)res->duration_ms);
 
 	if (job->step == STEP_CLEANUP && !w->lost) {
+		if (job->cancelled) {
+			job_finish_cancelled(job);
+			return;
+		}
 		/* Whatever the clean-up did, the start comes next. */
 		job->step = STEP_NEW;
 		job_step_start(job);
 		return;
 	}
-
-	TAILQ_REMOVE(&w->running, job, entry);
-	w->nrunning--;
-	if (w->lost) {
-		job_free(job);
+	if (job->step == STEP_NEW && job->cancelled && !w->lost) {
+		/* Delete what the cancelled cmd_new made, then report it. */
+		job->new_res = *res;
+		job->new_res.out = NULL;
+		if (res->out != NULL && res->outlen > 0) {
+			job->new_out = xmalloc(res->outlen);
+			memcpy(job->new_out, res->out, res->outlen);
+			job->new_res.out = job->new_out;
+		}
+		job->step = STEP_CANCEL_DELETE;
+		job_step_start(job);
 		return;
 	}
-	job_result(job, res);
-	if (job->state != JOB_CONFIRMING)
-		job_free(job);
+	job_finish(job, job->step == STEP_CANCEL_DELETE ? &job->new_res : res);
 }
 
 static void
@@ -403,6 +451,7 @@ step_command(const struct job *job, const char **cmd, int64_t *timeout_s)
 		break;
 	case STEP_CLEANUP:
 	case STEP_DELETE:
+	case STEP_CANCEL_DELETE:
 		*cmd = pool->cmd_delete;
 		*timeout_s = pool->cmd_delete_timeout;
 		break;
@@ -442,10 +491,17 @@ job_env(const struct job *job, size_t *nenv)
 		cnames[i] = ref->counters[i]->name;
 		cvalues[i] = ref->counters[i]->value;
 	}
-	env = runner_env_resalloc(ref->resource_id, ref->name, ref->pool,
-	    ref->id_in_pool, with_data ? ref->data.data : NULL,
-	    with_data ? ref->data.len : 0, cnames, cvalues, ref->n_counters,
-	    nenv);
+	if (job->step == STEP_CANCEL_DELETE)
+		env = runner_env_resalloc(ref->resource_id, ref->name,
+		    ref->pool, ref->id_in_pool, job->new_res.out,
+		    job->new_res.out != NULL ? job->new_res.outlen : 0, cnames,
+		    cvalues, ref->n_counters, nenv);
+	else
+		env =
+		    runner_env_resalloc(ref->resource_id, ref->name, ref->pool,
+			ref->id_in_pool, with_data ? ref->data.data : NULL,
+			with_data ? ref->data.len : 0, cnames, cvalues,
+			ref->n_counters, nenv);
 	free(cnames);
 	free(cvalues);
 	return env;
@@ -520,6 +576,68 @@ worker_serves(const struct worker *w, const char *pool)
 		if (strcmp(w->cfg.served[i], pool) == 0)
 			return true;
 	return false;
+}
+
+static bool
+cancel_remembered(const struct worker *w, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < WORKER_CANCEL_MEMORY; i++)
+		if (id != 0 && w->cancelled_ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * A Cancel on cancel.<pool>: every worker of the pool gets it.  The one
+ * running the resource's cmd_new stops it (its group gets SIGTERM, then
+ * SIGKILL) and deletes what it made; a clean-up delete already running
+ * finishes first.  The others remember the id, in case the Allocate
+ * still waits in the queue and comes to them.
+ */
+static void
+cancel_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	struct worker *w = arg;
+	Resbus__V1__Cancel *c;
+	struct job *job;
+	uint64_t id;
+
+	c = NULL;
+	if (strcmp(d->type, "resbus.v1.Cancel") == 0)
+		c = (Resbus__V1__Cancel *)msg_unpack(d->type, d->body, d->len);
+	if (c == NULL || c->resource == NULL || c->resource->pool == NULL) {
+		log_warnx(
+		    "%s on %s: not a Cancel, ignored", d->type, d->routing_key);
+		if (c != NULL)
+			msg_free(&c->base);
+		return;
+	}
+	id = c->resource->resource_id;
+	TAILQ_FOREACH(job, &w->running, entry)
+	{
+		if (job->kind != JOB_ALLOCATE || job->resource_id != id ||
+		    strcmp(job->pool_name, c->resource->pool) != 0)
+			continue;
+		if (job->cancelled)
+			break;
+		job->cancelled = true;
+		log_info("resource %llu pool %s: cancelled during %s",
+		    (unsigned long long)id, job->pool_name,
+		    step_name(job->step));
+		if (job->step == STEP_NEW && job->runner != NULL)
+			runner_cancel(job->runner);
+		break;
+	}
+	if (job == NULL) {
+		log_debug(
+		    "resource %llu: cancel remembered", (unsigned long long)id);
+		w->cancelled_ids[w->cancelled_next] = id;
+		w->cancelled_next =
+		    (w->cancelled_next + 1) % WORKER_CANCEL_MEMORY;
+	}
+	msg_free(&c->base);
 }
 
 /* A decoded job; validated here, then run. */
@@ -597,6 +715,15 @@ job_accept(struct worker *w, const struct delivery_ctx *c)
 	TAILQ_INSERT_TAIL(&w->running, job, entry);
 	w->nrunning++;
 	job->state = JOB_RUNNING;
+	if (c->kind == JOB_ALLOCATE && cancel_remembered(w, job->resource_id)) {
+		log_info("resource %llu: cancelled before it started",
+		    (unsigned long long)job->resource_id);
+		job->cancelled = true;
+		if (job->step == STEP_NEW) {
+			job_finish_cancelled(job);
+			return;
+		}
+	}
 	if (job->step == STEP_CLEANUP)
 		log_info("resource %llu: Allocate redelivered, it may have "
 			 "half-started; deleting it first",
@@ -839,6 +966,36 @@ mkdir_hooks(const char *logdir, char *err, size_t errlen)
 	return 0;
 }
 
+/* A private queue bound to cancel.<pool> of every served pool. */
+static int
+worker_cancel_queue(struct worker *w, char *err, size_t errlen)
+{
+	char *queue = NULL, *key;
+	size_t i;
+
+	if (bus_queue_declare(w->bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
+		&queue, NULL, NULL) == -1)
+		goto fail;
+	for (i = 0; i < w->cfg.nserved; i++) {
+		key = xasprintf("cancel.%s", w->cfg.served[i]);
+		if (bus_queue_bind(w->bus, queue, w->event_exchange, key) ==
+		    -1) {
+			free(key);
+			goto fail;
+		}
+		free(key);
+	}
+	if (bus_consume(w->bus, queue, true, cancel_cb, w) == -1)
+		goto fail;
+	free(queue);
+	return 0;
+
+fail:
+	snprintf(err, errlen, "cancel queue: %s", bus_error(w->bus));
+	free(queue);
+	return -1;
+}
+
 int
 worker_start(struct worker *w, char *err, size_t errlen)
 {
@@ -867,6 +1024,9 @@ worker_start(struct worker *w, char *err, size_t errlen)
 		    "serving pool %s from queue %s", w->cfg.served[i], queue);
 		free(queue);
 	}
+
+	if (worker_cancel_queue(w, err, errlen) == -1)
+		return -1;
 
 	ev_io_init(&w->bus_w, bus_io_cb, bus_fd(w->bus), EV_READ);
 	ev_io_start(w->loop, &w->bus_w);

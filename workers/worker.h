@@ -23,6 +23,8 @@ struct worker;
 #define WORKER_STOP_GRACE_S 30
 /* Seconds between bus polls that keep heartbeats going. */
 #define WORKER_HEARTBEAT_POLL_S 5
+/* How many cancelled resource ids a worker remembers. */
+#define WORKER_CANCEL_MEMORY 256
 /*
  * Deadlines of the commands pools.yaml gives no timeout for: resalloc's
  * 120 s for cmd_list; livecheck and release get the default of
