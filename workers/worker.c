@@ -174,8 +174,10 @@ worker_lost(struct worker *w)
 	w->lost = true;
 	log_warnx("connection lost: %s", bus_error(w->bus));
 	TAILQ_FOREACH(job, &w->running, entry)
-	if (job->runner != NULL)
-		runner_terminate(job->runner);
+	{
+		if (job->runner != NULL)
+			runner_terminate(job->runner);
+	}
 	w->exit_status = 1;
 	ev_break(w->loop, EVBREAK_ALL);
 }
@@ -885,8 +887,10 @@ worker_terminate_all(struct worker *w)
 	struct job *job;
 
 	TAILQ_FOREACH(job, &w->running, entry)
-	if (job->runner != NULL)
-		runner_terminate(job->runner);
+	{
+		if (job->runner != NULL)
+			runner_terminate(job->runner);
+	}
 }
 
 static void
