@@ -129,6 +129,9 @@ struct pool {
 	ev_timer delay_timer;                /* start_delay expiry */
 	ev_timer list_timer;                 /* cmd_list sweeps */
 	uint64_t list_sweep;
+	bool paused;                         /* an operator stopped starts */
+	uint64_t starts_ok, starts_failed;
+	double start_ms_sum;                 /* of successful starts */
 	struct sched *sched;
 };
 
@@ -1181,17 +1184,31 @@ static void
 load_meta(void *arg, const char *key, int64_t value)
 {
 	struct sched *s = ((struct sched_loader *)arg)->s;
+	const char *dot;
 	struct pool *p;
 	char name[256];
 
-	if (strcmp(key, "last_ticket_id") == 0)
+	if (strcmp(key, "last_ticket_id") == 0) {
 		s->last_ticket_id = (uint64_t)value;
-	else if (strcmp(key, "last_resource_id") == 0)
+		return;
+	}
+	if (strcmp(key, "last_resource_id") == 0) {
 		s->last_resource_id = (uint64_t)value;
-	else if (sscanf(key, "pool.%255[^.].last_start_ms", name) == 1 &&
-	    (p = pool_find(s, name)) != NULL)
+		return;
+	}
+	/* pool.<name>.<what>; pool names may contain dots themselves. */
+	if (strncmp(key, "pool.", 5) != 0 || (dot = strrchr(key, '.')) ==
+	    key + 4 || (size_t)(dot - key - 5) >= sizeof(name))
+		return;
+	memcpy(name, key + 5, (size_t)(dot - key - 5));
+	name[dot - key - 5] = '\0';
+	if ((p = pool_find(s, name)) == NULL)
+		return;
+	if (strcmp(dot, ".last_start_ms") == 0)
 		/* Carry the wall-clock start over to the monotonic clock. */
 		p->last_start_ms = now_mono_ms() - (now_wall_ms() - value);
+	else if (strcmp(dot, ".paused") == 0)
+		p->paused = value != 0;
 }
 
 static void
@@ -1465,6 +1482,11 @@ pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 			snprintf(why, len, "pool %s is not configured", p->name);
 		return false;
 	}
+	if (p->paused) {
+		if (why)
+			snprintf(why, len, "pool %s is paused", p->name);
+		return false;
+	}
 	if ((int64_t)pool_alive(p) >= c->max) {
 		if (why)
 			snprintf(why, len, "pool %s at max %lld", p->name,
@@ -1610,6 +1632,12 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	    "allocation")) == NULL)
 		return;
 	s->dirty = true;
+	if (!res->ok)
+		r->pool->starts_failed++;
+	else {
+		r->pool->starts_ok++;
+		r->pool->start_ms_sum += res->duration_ms;
+	}
 	if (!res->ok) {
 		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
 		    "%s", (unsigned long long)r->id, r->name, res->exit_status,
@@ -2021,4 +2049,176 @@ sched_run(struct sched *s)
 			sched_ondemand_surplus(s, p);
 		sched_preallocate(s, p);
 	}
+}
+
+/* ---- views and operators' actions ----------------------------------------- */
+
+void
+sched_foreach_pool(struct sched *s,
+    void (*fn)(void *arg, const struct sched_pool_view *v), void *arg)
+{
+	struct sched_pool_view v;
+	struct tagset *ts;
+	struct pool *p;
+	size_t i;
+
+	TAILQ_FOREACH(p, &s->pools, entry) {
+		memset(&v, 0, sizeof(v));
+		v.name = p->name;
+		v.conf = p->conf;
+		v.paused = p->paused;
+		v.starting = p->counts[LIST_STARTING];
+		v.free = p->counts[LIST_FREE];
+		v.released = p->counts[LIST_RELEASED];
+		v.taken = p->counts[LIST_TAKEN];
+		v.releasing = p->counts[LIST_RELEASING];
+		v.deleting = p->counts[LIST_DELETING];
+		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+			tagset_providers(s, ts);
+			for (i = 0; i < ts->nproviders; i++)
+				if (ts->providers[i].pool == p)
+					v.waiting += ts->nwaiting;
+		}
+		v.starts_ok = p->starts_ok;
+		v.starts_failed = p->starts_failed;
+		v.start_ms_avg = p->starts_ok ? p->start_ms_sum /
+		    (double)p->starts_ok : 0.;
+		if (p->last_start_ms != 0)
+			v.last_start_ms = now_wall_ms() - (now_mono_ms() -
+			    p->last_start_ms);
+		fn(arg, &v);
+	}
+}
+
+static void
+resource_view(const struct resource *r, void (*fn)(void *arg,
+    const struct sched_resource_view *v), void *arg)
+{
+	const struct conf_pool *c = r->pool->conf;
+	const char *tags[2 * TAGSET_MAX_TAGS];
+	struct sched_resource_view v;
+	size_t i, n = 0;
+
+	memset(&v, 0, sizeof(v));
+	v.id = r->id;
+	v.name = r->name;
+	v.pool = r->pool->name;
+	v.state = resource_state_names[r->state];
+	v.ticket_id = r->ticket ? r->ticket->id : 0;
+	v.id_in_pool = r->id_in_pool;
+	v.data = r->data;
+	v.data_len = r->data_len;
+	v.created_ms = r->created_ms;
+	v.sandbox = r->sandbox;
+	v.releases = r->releases;
+	v.check_failed = r->check_failed;
+	for (i = 0; c != NULL && i < c->ntags && n < 2 * TAGSET_MAX_TAGS; i++)
+		tags[n++] = c->tags[i].name;
+	for (i = 0; c != NULL && i < c->ntags_on_demand &&
+	    n < 2 * TAGSET_MAX_TAGS; i++)
+		tags[n++] = c->tags_on_demand[i].name;
+	v.tags = tags;
+	v.ntags = n;
+	fn(arg, &v);
+}
+
+void
+sched_foreach_resource(struct sched *s,
+    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
+{
+	struct resource *r;
+
+	RB_FOREACH(r, resource_ids, &s->resources)
+		resource_view(r, fn, arg);
+}
+
+int
+sched_resource_find(struct sched *s, uint64_t id, const char *name,
+    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
+{
+	struct resource k = { .id = id }, *r = NULL;
+
+	if (name == NULL) {
+		r = RB_FIND(resource_ids, &s->resources, &k);
+	} else {
+		RB_FOREACH(r, resource_ids, &s->resources)
+			if (strcmp(r->name, name) == 0)
+				break;
+	}
+	if (r == NULL)
+		return 0;
+	resource_view(r, fn, arg);
+	return 1;
+}
+
+void
+sched_foreach_ticket(struct sched *s,
+    void (*fn)(void *arg, const struct sched_ticket_info *i), void *arg)
+{
+	struct sched_ticket_info info;
+	struct ticket *t;
+
+	RB_FOREACH(t, ticket_ids, &s->tickets) {
+		memset(&info, 0, sizeof(info));
+		info.id = t->id;
+		info.state = ticket_state_names[t->state];
+		info.tags = t->ts->key;
+		info.sandbox = t->sandbox;
+		info.resource_id = t->resource_id;
+		info.resource_name = t->res ? t->res->name : NULL;
+		info.created_ms = t->created_ms;
+		if (t->state == TICKET_OPEN) {
+			ticket_reason(s, t, s->view_reason,
+			    sizeof(s->view_reason));
+			info.waiting_reason = s->view_reason;
+		}
+		fn(arg, &info);
+	}
+}
+
+int
+sched_resource_delete(struct sched *s, uint64_t id)
+{
+	struct resource k = { .id = id }, *r;
+
+	r = RB_FIND(resource_ids, &s->resources, &k);
+	if (r == NULL || r->state != RES_UP)
+		return 0;
+	resource_kill(s, r, "deleted by an operator");
+	s->dirty = true;
+	return 1;
+}
+
+int
+sched_pool_pause(struct sched *s, const char *name, bool paused)
+{
+	struct pool *p = pool_find(s, name);
+
+	char key[300];
+
+	if (p == NULL)
+		return 0;
+	p->paused = paused;
+	snprintf(key, sizeof(key), "pool.%s.paused", name);
+	put_meta(s, key, paused);
+	log_info("pool %s: %s", name, paused ? "paused" : "resumed");
+	s->dirty = true;
+	return 1;
+}
+
+int
+sched_pool_drain(struct sched *s, const char *name)
+{
+	struct pool *p = pool_find(s, name);
+	struct resource *r;
+
+	if (p == NULL || sched_pool_pause(s, name, true) == 0)
+		return 0;
+	while ((r = TAILQ_FIRST(&p->lists[LIST_FREE])) != NULL)
+		resource_delete(s, r);
+	while ((r = TAILQ_FIRST(&p->lists[LIST_RELEASED])) != NULL)
+		resource_delete(s, r);
+	log_info("pool %s: draining", name);
+	s->dirty = true;
+	return 1;
 }

@@ -120,4 +120,69 @@ void sched_run(struct sched *s);
 /* Counts for logs and tests. */
 size_t sched_open_tickets(const struct sched *s);
 
+/*
+ * Read-only views for the faces (status page, JSON API, metrics, control
+ * RPCs).  Every pointer in a view is borrowed for the callback only.
+ */
+struct sched_pool_view {
+	const char *name;
+	const struct conf_pool *conf;  /* NULL: no longer configured */
+	bool paused;
+	size_t starting, free, released, taken, releasing, deleting;
+	size_t waiting;                /* tickets this pool could serve */
+	uint64_t starts_ok, starts_failed;
+	double start_ms_avg;           /* successful starts; 0 if none */
+	int64_t last_start_ms;         /* wall clock, 0 if never */
+};
+
+struct sched_resource_view {
+	uint64_t id;
+	const char *name;
+	const char *pool;
+	const char *state;             /* STARTING, UP, RELEASING, ... */
+	uint64_t ticket_id;            /* 0: none */
+	int32_t id_in_pool;
+	const void *data;
+	size_t data_len;
+	int64_t created_ms;
+	const char *sandbox;
+	int32_t releases;
+	int32_t check_failed;
+	const char *const *tags;       /* the pool's tags, normal first */
+	size_t ntags;
+};
+
+struct sched_ticket_info {
+	uint64_t id;
+	const char *state;             /* OPEN, READY, FAILED */
+	const char *tags;              /* the canonical tag-set key */
+	const char *sandbox;           /* NULL if none */
+	uint64_t resource_id;          /* 0: none */
+	const char *resource_name;     /* NULL: none */
+	int64_t created_ms;
+	const char *waiting_reason;    /* NULL unless OPEN */
+};
+
+void sched_foreach_pool(struct sched *s,
+    void (*fn)(void *arg, const struct sched_pool_view *v), void *arg);
+/* Live (not ENDED) resources, by ID. */
+void sched_foreach_resource(struct sched *s,
+    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg);
+/* 1 and a call of FN for live resource ID (or NAME, if not NULL), 0 if none. */
+int sched_resource_find(struct sched *s, uint64_t id, const char *name,
+    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg);
+/* Tickets not CLOSED (OPEN and FAILED and READY), by ID. */
+void sched_foreach_ticket(struct sched *s,
+    void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg);
+
+/*
+ * Operators' actions.  resource_kill: an UP resource is deleted and its
+ * ticket FAILED (resalloc-maint resource-delete); 1 done, 0 no such UP
+ * resource.  pool_pause: a paused pool starts nothing; drain: paused, and
+ * its free resources are deleted.  1 done, 0 no such pool.
+ */
+int sched_resource_delete(struct sched *s, uint64_t id);
+int sched_pool_pause(struct sched *s, const char *name, bool paused);
+int sched_pool_drain(struct sched *s, const char *name);
+
 #endif
