@@ -23,6 +23,7 @@
 #include "broker.h"
 #include "bus.h"
 #include "conf.h"
+#include "control.h"
 #include "log.h"
 #include "msg.h"
 #include "sched.h"
@@ -62,7 +63,8 @@ struct broker {
 	struct store *store;
 	struct sched *sched;
 	const struct conf_server *server;
-	const struct conf_pools *pools;
+	struct conf_pools *pools;    /* owned */
+	char *pools_path;
 	char *prefix;
 	char *unrouted_queue;
 	ev_io bus_io;
@@ -629,10 +631,36 @@ broker_consume(struct broker *b, char *queue)
 	return rc;
 }
 
+/* control's view of the broker: replies and reloads. */
+static void
+control_reply(void *ctx, const struct bus_delivery *d,
+    const ProtobufCMessage *m)
+{
+	broker_reply(ctx, d, m);
+}
+
+static int
+control_reload(void *ctx, char *err, size_t errlen)
+{
+	return broker_reload(ctx, err, errlen);
+}
+
+static void
+broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	struct broker *b = arg;
+	struct control_ops ops = { control_reply, control_reload, b };
+
+	control_handle(b->sched, b->server, d, &ops);
+	sched_touch(b->sched);
+	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap,
+	    d->delivery_tag);
+}
+
 struct broker *
 broker_new(struct ev_loop *loop, const char *amqp_url,
-    const struct conf_server *server, const struct conf_pools *pools,
-    struct store *store)
+    const struct conf_server *server, struct conf_pools *pools,
+    const char *pools_path, struct store *store)
 {
 	struct sched_ops ops = { broker_emit, broker_wake, NULL };
 	struct broker *b = xcalloc(1, sizeof(*b));
@@ -643,6 +671,7 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	b->store = store;
 	b->server = server;
 	b->pools = pools;
+	b->pools_path = xstrdup(pools_path);
 	b->prefix = xstrdup(server->prefix ? server->prefix :
 	    RESBUS_DEFAULT_PREFIX);
 	b->cur = batch_new();
@@ -676,6 +705,17 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	    broker_consume(b, topo_request_queue(b->prefix)) == -1 ||
 	    broker_consume(b, topo_unrouted_queue(b->prefix)) == -1)
 		goto fail;
+	{
+		char *q = topo_control_queue(b->prefix);
+
+		if (bus_consume(b->bus, q, false, broker_on_control, b) == -1) {
+			log_warnx("cannot consume %s: %s", q,
+			    bus_error(b->bus));
+			free(q);
+			goto fail;
+		}
+		free(q);
+	}
 
 	ev_io_init(&b->bus_io, broker_readable, bus_fd(b->bus), EV_READ);
 	ev_io_start(loop, &b->bus_io);
@@ -700,19 +740,26 @@ fail:
 }
 
 int
-broker_reload(struct broker *b, const struct conf_pools *pools)
+broker_reload(struct broker *b, char *err, size_t errlen)
 {
+	struct conf_pools *fresh;
 	size_t i;
 
-	for (i = 0; i < pools->npools; i++)
+	fresh = conf_pools_load(b->pools_path, err, errlen);
+	if (fresh == NULL)
+		return -1;
+	for (i = 0; i < fresh->npools; i++)
 		if (topo_declare_pool(b->bus, b->prefix,
-		    pools->pools[i].name) == -1) {
-			log_warnx("reload: pool %s: %s", pools->pools[i].name,
-			    bus_error(b->bus));
+		    fresh->pools[i].name) == -1) {
+			snprintf(err, errlen, "pool %s: %s",
+			    fresh->pools[i].name, bus_error(b->bus));
+			conf_pools_free(fresh);
 			return -1;
 		}
-	b->pools = pools;
-	sched_set_pools(b->sched, pools);
+	sched_set_pools(b->sched, fresh);
+	conf_pools_free(b->pools);
+	b->pools = fresh;
+	log_info("reloaded %s: %zu pools", b->pools_path, fresh->npools);
 	return 0;
 }
 
@@ -749,6 +796,8 @@ broker_free(struct broker *b)
 	batch_free(b->cur);
 	sched_free(b->sched);
 	free(b->done);
+	conf_pools_free(b->pools);
+	free(b->pools_path);
 	free(b->prefix);
 	free(b->unrouted_queue);
 	free(b);

@@ -19,20 +19,23 @@ struct conf_pools;
 struct store;
 struct broker;
 
+#include <stddef.h>
+
 /*
  * Loads the store's state, connects to AMQP_URL, declares the topology
- * and starts consuming.  SERVER, POOLS and STORE are borrowed and must
- * outlive the broker.  NULL (after logging why) on failure.
+ * and starts consuming.  SERVER and STORE are borrowed and must outlive
+ * the broker; the broker takes ownership of POOLS, read from POOLS_PATH
+ * (which reloads read again).  NULL (after logging why) on failure.
  */
 struct broker *broker_new(struct ev_loop *loop, const char *amqp_url,
-    const struct conf_server *server, const struct conf_pools *pools,
-    struct store *store);
+    const struct conf_server *server, struct conf_pools *pools,
+    const char *pools_path, struct store *store);
 /*
- * Switches to POOLS (already loaded and validated; borrowed like
- * broker_new's): declares queues of new pools and hands them to the
- * scheduler.  0, or -1 when the bus refused, and the old pools stay.
+ * Reads pools.yaml again and switches to it: declares the queues of new
+ * pools and hands them to the scheduler.  0, or -1 with the reason in
+ * ERR (a bad file, or the bus refused), and the running pools stay.
  */
-int broker_reload(struct broker *b, const struct conf_pools *pools)
+int broker_reload(struct broker *b, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 /* Commits what is pending and releases everything. */
 void broker_free(struct broker *b);

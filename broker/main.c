@@ -71,34 +71,15 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* What SIGHUP needs: where pools.yaml is, and who uses it. */
-struct reloader {
-	ev_signal sighup;
-	char *path;
-	struct conf_pools *pools;    /* the running configuration */
-	struct broker *broker;
-};
-
 /* SIGHUP: read pools.yaml again; a bad file keeps the running pools. */
 static void
 on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	struct reloader *rl = container_of(w, struct reloader, sighup);
-	struct conf_pools *fresh;
+	struct broker *b = w->data;
 	char err[1024];
 
-	fresh = conf_pools_load(rl->path, err, sizeof(err));
-	if (fresh == NULL) {
+	if (broker_reload(b, err, sizeof(err)) == -1)
 		log_warnx("reload refused, the running pools stay: %s", err);
-		return;
-	}
-	if (broker_reload(rl->broker, fresh) == -1) {
-		conf_pools_free(fresh);
-		return;
-	}
-	conf_pools_free(rl->pools);
-	rl->pools = fresh;
-	log_info("reloaded %s: %zu pools", rl->path, fresh->npools);
 }
 
 int
@@ -119,8 +100,7 @@ main(int argc, char *argv[])
 	struct ev_loop *loop;
 	struct broker *b;
 	struct store *store;
-	ev_signal sigint, sigterm;
-	struct reloader rl;
+	ev_signal sigint, sigterm, sighup;
 	bool check = false, debug = false;
 	char err[1024], *path, *logfile;
 	int c, level;
@@ -193,8 +173,10 @@ main(int argc, char *argv[])
 		fatalx("store: %s", err);
 
 	loop = ev_default_loop(EVFLAG_AUTO);
+	path = xasprintf("%s/pools.yaml", dir);
 	b = broker_new(loop, amqp_url_pick(url_opt, server->amqp_url), server,
-	    pools, store);
+	    pools, path, store);
+	free(path);
 	if (b == NULL) {
 		store_close(store);
 		fatalx("cannot start");
@@ -203,11 +185,9 @@ main(int argc, char *argv[])
 	ev_signal_start(loop, &sigint);
 	ev_signal_init(&sigterm, on_signal, SIGTERM);
 	ev_signal_start(loop, &sigterm);
-	rl.path = xasprintf("%s/pools.yaml", dir);
-	rl.pools = pools;
-	rl.broker = b;
-	ev_signal_init(&rl.sighup, on_sighup, SIGHUP);
-	ev_signal_start(loop, &rl.sighup);
+	ev_signal_init(&sighup, on_sighup, SIGHUP);
+	sighup.data = b;
+	ev_signal_start(loop, &sighup);
 	ev_unref(loop);
 	ev_unref(loop);
 	ev_unref(loop);
@@ -216,8 +196,7 @@ main(int argc, char *argv[])
 
 	broker_free(b);
 	store_close(store);
-	conf_pools_free(rl.pools);
-	free(rl.path);
+
 	conf_server_free(server);
 	ev_loop_destroy(loop);
 	log_info("stopped");

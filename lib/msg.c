@@ -32,6 +32,8 @@ static const ProtobufCMessageDescriptor *const msg_descriptors[] = {
 	&resbus__v1__list__descriptor,
 	&resbus__v1__list_result__descriptor,
 	&resbus__v1__cancel__descriptor,
+	&resbus__v1__control_request__descriptor,
+	&resbus__v1__control_reply__descriptor,
 	NULL,
 };
 

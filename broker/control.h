@@ -1,0 +1,35 @@
+/*
+ * control -- operators' commands on the control queue (resbus-maint).
+ *
+ * Each ControlRequest names a command; a table maps names to handlers
+ * that read the scheduler's views or call its operator actions.  Commands
+ * that change anything require the AMQP user_id of the request to be one
+ * of server.yaml's `admins`; RabbitMQ has checked user_id against the
+ * login, so it cannot be forged by a client.
+ */
+#ifndef RESBUS_CONTROL_H
+#define RESBUS_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+struct bus_delivery;
+struct conf_server;
+struct sched;
+
+struct control_ops {
+	/* Sends M to the client that sent D, after the commit. */
+	void (*reply)(void *ctx, const struct bus_delivery *d,
+	    const ProtobufCMessage *m);
+	/* Reloads pools.yaml; 0, or -1 with the reason in ERR. */
+	int (*reload)(void *ctx, char *err, size_t errlen);
+	void *ctx;
+};
+
+/* Handles one delivery of the control queue (any type). */
+void control_handle(struct sched *s, const struct conf_server *server,
+    const struct bus_delivery *d, const struct control_ops *ops);
+
+#endif
