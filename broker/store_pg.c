@@ -619,17 +619,22 @@ pg_pending_fail(const struct pg_pending *e)
 
 /*
  * The connection is lost or out of step: everything in flight has failed
- * and so will everything after.  Callbacks run after the FIFO is empty.
+ * and so will everything after.  Callbacks run after the FIFO is emptied.
  */
 static int
 pg_break(struct store_pg *p)
 {
-	struct pg_pending e;
+	struct pg_pending *fifo = p->fifo;
+	size_t head = p->fifo_head, len = p->fifo_len, cap = p->fifo_cap, i;
 
 	p->broken = true;
 	p->want_write = false;
-	while (pg_fifo_pop(p, &e))
-		pg_pending_fail(&e);
+	p->fifo = NULL;
+	p->fifo_head = p->fifo_len = p->fifo_cap = 0;
+	p->nsyncs = 0;
+	for (i = 0; i < len; i++)
+		pg_pending_fail(&fifo[(head + i) % cap]);
+	free(fifo);
 	return -1;
 }
 
@@ -983,10 +988,9 @@ pg_io(struct store *s)
 	PGresult *res;
 	int nulls = 0;
 
-	if (p->broken)
+	/* Called from the loop: the running phase has begun. */
+	if (pg_running(p, "io") == -1)
 		return -1;
-	if (!p->pipeline)
-		return 0;
 	if (PQconsumeInput(p->conn) != 1) {
 		(void)pg_fail_conn(p, "receive");
 		return pg_break(p);
