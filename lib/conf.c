@@ -54,12 +54,14 @@ enum conf_type {
 	CONF_STRING,
 	CONF_STRING_LIST,
 	CONF_TAG_LIST,
+	CONF_BOOL,
 	CONF_ANY, /* accepted and ignored */
 };
 
 #define KEY_REQUIRED 0x1  /* must be present (strings) */
 #define KEY_ALIAS 0x2	  /* sets the field only if its main key is absent */
 #define KEY_ON_DEMAND 0x4 /* the list of on-demand tags */
+#define KEY_FALSE_OFF 0x8 /* strings: a YAML false (off, no) means "off" */
 
 /*
  * A string check: 0 if VALUE is acceptable, else -1 with the reason
@@ -102,6 +104,11 @@ struct conf_key {
 		.off = offsetof(struct st, f),                                 \
 		.count_off = offsetof(struct st, n##f), .flags = (fl)          \
 	}
+#define KEY_BOOL(st, f, d)                                                     \
+	{                                                                      \
+		.name = #f, .type = CONF_BOOL, .off = offsetof(struct st, f),  \
+		.def_int = (d)                                                 \
+	}
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
 static int check_nonempty(const char *, char *, size_t);
@@ -111,6 +118,7 @@ static int check_name_pattern(const char *, char *, size_t);
 static int check_db_url(const char *, char *, size_t);
 static int check_amqp_url(const char *, char *, size_t);
 static int check_loglevel(const char *, char *, size_t);
+static int check_listen(const char *, char *, size_t);
 
 static const struct conf_key pool_keys[] = {
     KEY_STR(conf_pool, description, NULL, NULL, 0),
@@ -139,6 +147,8 @@ static const struct conf_key pool_keys[] = {
     KEY_INT(conf_pool, cmd_release_timeout, 600, 1, INT64_MAX),
     KEY_INT(conf_pool, cmd_list_timeout, 120, 1, INT64_MAX),
     KEY_INT(conf_pool, cmd_list_period, 1800, 1, INT64_MAX),
+    /* A hook log rotates to <log>.1 when a write would pass this. */
+    KEY_INT(conf_pool, hook_log_max_bytes, 10 * 1024 * 1024, 0, INT64_MAX),
 };
 
 /* One item of tags/tags_on_demand written as {name: X, priority: N}. */
@@ -163,6 +173,12 @@ static const struct conf_key server_keys[] = {
     KEY_STR(conf_server, amqp_url, NULL, check_amqp_url, 0),
     KEY_STR(conf_server, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
     KEY_STRLIST(conf_server, admins, check_nonempty),
+    KEY_STR(conf_server, http_listen, "127.0.0.1:49110", check_listen,
+	KEY_FALSE_OFF),
+    KEY_BOOL(conf_server, notify, 1),
+    KEY_STR(conf_server, notify_exchange, "amq.topic", check_nonempty, 0),
+    KEY_STR(conf_server, notify_topic_prefix, "org.resbus", check_nonempty,
+	0),
     /* resalloc's manager loop period; resbus is event-driven */
     {.name = "sleeptime", .type = CONF_ANY},
 };
@@ -553,6 +569,37 @@ check_loglevel(const char *v, char *why, size_t whylen)
 	return -1;
 }
 
+/*
+ * A listen address: HOST:PORT, [IPV6]:PORT, or "" / "off" for none.  The
+ * host is resolved when the server starts; here only its shape counts.
+ */
+static int
+check_listen(const char *v, char *why, size_t whylen)
+{
+	const char *colon, *c;
+	char q[128];
+	int64_t port;
+
+	if (*v == '\0' || strcmp(v, "off") == 0)
+		return 0;
+	colon = strrchr(v, ':');
+	if (colon == NULL || colon == v)
+		goto bad;
+	if (v[0] == '[' && colon[-1] != ']')
+		goto bad;
+	for (c = v; c < colon; c++)
+		if (isspace((unsigned char)*c) || *c == '/')
+			goto bad;
+	if (parse_int(colon + 1, &port) == -1 || port < 1 || port > 65535 ||
+	    !isdigit((unsigned char)colon[1]))
+		goto bad;
+	return 0;
+bad:
+	snprintf(why, whylen, "expected HOST:PORT, [IPV6]:PORT, \"\" or off, "
+	    "got %s", quote(v, q, sizeof(q)));
+	return -1;
+}
+
 /* ---- typed values ------------------------------------------------------ */
 
 /* The field of OBJ that key K (or its element count) lives in. */
@@ -567,6 +614,7 @@ field(void *obj, size_t off)
 #define FIELD_STRLIST(obj, k) (*(char ***)field((obj), (k)->off))
 #define FIELD_TAGLIST(obj, k) (*(struct conf_tag **)field((obj), (k)->off))
 #define FIELD_COUNT(obj, k) (*(size_t *)field((obj), (k)->count_off))
+#define FIELD_BOOL(obj, k) (*(bool *)field((obj), (k)->off))
 
 static void
 int_expectation(const struct conf_key *k, char *buf, size_t len)
@@ -581,6 +629,45 @@ int_expectation(const struct conf_key *k, char *buf, size_t len)
 		snprintf(buf, len,
 		    "an integer between %" PRId64 " and %" PRId64, k->min,
 		    k->max);
+}
+
+/*
+ * The truth value of a YAML 1.1 boolean scalar (yes/no, true/false,
+ * on/off in their three spellings, or an explicit !!bool): 0 and *out, or
+ * -1 when NODE is not a boolean.
+ */
+static int
+yaml_bool_value(const yaml_node_t *node, bool *out)
+{
+	static const char *const yes[] = {"yes", "Yes", "YES", "true", "True",
+	    "TRUE", "on", "On", "ON"};
+	const char *s;
+	int64_t dummy;
+	size_t i;
+
+	if (node->type != YAML_SCALAR_NODE ||
+	    scalar_kind(node, &dummy) != SCALAR_BOOL)
+		return -1;
+	s = scalar_text(node);
+	if (!is_yaml11_bool(s))
+		return -1;
+	*out = false;
+	for (i = 0; i < NKEYS(yes); i++)
+		if (strcmp(s, yes[i]) == 0)
+			*out = true;
+	return 0;
+}
+
+static int
+parse_bool_value(struct parse *p, const struct conf_key *k,
+    const yaml_node_t *node, bool *out)
+{
+	char got[128];
+
+	if (yaml_bool_value(node, out) == -1)
+		return fail(p, node, "%s: expected true or false, got %s",
+		    k->name, describe(node, got, sizeof(got)));
+	return 0;
 }
 
 static int
@@ -775,6 +862,9 @@ fields_init(const struct conf_key *keys, size_t nkeys, void *obj)
 			FIELD_STR(obj, k) =
 			    k->def_str ? xstrdup(k->def_str) : NULL;
 			break;
+		case CONF_BOOL:
+			FIELD_BOOL(obj, k) = k->def_int != 0;
+			break;
 		default:
 			break; /* lists start empty (the struct is zeroed) */
 		}
@@ -838,6 +928,7 @@ set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 	struct conf_tag *tags;
 	size_t n;
 	int64_t v = 0;
+	bool b = false;
 
 	switch (k->type) {
 	case CONF_INT:
@@ -846,9 +937,18 @@ set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 		if (store)
 			FIELD_INT(obj, k) = v;
 		return 0;
+	case CONF_BOOL:
+		if (parse_bool_value(p, k, node, &b) == -1)
+			return -1;
+		if (store)
+			FIELD_BOOL(obj, k) = b;
+		return 0;
 	case CONF_STRING:
-		if (parse_str_value(p, k->name, k->check, node,
-			!(k->flags & KEY_REQUIRED), &s) == -1)
+		if ((k->flags & KEY_FALSE_OFF) &&
+		    yaml_bool_value(node, &b) == 0 && !b)
+			s = xstrdup("off");
+		else if (parse_str_value(p, k->name, k->check, node,
+			     !(k->flags & KEY_REQUIRED), &s) == -1)
 			return -1;
 		if (!store) {
 			free(s);

@@ -49,6 +49,7 @@ struct conf_pool {
 	int64_t cmd_release_timeout;  /* seconds, default 600 */
 	int64_t cmd_list_timeout;     /* seconds, default 120 (resalloc's) */
 	int64_t cmd_list_period;      /* seconds between sweeps, default 1800 */
+	int64_t hook_log_max_bytes;   /* per hook log, default 10 MiB; 0: no cap */
 };
 
 struct conf_pools {
@@ -66,6 +67,11 @@ struct conf_server {
 	char *prefix;                 /* bus name prefix, default "resbus" */
 	char **admins;
 	size_t nadmins;
+	/* the status page, JSON API and metrics: "HOST:PORT", or "" / "off" */
+	char *http_listen;            /* default "127.0.0.1:49110" */
+	bool notify;                  /* JSON notifications, default true */
+	char *notify_exchange;        /* default "amq.topic" */
+	char *notify_topic_prefix;    /* default "org.resbus" */
 };
 
 struct conf_worker {

@@ -2,11 +2,19 @@
  * runner -- one driver command as a child process on the libev loop.
  *
  * The lifecycle of a command is three independent events: its shell
- * exits (ev_child), its stdout pipe reaches EOF (ev_io), and its deadline
- * passes (ev_timer).  The command is over when the shell has exited and
- * stdout is closed.  A grandchild that keeps stdout open after the shell
- * exited (a daemon started without redirecting it) would hold the command
- * forever, so EOF is awaited only RUNNER_DRAIN_S after the exit.
+ * exits (ev_child), its stdout and stderr pipes reach EOF (ev_io), and its
+ * deadline passes (ev_timer).  The command is over when the shell has
+ * exited and both pipes are closed.  A grandchild that keeps them open
+ * after the shell exited (a daemon started without redirecting them) would
+ * hold the command forever, so EOF is awaited only RUNNER_DRAIN_S after
+ * the exit.
+ *
+ * stderr comes through a pipe of its own rather than straight into the
+ * log file so that every byte written to the log passes one function,
+ * which keeps the log under its size cap: when a write would take the
+ * file past log_max_bytes, the file is renamed to "<log>.1" (replacing
+ * the previous one) and a fresh one is started.  A command that prints
+ * without end thus costs at most twice the cap on disk.
  *
  * The child gets its own process group so that a timeout reaches
  * everything the command started: SIGTERM to the group, SIGKILL to the
@@ -23,6 +31,7 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -44,15 +53,23 @@ struct runner {
 	struct ev_loop *loop;
 	ev_child child_w;
 	ev_io out_w;
+	ev_io err_w;
 	ev_timer deadline_w; /* the timeout, then the SIGKILL grace */
 	ev_timer drain_w;    /* EOF wait after the shell exited */
 	pid_t pid;
 	int out_fd;
+	int err_fd;
 	int log_fd;
+	char *log_path;
+	int64_t log_max;  /* 0: no cap */
+	int64_t log_size; /* bytes in the current log file */
+	bool rotate_failed;
 	int64_t start_ms;
 	int64_t timeout_s;
 	bool exited;
-	bool eof;
+	bool eof; /* both pipes closed */
+	bool out_eof;
+	bool err_eof;
 	bool timed_out;
 	bool term_sent; /* SIGTERM sent: deadline_w is the grace */
 	bool kill_sent;
@@ -71,13 +88,71 @@ struct runner {
 	void *arg;
 };
 
+/* Starts a fresh log file, the old one becoming <log>.1. */
+static void
+log_rotate(struct runner *r)
+{
+	char *old;
+	int fd;
+
+	old = xasprintf("%s.1", r->log_path);
+	if (rename(r->log_path, old) == -1) {
+		/* Keep the cap all the same: start the file over. */
+		if (!r->rotate_failed)
+			log_warn("command %d: rename %s", (int)r->pid,
+			    r->log_path);
+		r->rotate_failed = true;
+		if (ftruncate(r->log_fd, 0) == -1)
+			log_warn("command %d: truncate %s", (int)r->pid,
+			    r->log_path);
+		r->log_size = 0;
+		free(old);
+		return;
+	}
+	free(old);
+	fd = open(r->log_path,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY,
+	    0640);
+	if (fd == -1) {
+		log_warn("command %d: reopen %s", (int)r->pid, r->log_path);
+		return; /* keeps writing to <log>.1, still capped */
+	}
+	close(r->log_fd);
+	r->log_fd = fd;
+	r->log_size = 0;
+}
+
+/* Appends LEN bytes of BUF to the log, rotating it at the cap. */
+static void
+log_write(struct runner *r, const char *buf, size_t len)
+{
+	size_t k;
+	ssize_t n;
+
+	while (len > 0) {
+		if (r->log_max > 0 && r->log_size > 0 &&
+		    r->log_size + (int64_t)len > r->log_max)
+			log_rotate(r);
+		k = len;
+		if (r->log_max > 0 && (int64_t)k > r->log_max - r->log_size)
+			k = (size_t)(r->log_max - r->log_size);
+		if (k == 0)
+			k = len; /* rotation failed to make room: write */
+		n = write(r->log_fd, buf, k);
+		if (n <= 0) {
+			log_warn("command %d: log write", (int)r->pid);
+			return;
+		}
+		r->log_size += n;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
 static void
 log_line(struct runner *r, const char *s)
 {
-	ssize_t n;
-
-	n = write(r->log_fd, s, strlen(s));
-	(void)n;
+	log_write(r, s, strlen(s));
 }
 
 static void
@@ -125,6 +200,18 @@ capture_feed(struct runner *r, const char *buf, size_t len)
 }
 
 static void
+runner_release(struct runner *r)
+{
+	close(r->out_fd);
+	close(r->err_fd);
+	close(r->log_fd);
+	free(r->log_path);
+	free(r->cap);
+	free(r->line);
+	free(r);
+}
+
+static void
 runner_finish(struct runner *r)
 {
 	struct runner_result res;
@@ -134,6 +221,7 @@ runner_finish(struct runner *r)
 
 	ev_child_stop(r->loop, &r->child_w);
 	ev_io_stop(r->loop, &r->out_w);
+	ev_io_stop(r->loop, &r->err_w);
 	ev_timer_stop(r->loop, &r->deadline_w);
 	ev_timer_stop(r->loop, &r->drain_w);
 
@@ -155,40 +243,64 @@ runner_finish(struct runner *r)
 	res.duration_ms = now_mono_ms() - r->start_ms;
 
 	r->fn(r, &res, r->arg);
+	runner_release(r);
+}
 
-	close(r->out_fd);
-	close(r->log_fd);
-	free(r->cap);
-	free(r->line);
-	free(r);
+/* Reads stdout (IS_OUT) or stderr into the log; false at EOF. */
+static bool
+pipe_read(struct runner *r, int fd, bool is_out)
+{
+	char buf[16384];
+	ssize_t n;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return true;
+		log_warn("command %d: %s", (int)r->pid,
+		    is_out ? "stdout" : "stderr");
+		n = 0;
+	}
+	if (n == 0)
+		return false;
+	log_write(r, buf, (size_t)n);
+	if (is_out && r->cap_max > 0)
+		capture_feed(r, buf, (size_t)n);
+	return true;
+}
+
+static void
+pipe_eof(struct runner *r)
+{
+	if (!r->out_eof || !r->err_eof)
+		return;
+	r->eof = true;
+	ev_timer_stop(r->loop, &r->drain_w);
+	runner_finish(r);
 }
 
 static void
 out_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct runner *r = container_of(w, struct runner, out_w);
-	char buf[16384];
-	ssize_t n, m;
 
-	n = read(r->out_fd, buf, sizeof(buf));
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		log_warn("command %d: stdout", (int)r->pid);
-		n = 0;
-	}
-	if (n == 0) {
-		r->eof = true;
-		ev_io_stop(loop, w);
-		ev_timer_stop(loop, &r->drain_w);
-		runner_finish(r);
+	if (pipe_read(r, r->out_fd, true))
 		return;
-	}
-	m = write(r->log_fd, buf, (size_t)n);
-	if (m != n)
-		log_warn("command %d: log write", (int)r->pid);
-	if (r->cap_max > 0)
-		capture_feed(r, buf, (size_t)n);
+	r->out_eof = true;
+	ev_io_stop(loop, w);
+	pipe_eof(r);
+}
+
+static void
+err_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct runner *r = container_of(w, struct runner, err_w);
+
+	if (pipe_read(r, r->err_fd, false))
+		return;
+	r->err_eof = true;
+	ev_io_stop(loop, w);
+	pipe_eof(r);
 }
 
 static void
@@ -196,7 +308,8 @@ drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct runner *r = container_of(w, struct runner, drain_w);
 
-	log_warnx("command %d: stdout still open after its exit, not waiting",
+	log_warnx("command %d: stdout or stderr still open after its exit, "
+		  "not waiting",
 	    (int)r->pid);
 	ev_timer_stop(loop, w);
 	runner_finish(r);
@@ -287,7 +400,7 @@ env_build(const struct runner_spec *spec)
 }
 
 static void
-child_exec(const struct runner_spec *spec, char **envp, int out_fd, int log_fd)
+child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd)
 {
 	static const char msg[] = "resbus-worker: cannot exec /bin/sh\n";
 	char *argv[4];
@@ -303,7 +416,7 @@ child_exec(const struct runner_spec *spec, char **envp, int out_fd, int log_fd)
 	nullfd = open("/dev/null", O_RDONLY);
 	if (nullfd == -1 || dup2(nullfd, STDIN_FILENO) == -1 ||
 	    dup2(out_fd, STDOUT_FILENO) == -1 ||
-	    dup2(log_fd, STDERR_FILENO) == -1)
+	    dup2(err_fd, STDERR_FILENO) == -1)
 		_exit(127);
 	closefrom(STDERR_FILENO + 1);
 
@@ -322,8 +435,9 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
     runner_done_fn *fn, void *arg)
 {
 	struct runner *r;
+	struct stat st;
 	char **envp;
-	int pfd[2], log_fd, saved;
+	int pfd[2], efd[2], log_fd, saved;
 	pid_t pid;
 
 	log_fd = open(spec->log_path,
@@ -336,6 +450,14 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 		errno = saved;
 		return NULL;
 	}
+	if (pipe2(efd, O_CLOEXEC) == -1) {
+		saved = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		close(log_fd);
+		errno = saved;
+		return NULL;
+	}
 	envp = env_build(spec);
 
 	pid = fork();
@@ -344,25 +466,33 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 		free(envp);
 		close(pfd[0]);
 		close(pfd[1]);
+		close(efd[0]);
+		close(efd[1]);
 		close(log_fd);
 		errno = saved;
 		return NULL;
 	}
 	if (pid == 0)
-		child_exec(spec, envp, pfd[1], log_fd);
+		child_exec(spec, envp, pfd[1], efd[1]);
 
 	/* Both sides set the group, so kill(-pid) works whoever runs first. */
 	(void)setpgid(pid, pid);
 	free(envp);
 	close(pfd[1]);
-	if (fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK) == -1)
+	close(efd[1]);
+	if (fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK) == -1 ||
+	    fcntl(efd[0], F_SETFL, fcntl(efd[0], F_GETFL) | O_NONBLOCK) == -1)
 		log_warn("command %d: O_NONBLOCK", (int)pid);
 
 	r = xcalloc(1, sizeof(*r));
 	r->loop = loop;
 	r->pid = pid;
 	r->out_fd = pfd[0];
+	r->err_fd = efd[0];
 	r->log_fd = log_fd;
+	r->log_path = xstrdup(spec->log_path);
+	r->log_max = spec->log_max_bytes > 0 ? spec->log_max_bytes : 0;
+	r->log_size = fstat(log_fd, &st) == 0 ? (int64_t)st.st_size : 0;
 	r->start_ms = now_mono_ms();
 	r->timeout_s = spec->timeout_s;
 	r->cap_max = spec->capture_max_bytes;
@@ -379,6 +509,8 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 	ev_child_start(loop, &r->child_w);
 	ev_io_init(&r->out_w, out_cb, r->out_fd, EV_READ);
 	ev_io_start(loop, &r->out_w);
+	ev_io_init(&r->err_w, err_cb, r->err_fd, EV_READ);
+	ev_io_start(loop, &r->err_w);
 	ev_init(&r->drain_w, drain_cb);
 	ev_init(&r->deadline_w, deadline_cb);
 	if (spec->timeout_s > 0) {
@@ -393,13 +525,10 @@ runner_abandon(struct runner *r)
 {
 	ev_child_stop(r->loop, &r->child_w);
 	ev_io_stop(r->loop, &r->out_w);
+	ev_io_stop(r->loop, &r->err_w);
 	ev_timer_stop(r->loop, &r->deadline_w);
 	ev_timer_stop(r->loop, &r->drain_w);
-	close(r->out_fd);
-	close(r->log_fd);
-	free(r->cap);
-	free(r->line);
-	free(r);
+	runner_release(r);
 }
 
 int

@@ -4,9 +4,10 @@
  * A worker runs hundreds of commands at once without a thread per
  * command: each one is a child in its own process group, watched by an
  * ev_child for its exit, an ev_io on its stdout pipe and ev_timers for
- * its deadline.  stdout is appended to the per-resource log file and the
- * first bytes of it are captured (cmd_new's output is the resource's
- * data); stderr goes straight into the same log file.
+ * its deadline.  stdout and stderr both come back through pipes: both
+ * are appended to the per-resource log file, which is kept under a size
+ * cap by rotating it to "<log>.1", and the first bytes of stdout are
+ * captured (cmd_new's output is the resource's data).
  *
  * The command string comes only from the worker's own configuration;
  * whatever a job carries reaches the command through the environment.
@@ -24,7 +25,7 @@
 #define RUNNER_TIMEOUT_STATUS 124
 /* Seconds between SIGTERM and SIGKILL to a timed-out command's group. */
 #define RUNNER_KILL_GRACE_S 5
-/* How long to wait for EOF on stdout once the shell has exited. */
+/* How long to wait for EOF on stdout/stderr once the shell has exited. */
 #define RUNNER_DRAIN_S 5
 /* cmd_new's captured stdout (resalloc's limit) and the trim marker. */
 #define RUNNER_CAPTURE_BYTES 512
@@ -37,6 +38,7 @@ struct runner;
 struct runner_spec {
 	const char *cmd;      /* run as /bin/sh -c CMD */
 	const char *log_path; /* opened 0640, append; stderr + stdout */
+	int64_t log_max_bytes; /* rotate to LOG_PATH.1 past this; 0: no cap */
 	char *const *env;     /* "NAME=value" added to the environment */
 	size_t nenv;
 	int64_t timeout_s;	  /* <= 0: none */

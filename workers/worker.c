@@ -10,8 +10,12 @@
  * without running the command again -- a second cmd_new would start a
  * second machine.  The job's state is the list it sits on.
  *
- * How many jobs run at once is the channel's prefetch: RabbitMQ simply
- * does not deliver more, so the worker needs no queue of its own.
+ * How many jobs run at once is the channel's prefetch: RabbitMQ does not
+ * deliver more than that per consumer, and a job stays unacked until its
+ * result is confirmed.  A worker serving several pools has one consumer
+ * per pool queue, and RabbitMQ counts a (non-global) prefetch per
+ * consumer, so up to one prefetch per pool may arrive; jobs beyond the
+ * concurrency wait, unacked, on the WAITING list until a command ends.
  *
  * A redelivered Allocate may have half-started a resource on a worker
  * that died, so it runs cmd_delete first and then cmd_new.
@@ -56,6 +60,7 @@ enum job_kind {
 };
 
 enum job_state {
+	JOB_WAITING, /* delivered, over the concurrency: not started yet */
 	JOB_RUNNING,
 	JOB_CONFIRMING,
 	JOB_RETRYING,
@@ -125,9 +130,11 @@ struct worker {
 	struct worker_config cfg;
 	char *event_exchange;
 
+	struct job_list waiting;
 	struct job_list running;
 	struct job_list confirming;
 	struct job_list retrying;
+	size_t nwaiting;
 	size_t nrunning;
 	size_t nconfirming;
 	size_t nretrying;
@@ -156,6 +163,7 @@ struct delivery_ctx {
 };
 
 static void job_step_start(struct job *job);
+static void job_run(struct job *job);
 
 static const char *
 step_name(enum job_step step)
@@ -187,9 +195,9 @@ worker_maybe_done(struct worker *w)
 {
 	if (w->stopping && w->nrunning == 0 && w->nconfirming == 0 &&
 	    w->nretrying == 0) {
-		log_info("all jobs done, exiting; %zu job(s) received while "
-			 "stopping go back to their queue",
-		    w->nheld);
+		log_info("all jobs done, exiting; %zu job(s) not started go "
+			 "back to their queue",
+		    w->nheld + w->nwaiting);
 		ev_break(w->loop, EVBREAK_ALL);
 	}
 }
@@ -354,6 +362,20 @@ job_result(struct job *job, const struct runner_result *res)
 	(void)job_publish(job);
 }
 
+/* Starts waiting jobs while there is room under the concurrency. */
+static void
+worker_run_waiting(struct worker *w)
+{
+	struct job *job;
+
+	while (!w->lost && !w->stopping && w->nrunning < w->cfg.concurrency &&
+	    (job = TAILQ_FIRST(&w->waiting)) != NULL) {
+		TAILQ_REMOVE(&w->waiting, job, entry);
+		w->nwaiting--;
+		job_run(job);
+	}
+}
+
 /* JOB is over: publish RES as its result and wait for the confirm. */
 static void
 job_finish(struct job *job, const struct runner_result *res)
@@ -369,6 +391,7 @@ job_finish(struct job *job, const struct runner_result *res)
 	job_result(job, res);
 	if (job->state != JOB_CONFIRMING)
 		job_free(job);
+	worker_run_waiting(w);
 }
 
 /* An Allocate cancelled before its cmd_new ran: nothing was made. */
@@ -459,15 +482,15 @@ step_command(const struct job *job, const char **cmd, int64_t *timeout_s)
 		break;
 	case STEP_LIVECHECK:
 		*cmd = pool->cmd_livecheck;
-		*timeout_s = WORKER_LIVECHECK_TIMEOUT_S;
+		*timeout_s = pool->cmd_livecheck_timeout;
 		break;
 	case STEP_RELEASE:
 		*cmd = pool->cmd_release;
-		*timeout_s = WORKER_RELEASE_TIMEOUT_S;
+		*timeout_s = pool->cmd_release_timeout;
 		break;
 	case STEP_LIST:
 		*cmd = pool->cmd_list;
-		*timeout_s = WORKER_LIST_TIMEOUT_S;
+		*timeout_s = pool->cmd_list_timeout;
 		break;
 	}
 }
@@ -541,6 +564,7 @@ job_step_start(struct job *job)
 	memset(&spec, 0, sizeof(spec));
 	spec.cmd = cmd;
 	spec.log_path = log_path;
+	spec.log_max_bytes = job->pool->hook_log_max_bytes;
 	spec.env = env;
 	spec.nenv = nenv;
 	spec.timeout_s = timeout_s;
@@ -714,10 +738,33 @@ job_accept(struct worker *w, const struct delivery_ctx *c)
 		}
 	}
 
+	if (w->nrunning >= w->cfg.concurrency) {
+		log_debug("resource %llu: %zu commands run, job waits",
+		    (unsigned long long)job->resource_id, w->nrunning);
+		job->state = JOB_WAITING;
+		TAILQ_INSERT_TAIL(&w->waiting, job, entry);
+		w->nwaiting++;
+		return;
+	}
+	job_run(job);
+	return;
+
+reject:
+	job_free(job);
+	job_reject(w, d->delivery_tag, false);
+}
+
+/* Starts JOB's first command (or finishes it if it was cancelled). */
+static void
+job_run(struct job *job)
+{
+	struct worker *w = job->w;
+
 	TAILQ_INSERT_TAIL(&w->running, job, entry);
 	w->nrunning++;
 	job->state = JOB_RUNNING;
-	if (c->kind == JOB_ALLOCATE && cancel_remembered(w, job->resource_id)) {
+	if (job->kind == JOB_ALLOCATE &&
+	    cancel_remembered(w, job->resource_id)) {
 		log_info("resource %llu: cancelled before it started",
 		    (unsigned long long)job->resource_id);
 		job->cancelled = true;
@@ -731,11 +778,6 @@ job_accept(struct worker *w, const struct delivery_ctx *c)
 			 "half-started; deleting it first",
 		    (unsigned long long)job->resource_id);
 	job_step_start(job);
-	return;
-
-reject:
-	job_free(job);
-	job_reject(w, d->delivery_tag, false);
 }
 
 #define JOB_HANDLER(fn, k)                                                     \
@@ -945,6 +987,7 @@ worker_new(
 	w->bus = bus;
 	w->cfg = *cfg;
 	w->event_exchange = topo_event_exchange(cfg->prefix);
+	TAILQ_INIT(&w->waiting);
 	TAILQ_INIT(&w->running);
 	TAILQ_INIT(&w->confirming);
 	TAILQ_INIT(&w->retrying);
@@ -1077,6 +1120,10 @@ worker_free(struct worker *w)
 	 * are not waited for.  Unacked jobs return to their queue when the
 	 * connection closes.
 	 */
+	while ((job = TAILQ_FIRST(&w->waiting)) != NULL) {
+		TAILQ_REMOVE(&w->waiting, job, entry);
+		job_free(job);
+	}
 	while ((job = TAILQ_FIRST(&w->running)) != NULL) {
 		TAILQ_REMOVE(&w->running, job, entry);
 		if (job->runner != NULL)

@@ -26,14 +26,6 @@ struct worker;
 /* How many cancelled resource ids a worker remembers. */
 #define WORKER_CANCEL_MEMORY 256
 /*
- * Deadlines of the commands pools.yaml gives no timeout for: resalloc's
- * 120 s for cmd_list; livecheck and release get the default of
- * cmd_delete_timeout.
- */
-#define WORKER_LIVECHECK_TIMEOUT_S 600
-#define WORKER_RELEASE_TIMEOUT_S 600
-#define WORKER_LIST_TIMEOUT_S 120
-/*
  * A result RabbitMQ nacked is published again after 1, 2, 4... seconds,
  * at most this many apart; the command is not run again.
  */
