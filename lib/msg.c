@@ -19,6 +19,7 @@ static const ProtobufCMessageDescriptor *const msg_descriptors[] = {
 	&resbus__v1__ticket_accepted__descriptor,
 	&resbus__v1__ticket_query__descriptor,
 	&resbus__v1__ticket_close__descriptor,
+	&resbus__v1__ticket_renew__descriptor,
 	&resbus__v1__ticket_update__descriptor,
 	&resbus__v1__error__descriptor,
 	&resbus__v1__allocate__descriptor,
