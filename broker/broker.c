@@ -236,6 +236,49 @@ broker_consume_tagset(struct broker *b, const char *key)
 
 /* ---- handlers ---------------------------------------------------------- */
 
+/*
+ * The labels of REQ as "key=value\n..." in *out (caller frees; NULL if
+ * none), checked: keys are [a-z0-9_]{1,32}, values printable ASCII of at
+ * most 256 bytes without newlines.  -1 with a message in ERR.
+ */
+static int
+labels_text(const Resbus__V1__TicketRequest *req, char **out, char *err,
+    size_t errlen)
+{
+	const char *k, *v;
+	char *text = NULL, *next;
+	size_t i, j;
+
+	*out = NULL;
+	for (i = 0; i < req->n_labels; i++) {
+		k = req->labels[i]->key;
+		v = req->labels[i]->value;
+		for (j = 0; k[j] != '\0'; j++)
+			if (j >= 32 || !((k[j] >= 'a' && k[j] <= 'z') ||
+			    (k[j] >= '0' && k[j] <= '9') || k[j] == '_'))
+				break;
+		if (j == 0 || k[j] != '\0') {
+			snprintf(err, errlen, "invalid label name \"%.40s\"", k);
+			free(text);
+			return -1;
+		}
+		for (j = 0; v[j] != '\0'; j++)
+			if (j >= 256 || (unsigned char)v[j] < ' ' ||
+			    (unsigned char)v[j] >= 0x7f)
+				break;
+		if (v[j] != '\0') {
+			snprintf(err, errlen, "invalid value of label %s", k);
+			free(text);
+			return -1;
+		}
+		next = xasprintf("%s%s=%s\n", text ? text : "", k, v);
+		free(text);
+		text = next;
+	}
+	*out = text;
+	return 0;
+}
+
 static void
 on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 {
@@ -244,8 +287,9 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	Resbus__V1__TicketAccepted acc = RESBUS__V1__TICKET_ACCEPTED__INIT;
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
+	struct sched_ticket_req tr;
 	const char *bad;
-	char err[512], *key;
+	char err[512], *key, *labels = NULL;
 	uint64_t id;
 
 	key = tagset_key(req->tags, req->n_tags, &bad);
@@ -263,13 +307,22 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		free(key);
 		return;
 	}
-	if (sched_ticket_new(b->sched, req->idempotency_key, key, req->sandbox,
-	    &id, err, sizeof(err)) == -1) {
+	tr.idem_key = req->idempotency_key;
+	tr.key = key;
+	tr.sandbox = req->sandbox;
+	tr.owner = dc->d->user_id;
+	tr.class_ = req->class_;
+	tr.lease_s = req->lease_s;
+	tr.deadline_ms = req->deadline_ms;
+	if (labels_text(req, &labels, err, sizeof(err)) == -1 ||
+	    sched_ticket_new(b->sched, &tr, &id, err, sizeof(err)) == -1) {
 		log_info("ticket request for %s refused: %s", key, err);
 		broker_reply_error(b, dc->d, err);
+		free(labels);
 		free(key);
 		return;
 	}
+	free(labels);
 	if (sched_tagset_add(b->sched, key) == 1)
 		(void)broker_consume_tagset(b, key);
 	acc.ticket_id = id;
@@ -344,6 +397,8 @@ reply_ticket(struct broker *b, const struct bus_delivery *d, uint64_t id)
 		u.output.len = v.output_len;
 		u.waiting_reason = (char *)(v.waiting_reason ?
 		    v.waiting_reason : "");
+		if (v.owner != NULL)
+			u.owner = (char *)v.owner;
 		reply_update(b, d->reply_to, d->correlation_id, &u);
 		return;
 	}
@@ -363,6 +418,17 @@ on_ticket_query(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct delivery_ctx *dc = arg;
 
 	reply_ticket(ctx, dc->d, q->ticket_id);
+}
+
+static void
+on_ticket_renew(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	const Resbus__V1__TicketRenew *r = (const Resbus__V1__TicketRenew *)m;
+	struct broker *b = ctx;
+	struct delivery_ctx *dc = arg;
+
+	(void)sched_ticket_renew(b->sched, r->ticket_id);
+	reply_ticket(b, dc->d, r->ticket_id);
 }
 
 static void
@@ -421,6 +487,7 @@ static const struct msg_handler broker_handlers[] = {
 	{ &resbus__v1__ticket_request__descriptor, on_ticket_request },
 	{ &resbus__v1__ticket_query__descriptor, on_ticket_query },
 	{ &resbus__v1__ticket_close__descriptor, on_ticket_close },
+	{ &resbus__v1__ticket_renew__descriptor, on_ticket_renew },
 	{ &resbus__v1__allocate_result__descriptor, on_allocate_result },
 	{ &resbus__v1__delete_result__descriptor, on_delete_result },
 	{ &resbus__v1__livecheck_result__descriptor, on_livecheck_result },

@@ -116,6 +116,7 @@ struct resource {
 	struct ticket *for_ticket;           /* the on-demand ticket it is for */
 	ev_timer live_timer;                 /* next livecheck */
 	ev_timer reuse_timer;                /* end of the reuse window */
+	ev_timer start_timer;                /* start_timeout */
 };
 TAILQ_HEAD(resource_list, resource);
 
@@ -130,6 +131,7 @@ struct pool {
 	ev_timer list_timer;                 /* cmd_list sweeps */
 	uint64_t list_sweep;
 	bool paused;                         /* an operator stopped starts */
+	unsigned fail_streak;                /* starts failed or timed out */
 	uint64_t starts_ok, starts_failed;
 	double start_ms_sum;                 /* of successful starts */
 	struct sched *sched;
@@ -138,6 +140,7 @@ struct pool {
 struct tagset_provider {
 	struct pool *pool;
 	int64_t score;
+	int64_t fit;                         /* sum of numeric tag values */
 };
 
 struct tagset {
@@ -173,6 +176,15 @@ struct ticket {
 	struct resource *pending;            /* on-demand start made for it */
 	void *failed_data;                   /* data of a resource that died */
 	size_t failed_len;
+	char *owner;                         /* the AMQP user, or NULL */
+	char *labels;                        /* "key=value\n...", or NULL */
+	char *class_;                        /* or NULL: the default class */
+	uint32_t lease_s;
+	int64_t deadline_ms;
+	const char *closed_reason;           /* static text, or NULL */
+	ev_timer lease_timer;                /* the holder must renew by then */
+	ev_timer deadline_timer;             /* served by then, or closed */
+	struct sched *sched;
 };
 
 RB_HEAD(ticket_ids, ticket);
@@ -272,6 +284,12 @@ put_ticket(struct sched *s, const struct ticket *t)
 		.state = ticket_state_names[t->state],
 		.resource_id = t->resource_id,
 		.created_ms = t->created_ms,
+		.owner = t->owner,
+		.labels = t->labels,
+		.class_ = t->class_,
+		.lease_s = (int32_t)t->lease_s,
+		.deadline_ms = t->deadline_ms,
+		.closed_reason = t->closed_reason,
 	};
 
 	sched_begin(s);
@@ -436,6 +454,8 @@ static void resource_livecheck_due(struct ev_loop *loop, ev_timer *w,
     int revents);
 static void resource_reuse_over(struct ev_loop *loop, ev_timer *w,
     int revents);
+static void resource_start_late(struct ev_loop *loop, ev_timer *w,
+    int revents);
 
 static void
 resource_free(struct sched *s, struct resource *r)
@@ -444,6 +464,7 @@ resource_free(struct sched *s, struct resource *r)
 
 	ev_timer_stop(s->loop, &r->live_timer);
 	ev_timer_stop(s->loop, &r->reuse_timer);
+	ev_timer_stop(s->loop, &r->start_timer);
 	if (r->for_ticket != NULL)
 		r->for_ticket->pending = NULL;
 	for (i = 0; i < r->ncounters; i++)
@@ -663,8 +684,10 @@ resource_start(struct sched *s, struct pool *p)
 	}
 	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
 	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
+	ev_timer_init(&r->start_timer, resource_start_late, 0., 0.);
 	RB_INSERT(resource_ids, &s->resources, r);
 	resource_link(r);
+	resource_arm_timers(s, r);
 	put_resource(s, r);
 	p->last_start_ms = now_mono_ms();
 	snprintf(key, sizeof(key), "pool.%s.last_start_ms", p->name);
@@ -715,6 +738,15 @@ resource_arm_timers(struct sched *s, struct resource *r)
 	} else {
 		ev_timer_stop(s->loop, &r->live_timer);
 	}
+	if (r->state == RES_STARTING && c != NULL) {
+		if (!ev_is_active(&r->start_timer)) {
+			ev_timer_set(&r->start_timer, (double)(c->start_timeout ?
+			    c->start_timeout : c->cmd_new_timeout + 60), 0.);
+			ev_timer_start(s->loop, &r->start_timer);
+		}
+	} else {
+		ev_timer_stop(s->loop, &r->start_timer);
+	}
 	ev_timer_stop(s->loop, &r->reuse_timer);
 	if (r->list == LIST_RELEASED && c != NULL) {
 		deadline = r->released_at_ms + c->reuse_opportunity_time * 1000;
@@ -755,6 +787,28 @@ resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
 	sched_touch(s);
 }
 
+/*
+ * A start that passed start_timeout: whatever the worker is doing, stop
+ * it and delete what it made; the pool counts a failure, and a ticket
+ * waiting for this start gets one elsewhere.
+ */
+static void
+resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct resource *r = container_of(w, struct resource, start_timer);
+	struct sched *s = r->pool->sched;
+
+	if (r->state != RES_STARTING)
+		return;
+	log_warnx("resource %llu %s: not up within start_timeout; deleting "
+	    "it", (unsigned long long)r->id, r->name);
+	r->pool->fail_streak++;
+	r->pool->starts_failed++;
+	resource_send(s, r, &resbus__v1__cancel__descriptor);
+	resource_delete(s, r);
+	sched_touch(s);
+}
+
 /* Stops the running cmd_new of R and deletes what it made. */
 static void
 resource_cancel(struct sched *s, struct resource *r)
@@ -770,6 +824,54 @@ resource_cancel(struct sched *s, struct resource *r)
 }
 
 /* ---- tag sets ---------------------------------------------------------- */
+
+/*
+ * Whether POOL satisfies ticket tag TAG, with the priority of the pool's
+ * tag in *prio.  Plain tags match by name.  A numeric requirement
+ * (`memory>=32`, `disk<=100`, `>` and `<` too) matches a pool tag
+ * `memory=64` whose value satisfies it; *fit (may be NULL) then adds that
+ * value, so that among equal scores the smallest pool that fits wins.
+ */
+static bool
+pool_has_tag(const struct conf_pool *pool, const char *tag, int64_t *prio,
+    int64_t *fit)
+{
+	const struct conf_tag *lists[2] = { pool->tags, pool->tags_on_demand };
+	size_t counts[2] = { pool->ntags, pool->ntags_on_demand };
+	const char *op = strpbrk(tag, "<>");
+	long long want, have;
+	size_t namelen, l, i;
+	char *end;
+	bool ok;
+
+	if (op == NULL)
+		return conf_pool_has_tag(pool, tag, prio);
+	namelen = (size_t)(op - tag);
+	want = strtoll(op + (op[1] == '=' ? 2 : 1), &end, 10);
+	if (*end != '\0' || namelen == 0)
+		return false;
+	for (l = 0; l < 2; l++)
+		for (i = 0; i < counts[l]; i++) {
+			const char *t = lists[l][i].name;
+
+			if (strncmp(t, tag, namelen) != 0 || t[namelen] != '=')
+				continue;
+			have = strtoll(t + namelen + 1, &end, 10);
+			if (*end != '\0')
+				continue;
+			if (op[0] == '>')
+				ok = op[1] == '=' ? have >= want : have > want;
+			else
+				ok = op[1] == '=' ? have <= want : have < want;
+			if (!ok)
+				continue;
+			*prio = lists[l][i].priority;
+			if (fit != NULL)
+				*fit += have;
+			return true;
+		}
+	return false;
+}
 
 static struct tagset *
 tagset_find(struct sched *s, const char *key)
@@ -804,6 +906,8 @@ provider_cmp(const void *a, const void *b)
 
 	if (x->score != y->score)
 		return x->score > y->score ? -1 : 1;
+	if (x->fit != y->fit)
+		return x->fit < y->fit ? -1 : 1;
 	return strcmp(x->pool->name, y->pool->name);
 }
 
@@ -812,7 +916,7 @@ static void
 tagset_providers(struct sched *s, struct tagset *ts)
 {
 	struct pool *p;
-	int64_t score, prio;
+	int64_t score, prio, fit;
 	size_t i;
 
 	if (ts->providers_gen == s->conf_gen)
@@ -832,8 +936,9 @@ tagset_providers(struct sched *s, struct tagset *ts)
 		if (p->conf == NULL)
 			continue;
 		score = 0;
+		fit = 0;
 		for (i = 0; i < ts->ntags; i++) {
-			if (!conf_pool_has_tag(p->conf, ts->tags[i], &prio))
+			if (!pool_has_tag(p->conf, ts->tags[i], &prio, &fit))
 				break;
 			score += prio;
 		}
@@ -843,6 +948,7 @@ tagset_providers(struct sched *s, struct tagset *ts)
 		    (ts->nproviders + 1) * sizeof(*ts->providers));
 		ts->providers[ts->nproviders].pool = p;
 		ts->providers[ts->nproviders].score = score;
+		ts->providers[ts->nproviders].fit = fit;
 		ts->nproviders++;
 	}
 	if (ts->nproviders > 1)
@@ -875,6 +981,10 @@ ticket_emit(struct sched *s, const struct ticket *t)
 
 	u.ticket_id = t->id;
 	u.state = (Resbus__V1__TicketState)(t->state + 1);
+	if (t->owner != NULL)
+		u.owner = t->owner;
+	if (t->closed_reason != NULL)
+		u.closed_reason = (char *)t->closed_reason;
 	if (t->res != NULL) {
 		u.assigned = true;
 		u.output.data = t->res->data;
@@ -897,9 +1007,14 @@ ticket_emit(struct sched *s, const struct ticket *t)
 static void
 ticket_free(struct ticket *t)
 {
+	ev_timer_stop(t->sched->loop, &t->lease_timer);
+	ev_timer_stop(t->sched->loop, &t->deadline_timer);
 	free(t->idem_key);
 	free(t->sandbox);
 	free(t->failed_data);
+	free(t->owner);
+	free(t->labels);
+	free(t->class_);
 	free(t);
 }
 
@@ -1009,6 +1124,7 @@ ticket_assign(struct sched *s, struct ticket *t, struct resource *r)
 	t->res = r;
 	t->resource_id = r->id;
 	r->ticket = t;
+	ev_timer_stop(s->loop, &t->deadline_timer);
 	resource_move(s, r, RES_UP);
 	ticket_move(s, t, TICKET_READY);
 	log_info("ticket %llu: got resource %llu %s%s",
@@ -1163,6 +1279,9 @@ sched_free(struct sched *s)
 
 /* ---- loading ----------------------------------------------------------- */
 
+static void ticket_arm(struct sched *s, struct ticket *t);
+static char *dup_or_null(const char *s);
+
 struct sched_loader {
 	struct sched *s;
 	void (*outbox)(void *arg, const struct store_outbox *o);
@@ -1278,6 +1397,7 @@ load_resource(void *arg, const struct store_resource *row)
 		resource_parse_counters(r, row->counters);
 	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
 	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
+	ev_timer_init(&r->start_timer, resource_start_late, 0., 0.);
 	RB_INSERT(resource_ids, &s->resources, r);
 	if (r->id > s->last_resource_id)
 		s->last_resource_id = r->id;
@@ -1304,6 +1424,12 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t->state = (enum ticket_state)state;
 	t->resource_id = row->resource_id;
 	t->created_ms = row->created_ms;
+	t->owner = dup_or_null(row->owner);
+	t->labels = dup_or_null(row->labels);
+	t->class_ = dup_or_null(row->class_);
+	t->lease_s = row->lease_s > 0 ? (uint32_t)row->lease_s : 0;
+	t->deadline_ms = row->deadline_ms;
+	ticket_arm(s, t);
 	if (t->state == TICKET_READY) {
 		t->res = RB_FIND(resource_ids, &s->resources, &rk);
 		if (t->res != NULL && t->res->state == RES_UP)
@@ -1414,30 +1540,95 @@ sched_tagset_add(struct sched *s, const char *key)
 	return 1;
 }
 
-int
-sched_ticket_new(struct sched *s, const char *idem_key, const char *key,
-    const char *sandbox, uint64_t *id, char *err, size_t errlen)
+/* Closes T for REASON (NULL: its holder closed it); see ticket_move. */
+static void
+ticket_close(struct sched *s, struct ticket *t, const char *reason)
 {
-	struct ticket k = { .idem_key = (char *)idem_key }, *t;
+	struct resource *r;
+
+	ticket_drop_start(s, t, true);
+	r = t->res;
+	if (r != NULL && r->ticket == t) {
+		t->res = NULL;
+		resource_release(s, r, t);
+	}
+	t->closed_reason = reason;
+	if (reason != NULL)
+		log_info("ticket %llu: %s", (unsigned long long)t->id, reason);
+	ticket_move(s, t, TICKET_CLOSED);
+	s->dirty = true;
+}
+
+static void
+ticket_lease_lapsed(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ticket *t = container_of(w, struct ticket, lease_timer);
+
+	ticket_close(t->sched, t, "lease lapsed: its holder did not renew it "
+	    "in time");
+}
+
+static void
+ticket_deadline_passed(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ticket *t = container_of(w, struct ticket, deadline_timer);
+
+	if (t->state == TICKET_OPEN)
+		ticket_close(t->sched, t, "deadline passed before a resource "
+		    "was ready");
+}
+
+/* Starts T's lease and deadline timers, as far as it has them. */
+static void
+ticket_arm(struct sched *s, struct ticket *t)
+{
+	int64_t left;
+
+	t->sched = s;
+	ev_timer_init(&t->lease_timer, ticket_lease_lapsed, 0., 0.);
+	ev_timer_init(&t->deadline_timer, ticket_deadline_passed, 0., 0.);
+	if (t->lease_s > 0) {
+		ev_timer_set(&t->lease_timer, (double)t->lease_s, 0.);
+		ev_timer_start(s->loop, &t->lease_timer);
+	}
+	if (t->deadline_ms > 0 && t->state == TICKET_OPEN) {
+		left = t->deadline_ms - now_wall_ms();
+		ev_timer_set(&t->deadline_timer,
+		    left > 0 ? (double)left / 1000. : 0., 0.);
+		ev_timer_start(s->loop, &t->deadline_timer);
+	}
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
+}
+
+int
+sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
+    uint64_t *id, char *err, size_t errlen)
+{
+	struct ticket k = { .idem_key = (char *)req->idem_key }, *t;
 	struct tagset *ts;
 	size_t i;
 	int64_t prio;
 	struct pool *p;
 
-	if (idem_key[0] != '\0' &&
+	if (req->idem_key[0] != '\0' &&
 	    (t = RB_FIND(ticket_idems, &s->idems, &k)) != NULL) {
 		*id = t->id;
 		return 0;
 	}
-	ts = tagset_get(s, key);
+	ts = tagset_get(s, req->key);
 	tagset_providers(s, ts);
 	if (ts->nproviders == 0) {
 		/* Name the first tag nobody provides, if there is one. */
 		for (i = 0; i < ts->ntags; i++) {
 			TAILQ_FOREACH(p, &s->pools, entry)
 				if (p->conf != NULL &&
-				    conf_pool_has_tag(p->conf, ts->tags[i],
-					&prio))
+				    pool_has_tag(p->conf, ts->tags[i], &prio,
+					NULL))
 					break;
 			if (p == NULL) {
 				snprintf(err, errlen, "no pool provides tag "
@@ -1446,27 +1637,51 @@ sched_ticket_new(struct sched *s, const char *idem_key, const char *key,
 			}
 		}
 		snprintf(err, errlen, "no single pool provides all of the tags "
-		    "%s", key);
+		    "%s", req->key);
 		return -1;
 	}
 	t = xcalloc(1, sizeof(*t));
 	t->id = ++s->last_ticket_id;
 	put_meta(s, "last_ticket_id", (int64_t)t->id);
-	t->idem_key = xstrdup(idem_key);
+	t->idem_key = xstrdup(req->idem_key);
 	t->ts = ts;
-	t->sandbox = sandbox && *sandbox ? xstrdup(sandbox) : NULL;
+	t->sandbox = dup_or_null(req->sandbox);
+	t->owner = dup_or_null(req->owner);
+	t->labels = dup_or_null(req->labels);
+	t->class_ = dup_or_null(req->class_);
+	t->lease_s = req->lease_s;
+	t->deadline_ms = req->deadline_ms;
 	t->state = TICKET_OPEN;
 	t->created_ms = now_wall_ms();
 	RB_INSERT(ticket_ids, &s->tickets, t);
 	if (t->idem_key[0] != '\0')
 		RB_INSERT(ticket_idems, &s->idems, t);
 	waiting_add(s, t);
+	ticket_arm(s, t);
 	put_ticket(s, t);
 	s->dirty = true;
 	*id = t->id;
-	log_info("ticket %llu: OPEN, tags %s%s%s", (unsigned long long)t->id,
-	    key, t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "");
+	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s",
+	    (unsigned long long)t->id, req->key,
+	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
+	    t->owner ? t->owner : "(unknown)",
+	    t->lease_s ? ", leased" : "");
 	return 0;
+}
+
+int
+sched_ticket_renew(struct sched *s, uint64_t id)
+{
+	struct ticket *t = ticket_find(s, id);
+
+	if (t == NULL)
+		return 0;
+	if (t->lease_s > 0) {
+		ev_timer_stop(s->loop, &t->lease_timer);
+		ev_timer_set(&t->lease_timer, (double)t->lease_s, 0.);
+		ev_timer_start(s->loop, &t->lease_timer);
+	}
+	return 1;
 }
 
 /* Whether pool P may start a resource now; arms its delay timer if only
@@ -1571,6 +1786,7 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
 		v->waiting_reason = s->view_reason;
 	}
+	v->owner = t->owner;
 	return 1;
 }
 
@@ -1578,18 +1794,10 @@ int
 sched_ticket_close(struct sched *s, uint64_t id)
 {
 	struct ticket *t = ticket_find(s, id);
-	struct resource *r;
 
 	if (t == NULL)
 		return 0;
-	ticket_drop_start(s, t, true);
-	r = t->res;
-	if (r != NULL && r->ticket == t) {
-		t->res = NULL;
-		resource_release(s, r, t);
-	}
-	ticket_move(s, t, TICKET_CLOSED);
-	s->dirty = true;
+	ticket_close(s, t, NULL);
 	return 1;
 }
 
@@ -1632,11 +1840,13 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	    "allocation")) == NULL)
 		return;
 	s->dirty = true;
-	if (!res->ok)
+	if (!res->ok) {
 		r->pool->starts_failed++;
-	else {
+		r->pool->fail_streak++;
+	} else {
 		r->pool->starts_ok++;
 		r->pool->start_ms_sum += res->duration_ms;
+		r->pool->fail_streak = 0;
 	}
 	if (!res->ok) {
 		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
@@ -1961,13 +2171,38 @@ sched_assign(struct sched *s)
  * On-demand tag sets: every waiting ticket without a start of its own
  * gets one, in the best-scored pool that may start now.
  */
+/* The best on-demand pool of TS that may start now: healthy pools first
+ * (fewer than two starts in a row failed or timed out), then the rest. */
+static struct pool *
+ondemand_pool(struct sched *s, struct tagset *ts)
+{
+	struct pool *p;
+	int pass;
+	size_t i;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < ts->nproviders; i++) {
+			p = ts->providers[i].pool;
+			if (p->conf->ntags_on_demand == 0 ||
+			    (pass == 0) != (p->fail_streak < 2))
+				continue;
+			if (pool_can_start(s, p, NULL, 0))
+				return p;
+		}
+	return NULL;
+}
+
+/*
+ * On-demand tag sets: every waiting ticket without a start of its own
+ * gets one, in the best-scored pool that may start now.
+ */
 static void
 sched_ondemand(struct sched *s)
 {
 	struct tagset *ts;
 	struct ticket *t;
 	struct resource *r;
-	size_t i;
+	struct pool *p;
 
 	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
 		if (!ts->ondemand)
@@ -1975,15 +2210,9 @@ sched_ondemand(struct sched *s)
 		TAILQ_FOREACH(t, &ts->waiting, wait_entry) {
 			if (t->pending != NULL)
 				continue;
-			for (i = 0; i < ts->nproviders; i++)
-				if (ts->providers[i].pool->conf
-				    ->ntags_on_demand > 0 &&
-				    pool_can_start(s, ts->providers[i].pool,
-					NULL, 0))
-					break;
-			if (i == ts->nproviders)
+			if ((p = ondemand_pool(s, ts)) == NULL)
 				break;
-			r = resource_start(s, ts->providers[i].pool);
+			r = resource_start(s, p);
 			r->for_ticket = t;
 			t->pending = r;
 		}

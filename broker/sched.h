@@ -51,6 +51,7 @@ struct sched_ticket_view {
 	const void *output;          /* borrowed until the next sched call */
 	size_t output_len;
 	const char *waiting_reason;  /* borrowed, NULL when not waiting */
+	const char *owner;           /* borrowed, NULL if unknown */
 };
 
 /*
@@ -81,14 +82,30 @@ void sched_foreach_tagset(struct sched *s,
 int sched_tagset_add(struct sched *s, const char *key)
 	__attribute__((warn_unused_result));
 
+/* What a client asked for; every string is borrowed for the call. */
+struct sched_ticket_req {
+	const char *idem_key;        /* "" if none */
+	const char *key;             /* canonical tag-set key, valid */
+	const char *sandbox;         /* NULL or "" if none */
+	const char *owner;           /* the AMQP user; NULL or "" if unknown */
+	const char *labels;          /* "key=value\n..."; NULL if none */
+	const char *class_;          /* NULL or "" for the default */
+	uint32_t lease_s;            /* 0: no lease */
+	int64_t deadline_ms;         /* wall clock; 0: none */
+};
+
 /*
- * Records a ticket for tag set KEY (already canonical and valid).  A
- * known IDEM_KEY returns the ticket made for it before.  -1 with a message
- * in ERR when no pool can ever provide the tags, or the store fails.
+ * Records a ticket.  A known idempotency key returns the ticket made for
+ * it before.  -1 with a message in ERR when no pool can ever provide the
+ * tags.
  */
-int sched_ticket_new(struct sched *s, const char *idem_key, const char *key,
-    const char *sandbox, uint64_t *id, char *err, size_t errlen)
+int sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
+    uint64_t *id, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* The holder of ticket ID is alive: its lease starts again.  1 renewed,
+ * 0 not in memory (closed or unknown). */
+int sched_ticket_renew(struct sched *s, uint64_t id);
+
 /*
  * 1 and *v when ticket ID is in memory (not closed); 0 when it is not,
  * and only the store knows whether it was closed or never existed.

@@ -28,6 +28,13 @@ struct store_ticket {
 	const char *state;           /* OPEN, READY, FAILED, CLOSED */
 	uint64_t resource_id;        /* 0: none */
 	int64_t created_ms;
+	/* policy (schema 3) */
+	const char *owner;           /* AMQP user; may be NULL */
+	const char *labels;          /* "key=value\n..." or NULL */
+	const char *class_;          /* ticket class; may be NULL */
+	int32_t lease_s;             /* 0: no lease */
+	int64_t deadline_ms;         /* 0: none */
+	const char *closed_reason;   /* NULL unless resbus closed it */
 };
 
 struct store_resource {

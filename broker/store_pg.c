@@ -95,6 +95,13 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE resources ADD COLUMN releases INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE resources ADD COLUMN check_failed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE resources ADD COLUMN counters TEXT;",
+    /* 3: owners, labels, classes, leases and deadlines of tickets */
+    "ALTER TABLE tickets ADD COLUMN owner TEXT;"
+    "ALTER TABLE tickets ADD COLUMN labels TEXT;"
+    "ALTER TABLE tickets ADD COLUMN class TEXT;"
+    "ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN deadline_ms BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
 };
 
 enum {
@@ -131,12 +138,16 @@ static const struct {
 	{PG_OID_TEXT}},
     [ST_PUT_TICKET] = {"resbus_put_ticket",
 	"INSERT INTO tickets (id, idem_key, tagset, sandbox, state, "
-	"resource_id, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+	"resource_id, created_ms, owner, labels, class, lease_s, deadline_ms, "
+	"closed_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+	"$12, $13) "
 	"ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-	"resource_id = excluded.resource_id",
-	7,
+	"resource_id = excluded.resource_id, "
+	"closed_reason = excluded.closed_reason",
+	13,
 	{PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
-	    PG_OID_INT8, PG_OID_INT8}},
+	    PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+	    PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT}},
     [ST_PUT_RESOURCE] = {"resbus_put_resource",
 	"INSERT INTO resources (id, pool, name, state, ticket_id, "
 	"id_in_pool, data, created_ms, sandbox, sandboxed_since_ms, "
@@ -479,8 +490,9 @@ pg_load(struct store *s, const struct store_loader *l)
 	     "FROM resources WHERE state <> 'ENDED' ORDER BY id",
 		14, {8, 0, 0, 0, 8, 4, 0, 8, 0, 8, 8, 4, 4, 0}},
 	    {"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
-	     "created_ms FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
-		7, {8, 0, 0, 0, 0, 8, 8}},
+	     "created_ms, owner, labels, class, lease_s, deadline_ms "
+	     "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		12, {8, 0, 0, 0, 0, 8, 8, 0, 0, 0, 4, 8}},
 	    {"SELECT id, exchange, routing_key, type, body FROM outbox "
 	     "ORDER BY id",
 		5, {8, 0, 0, 0, 0}},
@@ -547,6 +559,11 @@ pg_load(struct store *s, const struct store_loader *l)
 				    .resource_id =
 					(uint64_t)pg_int(res, row, 5),
 				    .created_ms = pg_int(res, row, 6),
+				    .owner = pg_text(res, row, 7),
+				    .labels = pg_text(res, row, 8),
+				    .class_ = pg_text(res, row, 9),
+				    .lease_s = (int32_t)pg_int(res, row, 10),
+				    .deadline_ms = pg_int(res, row, 11),
 				};
 				l->ticket(l->arg, &t);
 			} else {
@@ -853,6 +870,12 @@ pg_put_ticket(struct store *s, const struct store_ticket *t)
 	pg_param_text(&pp, t->state);
 	pg_param_id(&pp, t->resource_id);
 	pg_param_int8(&pp, t->created_ms);
+	pg_param_text(&pp, t->owner);
+	pg_param_text(&pp, t->labels);
+	pg_param_text(&pp, t->class_);
+	pg_param_int(&pp, t->lease_s, 4);
+	pg_param_int8(&pp, t->deadline_ms);
+	pg_param_text(&pp, t->closed_reason);
 	return pg_write(to_pg(s), ST_PUT_TICKET, &pp);
 }
 

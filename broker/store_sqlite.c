@@ -55,6 +55,13 @@ static const char *const sqlite_migrations[] = {
 	"ALTER TABLE resources ADD COLUMN releases INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE resources ADD COLUMN check_failed INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE resources ADD COLUMN counters TEXT;",
+	/* 3: owners, labels, classes, leases and deadlines of tickets */
+	"ALTER TABLE tickets ADD COLUMN owner TEXT;"
+	"ALTER TABLE tickets ADD COLUMN labels TEXT;"
+	"ALTER TABLE tickets ADD COLUMN class TEXT;"
+	"ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tickets ADD COLUMN deadline_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
 };
 
 enum {
@@ -73,9 +80,12 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
 	[ST_PUT_TICKET] = "INSERT INTO tickets (id, idem_key, tagset, sandbox, "
-	    "state, resource_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	    "state, resource_id, created_ms, owner, labels, class, lease_s, "
+	    "deadline_ms, closed_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+	    "?8, ?9, ?10, ?11, ?12, ?13) "
 	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-	    "resource_id = excluded.resource_id",
+	    "resource_id = excluded.resource_id, "
+	    "closed_reason = excluded.closed_reason",
 	[ST_PUT_RESOURCE] = "INSERT INTO resources (id, pool, name, state, "
 	    "ticket_id, id_in_pool, data, created_ms, sandbox, "
 	    "sandboxed_since_ms, released_at_ms, releases, check_failed, "
@@ -306,6 +316,12 @@ sq_put_ticket(struct store *s, const struct store_ticket *t)
 	sq_bind_text(st, 5, t->state);
 	sq_bind_id(st, 6, t->resource_id);
 	sqlite3_bind_int64(st, 7, t->created_ms);
+	sq_bind_text(st, 8, t->owner);
+	sq_bind_text(st, 9, t->labels);
+	sq_bind_text(st, 10, t->class_);
+	sqlite3_bind_int(st, 11, t->lease_s);
+	sqlite3_bind_int64(st, 12, t->deadline_ms);
+	sq_bind_text(st, 13, t->closed_reason);
 	return sq_run(q, ST_PUT_TICKET, "put ticket");
 }
 
@@ -412,7 +428,8 @@ sq_load(struct store *s, const struct store_loader *l)
 		"releases, check_failed, counters "
 		"FROM resources WHERE state <> 'ENDED' ORDER BY id",
 		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
-		"created_ms FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		"created_ms, owner, labels, class, lease_s, deadline_ms "
+		"FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
 		"SELECT id, exchange, routing_key, type, body FROM outbox "
 		"ORDER BY id",
 	};
@@ -459,6 +476,11 @@ sq_load(struct store *s, const struct store_loader *l)
 					.state = COL_TEXT(4),
 					.resource_id = (uint64_t)sqlite3_column_int64(st, 5),
 					.created_ms = sqlite3_column_int64(st, 6),
+					.owner = COL_TEXT(7),
+					.labels = COL_TEXT(8),
+					.class_ = COL_TEXT(9),
+					.lease_s = sqlite3_column_int(st, 10),
+					.deadline_ms = sqlite3_column_int64(st, 11),
 				};
 				l->ticket(l->arg, &t);
 			} else {

@@ -147,6 +147,7 @@ static const struct conf_key pool_keys[] = {
     KEY_INT(conf_pool, cmd_release_timeout, 600, 1, INT64_MAX),
     KEY_INT(conf_pool, cmd_list_timeout, 120, 1, INT64_MAX),
     KEY_INT(conf_pool, cmd_list_period, 1800, 1, INT64_MAX),
+    KEY_INT(conf_pool, start_timeout, 0, 0, INT64_MAX),
     /* A hook log rotates to <log>.1 when a write would pass this. */
     KEY_INT(conf_pool, hook_log_max_bytes, 10 * 1024 * 1024, 0, INT64_MAX),
 };

@@ -49,6 +49,7 @@ struct conf_pool {
 	int64_t cmd_release_timeout;  /* seconds, default 600 */
 	int64_t cmd_list_timeout;     /* seconds, default 120 (resalloc's) */
 	int64_t cmd_list_period;      /* seconds between sweeps, default 1800 */
+	int64_t start_timeout;        /* seconds; 0: cmd_new_timeout + 60 */
 	int64_t hook_log_max_bytes;   /* per hook log, default 10 MiB; 0: no cap */
 };
 

@@ -16,7 +16,8 @@
 #define TAG_MAX_LEN 64
 #define TAGSET_MAX_TAGS 32
 
-/* [A-Za-z0-9_.:=-]{1,64}, not starting with '.' or '-'. */
+/* [A-Za-z0-9_.:=<>-]{1,64}, not starting with '.' or '-'.  '=' '<' '>'
+ * make numeric tags: a pool's `memory=64`, a ticket's `memory>=32`. */
 bool tag_valid(const char *tag);
 /* A sandbox: printable ASCII without spaces or quotes, 1..128 bytes. */
 bool sandbox_valid(const char *sandbox);
