@@ -24,8 +24,10 @@
 #include "bus.h"
 #include "conf.h"
 #include "control.h"
+#include "http.h"
 #include "log.h"
 #include "msg.h"
+#include "notify.h"
 #include "sched.h"
 #include "store.h"
 #include "tags.h"
@@ -62,6 +64,8 @@ struct broker {
 	struct bus *bus;
 	struct store *store;
 	struct sched *sched;
+	struct http *http;           /* NULL: no status page */
+	struct notify *notify;       /* NULL: no notifications */
 	const struct conf_server *server;
 	struct conf_pools *pools;    /* owned */
 	char *pools_path;
@@ -175,6 +179,7 @@ broker_emit(void *ctx, const char *exchange, const char *key,
 	    b->store->be->add_outbox(b->store, &row) == -1)
 		broker_store_failed(b, "outbox");
 	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
+	notify_emit(b->notify, m);
 }
 
 static void
@@ -323,6 +328,7 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		return;
 	}
 	free(labels);
+	notify_ticket_open(b->notify, id, key, req->sandbox, tr.owner);
 	if (sched_tagset_add(b->sched, key) == 1)
 		(void)broker_consume_tagset(b, key);
 	acc.ticket_id = id;
@@ -447,16 +453,22 @@ static void
 on_allocate_result(const ProtobufCMessage *m, void *ctx, void *arg)
 {
 	struct broker *b = ctx;
+	const Resbus__V1__AllocateResult *r = (const void *)m;
 
-	sched_on_allocated(b->sched, (const Resbus__V1__AllocateResult *)m);
+	sched_on_allocated(b->sched, r);
+	if (r->resource != NULL)
+		notify_resource_result(b->notify, r->resource->resource_id);
 }
 
 static void
 on_delete_result(const ProtobufCMessage *m, void *ctx, void *arg)
 {
 	struct broker *b = ctx;
+	const Resbus__V1__DeleteResult *r = (const void *)m;
 
-	sched_on_deleted(b->sched, (const Resbus__V1__DeleteResult *)m);
+	sched_on_deleted(b->sched, r);
+	if (r->resource != NULL)
+		notify_resource_result(b->notify, r->resource->resource_id);
 }
 
 static void
@@ -571,6 +583,7 @@ broker_committed(void *arg, bool ok)
 			broker_lost_bus(b);
 		TAILQ_INSERT_TAIL(&b->inflight, o, entry);
 	}
+	notify_publish(b->notify, bt);
 	for (i = 0; i < bt->nacks; i++)
 		if (bus_ack(b->bus, bt->acks[i]) == -1)
 			broker_lost_bus(b);
@@ -599,6 +612,7 @@ broker_flush_once(struct broker *b)
 		bt = b->cur;
 		bt->owner = b;
 		b->cur = batch_new();
+		notify_seal(b->notify, bt);
 		b->committing = true;
 		if (store_commit(b->store, broker_committed, bt) == -1)
 			broker_store_failed(b, "commit");
@@ -793,6 +807,12 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 		    EV_WRITE);
 		ev_io_start(loop, &b->store_rio);
 	}
+	if (server->notify && (b->notify = notify_new(server, b->sched,
+	    b->bus)) == NULL)
+		goto fail;
+	/* A status page that cannot listen is logged, not fatal. */
+	if (http_listen_enabled(server->http_listen))
+		b->http = http_new(loop, server->http_listen, b->sched);
 	ev_prepare_init(&b->flush, broker_flush);
 	ev_prepare_start(loop, &b->flush);
 	ev_timer_init(&b->heartbeat, broker_heartbeat, BROKER_HEARTBEAT_S,
@@ -861,6 +881,8 @@ broker_free(struct broker *b)
 		outmsg_free(o);
 	}
 	batch_free(b->cur);
+	http_free(b->http);
+	notify_free(b->notify);
 	sched_free(b->sched);
 	free(b->done);
 	conf_pools_free(b->pools);

@@ -11,9 +11,11 @@ PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	protobuf-c-compiler libprotobuf-c-dev librabbitmq-dev libev-dev
 	libyaml-dev libsqlite3-dev libpq-dev libbsd-dev check
+	libmicrohttpd-dev libjson-c-dev
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
 	procps iproute2 util-linux coreutils findutils gawk sed grep
+	curl chromium
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
 )

@@ -199,6 +199,31 @@ START_TEST(test_server_defaults)
 	ck_assert_str_eq(s->prefix, "resbus");
 	ck_assert_uint_eq(s->nadmins, 0);
 	ck_assert_ptr_null(s->admins);
+	ck_assert_str_eq(s->http_listen, "127.0.0.1:49110");
+	ck_assert(s->notify);
+	ck_assert_str_eq(s->notify_exchange, "amq.topic");
+	ck_assert_str_eq(s->notify_topic_prefix, "org.resbus");
+	conf_server_free(s);
+}
+END_TEST
+
+/* http_listen and the notification keys; a bare YAML off turns HTTP off. */
+START_TEST(test_server_http)
+{
+	struct conf_server *s;
+
+	s = conf_server_load(GOOD("server-http.yaml"), err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_str_eq(s->http_listen, "[::1]:8080");
+	ck_assert(!s->notify);
+	ck_assert_str_eq(s->notify_exchange, "copr.events");
+	ck_assert_str_eq(s->notify_topic_prefix, "org.fedoraproject.prod");
+	conf_server_free(s);
+
+	s = conf_server_load(GOOD("server-http-off.yaml"), err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_str_eq(s->http_listen, "off");
+	ck_assert(s->notify);
 	conf_server_free(s);
 }
 END_TEST
@@ -396,6 +421,11 @@ static const struct bad_case bad_cases[] = {
 	    "admins: expected a list of strings, got \"alice\"" },
 	{ "server-bool-string.yaml", SERVER, "1:11",
 	    "hostname: expected a string, got \"on\" (a YAML boolean)" },
+	{ "server-http-listen.yaml", SERVER, "1:14",
+	    "http_listen: expected HOST:PORT, [IPV6]:PORT, \"\" or off, got "
+	    "\"localhost\"" },
+	{ "server-notify.yaml", SERVER, "1:9",
+	    "notify: expected true or false, got \"yes\"" },
 	{ "worker-concurrency.yaml", WORKER, "2:14",
 	    "concurrency: expected an integer between 1 and 100000, got \"0\"" },
 	{ "worker-bad-pool.yaml", WORKER, "1:12", "pools: invalid name \"b/c\"" },
@@ -452,6 +482,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_pools_merge);
 	tcase_add_test(tc, test_server_good);
 	tcase_add_test(tc, test_server_defaults);
+	tcase_add_test(tc, test_server_http);
 	tcase_add_test(tc, test_server_resalloc);
 	tcase_add_test(tc, test_worker_good);
 	tcase_add_test(tc, test_worker_defaults);
