@@ -713,3 +713,94 @@ resbus_ticket_info_clear(struct resbus_ticket_info *info)
 	free(info->waiting_reason);
 	memset(info, 0, sizeof(*info));
 }
+
+/* ---- operators' control RPCs (resbus-maint) ----------------------------- */
+
+/*
+ * Sends a ControlRequest to the control queue and waits for its
+ * ControlReply.  The request is sent only while resbusd consumes the
+ * queue: a request left queued for a broker that is down would run
+ * whenever it comes back, long after the operator gave up on it.
+ */
+int
+resbus_control(struct resbus_client *c,
+    const struct resbus_control_request *req, int timeout_ms,
+    struct resbus_control_reply *reply)
+{
+	Resbus__V1__ControlRequest m = RESBUS__V1__CONTROL_REQUEST__INIT;
+	const Resbus__V1__ControlReply *r;
+	uint32_t consumers = 0;
+	char *queue;
+	size_t i;
+	int rc;
+
+	memset(reply, 0, sizeof(*reply));
+	queue = topo_control_queue(c->prefix);
+	if (bus_queue_declare(
+		c->bus, queue, BUS_PASSIVE, NULL, NULL, &consumers) == -1 &&
+	    bus_poll(c->bus, 0) < 0) {
+		client_seterr(
+		    c, "connection to the bus failed: %s", bus_error(c->bus));
+		free(queue);
+		return -1;
+	}
+	if (consumers == 0) {
+		client_seterr(
+		    c, "resbusd is not running (nobody consumes %s)", queue);
+		free(queue);
+		return -1;
+	}
+	m.command = (char *)req->command;
+	m.args = (char **)req->args;
+	m.n_args = req->nargs;
+	m.up = req->up;
+	m.all = req->all;
+	m.unused = req->unused;
+	m.json = req->json;
+	rc = client_send(c, "", queue, &m.base);
+	free(queue);
+	if (rc == -1)
+		return -1;
+	if ((rc = client_await(c, timeout_ms)) == 1) {
+		client_seterr(c, "no answer from resbusd within %d s",
+		    client_seconds(timeout_ms));
+		client_rpc_reset(c);
+		return -1;
+	}
+	if (rc == -1)
+		return -1;
+	if (c->reply->descriptor != &resbus__v1__control_reply__descriptor) {
+		client_seterr(
+		    c, "unexpected reply %s from resbusd", msg_type(c->reply));
+		client_rpc_reset(c);
+		return -1;
+	}
+	r = (const Resbus__V1__ControlReply *)c->reply;
+	reply->ok = r->ok;
+	if (r->error != NULL && r->error[0] != '\0')
+		reply->error = xstrdup(r->error);
+	if (!r->ok && reply->error == NULL)
+		reply->error = xstrdup("resbusd refused the command");
+	reply->nlines = r->n_lines;
+	reply->lines = xcalloc(r->n_lines + 1, sizeof(*reply->lines));
+	for (i = 0; i < r->n_lines; i++)
+		reply->lines[i] = xstrdup(r->lines[i]);
+	if (r->json != NULL && r->json[0] != '\0')
+		reply->json = xstrdup(r->json);
+	client_rpc_reset(c);
+	return 0;
+}
+
+/* Frees the strings of REPLY and zeroes it. */
+void
+resbus_control_reply_clear(struct resbus_control_reply *reply)
+{
+	size_t i;
+
+	for (i = 0; i < reply->nlines; i++)
+		free(reply->lines[i]);
+	free(reply->lines);
+	free(reply->error);
+	free(reply->json);
+	memset(reply, 0, sizeof(*reply));
+}

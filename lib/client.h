@@ -65,4 +65,40 @@ int resbus_ticket_close(struct resbus_client *c, uint64_t id, int timeout_ms)
 	__attribute__((warn_unused_result));
 void resbus_ticket_info_clear(struct resbus_ticket_info *info);
 
+/*
+ * Operators' control RPCs (resbus-maint): a ControlRequest on the control
+ * queue, answered by a ControlReply.  The request carries the login user
+ * as its AMQP user_id, which resbusd checks against server.yaml's admins.
+ */
+struct resbus_control_request {
+	const char *command;         /* "resource-list", "pool-pause", ... */
+	char *const *args;
+	size_t nargs;
+	bool up;                     /* resource-list --up */
+	bool all;                    /* resource-delete --all */
+	bool unused;                 /* resource-delete --unused */
+	bool json;                   /* answer in reply->json */
+};
+
+struct resbus_control_reply {
+	bool ok;
+	char *error;                 /* why not; a warning when ok; or NULL */
+	char **lines;                /* output lines */
+	size_t nlines;
+	char *json;                  /* NULL if none */
+};
+
+/*
+ * Sends REQ and waits up to TIMEOUT_MS (-1: forever) for the answer.  0
+ * when resbusd answered (look at reply->ok), with *reply's strings owned
+ * by the caller (free with resbus_control_reply_clear); -1 when there is
+ * no answer: resbusd does not consume the control queue (nothing is sent
+ * then, so that a command never runs long after it was given up on), the
+ * time ran out, or the bus failed (resbus_client_error says which).
+ */
+int resbus_control(struct resbus_client *c,
+    const struct resbus_control_request *req, int timeout_ms,
+    struct resbus_control_reply *reply) __attribute__((warn_unused_result));
+void resbus_control_reply_clear(struct resbus_control_reply *reply);
+
 #endif

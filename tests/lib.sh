@@ -30,6 +30,7 @@ RB_NAME=
 RB_TMP=
 RB_VHOST=
 RB_PG_DB=
+RB_USERS=()
 RB_FAILED=
 RB_DONE=
 RB_BROKER_PID=
@@ -244,6 +245,17 @@ ${RB_SERVER_EXTRA:-}
 EOF
 }
 
+# rb_add_user NAME PASSWORD: a RabbitMQ user (node-wide, so NAME should
+# be unique to the test run) with every permission on the test's vhost;
+# deleted at clean-up.
+rb_add_user() {
+	rb_ctl add_user "$1" "$2" >/dev/null ||
+	    rb_fail "cannot add RabbitMQ user $1"
+	RB_USERS+=("$1")
+	rb_ctl set_permissions -p "$RB_VHOST" "$1" '.*' '.*' '.*' >/dev/null ||
+	    rb_fail "cannot set permissions of $1 on vhost $RB_VHOST"
+}
+
 # rb_use_postgres: a fresh database on the private PostgreSQL that
 # scripts/test.sh starts, as the broker's store (server.yaml's db_url is
 # rewritten; call it before rb_start_broker).  Dropped at clean-up.
@@ -298,7 +310,7 @@ rb_sanitizer_reports() {
 }
 
 rb_cleanup() {
-	local rc=$? pid
+	local rc=$? pid u
 	trap - EXIT INT TERM
 	if [ -n "$RB_WATCHDOG_PID" ]; then
 		pkill -P "$RB_WATCHDOG_PID" 2>/dev/null
@@ -310,6 +322,9 @@ rb_cleanup() {
 	if [ -n "$RB_VHOST" ]; then
 		rb_ctl delete_vhost "$RB_VHOST" >/dev/null 2>&1
 	fi
+	for u in "${RB_USERS[@]}"; do
+		rb_ctl delete_user "$u" >/dev/null 2>&1
+	done
 	if [ -n "$RB_PG_DB" ]; then
 		rb_psql postgres -c "DROP DATABASE IF EXISTS $RB_PG_DB" >/dev/null 2>&1
 	fi
