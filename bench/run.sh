@@ -1,0 +1,454 @@
+#!/bin/bash
+# resbus's numbers beside the floor the parts set (DESIGN.md section 8).
+#
+#   make bench          (or: RESBUS_BUILDDIR=... RESBUS_SRCDIR=... bash bench/run.sh)
+#
+# Starts a private RabbitMQ and PostgreSQL (scripts/rabbitmq.sh,
+# scripts/postgres.sh), measures in the same run what RabbitMQ and the
+# stores cost by themselves -- a raw AMQP round trip and message rate, one
+# durable commit on each store -- then resbus's own figures with the
+# project's binaries from the build directory, and prints one table: each
+# figure with the floor it is compared with, the ratio, the target and
+# whether it holds.  Every phase runs on a vhost (and database) of its
+# own.  The services are stopped at the end; BENCH_KEEP=1 keeps the files.
+#
+# Knobs (environment): BENCH_READY_N (1000 samples), BENCH_CYCLE_S (10 s),
+# BENCH_TICKETS (100000), BENCH_RESOURCES (10000), BENCH_SCHED_REPS (1001).
+# Needs root (the services run as their own users).
+set -euo pipefail
+
+B=${RESBUS_BUILDDIR:?RESBUS_BUILDDIR: the build directory}
+S=${RESBUS_SRCDIR:?RESBUS_SRCDIR: the source directory}
+RBBENCH=$B/bench/rbbench
+SCHED_STEP=$B/bench/sched-step
+READY_N=${BENCH_READY_N:-1000}
+CYCLE_S=${BENCH_CYCLE_S:-10}
+CLIENTS=16
+NTICKETS=${BENCH_TICKETS:-100000}
+NRES=${BENCH_RESOURCES:-10000}
+SCHED_REPS=${BENCH_SCHED_REPS:-1001}
+# One cycle (take, wait, close) on the bus, counted from broker/broker.c,
+# broker/sched.c and lib/client.c: TicketRequest, TicketAccepted,
+# TicketQuery, its TicketUpdate reply, the ticket.<id>.ready event,
+# TicketClose, its TicketUpdate reply, the ticket.<id>.closed event, the
+# Delete job, its DeleteResult, the Allocate job of the replacement, its
+# AllocateResult.  (Plus one queue.bind RPC and the acks, not counted.)
+MSGS_PER_CYCLE=12
+
+for f in "$RBBENCH" "$SCHED_STEP" "$B/resbusd" "$B/resbus-worker"; do
+	[ -x "$f" ] || { echo "bench: $f is missing: run 'make bench'" >&2; exit 1; }
+done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench: must run as root (private RabbitMQ and PostgreSQL)" >&2
+	exit 1
+fi
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/resbus-bench.XXXXXX")
+chmod 755 "$W"
+BROKER_PID=
+WORKER_PID=
+T_START=$(date +%s)
+
+say() {
+	echo "[bench +$(($(date +%s) - T_START))s] $*" >&2
+}
+
+stop_pid() {
+	local pid=$1 i
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_pid "$WORKER_PID"
+	stop_pid "$BROKER_PID"
+	bash "$S/scripts/rabbitmq.sh" stop "$W/svc" >/dev/null 2>&1 || true
+	bash "$S/scripts/postgres.sh" stop "$W/svc" >/dev/null 2>&1 || true
+	if [ "$rc" -eq 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
+		rm -rf "$W"
+	else
+		echo "bench: files kept in $W" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() {
+	echo "bench: $*" >&2
+	for f in "$W"/*/broker.out "$W"/*/worker.out; do
+		[ -s "$f" ] && { echo "----- $f" >&2; tail -n 30 "$f" >&2; }
+	done
+	exit 1
+}
+
+# wait_for DESC TIMEOUT_S CMD...
+wait_for() {
+	local desc=$1 deadline=$(($(date +%s) + $2))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "timed out waiting for $desc"
+		if [ -n "$BROKER_PID" ] && ! kill -0 "$BROKER_PID" 2>/dev/null; then
+			die "resbusd died while waiting for $desc"
+		fi
+		sleep 0.2
+	done
+}
+
+calc() {
+	awk "BEGIN { printf \"%s\", $1 }"
+}
+
+# ---- the table -----------------------------------------------------------
+
+ROWS=()
+# row FIGURE VALUE FLOOR RATIO TARGET HOLDS
+row() {
+	ROWS+=("$1|$2|$3|$4|$5|$6")
+}
+# verdict VALUE OP LIMIT: "yes" or "NO"
+verdict() {
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+		ok = (op == "<=") ? (v <= l) : (v >= l)
+		print ok ? "yes" : "NO" }'
+}
+
+print_table() {
+	local r
+	printf '\n%-44s %-16s %-24s %-9s %-20s %s\n' figure resbus floor ratio \
+	    target holds
+	printf '%s\n' "$(printf '%.0s-' {1..122})"
+	for r in "${ROWS[@]}"; do
+		IFS='|' read -r f v fl ra t h <<<"$r"
+		printf '%-44s %-16s %-24s %-9s %-20s %s\n' "$f" "$v" "$fl" "$ra" \
+		    "$t" "$h"
+	done
+	echo
+}
+
+# ---- services ------------------------------------------------------------
+
+say "starting RabbitMQ and PostgreSQL in $W/svc"
+mkdir -p "$W/svc"
+bash "$S/scripts/rabbitmq.sh" start "$W/svc" auto >"$W/rabbitmq.out" 2>&1 ||
+    { cat "$W/rabbitmq.out" >&2; die "RabbitMQ did not start"; }
+bash "$S/scripts/postgres.sh" start "$W/svc" auto >"$W/postgres.out" 2>&1 ||
+    { cat "$W/postgres.out" >&2; die "PostgreSQL did not start"; }
+# shellcheck source=/dev/null
+. "$W/svc/env"
+PGHOST=$RESBUS_TEST_PG_HOST
+PGPORT=$RESBUS_TEST_PG_PORT
+PGUSER=${RESBUS_TEST_PG_USER:-resbus}
+
+ctl() {
+	timeout -k 5 60 rabbitmqctl -n "$RESBUS_TEST_RABBITMQ_NODE" "$@"
+}
+
+psql_() {
+	psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" "$@"
+}
+
+# vhost NAME: a fresh vhost; prints its AMQP URL.
+vhost() {
+	ctl add_vhost "bench-$1" >/dev/null
+	ctl set_permissions -p "bench-$1" guest '.*' '.*' '.*' >/dev/null
+	echo "amqp://guest:guest@127.0.0.1:$RESBUS_TEST_AMQP_PORT/bench-$1"
+}
+
+# pgdb NAME: a fresh database; prints its db_url.
+pgdb() {
+	psql_ -d postgres -c "CREATE DATABASE bench_$1" >/dev/null
+	echo "postgresql://$PGUSER@/bench_$1?host=$PGHOST&port=$PGPORT"
+}
+
+# phase_dir NAME DB_URL AMQP_URL: a configuration directory (pools.yaml is
+# written by the caller) in $W/NAME; prints its path.
+phase_dir() {
+	local d=$W/$1
+	mkdir -p "$d/etc" "$d/logs" "$d/db"
+	cat >"$d/etc/server.yaml" <<EOF
+db_url: "$2"
+logdir: "$d/logs"
+loglevel: info
+amqp_url: "$3"
+http_listen: "off"
+EOF
+	echo "$d"
+}
+
+broker_consuming() {
+	ctl list_queues -p "$1" -s name consumers 2>/dev/null |
+	    awk '$1 == "resbus.request" && $2 > 0 { found = 1 } END { exit !found }'
+}
+
+# start_broker DIR VHOST
+start_broker() {
+	echo "===== resbusd $(date +%T)" >>"$1/broker.out"
+	"$B/resbusd" --config-dir "$1/etc" </dev/null >>"$1/broker.out" 2>&1 &
+	BROKER_PID=$!
+	wait_for "resbusd to consume its request queue" 120 broker_consuming "$2"
+}
+
+# start_worker DIR CONCURRENCY
+start_worker() {
+	echo "===== resbus-worker $(date +%T)" >>"$1/worker.out"
+	"$B/resbus-worker" --config-dir "$1/etc" --concurrency "$2" \
+	    </dev/null >>"$1/worker.out" 2>&1 &
+	WORKER_PID=$!
+}
+
+stop_daemons() {
+	stop_pid "$WORKER_PID"
+	WORKER_PID=
+	stop_pid "$BROKER_PID"
+	BROKER_PID=
+}
+
+# ups_at_least DIR N: resbusd has logged N resources UP.
+ups_at_least() {
+	[ "$(grep -c ': UP after' "$1/logs/main.log" 2>/dev/null || true)" -ge "$2" ]
+}
+
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# ---- the floor ------------------------------------------------------------
+
+say "floor: raw AMQP round trip and rate, durable commits"
+URL=$(vhost floor)
+mkdir -p "$W/floor"
+read -r RT_P50 RT_P99 < <("$RBBENCH" amqp-rt "$URL" 2000) || die "amqp-rt"
+read -r RATE < <("$RBBENCH" amqp-rate "$URL" 100000) || die "amqp-rate"
+# In the directory the SQLite brokers below keep their databases.
+mkdir -p "$W/ready/db"
+read -r SQ_P50 SQ_P99 < <("$RBBENCH" commit-sqlite "$W/ready/db/floor.sqlite" 500) ||
+    die "commit-sqlite"
+read -r PG_P50 PG_P99 < <("$RBBENCH" commit-pg \
+    "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$PGUSER" 500) || die "commit-pg"
+say "floor: rt p50 ${RT_P50}us p99 ${RT_P99}us, rate $RATE msg/s," \
+    "sqlite commit p50 ${SQ_P50}us p99 ${SQ_P99}us," \
+    "postgresql commit p50 ${PG_P50}us p99 ${PG_P99}us"
+row "floor: raw AMQP round trip p50 / p99" "$RT_P50 / $RT_P99 us" "-" "-" "-" "-"
+row "floor: raw AMQP message rate (1 stream)" "$RATE msg/s" "-" "-" "-" "-"
+row "floor: SQLite commit (WAL, FULL) p50 / p99" "$SQ_P50 / $SQ_P99 us" "-" "-" "-" "-"
+row "floor: PostgreSQL commit (fsync) p50 / p99" "$PG_P50 / $PG_P99 us" "-" "-" "-" "-"
+
+# ---- ticket -> READY with a free resource ------------------------------
+
+say "ticket -> READY latency, $READY_N samples (SQLite store)"
+URL=$(vhost ready)
+D=$(phase_dir ready "sqlite:///$W/ready/db/resbus.sqlite" "$URL")
+cat >"$D/etc/pools.yaml" <<'EOF'
+bench:
+  max: 80
+  max_prealloc: 30
+  max_starting: 30
+  cmd_new: "echo x"
+  cmd_delete: "true"
+  tags: [fast]
+EOF
+start_broker "$D" bench-ready
+start_worker "$D" 64
+wait_for "30 free resources" 60 ups_at_least "$D" 30
+read -r R_P50 R_P90 R_P99 R_MAX < <("$RBBENCH" ready "$URL" fast "$READY_N") ||
+    die "ready"
+stop_daemons
+FLOOR_READY=$((RT_P50 + SQ_P50))
+fl="rt+commit $FLOOR_READY us"
+for q in p50:"$R_P50":3 p90:"$R_P90":- p99:"$R_P99":10 max:"$R_MAX":-; do
+	IFS=: read -r name v lim <<<"$q"
+	ratio=$(calc "$v / $FLOOR_READY")
+	if [ "$lim" = - ]; then
+		row "ticket -> READY $name" "$v us" "$fl" "$(calc "$ratio" | xargs printf '%.1fx')" "-" "-"
+	else
+		row "ticket -> READY $name" "$v us" "$fl" "$(printf '%.1fx' "$ratio")" \
+		    "<= ${lim}x" "$(verdict "$ratio" '<=' "$lim")"
+	fi
+done
+
+# ---- full cycles, 16 clients --------------------------------------------
+
+CYCLE_FLOOR=$(calc "0.25 * $RATE / $MSGS_PER_CYCLE")
+for store in sqlite postgresql; do
+	say "full cycles, $CLIENTS clients, ${CYCLE_S}s ($store store)"
+	URL=$(vhost "cycles-$store")
+	if [ "$store" = sqlite ]; then
+		db="sqlite:///$W/cycles-$store/db/resbus.sqlite"
+	else
+		db=$(pgdb cycles)
+	fi
+	D=$(phase_dir "cycles-$store" "$db" "$URL")
+	cat >"$D/etc/pools.yaml" <<'EOF'
+bench:
+  max: 96
+  max_prealloc: 48
+  max_starting: 48
+  cmd_new: "echo x"
+  cmd_delete: "true"
+  tags: [fast]
+EOF
+	start_broker "$D" "bench-cycles-$store"
+	start_worker "$D" 128
+	wait_for "48 free resources" 60 ups_at_least "$D" 48
+	read -r C_RATE C_N C_P50 C_P99 C_ERR < <("$RBBENCH" cycles "$URL" fast \
+	    "$CLIENTS" "$CYCLE_S") || die "cycles ($store)"
+	stop_daemons
+	say "$store: $C_RATE cycles/s ($C_N cycles, p50 ${C_P50}us, p99 ${C_P99}us)"
+	row "cycles/s, $CLIENTS clients, $store" "$C_RATE" \
+	    "$(printf '%.0f' "$CYCLE_FLOOR") (25% of $RATE/$MSGS_PER_CYCLE)" \
+	    "$(calc "$C_RATE / $CYCLE_FLOOR" | xargs printf '%.2fx')" ">= 1.00x" \
+	    "$(verdict "$C_RATE" '>=' "$CYCLE_FLOOR")"
+	row "  one cycle p50 / p99, $store" "$C_P50 / $C_P99 us" "-" "-" "-" "-"
+done
+row "messages per cycle (counted in the code)" "$MSGS_PER_CYCLE" "-" "-" "-" "-"
+
+# ---- one scheduling step -------------------------------------------------
+
+say "scheduling step: 100, 1000 and $NTICKETS open tickets"
+mkdir -p "$W/sched"
+read -r S100 _ _ < <("$SCHED_STEP" "$W/sched" 100 1000 "$SCHED_REPS") ||
+    die "sched-step 100"
+read -r S1K _ _ < <("$SCHED_STEP" "$W/sched" 1000 1000 "$SCHED_REPS") ||
+    die "sched-step 1000"
+read -r SBIG _ _ < <("$SCHED_STEP" "$W/sched" "$NTICKETS" 1000 "$SCHED_REPS") ||
+    die "sched-step $NTICKETS"
+row "sched step, 100 tickets / 100 tag sets" "$S100 ns" "-" "-" "-" "-"
+row "sched step, 1000 tickets / 1000 tag sets" "$S1K ns" "100 tickets: $S100 ns" \
+    "$(calc "$S1K / $S100" | xargs printf '%.2fx')" "-" "-"
+row "sched step, $NTICKETS tickets / 1000 tag sets" "$SBIG ns" \
+    "100 tickets: $S100 ns" "$(calc "$SBIG / $S100" | xargs printf '%.2fx')" \
+    "<= 2x" "$(verdict "$(calc "$SBIG / $S100")" '<=' 2)"
+
+# ---- memory with many resources and tickets; restart -----------------------
+
+say "memory: $NRES resources, then $NTICKETS open tickets (SQLite store)"
+URL=$(vhost memory)
+D=$(phase_dir memory "sqlite:///$W/memory/db/resbus.sqlite" "$URL")
+# First without preallocation, for the baseline; then SIGHUP with it.
+pools_memory() {
+	cat >"$D/etc/pools.yaml" <<EOF
+big:
+  max: $NRES
+  max_prealloc: $1
+  max_starting: 1000
+  cmd_new: "echo x"
+  cmd_delete: "true"
+  tags: [big]
+# Provides the tag of the waiting tickets, but never starts anything.
+slow:
+  max: 1
+  max_prealloc: 0
+  cmd_new: "echo x"
+  cmd_delete: "true"
+  tags: [slow]
+EOF
+}
+pools_memory 0
+start_broker "$D" bench-memory
+start_worker "$D" 1000
+sleep 1
+RSS0=$(rss_kb "$BROKER_PID")
+pools_memory "$NRES"
+T0=$(date +%s%N)
+kill -HUP "$BROKER_PID"
+wait_for "$NRES resources UP" 300 ups_at_least "$D" "$NRES"
+T1=$(date +%s%N)
+sleep 2
+RSS1=$(rss_kb "$BROKER_PID")
+say "$NRES resources UP in $(calc "($T1 - $T0) / 1e9")s; RSS $RSS0 -> $RSS1 kB"
+read -r LOADED LOAD_RATE < <("$RBBENCH" load "$URL" slow "$NTICKETS") ||
+    die "load"
+sleep 2
+RSS2=$(rss_kb "$BROKER_PID")
+say "$LOADED tickets at $LOAD_RATE/s; RSS $RSS1 -> $RSS2 kB"
+PER_RES=$(calc "($RSS1 - $RSS0) * 1024 / $NRES" | xargs printf '%.0f')
+PER_TICKET=$(calc "($RSS2 - $RSS1) * 1024 / $LOADED" | xargs printf '%.0f')
+row "broker RSS per resource ($NRES)" "$PER_RES B" "RSS ${RSS0}->${RSS1} kB" \
+    "-" "<= 4096 B" "$(verdict "$PER_RES" '<=' 4096)"
+row "broker RSS per open ticket ($LOADED)" "$PER_TICKET B" "RSS ${RSS1}->${RSS2} kB" \
+    "-" "<= 1024 B" "$(verdict "$PER_TICKET" '<=' 1024)"
+row "  tickets accepted per second (pipelined)" "$LOAD_RATE" "-" "-" "-" "-"
+
+say "restart with $LOADED open tickets and $NRES resources"
+kill -KILL "$BROKER_PID"
+wait "$BROKER_PID" 2>/dev/null || true
+BROKER_PID=
+T0=$(date +%s%N)
+"$B/resbusd" --config-dir "$D/etc" </dev/null >>"$D/broker.out" 2>&1 &
+BROKER_PID=$!
+T1=$("$RBBENCH" take "$URL" slow 120) || die "take after restart"
+RESTART=$(calc "($T1 - $T0) / 1e9" | xargs printf '%.2f')
+RSS3=$(rss_kb "$BROKER_PID")
+say "restart to serving: ${RESTART}s (RSS after restart $RSS3 kB)"
+row "restart to serving ($LOADED tickets)" "$RESTART s" "-" "-" "<= 2 s" \
+    "$(verdict "$RESTART" '<=' 2)"
+stop_daemons
+
+# ---- a worker with 1,000 concurrent driver commands ----------------------
+
+if [ -x "$S/bench/worker-concurrency.sh" ] || [ -f "$S/bench/worker-concurrency.sh" ]; then
+	say "worker concurrency: bench/worker-concurrency.sh"
+	URL=$(vhost concurrency)
+	out=$(RESBUS_AMQP_URL=$URL BENCH_DIR=$W/concurrency \
+	    bash "$S/bench/worker-concurrency.sh" 2>"$W/concurrency.err") ||
+	    { cat "$W/concurrency.err" >&2; die "worker-concurrency.sh"; }
+	echo "$out" >"$W/concurrency.out"
+	row "worker, 1000 commands (worker-concurrency.sh)" "$(echo "$out" | tail -n 1)" \
+	    "-" "-" "no thread per cmd" "see above"
+else
+	say "worker concurrency: 1000 commands of 'sleep 5'"
+	URL=$(vhost concurrency)
+	D=$(phase_dir concurrency "sqlite:///$W/concurrency/db/resbus.sqlite" "$URL")
+	cat >"$D/etc/pools.yaml" <<'EOF'
+conc:
+  max: 1000
+  max_prealloc: 0
+  max_starting: 1000
+  cmd_new: "sleep 5; echo x"
+  cmd_delete: "true"
+  tags: [conc]
+EOF
+	start_broker "$D" bench-concurrency
+	start_worker "$D" 1000
+	sleep 1
+	WRSS0=$(rss_kb "$WORKER_PID")
+	sed -i 's/max_prealloc: 0/max_prealloc: 1000/' "$D/etc/pools.yaml"
+	T0=$(date +%s%N)
+	kill -HUP "$BROKER_PID"
+	peak_children=0 peak_threads=0 peak_rss=0
+	while ! ups_at_least "$D" 1000; do
+		n=$(pgrep -c -P "$WORKER_PID" || true)
+		th=$(awk '/^Threads:/ { print $2 }' "/proc/$WORKER_PID/status")
+		r=$(rss_kb "$WORKER_PID")
+		[ "$n" -gt "$peak_children" ] && peak_children=$n
+		[ "$th" -gt "$peak_threads" ] && peak_threads=$th
+		[ "$r" -gt "$peak_rss" ] && peak_rss=$r
+		[ $(($(date +%s%N) - T0)) -lt 120000000000 ] || die "1000 starts took over 120 s"
+		sleep 0.1
+	done
+	T1=$(date +%s%N)
+	stop_daemons
+	CONC_S=$(calc "($T1 - $T0) / 1e9" | xargs printf '%.2f')
+	say "1000 x sleep 5: ${CONC_S}s, peak $peak_children children," \
+	    "$peak_threads threads, worker RSS $WRSS0 -> $peak_rss kB"
+	row "worker: 1000 x 'sleep 5', all UP" "$CONC_S s" "5 s (one command)" \
+	    "$(calc "$CONC_S / 5" | xargs printf '%.2fx')" "-" "-"
+	row "worker: peak concurrent commands" "$peak_children" "-" "-" ">= 1000" \
+	    "$(verdict "$peak_children" '>=' 1000)"
+	row "worker: threads at peak" "$peak_threads" "-" "-" \
+	    "no thread per cmd" "$(verdict "$peak_threads" '<=' 8)"
+	row "worker: RSS idle -> peak" "$WRSS0 -> $peak_rss kB" "-" \
+	    "$(calc "($peak_rss - $WRSS0) / 1000" | xargs printf '%.1f kB/cmd')" "-" "-"
+fi
+
+say "done in $(($(date +%s) - T_START))s"
+print_table
