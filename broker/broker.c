@@ -319,8 +319,10 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	tr.class_ = req->class_;
 	tr.lease_s = req->lease_s;
 	tr.deadline_ms = req->deadline_ms;
+	tr.labels = NULL;
 	if (labels_text(req, &labels, err, sizeof(err)) == -1 ||
-	    sched_ticket_new(b->sched, &tr, &id, err, sizeof(err)) == -1) {
+	    (tr.labels = labels, sched_ticket_new(b->sched, &tr, &id, err,
+	    sizeof(err))) == -1) {
 		log_info("ticket request for %s refused: %s", key, err);
 		broker_reply_error(b, dc->d, err);
 		free(labels);
