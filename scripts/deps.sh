@@ -11,7 +11,7 @@ PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	protobuf-c-compiler libprotobuf-c-dev librabbitmq-dev libev-dev
 	libyaml-dev libsqlite3-dev libpq-dev libbsd-dev check
-	libmicrohttpd-dev libjson-c-dev
+	libmicrohttpd-dev libjson-c-dev libxml2-dev
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
 	procps iproute2 util-linux coreutils findutils gawk sed grep
