@@ -41,7 +41,7 @@
 
 #define HTTP_CONNECTION_LIMIT 64
 #define HTTP_CONNECTION_TIMEOUT_S 30
-#define HTTP_MAX_TICKET_ROWS 1000    /* on the HTML page; JSON has all */
+#define HTTP_MAX_TICKET_ROWS 1000 /* on the HTML page; JSON has all */
 
 #define CT_HTML "text/html; charset=utf-8"
 #define CT_JSON "application/json"
@@ -52,8 +52,8 @@ struct http {
 	struct ev_loop *loop;
 	struct sched *sched;
 	struct MHD_Daemon *mhd;
-	ev_io io;                    /* MHD's epoll descriptor */
-	ev_timer timer;              /* MHD's next timeout */
+	ev_io io;	/* MHD's epoll descriptor */
+	ev_timer timer; /* MHD's next timeout */
 };
 
 /* ---- a growing output buffer ------------------------------------------- */
@@ -118,12 +118,23 @@ buf_html(struct buf *b, const char *s)
 		const char *ref;
 
 		switch (*s) {
-		case '&': ref = "&amp;"; break;
-		case '<': ref = "&lt;"; break;
-		case '>': ref = "&gt;"; break;
-		case '"': ref = "&quot;"; break;
-		case '\'': ref = "&#39;"; break;
-		default: continue;
+		case '&':
+			ref = "&amp;";
+			break;
+		case '<':
+			ref = "&lt;";
+			break;
+		case '>':
+			ref = "&gt;";
+			break;
+		case '"':
+			ref = "&quot;";
+			break;
+		case '\'':
+			ref = "&#39;";
+			break;
+		default:
+			continue;
 		}
 		buf_add(b, run, (size_t)(s - run));
 		buf_puts(b, ref);
@@ -148,7 +159,7 @@ buf_label(struct buf *b, const char *s)
 	}
 }
 
-/* ---- formatting ----------------------------------------------------------- */
+/* ---- formatting ---------------------------------------------------------- */
 
 /* A wall-clock time in ms as ISO 8601 UTC, "2019-07-30T19:12:22+00:00". */
 static void
@@ -198,8 +209,8 @@ fmt_log(char *out, size_t len, uint64_t id, const char *kind)
 
 struct pool_row {
 	char *name;
-	const struct conf_pool *conf;  /* borrowed for the request only */
-	struct sched_pool_view v;      /* its name and conf are not used */
+	const struct conf_pool *conf; /* borrowed for the request only */
+	struct sched_pool_view v;     /* its name and conf are not used */
 };
 
 struct pool_rows {
@@ -246,8 +257,8 @@ pools_release(struct pool_rows *rows)
 static size_t
 pool_ondemand_demand(const struct pool_row *r)
 {
-	return r->conf != NULL && r->conf->ntags_on_demand > 0 ?
-	    r->v.waiting : 0;
+	return r->conf != NULL && r->conf->ntags_on_demand > 0 ? r->v.waiting
+							       : 0;
 }
 
 /* ok / (ok + failed), or -1 when the pool never started anything. */
@@ -307,7 +318,7 @@ resource_copy_release(struct resource_copy *c)
 	free(c->tags);
 }
 
-/* ---- JSON ------------------------------------------------------------------ */
+/* ---- JSON ---------------------------------------------------------------- */
 
 static json_object *
 json_u64(uint64_t v)
@@ -340,10 +351,10 @@ json_pool(const struct pool_row *r)
 	double ratio = pool_success_ratio(v);
 
 	json_object_object_add(o, "name", json_object_new_string(r->name));
-	json_object_object_add(o, "configured",
-	    json_object_new_boolean(r->conf != NULL));
-	json_object_object_add(o, "max",
-	    r->conf ? json_object_new_int64(r->conf->max) : NULL);
+	json_object_object_add(
+	    o, "configured", json_object_new_boolean(r->conf != NULL));
+	json_object_object_add(
+	    o, "max", r->conf ? json_object_new_int64(r->conf->max) : NULL);
 	json_object_object_add(o, "paused", json_object_new_boolean(v->paused));
 	json_object_object_add(o, "starting", json_u64(v->starting));
 	json_object_object_add(o, "free", json_u64(v->free));
@@ -352,8 +363,8 @@ json_pool(const struct pool_row *r)
 	json_object_object_add(o, "releasing", json_u64(v->releasing));
 	json_object_object_add(o, "deleting", json_u64(v->deleting));
 	json_object_object_add(o, "waiting", json_u64(v->waiting));
-	json_object_object_add(o, "on_demand_demand",
-	    json_u64(pool_ondemand_demand(r)));
+	json_object_object_add(
+	    o, "on_demand_demand", json_u64(pool_ondemand_demand(r)));
 	json_object_object_add(o, "starts_ok", json_u64(v->starts_ok));
 	json_object_object_add(o, "starts_failed", json_u64(v->starts_failed));
 	json_object_object_add(o, "start_success_ratio",
@@ -373,10 +384,10 @@ json_tags(const struct conf_tag *tags, size_t n)
 
 	for (i = 0; i < n; i++) {
 		t = json_object_new_object();
-		json_object_object_add(t, "name",
-		    json_object_new_string(tags[i].name));
-		json_object_object_add(t, "priority",
-		    json_object_new_int64(tags[i].priority));
+		json_object_object_add(
+		    t, "name", json_object_new_string(tags[i].name));
+		json_object_object_add(
+		    t, "priority", json_object_new_int64(tags[i].priority));
 		json_object_array_add(a, t);
 	}
 	return a;
@@ -393,58 +404,58 @@ json_pool_settings(const struct conf_pool *c)
 	size_t i;
 
 	json_object_object_add(o, "name", json_object_new_string(c->name));
-	json_object_object_add(o, "description",
-	    json_str_or_null(c->description));
+	json_object_object_add(
+	    o, "description", json_str_or_null(c->description));
 	json_object_object_add(o, "max", json_object_new_int64(c->max));
-	json_object_object_add(o, "max_starting",
-	    json_object_new_int64(c->max_starting));
-	json_object_object_add(o, "max_prealloc",
-	    json_object_new_int64(c->max_prealloc));
-	json_object_object_add(o, "start_delay",
-	    json_object_new_int64(c->start_delay));
+	json_object_object_add(
+	    o, "max_starting", json_object_new_int64(c->max_starting));
+	json_object_object_add(
+	    o, "max_prealloc", json_object_new_int64(c->max_prealloc));
+	json_object_object_add(
+	    o, "start_delay", json_object_new_int64(c->start_delay));
 	json_object_object_add(o, "tags", json_tags(c->tags, c->ntags));
 	json_object_object_add(o, "tags_on_demand",
 	    json_tags(c->tags_on_demand, c->ntags_on_demand));
-	json_object_object_add(o, "livecheck_period",
-	    json_object_new_int64(c->livecheck_period));
+	json_object_object_add(
+	    o, "livecheck_period", json_object_new_int64(c->livecheck_period));
 	json_object_object_add(o, "livecheck_attempts",
 	    json_object_new_int64(c->livecheck_attempts));
 	json_object_object_add(o, "reuse_opportunity_time",
 	    json_object_new_int64(c->reuse_opportunity_time));
-	json_object_object_add(o, "reuse_max_count",
-	    json_object_new_int64(c->reuse_max_count));
-	json_object_object_add(o, "reuse_max_time",
-	    json_object_new_int64(c->reuse_max_time));
-	json_object_object_add(o, "name_pattern",
-	    json_str_or_null(c->name_pattern));
+	json_object_object_add(
+	    o, "reuse_max_count", json_object_new_int64(c->reuse_max_count));
+	json_object_object_add(
+	    o, "reuse_max_time", json_object_new_int64(c->reuse_max_time));
+	json_object_object_add(
+	    o, "name_pattern", json_str_or_null(c->name_pattern));
 	for (i = 0; i < c->nnamed_counters; i++)
-		json_object_array_add(counters,
-		    json_object_new_string(c->named_counters[i]));
+		json_object_array_add(
+		    counters, json_object_new_string(c->named_counters[i]));
 	json_object_object_add(o, "named_counters", counters);
 	/* Which commands exist, never what they say. */
 	json_object_array_add(cmds, json_object_new_string("cmd_new"));
 	json_object_array_add(cmds, json_object_new_string("cmd_delete"));
 	if (c->cmd_livecheck != NULL)
-		json_object_array_add(cmds,
-		    json_object_new_string("cmd_livecheck"));
+		json_object_array_add(
+		    cmds, json_object_new_string("cmd_livecheck"));
 	if (c->cmd_release != NULL)
-		json_object_array_add(cmds,
-		    json_object_new_string("cmd_release"));
+		json_object_array_add(
+		    cmds, json_object_new_string("cmd_release"));
 	if (c->cmd_list != NULL)
 		json_object_array_add(cmds, json_object_new_string("cmd_list"));
 	json_object_object_add(o, "commands_configured", cmds);
-	json_object_object_add(o, "cmd_new_timeout",
-	    json_object_new_int64(c->cmd_new_timeout));
+	json_object_object_add(
+	    o, "cmd_new_timeout", json_object_new_int64(c->cmd_new_timeout));
 	json_object_object_add(o, "cmd_delete_timeout",
 	    json_object_new_int64(c->cmd_delete_timeout));
 	json_object_object_add(o, "cmd_livecheck_timeout",
 	    json_object_new_int64(c->cmd_livecheck_timeout));
 	json_object_object_add(o, "cmd_release_timeout",
 	    json_object_new_int64(c->cmd_release_timeout));
-	json_object_object_add(o, "cmd_list_timeout",
-	    json_object_new_int64(c->cmd_list_timeout));
-	json_object_object_add(o, "cmd_list_period",
-	    json_object_new_int64(c->cmd_list_period));
+	json_object_object_add(
+	    o, "cmd_list_timeout", json_object_new_int64(c->cmd_list_timeout));
+	json_object_object_add(
+	    o, "cmd_list_period", json_object_new_int64(c->cmd_list_period));
 	return o;
 }
 
@@ -460,18 +471,19 @@ json_resource(const struct sched_resource_view *v)
 	json_object_object_add(o, "name", json_object_new_string(v->name));
 	json_object_object_add(o, "pool", json_object_new_string(v->pool));
 	json_object_object_add(o, "state", json_object_new_string(v->state));
-	json_object_object_add(o, "ticket",
-	    v->ticket_id ? json_u64(v->ticket_id) : NULL);
-	json_object_object_add(o, "id_in_pool",
-	    json_object_new_int(v->id_in_pool));
+	json_object_object_add(
+	    o, "ticket", v->ticket_id ? json_u64(v->ticket_id) : NULL);
+	json_object_object_add(
+	    o, "id_in_pool", json_object_new_int(v->id_in_pool));
 	json_object_object_add(o, "created", json_time(v->created_ms));
-	json_object_object_add(o, "age_seconds", json_object_new_int64(
-	    v->created_ms > 0 ? (now_wall_ms() - v->created_ms) / 1000 : 0));
+	json_object_object_add(o, "age_seconds",
+	    json_object_new_int64(v->created_ms > 0
+				      ? (now_wall_ms() - v->created_ms) / 1000
+				      : 0));
 	json_object_object_add(o, "sandbox", json_str_or_null(v->sandbox));
-	json_object_object_add(o, "releases",
-	    json_object_new_int(v->releases));
-	json_object_object_add(o, "livecheck_failures",
-	    json_object_new_int(v->check_failed));
+	json_object_object_add(o, "releases", json_object_new_int(v->releases));
+	json_object_object_add(
+	    o, "livecheck_failures", json_object_new_int(v->check_failed));
 	for (i = 0; i < v->ntags; i++)
 		json_object_array_add(tags, json_object_new_string(v->tags[i]));
 	json_object_object_add(o, "tags", tags);
@@ -493,8 +505,8 @@ json_key_tags(const char *key)
 			json_object_array_add(a, json_object_new_string(p));
 			break;
 		}
-		json_object_array_add(a,
-		    json_object_new_string_len(p, (int)(plus - p)));
+		json_object_array_add(
+		    a, json_object_new_string_len(p, (int)(plus - p)));
 		p = plus + 1;
 	}
 	return a;
@@ -513,38 +525,38 @@ json_ticket(const struct sched_ticket_info *t)
 	if (t->resource_id != 0) {
 		res = json_object_new_object();
 		json_object_object_add(res, "id", json_u64(t->resource_id));
-		json_object_object_add(res, "name",
-		    json_str_or_null(t->resource_name));
+		json_object_object_add(
+		    res, "name", json_str_or_null(t->resource_name));
 	}
 	json_object_object_add(o, "resource", res);
 	json_object_object_add(o, "created", json_time(t->created_ms));
-	json_object_object_add(o, "waiting_reason",
-	    json_str_or_null(t->waiting_reason));
+	json_object_object_add(
+	    o, "waiting_reason", json_str_or_null(t->waiting_reason));
 	return o;
 }
 
-/* ---- responses ------------------------------------------------------------ */
+/* ---- responses ----------------------------------------------------------- */
 
 /* Sends B (taken over) as the response with STATUS and CTYPE. */
 static enum MHD_Result
-reply(struct MHD_Connection *c, unsigned status, const char *ctype,
-    struct buf *b)
+reply(
+    struct MHD_Connection *c, unsigned status, const char *ctype, struct buf *b)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
 	if (b->s == NULL)
 		buf_puts(b, "");
-	r = MHD_create_response_from_buffer(b->len, b->s,
-	    MHD_RESPMEM_MUST_FREE);
+	r = MHD_create_response_from_buffer(
+	    b->len, b->s, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(b->s);
 		return MHD_NO;
 	}
 	b->s = NULL;
 	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store");
+	(void)MHD_add_response_header(
+	    r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	(void)MHD_add_response_header(r, "Content-Security-Policy",
 	    "default-src 'none'; style-src 'unsafe-inline'");
@@ -557,10 +569,11 @@ reply(struct MHD_Connection *c, unsigned status, const char *ctype,
 static enum MHD_Result
 reply_json(struct MHD_Connection *c, unsigned status, json_object *obj)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct buf b = {NULL, 0, 0};
 
-	buf_puts(&b, json_object_to_json_string_ext(obj,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_puts(
+	    &b, json_object_to_json_string_ext(obj,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	buf_puts(&b, "\n");
 	json_object_put(obj);
 	return reply(c, status, CT_JSON, &b);
@@ -582,9 +595,10 @@ html_head(struct buf *b, const char *title)
 
 	fmt_time(now, sizeof(now), now_wall_ms());
 	buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-	    "<meta charset=\"utf-8\">\n<title>");
+		    "<meta charset=\"utf-8\">\n<title>");
 	buf_html(b, title);
-	buf_puts(b, "</title>\n<style>\n"
+	buf_puts(b,
+	    "</title>\n<style>\n"
 	    "body { font-family: sans-serif; margin: 1.5em; color: #222; }\n"
 	    "table { border-collapse: collapse; margin-bottom: 1.5em; }\n"
 	    "th, td { border: 1px solid #bbb; padding: 0.2em 0.6em; "
@@ -598,8 +612,8 @@ html_head(struct buf *b, const char *title)
 	buf_puts(b, "</h1>\n<p class=\"muted\">resbusd, ");
 	buf_html(b, now);
 	buf_puts(b, " &middot; <a href=\"/\">status</a> &middot; "
-	    "<a href=\"/api/v1/pools\">JSON API</a> &middot; "
-	    "<a href=\"/metrics\">metrics</a></p>\n");
+		    "<a href=\"/api/v1/pools\">JSON API</a> &middot; "
+		    "<a href=\"/metrics\">metrics</a></p>\n");
 }
 
 static void
@@ -612,7 +626,7 @@ static enum MHD_Result
 reply_html_error(struct MHD_Connection *c, unsigned status, const char *title,
     const char *msg)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct buf b = {NULL, 0, 0};
 
 	html_head(&b, title);
 	buf_puts(&b, "<p>");
@@ -622,7 +636,7 @@ reply_html_error(struct MHD_Connection *c, unsigned status, const char *title,
 	return reply(c, status, CT_HTML, &b);
 }
 
-/* ---- "/" ------------------------------------------------------------------- */
+/* ---- "/" ----------------------------------------------------------------- */
 
 static void
 html_num(struct buf *b, uint64_t v)
@@ -637,17 +651,17 @@ html_pools(struct buf *b, const struct pool_rows *rows)
 	size_t i;
 
 	buf_puts(b, "<h2>Pools</h2>\n<table id=\"pools\">\n<thead><tr>"
-	    "<th>pool</th><th>max</th><th>free</th><th>starting</th>"
-	    "<th>taken</th><th>released</th><th>releasing</th>"
-	    "<th>deleting</th><th>waiting</th><th>on-demand demand</th>"
-	    "<th>paused</th></tr></thead>\n<tbody>\n");
+		    "<th>pool</th><th>max</th><th>free</th><th>starting</th>"
+		    "<th>taken</th><th>released</th><th>releasing</th>"
+		    "<th>deleting</th><th>waiting</th><th>on-demand demand</th>"
+		    "<th>paused</th></tr></thead>\n<tbody>\n");
 	for (i = 0; i < rows->n; i++) {
 		r = &rows->v[i];
 		buf_puts(b, "<tr><td>");
 		buf_html(b, r->name);
 		if (r->conf == NULL)
 			buf_puts(b, " <span class=\"muted\">(not configured)"
-			    "</span>");
+				    "</span>");
 		buf_puts(b, "</td>");
 		if (r->conf != NULL)
 			buf_printf(b, "<td class=\"n\">%lld</td>",
@@ -666,7 +680,7 @@ html_pools(struct buf *b, const struct pool_rows *rows)
 	}
 	if (rows->n == 0)
 		buf_puts(b, "<tr><td colspan=\"11\" class=\"muted\">no pools"
-		    "</td></tr>\n");
+			    "</td></tr>\n");
 	buf_puts(b, "</tbody>\n</table>\n");
 }
 
@@ -684,8 +698,10 @@ html_resource_row(void *arg, const struct sched_resource_view *v)
 
 	fmt_age(age, sizeof(age), v->created_ms);
 	fmt_log(log, sizeof(log), v->id, "alloc");
-	buf_printf(b, "<tr><td class=\"n\">%llu</td><td><a href=\"/resources/"
-	    "%llu\">", (unsigned long long)v->id, (unsigned long long)v->id);
+	buf_printf(b,
+	    "<tr><td class=\"n\">%llu</td><td><a href=\"/resources/"
+	    "%llu\">",
+	    (unsigned long long)v->id, (unsigned long long)v->id);
 	buf_html(b, v->name);
 	buf_puts(b, "</a></td><td>");
 	buf_html(b, v->pool);
@@ -714,8 +730,8 @@ html_ticket_row(void *arg, const struct sched_ticket_info *t)
 		return;
 	hc->shown++;
 	fmt_age(age, sizeof(age), t->created_ms);
-	buf_printf(b, "<tr><td class=\"n\">%llu</td><td>",
-	    (unsigned long long)t->id);
+	buf_printf(
+	    b, "<tr><td class=\"n\">%llu</td><td>", (unsigned long long)t->id);
 	buf_html(b, t->state);
 	buf_puts(b, "</td><td>");
 	buf_html(b, t->tags);
@@ -728,8 +744,8 @@ html_ticket_row(void *arg, const struct sched_ticket_info *t)
 		if (t->resource_name != NULL)
 			buf_html(b, t->resource_name);
 		else
-			buf_printf(b, "%llu",
-			    (unsigned long long)t->resource_id);
+			buf_printf(
+			    b, "%llu", (unsigned long long)t->resource_id);
 		buf_puts(b, "</a>");
 	}
 	buf_puts(b, "</td><td>");
@@ -742,7 +758,7 @@ html_ticket_row(void *arg, const struct sched_ticket_info *t)
 static enum MHD_Result
 page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct buf b = {NULL, 0, 0};
 	struct pool_rows rows;
 	struct html_ctx hc;
 	const char *all;
@@ -755,21 +771,23 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 
 	buf_puts(&b, "<h2>Resources</h2>\n");
 	if (all != NULL && strcmp(all, "0") != 0)
-		buf_puts(&b, "<p class=\"muted\">Ended resources are not kept "
+		buf_puts(&b,
+		    "<p class=\"muted\">Ended resources are not kept "
 		    "in the broker's memory; their rows stay in the store.</p>"
 		    "\n");
 	buf_puts(&b, "<table id=\"resources\">\n<thead><tr><th>ID</th>"
-	    "<th>name</th><th>pool</th><th>state</th><th>ticket</th>"
-	    "<th>age</th><th>log</th></tr></thead>\n<tbody>\n");
+		     "<th>name</th><th>pool</th><th>state</th><th>ticket</th>"
+		     "<th>age</th><th>log</th></tr></thead>\n<tbody>\n");
 	memset(&hc, 0, sizeof(hc));
 	hc.b = &b;
 	sched_foreach_resource(h->sched, html_resource_row, &hc);
 	if (hc.n == 0)
 		buf_puts(&b, "<tr><td colspan=\"7\" class=\"muted\">no live "
-		    "resources</td></tr>\n");
+			     "resources</td></tr>\n");
 	buf_puts(&b, "</tbody>\n</table>\n");
 
-	buf_puts(&b, "<h2>Tickets</h2>\n<table id=\"tickets\">\n<thead><tr>"
+	buf_puts(&b,
+	    "<h2>Tickets</h2>\n<table id=\"tickets\">\n<thead><tr>"
 	    "<th>ID</th><th>state</th><th>tags</th><th>sandbox</th>"
 	    "<th>resource</th><th>age</th><th>waiting because</th></tr>"
 	    "</thead>\n<tbody>\n");
@@ -778,16 +796,18 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 	sched_foreach_ticket(h->sched, html_ticket_row, &hc);
 	if (hc.n == 0)
 		buf_puts(&b, "<tr><td colspan=\"7\" class=\"muted\">no open "
-		    "tickets</td></tr>\n");
+			     "tickets</td></tr>\n");
 	buf_puts(&b, "</tbody>\n</table>\n");
 	if (hc.n > hc.shown)
-		buf_printf(&b, "<p>%zu more tickets: see <a href=\"/api/v1/"
-		    "tickets\">/api/v1/tickets</a>.</p>\n", hc.n - hc.shown);
+		buf_printf(&b,
+		    "<p>%zu more tickets: see <a href=\"/api/v1/"
+		    "tickets\">/api/v1/tickets</a>.</p>\n",
+		    hc.n - hc.shown);
 	html_tail(&b);
 	return reply(c, MHD_HTTP_OK, CT_HTML, &b);
 }
 
-/* ---- "/resources/<id>" ----------------------------------------------------- */
+/* ---- "/resources/<id>" --------------------------------------------------- */
 
 /* Finds live resource ID (from the text REST) and its pool's settings. */
 static bool
@@ -832,8 +852,7 @@ html_row_int(struct buf *b, const char *key, long long value)
 }
 
 static void
-html_tags(struct buf *b, const char *key, const struct conf_tag *tags,
-    size_t n)
+html_tags(struct buf *b, const char *key, const struct conf_tag *tags, size_t n)
 {
 	size_t i;
 
@@ -852,7 +871,7 @@ html_tags(struct buf *b, const char *key, const struct conf_tag *tags,
 static void
 html_pool_settings(struct buf *b, const struct conf_pool *c)
 {
-	struct buf cmds = { NULL, 0, 0 };
+	struct buf cmds = {NULL, 0, 0};
 	size_t i;
 
 	buf_puts(b, "<h2>Pool ");
@@ -902,18 +921,19 @@ html_pool_settings(struct buf *b, const struct conf_pool *c)
 static enum MHD_Result
 page_resource(struct http *h, struct MHD_Connection *c, const char *rest)
 {
-	struct buf b = { NULL, 0, 0 };
+	struct buf b = {NULL, 0, 0};
 	const struct conf_pool *conf;
 	struct resource_copy rc;
 	char title[300], v[64], log[32];
-	static const char *const kinds[] = { "alloc", "watch", "release",
-	    "terminate" };
+	static const char *const kinds[] = {
+	    "alloc", "watch", "release", "terminate"};
 	size_t i;
 
 	if (!resource_lookup(h, rest, &rc, &conf)) {
 		resource_copy_release(&rc);
 		return reply_html_error(c, MHD_HTTP_NOT_FOUND,
-		    "no such resource", "No live resource has this ID: it "
+		    "no such resource",
+		    "No live resource has this ID: it "
 		    "never existed, or it has ended.");
 	}
 	snprintf(title, sizeof(title), "resource %llu %s",
@@ -925,7 +945,8 @@ page_resource(struct http *h, struct MHD_Connection *c, const char *rest)
 	html_row(&b, "pool", rc.pool);
 	html_row(&b, "state", rc.state);
 	if (rc.ticket_id != 0)
-		snprintf(v, sizeof(v), "%llu", (unsigned long long)rc.ticket_id);
+		snprintf(
+		    v, sizeof(v), "%llu", (unsigned long long)rc.ticket_id);
 	else
 		snprintf(v, sizeof(v), "none");
 	html_row(&b, "ticket", v);
@@ -1008,19 +1029,20 @@ api_resource(struct http *h, struct MHD_Connection *c, const char *rest)
 	size_t i;
 
 	if (parse_u64(rest, &id) == -1 || id == 0 ||
-	    sched_resource_find(h->sched, id, NULL, api_resource_one,
-	    &res) != 1)
-		return reply_json_error(c, MHD_HTTP_NOT_FOUND,
-		    "no live resource with this ID");
+	    sched_resource_find(h->sched, id, NULL, api_resource_one, &res) !=
+		1)
+		return reply_json_error(
+		    c, MHD_HTTP_NOT_FOUND, "no live resource with this ID");
 	o = json_object_new_object();
 	json_object_object_add(o, "resource", res);
 	pools_collect(h, &rows);
 	for (i = 0; i < rows.n; i++)
-		if (rows.v[i].conf != NULL && strcmp(rows.v[i].name,
-		    json_object_get_string(json_object_object_get(res,
-		    "pool"))) == 0)
-			json_object_object_add(o, "pool",
-			    json_pool_settings(rows.v[i].conf));
+		if (rows.v[i].conf != NULL &&
+		    strcmp(rows.v[i].name,
+			json_object_get_string(
+			    json_object_object_get(res, "pool"))) == 0)
+			json_object_object_add(
+			    o, "pool", json_pool_settings(rows.v[i].conf));
 	pools_release(&rows);
 	if (!json_object_object_get_ex(o, "pool", NULL))
 		json_object_object_add(o, "pool", NULL);
@@ -1064,8 +1086,7 @@ count_ticket(void *arg, const struct sched_ticket_info *t)
 }
 
 static void
-metric_head(struct buf *b, const char *name, const char *type,
-    const char *help)
+metric_head(struct buf *b, const char *name, const char *type, const char *help)
 {
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -1097,10 +1118,10 @@ metric_pool(struct buf *b, const char *name, const char *pool,
 static enum MHD_Result
 page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 {
-	static const char *const states[] = { "starting", "free", "released",
-	    "taken", "releasing", "deleting" };
-	struct buf b = { NULL, 0, 0 };
-	struct ticket_counts tc = { 0, 0, 0 };
+	static const char *const states[] = {
+	    "starting", "free", "released", "taken", "releasing", "deleting"};
+	struct buf b = {NULL, 0, 0};
+	struct ticket_counts tc = {0, 0, 0};
 	struct pool_rows rows;
 	const struct sched_pool_view *v;
 	size_t i, j;
@@ -1137,8 +1158,8 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	    "A pool's max (configured pools only).");
 	for (i = 0; i < rows.n; i++)
 		if (rows.v[i].conf != NULL)
-			metric_pool(&b, "resbus_pool_max", rows.v[i].name,
-			    NULL, NULL, (double)rows.v[i].conf->max);
+			metric_pool(&b, "resbus_pool_max", rows.v[i].name, NULL,
+			    NULL, (double)rows.v[i].conf->max);
 
 	metric_head(&b, "resbus_pool_paused", "gauge",
 	    "1 if an operator paused or drained the pool.");
@@ -1153,8 +1174,7 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 		metric_pool(&b, "resbus_pool_starts_total", rows.v[i].name,
 		    "result", "ok", (double)rows.v[i].v.starts_ok);
 		metric_pool(&b, "resbus_pool_starts_total", rows.v[i].name,
-		    "result", "failed",
-		    (double)rows.v[i].v.starts_failed);
+		    "result", "failed", (double)rows.v[i].v.starts_failed);
 	}
 
 	metric_head(&b, "resbus_pool_start_success_ratio", "gauge",
@@ -1169,14 +1189,14 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	metric_head(&b, "resbus_pool_start_seconds_avg", "gauge",
 	    "Mean duration of successful starts, in seconds.");
 	for (i = 0; i < rows.n; i++)
-		metric_pool(&b, "resbus_pool_start_seconds_avg",
-		    rows.v[i].name, NULL, NULL, rows.v[i].v.start_ms_avg / 1000.);
+		metric_pool(&b, "resbus_pool_start_seconds_avg", rows.v[i].name,
+		    NULL, NULL, rows.v[i].v.start_ms_avg / 1000.);
 
 	metric_head(&b, "resbus_tickets_waiting", "gauge",
 	    "Open tickets waiting that the pool could serve.");
 	for (i = 0; i < rows.n; i++)
-		metric_pool(&b, "resbus_tickets_waiting", rows.v[i].name,
-		    NULL, NULL, (double)rows.v[i].v.waiting);
+		metric_pool(&b, "resbus_tickets_waiting", rows.v[i].name, NULL,
+		    NULL, (double)rows.v[i].v.waiting);
 
 	pools_release(&rows);
 	return reply(c, MHD_HTTP_OK, CT_METRICS, &b);
@@ -1184,8 +1204,8 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-typedef enum MHD_Result http_page_fn(struct http *, struct MHD_Connection *,
-    const char *);
+typedef enum MHD_Result http_page_fn(
+    struct http *, struct MHD_Connection *, const char *);
 
 /* PATH matched exactly, or as a prefix with the rest a non-empty ID. */
 static const struct route {
@@ -1193,15 +1213,15 @@ static const struct route {
 	bool prefix;
 	http_page_fn *fn;
 } routes[] = {
-	{ "/", false, page_index },
-	{ "/index.html", false, page_index },
-	{ "/resources/", true, page_resource },
-	{ "/api/v1/pools", false, api_pools },
-	{ "/api/v1/resources", false, api_resources },
-	{ "/api/v1/resources/", true, api_resource },
-	{ "/api/v1/tickets", false, api_tickets },
-	{ "/metrics", false, page_metrics },
-	{ NULL, false, NULL },
+    {"/", false, page_index},
+    {"/index.html", false, page_index},
+    {"/resources/", true, page_resource},
+    {"/api/v1/pools", false, api_pools},
+    {"/api/v1/resources", false, api_resources},
+    {"/api/v1/resources/", true, api_resource},
+    {"/api/v1/tickets", false, api_tickets},
+    {"/metrics", false, page_metrics},
+    {NULL, false, NULL},
 };
 
 static enum MHD_Result
@@ -1215,7 +1235,7 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url,
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-		struct buf b = { NULL, 0, 0 };
+		struct buf b = {NULL, 0, 0};
 
 		buf_puts(&b, "only GET and HEAD\n");
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, CT_TEXT, &b);
@@ -1230,8 +1250,8 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	if (strncmp(url, "/api/", 5) == 0)
 		return reply_json_error(c, MHD_HTTP_NOT_FOUND, "no such path");
-	return reply_html_error(c, MHD_HTTP_NOT_FOUND, "not found",
-	    "There is no such page.");
+	return reply_html_error(
+	    c, MHD_HTTP_NOT_FOUND, "not found", "There is no such page.");
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -1285,7 +1305,7 @@ bool
 http_listen_enabled(const char *listen)
 {
 	return listen != NULL && listen[0] != '\0' &&
-	    strcmp(listen, "off") != 0;
+	       strcmp(listen, "off") != 0;
 }
 
 /* Splits "HOST:PORT" / "[V6]:PORT" and resolves it; caller frees *ai. */
@@ -1332,11 +1352,10 @@ http_new(struct ev_loop *loop, const char *listen, struct sched *sched)
 	h->loop = loop;
 	h->sched = sched;
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
-	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
-	    MHD_OPTION_END);
+	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h, MHD_OPTION_SOCK_ADDR,
+	    ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (h->mhd == NULL) {
 		log_warnx("http_listen %s: cannot listen there", listen);

@@ -31,8 +31,8 @@ bool http_listen_enabled(const char *listen);
  * when the address cannot be resolved or bound.  Caller frees with
  * http_free().
  */
-struct http *http_new(struct ev_loop *loop, const char *listen,
-    struct sched *sched);
+struct http *http_new(
+    struct ev_loop *loop, const char *listen, struct sched *sched);
 /* Stops listening, closes every connection and frees H (NULL is fine). */
 void http_free(struct http *h);
 

@@ -54,9 +54,9 @@
 struct nticket {
 	RB_ENTRY(nticket) by_id;
 	uint64_t id;
-	char *tags;                  /* canonical tag-set key */
-	char *sandbox;               /* NULL: none */
-	uint64_t resource_id;        /* 0: not known (yet) */
+	char *tags;	      /* canonical tag-set key */
+	char *sandbox;	      /* NULL: none */
+	uint64_t resource_id; /* 0: not known (yet) */
 	char *resource_name, *resource_pool;
 };
 
@@ -65,8 +65,8 @@ struct nresource {
 	RB_ENTRY(nresource) by_id;
 	uint64_t id;
 	char *name, *pool;
-	bool up;                     /* "up" was announced, or it was up
-	                              * when resbusd started */
+	/* "up" was announced, or it was up when resbusd started */
+	bool up;
 };
 
 enum nevent_kind {
@@ -78,14 +78,14 @@ enum nevent_kind {
 struct nevent {
 	TAILQ_ENTRY(nevent) entry;
 	enum nevent_kind kind;
-	const char *what;            /* "ready", "up"...: static */
+	const char *what; /* "ready", "up"...: static */
 	uint64_t id;
-	char *tags, *sandbox;        /* tickets */
-	char *owner;                 /* tickets: NULL if unknown */
-	uint64_t resource_id;        /* tickets: 0 if none; resources: id */
+	char *tags, *sandbox; /* tickets */
+	char *owner;	      /* tickets: NULL if unknown */
+	uint64_t resource_id; /* tickets: 0 if none; resources: id */
 	char *resource_name, *resource_pool;
-	const void *txn;             /* NULL until sealed */
-	char *body;                  /* JSON, built when sealed */
+	const void *txn; /* NULL until sealed */
+	char *body;	 /* JSON, built when sealed */
 };
 TAILQ_HEAD(nevent_list, nevent);
 
@@ -99,7 +99,7 @@ struct notify {
 	char *prefix;
 	struct nticket_ids tickets;
 	struct nresource_ids resources;
-	uint64_t last_ticket_id;     /* highest ticket announced or known */
+	uint64_t last_ticket_id; /* highest ticket announced or known */
 	struct nevent_list events;
 };
 
@@ -129,14 +129,13 @@ strdup_or_null(const char *s)
 static struct nticket *
 ticket_find(struct notify *n, uint64_t id)
 {
-	struct nticket k = { .id = id };
+	struct nticket k = {.id = id};
 
 	return RB_FIND(nticket_ids, &n->tickets, &k);
 }
 
 static struct nticket *
-ticket_add(struct notify *n, uint64_t id, const char *tags,
-    const char *sandbox)
+ticket_add(struct notify *n, uint64_t id, const char *tags, const char *sandbox)
 {
 	struct nticket *t = xcalloc(1, sizeof(*t));
 
@@ -164,14 +163,14 @@ ticket_free(struct nticket *t)
 static struct nresource *
 resource_find(struct notify *n, uint64_t id)
 {
-	struct nresource k = { .id = id };
+	struct nresource k = {.id = id};
 
 	return RB_FIND(nresource_ids, &n->resources, &k);
 }
 
 static struct nresource *
-resource_add(struct notify *n, uint64_t id, const char *name,
-    const char *pool, bool up)
+resource_add(
+    struct notify *n, uint64_t id, const char *name, const char *pool, bool up)
 {
 	struct nresource *r = xcalloc(1, sizeof(*r));
 
@@ -193,7 +192,7 @@ resource_free(struct nresource *r)
 	free(r);
 }
 
-/* ---- events --------------------------------------------------------------- */
+/* ---- events -------------------------------------------------------------- */
 
 static void
 nevent_free(struct nevent *e)
@@ -239,7 +238,7 @@ resource_event(struct notify *n, const struct nresource *r, const char *what)
 	TAILQ_INSERT_TAIL(&n->events, e, entry);
 }
 
-/* ---- start-up ------------------------------------------------------------- */
+/* ---- start-up ------------------------------------------------------------ */
 
 static void
 load_ticket(void *arg, const struct sched_ticket_info *i)
@@ -265,17 +264,17 @@ load_resource(void *arg, const struct sched_resource_view *v)
 {
 	struct notify *n = arg;
 
-	(void)resource_add(n, v->id, v->name, v->pool,
-	    strcmp(v->state, "STARTING") != 0);
+	(void)resource_add(
+	    n, v->id, v->name, v->pool, strcmp(v->state, "STARTING") != 0);
 }
 
 struct notify *
-notify_new(const struct conf_server *server, struct sched *sched,
-    struct bus *bus)
+notify_new(
+    const struct conf_server *server, struct sched *sched, struct bus *bus)
 {
 	struct notify *n;
-	const char *x = server->notify_exchange ? server->notify_exchange :
-	    "amq.topic";
+	const char *x =
+	    server->notify_exchange ? server->notify_exchange : "amq.topic";
 
 	/* RabbitMQ refuses to declare amq.* exchanges; they always exist. */
 	if (strncmp(x, "amq.", 4) != 0 &&
@@ -287,8 +286,9 @@ notify_new(const struct conf_server *server, struct sched *sched,
 	n->sched = sched;
 	n->bus = bus;
 	n->exchange = xstrdup(x);
-	n->prefix = xstrdup(server->notify_topic_prefix ?
-	    server->notify_topic_prefix : "org.resbus");
+	n->prefix =
+	    xstrdup(server->notify_topic_prefix ? server->notify_topic_prefix
+						: "org.resbus");
 	RB_INIT(&n->tickets);
 	RB_INIT(&n->resources);
 	TAILQ_INIT(&n->events);
@@ -308,11 +308,13 @@ notify_free(struct notify *n)
 
 	if (n == NULL)
 		return;
-	RB_FOREACH_SAFE(t, nticket_ids, &n->tickets, tn) {
+	RB_FOREACH_SAFE(t, nticket_ids, &n->tickets, tn)
+	{
 		RB_REMOVE(nticket_ids, &n->tickets, t);
 		ticket_free(t);
 	}
-	RB_FOREACH_SAFE(r, nresource_ids, &n->resources, rn) {
+	RB_FOREACH_SAFE(r, nresource_ids, &n->resources, rn)
+	{
 		RB_REMOVE(nresource_ids, &n->resources, r);
 		resource_free(r);
 	}
@@ -325,7 +327,7 @@ notify_free(struct notify *n)
 	free(n);
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
+/* ---- hooks --------------------------------------------------------------- */
 
 void
 notify_ticket_open(struct notify *n, uint64_t id, const char *key,
@@ -363,7 +365,8 @@ on_ticket_update(struct notify *n, const Resbus__V1__TicketUpdate *u)
 	if (t == NULL) {
 		/* Not seen at start or creation: say what is known. */
 		log_debug("notify: ticket %llu unknown; its tags are not "
-		    "announced", (unsigned long long)u->ticket_id);
+			  "announced",
+		    (unsigned long long)u->ticket_id);
 		t = ticket_add(n, u->ticket_id, "", NULL);
 	}
 	/* Still in memory, even when closing: the event comes first.  Not
@@ -415,8 +418,8 @@ notify_resource_result(struct notify *n, uint64_t id)
 
 	if (n == NULL || (r = resource_find(n, id)) == NULL)
 		return;
-	if (sched_resource_find(n->sched, id, NULL, resource_state_fn,
-	    state) == 0) {
+	if (sched_resource_find(n->sched, id, NULL, resource_state_fn, state) ==
+	    0) {
 		resource_event(n, r, "deleted");
 		RB_REMOVE(nresource_ids, &n->resources, r);
 		resource_free(r);
@@ -431,7 +434,7 @@ notify_resource_result(struct notify *n, uint64_t id)
 /* ---- sealing: the resources of READY tickets, and the bodies ----------- */
 
 struct pending {
-	struct nevent **v;           /* sorted by ticket ID */
+	struct nevent **v; /* sorted by ticket ID */
 	size_t n;
 };
 
@@ -460,8 +463,8 @@ pending_match(void *arg, const struct sched_resource_view *v)
 	/* Several events of one ticket sit side by side. */
 	while (hit > p->v && hit[-1]->id == v->ticket_id)
 		hit--;
-	for (i = (size_t)(hit - p->v); i < p->n && p->v[i]->id ==
-	    v->ticket_id; i++) {
+	for (i = (size_t)(hit - p->v); i < p->n && p->v[i]->id == v->ticket_id;
+	     i++) {
 		if (p->v[i]->resource_id != 0)
 			continue;
 		p->v[i]->resource_id = v->id;
@@ -474,12 +477,13 @@ pending_match(void *arg, const struct sched_resource_view *v)
 static void
 seal_resources(struct notify *n)
 {
-	struct pending p = { NULL, 0 };
+	struct pending p = {NULL, 0};
 	struct nevent *e;
 	struct nticket *t;
 	size_t cap = 0, i;
 
-	TAILQ_FOREACH(e, &n->events, entry) {
+	TAILQ_FOREACH(e, &n->events, entry)
+	{
 		if (e->txn != NULL || e->kind != NEV_TICKET ||
 		    e->resource_id != 0 || strcmp(e->what, "open") == 0)
 			continue;
@@ -496,13 +500,13 @@ seal_resources(struct notify *n)
 	/* Remember it for the ticket's later events (failed, closed). */
 	for (i = 0; i < p.n; i++) {
 		e = p.v[i];
-		if (e->resource_id == 0 || (t = ticket_find(n, e->id)) == NULL ||
-		    t->resource_id != 0)
+		if (e->resource_id == 0 ||
+		    (t = ticket_find(n, e->id)) == NULL || t->resource_id != 0)
 			continue;
 		t->resource_id = e->resource_id;
 		t->resource_name = xstrdup(e->resource_name);
-		t->resource_pool = e->resource_pool ?
-		    xstrdup(e->resource_pool) : NULL;
+		t->resource_pool =
+		    e->resource_pool ? xstrdup(e->resource_pool) : NULL;
 	}
 	free(p.v);
 }
@@ -526,8 +530,8 @@ json_key_tags(const char *key)
 			json_object_array_add(a, json_object_new_string(p));
 			break;
 		}
-		json_object_array_add(a,
-		    json_object_new_string_len(p, (int)(plus - p)));
+		json_object_array_add(
+		    a, json_object_new_string_len(p, (int)(plus - p)));
 		p = plus + 1;
 	}
 	return a;
@@ -544,33 +548,33 @@ nevent_body(const struct nevent *e)
 
 	json_object_object_add(o, "id", json_object_new_uint64(e->id));
 	if (e->kind == NEV_TICKET) {
-		json_object_object_add(o, "state",
-		    json_object_new_string(e->what));
+		json_object_object_add(
+		    o, "state", json_object_new_string(e->what));
 		json_object_object_add(o, "tags", json_key_tags(e->tags));
-		json_object_object_add(o, "sandbox",
-		    json_str_or_null(e->sandbox));
+		json_object_object_add(
+		    o, "sandbox", json_str_or_null(e->sandbox));
 		if (e->resource_id != 0) {
 			res = json_object_new_object();
-			json_object_object_add(res, "id",
-			    json_object_new_uint64(e->resource_id));
-			json_object_object_add(res, "name",
-			    json_str_or_null(e->resource_name));
-			json_object_object_add(res, "pool",
-			    json_str_or_null(e->resource_pool));
+			json_object_object_add(
+			    res, "id", json_object_new_uint64(e->resource_id));
+			json_object_object_add(
+			    res, "name", json_str_or_null(e->resource_name));
+			json_object_object_add(
+			    res, "pool", json_str_or_null(e->resource_pool));
 		}
 		json_object_object_add(o, "resource", res);
 		json_object_object_add(top, "ticket", o);
 	} else {
-		json_object_object_add(o, "name",
-		    json_str_or_null(e->resource_name));
-		json_object_object_add(o, "pool",
-		    json_str_or_null(e->resource_pool));
-		json_object_object_add(o, "state",
-		    json_object_new_string(e->what));
+		json_object_object_add(
+		    o, "name", json_str_or_null(e->resource_name));
+		json_object_object_add(
+		    o, "pool", json_str_or_null(e->resource_pool));
+		json_object_object_add(
+		    o, "state", json_object_new_string(e->what));
 		json_object_object_add(top, "resource", o);
 	}
-	body = xstrdup(json_object_to_json_string_ext(top,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	body = xstrdup(json_object_to_json_string_ext(
+	    top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(top);
 	return body;
 }
@@ -583,7 +587,8 @@ notify_seal(struct notify *n, const void *txn)
 	if (n == NULL)
 		return;
 	seal_resources(n);
-	TAILQ_FOREACH(e, &n->events, entry) {
+	TAILQ_FOREACH(e, &n->events, entry)
+	{
 		if (e->txn != NULL)
 			continue;
 		e->txn = txn;
@@ -591,7 +596,7 @@ notify_seal(struct notify *n, const void *txn)
 	}
 }
 
-/* ---- publishing ----------------------------------------------------------- */
+/* ---- publishing ---------------------------------------------------------- */
 
 static void
 publish_one(struct notify *n, const struct nevent *e)
@@ -615,8 +620,8 @@ publish_one(struct notify *n, const struct nevent *e)
 	h[0].s = schema;
 	h[1].key = "fedora_messaging_severity";
 	h[1].kind = BUS_HDR_INT;
-	h[1].i = strcmp(e->what, "failed") == 0 ? SEVERITY_WARNING :
-	    SEVERITY_INFO;
+	h[1].i =
+	    strcmp(e->what, "failed") == 0 ? SEVERITY_WARNING : SEVERITY_INFO;
 	h[2].key = "sent-at";
 	h[2].kind = BUS_HDR_STRING;
 	h[2].s = sent_at;
@@ -643,7 +648,7 @@ publish_one(struct notify *n, const struct nevent *e)
 	/* The confirm of this publish matches none of the broker's
 	 * outbox messages, so it is simply not waited for. */
 	if (bus_publish(n->bus, n->exchange, key, &props, e->body,
-	    strlen(e->body), NULL) == -1)
+		strlen(e->body), NULL) == -1)
 		log_warnx("notify: %s: %s", key, bus_error(n->bus));
 	else
 		log_debug("notify: %s %s", key, e->body);
@@ -659,7 +664,8 @@ notify_publish(struct notify *n, const void *txn)
 
 	if (n == NULL)
 		return;
-	TAILQ_FOREACH_SAFE(e, &n->events, entry, next) {
+	TAILQ_FOREACH_SAFE(e, &n->events, entry, next)
+	{
 		if (e->txn != txn)
 			continue;
 		TAILQ_REMOVE(&n->events, e, entry);

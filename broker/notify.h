@@ -35,8 +35,8 @@ struct notify;
  * unless it is one of RabbitMQ's own amq.* ones.  NULL, after logging
  * why, when the bus refuses.  Caller frees with notify_free().
  */
-struct notify *notify_new(const struct conf_server *server,
-    struct sched *sched, struct bus *bus);
+struct notify *notify_new(
+    const struct conf_server *server, struct sched *sched, struct bus *bus);
 /* Frees N and any events not yet published (NULL is fine). */
 void notify_free(struct notify *n);
 

@@ -45,6 +45,16 @@ spare:
   cmd_delete: "TOKEN=$SECRET @DRIVERDIR@/delete"
   tags_on_demand:
     - huge
+fragile:
+  max: 1
+  max_prealloc: 1
+  cmd_new: "@DRIVERDIR@/new"
+  cmd_delete: "@DRIVERDIR@/delete"
+  cmd_livecheck: "test ! -e @STATEDIR@/fragile-dead"
+  livecheck_period: 1
+  livecheck_attempts: 1
+  tags:
+    - fragile
 EOF
 
 # A consumer of the notifications, bound before anything happens.
@@ -55,7 +65,7 @@ rb_wait_for "the consumer to bind its queue" 30 grep -qx bound "$RB_TMP/consume.
 
 rb_start_worker
 rb_start_broker
-rb_wait_for "one preallocated resource" 60 rb_local_count_is 1
+rb_wait_for "two preallocated resources" 60 rb_local_count_is 2
 
 id=$(rb_resbus ticket --tag web --tag fast --sandbox sb-1) ||
     rb_fail "resbus ticket failed ($?)"
@@ -108,7 +118,7 @@ fetch /api/v1/pools "$D/pools.json"
 python3 - "$D/pools.json" <<'EOF' || rb_fail "/api/v1/pools: $(cat "$D/pools.json")"
 import json, sys
 pools = {p["name"]: p for p in json.load(open(sys.argv[1]))["pools"]}
-assert set(pools) == {"web", "spare"}, pools
+assert set(pools) == {"web", "spare", "fragile"}, pools
 w = pools["web"]
 assert w["max"] == 2 and w["taken"] == 1 and w["configured"], w
 assert w["starts_ok"] >= 1 and w["start_success_ratio"] == 1.0, w
@@ -214,9 +224,18 @@ rb_wait_for "the ticket.ready notification" 30 has_note ticket.ready
 rb_resbus ticket-close "$id" || rb_fail "resbus ticket-close $id failed ($?)"
 rb_wait_for "the ticket.closed notification" 30 has_note ticket.closed
 rb_wait_for "the resource.deleted notification" 60 has_note resource.deleted
-python3 - "$RB_TMP/notes.jsonl" "$PREFIX" "$id" "$rid" "$rname" <<'EOF' ||
+# A ticket whose resource dies (its livecheck fails) is announced as
+# failed, with a warning severity.
+fid=$(rb_resbus ticket --tag fragile) || rb_fail "resbus ticket failed ($?)"
+rb_resbus ticket-wait "$fid" --timeout 60 >/dev/null ||
+    rb_fail "resbus ticket-wait $fid failed ($?)"
+touch "$RB_TMP/fragile-dead"
+rb_wait_for "the ticket.failed notification" 60 has_note ticket.failed
+rm -f "$RB_TMP/fragile-dead"
+rb_resbus ticket-close "$fid" >/dev/null 2>&1
+python3 - "$RB_TMP/notes.jsonl" "$PREFIX" "$id" "$rid" "$rname" "$fid" <<'EOF' ||
 import json, re, sys
-path, prefix, tid, rid, rname = sys.argv[1:]
+path, prefix, tid, rid, rname, fid = sys.argv[1:]
 notes = [json.loads(l) for l in open(path)]
 def one(key, pred=lambda n: True):
     hits = [n for n in notes if n["routing_key"] == prefix + ".resbus." + key
@@ -253,6 +272,12 @@ for key in ("ticket.open", "ticket.ready", "ticket.closed"):
     if key != "ticket.open":
         assert t["resource"] == {"id": int(rid), "name": rname, "pool": "web"}, t
 assert len(ids) == 3, "message IDs repeat"
+(n,) = one("ticket.failed", lambda n: body(n)["ticket"]["id"] == int(fid))
+assert n["headers"]["fedora_messaging_severity"] == 30, n
+t = body(n)["ticket"]
+assert t["state"] == "failed" and t["tags"] == ["fragile"], t
+assert t["sandbox"] is None and t["resource"]["pool"] == "fragile", t
+assert len({n["message_id"] for n in notes}) == len(notes), "message IDs repeat"
 for key in ("resource.starting", "resource.up", "resource.deleted"):
     (n,) = one(key, lambda n: body(n)["resource"]["id"] == int(rid))
     r = body(n)["resource"]
