@@ -31,6 +31,9 @@
  */
 #include "config.h"
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -400,7 +403,8 @@ env_build(const struct runner_spec *spec)
 }
 
 static void
-child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd)
+child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
+    pid_t parent)
 {
 	static const char msg[] = "resbus-worker: cannot exec /bin/sh\n";
 	char *argv[4];
@@ -409,6 +413,16 @@ child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd)
 	ssize_t n;
 
 	(void)setpgid(0, 0);
+#ifdef __linux__
+	/*
+	 * A worker killed outright leaves its job to be redelivered, and the
+	 * next worker deletes what the command made so far: the command's
+	 * shell must not go on making more behind its back.
+	 */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+#endif
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	(void)signal(SIGPIPE, SIG_DFL);
@@ -438,7 +452,7 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 	struct stat st;
 	char **envp;
 	int pfd[2], efd[2], log_fd, saved;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	log_fd = open(spec->log_path,
 	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
@@ -473,7 +487,7 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 		return NULL;
 	}
 	if (pid == 0)
-		child_exec(spec, envp, pfd[1], efd[1]);
+		child_exec(spec, envp, pfd[1], efd[1], parent);
 
 	/* Both sides set the group, so kill(-pid) works whoever runs first. */
 	(void)setpgid(pid, pid);

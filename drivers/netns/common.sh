@@ -4,7 +4,8 @@
 #
 # A resource is the network namespace rb-<RESALLOC_ID>, joined to the
 # host by a veth pair rbh<RESALLOC_ID> (host side) / rbn<RESALLOC_ID>
-# (namespace side), with a subnet of its own cut from RESBUS_NETNS_SUBNET.
+# (namespace side) -- "rb" being RESBUS_NETNS_PREFIX, 1 to 4 of a-z0-9,
+# so that two resbus set-ups on one host keep apart -- with a subnet of its own cut from RESBUS_NETNS_SUBNET.
 # A state file per namespace (RESBUS_NETNS_STATE/<namespace>) records the
 # resource's name and pool, so that `list` can print resource names and
 # an orphan `delete`, which knows only RESALLOC_NAME, finds its namespace.
@@ -12,6 +13,7 @@
 state_dir=${RESBUS_NETNS_STATE:-/run/resbus-netns}
 subnet=${RESBUS_NETNS_SUBNET:-10.213.0.0/16}
 prefixlen=${RESBUS_NETNS_PREFIXLEN:-30}
+nsprefix=${RESBUS_NETNS_PREFIX:-rb}
 
 die() {
 	echo "netns/$prog: $*" >&2
@@ -50,9 +52,12 @@ int_to_ip() {
 
 # The names of resource ID's namespace and interfaces.
 names_for_id() {
-	ns=rb-$1
-	hif=rbh$1
-	nif=rbn$1
+	case $nsprefix in
+	'' | ?????* | *[!a-z0-9]*) die "RESBUS_NETNS_PREFIX must be 1 to 4 of a-z0-9" ;;
+	esac
+	ns=$nsprefix-$1
+	hif=${nsprefix}h$1
+	nif=${nsprefix}n$1
 	# Interface names have at most 15 characters.
 	[ ${#hif} -le 15 ] || die "resource id $1 is too long for an interface name"
 }
@@ -60,7 +65,7 @@ names_for_id() {
 # The namespace of resource NAME, from the state files; empty if none.
 ns_for_name() {
 	[ -d "$state_dir" ] || return 0
-	for f in "$state_dir"/rb-*; do
+	for f in "$state_dir/$nsprefix"-*; do
 		[ -f "$f" ] || continue
 		if grep -qxF "name=$1" "$f"; then
 			echo "${f##*/}"
