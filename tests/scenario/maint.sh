@@ -6,6 +6,7 @@
 # tickets, and the admin check: every command that changes anything is
 # refused to a RabbitMQ user not in server.yaml's admins, and changes
 # nothing then.
+# shellcheck disable=SC2317 # functions called through rb_wait_for
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh
@@ -143,6 +144,17 @@ rb_assert_eq 1 "$(grep -c 'resource=' <<<"$tl")" "assigned tickets in ticket-lis
 rb_assert_match "^[0-9]+ - $n1 pool=mp tags=mt,extra status=UP releases=0 ticket=$t1\$" \
     "$(maint resource-list --up)" "resource-list line of the taken resource"
 t1id=$(maint resource-list | awk -v n="$n1" '$3 == n { print $1 }')
+json=$(maint ticket-list --json) || rb_fail "ticket-list --json failed"
+rb_assert_match "^        \"resource\": \"$n1\",\$" "$json" "ticket-list --json"
+json=$(maint pool-list --json) || rb_fail "pool-list --json failed"
+rb_assert_match '^        "taken": 1,$' "$json" "pool-list --json"
+if command -v python3 >/dev/null; then
+	for args in "resource-list --json" "ticket-list --json" "pool-list --json"; do
+		# shellcheck disable=SC2086 # split on purpose
+		maint $args | python3 -m json.tool >/dev/null ||
+		    rb_fail "$args is not valid JSON"
+	done
+fi
 
 rb_wait_for "three UP resources (one taken)" 60 \
     count_is 3 count_resources ' status=UP '
@@ -249,7 +261,7 @@ cat >>"$RB_CONF/pools.yaml" <<EOF
 fresh:
   max: 1
   max_prealloc: 1
-  cmd_new: "echo 'x \$(touch $RB_TMP/injected) \"q\" {name}'"
+  cmd_new: "echo 'x \$(touch $RB_TMP/injected) \"q\" {name} \u00e9'"
   cmd_delete: "true"
   tags: [fr]
 EOF
@@ -261,6 +273,9 @@ rb_stop_worker
 rb_start_worker
 rb_wait_for "a resource of the new pool" 60 \
     count_is 1 count_resources ' pool=fresh tags=fr status=UP ' --up
+rb_assert_match "^    \"data\": \"x \\\$\\(touch $RB_TMP/injected\\) \\\\\"q\\\\\" \\{name\\} \\\\u00e9\",\$" \
+    "$(maint resource-info "$(maint resource-list | awk '$4 == "pool=fresh" { print $3 }')")" \
+    "resource-info data with quotes and a non-ASCII character"
 
 # (k) foreach-resource: once per live resource, values from the
 # environment, never spliced into the shell text.
@@ -272,14 +287,14 @@ out=$(maint foreach-resource --command 'echo "{name}|{state}|{data_utf8}" '"'{{x
 rb_log "foreach-resource:"$'\n'"$out"
 rb_assert_eq 3 "$(wc -l <<<"$out")" "foreach-resource lines"
 fname=$(maint resource-list | awk '$4 == "pool=fresh" { print $3 }')
-rb_assert_match "^$fname\\|UP\\|x \\\$\\(touch $RB_TMP/injected\\) \"q\" \\{name\\} \\{x\\}\$" \
+rb_assert_match "^$fname\\|UP\\|x \\\$\\(touch $RB_TMP/injected\\) \"q\" \\{name\\} é \\{x\\}\$" \
     "$out" "foreach-resource line of the resource with shell syntax in its data"
 rb_assert_match "^mp_[^|]+\\|UP\\|local:$RESBUS_LOCAL_ROOT/mp_[^ ]+ \\{x\\}\$" \
     "$out" "foreach-resource line of an mp resource"
 out=$(maint foreach-resource --command "echo {data_utf8}; echo '{name}'") ||
     rb_fail "foreach-resource --command (unquoted, single-quoted) failed ($?)"
 rb_assert_match "^$fname\$" "$out" "single-quoted {name}"
-rb_assert_match "^x \\\$\\(touch $RB_TMP/injected\\) \"q\" \\{name\\}\$" "$out" \
+rb_assert_match "^x \\\$\\(touch $RB_TMP/injected\\) \"q\" \\{name\\} é\$" "$out" \
     "unquoted {data_utf8}"
 [ ! -e "$RB_TMP/injected" ] || rb_fail "a resource's data ran as shell code"
 out=$(maint foreach-resource --command 'echo {name} {bogus}' 2>"$RB_TMP/err")
