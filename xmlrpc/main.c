@@ -588,15 +588,20 @@ main(int argc, char *argv[])
 	fd = listen_open(host, port, shown, sizeof(shown));
 	free(host);
 	free(port);
+	/* One option and its arguments a line. */
+	/* clang-format off */
 	daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-				      MHD_USE_POLL_INTERNAL_THREAD |
-				      MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, on_request, &srv, MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    on_request, &srv,
+	    /* The logger first, so that no option's message escapes it. */
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)max_conn,
 	    MHD_OPTION_CONNECTION_TIMEOUT, srv.idle_timeout_s,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, &srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+	    MHD_OPTION_END);
+	/* clang-format on */
 	if (daemon == NULL)
 		fatalx("cannot start the HTTP server on %s", shown);
 	log_info("serving XML-RPC on http://%s/ and /RPC2", shown);

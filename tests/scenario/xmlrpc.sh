@@ -7,7 +7,8 @@
 # shapes (string ids, nil sandbox, faults for unknown ids); a blocked
 # waitTicket does not hold up other connections and is woken when its
 # ticket is served; a client that gives up waiting is noticed; --listen
-# overrides server.yaml; SIGTERM stops the gateway cleanly.
+# overrides server.yaml; SIGTERM stops the gateway cleanly, even while a
+# waitTicket blocks.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh
@@ -107,26 +108,44 @@ gone=$(client abandon) || rb_fail "client.py abandon failed: $gone"
 rb_assert_match '^[0-9]+$' "$gone" "ticket id of the abandoned wait"
 rb_wait_for "the gateway to notice the abandoned waitTicket $gone" 20 \
     gateway_log_has "waitTicket $gone abandoned"
-client close "$gone" || rb_fail "closing ticket $gone"
-client close "$held" || rb_fail "closing ticket $held"
 
-# Every resource is deleted once the tickets are closed.
-rb_wait_for "the local resources to be deleted" 60 rb_local_count_is 0
-
-# (d) --listen overrides server.yaml.
+# (d) SIGTERM while a waitTicket blocks: the gateway still exits 0
+# within 20 s, and the waiting client gets an error rather than data.
+waits_for() {
+	[ "$(grep -c -E "waitTicket $1\$" "$RB_TMP/xmlrpc.out")" -ge "$2" ]
+}
+timeout -k 5 60 python3 -c '
+import sys, xmlrpc.client
+p = xmlrpc.client.ServerProxy(sys.argv[1], allow_none=True)
+print(p.waitTicket(int(sys.argv[2])))' "$URL" "$gone" \
+    >"$RB_TMP/blocked.out" 2>&1 &
+blocked=$!
+rb_track "$blocked"
+rb_wait_for "a second waitTicket $gone at the gateway" 20 waits_for "$gone" 2
 stop_gateway
+wait "$blocked" && rb_fail "the blocked waitTicket $gone ended without an" \
+    "error: $(cat "$RB_TMP/blocked.out")"
+
+# (e) --listen overrides server.yaml; a new gateway serves the tickets
+# taken through the old one.
 port2=$(rb_closed_port)
 start_gateway --listen "127.0.0.1:$port2"
 rb_wait_for "the gateway to listen on port $port2 (--listen)" 30 \
     listening "$port2"
 listening "$port" && rb_fail "the gateway still listens on $port"
+URL=http://127.0.0.1:$port2/RPC2
+client close "$gone" || rb_fail "closing ticket $gone"
+client close "$held" || rb_fail "closing ticket $held"
+# Every resource is deleted once the tickets are closed.
+rb_wait_for "the local resources to be deleted" 60 rb_local_count_is 0
 out=$(timeout -k 5 60 python3 -c '
 import sys, xmlrpc.client
 p = xmlrpc.client.ServerProxy(sys.argv[1], allow_none=True)
-print(p.collectTicket("424242"))' "http://127.0.0.1:$port2/RPC2") ||
+print(p.collectTicket("424242"))' "$URL") ||
     rb_fail "collectTicket through --listen failed: $out"
 rb_assert_eq "{'ready': None, 'output': None, 'closed': None, 'failed': None}" \
     "$out" "collectTicket of an unknown ticket"
 stop_gateway
+gateway_log_has 'http: ' && rb_fail "libmicrohttpd complained (see xmlrpc.out)"
 
 rb_done
