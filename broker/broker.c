@@ -296,6 +296,7 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	const char *bad;
 	char err[512], *key, *labels = NULL;
 	uint64_t id;
+	int rc = -1;
 
 	key = tagset_key(req->tags, req->n_tags, &bad);
 	if (key == NULL) {
@@ -312,17 +313,19 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		free(key);
 		return;
 	}
-	tr.idem_key = req->idempotency_key;
-	tr.key = key;
-	tr.sandbox = req->sandbox;
-	tr.owner = dc->d->user_id;
-	tr.class_ = req->class_;
-	tr.lease_s = req->lease_s;
-	tr.deadline_ms = req->deadline_ms;
-	tr.labels = NULL;
-	if (labels_text(req, &labels, err, sizeof(err)) == -1 ||
-	    (tr.labels = labels, sched_ticket_new(b->sched, &tr, &id, err,
-	    sizeof(err))) == -1) {
+	if (labels_text(req, &labels, err, sizeof(err)) == 0) {
+		memset(&tr, 0, sizeof(tr));
+		tr.idem_key = req->idempotency_key;
+		tr.key = key;
+		tr.sandbox = req->sandbox;
+		tr.owner = dc->d->user_id;
+		tr.labels = labels;
+		tr.class_ = req->class_;
+		tr.lease_s = req->lease_s;
+		tr.deadline_ms = req->deadline_ms;
+		rc = sched_ticket_new(b->sched, &tr, &id, err, sizeof(err));
+	}
+	if (rc == -1) {
 		log_info("ticket request for %s refused: %s", key, err);
 		broker_reply_error(b, dc->d, err);
 		free(labels);

@@ -176,6 +176,7 @@ struct ticket {
 	struct resource *pending;            /* on-demand start made for it */
 	void *failed_data;                   /* data of a resource that died */
 	size_t failed_len;
+	char *failed_name;                   /* and its name */
 	char *owner;                         /* the AMQP user, or NULL */
 	char *labels;                        /* "key=value\n...", or NULL */
 	char *class_;                        /* or NULL: the default class */
@@ -1012,6 +1013,7 @@ ticket_free(struct ticket *t)
 	free(t->idem_key);
 	free(t->sandbox);
 	free(t->failed_data);
+	free(t->failed_name);
 	free(t->owner);
 	free(t->labels);
 	free(t->class_);
@@ -1163,6 +1165,7 @@ resource_kill(struct sched *s, struct resource *r, const char *why)
 		t->failed_data = xmalloc(r->data_len + 1);
 		memcpy(t->failed_data, r->data, r->data_len);
 		t->failed_len = r->data_len;
+		t->failed_name = xstrdup(r->name);
 		t->res = NULL;
 		r->ticket = NULL;
 		ticket_move(s, t, TICKET_FAILED);
@@ -2394,7 +2397,7 @@ sched_foreach_ticket(struct sched *s,
 		info.tags = t->ts->key;
 		info.sandbox = t->sandbox;
 		info.resource_id = t->resource_id;
-		info.resource_name = t->res ? t->res->name : NULL;
+		info.resource_name = t->res ? t->res->name : t->failed_name;
 		info.created_ms = t->created_ms;
 		if (t->state == TICKET_OPEN) {
 			ticket_reason(s, t, s->view_reason,

@@ -5,6 +5,8 @@
  *	resbus [global options] ticket-check ID
  *	resbus [global options] ticket-wait ID
  *	resbus [global options] ticket-close ID
+ *	resbus [global options] ticket-renew ID
+ *	resbus [global options] ticket-hold ID [--interval SEC]
  *
  * Outputs and exit codes are resalloc's, so scripts written for
  * `resalloc` work with `resbus` put in its place: resource data goes to
@@ -55,8 +57,13 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  ticket --tag TAG [--tag TAG]... [--sandbox SANDBOX] [--timeout SEC]\n"
+    "         [--label KEY=VALUE]... [--class CLASS] [--lease SEC]\n"
+    "         [--deadline SEC]\n"
     "        ask for a resource with all the tags; prints the ticket id\n"
-    "        (default timeout: 60 s for resbusd to accept the request)\n"
+    "        (default timeout: 60 s for resbusd to accept the request).\n"
+    "        With --lease, the ticket is closed when nobody renews it\n"
+    "        within SEC seconds (see ticket-hold); with --deadline, when\n"
+    "        it has no resource SEC seconds from now\n"
     "  ticket-check ID [--timeout SEC]\n"
     "        print the resource data of ticket ID if it has a resource;\n"
     "        exit 0 only if it has one and is still open\n"
@@ -65,6 +72,12 @@ static const char usage_text[] =
     "        (default: wait without limit)\n"
     "  ticket-close ID [--timeout SEC]\n"
     "        close ticket ID and give its resource back\n"
+    "  ticket-renew ID [--timeout SEC]\n"
+    "        renew the lease of ticket ID once\n"
+    "  ticket-hold ID [--interval SEC]\n"
+    "        renew the lease of ticket ID every SEC seconds (default 10)\n"
+    "        until the ticket is closed or failed; if this process dies,\n"
+    "        the lease lapses and the resource is released\n"
     "\n"
     "global options:\n"
     "  --amqp-url URL      AMQP server (default: $RESBUS_AMQP_URL, else\n"
@@ -85,6 +98,8 @@ static const char synopsis_text[] =
     "       resbus [GLOBAL OPTIONS] ticket-check ID [--timeout SEC]\n"
     "       resbus [GLOBAL OPTIONS] ticket-wait ID [--timeout SEC]\n"
     "       resbus [GLOBAL OPTIONS] ticket-close ID [--timeout SEC]\n"
+    "       resbus [GLOBAL OPTIONS] ticket-renew ID [--timeout SEC]\n"
+    "       resbus [GLOBAL OPTIONS] ticket-hold ID [--interval SEC]\n"
     "Try 'resbus --help' for more information.\n";
 
 static void
@@ -215,7 +230,14 @@ write_output(const struct resbus_ticket_info *info)
 	return fflush(stdout) == EOF ? -1 : 0;
 }
 
-enum { OPT_TIMEOUT = 256 };
+enum {
+	OPT_TIMEOUT = 256,
+	OPT_LABEL,
+	OPT_CLASS,
+	OPT_LEASE,
+	OPT_DEADLINE,
+	OPT_INTERVAL,
+};
 
 /*
  * Parses `COMMAND ID [--timeout SEC]` into *id and *timeout_ms (left as
@@ -272,11 +294,17 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 	    {"tag", required_argument, NULL, 't'},
 	    {"sandbox", required_argument, NULL, 's'},
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"label", required_argument, NULL, OPT_LABEL},
+	    {"class", required_argument, NULL, OPT_CLASS},
+	    {"lease", required_argument, NULL, OPT_LEASE},
+	    {"deadline", required_argument, NULL, OPT_DEADLINE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int timeout_ms = DEFAULT_TICKET_TIMEOUT_S * 1000;
+	struct resbus_ticket_opts opts = { 0 };
+	int timeout_ms = DEFAULT_TICKET_TIMEOUT_S * 1000, secs;
 	const char *sandbox = NULL;
+	const char **labels;
 	char **tags;
 	size_t i, ntags = 0;
 	uint64_t id;
@@ -284,6 +312,7 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 	int ch, rc = 1;
 
 	tags = xcalloc((size_t)argc, sizeof(*tags));
+	labels = xcalloc((size_t)argc, sizeof(*labels));
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -293,6 +322,30 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 			break;
 		case 's':
 			sandbox = optarg;
+			break;
+		case OPT_LABEL:
+			if (strchr(optarg, '=') == NULL) {
+				rc = usage_error("bad --label '%s': give "
+				    "KEY=VALUE", optarg);
+				goto out;
+			}
+			labels[opts.nlabels++] = optarg;
+			break;
+		case OPT_CLASS:
+			opts.class_ = optarg;
+			break;
+		case OPT_LEASE:
+		case OPT_DEADLINE:
+			if (parse_timeout(optarg, &secs) == -1 || secs <= 0) {
+				rc = usage_error("bad --%s '%s': give whole "
+				    "seconds", ch == OPT_LEASE ? "lease" :
+				    "deadline", optarg);
+				goto out;
+			}
+			if (ch == OPT_LEASE)
+				opts.lease_s = (uint32_t)(secs / 1000);
+			else
+				opts.deadline_ms = now_wall_ms() + secs;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_timeout(optarg, &timeout_ms) == -1) {
@@ -339,14 +392,17 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 	}
 	if (cli_start(cli, timeout_ms) == -1)
 		goto out;
-	if (resbus_ticket_take(cli->client, tags, ntags, sandbox, timeout_ms,
-		&id, &timed_out) == -1) {
+	opts.sandbox = sandbox;
+	opts.labels = labels;
+	if (resbus_ticket_take_opts(cli->client, tags, ntags, &opts,
+		timeout_ms, &id, &timed_out) == -1) {
 		rc = cli_fail(cli);
 		goto out;
 	}
 	printf("%" PRIu64 "\n", id);
 	rc = fflush(stdout) == EOF ? 1 : 0;
 out:
+	free(labels);
 	free(tags);
 	return rc;
 }
@@ -430,11 +486,92 @@ cmd_ticket_close(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+static int
+cmd_ticket_renew(struct cli *cli, int argc, char **argv)
+{
+	struct resbus_ticket_info info;
+	int timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
+	uint64_t id;
+	bool done;
+	int rc;
+
+	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
+	    done)
+		return rc;
+	if (cli_start(cli, timeout_ms) == -1)
+		return 1;
+	if (resbus_ticket_renew(cli->client, id, timeout_ms, &info) == -1)
+		return cli_fail(cli);
+	rc = 0;
+	if (!info.exists || info.closed) {
+		fprintf(stderr, "resbus: ticket %" PRIu64 " is %s\n", id,
+		    info.exists ? "closed" : "unknown");
+		rc = 1;
+	}
+	resbus_ticket_info_clear(&info);
+	return rc;
+}
+
+/*
+ * Renews ticket ID's lease until it is closed or failed: the holder's
+ * heartbeat.  Exits 0 when the ticket is closed, 1 when it failed or is
+ * unknown; a killed holder simply stops renewing.
+ */
+static int
+cmd_ticket_hold(struct cli *cli, int argc, char **argv)
+{
+	struct resbus_ticket_info info;
+	int interval_ms = 10000, timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
+	char **rest;
+	uint64_t id;
+	bool done;
+	int i, n = 0, rc;
+
+	/* Take --interval out; the rest parses like any ID command. */
+	rest = xcalloc((size_t)argc + 1, sizeof(*rest));
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
+			if (parse_timeout(argv[++i], &interval_ms) == -1 ||
+			    interval_ms <= 0) {
+				free(rest);
+				return usage_error("bad --interval '%s'",
+				    argv[i]);
+			}
+			continue;
+		}
+		rest[n++] = argv[i];
+	}
+	rc = parse_id_command(n, rest, &id, &timeout_ms, &done);
+	free(rest);
+	if (rc != 0 || done)
+		return rc;
+	if (cli_start(cli, timeout_ms) == -1)
+		return 1;
+	for (;;) {
+		if (resbus_ticket_renew(cli->client, id, timeout_ms,
+		    &info) == -1)
+			return cli_fail(cli);
+		if (!info.exists || info.closed || info.failed) {
+			rc = info.closed ? 0 : 1;
+			if (rc != 0)
+				fprintf(stderr, "resbus: ticket %" PRIu64
+				    " is %s\n", id, info.exists ? "failed" :
+				    "unknown");
+			resbus_ticket_info_clear(&info);
+			return rc;
+		}
+		resbus_ticket_info_clear(&info);
+		usleep((useconds_t)interval_ms * 1000);
+	}
+}
+
 static const struct command commands[] = {
     {"ticket", cmd_ticket},
     {"ticket-check", cmd_ticket_check},
     {"ticket-wait", cmd_ticket_wait},
     {"ticket-close", cmd_ticket_close},
+    {"ticket-renew", cmd_ticket_renew},
+    {"ticket-hold", cmd_ticket_hold},
     {NULL, NULL},
 };
 

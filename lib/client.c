@@ -467,12 +467,25 @@ int
 resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
     const char *sandbox, int timeout_ms, uint64_t *id, bool *timed_out)
 {
+	struct resbus_ticket_opts opts = { .sandbox = sandbox };
+
+	return resbus_ticket_take_opts(c, tags, ntags, &opts, timeout_ms, id,
+	    timed_out);
+}
+
+int
+resbus_ticket_take_opts(struct resbus_client *c, char *const *tags,
+    size_t ntags, const struct resbus_ticket_opts *opts, int timeout_ms,
+    uint64_t *id, bool *timed_out)
+{
 	Resbus__V1__TicketRequest req = RESBUS__V1__TICKET_REQUEST__INIT;
+	Resbus__V1__TicketRequest__LabelsEntry *entries = NULL, **ep = NULL;
 	const Resbus__V1__TicketAccepted *acc;
-	const char *bad = NULL;
+	const char *sandbox = opts->sandbox;
+	const char *bad = NULL, *eq;
 	char key_uuid[37];
-	char *key, **canon;
-	size_t ncanon;
+	char *key, **canon, **lk = NULL;
+	size_t ncanon, i;
 	int rc;
 
 	*timed_out = false;
@@ -510,8 +523,31 @@ resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
 	req.tags = canon;
 	if (sandbox != NULL)
 		req.sandbox = (char *)sandbox;
+	if (opts->nlabels > 0) {
+		entries = xcalloc(opts->nlabels, sizeof(*entries));
+		ep = xcalloc(opts->nlabels, sizeof(*ep));
+		lk = xcalloc(opts->nlabels, sizeof(*lk));
+	}
+	for (i = 0; i < opts->nlabels; i++) {
+		resbus__v1__ticket_request__labels_entry__init(&entries[i]);
+		eq = strchr(opts->labels[i], '=');
+		lk[i] = eq ? xstrndup(opts->labels[i],
+		    (size_t)(eq - opts->labels[i])) : xstrdup(opts->labels[i]);
+		entries[i].key = lk[i];
+		entries[i].value = (char *)(eq ? eq + 1 : "");
+		ep[i] = &entries[i];
+	}
+	req.n_labels = opts->nlabels;
+	req.labels = ep;
+	if (opts->class_ != NULL)
+		req.class_ = (char *)opts->class_;
+	req.lease_s = opts->lease_s;
+	req.deadline_ms = opts->deadline_ms;
 	rc = client_send(c, c->ticket_exchange, key, &req.base);
 	tagset_free_list(canon, ncanon);
+	tagset_free_list(lk, opts->nlabels);
+	free(entries);
+	free(ep);
 	free(key);
 	if (rc == -1)
 		return -1;
@@ -576,6 +612,23 @@ resbus_ticket_query(struct resbus_client *c, uint64_t id, int timeout_ms,
 	memset(info, 0, sizeof(*info));
 	q.ticket_id = id;
 	if (client_ticket_rpc(c, &q.base, timeout_ms, &u) != 0)
+		return -1;
+	client_info_fill(info, u);
+	info->id = id;
+	client_rpc_reset(c);
+	return 0;
+}
+
+int
+resbus_ticket_renew(struct resbus_client *c, uint64_t id, int timeout_ms,
+    struct resbus_ticket_info *info)
+{
+	Resbus__V1__TicketRenew r = RESBUS__V1__TICKET_RENEW__INIT;
+	const Resbus__V1__TicketUpdate *u;
+
+	memset(info, 0, sizeof(*info));
+	r.ticket_id = id;
+	if (client_ticket_rpc(c, &r.base, timeout_ms, &u) != 0)
 		return -1;
 	client_info_fill(info, u);
 	info->id = id;

@@ -53,6 +53,27 @@ int resbus_client_broker_present(struct resbus_client *c);
 int resbus_ticket_take(struct resbus_client *c, char *const *tags,
     size_t ntags, const char *sandbox, int timeout_ms, uint64_t *id,
     bool *timed_out) __attribute__((warn_unused_result));
+/* What a ticket may carry besides its tags (resbus_ticket_take_opts). */
+struct resbus_ticket_opts {
+	const char *sandbox;         /* NULL: none */
+	const char *const *labels;   /* "key=value" strings */
+	size_t nlabels;
+	const char *class_;          /* NULL: the default class */
+	uint32_t lease_s;            /* 0: no lease; else renew within it */
+	int64_t deadline_ms;         /* wall clock; 0: none */
+};
+
+/* resbus_ticket_take with labels, a class, a lease and a deadline. */
+int resbus_ticket_take_opts(struct resbus_client *c, char *const *tags,
+    size_t ntags, const struct resbus_ticket_opts *opts, int timeout_ms,
+    uint64_t *id, bool *timed_out) __attribute__((warn_unused_result));
+/*
+ * Renews the lease of ticket ID (its holder is alive) and puts its state
+ * into *info (free with resbus_ticket_info_clear); info->exists is false
+ * for an unknown ticket.
+ */
+int resbus_ticket_renew(struct resbus_client *c, uint64_t id, int timeout_ms,
+    struct resbus_ticket_info *info) __attribute__((warn_unused_result));
 /* Current state of ticket ID into *info (free with resbus_ticket_info_clear). */
 int resbus_ticket_query(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info) __attribute__((warn_unused_result));
