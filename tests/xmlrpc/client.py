@@ -24,6 +24,7 @@ is non-zero and the traceback says what was expected.
 """
 
 import http.client
+import socket
 import sys
 import threading
 import time
@@ -78,6 +79,18 @@ def http_raw(url, method, path, body=None, headers=None):
     data = resp.read()
     conn.close()
     return resp.status, data
+
+
+def http_declared_length(url, length):
+    """The status answered to a POST that announces LENGTH bytes of body
+    but sends none."""
+    u = urllib.parse.urlsplit(url)
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: text/xml"
+                  b"\r\nContent-Length: %d\r\n\r\n"
+                  % (u.hostname.encode(), length))
+        line = s.makefile("rb").readline()
+    return int(line.split()[1])
 
 
 def step_basic(url, tag):
@@ -157,9 +170,16 @@ def step_basic(url, tag):
     expect(status == 405, "GET / answered %d" % status)
     status, _ = http_raw(url, "POST", "/elsewhere", b"<x/>")
     expect(status == 404, "POST /elsewhere answered %d" % status)
-    status, _ = http_raw(url, "POST", "/", b" " * (1024 * 1024 + 1),
+    # Too large a body is refused from its Content-Length alone, before
+    # it is sent; one sent in chunks, once it has come past 1 MiB.
+    status = http_declared_length(url, 1024 * 1024 + 1)
+    expect(status == 413, "Content-Length 1 MiB + 1 answered %d" % status)
+    chunks = (b" " * 65536 for _ in range(17))
+    # (An iterable body without a length goes chunked.)
+    status, _ = http_raw(url, "POST", "/", chunks,
                          {"Content-Type": "text/xml"})
-    expect(status == 413, "a 1 MiB + 1 body answered %d" % status)
+    expect(status == 413, "a chunked 1 MiB + 64 KiB body answered %d"
+           % status)
     status, body = http_raw(url, "POST", "/", b"<methodCall><oops",
                             {"Content-Type": "text/xml"})
     expect(status == 200 and b"<fault>" in body and b"-32700" in body,
