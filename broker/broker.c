@@ -764,6 +764,7 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	TAILQ_INIT(&b->inflight);
 	ops.ctx = b;
 	b->sched = sched_new(loop, store, b->prefix, pools, &ops);
+	sched_set_policy(b->sched, server);
 	if (sched_load(b->sched, broker_load_outbox, b) == -1) {
 		log_warnx("store: cannot load state: %s", store_error(store));
 		goto fail;

@@ -27,6 +27,8 @@
 #endif
 #include <sys/tree.h>
 
+#include <regex.h>
+
 #include <ev.h>
 
 #include "conf.h"
@@ -149,6 +151,8 @@ struct tagset {
 	bool busy;
 	bool persisted;                      /* has a row and a queue */
 	char *key;
+	char *class_;                        /* the class of this lane, or NULL */
+	const struct conf_class *cls;        /* resolved per configuration */
 	char **tags;
 	size_t ntags;
 	TAILQ_HEAD(, ticket) waiting;        /* FIFO of OPEN tickets */
@@ -183,11 +187,20 @@ struct ticket {
 	uint32_t lease_s;
 	int64_t deadline_ms;
 	const char *closed_reason;           /* static text, or NULL */
+	struct pool *charged;                /* counted in limits for this pool */
 	ev_timer lease_timer;                /* the holder must renew by then */
 	ev_timer deadline_timer;             /* served by then, or closed */
 	struct sched *sched;
 };
 
+/* A usage counter of limits and class caps, by a key string. */
+struct usage {
+	RB_ENTRY(usage) entry;
+	char *key;
+	int64_t n;
+};
+
+RB_HEAD(usages, usage);
 RB_HEAD(ticket_ids, ticket);
 RB_HEAD(ticket_idems, ticket);
 RB_HEAD(resource_ids, resource);
@@ -210,6 +223,10 @@ struct sched {
 	uint64_t last_ticket_id;
 	uint64_t last_resource_id;
 	bool dirty;
+	const struct conf_server *policy;    /* classes, limits, tag rules */
+	regex_t *rules;                      /* compiled tag_rules[].match */
+	size_t nrules;
+	struct usages usages;
 	char view_reason[256];
 };
 
@@ -231,10 +248,17 @@ resource_cmp(const struct resource *a, const struct resource *b)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* Lanes: one per tag set and class, NULL class first. */
 static int
 tagset_cmp(const struct tagset *a, const struct tagset *b)
 {
-	return strcmp(a->key, b->key);
+	int c = strcmp(a->key, b->key);
+
+	if (c != 0)
+		return c;
+	if (a->class_ == NULL || b->class_ == NULL)
+		return (a->class_ != NULL) - (b->class_ != NULL);
+	return strcmp(a->class_, b->class_);
 }
 
 /* Waiting tickets of a tag set by sandbox, oldest first within one. */
@@ -253,6 +277,305 @@ RB_GENERATE_STATIC(ticket_idems, ticket, by_idem, ticket_idem_cmp)
 RB_GENERATE_STATIC(resource_ids, resource, by_id, resource_cmp)
 RB_GENERATE_STATIC(tagset_keys, tagset, by_key, tagset_cmp)
 RB_GENERATE_STATIC(ticket_sandboxes, ticket, by_sandbox, ticket_sandbox_cmp)
+
+static int
+usage_cmp(const struct usage *a, const struct usage *b)
+{
+	return strcmp(a->key, b->key);
+}
+
+RB_GENERATE_STATIC(usages, usage, entry, usage_cmp)
+
+/* ---- policy: classes, limits, caps, tag rules ----------------------------- */
+
+static const struct conf_class *
+policy_class(const struct sched *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && s->policy != NULL &&
+	    i < s->policy->nclasses; i++)
+		if (strcmp(s->policy->classes[i].name, name) == 0)
+			return &s->policy->classes[i];
+	return NULL;
+}
+
+static int64_t
+usage_get(struct sched *s, const char *key)
+{
+	struct usage k = { .key = (char *)key }, *u;
+
+	u = RB_FIND(usages, &s->usages, &k);
+	return u ? u->n : 0;
+}
+
+static void
+usage_add(struct sched *s, const char *key, int64_t delta)
+{
+	struct usage k = { .key = (char *)key }, *u;
+
+	if ((u = RB_FIND(usages, &s->usages, &k)) == NULL) {
+		u = xcalloc(1, sizeof(*u));
+		u->key = xstrdup(key);
+		RB_INSERT(usages, &s->usages, u);
+	}
+	u->n += delta;
+	if (u->n == 0) {
+		RB_REMOVE(usages, &s->usages, u);
+		free(u->key);
+		free(u);
+	}
+}
+
+static bool
+ticket_has_tag(const struct ticket *t, const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i < t->ts->ntags; i++)
+		if (strcmp(t->ts->tags[i], tag) == 0)
+			return true;
+	return false;
+}
+
+/* The cap of T's class on pool P, or -1 if none. */
+static int64_t
+class_cap(const struct ticket *t, const struct pool *p)
+{
+	const struct conf_class *c = t->ts->cls;
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->ncaps; i++)
+		if (strcmp(c->caps[i].pool, p->name) == 0)
+			return c->caps[i].max;
+	return -1;
+}
+
+/* Counts T in (DELTA +1) or out of (-1) the limits and its class's cap
+ * on P. */
+static void
+usage_apply(struct sched *s, const struct ticket *t, const struct pool *p,
+    int64_t delta)
+{
+	const struct conf_limit *l;
+	char key[512];
+	size_t i;
+
+	for (i = 0; s->policy != NULL && i < s->policy->nlimits; i++) {
+		l = &s->policy->limits[i];
+		if (l->tag != NULL && !ticket_has_tag(t, l->tag))
+			continue;
+		if (l->per_owner >= 0 && t->owner != NULL) {
+			snprintf(key, sizeof(key), "L%zu\x1f%s", i, t->owner);
+			usage_add(s, key, delta);
+		}
+		if (l->total >= 0) {
+			snprintf(key, sizeof(key), "L%zu", i);
+			usage_add(s, key, delta);
+		}
+	}
+	if (class_cap(t, p) >= 0) {
+		snprintf(key, sizeof(key), "C%s\x1f%s", t->ts->class_, p->name);
+		usage_add(s, key, delta);
+	}
+}
+
+/*
+ * Keeps T's share of limits and caps right: a ticket counts while it
+ * holds a resource (READY) or has an on-demand start made for it, in the
+ * pool of that resource.  Called wherever either changes.
+ */
+static void
+ticket_charge(struct sched *s, struct ticket *t)
+{
+	struct pool *want = NULL;
+
+	if (t->state == TICKET_READY && t->res != NULL)
+		want = t->res->pool;
+	else if (t->state == TICKET_OPEN && t->pending != NULL)
+		want = t->pending->pool;
+	if (want == t->charged)
+		return;
+	if (t->charged != NULL)
+		usage_apply(s, t, t->charged, -1);
+	if (want != NULL)
+		usage_apply(s, t, want, +1);
+	t->charged = want;
+}
+
+/* R is no longer the on-demand start of any ticket. */
+static void
+pending_unlink(struct sched *s, struct resource *r)
+{
+	struct ticket *t = r->for_ticket;
+
+	if (t == NULL)
+		return;
+	t->pending = NULL;
+	r->for_ticket = NULL;
+	ticket_charge(s, t);
+}
+
+/* R is the on-demand start made for T. */
+static void
+pending_link(struct sched *s, struct ticket *t, struct resource *r)
+{
+	t->pending = r;
+	r->for_ticket = t;
+	ticket_charge(s, t);
+}
+
+/*
+ * Whether a limit keeps T from getting a resource now; WHY (may be NULL)
+ * says which.  A ticket already counted (its start is running) is not
+ * kept back by its own share.
+ */
+static bool
+limits_block(struct sched *s, const struct ticket *t, char *why, size_t len)
+{
+	const struct conf_limit *l;
+	char key[512];
+	int64_t n;
+	size_t i;
+
+	if (t->charged != NULL || s->policy == NULL)
+		return false;
+	for (i = 0; i < s->policy->nlimits; i++) {
+		l = &s->policy->limits[i];
+		if (l->tag != NULL && !ticket_has_tag(t, l->tag))
+			continue;
+		if (l->per_owner >= 0 && t->owner != NULL) {
+			snprintf(key, sizeof(key), "L%zu\x1f%s", i, t->owner);
+			if ((n = usage_get(s, key)) >= l->per_owner) {
+				if (why)
+					snprintf(why, len, "owner %s at limit "
+					    "%s %lld/%lld", t->owner,
+					    l->tag ? l->tag : "(all)",
+					    (long long)n,
+					    (long long)l->per_owner);
+				return true;
+			}
+		}
+		if (l->total >= 0) {
+			snprintf(key, sizeof(key), "L%zu", i);
+			if ((n = usage_get(s, key)) >= l->total) {
+				if (why)
+					snprintf(why, len, "limit %s total "
+					    "%lld/%lld",
+					    l->tag ? l->tag : "(all)",
+					    (long long)n, (long long)l->total);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Whether T's class may take one more resource of pool P. */
+static bool
+cap_allows(struct sched *s, const struct ticket *t, const struct pool *p)
+{
+	int64_t cap = class_cap(t, p);
+	char key[512];
+
+	if (cap < 0 || t->charged == p)
+		return true;
+	snprintf(key, sizeof(key), "C%s\x1f%s", t->ts->class_, p->name);
+	return usage_get(s, key) < cap;
+}
+
+/* The value of label NAME in T's labels ("k=v\n..."), into BUF. */
+static void
+ticket_label(const char *labels, const char *owner, const char *name,
+    char *buf, size_t len)
+{
+	size_t n = strlen(name);
+	const char *p, *end;
+
+	buf[0] = '\0';
+	for (p = labels; p != NULL && *p != '\0'; p = end + 1) {
+		end = strchr(p, '\n');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (strncmp(p, name, n) == 0 && p[n] == '=') {
+			snprintf(buf, len, "%.*s", (int)(end - p - (int)n - 1),
+			    p + n + 1);
+			return;
+		}
+		if (*end == '\0')
+			break;
+	}
+	if (strcmp(name, "owner") == 0 && owner != NULL)
+		snprintf(buf, len, "%s", owner);
+}
+
+/*
+ * The tag-set key of a ticket with KEY after the tag rules: each rule
+ * whose subject, filled from LABELS and OWNER, matches adds its tags.
+ * Returns a fresh key (caller frees).
+ */
+static char *
+policy_apply_rules(struct sched *s, const char *key, const char *labels,
+    const char *owner)
+{
+	const struct conf_tag_rule *r;
+	char subject[1024], value[300], name[40], **tags, *out;
+	const char *p, *close, *bad;
+	size_t ntags, n, i, j, k;
+
+	if (s->nrules == 0 || tagset_split(key, &tags, &ntags) == -1)
+		return xstrdup(key);
+	for (i = 0; i < s->nrules; i++) {
+		r = &s->policy->tag_rules[i];
+		for (p = r->subject, n = 0; *p != '\0' && n < sizeof(subject) - 1;
+		    p++) {
+			if (*p == '{' && (close = strchr(p, '}')) != NULL &&
+			    (size_t)(close - p - 1) < sizeof(name)) {
+				snprintf(name, sizeof(name), "%.*s",
+				    (int)(close - p - 1), p + 1);
+				ticket_label(labels, owner, name, value,
+				    sizeof(value));
+				for (k = 0; value[k] != '\0' &&
+				    n < sizeof(subject) - 1; k++)
+					subject[n++] = value[k];
+				p = close;
+				continue;
+			}
+			subject[n++] = *p;
+		}
+		subject[n] = '\0';
+		if (regexec(&s->rules[i], subject, 0, NULL, 0) != 0)
+			continue;
+		for (j = 0; j < r->nadd; j++) {
+			tags = xrealloc(tags, (ntags + 1) * sizeof(*tags));
+			tags[ntags++] = xstrdup(r->add[j]);
+		}
+	}
+	out = tagset_key(tags, ntags, &bad);
+	tagset_free_list(tags, ntags);
+	return out ? out : xstrdup(key);
+}
+
+void
+sched_set_policy(struct sched *s, const struct conf_server *server)
+{
+	size_t i;
+
+	for (i = 0; i < s->nrules; i++)
+		regfree(&s->rules[i]);
+	free(s->rules);
+	s->policy = server;
+	s->nrules = server->ntag_rules;
+	s->rules = xcalloc(s->nrules, sizeof(*s->rules));
+	for (i = 0; i < s->nrules; i++)
+		if (regcomp(&s->rules[i], server->tag_rules[i].match,
+		    REG_EXTENDED | REG_NOSUB) != 0)
+			/* conf validated it; a failure here is a bug */
+			fatalx("tag rule %zu: cannot compile %s", i,
+			    server->tag_rules[i].match);
+	s->conf_gen++;
+	s->dirty = true;
+}
 
 /* ---- store write-through --------------------------------------------- */
 
@@ -466,8 +789,7 @@ resource_free(struct sched *s, struct resource *r)
 	ev_timer_stop(s->loop, &r->live_timer);
 	ev_timer_stop(s->loop, &r->reuse_timer);
 	ev_timer_stop(s->loop, &r->start_timer);
-	if (r->for_ticket != NULL)
-		r->for_ticket->pending = NULL;
+	pending_unlink(s, r);
 	for (i = 0; i < r->ncounters; i++)
 		free(r->counters[i].name);
 	free(r->counters);
@@ -570,10 +892,7 @@ resource_send(struct sched *s, const struct resource *r,
 static void
 resource_delete(struct sched *s, struct resource *r)
 {
-	if (r->for_ticket != NULL) {
-		r->for_ticket->pending = NULL;
-		r->for_ticket = NULL;
-	}
+	pending_unlink(s, r);
 	resource_move(s, r, RES_DELETING);
 	resource_send(s, r, &resbus__v1__delete__descriptor);
 	log_info("resource %llu %s: delete requested",
@@ -814,10 +1133,7 @@ resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 resource_cancel(struct sched *s, struct resource *r)
 {
-	if (r->for_ticket != NULL) {
-		r->for_ticket->pending = NULL;
-		r->for_ticket = NULL;
-	}
+	pending_unlink(s, r);
 	resource_send(s, r, &resbus__v1__cancel__descriptor);
 	resource_move(s, r, RES_DELETE_REQUESTED);
 	log_info("resource %llu %s: start cancelled", (unsigned long long)r->id,
@@ -874,23 +1190,22 @@ pool_has_tag(const struct conf_pool *pool, const char *tag, int64_t *prio,
 	return false;
 }
 
+/*
+ * The lane of tag set KEY and class CLASS_ (NULL: none): the FIFO its
+ * tickets wait in.  Tickets of the same tag set and class are one FIFO;
+ * the class-less lane of a key also records whether its queue exists.
+ */
 static struct tagset *
-tagset_find(struct sched *s, const char *key)
+tagset_get(struct sched *s, const char *key, const char *class_)
 {
-	struct tagset k = { .key = (char *)key };
-
-	return RB_FIND(tagset_keys, &s->tagsets, &k);
-}
-
-static struct tagset *
-tagset_get(struct sched *s, const char *key)
-{
-	struct tagset *ts = tagset_find(s, key);
+	struct tagset k = { .key = (char *)key, .class_ = (char *)class_ };
+	struct tagset *ts = RB_FIND(tagset_keys, &s->tagsets, &k);
 
 	if (ts != NULL)
 		return ts;
 	ts = xcalloc(1, sizeof(*ts));
 	ts->key = xstrdup(key);
+	ts->class_ = class_ ? xstrdup(class_) : NULL;
 	if (tagset_split(key, &ts->tags, &ts->ntags) == -1)
 		log_warnx("tag set \"%s\" is not canonical", key);
 	TAILQ_INIT(&ts->waiting);
@@ -922,6 +1237,7 @@ tagset_providers(struct sched *s, struct tagset *ts)
 
 	if (ts->providers_gen == s->conf_gen)
 		return;
+	ts->cls = policy_class(s, ts->class_);
 	ts->ondemand = false;
 	TAILQ_FOREACH(p, &s->pools, entry) {
 		if (p->conf == NULL)
@@ -1068,11 +1384,9 @@ ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
 
 	if (r == NULL)
 		return;
-	t->pending = NULL;
-	r->for_ticket = NULL;
+	pending_unlink(s, r);
 	if ((other = waiting_without_start(t->ts, t)) != NULL) {
-		other->pending = r;
-		r->for_ticket = other;
+		pending_link(s, other, r);
 	} else if (cancel && r->state == RES_STARTING) {
 		resource_cancel(s, r);
 	}
@@ -1091,6 +1405,7 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 	log_info("ticket %llu: %s -> %s", (unsigned long long)t->id,
 	    ticket_state_names[t->state], ticket_state_names[state]);
 	t->state = state;
+	ticket_charge(s, t);
 	put_ticket(s, t);
 	ticket_emit(s, t);
 	if (state == TICKET_CLOSED) {
@@ -1107,12 +1422,11 @@ ticket_assign(struct sched *s, struct ticket *t, struct resource *r)
 	char uuid[37];
 
 	waiting_remove(s, t);
-	if (r->for_ticket != NULL && r->for_ticket != t) {
-		r->for_ticket->pending = NULL;
-		r->for_ticket = NULL;
-	}
+	if (r->for_ticket != t)
+		pending_unlink(s, r);
 	if (t->pending != NULL && t->pending != r)
 		ticket_drop_start(s, t, false);
+	/* T's share moves from its start (if any) to R in ticket_move. */
 	t->pending = NULL;
 	r->for_ticket = NULL;
 	if (r->sandbox == NULL) {
@@ -1228,6 +1542,7 @@ sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
 	RB_INIT(&s->idems);
 	RB_INIT(&s->resources);
 	RB_INIT(&s->tagsets);
+	RB_INIT(&s->usages);
 	sched_bind_pools(s, pools);
 	return s;
 }
@@ -1267,6 +1582,7 @@ sched_free(struct sched *s)
 		tagset_free_list(ts->tags, ts->ntags);
 		free(ts->providers);
 		free(ts->key);
+		free(ts->class_);
 		free(ts);
 	}
 	while ((p = TAILQ_FIRST(&s->pools)) != NULL) {
@@ -1275,6 +1591,19 @@ sched_free(struct sched *s)
 		ev_timer_stop(s->loop, &p->list_timer);
 		free(p->name);
 		free(p);
+	}
+	{
+		struct usage *u, *un;
+		size_t i;
+
+		RB_FOREACH_SAFE(u, usages, &s->usages, un) {
+			RB_REMOVE(usages, &s->usages, u);
+			free(u->key);
+			free(u);
+		}
+		for (i = 0; i < s->nrules; i++)
+			regfree(&s->rules[i]);
+		free(s->rules);
 	}
 	free(s->prefix);
 	free(s);
@@ -1336,7 +1665,8 @@ load_meta(void *arg, const char *key, int64_t value)
 static void
 load_tagset(void *arg, const char *key)
 {
-	tagset_get(((struct sched_loader *)arg)->s, key)->persisted = true;
+	tagset_get(((struct sched_loader *)arg)->s, key, NULL)->persisted =
+	    true;
 }
 
 /* Reads back resource_counters_text(). */
@@ -1422,7 +1752,8 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t = xcalloc(1, sizeof(*t));
 	t->id = row->id;
 	t->idem_key = xstrdup(row->idem_key ? row->idem_key : "");
-	t->ts = tagset_get(s, row->tagset);
+	t->ts = tagset_get(s, row->tagset, row->class_ && *row->class_ ?
+	    row->class_ : NULL);
 	t->sandbox = row->sandbox ? xstrdup(row->sandbox) : NULL;
 	t->state = (enum ticket_state)state;
 	t->resource_id = row->resource_id;
@@ -1481,8 +1812,7 @@ sched_adopt_starts(struct sched *s)
 			if (i == ts->nproviders || !ts->ondemand ||
 			    (t = waiting_without_start(ts, NULL)) == NULL)
 				continue;
-			t->pending = r;
-			r->for_ticket = t;
+			pending_link(s, t, r);
 			break;
 		}
 	}
@@ -1532,7 +1862,7 @@ sched_foreach_tagset(struct sched *s, void (*fn)(void *arg, const char *key),
 int
 sched_tagset_add(struct sched *s, const char *key)
 {
-	struct tagset *ts = tagset_get(s, key);
+	struct tagset *ts = tagset_get(s, key, NULL);
 
 	if (ts->persisted)
 		return 0;
@@ -1613,7 +1943,9 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
     uint64_t *id, char *err, size_t errlen)
 {
 	struct ticket k = { .idem_key = (char *)req->idem_key }, *t;
+	const char *class_;
 	struct tagset *ts;
+	char *key;
 	size_t i;
 	int64_t prio;
 	struct pool *p;
@@ -1623,7 +1955,16 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		*id = t->id;
 		return 0;
 	}
-	ts = tagset_get(s, req->key);
+	class_ = req->class_ != NULL && *req->class_ != '\0' ? req->class_ :
+	    (s->policy ? s->policy->default_class : NULL);
+	if (class_ != NULL && policy_class(s, class_) == NULL) {
+		snprintf(err, errlen, "no ticket class \"%s\" in server.yaml",
+		    class_);
+		return -1;
+	}
+	key = policy_apply_rules(s, req->key, req->labels, req->owner);
+	ts = tagset_get(s, key, class_);
+	free(key);
 	tagset_providers(s, ts);
 	if (ts->nproviders == 0) {
 		/* Name the first tag nobody provides, if there is one. */
@@ -1640,7 +1981,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 			}
 		}
 		snprintf(err, errlen, "no single pool provides all of the tags "
-		    "%s", req->key);
+		    "%s", ts->key);
 		return -1;
 	}
 	t = xcalloc(1, sizeof(*t));
@@ -1651,7 +1992,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	t->sandbox = dup_or_null(req->sandbox);
 	t->owner = dup_or_null(req->owner);
 	t->labels = dup_or_null(req->labels);
-	t->class_ = dup_or_null(req->class_);
+	t->class_ = dup_or_null(class_);
 	t->lease_s = req->lease_s;
 	t->deadline_ms = req->deadline_ms;
 	t->state = TICKET_OPEN;
@@ -1665,7 +2006,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	s->dirty = true;
 	*id = t->id;
 	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s",
-	    (unsigned long long)t->id, req->key,
+	    (unsigned long long)t->id, ts->key,
 	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
 	    t->owner ? t->owner : "(unknown)",
 	    t->lease_s ? ", leased" : "");
@@ -1747,6 +2088,16 @@ ticket_reason(struct sched *s, const struct ticket *t, char *buf, size_t len)
 	tagset_providers(s, t->ts);
 	if (t->ts->nproviders == 0) {
 		snprintf(buf, len, "no pool provides tags %s", t->ts->key);
+		return;
+	}
+	if (limits_block(s, t, buf, len))
+		return;
+	for (i = 0; i < t->ts->nproviders; i++)
+		if (cap_allows(s, t, t->ts->providers[i].pool))
+			break;
+	if (i == t->ts->nproviders) {
+		snprintf(buf, len, "class %s at its cap in every pool that "
+		    "provides %s", t->ts->class_, t->ts->key);
 		return;
 	}
 	if (t->pending != NULL) {
@@ -2045,6 +2396,8 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 	for (i = 0; i < ts->nproviders; i++) {
 		struct pool *p = ts->providers[i].pool;
 
+		if (!cap_allows(s, t, p))
+			continue;
 		if (t->sandbox != NULL && p->counts[LIST_RELEASED] > 0)
 			TAILQ_FOREACH(r, &p->lists[LIST_RELEASED], entry) {
 				if (r->check_failed != 0 ||
@@ -2078,10 +2431,40 @@ busy_cmp(const void *a, const void *b)
 	uint64_t ix = TAILQ_FIRST(&x->waiting)->id;
 	uint64_t iy = TAILQ_FIRST(&y->waiting)->id;
 
-	/* On-demand tickets first, as resalloc serves them; then FIFO. */
+	int64_t px = x->cls ? x->cls->priority : 0;
+	int64_t py = y->cls ? y->cls->priority : 0;
+
+	/* Higher classes first; then on-demand tickets, as resalloc serves
+	 * them; then FIFO. */
+	if (px != py)
+		return px > py ? -1 : 1;
 	if (x->ondemand != y->ondemand)
 		return x->ondemand ? -1 : 1;
 	return ix < iy ? -1 : ix > iy;
+}
+
+#define LANE_LOOKAHEAD 64
+
+/*
+ * The ticket of lane TS to serve next: its head, or, when a limit keeps
+ * the head back (its owner holds enough), the first of the next
+ * LANE_LOOKAHEAD tickets no limit keeps back, so one owner's backlog does
+ * not block the others.  The look-ahead is bounded: a step's cost does
+ * not grow with the tickets waiting.
+ */
+static struct ticket *
+lane_next(struct sched *s, struct tagset *ts)
+{
+	struct ticket *t;
+	int n = 0;
+
+	TAILQ_FOREACH(t, &ts->waiting, wait_entry) {
+		if (!limits_block(s, t, NULL, 0))
+			return t;
+		if (++n == LANE_LOOKAHEAD)
+			break;
+	}
+	return NULL;
 }
 
 /*
@@ -2119,7 +2502,8 @@ sched_assign_released(struct sched *s, struct tagset **v, size_t n)
 				    (best == NULL || t->id < best->id))
 					best = t;
 			}
-			if (best != NULL)
+			if (best != NULL && !limits_block(s, best, NULL, 0) &&
+			    cap_allows(s, best, p))
 				ticket_assign(s, best, r);
 		}
 	}
@@ -2135,6 +2519,7 @@ sched_assign(struct sched *s)
 {
 	struct tagset **v, **all, *ts;
 	struct resource *r;
+	struct ticket *t;
 	size_t n = 0, i;
 	bool progress;
 
@@ -2157,12 +2542,13 @@ sched_assign(struct sched *s)
 		for (i = 0; i < n; i++) {
 			if (v[i] == NULL || v[i]->nwaiting == 0)
 				continue;
-			r = best_resource(s, v[i], TAILQ_FIRST(&v[i]->waiting));
-			if (r == NULL) {
+			t = lane_next(s, v[i]);
+			if (t == NULL ||
+			    (r = best_resource(s, v[i], t)) == NULL) {
 				v[i] = NULL;
 				continue;
 			}
-			ticket_assign(s, TAILQ_FIRST(&v[i]->waiting), r);
+			ticket_assign(s, t, r);
 			progress = true;
 		}
 	} while (progress);
@@ -2177,7 +2563,7 @@ sched_assign(struct sched *s)
 /* The best on-demand pool of TS that may start now: healthy pools first
  * (fewer than two starts in a row failed or timed out), then the rest. */
 static struct pool *
-ondemand_pool(struct sched *s, struct tagset *ts)
+ondemand_pool(struct sched *s, struct tagset *ts, const struct ticket *t)
 {
 	struct pool *p;
 	int pass;
@@ -2187,7 +2573,8 @@ ondemand_pool(struct sched *s, struct tagset *ts)
 		for (i = 0; i < ts->nproviders; i++) {
 			p = ts->providers[i].pool;
 			if (p->conf->ntags_on_demand == 0 ||
-			    (pass == 0) != (p->fail_streak < 2))
+			    (pass == 0) != (p->fail_streak < 2) ||
+			    !cap_allows(s, t, p))
 				continue;
 			if (pool_can_start(s, p, NULL, 0))
 				return p;
@@ -2210,14 +2597,15 @@ sched_ondemand(struct sched *s)
 	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
 		if (!ts->ondemand)
 			continue;
+		if (ts->cls != NULL && !ts->cls->on_demand)
+			continue;
 		TAILQ_FOREACH(t, &ts->waiting, wait_entry) {
-			if (t->pending != NULL)
+			if (t->pending != NULL || limits_block(s, t, NULL, 0))
 				continue;
-			if ((p = ondemand_pool(s, ts)) == NULL)
+			if ((p = ondemand_pool(s, ts, t)) == NULL)
 				break;
 			r = resource_start(s, p);
-			r->for_ticket = t;
-			t->pending = r;
+			pending_link(s, t, r);
 		}
 	}
 }

@@ -32,6 +32,7 @@ struct ev_loop;
 struct store;
 struct store_outbox;
 struct conf_pools;
+struct conf_server;
 struct sched;
 
 /* How sched hands a message to the bus (durably, after the commit). */
@@ -121,6 +122,12 @@ void sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *r);
 void sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *r);
 void sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *r);
 void sched_on_listed(struct sched *s, const Resbus__V1__ListResult *r);
+
+/*
+ * Sets the policy of SERVER (borrowed; must outlive the scheduler):
+ * ticket classes, limits and tag rules.
+ */
+void sched_set_policy(struct sched *s, const struct conf_server *server);
 
 /*
  * Swaps in a new pools configuration (SIGHUP): pools that appear start

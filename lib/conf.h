@@ -58,6 +58,48 @@ struct conf_pools {
 	size_t npools;
 };
 
+/* A cap of a ticket class: at most MAX resources of POOL held by it. */
+struct conf_cap {
+	char *pool;
+	int64_t max;
+};
+
+/* A ticket class (server.yaml `classes`, a mapping name -> options). */
+struct conf_class {
+	char *name;                   /* the mapping key; tag charset */
+	int64_t priority;             /* higher is served first; default 0 */
+	bool on_demand;               /* may trigger on-demand starts; default true */
+	struct conf_cap *caps;        /* `caps: {pool: max, ...}` */
+	size_t ncaps;
+};
+
+/*
+ * A limit (server.yaml `limits`, a list): resources held or starting for
+ * tickets.  With `tag`, only resources whose tickets asked for that tag
+ * count.  per_owner: for each owner; total: across all owners.  -1 means
+ * "no such limit"; at least one of the two is set.
+ */
+struct conf_limit {
+	char *tag;                    /* NULL: every resource */
+	int64_t per_owner;            /* -1: none */
+	int64_t total;                /* -1: none */
+};
+
+/*
+ * A tag rule (server.yaml `tag_rules`, a list): when SUBJECT, with
+ * {label} placeholders filled from the ticket's labels ({owner} falls
+ * back to the ticket's owner), matches the POSIX extended regular
+ * expression MATCH, the tags ADD are added to the ticket (Copr's
+ * EXTRA_BUILDCHROOT_TAGS).  A placeholder of a label the ticket lacks is
+ * empty.
+ */
+struct conf_tag_rule {
+	char *subject;                /* default "{owner}/{project}/{chroot}/{package}" */
+	char *match;                  /* required; must compile */
+	char **add;                   /* required, non-empty; valid tags */
+	size_t nadd;
+};
+
 struct conf_server {
 	char *db_url;                 /* default sqlite:////var/lib/resbus/db.sqlite */
 	char *logdir;                 /* default /var/log/resbus */
@@ -73,6 +115,14 @@ struct conf_server {
 	bool notify;                  /* JSON notifications, default true */
 	char *notify_exchange;        /* default "amq.topic" */
 	char *notify_topic_prefix;    /* default "org.resbus" */
+	/* policy */
+	struct conf_class *classes;
+	size_t nclasses;
+	char *default_class;          /* NULL: tickets without a class have none */
+	struct conf_limit *limits;
+	size_t nlimits;
+	struct conf_tag_rule *tag_rules;
+	size_t ntag_rules;
 };
 
 struct conf_worker {
