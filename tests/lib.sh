@@ -235,12 +235,19 @@ rb_setup() {
 
 # (Re)writes server.yaml: RB_DB_URL, the test's log directory and vhost,
 # and any further YAML lines in RB_SERVER_EXTRA.
+# The status pages are off unless RB_SERVER_EXTRA sets http_listen:
+# tests run in parallel and would all want the default port.
 rb_server_yaml() {
+	local http='http_listen: "off"'
+	case "${RB_SERVER_EXTRA:-}" in
+	*http_listen:*) http='' ;;
+	esac
 	cat >"$RB_CONF/server.yaml" <<EOF
 db_url: "$RB_DB_URL"
 logdir: "$RB_LOGDIR"
 loglevel: debug
 amqp_url: "$RB_AMQP_URL"
+$http
 ${RB_SERVER_EXTRA:-}
 EOF
 }
