@@ -50,6 +50,7 @@
 
 struct bus_consumer {
 	char *tag;
+	size_t taglen;
 	bus_deliver_fn *fn;
 	void *arg;
 };
@@ -66,6 +67,10 @@ struct bus {
 	void *confirm_arg;
 	struct bus_consumer *consumers;      /* growable */
 	size_t nconsumers;
+	/* Open-addressing index of consumers by tag: slot = consumer + 1,
+	 * 0 = empty; nslots is a power of two above twice nconsumers. */
+	size_t *slots;
+	size_t nslots;
 };
 
 static void
@@ -269,6 +274,7 @@ bus_free(struct bus *bus)
 	for (i = 0; i < bus->nconsumers; i++)
 		free(bus->consumers[i].tag);
 	free(bus->consumers);
+	free(bus->slots);
 	free(bus->user);
 	free(bus);
 }
@@ -368,6 +374,67 @@ bus_qos(struct bus *bus, uint16_t prefetch)
 	return bus_check(bus, "basic.qos", BUS_CHANNEL);
 }
 
+/*
+ * The consumer index.  The broker consumes one queue per tag set, so a
+ * delivery's consumer tag is looked up by hash, not by a scan over every
+ * consumer of the connection.
+ */
+static size_t
+bus_tag_hash(const void *tag, size_t len)
+{
+	const unsigned char *p = tag;
+	size_t h = 2166136261u, i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static void
+bus_index_put(size_t *slots, size_t nslots, const struct bus_consumer *all,
+    size_t i)
+{
+	size_t j = bus_tag_hash(all[i].tag, all[i].taglen) & (nslots - 1);
+
+	while (slots[j] != 0)
+		j = (j + 1) & (nslots - 1);
+	slots[j] = i + 1;
+}
+
+static void
+bus_index_add(struct bus *bus, size_t i)
+{
+	size_t k;
+
+	if (2 * bus->nconsumers >= bus->nslots) {
+		bus->nslots = bus->nslots ? bus->nslots * 2 : 16;
+		free(bus->slots);
+		bus->slots = xcalloc(bus->nslots, sizeof(*bus->slots));
+		for (k = 0; k < bus->nconsumers; k++)
+			bus_index_put(bus->slots, bus->nslots, bus->consumers, k);
+		return;
+	}
+	bus_index_put(bus->slots, bus->nslots, bus->consumers, i);
+}
+
+static struct bus_consumer *
+bus_consumer_find(struct bus *bus, amqp_bytes_t tag)
+{
+	struct bus_consumer *c;
+	size_t j;
+
+	if (bus->nslots == 0)
+		return NULL;
+	j = bus_tag_hash(tag.bytes, tag.len) & (bus->nslots - 1);
+	for (; bus->slots[j] != 0; j = (j + 1) & (bus->nslots - 1)) {
+		c = &bus->consumers[bus->slots[j] - 1];
+		if (c->taglen == tag.len &&
+		    memcmp(c->tag, tag.bytes, tag.len) == 0)
+			return c;
+	}
+	return NULL;
+}
+
 int
 bus_consume(struct bus *bus, const char *queue, bool no_ack,
     bus_deliver_fn *fn, void *arg)
@@ -386,8 +453,10 @@ bus_consume(struct bus *bus, const char *queue, bool no_ack,
 	    (bus->nconsumers + 1) * sizeof(*bus->consumers));
 	c = &bus->consumers[bus->nconsumers++];
 	c->tag = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
+	c->taglen = ok->consumer_tag.len;
 	c->fn = fn;
 	c->arg = arg;
+	bus_index_add(bus, bus->nconsumers - 1);
 	return 0;
 }
 
@@ -544,16 +613,11 @@ bus_deliver(struct bus *bus, amqp_envelope_t *env)
 {
 	amqp_basic_properties_t *p = &env->message.properties;
 	struct bus_delivery d;
-	struct bus_consumer *c = NULL;
+	struct bus_consumer *c;
 	char *s[8];
 	size_t i;
 
-	for (i = 0; i < bus->nconsumers; i++)
-		if (env->consumer_tag.len == strlen(bus->consumers[i].tag) &&
-		    memcmp(env->consumer_tag.bytes, bus->consumers[i].tag,
-			env->consumer_tag.len) == 0)
-			c = &bus->consumers[i];
-	if (c == NULL)
+	if ((c = bus_consumer_find(bus, env->consumer_tag)) == NULL)
 		return;
 	s[0] = bus_str(env->exchange, true);
 	s[1] = bus_str(env->routing_key, true);
