@@ -3,11 +3,17 @@
  *
  * Each file is read whole into memory, composed into a libyaml document
  * and walked against one declarative table of keys per mapping: the key's
- * name, its type (integer, string, list of strings, list of tags), its
- * default, its bounds and where it lives in the struct (offsetof).  The
- * walk fills a fresh struct that starts out holding the defaults; the
- * cross-key rules (required commands, on-demand tags) run once the whole
- * file is read.  Nothing is handed to the caller unless the whole file is
+ * name, its type (integer, string, boolean, list of strings, list of
+ * tags), its default, its bounds and where it lives in the struct
+ * (offsetof).  Keys whose value holds further mappings -- server.yaml's
+ * policy: `classes` (a mapping of names to option mappings), `limits` and
+ * `tag_rules` (lists of option mappings) and a class's `caps` (a mapping
+ * of names to integers) -- point at the table of their elements, the size
+ * of an element and where its name goes, so one walker fills an array of
+ * any of them.  The walk fills a fresh struct that starts out holding the
+ * defaults; the cross-key rules (required keys, on-demand tags, the
+ * default class naming a class) run once the mapping or the whole file is
+ * read.  Nothing is handed to the caller unless the whole file is
  * good, so a bad file on SIGHUP leaves the running configuration alone.
  *
  * Scalars are typed the way PyYAML (YAML 1.1), and thus resalloc, types
@@ -32,6 +38,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +53,8 @@
 
 #define CONF_MAX_FILE_BYTES (16 * 1024 * 1024)
 #define CONF_VALUE_SHOWN 60
-#define TAG_RULE "1 to 64 of A-Z a-z 0-9 _ . : = -, not starting with . or -"
+#define TAG_RULE                                                               \
+	"1 to 64 of A-Z a-z 0-9 _ . : = < > -, not starting with . or -"
 _Static_assert(TAG_MAX_LEN == 64, "TAG_RULE names the length");
 
 enum conf_type {
@@ -55,13 +63,17 @@ enum conf_type {
 	CONF_STRING_LIST,
 	CONF_TAG_LIST,
 	CONF_BOOL,
-	CONF_ANY, /* accepted and ignored */
+	CONF_NAMED_MAPS, /* {name: {key: value, ...}, ...}, to an array */
+	CONF_MAP_LIST,	 /* [{key: value, ...}, ...], to an array */
+	CONF_INT_MAP,	 /* {name: integer, ...}, to an array */
+	CONF_ANY,	 /* accepted and ignored */
 };
 
 #define KEY_REQUIRED 0x1  /* must be present (strings) */
 #define KEY_ALIAS 0x2	  /* sets the field only if its main key is absent */
 #define KEY_ON_DEMAND 0x4 /* the list of on-demand tags */
 #define KEY_FALSE_OFF 0x8 /* strings: a YAML false (off, no) means "off" */
+#define KEY_NONEMPTY 0x10 /* lists: when given, at least one item */
 
 /*
  * A string check: 0 if VALUE is acceptable, else -1 with the reason
@@ -69,16 +81,37 @@ enum conf_type {
  */
 typedef int (*conf_check_fn)(const char *value, char *why, size_t whylen);
 
+struct parse;
+
+/*
+ * A rule across the keys of one element of a CONF_NAMED_MAPS or
+ * CONF_MAP_LIST key, run once its mapping is read: 0, or -1 with the
+ * error recorded at NODE (the element's name or list item).
+ */
+typedef int (*conf_elem_fn)(
+    struct parse *p, const yaml_node_t *node, const char *label, void *elem);
+
 struct conf_key {
 	const char *name;
 	enum conf_type type;
-	size_t off;	  /* the field */
-	size_t count_off; /* lists: the size_t element count */
+	size_t off;	  /* the field; arrays: the pointer to the first */
+	size_t count_off; /* lists and arrays: the size_t element count */
 	int64_t def_int;
 	const char *def_str;
-	int64_t min, max;
-	conf_check_fn check;
+	int64_t min, max;    /* integers and CONF_INT_MAP values */
+	conf_check_fn check; /* strings, string lists, names of elements */
 	unsigned flags;
+	/* strings: the value must name an element of this CONF_NAMED_MAPS
+	 * key of the same table */
+	const char *ref;
+	/* CONF_NAMED_MAPS, CONF_MAP_LIST, CONF_INT_MAP: the elements */
+	const char *what;	    /* one element, in messages */
+	const struct conf_key *sub; /* the keys of one element's mapping */
+	size_t nsub;
+	size_t elem_size;
+	size_t name_off;	 /* char *: the name (not CONF_MAP_LIST) */
+	size_t value_off;	 /* int64_t: CONF_INT_MAP's value */
+	conf_elem_fn elem_check; /* optional */
 };
 
 #define KEY_INT(st, f, d, lo, hi)                                              \
@@ -92,12 +125,14 @@ struct conf_key {
 		.off = offsetof(struct st, f), .def_str = (d), .check = (chk), \
 		.flags = (fl)                                                  \
 	}
-#define KEY_STRLIST(st, f, chk)                                                \
+#define KEY_STRLIST_F(st, f, chk, fl)                                          \
 	{                                                                      \
 		.name = #f, .type = CONF_STRING_LIST,                          \
 		.off = offsetof(struct st, f),                                 \
-		.count_off = offsetof(struct st, n##f), .check = (chk)         \
+		.count_off = offsetof(struct st, n##f), .check = (chk),        \
+		.flags = (fl)                                                  \
 	}
+#define KEY_STRLIST(st, f, chk) KEY_STRLIST_F(st, f, chk, 0)
 #define KEY_TAGLIST(st, f, fl)                                                 \
 	{                                                                      \
 		.name = #f, .type = CONF_TAG_LIST,                             \
@@ -109,6 +144,37 @@ struct conf_key {
 		.name = #f, .type = CONF_BOOL, .off = offsetof(struct st, f),  \
 		.def_int = (d)                                                 \
 	}
+/* {name: {...}, ...} into an array of struct et named by et.namef. */
+#define KEY_NAMED_MAPS(st, f, et, namef, wh, chk, keys, elemchk)               \
+	{                                                                      \
+		.name = #f, .type = CONF_NAMED_MAPS,                           \
+		.off = offsetof(struct st, f),                                 \
+		.count_off = offsetof(struct st, n##f), .check = (chk),        \
+		.what = (wh), .sub = (keys), .nsub = NKEYS(keys),              \
+		.elem_size = sizeof(struct et),                                \
+		.name_off = offsetof(struct et, namef),                        \
+		.elem_check = (elemchk)                                        \
+	}
+/* [{...}, ...] into an array of struct et. */
+#define KEY_MAP_LIST(st, f, et, wh, keys, elemchk)                             \
+	{                                                                      \
+		.name = #f, .type = CONF_MAP_LIST,                             \
+		.off = offsetof(struct st, f),                                 \
+		.count_off = offsetof(struct st, n##f), .what = (wh),          \
+		.sub = (keys), .nsub = NKEYS(keys),                            \
+		.elem_size = sizeof(struct et), .elem_check = (elemchk)        \
+	}
+/* {name: integer, ...} into an array of struct et {namef, valf}. */
+#define KEY_INT_MAP(st, f, et, namef, valf, wh, chk, lo, hi)                   \
+	{                                                                      \
+		.name = #f, .type = CONF_INT_MAP,                              \
+		.off = offsetof(struct st, f),                                 \
+		.count_off = offsetof(struct st, n##f), .check = (chk),        \
+		.what = (wh), .elem_size = sizeof(struct et),                  \
+		.name_off = offsetof(struct et, namef),                        \
+		.value_off = offsetof(struct et, valf), .min = (lo),           \
+		.max = (hi)                                                    \
+	}
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
 static int check_nonempty(const char *, char *, size_t);
@@ -119,6 +185,11 @@ static int check_db_url(const char *, char *, size_t);
 static int check_amqp_url(const char *, char *, size_t);
 static int check_loglevel(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
+static int check_regex(const char *, char *, size_t);
+static int check_cap_pool(const char *, char *, size_t);
+static int check_subject(const char *, char *, size_t);
+static int check_limit(
+    struct parse *, const yaml_node_t *, const char *, void *);
 
 static const struct conf_key pool_keys[] = {
     KEY_STR(conf_pool, description, NULL, NULL, 0),
@@ -158,6 +229,32 @@ static const struct conf_key tag_keys[] = {
     KEY_INT(conf_tag, priority, 0, INT64_MIN, INT64_MAX),
 };
 
+/* ---- server.yaml's policy ---- */
+
+/* One class of `classes`: its name is the mapping key. */
+static const struct conf_key class_keys[] = {
+    KEY_INT(conf_class, priority, 0, INT64_MIN, INT64_MAX),
+    KEY_BOOL(conf_class, on_demand, 1),
+    /* Pool names are pools.yaml's: not known here, only non-empty. */
+    KEY_INT_MAP(conf_class, caps, conf_cap, pool, max, "pool", check_cap_pool,
+	0, INT64_MAX),
+};
+
+/* One item of `limits`; at least one of per_owner and total. */
+static const struct conf_key limit_keys[] = {
+    KEY_STR(conf_limit, tag, NULL, check_tag, 0),
+    KEY_INT(conf_limit, per_owner, -1, 0, INT64_MAX),
+    KEY_INT(conf_limit, total, -1, 0, INT64_MAX),
+};
+
+/* One item of `tag_rules`. */
+static const struct conf_key tag_rule_keys[] = {
+    KEY_STR(conf_tag_rule, subject, "{owner}/{project}/{chroot}/{package}",
+	check_subject, 0),
+    KEY_STR(conf_tag_rule, match, NULL, check_regex, KEY_REQUIRED),
+    KEY_STRLIST_F(conf_tag_rule, add, check_tag, KEY_REQUIRED | KEY_NONEMPTY),
+};
+
 static const struct conf_key server_keys[] = {
     KEY_STR(conf_server, db_url, "sqlite:////var/lib/resbus/db.sqlite",
 	check_db_url, 0),
@@ -178,8 +275,18 @@ static const struct conf_key server_keys[] = {
 	KEY_FALSE_OFF),
     KEY_BOOL(conf_server, notify, 1),
     KEY_STR(conf_server, notify_exchange, "amq.topic", check_nonempty, 0),
-    KEY_STR(conf_server, notify_topic_prefix, "org.resbus", check_nonempty,
-	0),
+    KEY_STR(conf_server, notify_topic_prefix, "org.resbus", check_nonempty, 0),
+    KEY_NAMED_MAPS(conf_server, classes, conf_class, name, "class", check_tag,
+	class_keys, NULL),
+    {.name = "default_class",
+	.type = CONF_STRING,
+	.off = offsetof(struct conf_server, default_class),
+	.check = check_tag,
+	.ref = "classes"},
+    KEY_MAP_LIST(
+	conf_server, limits, conf_limit, "limit", limit_keys, check_limit),
+    KEY_MAP_LIST(
+	conf_server, tag_rules, conf_tag_rule, "tag rule", tag_rule_keys, NULL),
     /* resalloc's manager loop period; resbus is event-driven */
     {.name = "sleeptime", .type = CONF_ANY},
 };
@@ -596,9 +703,95 @@ check_listen(const char *v, char *why, size_t whylen)
 		goto bad;
 	return 0;
 bad:
-	snprintf(why, whylen, "expected HOST:PORT, [IPV6]:PORT, \"\" or off, "
-	    "got %s", quote(v, q, sizeof(q)));
+	snprintf(why, whylen,
+	    "expected HOST:PORT, [IPV6]:PORT, \"\" or off, "
+	    "got %s",
+	    quote(v, q, sizeof(q)));
 	return -1;
+}
+
+/* A cap's pool: pools.yaml is another file, so only not empty. */
+static int
+check_cap_pool(const char *v, char *why, size_t whylen)
+{
+	if (*v != '\0')
+		return 0;
+	snprintf(why, whylen, "empty pool name");
+	return -1;
+}
+
+/*
+ * A tag rule's match: a POSIX extended regular expression, compiled here
+ * with the flags the scheduler uses, so that a rule that loads is a rule
+ * that runs.  An empty one is refused: POSIX leaves it undefined.
+ */
+static int
+check_regex(const char *v, char *why, size_t whylen)
+{
+	char q[128], reason[160];
+	regex_t re;
+	int rc;
+
+	if (*v == '\0') {
+		snprintf(why, whylen, "must not be empty");
+		return -1;
+	}
+	if ((rc = regcomp(&re, v, REG_EXTENDED | REG_NOSUB)) == 0) {
+		regfree(&re);
+		return 0;
+	}
+	regerror(rc, &re, reason, sizeof(reason));
+	snprintf(why, whylen, "invalid regular expression %s: %s",
+	    quote(v, q, sizeof(q)), reason);
+	return -1;
+}
+
+#define SUBJECT_NAME_MAX 32
+
+/*
+ * A tag rule's subject: text with {name} placeholders, NAME 1 to 32 of
+ * a-z 0-9 _ (a ticket label's name), and no other braces.
+ */
+static int
+check_subject(const char *v, char *why, size_t whylen)
+{
+	char q[128];
+	const char *c, *end, *n;
+
+	if (*v == '\0') {
+		snprintf(why, whylen, "must not be empty");
+		return -1;
+	}
+	for (c = v; *c != '\0'; c++) {
+		if (*c == '}') {
+			snprintf(why, whylen, "unmatched '}' in %s",
+			    quote(v, q, sizeof(q)));
+			return -1;
+		}
+		if (*c != '{')
+			continue;
+		if ((end = strchr(c, '}')) == NULL) {
+			snprintf(why, whylen, "unmatched '{' in %s",
+			    quote(v, q, sizeof(q)));
+			return -1;
+		}
+		for (n = c + 1; n < end; n++)
+			if (!(*n >= 'a' && *n <= 'z') &&
+			    !isdigit((unsigned char)*n) && *n != '_')
+				break;
+		if (n < end || end == c + 1 || end - c - 1 > SUBJECT_NAME_MAX) {
+			char *ph = xstrndup(c, (size_t)(end - c + 1));
+
+			snprintf(why, whylen,
+			    "bad placeholder %s: expected {name}, name 1 to %d "
+			    "of a-z 0-9 _",
+			    quote(ph, q, sizeof(q)), SUBJECT_NAME_MAX);
+			free(ph);
+			return -1;
+		}
+		c = end;
+	}
+	return 0;
 }
 
 /* ---- typed values ------------------------------------------------------ */
@@ -616,6 +809,36 @@ field(void *obj, size_t off)
 #define FIELD_TAGLIST(obj, k) (*(struct conf_tag **)field((obj), (k)->off))
 #define FIELD_COUNT(obj, k) (*(size_t *)field((obj), (k)->count_off))
 #define FIELD_BOOL(obj, k) (*(bool *)field((obj), (k)->off))
+
+/*
+ * The array of a CONF_NAMED_MAPS, CONF_MAP_LIST or CONF_INT_MAP key.  The
+ * field is a pointer to the element struct; it is copied as bytes, since
+ * it is not a void *.
+ */
+static void *
+elems_get(void *obj, const struct conf_key *k)
+{
+	void *base;
+
+	memcpy(&base, field(obj, k->off), sizeof(base));
+	return base;
+}
+
+static void
+elems_set(void *obj, const struct conf_key *k, void *base)
+{
+	memcpy(field(obj, k->off), &base, sizeof(base));
+}
+
+/* The I-th element of BASE, an array of K's elements. */
+static void *
+elem_at(const struct conf_key *k, void *base, size_t i)
+{
+	return (char *)base + i * k->elem_size;
+}
+
+#define ELEM_NAME(k, e) (*(char **)field((e), (k)->name_off))
+#define ELEM_INT(k, e) (*(int64_t *)field((e), (k)->value_off))
 
 static void
 int_expectation(const struct conf_key *k, char *buf, size_t len)
@@ -640,8 +863,8 @@ int_expectation(const struct conf_key *k, char *buf, size_t len)
 static int
 yaml_bool_value(const yaml_node_t *node, bool *out)
 {
-	static const char *const yes[] = {"yes", "Yes", "YES", "true", "True",
-	    "TRUE", "on", "On", "ON"};
+	static const char *const yes[] = {
+	    "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"};
 	const char *s;
 	int64_t dummy;
 	size_t i;
@@ -780,6 +1003,10 @@ static int parse_mapping(struct parse *, const yaml_node_t *,
     const struct conf_key *, size_t, void *);
 static int check_required(struct parse *, const yaml_node_t *, const char *,
     const struct conf_key *, size_t, void *);
+static yaml_node_t *mapping_key(struct parse *, const yaml_node_pair_t *);
+static int check_duplicate(struct parse *, const yaml_node_t *,
+    const yaml_node_pair_t *, const char *);
+static bool is_merge_key(const yaml_node_t *);
 
 static void
 add_site(struct parse *p, const char *name, yaml_node_t *node, bool on_demand)
@@ -843,6 +1070,151 @@ parse_tag_list(struct parse *p, const struct conf_key *k,
 	return 0;
 }
 
+static void fields_free(const struct conf_key *, size_t, void *);
+
+/* Frees the N elements of K at BASE, and BASE. */
+static void
+elems_free(const struct conf_key *k, void *base, size_t n)
+{
+	size_t i;
+
+	if (base == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		void *e = elem_at(k, base, i);
+
+		if (k->type != CONF_MAP_LIST)
+			free(ELEM_NAME(k, e));
+		if (k->sub != NULL)
+			fields_free(k->sub, k->nsub, e);
+	}
+	free(base);
+}
+
+/*
+ * One element of a CONF_NAMED_MAPS or CONF_MAP_LIST key: VALUE read
+ * against K's table into ELEM, then its required keys and its rule.
+ * NODE is where errors about the element as a whole point; LABEL names
+ * it in messages.  A named element written as null takes the defaults.
+ */
+static int
+parse_elem(struct parse *p, const struct conf_key *k, const char *label,
+    const yaml_node_t *node, const yaml_node_t *value, void *elem)
+{
+	static const yaml_node_t empty = {.type = YAML_MAPPING_NODE};
+	char got[128];
+
+	if (k->type == CONF_NAMED_MAPS && is_null(value))
+		value = &empty;
+	if (value->type != YAML_MAPPING_NODE)
+		return fail(p, value,
+		    "%s: expected a mapping of options, got %s", label,
+		    describe(value, got, sizeof(got)));
+	if (parse_mapping(p, value, k->sub, k->nsub, elem) == -1)
+		return -1;
+	if (check_required(p, node, label, k->sub, k->nsub, elem) == -1)
+		return -1;
+	if (k->elem_check != NULL && k->elem_check(p, node, label, elem) == -1)
+		return -1;
+	return 0;
+}
+
+/* One name -> value pair of a CONF_NAMED_MAPS or CONF_INT_MAP key. */
+static int
+parse_named_elem(struct parse *p, const struct conf_key *k,
+    const yaml_node_t *map, const yaml_node_pair_t *pair, void *elem)
+{
+	yaml_node_t *key, *value;
+	char label[160], q[128];
+	int64_t v;
+
+	if ((key = mapping_key(p, pair)) == NULL)
+		return -1;
+	if (check_duplicate(p, map, pair, k->what) == -1)
+		return -1;
+	/* A merged mapping would be a second source of names: keep one. */
+	if (is_merge_key(key))
+		return fail(p, key, "%s: merge keys (<<) are not allowed here",
+		    k->name);
+	if (parse_str_value(
+		p, k->name, k->check, key, false, &ELEM_NAME(k, elem)) == -1)
+		return -1;
+	value = yaml_document_get_node(&p->doc, pair->value);
+	if (k->type == CONF_INT_MAP) {
+		if (parse_int_value(p, k, value, &v) == -1)
+			return -1;
+		ELEM_INT(k, elem) = v;
+		return 0;
+	}
+	snprintf(label, sizeof(label), "%s %s", k->what,
+	    quote(ELEM_NAME(k, elem), q, sizeof(q)));
+	return parse_elem(p, k, label, key, value, elem);
+}
+
+/*
+ * The value NODE of a CONF_NAMED_MAPS, CONF_MAP_LIST or CONF_INT_MAP key
+ * K: *out is a fresh array of *nout elements (free with elems_free), NULL
+ * for a null value.
+ */
+static int
+parse_elems(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
+    void **out, size_t *nout)
+{
+	const yaml_node_pair_t *pair;
+	yaml_node_item_t *it;
+	char got[128];
+	size_t count, n = 0;
+	void *base;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (is_null(node))
+		return 0;
+	if (k->type == CONF_MAP_LIST) {
+		if (node->type != YAML_SEQUENCE_NODE)
+			return fail(p, node,
+			    "%s: expected a list of mappings, got %s", k->name,
+			    describe(node, got, sizeof(got)));
+		count = (size_t)(node->data.sequence.items.top -
+				 node->data.sequence.items.start);
+	} else {
+		if (node->type != YAML_MAPPING_NODE)
+			return fail(p, node,
+			    "%s: expected a mapping of %s names, got %s",
+			    k->name, k->what, describe(node, got, sizeof(got)));
+		count = (size_t)(node->data.mapping.pairs.top -
+				 node->data.mapping.pairs.start);
+	}
+	base = xcalloc(count + 1, k->elem_size);
+	if (k->type == CONF_MAP_LIST) {
+		for (it = node->data.sequence.items.start;
+		     rc == 0 && it < node->data.sequence.items.top; it++) {
+			yaml_node_t *item =
+			    yaml_document_get_node(&p->doc, *it);
+
+			/* counted first: a half-read element is freed too */
+			n++;
+			rc = parse_elem(
+			    p, k, k->name, item, item, elem_at(k, base, n - 1));
+		}
+	} else {
+		for (pair = node->data.mapping.pairs.start;
+		     rc == 0 && pair < node->data.mapping.pairs.top; pair++) {
+			n++;
+			rc = parse_named_elem(
+			    p, k, node, pair, elem_at(k, base, n - 1));
+		}
+	}
+	if (rc == -1) {
+		elems_free(k, base, n);
+		return -1;
+	}
+	*out = base;
+	*nout = n;
+	return 0;
+}
+
 /* ---- mappings against a table ------------------------------------------ */
 
 static void
@@ -899,6 +1271,13 @@ fields_free(const struct conf_key *keys, size_t nkeys, void *obj)
 			FIELD_TAGLIST(obj, k) = NULL;
 			FIELD_COUNT(obj, k) = 0;
 			break;
+		case CONF_NAMED_MAPS:
+		case CONF_MAP_LIST:
+		case CONF_INT_MAP:
+			elems_free(k, elems_get(obj, k), FIELD_COUNT(obj, k));
+			elems_set(obj, k, NULL);
+			FIELD_COUNT(obj, k) = 0;
+			break;
 		default:
 			break;
 		}
@@ -927,6 +1306,7 @@ set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 	char *s;
 	char **list;
 	struct conf_tag *tags;
+	void *elems;
 	size_t n;
 	int64_t v = 0;
 	bool b = false;
@@ -963,6 +1343,11 @@ set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 	case CONF_STRING_LIST:
 		if (parse_str_list(p, k, node, &list, &n) == -1)
 			return -1;
+		if (n == 0 && (k->flags & KEY_NONEMPTY)) {
+			free_str_list(list, n);
+			return fail(p, node, "%s: must list at least one item",
+			    k->name);
+		}
 		free_str_list(FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
 		FIELD_STRLIST(obj, k) = list;
 		FIELD_COUNT(obj, k) = n;
@@ -972,6 +1357,15 @@ set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 			return -1;
 		free_tag_list(FIELD_TAGLIST(obj, k), FIELD_COUNT(obj, k));
 		FIELD_TAGLIST(obj, k) = tags;
+		FIELD_COUNT(obj, k) = n;
+		return 0;
+	case CONF_NAMED_MAPS:
+	case CONF_MAP_LIST:
+	case CONF_INT_MAP:
+		if (parse_elems(p, k, node, &elems, &n) == -1)
+			return -1;
+		elems_free(k, elems_get(obj, k), FIELD_COUNT(obj, k));
+		elems_set(obj, k, elems);
 		FIELD_COUNT(obj, k) = n;
 		return 0;
 	case CONF_ANY:
@@ -1112,6 +1506,37 @@ collect_keys(struct parse *p, const yaml_node_t *map,
 }
 
 /*
+ * The string of key K (a K->ref key) names an element of the
+ * CONF_NAMED_MAPS key K->ref of the same table, else an error at NODE.
+ */
+static int
+check_ref(struct parse *p, const struct conf_key *keys, size_t nkeys,
+    const struct conf_key *k, const yaml_node_t *node, void *obj)
+{
+	const struct conf_key *r = NULL;
+	const char *s = FIELD_STR(obj, k);
+	char q[128];
+	void *base;
+	size_t i, n;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < nkeys; i++)
+		if (strcmp(keys[i].name, k->ref) == 0)
+			r = &keys[i];
+	if (r == NULL || r->type != CONF_NAMED_MAPS)
+		fatalx("conf: %s refers to no list of names", k->name);
+	base = elems_get(obj, r);
+	n = FIELD_COUNT(obj, r);
+	for (i = 0; i < n; i++)
+		if (strcmp(ELEM_NAME(r, elem_at(r, base, i)), s) == 0)
+			return 0;
+	return fail(p, node, "%s: %s is not one of %s%s", k->name,
+	    quote(s, q, sizeof(q)), r->name,
+	    n == 0 ? " (none is defined)" : "");
+}
+
+/*
  * Fills OBJ from the mapping MAP against KEYS: defaults first, then every
  * key found, in file order so that the first bad value is the one
  * reported.
@@ -1152,22 +1577,41 @@ parse_mapping(struct parse *p, const yaml_node_t *map,
 		if (set_value(p, k, chosen[order[j]].value, obj, store) == -1)
 			return -1;
 	}
+	/* Cross references, once every key of the mapping is in. */
+	for (j = 0; j < n; j++)
+		if (keys[order[j]].ref != NULL &&
+		    check_ref(p, keys, nkeys, &keys[order[j]],
+			chosen[order[j]].value, obj) == -1)
+			return -1;
 	return 0;
 }
 
-/* Every KEY_REQUIRED string of KEYS is set in OBJ, else an error at NODE. */
+/*
+ * Every KEY_REQUIRED string or list of KEYS is set in OBJ, else an error
+ * at NODE.
+ */
 static int
 check_required(struct parse *p, const yaml_node_t *node, const char *label,
     const struct conf_key *keys, size_t nkeys, void *obj)
 {
 	size_t i;
 
-	for (i = 0; i < nkeys; i++)
-		if ((keys[i].flags & KEY_REQUIRED) &&
-		    keys[i].type == CONF_STRING &&
-		    FIELD_STR(obj, &keys[i]) == NULL)
+	for (i = 0; i < nkeys; i++) {
+		const struct conf_key *k = &keys[i];
+		bool missing;
+
+		if (!(k->flags & KEY_REQUIRED))
+			continue;
+		if (k->type == CONF_STRING)
+			missing = FIELD_STR(obj, k) == NULL;
+		else if (k->type == CONF_STRING_LIST)
+			missing = FIELD_COUNT(obj, k) == 0;
+		else
+			continue;
+		if (missing)
 			return fail(
-			    p, node, "%s: %s is required", label, keys[i].name);
+			    p, node, "%s: %s is required", label, k->name);
+	}
 	return 0;
 }
 
@@ -1566,6 +2010,19 @@ conf_server_free(struct conf_server *server)
 		return;
 	fields_free(server_keys, NKEYS(server_keys), server);
 	free(server);
+}
+
+/* A limit sets per_owner, total or both: one with neither limits nothing. */
+static int
+check_limit(
+    struct parse *p, const yaml_node_t *node, const char *label, void *elem)
+{
+	const struct conf_limit *limit = elem;
+
+	if (limit->per_owner == -1 && limit->total == -1)
+		return fail(
+		    p, node, "%s: a limit needs per_owner or total", label);
+	return 0;
 }
 
 /* ---- worker.yaml ------------------------------------------------------- */

@@ -203,6 +203,105 @@ START_TEST(test_server_defaults)
 	ck_assert(s->notify);
 	ck_assert_str_eq(s->notify_exchange, "amq.topic");
 	ck_assert_str_eq(s->notify_topic_prefix, "org.resbus");
+	/* no policy: no classes, no default class, no limits, no rules */
+	ck_assert_uint_eq(s->nclasses, 0);
+	ck_assert_ptr_null(s->classes);
+	ck_assert_ptr_null(s->default_class);
+	ck_assert_uint_eq(s->nlimits, 0);
+	ck_assert_ptr_null(s->limits);
+	ck_assert_uint_eq(s->ntag_rules, 0);
+	ck_assert_ptr_null(s->tag_rules);
+	conf_server_free(s);
+}
+END_TEST
+
+/* classes, default_class, limits and tag_rules, with their defaults. */
+START_TEST(test_server_policy)
+{
+	struct conf_server *s;
+	const struct conf_class *c;
+	const struct conf_limit *l;
+	const struct conf_tag_rule *r;
+
+	s = conf_server_load(GOOD("server-policy.yaml"), err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+
+	/* classes, in file order */
+	ck_assert_uint_eq(s->nclasses, 5);
+	c = &s->classes[0];
+	ck_assert_str_eq(c->name, "scratch");
+	ck_assert_int_eq(c->priority, 0);
+	ck_assert(!c->on_demand);
+	ck_assert_uint_eq(c->ncaps, 1);
+	ck_assert_str_eq(c->caps[0].pool, "osbs");
+	ck_assert_int_eq(c->caps[0].max, 2);
+	c = &s->classes[1];
+	ck_assert_str_eq(c->name, "explicit");
+	ck_assert_int_eq(c->priority, 10);
+	ck_assert(c->on_demand); /* default */
+	ck_assert_uint_eq(c->ncaps, 0);
+	ck_assert_ptr_null(c->caps);
+	c = &s->classes[2];
+	ck_assert_str_eq(c->name, "auto");
+	ck_assert_int_eq(c->priority, -5);
+	ck_assert(c->on_demand);
+	ck_assert_uint_eq(c->ncaps, 2);
+	ck_assert_str_eq(c->caps[0].pool, "osbs");
+	ck_assert_int_eq(c->caps[0].max, 3);
+	ck_assert_str_eq(c->caps[1].pool, "x86");
+	ck_assert_int_eq(c->caps[1].max, 10); /* written 0x0a */
+	/* written with no options: all defaults */
+	c = &s->classes[3];
+	ck_assert_str_eq(c->name, "bare");
+	ck_assert_int_eq(c->priority, 0);
+	ck_assert(c->on_demand);
+	ck_assert_uint_eq(c->ncaps, 0);
+	/* merged from scratch, its own priority winning */
+	c = &s->classes[4];
+	ck_assert_str_eq(c->name, "scratch_high");
+	ck_assert_int_eq(c->priority, 1);
+	ck_assert(!c->on_demand);
+	ck_assert_uint_eq(c->ncaps, 1);
+	ck_assert_str_eq(c->caps[0].pool, "osbs");
+	ck_assert_int_eq(c->caps[0].max, 2);
+	ck_assert_ptr_ne(c->caps, s->classes[0].caps);
+
+	ck_assert_str_eq(s->default_class, "explicit");
+
+	/* limits: an absent per_owner or total is -1 */
+	ck_assert_uint_eq(s->nlimits, 4);
+	l = &s->limits[0];
+	ck_assert_str_eq(l->tag, "powerful");
+	ck_assert_int_eq(l->per_owner, 2);
+	ck_assert_int_eq(l->total, -1);
+	l = &s->limits[1];
+	ck_assert_str_eq(l->tag, "powerful");
+	ck_assert_int_eq(l->per_owner, -1);
+	ck_assert_int_eq(l->total, 5);
+	l = &s->limits[2];
+	ck_assert_ptr_null(l->tag);
+	ck_assert_int_eq(l->per_owner, 10);
+	ck_assert_int_eq(l->total, -1);
+	l = &s->limits[3];
+	ck_assert_str_eq(l->tag, "arch=x86_64");
+	ck_assert_int_eq(l->per_owner, 0);
+	ck_assert_int_eq(l->total, 40);
+
+	/* tag rules: the subject defaults to Copr's */
+	ck_assert_uint_eq(s->ntag_rules, 2);
+	r = &s->tag_rules[0];
+	ck_assert_str_eq(r->subject, "{owner}/{project}/{chroot}/{package}");
+	ck_assert_str_eq(r->match, ".*/chromium$");
+	ck_assert_uint_eq(r->nadd, 1);
+	ck_assert_str_eq(r->add[0], "powerful");
+	r = &s->tag_rules[1];
+	/* a placeholder name of 32 characters is the longest */
+	ck_assert_str_eq(r->subject,
+	    "{owner}:{build_type}/{x_1}{abcdefghijklmnopqrstuvwxyz_01234}");
+	ck_assert_str_eq(r->match, "^(alice|bob):(scratch|auto)/");
+	ck_assert_uint_eq(r->nadd, 2);
+	ck_assert_str_eq(r->add[0], "memory=64");
+	ck_assert_str_eq(r->add[1], "arch=x86_64");
 	conf_server_free(s);
 }
 END_TEST
@@ -426,6 +525,75 @@ static const struct bad_case bad_cases[] = {
 	    "\"localhost\"" },
 	{ "server-notify.yaml", SERVER, "1:9",
 	    "notify: expected true or false, got \"yes\"" },
+	/* server.yaml's policy */
+	{ "server-class-name.yaml", SERVER, "2:3",
+	    "classes: invalid name \"bad class\"" },
+	{ "server-class-priority.yaml", SERVER, "3:15",
+	    "priority: expected an integer, got \"high\"" },
+	{ "server-class-on-demand.yaml", SERVER, "3:16",
+	    "on_demand: expected true or false, got \"no\"" },
+	{ "server-class-cap-negative.yaml", SERVER, "4:18",
+	    "caps: expected a non-negative integer, got \"-1\"" },
+	{ "server-class-cap-empty-pool.yaml", SERVER, "3:12",
+	    "caps: empty pool name" },
+	{ "server-class-caps-list.yaml", SERVER, "3:11",
+	    "caps: expected a mapping of pool names, got a list" },
+	{ "server-class-unknown-key.yaml", SERVER, "4:5",
+	    "unknown key \"prio\"" },
+	{ "server-class-duplicate.yaml", SERVER, "4:3",
+	    "duplicate class \"scratch\" (first at line 2)" },
+	{ "server-classes-list.yaml", SERVER, "2:3",
+	    "classes: expected a mapping of class names, got a list" },
+	{ "server-class-scalar.yaml", SERVER, "2:12",
+	    "class \"scratch\": expected a mapping of options, got \"5\"" },
+	{ "server-classes-merge.yaml", SERVER, "5:3",
+	    "classes: merge keys (<<) are not allowed here" },
+	{ "server-default-class.yaml", SERVER, "5:16",
+	    "default_class: \"auto\" is not one of classes" },
+	{ "server-default-class-none.yaml", SERVER, "1:16",
+	    "default_class: \"explicit\" is not one of classes (none is "
+	    "defined)" },
+	{ "server-limit-empty.yaml", SERVER, "4:5",
+	    "limits: a limit needs per_owner or total" },
+	{ "server-limit-tag.yaml", SERVER, "2:10",
+	    "tag: invalid name \"not ok\"" },
+	{ "server-limit-negative.yaml", SERVER, "2:16",
+	    "per_owner: expected a non-negative integer, got \"-1\"" },
+	{ "server-limit-unknown-key.yaml", SERVER, "3:5",
+	    "unknown key \"owner\"" },
+	{ "server-limits-mapping.yaml", SERVER, "2:3",
+	    "limits: expected a list of mappings, got a mapping" },
+	{ "server-limit-scalar.yaml", SERVER, "2:5",
+	    "limits: expected a mapping of options, got \"powerful\"" },
+	{ "server-rule-no-match.yaml", SERVER, "2:5",
+	    "tag_rules: match is required" },
+	{ "server-rule-regex.yaml", SERVER, "2:12",
+	    "match: invalid regular expression \"(chromium\": " },
+	{ "server-rule-match-empty.yaml", SERVER, "2:12",
+	    "match: must not be empty" },
+	{ "server-rule-add-empty.yaml", SERVER, "3:10",
+	    "add: must list at least one item" },
+	{ "server-rule-no-add.yaml", SERVER, "2:5",
+	    "tag_rules: add is required" },
+	{ "server-rule-add-tag.yaml", SERVER, "3:21",
+	    "add: invalid name \"two words\"" },
+	{ "server-rule-placeholder.yaml", SERVER, "2:14",
+	    "subject: bad placeholder \"{Package}\": expected {name}, name 1 "
+	    "to 32 of a-z 0-9 _" },
+	{ "server-rule-brace.yaml", SERVER, "2:14",
+	    "subject: bad placeholder \"{owner/{package}\"" },
+	{ "server-rule-unknown-key.yaml", SERVER, "4:5",
+	    "unknown key \"tags\"" },
+	{ "server-rule-placeholder-long.yaml", SERVER, "2:14",
+	    "subject: bad placeholder \"{a_very_long_placeholder_name_33ch}\"" },
+	{ "server-rule-unmatched-close.yaml", SERVER, "3:14",
+	    "subject: unmatched '}' in \"owner}/{package}\"" },
+	{ "server-rule-add-null.yaml", SERVER, "3:9",
+	    "add: must list at least one item" },
+	{ "server-class-cap-bool-key.yaml", SERVER, "5:7",
+	    "caps: expected a string, got \"yes\" (a YAML boolean)" },
+	{ "server-class-cap-duplicate.yaml", SERVER, "3:29",
+	    "duplicate pool \"osbs\" (first at line 3)" },
 	{ "worker-concurrency.yaml", WORKER, "2:14",
 	    "concurrency: expected an integer between 1 and 100000, got \"0\"" },
 	{ "worker-bad-pool.yaml", WORKER, "1:12", "pools: invalid name \"b/c\"" },
@@ -482,6 +650,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_pools_merge);
 	tcase_add_test(tc, test_server_good);
 	tcase_add_test(tc, test_server_defaults);
+	tcase_add_test(tc, test_server_policy);
 	tcase_add_test(tc, test_server_http);
 	tcase_add_test(tc, test_server_resalloc);
 	tcase_add_test(tc, test_worker_good);
