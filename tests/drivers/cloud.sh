@@ -53,7 +53,7 @@ export PATH="$T/bin:$PATH"
 export FAKE_CALLS=$T/calls
 # Nothing that could point a real client anywhere.
 export AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
-export KUBECONFIG=/nonexistent OS_CLOUD= LIBVIRT_DEFAULT_URI=test:///nowhere
+export KUBECONFIG=/nonexistent OS_CLOUD='' LIBVIRT_DEFAULT_URI=test:///nowhere
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY OS_AUTH_URL
 
 # Every fake starts by recording "tool [arg] [arg]...".
