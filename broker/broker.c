@@ -179,7 +179,15 @@ broker_emit(void *ctx, const char *exchange, const char *key,
 	    b->store->be->add_outbox(b->store, &row) == -1)
 		broker_store_failed(b, "outbox");
 	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
-	notify_emit(b->notify, m);
+}
+
+/* sched's observer: what users watch, for notifications. */
+static void
+broker_observe(void *ctx, const struct sched_event *ev)
+{
+	struct broker *b = ctx;
+
+	notify_observe(b->notify, ev);
 }
 
 static void
@@ -333,7 +341,6 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		return;
 	}
 	free(labels);
-	notify_ticket_open(b->notify, id, key, req->sandbox, tr.owner);
 	if (sched_tagset_add(b->sched, key) == 1)
 		(void)broker_consume_tagset(b, key);
 	acc.ticket_id = id;
@@ -458,22 +465,16 @@ static void
 on_allocate_result(const ProtobufCMessage *m, void *ctx, void *arg)
 {
 	struct broker *b = ctx;
-	const Resbus__V1__AllocateResult *r = (const void *)m;
 
-	sched_on_allocated(b->sched, r);
-	if (r->resource != NULL)
-		notify_resource_result(b->notify, r->resource->resource_id);
+	sched_on_allocated(b->sched, (const Resbus__V1__AllocateResult *)m);
 }
 
 static void
 on_delete_result(const ProtobufCMessage *m, void *ctx, void *arg)
 {
 	struct broker *b = ctx;
-	const Resbus__V1__DeleteResult *r = (const void *)m;
 
-	sched_on_deleted(b->sched, r);
-	if (r->resource != NULL)
-		notify_resource_result(b->notify, r->resource->resource_id);
+	sched_on_deleted(b->sched, (const Resbus__V1__DeleteResult *)m);
 }
 
 static void
@@ -748,7 +749,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, struct conf_pools *pools,
     const char *pools_path, struct store *store)
 {
-	struct sched_ops ops = { broker_emit, broker_wake, NULL };
+	struct sched_ops ops = { broker_emit, broker_wake, broker_observe,
+		NULL };
 	struct broker *b = xcalloc(1, sizeof(*b));
 	char err[512];
 	size_t i;
@@ -813,8 +815,7 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 		    EV_WRITE);
 		ev_io_start(loop, &b->store_rio);
 	}
-	if (server->notify && (b->notify = notify_new(server, b->sched,
-	    b->bus)) == NULL)
+	if (server->notify && (b->notify = notify_new(server, b->bus)) == NULL)
 		goto fail;
 	/* A status page that cannot listen is logged, not fatal. */
 	if (http_listen_enabled(server->http_listen))

@@ -1068,23 +1068,6 @@ api_tickets(struct http *h, struct MHD_Connection *c, const char *rest)
 
 /* ---- /metrics ---------------------------------------------------------- */
 
-struct ticket_counts {
-	uint64_t open, ready, failed;
-};
-
-static void
-count_ticket(void *arg, const struct sched_ticket_info *t)
-{
-	struct ticket_counts *n = arg;
-
-	if (strcmp(t->state, "OPEN") == 0)
-		n->open++;
-	else if (strcmp(t->state, "READY") == 0)
-		n->ready++;
-	else if (strcmp(t->state, "FAILED") == 0)
-		n->failed++;
-}
-
 static void
 metric_head(struct buf *b, const char *name, const char *type, const char *help)
 {
@@ -1121,23 +1104,21 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	static const char *const states[] = {
 	    "starting", "free", "released", "taken", "releasing", "deleting"};
 	struct buf b = {NULL, 0, 0};
-	struct ticket_counts tc = {0, 0, 0};
+	size_t open, ready, failed;
 	struct pool_rows rows;
 	const struct sched_pool_view *v;
 	size_t i, j;
 	double ratio, counts[6];
 
-	sched_foreach_ticket(h->sched, count_ticket, &tc);
+	/* Counted as tickets come and go: a scrape does not walk them. */
+	sched_ticket_counts(h->sched, &open, &ready, &failed);
 	pools_collect(h, &rows);
 
 	metric_head(&b, "resbus_tickets", "gauge",
 	    "Tickets the broker holds, by state.");
-	buf_printf(&b, "resbus_tickets{state=\"open\"} %llu\n",
-	    (unsigned long long)tc.open);
-	buf_printf(&b, "resbus_tickets{state=\"ready\"} %llu\n",
-	    (unsigned long long)tc.ready);
-	buf_printf(&b, "resbus_tickets{state=\"failed\"} %llu\n",
-	    (unsigned long long)tc.failed);
+	buf_printf(&b, "resbus_tickets{state=\"open\"} %zu\n", open);
+	buf_printf(&b, "resbus_tickets{state=\"ready\"} %zu\n", ready);
+	buf_printf(&b, "resbus_tickets{state=\"failed\"} %zu\n", failed);
 
 	metric_head(&b, "resbus_resources", "gauge",
 	    "Live resources, by pool and state.");

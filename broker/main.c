@@ -145,6 +145,9 @@ main(int argc, char *argv[])
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* --check-config prints the verdict alone: no notes on stderr. */
+	if (check)
+		log_set_level(LOG_LEVEL_WARN);
 	path = xasprintf("%s/pools.yaml", dir);
 	pools = conf_pools_load(path, err, sizeof(err));
 	free(path);

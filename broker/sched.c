@@ -47,6 +47,14 @@ enum ticket_state {
 	TICKET_CLOSED,
 };
 
+/* As they appear in routing keys and notifications. */
+static const char *const ticket_state_words[] = {
+	[TICKET_OPEN] = "open",
+	[TICKET_READY] = "ready",
+	[TICKET_FAILED] = "failed",
+	[TICKET_CLOSED] = "closed",
+};
+
 static const char *const ticket_state_names[] = {
 	[TICKET_OPEN] = "OPEN",
 	[TICKET_READY] = "READY",
@@ -180,7 +188,8 @@ struct ticket {
 	struct resource *pending;            /* on-demand start made for it */
 	void *failed_data;                   /* data of a resource that died */
 	size_t failed_len;
-	char *failed_name;                   /* and its name */
+	char *res_name;                      /* the resource it got, kept */
+	char *res_pool;                      /* after it is gone */
 	char *owner;                         /* the AMQP user, or NULL */
 	char *labels;                        /* "key=value\n...", or NULL */
 	char *class_;                        /* or NULL: the default class */
@@ -219,7 +228,8 @@ struct sched {
 	struct resource_ids resources;
 	struct tagset_keys tagsets;
 	TAILQ_HEAD(, tagset) busy;
-	size_t nopen;
+	size_t nopen;                        /* waiting */
+	size_t nready, nfailed;
 	uint64_t last_ticket_id;
 	uint64_t last_resource_id;
 	bool dirty;
@@ -800,6 +810,8 @@ resource_free(struct sched *s, struct resource *r)
 }
 
 static void resource_arm_timers(struct sched *s, struct resource *r);
+static void observe_resource(struct sched *s, const struct resource *r,
+    const char *what);
 
 /*
  * Moves R to STATE (with its current ticket and release count), writes
@@ -815,9 +827,12 @@ resource_move(struct sched *s, struct resource *r, enum resource_state state)
 		    (unsigned long long)r->id, r->name,
 		    resource_state_names[r->state],
 		    resource_state_names[state]);
+	if (r->state == RES_STARTING && state == RES_UP)
+		observe_resource(s, r, "up");
 	r->state = state;
 	put_resource(s, r);
 	if (state == RES_ENDED) {
+		observe_resource(s, r, "deleted");
 		RB_REMOVE(resource_ids, &s->resources, r);
 		resource_free(s, r);
 		return;
@@ -1013,6 +1028,7 @@ resource_start(struct sched *s, struct pool *p)
 	snprintf(key, sizeof(key), "pool.%s.last_start_ms", p->name);
 	put_meta(s, key, now_wall_ms());
 	resource_send(s, r, &resbus__v1__allocate__descriptor);
+	observe_resource(s, r, "starting");
 	log_info("resource %llu %s: starting in pool %s (id_in_pool %d)",
 	    (unsigned long long)r->id, r->name, p->name, r->id_in_pool);
 	return r;
@@ -1288,13 +1304,76 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 
 /* ---- tickets: the only place their state changes ---------------------- */
 
+static void ticket_reason(struct sched *s, const struct ticket *t, char *buf,
+    size_t len);
+static void resource_view(const struct resource *r, void (*fn)(void *arg,
+    const struct sched_resource_view *v), void *arg);
+
+/* T as the faces see it; the reason only when WITH_REASON. */
+static void
+ticket_info(struct sched *s, const struct ticket *t,
+    struct sched_ticket_info *info, bool with_reason)
+{
+	memset(info, 0, sizeof(*info));
+	info->id = t->id;
+	info->state = ticket_state_names[t->state];
+	info->tags = t->ts->key;
+	info->sandbox = t->sandbox;
+	info->resource_id = t->resource_id;
+	info->resource_name = t->res_name;
+	info->resource_pool = t->res_pool;
+	info->created_ms = t->created_ms;
+	info->owner = t->owner;
+	info->class_ = t->class_;
+	info->closed_reason = t->closed_reason;
+	if (with_reason && t->state == TICKET_OPEN) {
+		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
+		info->waiting_reason = s->view_reason;
+	}
+}
+
+/* Tells the observer, if any, that T became WHAT. */
+static void
+observe_ticket(struct sched *s, const struct ticket *t, const char *what)
+{
+	struct sched_ticket_info info;
+	struct sched_event ev = { SCHED_EV_TICKET, what, &info, NULL };
+
+	if (s->ops.observe == NULL)
+		return;
+	ticket_info(s, t, &info, false);
+	s->ops.observe(s->ops.ctx, &ev);
+}
+
+struct observe_ctx {
+	struct sched *s;
+	const char *what;
+};
+
+static void
+observe_resource_view(void *arg, const struct sched_resource_view *v)
+{
+	struct observe_ctx *oc = arg;
+	struct sched_event ev = { SCHED_EV_RESOURCE, oc->what, NULL, v };
+
+	oc->s->ops.observe(oc->s->ops.ctx, &ev);
+}
+
+/* Tells the observer, if any, that R is WHAT ("starting", "up"...). */
+static void
+observe_resource(struct sched *s, const struct resource *r, const char *what)
+{
+	struct observe_ctx oc = { s, what };
+
+	if (s->ops.observe != NULL)
+		resource_view(r, observe_resource_view, &oc);
+}
+
 static void
 ticket_emit(struct sched *s, const struct ticket *t)
 {
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
-	const char *state = ticket_state_names[t->state];
 	char key[64], *x;
-	size_t i;
 
 	u.ticket_id = t->id;
 	u.state = (Resbus__V1__TicketState)(t->state + 1);
@@ -1311,14 +1390,12 @@ ticket_emit(struct sched *s, const struct ticket *t)
 		u.output.data = t->failed_data;
 		u.output.len = t->failed_len;
 	}
-	i = (size_t)snprintf(key, sizeof(key), "ticket.%llu.",
-	    (unsigned long long)t->id);
-	for (; *state != '\0' && i < sizeof(key) - 1; state++)
-		key[i++] = (char)(*state - 'A' + 'a');
-	key[i] = '\0';
+	snprintf(key, sizeof(key), "ticket.%llu.%s", (unsigned long long)t->id,
+	    ticket_state_words[t->state]);
 	x = topo_event_exchange(s->prefix);
 	s->ops.emit(s->ops.ctx, x, key, &u.base);
 	free(x);
+	observe_ticket(s, t, ticket_state_words[t->state]);
 }
 
 static void
@@ -1329,7 +1406,8 @@ ticket_free(struct ticket *t)
 	free(t->idem_key);
 	free(t->sandbox);
 	free(t->failed_data);
-	free(t->failed_name);
+	free(t->res_name);
+	free(t->res_pool);
 	free(t->owner);
 	free(t->labels);
 	free(t->class_);
@@ -1404,6 +1482,14 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 		waiting_remove(s, t);
 	log_info("ticket %llu: %s -> %s", (unsigned long long)t->id,
 	    ticket_state_names[t->state], ticket_state_names[state]);
+	if (t->state == TICKET_READY)
+		s->nready--;
+	else if (t->state == TICKET_FAILED)
+		s->nfailed--;
+	if (state == TICKET_READY)
+		s->nready++;
+	else if (state == TICKET_FAILED)
+		s->nfailed++;
 	t->state = state;
 	ticket_charge(s, t);
 	put_ticket(s, t);
@@ -1439,6 +1525,10 @@ ticket_assign(struct sched *s, struct ticket *t, struct resource *r)
 	}
 	t->res = r;
 	t->resource_id = r->id;
+	free(t->res_name);
+	free(t->res_pool);
+	t->res_name = xstrdup(r->name);
+	t->res_pool = xstrdup(r->pool->name);
 	r->ticket = t;
 	ev_timer_stop(s->loop, &t->deadline_timer);
 	resource_move(s, r, RES_UP);
@@ -1479,7 +1569,6 @@ resource_kill(struct sched *s, struct resource *r, const char *why)
 		t->failed_data = xmalloc(r->data_len + 1);
 		memcpy(t->failed_data, r->data, r->data_len);
 		t->failed_len = r->data_len;
-		t->failed_name = xstrdup(r->name);
 		t->res = NULL;
 		r->ticket = NULL;
 		ticket_move(s, t, TICKET_FAILED);
@@ -1766,10 +1855,13 @@ load_ticket(void *arg, const struct store_ticket *row)
 	ticket_arm(s, t);
 	if (t->state == TICKET_READY) {
 		t->res = RB_FIND(resource_ids, &s->resources, &rk);
-		if (t->res != NULL && t->res->state == RES_UP)
+		if (t->res != NULL && t->res->state == RES_UP) {
 			t->res->ticket = t;
-		else
+			t->res_name = xstrdup(t->res->name);
+			t->res_pool = xstrdup(t->res->pool->name);
+		} else {
 			t->res = NULL;
+		}
 	}
 	RB_INSERT(ticket_ids, &s->tickets, t);
 	if (t->idem_key[0] != '\0')
@@ -1778,6 +1870,10 @@ load_ticket(void *arg, const struct store_ticket *row)
 		s->last_ticket_id = t->id;
 	if (t->state == TICKET_OPEN)
 		waiting_add(s, t);
+	else if (t->state == TICKET_READY)
+		s->nready++;
+	else if (t->state == TICKET_FAILED)
+		s->nfailed++;
 }
 
 static void
@@ -2003,6 +2099,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	waiting_add(s, t);
 	ticket_arm(s, t);
 	put_ticket(s, t);
+	observe_ticket(s, t, "open");
 	s->dirty = true;
 	*id = t->id;
 	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s",
@@ -2779,21 +2876,18 @@ sched_foreach_ticket(struct sched *s,
 	struct ticket *t;
 
 	RB_FOREACH(t, ticket_ids, &s->tickets) {
-		memset(&info, 0, sizeof(info));
-		info.id = t->id;
-		info.state = ticket_state_names[t->state];
-		info.tags = t->ts->key;
-		info.sandbox = t->sandbox;
-		info.resource_id = t->resource_id;
-		info.resource_name = t->res ? t->res->name : t->failed_name;
-		info.created_ms = t->created_ms;
-		if (t->state == TICKET_OPEN) {
-			ticket_reason(s, t, s->view_reason,
-			    sizeof(s->view_reason));
-			info.waiting_reason = s->view_reason;
-		}
+		ticket_info(s, t, &info, true);
 		fn(arg, &info);
 	}
+}
+
+void
+sched_ticket_counts(const struct sched *s, size_t *open, size_t *ready,
+    size_t *failed)
+{
+	*open = s->nopen;
+	*ready = s->nready;
+	*failed = s->nfailed;
 }
 
 int

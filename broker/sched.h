@@ -35,12 +35,16 @@ struct conf_pools;
 struct conf_server;
 struct sched;
 
+struct sched_event;
+
 /* How sched hands a message to the bus (durably, after the commit). */
 struct sched_ops {
 	void (*emit)(void *ctx, const char *exchange, const char *key,
 	    const ProtobufCMessage *m);
 	/* The scheduling step wants to run again (a timer expired). */
 	void (*wake)(void *ctx);
+	/* Something users watch happened (may be NULL): for notifications. */
+	void (*observe)(void *ctx, const struct sched_event *ev);
 	void *ctx;
 };
 
@@ -178,13 +182,30 @@ struct sched_resource_view {
 
 struct sched_ticket_info {
 	uint64_t id;
-	const char *state;             /* OPEN, READY, FAILED */
+	const char *state;             /* OPEN, READY, FAILED, CLOSED */
 	const char *tags;              /* the canonical tag-set key */
 	const char *sandbox;           /* NULL if none */
 	uint64_t resource_id;          /* 0: none */
 	const char *resource_name;     /* NULL: none */
+	const char *resource_pool;     /* NULL: none */
 	int64_t created_ms;
-	const char *waiting_reason;    /* NULL unless OPEN */
+	const char *waiting_reason;    /* NULL unless OPEN (and asked for) */
+	const char *owner;             /* NULL if unknown */
+	const char *class_;            /* NULL if none */
+	const char *closed_reason;     /* NULL unless resbus closed it */
+};
+
+/*
+ * What sched_ops.observe hears: a ticket opened, got ready, failed or
+ * closed ("open", "ready", "failed", "closed"), or a resource started,
+ * came up or was deleted ("starting", "up", "deleted").  The views are
+ * borrowed for the call.
+ */
+struct sched_event {
+	enum { SCHED_EV_TICKET, SCHED_EV_RESOURCE } kind;
+	const char *what;
+	const struct sched_ticket_info *ticket;
+	const struct sched_resource_view *resource;
 };
 
 void sched_foreach_pool(struct sched *s,
@@ -195,6 +216,9 @@ void sched_foreach_resource(struct sched *s,
 /* 1 and a call of FN for live resource ID (or NAME, if not NULL), 0 if none. */
 int sched_resource_find(struct sched *s, uint64_t id, const char *name,
     void (*fn)(void *arg, const struct sched_resource_view *v), void *arg);
+/* Tickets held in memory, by state. */
+void sched_ticket_counts(const struct sched *s, size_t *open, size_t *ready,
+    size_t *failed);
 /* Tickets not CLOSED (OPEN and FAILED and READY), by ID. */
 void sched_foreach_ticket(struct sched *s,
     void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg);

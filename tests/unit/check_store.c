@@ -378,9 +378,12 @@ static void
 load_ticket(void *arg, const struct store_ticket *t)
 {
 	trace_add(arg, "ticket %llu idem=%s tagset=%s sandbox=%s state=%s "
-	    "resource=%llu created=%lld\n", (unsigned long long)t->id,
+	    "resource=%llu created=%lld owner=%s labels=%s class=%s "
+	    "lease=%d deadline=%lld\n", (unsigned long long)t->id,
 	    S(t->idem_key), S(t->tagset), S(t->sandbox), S(t->state),
-	    (unsigned long long)t->resource_id, (long long)t->created_ms);
+	    (unsigned long long)t->resource_id, (long long)t->created_ms,
+	    S(t->owner), S(t->labels), S(t->class_), (int)t->lease_s,
+	    (long long)t->deadline_ms);
 }
 
 static void
@@ -427,9 +430,15 @@ load_trace(struct store *s, struct trace *t)
 /* ---- the rows ------------------------------------------------------------ */
 
 static const struct store_ticket tickets[] = {
-	{ 1, "idem-1", "a+b", NULL, "OPEN", 0, 1000 },
-	{ 2, NULL, "a+b", "user/proj", "CLOSED", 11, 1001 },
-	{ 3, "idem-3", "x", "sb", "READY", 10, 1002 },
+	{ .id = 1, .idem_key = "idem-1", .tagset = "a+b", .state = "OPEN",
+	    .created_ms = 1000, .owner = "alice",
+	    .labels = "project=p\npackage=chromium\n", .class_ = "scratch",
+	    .lease_s = 30, .deadline_ms = 5000 },
+	{ .id = 2, .tagset = "a+b", .sandbox = "user/proj", .state = "CLOSED",
+	    .resource_id = 11, .created_ms = 1001,
+	    .closed_reason = "lease lapsed" },
+	{ .id = 3, .idem_key = "idem-3", .tagset = "x", .sandbox = "sb",
+	    .state = "READY", .resource_id = 10, .created_ms = 1002 },
 };
 
 static const struct store_resource resources[] = {
@@ -463,9 +472,10 @@ static const char rows_loaded[] =
     "created=2002 sandbox=NULL since=0 released=0 releases=0 "
     "check_failed=0 counters=NULL data=NULL\n"
     "ticket 1 idem=idem-1 tagset=a+b sandbox=NULL state=OPEN resource=0 "
-    "created=1000\n"
+    "created=1000 owner=alice labels=project=p\npackage=chromium\n "
+    "class=scratch lease=30 deadline=5000\n"
     "ticket 3 idem=idem-3 tagset=x sandbox=sb state=READY resource=10 "
-    "created=1002\n"
+    "created=1002 owner=NULL labels=NULL class=NULL lease=0 deadline=0\n"
     "outbox 1 resbus.x rk.1 resbus.v1.TicketReady body=08010002\n"
     "outbox 2 resbus.y rk.2 resbus.v1.Allocate body=000007\n";
 
@@ -594,7 +604,9 @@ START_TEST(test_commit_upsert_load)
 	    "created=2002 sandbox=sb2 since=3000 released=3100 releases=1 "
 	    "check_failed=3 counters=NULL data=6e6577\n"
 	    "ticket 1 idem=idem-1 tagset=a+b sandbox=NULL state=READY "
-	    "resource=12 created=1000\n"
+	    "resource=12 created=1000 owner=alice "
+	    "labels=project=p\npackage=chromium\n class=scratch lease=30 "
+	    "deadline=5000\n"
 	    "outbox 1 resbus.x rk.1 resbus.v1.TicketReady body=08010002\n"
 	    "outbox 2 resbus.y rk.2 resbus.v1.Allocate body=01\n");
 	store_close(s);
