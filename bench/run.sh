@@ -130,12 +130,12 @@ print_table() {
 	echo
 	echo "resbus bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs," \
 	    "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
-	printf '\n%-44s %-16s %-24s %-9s %-20s %s\n' figure resbus floor ratio \
+	printf '\n%-46s %-20s %-26s %-10s %-18s %s\n' figure resbus floor ratio \
 	    target holds
-	printf '%s\n' "$(printf '%.0s-' {1..122})"
+	printf '%s\n' "$(printf '%.0s-' {1..126})"
 	for r in "${ROWS[@]}"; do
 		IFS='|' read -r f v fl ra t h <<<"$r"
-		printf '%-44s %-16s %-24s %-9s %-20s %s\n' "$f" "$v" "$fl" "$ra" \
+		printf '%-46s %-20s %-26s %-10s %-18s %s\n' "$f" "$v" "$fl" "$ra" \
 		    "$t" "$h"
 	done
 	echo
@@ -414,7 +414,7 @@ WC_WALL=$(wc_field 'wall time' | awk '{ print $1 }')
 WC_RATIO=$(wc_field 'ratio to the floor')
 WC_THREADS=$(wc_field 'worker threads')
 WC_RSS=$(wc_field 'worker peak RSS')
-row "worker: 1000 x 'sleep 1', first start-last end" "$WC_WALL ms" "1000 ms (one command)" \
+row "worker: 1000 x 'sleep 1', first start to end" "$WC_WALL ms" "1000 ms (one command)" \
     "${WC_RATIO}x" "-" "-"
 row "worker: most commands running at once" "$WC_N" "-" "-" ">= 1000" \
     "$(verdict "$WC_N" '>=' 1000)"
