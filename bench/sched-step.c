@@ -160,7 +160,9 @@ int
 main(int argc, char **argv)
 {
 	struct sink sink = { 0 };
-	struct sched_ops ops = { sink_emit, sink_wake, &sink };
+	struct sched_ops ops = {
+		.emit = sink_emit, .wake = sink_wake, .ctx = &sink,
+	};
 	struct conf_pools *pools;
 	struct store *st;
 	struct sched *s;
