@@ -490,3 +490,25 @@ rb_closed_port() {
 	done
 	rb_fail "no closed port found"
 }
+
+# rb_per_store NAME [STORE]: without STORE, runs the calling test script
+# once per store (sqlite, postgresql) and exits with the combined status;
+# with STORE, sets the test up (rb_setup NAME-STORE) on that store.
+rb_per_store() {
+	local name=$1 store=${2:-} rc=0 s
+	if [ -z "$store" ]; then
+		for s in sqlite postgresql; do
+			bash "$0" "$s" || {
+				echo "FAIL: $name failed on the $s store" >&2
+				rc=1
+			}
+		done
+		exit "$rc"
+	fi
+	rb_setup "$name-$store"
+	case $store in
+	sqlite) ;;
+	postgresql) rb_use_postgres ;;
+	*) rb_fail "unknown store '$store'" ;;
+	esac
+}

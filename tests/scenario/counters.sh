@@ -11,22 +11,7 @@
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 
 # Without an argument the test runs itself once per store.
-if [ $# -eq 0 ]; then
-	rc=0
-	for store in sqlite postgresql; do
-		bash "$0" "$store" || {
-			echo "FAIL: counters failed on the $store store" >&2
-			rc=1
-		}
-	done
-	exit "$rc"
-fi
-rb_setup "counters-$1"
-case $1 in
-sqlite) ;;
-postgresql) rb_use_postgres ;;
-*) rb_fail "unknown store '$1'" ;;
-esac
+rb_per_store counters "$@"
 
 # cmd_new: the local driver's, keeping the counter's value in the
 # resource's directory and in the data the ticket gets.

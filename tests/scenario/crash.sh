@@ -13,23 +13,8 @@
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 
 # Without an argument the test runs itself once per store.
-if [ $# -eq 0 ]; then
-	rc=0
-	for store in sqlite postgresql; do
-		bash "$0" "$store" || {
-			echo "FAIL: crash failed on the $store store" >&2
-			rc=1
-		}
-	done
-	exit "$rc"
-fi
-rb_setup "crash-$1"
+rb_per_store crash "$@"
 STORE=$1
-case $STORE in
-sqlite) ;;
-postgresql) rb_use_postgres ;;
-*) rb_fail "unknown store '$STORE'" ;;
-esac
 
 CLIENTS=20
 CYCLES=25 # per client: 500 in all

@@ -12,22 +12,7 @@
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 
 # Without an argument the test runs itself once per store.
-if [ $# -eq 0 ]; then
-	rc=0
-	for store in sqlite postgresql; do
-		bash "$0" "$store" || {
-			echo "FAIL: reuse failed on the $store store" >&2
-			rc=1
-		}
-	done
-	exit "$rc"
-fi
-rb_setup "reuse-$1"
-case $1 in
-sqlite) ;;
-postgresql) rb_use_postgres ;;
-*) rb_fail "unknown store '$1'" ;;
-esac
+rb_per_store reuse "$@"
 
 rb_pools <<'EOF'
 re:
