@@ -14,7 +14,7 @@ PACKAGES=(
 	libmicrohttpd-dev libjson-c-dev libxml2-dev
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
-	procps iproute2 util-linux coreutils findutils gawk sed grep
+	procps iproute2 iputils-ping util-linux coreutils findutils gawk sed grep
 	curl chromium
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
