@@ -30,7 +30,7 @@ import re
 import sys
 from collections import defaultdict
 
-OPEN_RE = re.compile(r"ticket (\d+): OPEN, tags ([^,]+), owner ([^, ]+)")
+OPEN_RE = re.compile(r"ticket (\d+): OPEN, tags ([^,]+), owner ([^,\s]+)")
 GOT_RE = re.compile(r"ticket (\d+): got resource (\d+) (\S+)")
 MOVE_RE = re.compile(r"ticket (\d+): (OPEN|READY|FAILED) -> (CLOSED|FAILED)")
 
