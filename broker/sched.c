@@ -157,6 +157,10 @@ struct tagset {
 	RB_ENTRY(tagset) by_key;
 	TAILQ_ENTRY(tagset) busy_entry;      /* on sched->busy if waiting */
 	bool busy;
+	RB_ENTRY(tagset) queue_entry;        /* in sched->queue if waiting */
+	int64_t q_prio;                      /* its key there, as inserted */
+	bool q_ondemand;
+	uint64_t q_head;
 	bool persisted;                      /* has a row and a queue */
 	char *key;
 	char *class_;                        /* the class of this lane, or NULL */
@@ -214,6 +218,7 @@ RB_HEAD(ticket_ids, ticket);
 RB_HEAD(ticket_idems, ticket);
 RB_HEAD(resource_ids, resource);
 RB_HEAD(tagset_keys, tagset);
+RB_HEAD(lane_queue, tagset);
 
 struct sched {
 	struct ev_loop *loop;
@@ -228,6 +233,8 @@ struct sched {
 	struct resource_ids resources;
 	struct tagset_keys tagsets;
 	TAILQ_HEAD(, tagset) busy;
+	struct lane_queue queue;             /* busy lanes, next to serve first */
+	unsigned queue_gen;                  /* conf_gen of the queue's keys */
 	size_t nopen;                        /* waiting */
 	size_t nready, nfailed;
 	uint64_t last_ticket_id;
@@ -286,6 +293,25 @@ RB_GENERATE_STATIC(ticket_ids, ticket, by_id, ticket_cmp)
 RB_GENERATE_STATIC(ticket_idems, ticket, by_idem, ticket_idem_cmp)
 RB_GENERATE_STATIC(resource_ids, resource, by_id, resource_cmp)
 RB_GENERATE_STATIC(tagset_keys, tagset, by_key, tagset_cmp)
+
+/*
+ * The order lanes are served in: higher classes first, then on-demand
+ * lanes (as resalloc serves on-demand tickets first), then the oldest
+ * waiting ticket first.
+ */
+static int
+lane_cmp(const struct tagset *x, const struct tagset *y)
+{
+	if (x->q_prio != y->q_prio)
+		return x->q_prio > y->q_prio ? -1 : 1;
+	if (x->q_ondemand != y->q_ondemand)
+		return x->q_ondemand ? -1 : 1;
+	if (x->q_head != y->q_head)
+		return x->q_head < y->q_head ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+RB_GENERATE_STATIC(lane_queue, tagset, queue_entry, lane_cmp)
 RB_GENERATE_STATIC(ticket_sandboxes, ticket, by_sandbox, ticket_sandbox_cmp)
 
 static int
@@ -718,8 +744,14 @@ pool_find(struct sched *s, const char *name)
 static size_t
 pool_alive(const struct pool *p)
 {
-	return p->counts[LIST_STARTING] + p->counts[LIST_FREE] +
-	    p->counts[LIST_TAKEN] + p->counts[LIST_DELETING];
+	size_t n = 0;
+	int i;
+
+	/* Every list is alive: released and releasing resources count
+	 * toward `max` too, as in resalloc. */
+	for (i = 0; i < LIST_COUNT; i++)
+		n += p->counts[i];
+	return n;
 }
 
 static void
@@ -1290,9 +1322,16 @@ tagset_providers(struct sched *s, struct tagset *ts)
 	ts->providers_gen = s->conf_gen;
 }
 
+/*
+ * Keeps lane TS on the busy list and in the serving queue while it has
+ * waiting tickets, under its current key (class, on-demand, head).
+ * Called whenever its FIFO changes.
+ */
 static void
 tagset_update_busy(struct sched *s, struct tagset *ts)
 {
+	if (ts->busy)
+		RB_REMOVE(lane_queue, &s->queue, ts);
 	if (ts->nwaiting > 0 && !ts->busy) {
 		TAILQ_INSERT_TAIL(&s->busy, ts, busy_entry);
 		ts->busy = true;
@@ -1300,6 +1339,13 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 		TAILQ_REMOVE(&s->busy, ts, busy_entry);
 		ts->busy = false;
 	}
+	if (!ts->busy)
+		return;
+	tagset_providers(s, ts);
+	ts->q_prio = ts->cls ? ts->cls->priority : 0;
+	ts->q_ondemand = ts->ondemand;
+	ts->q_head = TAILQ_FIRST(&ts->waiting)->id;
+	RB_INSERT(lane_queue, &s->queue, ts);
 }
 
 /* ---- tickets: the only place their state changes ---------------------- */
@@ -1627,6 +1673,7 @@ sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
 	s->ops = *ops;
 	TAILQ_INIT(&s->pools);
 	TAILQ_INIT(&s->busy);
+	RB_INIT(&s->queue);
 	RB_INIT(&s->tickets);
 	RB_INIT(&s->idems);
 	RB_INIT(&s->resources);
@@ -2520,26 +2567,6 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 	return best;
 }
 
-static int
-busy_cmp(const void *a, const void *b)
-{
-	const struct tagset *x = *(struct tagset *const *)a;
-	const struct tagset *y = *(struct tagset *const *)b;
-	uint64_t ix = TAILQ_FIRST(&x->waiting)->id;
-	uint64_t iy = TAILQ_FIRST(&y->waiting)->id;
-
-	int64_t px = x->cls ? x->cls->priority : 0;
-	int64_t py = y->cls ? y->cls->priority : 0;
-
-	/* Higher classes first; then on-demand tickets, as resalloc serves
-	 * them; then FIFO. */
-	if (px != py)
-		return px > py ? -1 : 1;
-	if (x->ondemand != y->ondemand)
-		return x->ondemand ? -1 : 1;
-	return ix < iy ? -1 : ix > iy;
-}
-
 #define LANE_LOOKAHEAD 64
 
 /*
@@ -2566,34 +2593,34 @@ lane_next(struct sched *s, struct tagset *ts)
 
 /*
  * Released resources wait for their own sandbox: give each to the oldest
- * waiting ticket of that sandbox in any tag set the pool serves, even if
- * it is not at the head of its FIFO.
+ * waiting ticket of that sandbox in any lane the pool serves, even if it
+ * is not at the head of its FIFO.  Runs only while resources are
+ * released, and costs released resources x busy lanes.
  */
 static void
-sched_assign_released(struct sched *s, struct tagset **v, size_t n)
+sched_assign_released(struct sched *s)
 {
 	struct ticket key, *t, *best;
 	struct resource *r, *rn;
+	struct tagset *ts;
 	struct pool *p;
-	size_t i, j;
+	size_t j;
 
 	TAILQ_FOREACH(p, &s->pools, entry) {
 		TAILQ_FOREACH_SAFE(r, &p->lists[LIST_RELEASED], entry, rn) {
 			if (r->check_failed != 0)
 				continue;
 			best = NULL;
-			for (i = 0; i < n; i++) {
-				if (v[i]->nwaiting == 0)
-					continue;
-				for (j = 0; j < v[i]->nproviders; j++)
-					if (v[i]->providers[j].pool == p)
+			TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+				for (j = 0; j < ts->nproviders; j++)
+					if (ts->providers[j].pool == p)
 						break;
-				if (j == v[i]->nproviders)
+				if (j == ts->nproviders)
 					continue;
 				key.sandbox = r->sandbox;
 				key.id = 0;
-				t = RB_NFIND(ticket_sandboxes,
-				    &v[i]->by_sandbox, &key);
+				t = RB_NFIND(ticket_sandboxes, &ts->by_sandbox,
+				    &key);
 				if (t != NULL && strcmp(t->sandbox,
 				    r->sandbox) == 0 &&
 				    (best == NULL || t->id < best->id))
@@ -2607,50 +2634,46 @@ sched_assign_released(struct sched *s, struct tagset **v, size_t n)
 }
 
 /*
- * Serves waiting tickets, oldest head first across tag sets, one ticket
- * per tag set per round until a round assigns nothing.  The cost is tag
- * sets x pools per round, whatever the number of tickets.
+ * Serves waiting tickets in the queue's order (class, on-demand, oldest
+ * head), as long as free resources remain.  A lane that was served is put
+ * back under its new head and may come again right away if it still sorts
+ * first.  With no free resource the step ends at once; with one, it
+ * costs a walk to the first lane that resource can serve -- whatever the
+ * number of tickets waiting.
  */
 static void
 sched_assign(struct sched *s)
 {
-	struct tagset **v, **all, *ts;
+	struct tagset *ts, *next;
 	struct resource *r;
 	struct ticket *t;
-	size_t n = 0, i;
-	bool progress;
+	struct pool *p;
+	size_t avail = 0, released = 0;
 
-	TAILQ_FOREACH(ts, &s->busy, busy_entry)
-		n++;
-	if (n == 0)
-		return;
-	v = xcalloc(n, sizeof(*v));
-	all = xcalloc(n, sizeof(*all));
-	n = 0;
-	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
-		tagset_providers(s, ts);
-		v[n] = all[n] = ts;
-		n++;
+	if (s->queue_gen != s->conf_gen) {
+		/* Classes or pools changed: every lane's key may have. */
+		TAILQ_FOREACH(ts, &s->busy, busy_entry)
+			tagset_update_busy(s, ts);
+		s->queue_gen = s->conf_gen;
 	}
-	qsort(v, n, sizeof(*v), busy_cmp);
-	sched_assign_released(s, all, n);
-	do {
-		progress = false;
-		for (i = 0; i < n; i++) {
-			if (v[i] == NULL || v[i]->nwaiting == 0)
-				continue;
-			t = lane_next(s, v[i]);
-			if (t == NULL ||
-			    (r = best_resource(s, v[i], t)) == NULL) {
-				v[i] = NULL;
-				continue;
-			}
-			ticket_assign(s, t, r);
-			progress = true;
-		}
-	} while (progress);
-	free(v);
-	free(all);
+	TAILQ_FOREACH(p, &s->pools, entry) {
+		avail += p->counts[LIST_FREE];
+		released += p->counts[LIST_RELEASED];
+	}
+	if (released > 0)
+		sched_assign_released(s);
+	for (ts = RB_MIN(lane_queue, &s->queue); ts != NULL && avail > 0;
+	    ts = next) {
+		next = RB_NEXT(lane_queue, &s->queue, ts);
+		t = lane_next(s, ts);
+		if (t == NULL || (r = best_resource(s, ts, t)) == NULL)
+			continue;
+		if (r->releases == 0)
+			avail--;
+		ticket_assign(s, t, r);
+		if (ts->busy && (next == NULL || lane_cmp(ts, next) < 0))
+			next = ts;
+	}
 }
 
 /*
@@ -2718,6 +2741,8 @@ sched_ondemand_surplus(struct sched *s, struct pool *p)
 	struct resource *r, *rn;
 	size_t waiting = 0, healthy = 0, i;
 
+	if (p->counts[LIST_FREE] == 0)
+		return;
 	TAILQ_FOREACH(ts, &s->busy, busy_entry)
 		for (i = 0; i < ts->nproviders; i++)
 			if (ts->providers[i].pool == p)
