@@ -56,6 +56,7 @@ pol_server_yaml() {
 pol_user() {
 	local login="pt$1$$"
 	rb_add_user "$login" "pw-$1"
+	# shellcheck disable=SC2034 # read by the tests
 	POL_LOGIN[$1]=$login
 	POL_URL[$1]="amqp://$login:pw-$1@127.0.0.1:$RESBUS_TEST_AMQP_PORT/$(rb_urlencode "$RB_VHOST")"
 }

@@ -15,7 +15,9 @@ and the resources each owner (and everyone) holds with each tag, and
 fails when one of the configured caps or limits is exceeded.  With
 --strict-priority it also fails when a ticket gets a resource of pool P
 while a ticket of a higher class waits that P could serve and that no
-limit or cap kept back: classes are served by priority, then FIFO.
+limit or cap kept back, and that ticket still waits, so kept back, once
+the scheduling step is over (the run of assignment lines ends): classes
+are served by priority, then FIFO.
 
 The classes of the tickets are not in the log; --classes names a file
 of "ID CLASS" lines (what the test asked for).  Pools are named by the
@@ -33,6 +35,8 @@ from collections import defaultdict
 OPEN_RE = re.compile(r"ticket (\d+): OPEN, tags ([^,]+), owner ([^,\s]+)")
 GOT_RE = re.compile(r"ticket (\d+): got resource (\d+) (\S+)")
 MOVE_RE = re.compile(r"ticket (\d+): (OPEN|READY|FAILED) -> (CLOSED|FAILED)")
+READY_RE = re.compile(r"ticket \d+: OPEN -> READY")
+EVENT_RE = re.compile(r" (INFO|WARN) ")
 
 
 def parse_args():
@@ -98,7 +102,7 @@ class Replay:
         self.errors = []
         self.served = 0
         self.closed_waiting = 0
-        self.inversions_checked = 0
+        self.suspects = []       # (lineno, tid, uid, pool) of this step
 
     def error(self, lineno, msg):
         self.errors.append(f"line {lineno}: {msg}")
@@ -144,28 +148,44 @@ class Replay:
                            f"{tag}, over the {kind} limit {lim} "
                            f"(ticket {tid})")
 
+    def could_have(self, uid, pool):
+        """Whether waiting ticket UID could take a resource of POOL now."""
+        u = self.tickets[uid]
+        return (u["tags"] <= self.pools[pool] and not self.limit_blocks(u)
+                and not self.cap_blocks(uid, pool))
+
     def check_priority(self, tid, pool, lineno):
-        """Whether a higher class waited that could have had this."""
+        """Notes the higher-class tickets that could have had this."""
         if pool not in self.pools:
             return
         mine = self.prio.get(self.cls.get(tid), 0)
         for uid in self.waiting:
             if uid == tid:
                 continue
-            u = self.tickets[uid]
             if self.prio.get(self.cls.get(uid), 0) <= mine:
                 continue
-            if not u["tags"] <= self.pools[pool]:
+            if self.could_have(uid, pool):
+                self.suspects.append((lineno, tid, uid, pool))
+
+    def end_step(self):
+        """The step is over: those noted and still waiting were passed over."""
+        seen = set()
+        for lineno, tid, uid, pool in self.suspects:
+            if uid in seen or uid not in self.waiting:
                 continue
-            if self.limit_blocks(u) or self.cap_blocks(uid, pool):
+            if not self.could_have(uid, pool):
                 continue
-            self.inversions_checked += 1
+            seen.add(uid)
             self.error(lineno, f"ticket {tid} (class {self.cls.get(tid)}) "
                        f"got a resource of pool {pool} while ticket {uid} "
-                       f"(class {self.cls.get(uid)}, higher) waited for it")
-            return
+                       f"(class {self.cls.get(uid)}, higher) waited for it, "
+                       f"and still waits after that step")
+        self.suspects = []
 
     def line(self, lineno, text):
+        if (self.suspects and EVENT_RE.search(text)
+                and not GOT_RE.search(text) and not READY_RE.search(text)):
+            self.end_step()
         m = OPEN_RE.search(text)
         if m:
             tid = int(m.group(1))
@@ -226,6 +246,7 @@ def main():
     except OSError as e:
         print(f"replay: {e}", file=sys.stderr)
         return 2
+    r.end_step()
     print(r.summary())
     for e in r.errors[:20]:
         print(f"replay: VIOLATION {e}")

@@ -7,9 +7,9 @@
 # waits with the reason; a class with on_demand: false never starts an
 # on-demand resource; an unknown class is refused.  Run once per store
 # (SQLite, PostgreSQL).
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 # shellcheck source=tests/policy/lib.sh
@@ -205,7 +205,7 @@ serve "$to"
 n=$(od_starts)
 # (Equal priorities, so the older nod ticket may take the first resource
 # that comes up; the low ticket then starts another.)
-[ "$n" -ge 1 ] && [ "$n" -le 2 ] ||
+{ [ "$n" -ge 1 ] && [ "$n" -le 2 ]; } ||
     rb_fail "$n on-demand starts for one low and one nod ticket (expected 1 or 2)"
 rb_log "$n on-demand start(s); the nod ticket is $(pol_state "$tn")"
 if [ "$(pol_state "$tn")" = OPEN ]; then

@@ -6,9 +6,9 @@
 # start) and the ticket is then served elsewhere, by the healthy pool;
 # once broken's last two starts failed, the next ticket's start is made
 # in the healthy pool first.  Run once per store (SQLite, PostgreSQL).
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 # shellcheck source=tests/policy/lib.sh
@@ -17,15 +17,12 @@
 pol_begin policy-health "$@"
 pol_server_yaml ''
 
-# A boot time no other process on the machine sleeps, to find the
-# hanging cmd_new's sleep.
-hang=$((3000 + RANDOM % 5000))
 rb_pools <<EOF
 broken:
   max: 4
   max_starting: 4
   start_timeout: 2
-  cmd_new: "RESBUS_LOCAL_DELAY=$hang @DRIVERDIR@/new"
+  cmd_new: "RESBUS_LOCAL_DELAY=3600 @DRIVERDIR@/new"
   cmd_delete: "@DRIVERDIR@/delete"
   tags_on_demand:
     - name: hd
@@ -60,8 +57,17 @@ timeouts() {
 failed_starts() {
 	pol_maint pool-list --json | jq -r '.[] | select(.name == "broken") | .starts_failed'
 }
-hanging() {
-	pgrep -f "sleep $hang\$" >/dev/null
+failed_at_least() {
+	[ "$(failed_starts)" -ge "$1" ]
+}
+# The process group of resource ID's cmd_new, from the worker's log.
+cmd_new_group() {
+	sed -n "s/.*resource $1: cmd_new is process group \([0-9]*\)$/\1/p" \
+	    "$RB_TMP/worker.out" | tail -n 1
+}
+# Whether process group $1 still has a process.
+group_alive() {
+	kill -0 -- "-$1" 2>/dev/null
 }
 
 # Findings about where starts go are collected and reported together.
@@ -80,14 +86,21 @@ one_start() {
 }
 rb_wait_for "a start for ticket $t1" 10 one_start
 rb_assert_eq broken "$(starts | head -n 1)" "the pool of the first start (the better priority)"
-rb_wait_for "the hanging cmd_new to run" 10 hanging
+id1=$(sed -n 's/.*resource \([0-9]*\) broken_[^ ]*: starting in pool broken .*/\1/p' \
+    "$RB_TMP/resbusd.out" | head -n 1)
+group_known() {
+	[ -n "$(cmd_new_group "$id1")" ]
+}
+rb_wait_for "the cmd_new of resource $id1 to run" 10 group_known
+g1=$(cmd_new_group "$id1")
+group_alive "$g1" || rb_fail "the cmd_new of resource $id1 (process group $g1) does not hang"
 timed_out() {
 	[ "$(timeouts)" -ge "$1" ]
 }
 rb_wait_for "the start in broken to time out" 10 timed_out 1
 late=$(now_ms)
 rb_log "the start in broken timed out $((late - opened)) ms after the ticket"
-[ $((late - opened)) -ge 1500 ] && [ $((late - opened)) -le 5000 ] ||
+{ [ $((late - opened)) -ge 1500 ] && [ $((late - opened)) -le 5000 ]; } ||
     rb_fail "the start in broken timed out after $((late - opened)) ms (start_timeout 2)"
 r1=$(sed -n 's/.*resource [0-9]* \(broken_[^ :]*\): not up within start_timeout.*/\1/p' \
     "$RB_TMP/resbusd.out" | head -n 1)
@@ -95,12 +108,13 @@ ended() {
 	grep -q "resource [0-9]* $1: ENDED" "$RB_TMP/resbusd.out"
 }
 rb_wait_for "the timed-out resource $r1 to be deleted" 20 ended "$r1"
-not_hanging() {
-	! hanging
+group_gone() {
+	! group_alive "$1"
 }
-rb_wait_for "the hanging cmd_new of $r1 to be stopped" 20 not_hanging
+rb_wait_for "the hanging cmd_new of $r1 (process group $g1) to be stopped" 20 \
+    group_gone "$g1"
 rb_local_gone "$r1" || rb_fail "the timed-out resource $r1 was left behind"
-rb_wait_for "pool-list to count the failed start" 10 eval '[ "$(failed_starts)" -ge 1 ]'
+rb_wait_for "pool-list to count the failed start" 10 failed_at_least 1
 # The ticket's next start: elsewhere.
 second() {
 	[ "$(nstarts)" -ge 2 ]
@@ -125,7 +139,7 @@ while [ "$(timeouts)" -lt 2 ]; do
 	    rb_fail "ticket $t was not served within 30 s ($?)"
 	rb_assert_eq good "$(pol_pool "$t")" "the pool that served ticket $t"
 done
-rb_wait_for "pool-list to count two failed starts" 10 eval '[ "$(failed_starts)" -ge 2 ]'
+rb_wait_for "pool-list to count two failed starts" 10 failed_at_least 2
 before=$(nstarts)
 t2=$(rb_resbus ticket --tag hd) || rb_fail "resbus ticket failed ($?)"
 next_start() {

@@ -8,9 +8,9 @@
 # closed.  A ticket with --deadline 2 that cannot be served is closed
 # after about 2 s, and one served in time is not.  Run once per store
 # (SQLite, PostgreSQL).
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 # shellcheck source=tests/policy/lib.sh
@@ -123,7 +123,7 @@ rb_assert_eq OPEN "$(pol_state "$t4")" "a ticket with a deadline, at first"
 rb_wait_for "ticket $t4 to close at its deadline" 10 pol_closed "$t4"
 closed=$(now_ms)
 rb_log "ticket $t4 closed $((closed - opened)) ms after it was opened"
-[ $((closed - opened)) -ge 1000 ] && [ $((closed - opened)) -le 4500 ] ||
+{ [ $((closed - opened)) -ge 1000 ] && [ $((closed - opened)) -le 4500 ]; } ||
     rb_fail "ticket $t4 with --deadline 2 closed after $((closed - opened)) ms"
 grep -q "ticket $t4: deadline passed" "$RB_TMP/resbusd.out" ||
     rb_fail "resbusd did not log the deadline of $t4"

@@ -6,8 +6,9 @@
 # everything.  A ticket over a limit waits while free resources are
 # there, and never fails.  Owners are RabbitMQ users.  Run once per store
 # (SQLite, PostgreSQL).
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
+# shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 # shellcheck source=tests/policy/lib.sh

@@ -8,13 +8,14 @@
 # few hundred tickets in all.  Then resbusd's log is replayed
 # (tests/policy/replay.py): at no instant is a cap or a limit exceeded,
 # and no ticket got a resource that a waiting ticket of a higher class,
-# held back by no limit or cap, could have had.  Every ticket ended
+# held back by no limit or cap, could have had and still waited for
+# after that scheduling step.  Every ticket ended
 # served or explained: closed at its deadline, or still waiting with a
 # reason; every waiting ticket in ticket-list, sampled during the run,
 # says why it waits.  Run once per store (SQLite, PostgreSQL).
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 # shellcheck source=tests/policy/lib.sh

@@ -8,9 +8,9 @@
 # pool.  `memory>=512` (no pool provides it) is refused with a clear
 # message and exit status 1, and so is a ticket that combines tags no
 # single pool has.  Run once per store (SQLite, PostgreSQL).
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 # shellcheck source=tests/policy/lib.sh
