@@ -35,6 +35,7 @@
 
 #include "conf.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "sched.h"
 #include "util.h"
@@ -326,11 +327,6 @@ json_u64(uint64_t v)
 	return json_object_new_uint64(v);
 }
 
-static json_object *
-json_str_or_null(const char *s)
-{
-	return s != NULL ? json_object_new_string(s) : NULL;
-}
 
 static json_object *
 json_time(int64_t wall_ms)
@@ -492,46 +488,14 @@ json_resource(const struct sched_resource_view *v)
 	return o;
 }
 
-/* The tags of a canonical tag-set key ("a+b+c") as a JSON list. */
+
+/* A ticket of the API: the shared shape, plus when it was created. */
 static json_object *
-json_key_tags(const char *key)
+api_ticket(const struct sched_ticket_info *t)
 {
-	json_object *a = json_object_new_array();
-	const char *p = key, *plus;
+	json_object *o = json_ticket(t, NULL);
 
-	while (p != NULL && *p != '\0') {
-		plus = strchr(p, '+');
-		if (plus == NULL) {
-			json_object_array_add(a, json_object_new_string(p));
-			break;
-		}
-		json_object_array_add(
-		    a, json_object_new_string_len(p, (int)(plus - p)));
-		p = plus + 1;
-	}
-	return a;
-}
-
-static json_object *
-json_ticket(const struct sched_ticket_info *t)
-{
-	json_object *o = json_object_new_object();
-	json_object *res = NULL;
-
-	json_object_object_add(o, "id", json_u64(t->id));
-	json_object_object_add(o, "state", json_object_new_string(t->state));
-	json_object_object_add(o, "tags", json_key_tags(t->tags));
-	json_object_object_add(o, "sandbox", json_str_or_null(t->sandbox));
-	if (t->resource_id != 0) {
-		res = json_object_new_object();
-		json_object_object_add(res, "id", json_u64(t->resource_id));
-		json_object_object_add(
-		    res, "name", json_str_or_null(t->resource_name));
-	}
-	json_object_object_add(o, "resource", res);
 	json_object_object_add(o, "created", json_time(t->created_ms));
-	json_object_object_add(
-	    o, "waiting_reason", json_str_or_null(t->waiting_reason));
 	return o;
 }
 
@@ -1052,7 +1016,7 @@ api_resource(struct http *h, struct MHD_Connection *c, const char *rest)
 static void
 api_ticket_add(void *arg, const struct sched_ticket_info *t)
 {
-	json_object_array_add(arg, json_ticket(t));
+	json_object_array_add(arg, api_ticket(t));
 }
 
 static enum MHD_Result

@@ -43,26 +43,6 @@ usage(FILE *f)
 	    "  -V, --version     show the version\n");
 }
 
-/* mkdir -p for the log directory. */
-static int
-mkdir_p(const char *path)
-{
-	char *p = xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = p + 1; *s != '\0'; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) == -1 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
-	}
-	if (mkdir(p, 0755) == -1 && errno != EEXIST)
-		rc = -1;
-	free(p);
-	return rc;
-}
 
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)

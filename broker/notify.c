@@ -28,6 +28,7 @@
 
 #include "bus.h"
 #include "conf.h"
+#include "json.h"
 #include "log.h"
 #include "notify.h"
 #include "sched.h"
@@ -104,60 +105,7 @@ notify_free(struct notify *n)
 
 /* ---- events -------------------------------------------------------------- */
 
-static json_object *
-json_str_or_null(const char *s)
-{
-	return s != NULL ? json_object_new_string(s) : NULL;
-}
 
-/* The tags of a canonical tag-set key ("a+b+c") as a JSON list. */
-static json_object *
-json_key_tags(const char *key)
-{
-	json_object *a = json_object_new_array();
-	const char *p = key, *plus;
-
-	while (p != NULL && *p != '\0') {
-		plus = strchr(p, '+');
-		if (plus == NULL) {
-			json_object_array_add(a, json_object_new_string(p));
-			break;
-		}
-		json_object_array_add(
-		    a, json_object_new_string_len(p, (int)(plus - p)));
-		p = plus + 1;
-	}
-	return a;
-}
-
-/* The JSON body of a ticket event. */
-static json_object *
-ticket_json(const struct sched_event *ev)
-{
-	const struct sched_ticket_info *t = ev->ticket;
-	json_object *o = json_object_new_object(), *res = NULL;
-
-	json_object_object_add(o, "id", json_object_new_uint64(t->id));
-	json_object_object_add(o, "state", json_object_new_string(ev->what));
-	json_object_object_add(o, "tags", json_key_tags(t->tags));
-	json_object_object_add(o, "sandbox", json_str_or_null(t->sandbox));
-	json_object_object_add(o, "owner", json_str_or_null(t->owner));
-	json_object_object_add(o, "class", json_str_or_null(t->class_));
-	if (t->resource_id != 0) {
-		res = json_object_new_object();
-		json_object_object_add(res, "id",
-		    json_object_new_uint64(t->resource_id));
-		json_object_object_add(res, "name",
-		    json_str_or_null(t->resource_name));
-		json_object_object_add(res, "pool",
-		    json_str_or_null(t->resource_pool));
-	}
-	json_object_object_add(o, "resource", res);
-	if (t->closed_reason != NULL)
-		json_object_object_add(o, "closed_reason",
-		    json_object_new_string(t->closed_reason));
-	return o;
-}
 
 /* The JSON body of a resource event. */
 static json_object *
@@ -188,7 +136,8 @@ notify_observe(struct notify *n, const struct sched_event *ev)
 	if (e->ticket) {
 		if (ev->ticket->owner != NULL)
 			e->owner = xstrdup(ev->ticket->owner);
-		json_object_object_add(top, "ticket", ticket_json(ev));
+		json_object_object_add(top, "ticket",
+		    json_ticket(ev->ticket, ev->what));
 	} else {
 		json_object_object_add(top, "resource", resource_json(ev));
 	}

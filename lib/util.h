@@ -41,6 +41,9 @@ const char *amqp_url_pick(const char *option, const char *configured);
 /* Parses a base-10 unsigned integer that fills the whole string. */
 int parse_u64(const char *s, uint64_t *out) __attribute__((warn_unused_result));
 
+/* mkdir -p PATH (mode 0755 for what it creates); 0 or -1 with errno. */
+int mkdir_p(const char *path) __attribute__((warn_unused_result));
+
 /* Standard base64 (RFC 4648) of LEN bytes; caller frees. */
 char *base64_encode(const void *data, size_t len);
 

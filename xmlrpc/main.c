@@ -95,26 +95,6 @@ usage(FILE *f)
 	    DEFAULT_RPC_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS);
 }
 
-/* mkdir -p for the log directory. */
-static int
-mkdir_p(const char *path)
-{
-	char *p = xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = p + 1; *s != '\0'; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) == -1 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
-	}
-	if (mkdir(p, 0755) == -1 && errno != EEXIST)
-		rc = -1;
-	free(p);
-	return rc;
-}
 
 /* Parses a whole decimal number between MIN and MAX. */
 static int
