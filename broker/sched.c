@@ -201,6 +201,7 @@ struct ticket {
 	int64_t deadline_ms;
 	const char *closed_reason;           /* static text, or NULL */
 	struct pool *charged;                /* counted in limits for this pool */
+	struct pool *avoid;                  /* its start failed there */
 	ev_timer lease_timer;                /* the holder must renew by then */
 	ev_timer deadline_timer;             /* served by then, or closed */
 	struct sched *sched;
@@ -1172,6 +1173,8 @@ resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 	    "it", (unsigned long long)r->id, r->name);
 	r->pool->fail_streak++;
 	r->pool->starts_failed++;
+	if (r->for_ticket != NULL)
+		r->for_ticket->avoid = r->pool;
 	resource_send(s, r, &resbus__v1__cancel__descriptor);
 	resource_delete(s, r);
 	sched_touch(s);
@@ -1198,26 +1201,30 @@ resource_cancel(struct sched *s, struct resource *r)
  * value, so that among equal scores the smallest pool that fits wins.
  */
 static bool
-pool_has_tag(const struct conf_pool *pool, const char *tag, int64_t *prio,
-    int64_t *fit)
+tag_list_has(const struct conf_tag *list, size_t n, const char *tag,
+    int64_t *prio, int64_t *fit)
 {
-	const struct conf_tag *lists[2] = { pool->tags, pool->tags_on_demand };
-	size_t counts[2] = { pool->ntags, pool->ntags_on_demand };
 	const char *op = strpbrk(tag, "<>");
 	long long want, have;
-	size_t namelen, l, i;
+	size_t namelen, i;
 	char *end;
 	bool ok;
 
-	if (op == NULL)
-		return conf_pool_has_tag(pool, tag, prio);
+	if (op == NULL) {
+		for (i = 0; i < n; i++)
+			if (strcmp(list[i].name, tag) == 0) {
+				*prio = list[i].priority;
+				return true;
+			}
+		return false;
+	}
 	namelen = (size_t)(op - tag);
 	want = strtoll(op + (op[1] == '=' ? 2 : 1), &end, 10);
 	if (*end != '\0' || namelen == 0)
 		return false;
-	for (l = 0; l < 2; l++)
-		for (i = 0; i < counts[l]; i++) {
-			const char *t = lists[l][i].name;
+	{
+		for (i = 0; i < n; i++) {
+			const char *t = list[i].name;
 
 			if (strncmp(t, tag, namelen) != 0 || t[namelen] != '=')
 				continue;
@@ -1230,12 +1237,32 @@ pool_has_tag(const struct conf_pool *pool, const char *tag, int64_t *prio,
 				ok = op[1] == '=' ? have <= want : have < want;
 			if (!ok)
 				continue;
-			*prio = lists[l][i].priority;
+			*prio = list[i].priority;
 			if (fit != NULL)
 				*fit += have;
 			return true;
 		}
+	}
 	return false;
+}
+
+static bool
+pool_has_tag(const struct conf_pool *pool, const char *tag, int64_t *prio,
+    int64_t *fit)
+{
+	return tag_list_has(pool->tags, pool->ntags, tag, prio, fit) ||
+	    tag_list_has(pool->tags_on_demand, pool->ntags_on_demand, tag,
+		prio, fit);
+}
+
+/* Whether TAG (plain or numeric) is satisfied by POOL's on-demand tags. */
+static bool
+pool_tag_on_demand(const struct conf_pool *pool, const char *tag)
+{
+	int64_t prio;
+
+	return tag_list_has(pool->tags_on_demand, pool->ntags_on_demand, tag,
+	    &prio, NULL);
 }
 
 /*
@@ -1291,7 +1318,7 @@ tagset_providers(struct sched *s, struct tagset *ts)
 		if (p->conf == NULL)
 			continue;
 		for (i = 0; i < ts->ntags; i++)
-			if (conf_tag_on_demand(p->conf, ts->tags[i]))
+			if (pool_tag_on_demand(p->conf, ts->tags[i]))
 				ts->ondemand = true;
 	}
 	free(ts->providers);
@@ -2341,6 +2368,8 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	if (!res->ok) {
 		r->pool->starts_failed++;
 		r->pool->fail_streak++;
+		if (r->for_ticket != NULL)
+			r->for_ticket->avoid = r->pool;
 	} else {
 		r->pool->starts_ok++;
 		r->pool->start_ms_sum += res->duration_ms;
@@ -2527,43 +2556,50 @@ pool_first_healthy(struct pool *p, enum pool_list l)
 
 /*
  * The best resource for ticket T of TS: a free one, or a released one of
- * T's sandbox (+500); highest score wins, ties go to the lowest ID.
+ * T's sandbox (+500); highest score wins, then the smallest numeric fit
+ * (`memory>=32` takes memory=64 before memory=128), then the lowest ID.
  */
 static struct resource *
 best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 {
 	struct resource *best = NULL, *r;
-	int64_t best_score = 0, score;
+	int64_t best_score = 0, best_fit = 0, score, fit;
 	size_t i;
 
+#define BETTER(r_, score_, fit_)                                         \
+	(best == NULL || (score_) > best_score ||                         \
+	    ((score_) == best_score && ((fit_) < best_fit ||              \
+	    ((fit_) == best_fit && (r_)->id < best->id))))
 	tagset_providers(s, ts);
 	for (i = 0; i < ts->nproviders; i++) {
 		struct pool *p = ts->providers[i].pool;
 
 		if (!cap_allows(s, t, p))
 			continue;
+		fit = ts->providers[i].fit;
 		if (t->sandbox != NULL && p->counts[LIST_RELEASED] > 0)
 			TAILQ_FOREACH(r, &p->lists[LIST_RELEASED], entry) {
 				if (r->check_failed != 0 ||
 				    strcmp(r->sandbox, t->sandbox) != 0)
 					continue;
 				score = ts->providers[i].score + REUSE_BONUS;
-				if (best == NULL || score > best_score ||
-				    (score == best_score && r->id < best->id)) {
+				if (BETTER(r, score, fit)) {
 					best = r;
 					best_score = score;
+					best_fit = fit;
 				}
 			}
 		r = pool_first_healthy(p, LIST_FREE);
 		if (r == NULL)
 			continue;
 		score = ts->providers[i].score;
-		if (best == NULL || score > best_score ||
-		    (score == best_score && r->id < best->id)) {
+		if (BETTER(r, score, fit)) {
 			best = r;
 			best_score = score;
+			best_fit = fit;
 		}
 	}
+#undef BETTER
 	return best;
 }
 
@@ -2680,8 +2716,11 @@ sched_assign(struct sched *s)
  * On-demand tag sets: every waiting ticket without a start of its own
  * gets one, in the best-scored pool that may start now.
  */
-/* The best on-demand pool of TS that may start now: healthy pools first
- * (fewer than two starts in a row failed or timed out), then the rest. */
+/*
+ * The best on-demand pool of TS that may start now for T: healthy pools
+ * first (fewer than two starts in a row failed or timed out) other than
+ * the one where T's own last start failed, then the rest.
+ */
 static struct pool *
 ondemand_pool(struct sched *s, struct tagset *ts, const struct ticket *t)
 {
@@ -2693,7 +2732,8 @@ ondemand_pool(struct sched *s, struct tagset *ts, const struct ticket *t)
 		for (i = 0; i < ts->nproviders; i++) {
 			p = ts->providers[i].pool;
 			if (p->conf->ntags_on_demand == 0 ||
-			    (pass == 0) != (p->fail_streak < 2) ||
+			    (pass == 0) != (p->fail_streak < 2 &&
+				p != t->avoid) ||
 			    !cap_allows(s, t, p))
 				continue;
 			if (pool_can_start(s, p, NULL, 0))
