@@ -158,6 +158,9 @@ struct tagset {
 	TAILQ_ENTRY(tagset) busy_entry;      /* on sched->busy if waiting */
 	bool busy;
 	RB_ENTRY(tagset) queue_entry;        /* in sched->queue if waiting */
+	TAILQ_ENTRY(tagset) od_entry;        /* on sched->ondemand if busy and
+					      * on-demand */
+	bool in_od;
 	int64_t q_prio;                      /* its key there, as inserted */
 	bool q_ondemand;
 	uint64_t q_head;
@@ -235,6 +238,7 @@ struct sched {
 	struct tagset_keys tagsets;
 	TAILQ_HEAD(, tagset) busy;
 	struct lane_queue queue;             /* busy lanes, next to serve first */
+	TAILQ_HEAD(, tagset) ondemand;       /* busy on-demand lanes */
 	unsigned queue_gen;                  /* conf_gen of the queue's keys */
 	size_t nopen;                        /* waiting */
 	size_t nready, nfailed;
@@ -1359,6 +1363,10 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 {
 	if (ts->busy)
 		RB_REMOVE(lane_queue, &s->queue, ts);
+	if (ts->in_od) {
+		TAILQ_REMOVE(&s->ondemand, ts, od_entry);
+		ts->in_od = false;
+	}
 	if (ts->nwaiting > 0 && !ts->busy) {
 		TAILQ_INSERT_TAIL(&s->busy, ts, busy_entry);
 		ts->busy = true;
@@ -1373,6 +1381,10 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 	ts->q_ondemand = ts->ondemand;
 	ts->q_head = TAILQ_FIRST(&ts->waiting)->id;
 	RB_INSERT(lane_queue, &s->queue, ts);
+	if (ts->ondemand) {
+		TAILQ_INSERT_TAIL(&s->ondemand, ts, od_entry);
+		ts->in_od = true;
+	}
 }
 
 /* ---- tickets: the only place their state changes ---------------------- */
@@ -1701,6 +1713,7 @@ sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
 	TAILQ_INIT(&s->pools);
 	TAILQ_INIT(&s->busy);
 	RB_INIT(&s->queue);
+	TAILQ_INIT(&s->ondemand);
 	RB_INIT(&s->tickets);
 	RB_INIT(&s->idems);
 	RB_INIT(&s->resources);
@@ -2749,19 +2762,27 @@ ondemand_pool(struct sched *s, struct tagset *ts, const struct ticket *t)
 static void
 sched_ondemand(struct sched *s)
 {
-	struct tagset *ts;
+	struct tagset *ts, *next;
 	struct ticket *t;
 	struct resource *r;
 	struct pool *p;
+	int blocked;
 
-	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
-		if (!ts->ondemand)
-			continue;
+	/* Only on-demand lanes; within one, tickets with a start of their
+	 * own are passed over (there are at most as many as starts run),
+	 * and so are, up to LANE_LOOKAHEAD, those a limit keeps back. */
+	TAILQ_FOREACH_SAFE(ts, &s->ondemand, od_entry, next) {
 		if (ts->cls != NULL && !ts->cls->on_demand)
 			continue;
+		blocked = 0;
 		TAILQ_FOREACH(t, &ts->waiting, wait_entry) {
-			if (t->pending != NULL || limits_block(s, t, NULL, 0))
+			if (t->pending != NULL)
 				continue;
+			if (limits_block(s, t, NULL, 0)) {
+				if (++blocked == LANE_LOOKAHEAD)
+					break;
+				continue;
+			}
 			if ((p = ondemand_pool(s, ts, t)) == NULL)
 				break;
 			r = resource_start(s, p);
