@@ -38,13 +38,21 @@
 #define SEVERITY_WARNING 30
 
 /* One notification waiting for its transaction to commit. */
+/*
+ * One notification waiting for its transaction to commit: a copy of what
+ * the event said.  Its JSON is built when it is published, after the
+ * broker's own messages, so notifications add nothing to the path of a
+ * ticket to READY.
+ */
 struct nevent {
 	TAILQ_ENTRY(nevent) entry;
 	bool ticket;          /* a ticket event, else a resource event */
 	const char *what;     /* "ready", "up"...: static */
-	char *owner;          /* tickets: NULL if unknown */
+	uint64_t id;
+	char *tags, *sandbox, *owner, *class_, *closed_reason; /* tickets */
+	uint64_t res_id;      /* tickets: 0 if none; resources: id */
+	char *res_name, *res_pool;
 	const void *txn;      /* NULL until sealed */
-	char *body;           /* JSON */
 };
 TAILQ_HEAD(nevent_list, nevent);
 
@@ -58,8 +66,13 @@ struct notify {
 static void
 nevent_free(struct nevent *e)
 {
+	free(e->tags);
+	free(e->sandbox);
 	free(e->owner);
-	free(e->body);
+	free(e->class_);
+	free(e->closed_reason);
+	free(e->res_name);
+	free(e->res_pool);
 	free(e);
 }
 
@@ -107,24 +120,15 @@ notify_free(struct notify *n)
 
 
 
-/* The JSON body of a resource event. */
-static json_object *
-resource_json(const struct sched_event *ev)
+static char *
+dup_or_null(const char *s)
 {
-	const struct sched_resource_view *r = ev->resource;
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_uint64(r->id));
-	json_object_object_add(o, "name", json_str_or_null(r->name));
-	json_object_object_add(o, "pool", json_str_or_null(r->pool));
-	json_object_object_add(o, "state", json_object_new_string(ev->what));
-	return o;
+	return s != NULL ? xstrdup(s) : NULL;
 }
 
 void
 notify_observe(struct notify *n, const struct sched_event *ev)
 {
-	json_object *top;
 	struct nevent *e;
 
 	if (n == NULL)
@@ -132,19 +136,57 @@ notify_observe(struct notify *n, const struct sched_event *ev)
 	e = xcalloc(1, sizeof(*e));
 	e->ticket = ev->kind == SCHED_EV_TICKET;
 	e->what = ev->what;
-	top = json_object_new_object();
 	if (e->ticket) {
-		if (ev->ticket->owner != NULL)
-			e->owner = xstrdup(ev->ticket->owner);
-		json_object_object_add(top, "ticket",
-		    json_ticket(ev->ticket, ev->what));
+		e->id = ev->ticket->id;
+		e->tags = dup_or_null(ev->ticket->tags);
+		e->sandbox = dup_or_null(ev->ticket->sandbox);
+		e->owner = dup_or_null(ev->ticket->owner);
+		e->class_ = dup_or_null(ev->ticket->class_);
+		e->closed_reason = dup_or_null(ev->ticket->closed_reason);
+		e->res_id = ev->ticket->resource_id;
+		e->res_name = dup_or_null(ev->ticket->resource_name);
+		e->res_pool = dup_or_null(ev->ticket->resource_pool);
 	} else {
-		json_object_object_add(top, "resource", resource_json(ev));
+		e->id = e->res_id = ev->resource->id;
+		e->res_name = dup_or_null(ev->resource->name);
+		e->res_pool = dup_or_null(ev->resource->pool);
 	}
-	e->body = xstrdup(json_object_to_json_string_ext(top,
+	TAILQ_INSERT_TAIL(&n->events, e, entry);
+}
+
+/* The JSON body of E; caller frees. */
+static char *
+nevent_body(const struct nevent *e)
+{
+	struct sched_ticket_info t;
+	json_object *top = json_object_new_object(), *o;
+	char *body;
+
+	if (e->ticket) {
+		memset(&t, 0, sizeof(t));
+		t.id = e->id;
+		t.tags = e->tags;
+		t.sandbox = e->sandbox;
+		t.owner = e->owner;
+		t.class_ = e->class_;
+		t.closed_reason = e->closed_reason;
+		t.resource_id = e->res_id;
+		t.resource_name = e->res_name;
+		t.resource_pool = e->res_pool;
+		json_object_object_add(top, "ticket", json_ticket(&t, e->what));
+	} else {
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_uint64(e->id));
+		json_object_object_add(o, "name", json_str_or_null(e->res_name));
+		json_object_object_add(o, "pool", json_str_or_null(e->res_pool));
+		json_object_object_add(o, "state",
+		    json_object_new_string(e->what));
+		json_object_object_add(top, "resource", o);
+	}
+	body = xstrdup(json_object_to_json_string_ext(top,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(top);
-	TAILQ_INSERT_TAIL(&n->events, e, entry);
+	return body;
 }
 
 void
@@ -168,7 +210,7 @@ publish_one(struct notify *n, const struct nevent *e)
 	struct bus_header h[5];
 	char *user = NULL;
 	struct bus_props props;
-	char uuid[37], sent_at[40], *key, *schema;
+	char uuid[37], sent_at[40], *key, *schema, *body;
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -210,11 +252,13 @@ publish_one(struct notify *n, const struct nevent *e)
 	props.has_priority = true;
 	/* The confirm of this publish matches none of the broker's
 	 * outbox messages, so it is simply not waited for. */
-	if (bus_publish(n->bus, n->exchange, key, &props, e->body,
-		strlen(e->body), NULL) == -1)
+	body = nevent_body(e);
+	if (bus_publish(n->bus, n->exchange, key, &props, body, strlen(body),
+		NULL) == -1)
 		log_warnx("notify: %s: %s", key, bus_error(n->bus));
 	else
-		log_debug("notify: %s %s", key, e->body);
+		log_debug("notify: %s %s", key, body);
+	free(body);
 	free(user);
 	free(key);
 	free(schema);
