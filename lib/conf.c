@@ -585,14 +585,17 @@ check_counter(const char *v, char *why, size_t whylen)
 	return -1;
 }
 
+/*
+ * Text with {placeholder}s and no other braces: each placeholder (braces
+ * included, LEN bytes at PH) must pass NAME_OK, which says what is
+ * allowed in WHY when it does not.
+ */
 static int
-check_name_pattern(const char *v, char *why, size_t whylen)
+check_template(const char *v, char *why, size_t whylen,
+    bool (*name_ok)(const char *ph, size_t len, char *why, size_t whylen))
 {
-	static const char *const allowed[] = {
-	    "{pool_name}", "{id}", "{datetime}"};
-	char q[128];
+	char q[128], *ph;
 	const char *c, *end;
-	size_t i;
 
 	if (*v == '\0') {
 		snprintf(why, whylen, "must not be empty");
@@ -611,23 +614,39 @@ check_name_pattern(const char *v, char *why, size_t whylen)
 			    quote(v, q, sizeof(q)));
 			return -1;
 		}
-		for (i = 0; i < NKEYS(allowed); i++)
-			if (strlen(allowed[i]) == (size_t)(end - c + 1) &&
-			    strncmp(c, allowed[i], (size_t)(end - c + 1)) == 0)
-				break;
-		if (i == NKEYS(allowed)) {
-			char *ph = xstrndup(c, (size_t)(end - c + 1));
-
-			snprintf(why, whylen,
-			    "unknown placeholder %s; only {pool_name}, {id} and "
-			    "{datetime} are allowed",
-			    quote(ph, q, sizeof(q)));
+		ph = xstrndup(c, (size_t)(end - c + 1));
+		if (!name_ok(ph, (size_t)(end - c + 1), why, whylen)) {
 			free(ph);
 			return -1;
 		}
+		free(ph);
 		c = end;
 	}
 	return 0;
+}
+
+static bool
+name_pattern_placeholder(const char *ph, size_t len, char *why,
+    size_t whylen)
+{
+	static const char *const allowed[] = {
+	    "{pool_name}", "{id}", "{datetime}"};
+	char q[128];
+	size_t i;
+
+	for (i = 0; i < NKEYS(allowed); i++)
+		if (strcmp(ph, allowed[i]) == 0)
+			return true;
+	snprintf(why, whylen, "unknown placeholder %s; only {pool_name}, {id} "
+	    "and {datetime} are allowed", quote(ph, q, sizeof(q)));
+	(void)len;
+	return false;
+}
+
+static int
+check_name_pattern(const char *v, char *why, size_t whylen)
+{
+	return check_template(v, why, whylen, name_pattern_placeholder);
 }
 
 static bool
@@ -752,46 +771,27 @@ check_regex(const char *v, char *why, size_t whylen)
  * A tag rule's subject: text with {name} placeholders, NAME 1 to 32 of
  * a-z 0-9 _ (a ticket label's name), and no other braces.
  */
+static bool
+subject_placeholder(const char *ph, size_t len, char *why, size_t whylen)
+{
+	char q[128];
+	size_t i;
+
+	for (i = 1; i + 1 < len; i++)
+		if (!(ph[i] >= 'a' && ph[i] <= 'z') &&
+		    !isdigit((unsigned char)ph[i]) && ph[i] != '_')
+			break;
+	if (i + 1 == len && len > 2 && len - 2 <= SUBJECT_NAME_MAX)
+		return true;
+	snprintf(why, whylen, "bad placeholder %s: expected {name}, name 1 to "
+	    "%d of a-z 0-9 _", quote(ph, q, sizeof(q)), SUBJECT_NAME_MAX);
+	return false;
+}
+
 static int
 check_subject(const char *v, char *why, size_t whylen)
 {
-	char q[128];
-	const char *c, *end, *n;
-
-	if (*v == '\0') {
-		snprintf(why, whylen, "must not be empty");
-		return -1;
-	}
-	for (c = v; *c != '\0'; c++) {
-		if (*c == '}') {
-			snprintf(why, whylen, "unmatched '}' in %s",
-			    quote(v, q, sizeof(q)));
-			return -1;
-		}
-		if (*c != '{')
-			continue;
-		if ((end = strchr(c, '}')) == NULL) {
-			snprintf(why, whylen, "unmatched '{' in %s",
-			    quote(v, q, sizeof(q)));
-			return -1;
-		}
-		for (n = c + 1; n < end; n++)
-			if (!(*n >= 'a' && *n <= 'z') &&
-			    !isdigit((unsigned char)*n) && *n != '_')
-				break;
-		if (n < end || end == c + 1 || end - c - 1 > SUBJECT_NAME_MAX) {
-			char *ph = xstrndup(c, (size_t)(end - c + 1));
-
-			snprintf(why, whylen,
-			    "bad placeholder %s: expected {name}, name 1 to %d "
-			    "of a-z 0-9 _",
-			    quote(ph, q, sizeof(q)), SUBJECT_NAME_MAX);
-			free(ph);
-			return -1;
-		}
-		c = end;
-	}
-	return 0;
+	return check_template(v, why, whylen, subject_placeholder);
 }
 
 /* ---- typed values ------------------------------------------------------ */
