@@ -287,6 +287,27 @@ parse_id_command(
 	return 0;
 }
 
+/*
+ * The start of every `COMMAND ID [--timeout SEC]`: parses the arguments
+ * and connects.  false with *rc the exit status when the command is
+ * already done (--help, a usage error, no connection).
+ */
+static bool
+cli_id_start(struct cli *cli, int argc, char **argv, uint64_t *id,
+    int *timeout_ms, int *rc)
+{
+	bool done;
+
+	if ((*rc = parse_id_command(argc, argv, id, timeout_ms, &done)) != 0 ||
+	    done)
+		return false;
+	if (cli_start(cli, *timeout_ms) == -1) {
+		*rc = 1;
+		return false;
+	}
+	return true;
+}
+
 static int
 cmd_ticket(struct cli *cli, int argc, char **argv)
 {
@@ -413,14 +434,10 @@ cmd_ticket_check(struct cli *cli, int argc, char **argv)
 	struct resbus_ticket_info info;
 	int timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
 	uint64_t id;
-	bool done;
 	int rc;
 
-	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
-	    done)
+	if (!cli_id_start(cli, argc, argv, &id, &timeout_ms, &rc))
 		return rc;
-	if (cli_start(cli, timeout_ms) == -1)
-		return 1;
 	if (resbus_ticket_query(cli->client, id, timeout_ms, &info) == -1)
 		return cli_fail(cli);
 	/* resalloc: at most one warning, each one makes the exit status 1. */
@@ -452,14 +469,11 @@ cmd_ticket_wait(struct cli *cli, int argc, char **argv)
 	struct resbus_ticket_info info;
 	int timeout_ms = -1;
 	uint64_t id;
-	bool done, timed_out;
+	bool timed_out;
 	int rc;
 
-	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
-	    done)
+	if (!cli_id_start(cli, argc, argv, &id, &timeout_ms, &rc))
 		return rc;
-	if (cli_start(cli, timeout_ms) == -1)
-		return 1;
 	if (resbus_ticket_wait(
 		cli->client, id, timeout_ms, &info, &timed_out) == -1)
 		return cli_fail(cli);
@@ -473,14 +487,10 @@ cmd_ticket_close(struct cli *cli, int argc, char **argv)
 {
 	int timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
 	uint64_t id;
-	bool done;
 	int rc;
 
-	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
-	    done)
+	if (!cli_id_start(cli, argc, argv, &id, &timeout_ms, &rc))
 		return rc;
-	if (cli_start(cli, timeout_ms) == -1)
-		return 1;
 	if (resbus_ticket_close(cli->client, id, timeout_ms) == -1)
 		return cli_fail(cli);
 	return 0;
@@ -492,14 +502,10 @@ cmd_ticket_renew(struct cli *cli, int argc, char **argv)
 	struct resbus_ticket_info info;
 	int timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
 	uint64_t id;
-	bool done;
 	int rc;
 
-	if ((rc = parse_id_command(argc, argv, &id, &timeout_ms, &done)) != 0 ||
-	    done)
+	if (!cli_id_start(cli, argc, argv, &id, &timeout_ms, &rc))
 		return rc;
-	if (cli_start(cli, timeout_ms) == -1)
-		return 1;
 	if (resbus_ticket_renew(cli->client, id, timeout_ms, &info) == -1)
 		return cli_fail(cli);
 	rc = 0;
@@ -524,7 +530,6 @@ cmd_ticket_hold(struct cli *cli, int argc, char **argv)
 	int interval_ms = 10000, timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
 	char **rest;
 	uint64_t id;
-	bool done;
 	int i, n = 0, rc;
 
 	/* Take --interval out; the rest parses like any ID command. */
@@ -541,12 +546,11 @@ cmd_ticket_hold(struct cli *cli, int argc, char **argv)
 		}
 		rest[n++] = argv[i];
 	}
-	rc = parse_id_command(n, rest, &id, &timeout_ms, &done);
-	free(rest);
-	if (rc != 0 || done)
+	if (!cli_id_start(cli, n, rest, &id, &timeout_ms, &rc)) {
+		free(rest);
 		return rc;
-	if (cli_start(cli, timeout_ms) == -1)
-		return 1;
+	}
+	free(rest);
 	for (;;) {
 		if (resbus_ticket_renew(cli->client, id, timeout_ms,
 		    &info) == -1)
