@@ -544,7 +544,10 @@ broker_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
 	struct outmsg *o, *next;
 
 	TAILQ_FOREACH_SAFE(o, &b->inflight, entry, next) {
-		if (o->seq > seq || (!multiple && o->seq != seq))
+		/* In flight in publish order: nothing past SEQ is confirmed. */
+		if (o->seq > seq)
+			break;
+		if (!multiple && o->seq != seq)
 			continue;
 		TAILQ_REMOVE(&b->inflight, o, entry);
 		if (!ack) {

@@ -875,7 +875,10 @@ confirm_cb(struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
 	{
 		if (w->lost)
 			return;
-		if (job->seq > seq || (!multiple && job->seq != seq))
+		/* Confirming in publish order: nothing past SEQ is confirmed. */
+		if (job->seq > seq)
+			break;
+		if (!multiple && job->seq != seq)
 			continue;
 		TAILQ_REMOVE(&w->confirming, job, entry);
 		w->nconfirming--;
