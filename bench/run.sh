@@ -13,7 +13,9 @@
 # own.  The services are stopped at the end; BENCH_KEEP=1 keeps the files.
 #
 # Knobs (environment): BENCH_READY_N (1000 samples), BENCH_CYCLE_S (10 s),
-# BENCH_TICKETS (100000), BENCH_RESOURCES (10000), BENCH_SCHED_REPS (1001).
+# BENCH_TICKETS (100000), BENCH_RESOURCES (10000), BENCH_SCHED_REPS (1001),
+# BENCH_ONLY (a comma-separated subset of the phases ready, cycles, sched,
+# memory, worker; the floor is always measured).
 # Needs root (the services run as their own users).
 set -euo pipefail
 
@@ -52,6 +54,11 @@ BROKER_PID=
 WORKER_PID=
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# want PHASE: true if BENCH_ONLY is unset or names PHASE.
+want() {
+	[ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]
+}
 
 say() {
 	echo "[bench +$(($(date +%s) - T_START))s] $*" >&2
@@ -250,177 +257,193 @@ row "floor: SQLite commit (WAL, FULL) p50 / p99" "$SQ_P50 / $SQ_P99 us" "-" "-" 
 row "floor: PostgreSQL commit (fsync) p50 / p99" "$PG_P50 / $PG_P99 us" "-" "-" "-" "-"
 
 # ---- ticket -> READY with a free resource ------------------------------
+phase_ready() {
 
-say "ticket -> READY latency, $READY_N samples (SQLite store)"
-URL=$(vhost ready)
-D=$(phase_dir ready "sqlite:///$W/ready/db/resbus.sqlite" "$URL")
-cat >"$D/etc/pools.yaml" <<'EOF'
-bench:
-  max: 80
-  max_prealloc: 30
-  max_starting: 30
-  cmd_new: "echo x"
-  cmd_delete: "true"
-  tags: [fast]
-EOF
-start_broker "$D" bench-ready
-start_worker "$D" 64
-wait_for "30 free resources" 60 ups_at_least "$D" 30
-read -r R_P50 R_P90 R_P99 R_MAX < <("$RBBENCH" ready "$URL" fast "$READY_N") ||
-    die "ready"
-stop_daemons
-FLOOR_READY=$((RT_P50 + SQ_P50))
-fl="rt+commit $FLOOR_READY us"
-for q in p50:"$R_P50":3 p90:"$R_P90":- p99:"$R_P99":10 max:"$R_MAX":-; do
-	IFS=: read -r name v lim <<<"$q"
-	ratio=$(calc "$v / $FLOOR_READY")
-	if [ "$lim" = - ]; then
-		row "ticket -> READY $name" "$v us" "$fl" "$(calc "$ratio" | xargs printf '%.1fx')" "-" "-"
-	else
-		row "ticket -> READY $name" "$v us" "$fl" "$(printf '%.1fx' "$ratio")" \
-		    "<= ${lim}x" "$(verdict "$ratio" '<=' "$lim")"
-	fi
-done
+	say "ticket -> READY latency, $READY_N samples (SQLite store)"
+	URL=$(vhost ready)
+	D=$(phase_dir ready "sqlite:///$W/ready/db/resbus.sqlite" "$URL")
+	cat >"$D/etc/pools.yaml" <<-'EOF'
+	bench:
+	  max: 80
+	  max_prealloc: 30
+	  max_starting: 30
+	  cmd_new: "echo x"
+	  cmd_delete: "true"
+	  tags: [fast]
+	EOF
+	start_broker "$D" bench-ready
+	start_worker "$D" 64
+	wait_for "30 free resources" 60 ups_at_least "$D" 30
+	read -r R_P50 R_P90 R_P99 R_MAX < <("$RBBENCH" ready "$URL" fast "$READY_N") ||
+	    die "ready"
+	stop_daemons
+	FLOOR_READY=$((RT_P50 + SQ_P50))
+	fl="rt+commit $FLOOR_READY us"
+	for q in p50:"$R_P50":3 p90:"$R_P90":- p99:"$R_P99":10 max:"$R_MAX":-; do
+		IFS=: read -r name v lim <<<"$q"
+		ratio=$(calc "$v / $FLOOR_READY")
+		if [ "$lim" = - ]; then
+			row "ticket -> READY $name" "$v us" "$fl" "$(calc "$ratio" | xargs printf '%.1fx')" "-" "-"
+		else
+			row "ticket -> READY $name" "$v us" "$fl" "$(printf '%.1fx' "$ratio")" \
+			    "<= ${lim}x" "$(verdict "$ratio" '<=' "$lim")"
+		fi
+	done
+}
 
 # ---- full cycles, 16 clients --------------------------------------------
+phase_cycles() {
 
-CYCLE_FLOOR=$(calc "0.25 * $RATE / $MSGS_PER_CYCLE")
-for store in sqlite postgresql; do
-	say "full cycles, $CLIENTS clients, ${CYCLE_S}s ($store store)"
-	URL=$(vhost "cycles-$store")
-	if [ "$store" = sqlite ]; then
-		db="sqlite:///$W/cycles-$store/db/resbus.sqlite"
-	else
-		db=$(pgdb cycles)
-	fi
-	D=$(phase_dir "cycles-$store" "$db" "$URL")
-	cat >"$D/etc/pools.yaml" <<'EOF'
-bench:
-  max: 96
-  max_prealloc: 48
-  max_starting: 48
-  cmd_new: "echo x"
-  cmd_delete: "true"
-  tags: [fast]
-EOF
-	start_broker "$D" "bench-cycles-$store"
-	start_worker "$D" 128
-	wait_for "48 free resources" 60 ups_at_least "$D" 48
-	read -r C_RATE C_N C_P50 C_P99 C_ERR < <("$RBBENCH" cycles "$URL" fast \
-	    "$CLIENTS" "$CYCLE_S") || die "cycles ($store)"
-	stop_daemons
-	say "$store: $C_RATE cycles/s ($C_N cycles, p50 ${C_P50}us, p99 ${C_P99}us)"
-	row "cycles/s, $CLIENTS clients, $store" "$C_RATE" \
-	    "$(printf '%.0f' "$CYCLE_FLOOR") (25% of $RATE/$MSGS_PER_CYCLE)" \
-	    "$(calc "$C_RATE / $CYCLE_FLOOR" | xargs printf '%.2fx')" ">= 1.00x" \
-	    "$(verdict "$C_RATE" '>=' "$CYCLE_FLOOR")"
-	row "  one cycle p50 / p99, $store" "$C_P50 / $C_P99 us" "-" "-" "-" "-"
-done
-row "messages per cycle (12 + 6 notifications)" "$MSGS_PER_CYCLE" "-" "-" "-" "-"
+	CYCLE_FLOOR=$(calc "0.25 * $RATE / $MSGS_PER_CYCLE")
+	for store in sqlite postgresql; do
+		say "full cycles, $CLIENTS clients, ${CYCLE_S}s ($store store)"
+		URL=$(vhost "cycles-$store")
+		if [ "$store" = sqlite ]; then
+			db="sqlite:///$W/cycles-$store/db/resbus.sqlite"
+		else
+			db=$(pgdb cycles)
+		fi
+		D=$(phase_dir "cycles-$store" "$db" "$URL")
+		cat >"$D/etc/pools.yaml" <<-'EOF'
+	bench:
+	  max: 96
+	  max_prealloc: 48
+	  max_starting: 48
+	  cmd_new: "echo x"
+	  cmd_delete: "true"
+	  tags: [fast]
+	EOF
+		start_broker "$D" "bench-cycles-$store"
+		start_worker "$D" 128
+		wait_for "48 free resources" 60 ups_at_least "$D" 48
+		read -r C_RATE C_N C_P50 C_P99 C_ERR < <("$RBBENCH" cycles "$URL" fast \
+		    "$CLIENTS" "$CYCLE_S") || die "cycles ($store)"
+		stop_daemons
+		say "$store: $C_RATE cycles/s ($C_N cycles, p50 ${C_P50}us, p99 ${C_P99}us)"
+		row "cycles/s, $CLIENTS clients, $store" "$C_RATE" \
+		    "$(printf '%.0f' "$CYCLE_FLOOR") (25% of $RATE/$MSGS_PER_CYCLE)" \
+		    "$(calc "$C_RATE / $CYCLE_FLOOR" | xargs printf '%.2fx')" ">= 1.00x" \
+		    "$(verdict "$C_RATE" '>=' "$CYCLE_FLOOR")"
+		row "  one cycle p50 / p99, $store" "$C_P50 / $C_P99 us" "-" "-" "-" "-"
+	done
+	row "messages per cycle (12 + 6 notifications)" "$MSGS_PER_CYCLE" "-" "-" "-" "-"
+}
 
 # ---- one scheduling step -------------------------------------------------
+phase_sched() {
 
-say "scheduling step: 100, 1000 and $NTICKETS open tickets"
-mkdir -p "$W/sched"
-read -r S100 _ _ < <("$SCHED_STEP" "$W/sched" 100 1000 "$SCHED_REPS") ||
-    die "sched-step 100"
-read -r S1K _ _ < <("$SCHED_STEP" "$W/sched" 1000 1000 "$SCHED_REPS") ||
-    die "sched-step 1000"
-read -r SBIG _ _ < <("$SCHED_STEP" "$W/sched" "$NTICKETS" 1000 "$SCHED_REPS") ||
-    die "sched-step $NTICKETS"
-row "sched step, 100 tickets / 100 tag sets" "$S100 ns" "-" "-" "-" "-"
-row "sched step, 1000 tickets / 1000 tag sets" "$S1K ns" "100 tickets: $S100 ns" \
-    "$(calc "$S1K / $S100" | xargs printf '%.2fx')" "-" "-"
-row "sched step, $NTICKETS tickets / 1000 tag sets" "$SBIG ns" \
-    "100 tickets: $S100 ns" "$(calc "$SBIG / $S100" | xargs printf '%.2fx')" \
-    "<= 2x" "$(verdict "$(calc "$SBIG / $S100")" '<=' 2)"
+	say "scheduling step: 100, 1000 and $NTICKETS open tickets"
+	mkdir -p "$W/sched"
+	read -r S100 _ _ < <("$SCHED_STEP" "$W/sched" 100 1000 "$SCHED_REPS") ||
+	    die "sched-step 100"
+	read -r S1K _ _ < <("$SCHED_STEP" "$W/sched" 1000 1000 "$SCHED_REPS") ||
+	    die "sched-step 1000"
+	read -r SBIG _ _ < <("$SCHED_STEP" "$W/sched" "$NTICKETS" 1000 "$SCHED_REPS") ||
+	    die "sched-step $NTICKETS"
+	row "sched step, 100 tickets / 100 tag sets" "$S100 ns" "-" "-" "-" "-"
+	row "sched step, 1000 tickets / 1000 tag sets" "$S1K ns" "100 tickets: $S100 ns" \
+	    "$(calc "$S1K / $S100" | xargs printf '%.2fx')" "-" "-"
+	row "sched step, $NTICKETS tickets / 1000 tag sets" "$SBIG ns" \
+	    "100 tickets: $S100 ns" "$(calc "$SBIG / $S100" | xargs printf '%.2fx')" \
+	    "<= 2x" "$(verdict "$(calc "$SBIG / $S100")" '<=' 2)"
+}
 
 # ---- memory with many resources and tickets; restart -----------------------
+phase_memory() {
 
-say "memory: $NRES resources, then $NTICKETS open tickets (SQLite store)"
-URL=$(vhost memory)
-D=$(phase_dir memory "sqlite:///$W/memory/db/resbus.sqlite" "$URL")
-# First without preallocation, for the baseline; then SIGHUP with it.
-pools_memory() {
-	cat >"$D/etc/pools.yaml" <<EOF
-big:
-  max: $NRES
-  max_prealloc: $1
-  max_starting: 1000
-  cmd_new: "echo x"
-  cmd_delete: "true"
-  tags: [big]
-# Provides the tag of the waiting tickets, but never starts anything.
-slow:
-  max: 1
-  max_prealloc: 0
-  cmd_new: "echo x"
-  cmd_delete: "true"
-  tags: [slow]
-EOF
+	say "memory: $NRES resources, then $NTICKETS open tickets (SQLite store)"
+	URL=$(vhost memory)
+	D=$(phase_dir memory "sqlite:///$W/memory/db/resbus.sqlite" "$URL")
+	# First without preallocation, for the baseline; then SIGHUP with it.
+	pools_memory() {
+		cat >"$D/etc/pools.yaml" <<-EOF
+	big:
+	  max: $NRES
+	  max_prealloc: $1
+	  max_starting: 1000
+	  cmd_new: "echo x"
+	  cmd_delete: "true"
+	  tags: [big]
+	# Provides the tag of the waiting tickets, but never starts anything.
+	slow:
+	  max: 1
+	  max_prealloc: 0
+	  cmd_new: "echo x"
+	  cmd_delete: "true"
+	  tags: [slow]
+	EOF
+	}
+	pools_memory 0
+	start_broker "$D" bench-memory
+	start_worker "$D" 1000
+	sleep 1
+	RSS0=$(rss_kb "$BROKER_PID")
+	pools_memory "$NRES"
+	T0=$(date +%s%N)
+	kill -HUP "$BROKER_PID"
+	wait_for "$NRES resources UP" 300 ups_at_least "$D" "$NRES"
+	T1=$(date +%s%N)
+	sleep 2
+	RSS1=$(rss_kb "$BROKER_PID")
+	say "$NRES resources UP in $(calc "($T1 - $T0) / 1e9")s; RSS $RSS0 -> $RSS1 kB"
+	read -r LOADED LOAD_RATE < <("$RBBENCH" load "$URL" slow "$NTICKETS") ||
+	    die "load"
+	sleep 2
+	RSS2=$(rss_kb "$BROKER_PID")
+	say "$LOADED tickets at $LOAD_RATE/s; RSS $RSS1 -> $RSS2 kB"
+	PER_RES=$(calc "($RSS1 - $RSS0) * 1024 / $NRES" | xargs printf '%.0f')
+	PER_TICKET=$(calc "($RSS2 - $RSS1) * 1024 / $LOADED" | xargs printf '%.0f')
+	row "broker RSS per resource ($NRES)" "$PER_RES B" "RSS ${RSS0}->${RSS1} kB" \
+	    "-" "<= 4096 B" "$(verdict "$PER_RES" '<=' 4096)"
+	row "broker RSS per open ticket ($LOADED)" "$PER_TICKET B" "RSS ${RSS1}->${RSS2} kB" \
+	    "-" "<= 1024 B" "$(verdict "$PER_TICKET" '<=' 1024)"
+	row "  tickets accepted per second (pipelined)" "$LOAD_RATE" "-" "-" "-" "-"
+
+	say "restart with $LOADED open tickets and $NRES resources"
+	kill -KILL "$BROKER_PID"
+	wait "$BROKER_PID" 2>/dev/null || true
+	BROKER_PID=
+	T0=$(date +%s%N)
+	"$B/resbusd" --config-dir "$D/etc" </dev/null >>"$D/broker.out" 2>&1 &
+	BROKER_PID=$!
+	T1=$("$RBBENCH" take "$URL" slow 120) || die "take after restart"
+	RESTART=$(calc "($T1 - $T0) / 1e9" | xargs printf '%.2f')
+	RSS3=$(rss_kb "$BROKER_PID")
+	say "restart to serving: ${RESTART}s (RSS after restart $RSS3 kB)"
+	row "restart to serving ($LOADED tickets)" "$RESTART s" "-" "-" "<= 2 s" \
+	    "$(verdict "$RESTART" '<=' 2)"
+	stop_daemons
 }
-pools_memory 0
-start_broker "$D" bench-memory
-start_worker "$D" 1000
-sleep 1
-RSS0=$(rss_kb "$BROKER_PID")
-pools_memory "$NRES"
-T0=$(date +%s%N)
-kill -HUP "$BROKER_PID"
-wait_for "$NRES resources UP" 300 ups_at_least "$D" "$NRES"
-T1=$(date +%s%N)
-sleep 2
-RSS1=$(rss_kb "$BROKER_PID")
-say "$NRES resources UP in $(calc "($T1 - $T0) / 1e9")s; RSS $RSS0 -> $RSS1 kB"
-read -r LOADED LOAD_RATE < <("$RBBENCH" load "$URL" slow "$NTICKETS") ||
-    die "load"
-sleep 2
-RSS2=$(rss_kb "$BROKER_PID")
-say "$LOADED tickets at $LOAD_RATE/s; RSS $RSS1 -> $RSS2 kB"
-PER_RES=$(calc "($RSS1 - $RSS0) * 1024 / $NRES" | xargs printf '%.0f')
-PER_TICKET=$(calc "($RSS2 - $RSS1) * 1024 / $LOADED" | xargs printf '%.0f')
-row "broker RSS per resource ($NRES)" "$PER_RES B" "RSS ${RSS0}->${RSS1} kB" \
-    "-" "<= 4096 B" "$(verdict "$PER_RES" '<=' 4096)"
-row "broker RSS per open ticket ($LOADED)" "$PER_TICKET B" "RSS ${RSS1}->${RSS2} kB" \
-    "-" "<= 1024 B" "$(verdict "$PER_TICKET" '<=' 1024)"
-row "  tickets accepted per second (pipelined)" "$LOAD_RATE" "-" "-" "-" "-"
-
-say "restart with $LOADED open tickets and $NRES resources"
-kill -KILL "$BROKER_PID"
-wait "$BROKER_PID" 2>/dev/null || true
-BROKER_PID=
-T0=$(date +%s%N)
-"$B/resbusd" --config-dir "$D/etc" </dev/null >>"$D/broker.out" 2>&1 &
-BROKER_PID=$!
-T1=$("$RBBENCH" take "$URL" slow 120) || die "take after restart"
-RESTART=$(calc "($T1 - $T0) / 1e9" | xargs printf '%.2f')
-RSS3=$(rss_kb "$BROKER_PID")
-say "restart to serving: ${RESTART}s (RSS after restart $RSS3 kB)"
-row "restart to serving ($LOADED tickets)" "$RESTART s" "-" "-" "<= 2 s" \
-    "$(verdict "$RESTART" '<=' 2)"
-stop_daemons
 
 # ---- a worker with 1,000 concurrent driver commands ----------------------
+phase_worker() {
 
-say "worker concurrency: bench/worker-concurrency.sh"
-WC=$(bash "$S/bench/worker-concurrency.sh" 2>"$W/worker-concurrency.err") ||
-    { cat "$W/worker-concurrency.err" >&2; die "bench/worker-concurrency.sh"; }
-echo "$WC" >&2
-wc_field() {
-	printf '%s\n' "$WC" | awk -F': *' -v k="$1" 'index($0, k) == 1 { print $2 }'
+	say "worker concurrency: bench/worker-concurrency.sh"
+	WC=$(bash "$S/bench/worker-concurrency.sh" 2>"$W/worker-concurrency.err") ||
+	    { cat "$W/worker-concurrency.err" >&2; die "bench/worker-concurrency.sh"; }
+	echo "$WC" >&2
+	wc_field() {
+		printf '%s\n' "$WC" | awk -F': *' -v k="$1" 'index($0, k) == 1 { print $2 }'
+	}
+	WC_N=$(wc_field 'most running at once')
+	WC_WALL=$(wc_field 'wall time' | awk '{ print $1 }')
+	WC_RATIO=$(wc_field 'ratio to the floor')
+	WC_THREADS=$(wc_field 'worker threads')
+	WC_RSS=$(wc_field 'worker peak RSS')
+	row "worker: 1000 x 'sleep 1', first start to end" "$WC_WALL ms" "1000 ms (one command)" \
+	    "${WC_RATIO}x" "-" "-"
+	row "worker: most commands running at once" "$WC_N" "-" "-" ">= 1000" \
+	    "$(verdict "$WC_N" '>=' 1000)"
+	row "worker: threads (max seen)" "$WC_THREADS" "-" "-" "no thread per cmd" \
+	    "$(verdict "$WC_THREADS" '<=' 8)"
+	row "worker: peak RSS (VmHWM)" "$WC_RSS" "-" "-" "-" "-"
 }
-WC_N=$(wc_field 'most running at once')
-WC_WALL=$(wc_field 'wall time' | awk '{ print $1 }')
-WC_RATIO=$(wc_field 'ratio to the floor')
-WC_THREADS=$(wc_field 'worker threads')
-WC_RSS=$(wc_field 'worker peak RSS')
-row "worker: 1000 x 'sleep 1', first start to end" "$WC_WALL ms" "1000 ms (one command)" \
-    "${WC_RATIO}x" "-" "-"
-row "worker: most commands running at once" "$WC_N" "-" "-" ">= 1000" \
-    "$(verdict "$WC_N" '>=' 1000)"
-row "worker: threads (max seen)" "$WC_THREADS" "-" "-" "no thread per cmd" \
-    "$(verdict "$WC_THREADS" '<=' 8)"
-row "worker: peak RSS (VmHWM)" "$WC_RSS" "-" "-" "-" "-"
+
+for phase in ready cycles sched memory worker; do
+	if want "$phase"; then
+		"phase_$phase"
+	fi
+done
 
 say "done in $(($(date +%s) - T_START))s"
 print_table

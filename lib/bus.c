@@ -368,6 +368,16 @@ bus_queue_bind(struct bus *bus, const char *queue, const char *exchange,
 }
 
 int
+bus_queue_unbind(struct bus *bus, const char *queue, const char *exchange,
+    const char *key)
+{
+	amqp_queue_unbind(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(queue),
+	    amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
+	    amqp_empty_table);
+	return bus_check(bus, "queue.unbind", BUS_CHANNEL);
+}
+
+int
 bus_qos(struct bus *bus, uint16_t prefetch)
 {
 	amqp_basic_qos(bus->conn, BUS_CHANNEL, 0, prefetch, 0);
@@ -570,10 +580,11 @@ bus_publish(struct bus *bus, const char *exchange, const char *key,
 	return 0;
 }
 
-int
-bus_ack(struct bus *bus, uint64_t delivery_tag)
+static int
+bus_ack_tag(struct bus *bus, uint64_t delivery_tag, bool multiple)
 {
-	int status = amqp_basic_ack(bus->conn, BUS_CHANNEL, delivery_tag, 0);
+	int status = amqp_basic_ack(bus->conn, BUS_CHANNEL, delivery_tag,
+	    multiple);
 
 	if (status != AMQP_STATUS_OK) {
 		snprintf(bus->error, sizeof(bus->error), "basic.ack: %s",
@@ -582,6 +593,18 @@ bus_ack(struct bus *bus, uint64_t delivery_tag)
 		return -1;
 	}
 	return 0;
+}
+
+int
+bus_ack(struct bus *bus, uint64_t delivery_tag)
+{
+	return bus_ack_tag(bus, delivery_tag, false);
+}
+
+int
+bus_ack_upto(struct bus *bus, uint64_t delivery_tag)
+{
+	return bus_ack_tag(bus, delivery_tag, true);
 }
 
 int

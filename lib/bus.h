@@ -103,6 +103,8 @@ int bus_queue_declare(struct bus *bus, const char *name, unsigned flags,
 	__attribute__((warn_unused_result));
 int bus_queue_bind(struct bus *bus, const char *queue, const char *exchange,
     const char *key) __attribute__((warn_unused_result));
+int bus_queue_unbind(struct bus *bus, const char *queue, const char *exchange,
+    const char *key) __attribute__((warn_unused_result));
 int bus_qos(struct bus *bus, uint16_t prefetch)
 	__attribute__((warn_unused_result));
 /* Starts consuming QUEUE; each delivery goes to FN(bus, d, ARG). */
@@ -121,6 +123,9 @@ int bus_publish(struct bus *bus, const char *exchange, const char *key,
     const struct bus_props *props, const void *body, size_t len,
     uint64_t *seq) __attribute__((warn_unused_result));
 int bus_ack(struct bus *bus, uint64_t delivery_tag)
+	__attribute__((warn_unused_result));
+/* Acknowledges DELIVERY_TAG and every delivery before it on the channel. */
+int bus_ack_upto(struct bus *bus, uint64_t delivery_tag)
 	__attribute__((warn_unused_result));
 int bus_reject(struct bus *bus, uint64_t delivery_tag, bool requeue)
 	__attribute__((warn_unused_result));

@@ -271,7 +271,12 @@ client_send(struct resbus_client *c, const char *exchange, const char *key,
 	props.reply_to = c->reply_queue;
 	props.correlation_id = c->corr;
 	props.user_id = bus_user(c->bus);
-	props.persistent = true;
+	/*
+	 * Requests, closes and renewals must outlive a RabbitMQ restart; a
+	 * query is worth nothing without its asker, whose reply queue does
+	 * not outlive the connection, so it is spared the disk.
+	 */
+	props.persistent = m->descriptor != &resbus__v1__ticket_query__descriptor;
 	body = msg_pack(m, &len);
 	rc = bus_publish(c->bus, exchange, key, &props, body, len, NULL);
 	free(body);
@@ -654,10 +659,38 @@ client_event_queue(struct resbus_client *c)
 }
 
 /*
+ * Sends query Q and hands its answer to the watch, unless an event ended
+ * the wait first.  0, 1 when DEADLINE passed, -1 on error (set).
+ */
+static int
+client_wait_query(struct resbus_client *c, const Resbus__V1__TicketQuery *q,
+    int64_t deadline)
+{
+	int rc;
+
+	if (client_send(c, "", c->request_queue, &q->base) == -1)
+		return -1;
+	rc = client_pump(c, deadline, client_wait_done);
+	if (rc != 0 || c->watch_done != NULL)
+		return rc;
+	if (client_await(c, 0) == -1 || client_reply_update(c) == NULL)
+		return -1;
+	client_watch(c, c->reply);
+	c->reply = NULL;
+	return 0;
+}
+
+/*
  * Waits until ticket ID has a resource, failed or was closed, and puts
  * its state into *INFO (free with resbus_ticket_info_clear).  -1 when the
  * ticket does not exist, was closed before it got a resource, or no
  * answer came within TIMEOUT_MS (*timed_out set).
+ *
+ * A ticket is mostly waited on right after it was taken, and a free
+ * resource is given at once, so one query usually answers.  Otherwise
+ * the ticket's events are bound to the event queue first and the query
+ * asked again, so that no update slips in between; the binding goes when
+ * the wait ends, so a long-lived client does not gather them.
  */
 int
 resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
@@ -666,43 +699,36 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
 	const Resbus__V1__TicketUpdate *u;
 	int64_t deadline;
-	char *key;
-	int rc, ret = -1;
+	char *key = NULL;
+	int rc, unbound, ret = -1;
 
 	memset(info, 0, sizeof(*info));
 	*timed_out = false;
 	deadline = client_deadline(timeout_ms);
-	if (client_event_queue(c) == -1)
-		return -1;
-	/* Bind first, query second: no update can slip in between. */
-	key = xasprintf("ticket.%llu.*", (unsigned long long)id);
-	rc = bus_queue_bind(c->bus, c->event_queue, c->event_exchange, key);
-	free(key);
-	if (rc == -1) {
-		client_seterr(
-		    c, "cannot bind the event queue: %s", bus_error(c->bus));
-		return -1;
-	}
 	if (c->watch_done != NULL)
 		msg_free(&c->watch_done->base);
 	c->watch_done = NULL;
 	c->watch_id = id;
 	c->watching = true;
-
 	q.ticket_id = id;
-	if (client_send(c, "", c->request_queue, &q.base) == -1)
-		goto out;
-	/* The answer to the query is one more update of the ticket. */
-	rc = client_pump(c, deadline, client_wait_done);
+
+	rc = client_wait_query(c, &q, deadline);
 	if (rc == 0 && c->watch_done == NULL) {
-		if (client_await(c, 0) == -1 ||
-		    (u = client_reply_update(c)) == NULL)
+		if (client_event_queue(c) == -1)
 			goto out;
-		client_watch(c, c->reply);
-		c->reply = NULL;
+		key = xasprintf("ticket.%llu.*", (unsigned long long)id);
+		if (bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
+			key) == -1) {
+			client_seterr(c, "cannot bind the event queue: %s",
+			    bus_error(c->bus));
+			free(key);
+			key = NULL;
+			goto out;
+		}
+		rc = client_wait_query(c, &q, deadline);
+		if (rc == 0 && c->watch_done == NULL)
+			rc = client_pump(c, deadline, client_watch_done);
 	}
-	if (rc == 0 || rc == 1)
-		rc = client_pump(c, deadline, client_watch_done);
 	if (rc == -1)
 		goto out;
 	if (rc == 1) {
@@ -728,6 +754,17 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 	info->id = id;
 	ret = 0;
 out:
+	/*
+	 * The answer stands even if the unbind fails: only a broken
+	 * connection fails it, and its exclusive queue goes with its
+	 * bindings.
+	 */
+	if (key != NULL) {
+		unbound = bus_queue_unbind(c->bus, c->event_queue,
+		    c->event_exchange, key);
+		(void)unbound;
+	}
+	free(key);
 	c->watching = false;
 	if (c->watch_done != NULL)
 		msg_free(&c->watch_done->base);

@@ -19,8 +19,13 @@
  * The child gets its own process group so that a timeout reaches
  * everything the command started: SIGTERM to the group, SIGKILL to the
  * group RUNNER_KILL_GRACE_S later.  Everything the child needs (argv,
- * envp, descriptors) is prepared before fork(), so the child only calls
- * async-signal-safe functions.
+ * envp, descriptors) is prepared before the child starts, and the child
+ * is made with vfork(): it borrows the worker's memory until its execve()
+ * instead of copying the worker's page tables (with a thousand commands
+ * at once, fork() would copy them a thousand times).  The child only
+ * makes system calls, and runs with every signal blocked until it has put
+ * back the default action of each signal the worker catches, so no
+ * handler of the worker ever runs in it.
  *
  * stdout capture follows resalloc's line rule: whole lines are kept
  * while the total fits the limit; the first line that does not fit ends
@@ -407,10 +412,21 @@ child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
     pid_t parent)
 {
 	static const char msg[] = "resbus-worker: cannot exec /bin/sh\n";
+	struct sigaction sa, dfl = { .sa_handler = SIG_DFL };
 	char *argv[4];
 	sigset_t none;
-	int nullfd;
+	int nullfd, sig;
 	ssize_t n;
+
+	/* Handlers of the worker must not run here: default actions first,
+	 * then the signal mask the command starts with. */
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+			(void)sigaction(sig, &dfl, NULL);
+	(void)sigaction(SIGPIPE, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 
 	(void)setpgid(0, 0);
 #ifdef __linux__
@@ -423,9 +439,6 @@ child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
 	if (getppid() != parent)
 		_exit(127);
 #endif
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	(void)signal(SIGPIPE, SIG_DFL);
 
 	nullfd = open("/dev/null", O_RDONLY);
 	if (nullfd == -1 || dup2(nullfd, STDIN_FILENO) == -1 ||
@@ -442,6 +455,31 @@ child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
 	n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)n;
 	_exit(127);
+}
+
+/*
+ * Starts the child with every signal blocked, so that none is handled in
+ * it before child_exec() has reset the handlers; the parent gets its
+ * mask back once the child has called execve() (or exited).  -1 with
+ * errno if no child could be made.
+ */
+static pid_t
+spawn_child(const struct runner_spec *spec, char **envp, int out_fd,
+    int err_fd, pid_t parent)
+{
+	sigset_t all, old;
+	pid_t pid;
+	int saved;
+
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
+	pid = vfork();
+	if (pid == 0)
+		child_exec(spec, envp, out_fd, err_fd, parent);
+	saved = errno;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return pid;
 }
 
 struct runner *
@@ -474,7 +512,7 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 	}
 	envp = env_build(spec);
 
-	pid = fork();
+	pid = spawn_child(spec, envp, pfd[1], efd[1], parent);
 	if (pid == -1) {
 		saved = errno;
 		free(envp);
@@ -486,8 +524,6 @@ runner_start(struct ev_loop *loop, const struct runner_spec *spec,
 		errno = saved;
 		return NULL;
 	}
-	if (pid == 0)
-		child_exec(spec, envp, pfd[1], efd[1], parent);
 
 	/* Both sides set the group, so kill(-pid) works whoever runs first. */
 	(void)setpgid(pid, pid);
