@@ -6,7 +6,8 @@
 # and after it is ready, waited for and closed, with resalloc's call
 # shapes (string ids, nil sandbox, faults for unknown ids); a blocked
 # waitTicket does not hold up other connections and is woken when its
-# ticket is served; a client that gives up waiting is noticed; --listen
+# ticket is served; a wait leaves no binding behind on the session's
+# event queue; a client that gives up waiting is noticed; --listen
 # overrides server.yaml; SIGTERM stops the gateway cleanly, even while a
 # waitTicket blocks.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -100,6 +101,27 @@ grep -Eq 'takeTicket: ticket [0-9]+' "$RB_LOGDIR/xmlrpc.log" ||
 # (b) a blocked waitTicket holds up no other connection, and is woken.
 out=$(client block) || rb_fail "client.py block failed: $out"
 rb_assert_match '^block: OK$' "$out" "client.py block"
+
+# (b2) a wait for a resource still booting binds its ticket's events to
+# the session's event queue; the binding goes when the wait ends, while
+# the session (one keep-alive HTTP connection) lives on, so a long-lived
+# caller does not gather one binding per ticket.
+ticket_bindings() {
+	rb_ctl list_bindings -p "$RB_VHOST" -s routing_key |
+	    grep -c -E '^ticket\.[0-9]+\.\*$' || true
+}
+mkfifo "$RB_TMP/linger.in"
+client linger <"$RB_TMP/linger.in" >"$RB_TMP/linger.out" 2>&1 &
+linger=$!
+rb_track "$linger"
+exec 7>"$RB_TMP/linger.in"
+rb_wait_for "the lingering client's ticket to be ready" 60 \
+    grep -Eq '^[0-9]+$' "$RB_TMP/linger.out"
+rb_assert_eq 0 "$(ticket_bindings)" \
+    "ticket event bindings left by an ended wait of a live session"
+exec 7>&-
+wait "$linger" || rb_fail "client.py linger failed: $(cat "$RB_TMP/linger.out")"
+rb_assert_match 'linger: OK' "$(cat "$RB_TMP/linger.out")" "client.py linger"
 
 # (c) a client that gives up waiting frees its thread: the gateway says
 # so within a wait slice (5 s).

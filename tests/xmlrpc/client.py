@@ -16,6 +16,9 @@ not ready at once.  STEP is one of:
            the ticket from `hold` holds it), and gives up waiting for it
            after 2 s, dropping the connection; prints the ticket id
   hold     takes a ticket, waits for it, prints its id
+  linger   takes a ticket, waits for it and prints its id, then keeps
+           its connection (and so its gateway session) open until
+           standard input ends, and closes the ticket through it
   close ID closes ticket ID
 
 Only the standard library is used: xmlrpc.client is what resalloc's
@@ -242,6 +245,16 @@ def step_hold(url, tag):
     print(tid, flush=True)
 
 
+def step_linger(url, tag):
+    p = proxy(url)
+    tid = p.takeTicket([tag])
+    p.waitTicket(tid)
+    print(tid, flush=True)
+    sys.stdin.read()
+    p.closeTicket(tid)
+    print("linger: OK", flush=True)
+
+
 def step_abandon(url, tag):
     tid = proxy(url).takeTicket([tag])
     try:
@@ -261,7 +274,7 @@ def main():
         proxy(url).closeTicket(int(sys.argv[4]))
         return
     steps = {"basic": step_basic, "block": step_block, "hold": step_hold,
-             "abandon": step_abandon}
+             "linger": step_linger, "abandon": step_abandon}
     steps[step](url, tag)
 
 
