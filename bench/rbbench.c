@@ -7,7 +7,8 @@
  *
  *   amqp-rt URL N             raw publish -> consume -> publish back ->
  *                             consume round trip, persistent messages on
- *                             a durable queue: p50 p99 (microseconds)
+ *                             a durable queue, the echo side in a thread
+ *                             of its own: p50 p99 (microseconds)
  *   amqp-rate URL N           raw message rate, one publisher connection
  *                             and one acking consumer connection on a
  *                             durable queue: messages per second

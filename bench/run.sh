@@ -15,7 +15,8 @@
 # Knobs (environment): BENCH_READY_N (1000 samples), BENCH_CYCLE_S (10 s),
 # BENCH_TICKETS (100000), BENCH_RESOURCES (10000), BENCH_SCHED_REPS (1001),
 # BENCH_ONLY (a comma-separated subset of the phases ready, cycles, sched,
-# memory, worker; the floor is always measured).
+# memory, worker; the floor is always measured), BENCH_WORKERS (1: how many
+# resbus-workers serve the pool of the cycles).
 # Needs root (the services run as their own users).
 set -euo pipefail
 
@@ -26,6 +27,7 @@ SCHED_STEP=$B/bench/sched-step
 READY_N=${BENCH_READY_N:-1000}
 CYCLE_S=${BENCH_CYCLE_S:-10}
 CLIENTS=16
+CYCLE_WORKERS=${BENCH_WORKERS:-1}
 NTICKETS=${BENCH_TICKETS:-100000}
 NRES=${BENCH_RESOURCES:-10000}
 SCHED_REPS=${BENCH_SCHED_REPS:-1001}
@@ -34,7 +36,8 @@ SCHED_REPS=${BENCH_SCHED_REPS:-1001}
 # TicketQuery, its TicketUpdate reply, the ticket.<id>.ready event,
 # TicketClose, its TicketUpdate reply, the ticket.<id>.closed event, the
 # Delete job, its DeleteResult, the Allocate job of the replacement, its
-# AllocateResult.  (Plus one queue.bind RPC and the acks, not counted.)
+# AllocateResult.  (Plus the acks and confirms, not counted; a wait binds
+# the ticket's events only when its query finds no resource yet.)
 # With notifications on (server.yaml's default), six more: the JSON
 # notifications ticket.open, ticket.ready, ticket.closed, resource.deleted,
 # resource.starting and resource.up (counted in resbusd's debug log).
@@ -51,7 +54,7 @@ fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/resbus-bench.XXXXXX")
 chmod 755 "$W"
 BROKER_PID=
-WORKER_PID=
+WORKER_PIDS=()
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -79,7 +82,7 @@ stop_pid() {
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	stop_pid "$WORKER_PID"
+	stop_workers
 	stop_pid "$BROKER_PID"
 	bash "$S/scripts/rabbitmq.sh" stop "$W/svc" >/dev/null 2>&1 || true
 	bash "$S/scripts/postgres.sh" stop "$W/svc" >/dev/null 2>&1 || true
@@ -158,6 +161,7 @@ bash "$S/scripts/postgres.sh" start "$W/svc" auto >"$W/postgres.out" 2>&1 ||
     { cat "$W/postgres.out" >&2; die "PostgreSQL did not start"; }
 # shellcheck source=/dev/null
 . "$W/svc/env"
+RABBIT_PID=$(cat "$RESBUS_TEST_RABBITMQ_DIR/pid")
 PGHOST=$RESBUS_TEST_PG_HOST
 PGPORT=$RESBUS_TEST_PG_PORT
 PGUSER=${RESBUS_TEST_PG_USER:-resbus}
@@ -211,17 +215,27 @@ start_broker() {
 	wait_for "resbusd to consume its request queue" 120 broker_consuming "$2"
 }
 
-# start_worker DIR CONCURRENCY
+# start_worker DIR CONCURRENCY [COUNT]: COUNT workers (1) serving the pools.
 start_worker() {
-	echo "===== resbus-worker $(date +%T)" >>"$1/worker.out"
-	"$B/resbus-worker" --config-dir "$1/etc" --concurrency "$2" \
-	    </dev/null >>"$1/worker.out" 2>&1 &
-	WORKER_PID=$!
+	local i
+	for ((i = 0; i < ${3:-1}; i++)); do
+		echo "===== resbus-worker $i $(date +%T)" >>"$1/worker.out"
+		"$B/resbus-worker" --config-dir "$1/etc" --concurrency "$2" \
+		    </dev/null >>"$1/worker.out" 2>&1 &
+		WORKER_PIDS+=("$!")
+	done
+}
+
+stop_workers() {
+	local pid
+	for pid in "${WORKER_PIDS[@]}"; do
+		stop_pid "$pid"
+	done
+	WORKER_PIDS=()
 }
 
 stop_daemons() {
-	stop_pid "$WORKER_PID"
-	WORKER_PID=
+	stop_workers
 	stop_pid "$BROKER_PID"
 	BROKER_PID=
 }
@@ -229,6 +243,18 @@ stop_daemons() {
 # ups_at_least DIR N: resbusd has logged N resources UP.
 ups_at_least() {
 	[ "$(grep -c ': UP after' "$1/logs/main.log" 2>/dev/null || true)" -ge "$2" ]
+}
+
+# cpu_ticks PID...: user + system clock ticks of the PIDs and of their
+# reaped children (a worker's driver commands), summed.
+cpu_ticks() {
+	local pid t=0 f
+	for pid in "$@"; do
+		f=$(cut -d' ' -f14-17 "/proc/$pid/stat" 2>/dev/null) || continue
+		# shellcheck disable=SC2086 # four numbers
+		t=$((t + $(echo $f | tr ' ' '+')))
+	done
+	echo "$t"
 }
 
 rss_kb() {
@@ -293,6 +319,8 @@ phase_ready() {
 
 # ---- full cycles, 16 clients --------------------------------------------
 phase_cycles() {
+	local wlabel=
+	[ "$CYCLE_WORKERS" -eq 1 ] || wlabel=", $CYCLE_WORKERS workers"
 
 	CYCLE_FLOOR=$(calc "0.25 * $RATE / $MSGS_PER_CYCLE")
 	for store in sqlite postgresql; do
@@ -314,17 +342,28 @@ phase_cycles() {
 	  tags: [fast]
 	EOF
 		start_broker "$D" "bench-cycles-$store"
-		start_worker "$D" 128
+		start_worker "$D" 128 "$CYCLE_WORKERS"
 		wait_for "48 free resources" 60 ups_at_least "$D" 48
+		t0=$(date +%s%N)
+		c0=("$(cpu_ticks "$RABBIT_PID")" "$(cpu_ticks "$BROKER_PID")" \
+		    "$(cpu_ticks "${WORKER_PIDS[@]}")")
 		read -r C_RATE C_N C_P50 C_P99 C_ERR < <("$RBBENCH" cycles "$URL" fast \
 		    "$CLIENTS" "$CYCLE_S") || die "cycles ($store)"
+		c1=("$(cpu_ticks "$RABBIT_PID")" "$(cpu_ticks "$BROKER_PID")" \
+		    "$(cpu_ticks "${WORKER_PIDS[@]}")")
+		span=$(calc "($(date +%s%N) - $t0) / 1e9 * $(getconf CLK_TCK)")
 		stop_daemons
 		say "$store: $C_RATE cycles/s ($C_N cycles, p50 ${C_P50}us, p99 ${C_P99}us)"
-		row "cycles/s, $CLIENTS clients, $store" "$C_RATE" \
+		row "cycles/s, $CLIENTS clients, $store$wlabel" "$C_RATE" \
 		    "$(printf '%.0f' "$CYCLE_FLOOR") (25% of $RATE/$MSGS_PER_CYCLE)" \
 		    "$(calc "$C_RATE / $CYCLE_FLOOR" | xargs printf '%.2fx')" ">= 1.00x" \
 		    "$(verdict "$C_RATE" '>=' "$CYCLE_FLOOR")"
 		row "  one cycle p50 / p99, $store" "$C_P50 / $C_P99 us" "-" "-" "-" "-"
+		row "  CPUs: rabbitmq / resbusd / workers+cmds" "$(calc \
+		    "$((c1[0] - c0[0])) / $span" | xargs printf '%.2f') / $(calc \
+		    "$((c1[1] - c0[1])) / $span" | xargs printf '%.2f') / $(calc \
+		    "$((c1[2] - c0[2])) / $span" | xargs printf '%.2f')" \
+		    "of $(nproc)" "-" "-" "-"
 	done
 	row "messages per cycle (12 + 6 notifications)" "$MSGS_PER_CYCLE" "-" "-" "-" "-"
 }

@@ -357,24 +357,37 @@ bus_queue_declare(struct bus *bus, const char *name, unsigned flags,
 	return 0;
 }
 
+/* queue.bind, or queue.unbind if !BIND, of QUEUE to EXCHANGE with KEY. */
+static int
+bus_queue_binding(struct bus *bus, bool bind, const char *queue,
+    const char *exchange, const char *key)
+{
+	amqp_bytes_t q = amqp_cstring_bytes(queue);
+	amqp_bytes_t x = amqp_cstring_bytes(exchange);
+	amqp_bytes_t k = amqp_cstring_bytes(key);
+
+	if (bind)
+		amqp_queue_bind(bus->conn, BUS_CHANNEL, q, x, k,
+		    amqp_empty_table);
+	else
+		amqp_queue_unbind(bus->conn, BUS_CHANNEL, q, x, k,
+		    amqp_empty_table);
+	return bus_check(bus, bind ? "queue.bind" : "queue.unbind",
+	    BUS_CHANNEL);
+}
+
 int
 bus_queue_bind(struct bus *bus, const char *queue, const char *exchange,
     const char *key)
 {
-	amqp_queue_bind(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(queue),
-	    amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
-	    amqp_empty_table);
-	return bus_check(bus, "queue.bind", BUS_CHANNEL);
+	return bus_queue_binding(bus, true, queue, exchange, key);
 }
 
 int
 bus_queue_unbind(struct bus *bus, const char *queue, const char *exchange,
     const char *key)
 {
-	amqp_queue_unbind(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(queue),
-	    amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
-	    amqp_empty_table);
-	return bus_check(bus, "queue.unbind", BUS_CHANNEL);
+	return bus_queue_binding(bus, false, queue, exchange, key);
 }
 
 int
