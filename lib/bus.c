@@ -51,8 +51,10 @@
 struct bus_consumer {
 	char *tag;
 	size_t taglen;
+	char *queue;
 	bus_deliver_fn *fn;
 	void *arg;
+	bool cancelled;              /* basic.cancel sent */
 };
 
 struct bus {
@@ -271,8 +273,10 @@ bus_free(struct bus *bus)
 		(void)amqp_connection_close(bus->conn, AMQP_REPLY_SUCCESS);
 	}
 	amqp_destroy_connection(bus->conn);
-	for (i = 0; i < bus->nconsumers; i++)
+	for (i = 0; i < bus->nconsumers; i++) {
 		free(bus->consumers[i].tag);
+		free(bus->consumers[i].queue);
+	}
 	free(bus->consumers);
 	free(bus->slots);
 	free(bus->user);
@@ -477,10 +481,36 @@ bus_consume(struct bus *bus, const char *queue, bool no_ack,
 	c = &bus->consumers[bus->nconsumers++];
 	c->tag = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
 	c->taglen = ok->consumer_tag.len;
+	c->queue = xstrdup(queue);
 	c->fn = fn;
 	c->arg = arg;
+	c->cancelled = false;
 	bus_index_add(bus, bus->nconsumers - 1);
 	return 0;
+}
+
+/*
+ * Stops the consumer of QUEUE.  Its entry stays: deliveries RabbitMQ sent
+ * before the cancel still reach its function, which must hand them back.
+ */
+int
+bus_cancel(struct bus *bus, const char *queue)
+{
+	struct bus_consumer *c;
+	size_t i;
+
+	for (i = 0; i < bus->nconsumers; i++) {
+		c = &bus->consumers[i];
+		if (c->cancelled || strcmp(c->queue, queue) != 0)
+			continue;
+		c->cancelled = true;
+		amqp_basic_cancel(bus->conn, BUS_CHANNEL,
+		    amqp_cstring_bytes(c->tag));
+		return bus_check(bus, "basic.cancel", BUS_CHANNEL);
+	}
+	snprintf(bus->error, sizeof(bus->error),
+	    "basic.cancel: no consumer of %s", queue);
+	return -1;
 }
 
 int

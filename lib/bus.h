@@ -110,6 +110,12 @@ int bus_qos(struct bus *bus, uint16_t prefetch)
 /* Starts consuming QUEUE; each delivery goes to FN(bus, d, ARG). */
 int bus_consume(struct bus *bus, const char *queue, bool no_ack,
     bus_deliver_fn *fn, void *arg) __attribute__((warn_unused_result));
+/*
+ * Stops consuming QUEUE.  Deliveries already on their way still reach the
+ * consumer's function; what it does not acknowledge it must reject.
+ */
+int bus_cancel(struct bus *bus, const char *queue)
+	__attribute__((warn_unused_result));
 /* Puts the channel in confirm mode; confirms go to FN(bus, ..., ARG). */
 int bus_confirm_select(struct bus *bus, bus_confirm_fn *fn, void *arg)
 	__attribute__((warn_unused_result));

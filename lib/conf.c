@@ -945,16 +945,6 @@ parse_str_value(struct parse *p, const char *label, conf_check_fn check,
 }
 
 static void
-free_str_list(char **list, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
-static void
 free_tag_list(struct conf_tag *list, size_t n)
 {
 	size_t i;
@@ -989,7 +979,7 @@ parse_str_list(struct parse *p, const struct conf_key *k,
 
 		if (parse_str_value(
 			p, k->name, k->check, item, false, &list[n]) == -1) {
-			free_str_list(list, n);
+			strv_free(list, n);
 			return -1;
 		}
 		n++;
@@ -1260,7 +1250,7 @@ fields_free(const struct conf_key *keys, size_t nkeys, void *obj)
 			FIELD_STR(obj, k) = NULL;
 			break;
 		case CONF_STRING_LIST:
-			free_str_list(
+			strv_free(
 			    FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
 			FIELD_STRLIST(obj, k) = NULL;
 			FIELD_COUNT(obj, k) = 0;
@@ -1344,11 +1334,11 @@ set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 		if (parse_str_list(p, k, node, &list, &n) == -1)
 			return -1;
 		if (n == 0 && (k->flags & KEY_NONEMPTY)) {
-			free_str_list(list, n);
+			strv_free(list, n);
 			return fail(p, node, "%s: must list at least one item",
 			    k->name);
 		}
-		free_str_list(FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
+		strv_free(FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
 		FIELD_STRLIST(obj, k) = list;
 		FIELD_COUNT(obj, k) = n;
 		return 0;

@@ -123,9 +123,5 @@ tagset_split(const char *key, char ***tags, size_t *ntags)
 void
 tagset_free_list(char **tags, size_t ntags)
 {
-	size_t i;
-
-	for (i = 0; i < ntags; i++)
-		free(tags[i]);
-	free(tags);
+	strv_free(tags, ntags);
 }

@@ -170,19 +170,24 @@ options_parse(int argc, char **argv, struct options *o)
 	}
 }
 
-/* Loads the configuration; prints the error and exits 1 on failure. */
-static void
-settings_load(const struct options *o, struct settings *s)
+static void settings_free(struct settings *s);
+
+/*
+ * Reads the configuration into S (freed with settings_free() either way).
+ * 0, or -1 with a message in ERR.
+ */
+static int
+settings_read(const struct options *o, struct settings *s, char *err,
+    size_t errlen)
 {
-	char err[1024];
 	char *path = NULL;
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
 	if (o->config_file != NULL) {
-		s->worker = conf_worker_load(o->config_file, err, sizeof(err));
+		s->worker = conf_worker_load(o->config_file, err, errlen);
 		if (s->worker == NULL)
-			goto fail;
+			return -1;
 		s->pools_path = s->worker->pools_file;
 		s->logdir = s->worker->logdir;
 		s->prefix = s->worker->prefix;
@@ -193,10 +198,10 @@ settings_load(const struct options *o, struct settings *s)
 	} else {
 		path =
 		    xasprintf("%s/server.yaml", conf_dir_pick(o->config_dir));
-		s->server = conf_server_load(path, err, sizeof(err));
+		s->server = conf_server_load(path, err, errlen);
 		free(path);
 		if (s->server == NULL)
-			goto fail;
+			return -1;
 		path = xasprintf("%s/pools.yaml", conf_dir_pick(o->config_dir));
 		s->pools_path = s->pools_path_owned = path;
 		s->logdir = s->server->logdir;
@@ -204,9 +209,9 @@ settings_load(const struct options *o, struct settings *s)
 		s->amqp_url = s->server->amqp_url;
 		s->loglevel = s->server->loglevel;
 	}
-	s->pools = conf_pools_load(s->pools_path, err, sizeof(err));
+	s->pools = conf_pools_load(s->pools_path, err, errlen);
 	if (s->pools == NULL)
-		goto fail;
+		return -1;
 	if (o->npools > 0) {
 		s->served = o->pools;
 		s->nserved = o->npools;
@@ -219,14 +224,14 @@ settings_load(const struct options *o, struct settings *s)
 		s->nserved = s->pools->npools;
 	}
 	if (s->nserved == 0) {
-		fprintf(stderr, "%s: no pools to serve\n", s->pools_path);
-		exit(1);
+		snprintf(err, errlen, "%s: no pools to serve", s->pools_path);
+		return -1;
 	}
 	for (i = 0; i < s->nserved; i++) {
 		if (conf_pools_find(s->pools, s->served[i]) == NULL) {
-			fprintf(stderr, "%s: no pool named '%s'\n",
+			snprintf(err, errlen, "%s: no pool named '%s'",
 			    s->pools_path, s->served[i]);
-			exit(1);
+			return -1;
 		}
 	}
 	if (o->concurrency > 0)
@@ -234,20 +239,55 @@ settings_load(const struct options *o, struct settings *s)
 	if (s->concurrency <= 0)
 		s->concurrency = DEFAULT_CONCURRENCY;
 	if (s->concurrency > UINT16_MAX) {
-		fprintf(stderr, "%s: concurrency must be 1..%u\n",
+		snprintf(err, errlen, "%s: concurrency must be 1..%u",
 		    o->config_file != NULL ? o->config_file : s->pools_path,
 		    (unsigned)UINT16_MAX);
-		exit(1);
+		return -1;
 	}
 	if (s->logdir == NULL)
 		s->logdir = "/var/log/resbus";
 	if (s->prefix == NULL)
 		s->prefix = RESBUS_DEFAULT_PREFIX;
-	return;
+	return 0;
+}
 
-fail:
-	fprintf(stderr, "%s\n", err);
-	exit(1);
+/* Loads the configuration; prints the error and exits 1 on failure. */
+static void
+settings_load(const struct options *o, struct settings *s)
+{
+	char err[1024];
+
+	if (settings_read(o, s, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+}
+
+/*
+ * The worker's reload: the configuration read as at start, of which the
+ * worker takes the pools and the names to serve.  What else changed
+ * (bus, log directory, concurrency) takes a restart.
+ */
+static int
+settings_reload(void *arg, struct conf_pools **pools, char ***served,
+    size_t *nserved, char *err, size_t errlen)
+{
+	const struct options *o = arg;
+	struct settings s;
+	size_t i;
+
+	if (settings_read(o, &s, err, errlen) == -1) {
+		settings_free(&s);
+		return -1;
+	}
+	*served = xcalloc(s.nserved + 1, sizeof(**served));
+	for (i = 0; i < s.nserved; i++)
+		(*served)[i] = xstrdup(s.served[i]);
+	*nserved = s.nserved;
+	*pools = s.pools;
+	s.pools = NULL;
+	settings_free(&s);
+	return 0;
 }
 
 static void
@@ -342,6 +382,8 @@ main(int argc, char **argv)
 	wc.served = s.served;
 	wc.nserved = s.nserved;
 	wc.concurrency = (uint16_t)s.concurrency;
+	wc.reload = settings_reload;
+	wc.reload_arg = &o;
 	w = worker_new(loop, bus, &wc);
 	if (worker_start(w, err, sizeof(err)) == -1)
 		fatalx("cannot start: %s", err);

@@ -636,9 +636,5 @@ runner_env_resalloc(uint64_t id, const char *name, const char *pool,
 void
 runner_env_free(char **env, size_t nenv)
 {
-	size_t i;
-
-	for (i = 0; i < nenv; i++)
-		free(env[i]);
-	free(env);
+	strv_free(env, nenv);
 }

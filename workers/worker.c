@@ -24,6 +24,13 @@
  * pools.yaml; what the job carries (resource id, name, counters, data)
  * reaches the command only through its environment.
  *
+ * SIGHUP reads the pools anew: pools no longer served lose their
+ * consumer (what was delivered but not started goes back to the queue),
+ * new ones get one, and new jobs take their commands from the new file;
+ * a job already running keeps the pool it started with.  Which pools a
+ * job refers to is a generation of the configuration, counted by its
+ * jobs and freed with the last.  A file with errors changes nothing.
+ *
  * On SIGTERM/SIGINT the worker takes no new work: what arrives is held
  * unacked (RabbitMQ requeues it when the connection closes, and no
  * reject/redeliver loop spins meanwhile), running commands get
@@ -94,6 +101,14 @@ static const struct step_info {
     [STEP_CANCEL_DELETE] = {"cmd_delete (cancelled)", "terminate", true, 0},
 };
 
+/* One reading of pools.yaml, kept while a job uses one of its pools. */
+struct pools_gen {
+	const struct conf_pools *pools;
+	struct conf_pools *owned;    /* NULL: the caller's, from the start */
+	size_t jobs;                 /* jobs that refer to it */
+	bool retired;                /* a reload replaced it */
+};
+
 struct job {
 	TAILQ_ENTRY(job) entry;
 	struct worker *w;
@@ -105,7 +120,8 @@ struct job {
 	const Resbus__V1__ResourceRef *ref; /* inside msg; NULL for List */
 	const char *pool_name;		    /* inside msg */
 	uint64_t resource_id;		    /* 0 for List */
-	const struct conf_pool *pool;
+	const struct conf_pool *pool;	    /* in gen */
+	struct pools_gen *gen;
 	struct runner *runner;
 	int64_t start_ms;
 
@@ -129,6 +145,12 @@ struct worker {
 	struct bus *bus;
 	struct worker_config cfg;
 	char *event_exchange;
+	struct pools_gen *gen;	/* the pools new jobs take */
+	char **served;		/* pool names, owned */
+	size_t nserved;
+	char **dropped;		/* pools a reload stopped serving */
+	size_t ndropped;
+	char *cancel_queue;
 
 	struct job_list waiting;
 	struct job_list running;
@@ -202,9 +224,47 @@ worker_maybe_done(struct worker *w)
 	}
 }
 
+static struct pools_gen *
+gen_new(const struct conf_pools *pools, struct conf_pools *owned)
+{
+	struct pools_gen *g = xcalloc(1, sizeof(*g));
+
+	g->pools = pools;
+	g->owned = owned;
+	return g;
+}
+
+static void
+gen_free(struct pools_gen *g)
+{
+	conf_pools_free(g->owned);
+	free(g);
+}
+
+/* A job lets go of G; a replaced generation goes with its last job. */
+static void
+gen_release(struct pools_gen *g)
+{
+	if (--g->jobs == 0 && g->retired)
+		gen_free(g);
+}
+
+static bool
+names_have(char *const *names, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
 static void
 job_free(struct job *job)
 {
+	if (job->gen != NULL)
+		gen_release(job->gen);
 	msg_free(job->msg);
 	free(job->new_out);
 	free(job->result);
@@ -596,12 +656,7 @@ job_step_start(struct job *job)
 static bool
 worker_serves(const struct worker *w, const char *pool)
 {
-	size_t i;
-
-	for (i = 0; i < w->cfg.nserved; i++)
-		if (strcmp(w->cfg.served[i], pool) == 0)
-			return true;
-	return false;
+	return names_have(w->served, w->nserved, pool);
 }
 
 static bool
@@ -717,9 +772,20 @@ job_accept(struct worker *w, const struct delivery_ctx *c)
 	}
 	job->ref = ref;
 
+	if (job->pool_name != NULL &&
+	    names_have(w->dropped, w->ndropped, job->pool_name) &&
+	    !worker_serves(w, job->pool_name)) {
+		/* Sent before the consumer was cancelled: another worker's. */
+		log_info("resource %llu: pool %s is no longer served here, "
+			 "its job goes back to the queue",
+		    (unsigned long long)job->resource_id, job->pool_name);
+		job_free(job);
+		job_reject(w, d->delivery_tag, true);
+		return;
+	}
 	if (job->pool_name == NULL || job->pool_name[0] == '\0' ||
 	    !worker_serves(w, job->pool_name) ||
-	    (job->pool = conf_pools_find(w->cfg.pools, job->pool_name)) ==
+	    (job->pool = conf_pools_find(w->gen->pools, job->pool_name)) ==
 		NULL) {
 		log_warnx("delivery %llu: %s for resource %llu of pool '%s', "
 			  "which this worker does not serve, rejecting",
@@ -728,6 +794,8 @@ job_accept(struct worker *w, const struct delivery_ctx *c)
 		    job->pool_name != NULL ? job->pool_name : "");
 		goto reject;
 	}
+	job->gen = w->gen;
+	job->gen->jobs++;
 	for (i = 0; ref != NULL && i < ref->n_counters; i++) {
 		if (!counter_name_valid(ref->counters[i]->name)) {
 			log_warnx("delivery %llu: resource %llu has a bad "
@@ -972,24 +1040,24 @@ stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	worker_maybe_done(w);
 }
 
-static void
-hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
-{
-	log_info("SIGHUP: resbus-worker reads its configuration at start "
-		 "only; restart it to apply changes");
-}
-
 struct worker *
 worker_new(
     struct ev_loop *loop, struct bus *bus, const struct worker_config *cfg)
 {
 	struct worker *w;
 
+	size_t i;
+
 	w = xcalloc(1, sizeof(*w));
 	w->loop = loop;
 	w->bus = bus;
 	w->cfg = *cfg;
 	w->event_exchange = topo_event_exchange(cfg->prefix);
+	w->gen = gen_new(cfg->pools, NULL);
+	w->served = xcalloc(cfg->nserved + 1, sizeof(*w->served));
+	for (i = 0; i < cfg->nserved; i++)
+		w->served[i] = xstrdup(cfg->served[i]);
+	w->nserved = cfg->nserved;
 	TAILQ_INIT(&w->waiting);
 	TAILQ_INIT(&w->running);
 	TAILQ_INIT(&w->confirming);
@@ -1016,40 +1084,152 @@ mkdir_hooks(const char *logdir, char *err, size_t errlen)
 	return 0;
 }
 
-/* A private queue bound to cancel.<pool> of every served pool. */
+/*
+ * A private queue for Cancels; worker_serve_pool() binds it to
+ * cancel.<pool> of each pool served.
+ */
 static int
 worker_cancel_queue(struct worker *w, char *err, size_t errlen)
 {
-	char *queue = NULL, *key;
-	size_t i;
-
 	if (bus_queue_declare(w->bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
-		&queue, NULL, NULL) == -1)
-		goto fail;
-	for (i = 0; i < w->cfg.nserved; i++) {
-		key = xasprintf("cancel.%s", w->cfg.served[i]);
-		if (bus_queue_bind(w->bus, queue, w->event_exchange, key) ==
-		    -1) {
-			free(key);
-			goto fail;
-		}
-		free(key);
+		&w->cancel_queue, NULL, NULL) == -1 ||
+	    bus_consume(w->bus, w->cancel_queue, true, cancel_cb, w) == -1) {
+		snprintf(err, errlen, "cancel queue: %s", bus_error(w->bus));
+		return -1;
 	}
-	if (bus_consume(w->bus, queue, true, cancel_cb, w) == -1)
-		goto fail;
+	return 0;
+}
+
+/* Binds or unbinds (BIND false) the Cancels of POOL to the cancel queue. */
+static int
+worker_cancel_binding(struct worker *w, const char *pool, bool bind)
+{
+	char *key = xasprintf("cancel.%s", pool);
+	int rc;
+
+	if (bind)
+		rc = bus_queue_bind(w->bus, w->cancel_queue, w->event_exchange,
+		    key);
+	else
+		rc = bus_queue_unbind(w->bus, w->cancel_queue,
+		    w->event_exchange, key);
+	free(key);
+	return rc;
+}
+
+/* Takes POOL's Cancels and jobs.  0, or -1 with a message in ERR. */
+static int
+worker_serve_pool(struct worker *w, const char *pool, char *err,
+    size_t errlen)
+{
+	char *queue = topo_pool_queue(w->cfg.prefix, pool);
+
+	if (worker_cancel_binding(w, pool, true) == -1 ||
+	    topo_declare_pool(w->bus, w->cfg.prefix, pool) == -1 ||
+	    bus_consume(w->bus, queue, false, deliver_cb, w) == -1) {
+		snprintf(err, errlen, "%s: %s", queue, bus_error(w->bus));
+		free(queue);
+		return -1;
+	}
+	log_info("serving pool %s from queue %s", pool, queue);
 	free(queue);
 	return 0;
+}
 
-fail:
-	snprintf(err, errlen, "cancel queue: %s", bus_error(w->bus));
+/*
+ * Stops taking POOL's jobs: its consumer is cancelled, and its jobs not
+ * started yet go back to the queue for another worker.  Running ones
+ * finish.  0, or -1 when the bus failed.
+ */
+static int
+worker_drop_pool(struct worker *w, const char *pool)
+{
+	char *queue = topo_pool_queue(w->cfg.prefix, pool);
+	struct job *job, *next;
+	int rc;
+
+	rc = bus_cancel(w->bus, queue);
 	free(queue);
-	return -1;
+	if (rc == -1 || worker_cancel_binding(w, pool, false) == -1)
+		return -1;
+	for (job = TAILQ_FIRST(&w->waiting); job != NULL; job = next) {
+		next = TAILQ_NEXT(job, entry);
+		if (strcmp(job->pool_name, pool) != 0)
+			continue;
+		TAILQ_REMOVE(&w->waiting, job, entry);
+		w->nwaiting--;
+		job_reject(w, job->delivery_tag, true);
+		job_free(job);
+	}
+	if (!names_have(w->dropped, w->ndropped, pool)) {
+		w->dropped = xrealloc(w->dropped,
+		    (w->ndropped + 1) * sizeof(*w->dropped));
+		w->dropped[w->ndropped++] = xstrdup(pool);
+	}
+	log_info("no longer serving pool %s", pool);
+	return 0;
+}
+
+/* SIGHUP: the pools as the configuration says now. */
+static void
+worker_reload(struct worker *w)
+{
+	struct conf_pools *pools;
+	struct pools_gen *old;
+	char **served, **before, err[1024];
+	size_t nserved, nbefore, i;
+
+	if (w->cfg.reload == NULL) {
+		log_info("SIGHUP: this worker's pools cannot be read again; "
+			 "restart it to apply changes");
+		return;
+	}
+	if (w->stopping || w->lost)
+		return;
+	if (w->cfg.reload(w->cfg.reload_arg, &pools, &served, &nserved, err,
+		sizeof(err)) == -1) {
+		log_warnx("SIGHUP: %s; serving the pools as before", err);
+		return;
+	}
+	/* New jobs take the new pools; running ones keep theirs. */
+	old = w->gen;
+	w->gen = gen_new(pools, pools);
+	old->retired = true;
+	if (old->jobs == 0)
+		gen_free(old);
+	before = w->served;
+	nbefore = w->nserved;
+	w->served = served;
+	w->nserved = nserved;
+
+	for (i = 0; i < nbefore; i++)
+		if (!worker_serves(w, before[i]) &&
+		    worker_drop_pool(w, before[i]) == -1) {
+			worker_lost(w);
+			goto out;
+		}
+	for (i = 0; i < nserved; i++) {
+		if (names_have(before, nbefore, served[i]))
+			continue;
+		if (worker_serve_pool(w, served[i], err, sizeof(err)) == -1) {
+			worker_lost(w);
+			goto out;
+		}
+	}
+	log_info("SIGHUP: pools read again; serving %zu pool(s)", nserved);
+out:
+	strv_free(before, nbefore);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	worker_reload(s->data);
 }
 
 int
 worker_start(struct worker *w, char *err, size_t errlen)
 {
-	char *queue;
 	size_t i;
 
 	if (mkdir_hooks(w->cfg.logdir, err, errlen) == -1)
@@ -1060,23 +1240,12 @@ worker_start(struct worker *w, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", bus_error(w->bus));
 		return -1;
 	}
-	for (i = 0; i < w->cfg.nserved; i++) {
-		queue = topo_pool_queue(w->cfg.prefix, w->cfg.served[i]);
-		if (topo_declare_pool(
-			w->bus, w->cfg.prefix, w->cfg.served[i]) == -1 ||
-		    bus_consume(w->bus, queue, false, deliver_cb, w) == -1) {
-			snprintf(
-			    err, errlen, "%s: %s", queue, bus_error(w->bus));
-			free(queue);
-			return -1;
-		}
-		log_info(
-		    "serving pool %s from queue %s", w->cfg.served[i], queue);
-		free(queue);
-	}
-
+	/* Cancels first, so that none for a job taken meanwhile is lost. */
 	if (worker_cancel_queue(w, err, errlen) == -1)
 		return -1;
+	for (i = 0; i < w->nserved; i++)
+		if (worker_serve_pool(w, w->served[i], err, errlen) == -1)
+			return -1;
 
 	ev_io_init(&w->bus_w, bus_io_cb, bus_fd(w->bus), EV_READ);
 	ev_io_start(w->loop, &w->bus_w);
@@ -1094,6 +1263,7 @@ worker_start(struct worker *w, char *err, size_t errlen)
 	w->int_w.data = w;
 	ev_signal_start(w->loop, &w->int_w);
 	ev_signal_init(&w->hup_w, hup_cb, SIGHUP);
+	w->hup_w.data = w;
 	ev_signal_start(w->loop, &w->hup_w);
 	return 0;
 }
@@ -1143,6 +1313,10 @@ worker_free(struct worker *w)
 		job_free(job);
 	}
 	bus_free(w->bus);
+	gen_free(w->gen);	/* every job let go of it above */
+	strv_free(w->served, w->nserved);
+	strv_free(w->dropped, w->ndropped);
+	free(w->cancel_queue);
 	free(w->event_exchange);
 	free(w);
 }

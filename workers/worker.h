@@ -31,6 +31,15 @@ struct worker;
  */
 #define WORKER_REPUBLISH_MAX_S 60
 
+/*
+ * Reads the pools anew (on SIGHUP): *POOLS, owned by the caller from then
+ * on, and the names of the pools to serve, all present in it (*SERVED and
+ * its strings owned by the caller, *NSERVED of them).  0, or -1 with a
+ * message in ERR, the running pools then staying as they are.
+ */
+typedef int worker_reload_fn(void *arg, struct conf_pools **pools,
+    char ***served, size_t *nserved, char *err, size_t errlen);
+
 struct worker_config {
 	const char *name;   /* results and connection name */
 	const char *prefix; /* bus name prefix */
@@ -39,12 +48,14 @@ struct worker_config {
 	char *const *served; /* pool names, all present in POOLS */
 	size_t nserved;
 	uint16_t concurrency; /* prefetch = commands at once */
+	worker_reload_fn *reload; /* NULL: SIGHUP changes nothing */
+	void *reload_arg;
 };
 
 /*
  * A worker on LOOP (the default loop) using BUS.  Borrows CFG's strings
- * and POOLS and takes ownership of BUS (freed by worker_free).  Caller
- * frees the worker with worker_free().
+ * and POOLS (until a reload replaces them) and takes ownership of BUS
+ * (freed by worker_free).  Caller frees the worker with worker_free().
  */
 struct worker *worker_new(
     struct ev_loop *loop, struct bus *bus, const struct worker_config *cfg);

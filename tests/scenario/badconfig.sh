@@ -3,9 +3,10 @@
 # pools.yaml of tests/conf/bad with a non-zero exit and exactly one line
 # on stderr, FILE:LINE:COLUMN: MESSAGE (a pools.yaml that is missing or
 # not a file has no position: FILE: MESSAGE), and accepts a good one.  A
-# running resbusd given a broken pools.yaml and SIGHUP refuses the reload
-# and keeps serving; a fixed file with a new pool and SIGHUP starts the
-# new pool's resources.  Run once per store (SQLite, PostgreSQL).
+# running resbusd and resbus-worker given a broken pools.yaml and SIGHUP
+# refuse the reload and keep serving; a fixed file with a new pool and
+# SIGHUP starts the new pool's resources, run by the same worker.  Run
+# once per store (SQLite, PostgreSQL).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh
@@ -94,6 +95,15 @@ refused() {
 rb_wait_for "resbusd to refuse the reload" 30 refused
 rb_assert_match "reload refused.*$RB_CONF/pools.yaml:[0-9]+:[0-9]+: " \
     "$(grep 'reload refused' "$RB_TMP/resbusd.out")" "resbusd's log"
+# resbus-worker refuses it too, and keeps serving pool one.
+kill -HUP "$RB_WORKER_PID"
+worker_refused() {
+	grep -q 'SIGHUP: .*serving the pools as before' "$RB_TMP/worker.out"
+}
+rb_wait_for "resbus-worker to refuse the reload" 30 worker_refused
+rb_assert_match "SIGHUP: $RB_CONF/pools.yaml:[0-9]+:[0-9]+: " \
+    "$(grep 'serving the pools as before' "$RB_TMP/worker.out")" \
+    "resbus-worker's log"
 sleep 1
 rb_check_daemons
 t2=$(rb_resbus ticket --tag one) || rb_fail "resbus ticket after the refused reload failed ($?)"
@@ -104,8 +114,8 @@ rb_assert_eq "$d1" "$data" "ticket $t1 after the refused reload"
 rb_resbus ticket-close "$t2" || rb_fail "ticket-close $t2 failed ($?)"
 
 # A fixed file with a new pool: resbusd starts the new pool's resources
-# at once (one, its max_starting) -- resbus-worker reads its pools at
-# start only, so it is restarted to run them, and then both come up.
+# at once, and resbus-worker, given SIGHUP too, serves the new pool
+# without a restart, so both come up.
 sed -e "s|@DRIVERDIR@|$RB_DRIVERDIR|g" >>"$RB_TMP/pools.good" <<'EOF'
 two:
   max: 2
@@ -124,8 +134,11 @@ starting_two() {
 rb_wait_for "resbusd to start a resource of the new pool" 30 starting_two
 grep -q "reloaded $RB_CONF/pools.yaml: 2 pools" "$RB_TMP/resbusd.out" ||
     rb_fail "resbusd did not log the reload"
-rb_stop_worker
-rb_start_worker
+kill -HUP "$RB_WORKER_PID"
+serving_two() {
+	grep -q "serving pool two from queue resbus.pool.two" "$RB_TMP/worker.out"
+}
+rb_wait_for "resbus-worker to serve the new pool" 30 serving_two
 two_up() {
 	[ "$(rb_local_resources | grep -c '^two_')" -eq 2 ]
 }
