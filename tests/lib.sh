@@ -482,8 +482,11 @@ rb_local_gone() {
 # A TCP port on 127.0.0.1 that nothing listens on.
 rb_closed_port() {
 	local p
-	for ((p = 39000 + RANDOM % 1000; p < 41000; p++)); do
-		if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
+	# Below the kernel's ephemeral range (32768 and up here), so that no
+	# outgoing connection of a test running beside this one takes the
+	# port between this check and the bind; no socket of any state on it.
+	for ((p = 21000 + RANDOM % 2000; p < 24000; p++)); do
+		if [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
 			echo "$p"
 			return 0
 		fi
