@@ -33,6 +33,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -143,7 +144,7 @@ bench_pump(struct bus *bus, const bool *done, int timeout_ms)
 struct rt_state {
 	struct bus *echo;             /* the far side */
 	bool got;                     /* the round trip came back */
-	volatile bool stop;           /* tells the echo thread to end */
+	atomic_bool stop;             /* tells the echo thread to end */
 };
 
 /* The far side: publish what arrived back to its reply_to queue. */
@@ -176,7 +177,7 @@ rt_echo_thread(void *arg)
 {
 	struct rt_state *st = arg;
 
-	while (!st->stop)
+	while (!atomic_load(&st->stop))
 		if (bus_poll(st->echo, 100) == -1)
 			bench_die("echo poll: %s", bus_error(st->echo));
 	return NULL;
@@ -221,7 +222,7 @@ cmd_amqp_rt(const char *url, long n)
 		if (i >= 0)
 			v[i] = now_us() - t0;
 	}
-	st.stop = true;
+	atomic_store(&st.stop, true);
 	pthread_join(echo, NULL);
 	printf("%" PRId64, quantile(v, (size_t)n, 0.5));
 	printf(" %" PRId64 "\n", quantile(v, (size_t)n, 0.99));

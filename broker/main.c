@@ -118,9 +118,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 
 	dir = conf_dir_pick(dir_opt);
-	path = xasprintf("%s/server.yaml", dir);
-	server = conf_server_load(path, err, sizeof(err));
-	free(path);
+	server = conf_server_load_dir(dir, err, sizeof(err));
 	if (server == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
@@ -130,16 +128,17 @@ main(int argc, char *argv[])
 		log_set_level(LOG_LEVEL_WARN);
 	path = xasprintf("%s/pools.yaml", dir);
 	pools = conf_pools_load(path, err, sizeof(err));
-	free(path);
 	if (pools == NULL) {
 		fprintf(stderr, "%s\n", err);
 		conf_server_free(server);
+		free(path);
 		return 1;
 	}
 	if (check) {
 		printf("%s: configuration OK, %zu pools\n", dir, pools->npools);
 		conf_pools_free(pools);
 		conf_server_free(server);
+		free(path);
 		return 0;
 	}
 	level = debug ? LOG_LEVEL_DEBUG : log_level_parse(server->loglevel);
@@ -156,7 +155,6 @@ main(int argc, char *argv[])
 		fatalx("store: %s", err);
 
 	loop = ev_default_loop(EVFLAG_AUTO);
-	path = xasprintf("%s/pools.yaml", dir);
 	b = broker_new(loop, amqp_url_pick(url_opt, server->amqp_url), server,
 	    pools, path, store);
 	free(path);

@@ -2076,6 +2076,16 @@ conf_dir_pick(const char *option)
 	return SYSCONFDIR "/resbus";
 }
 
+struct conf_server *
+conf_server_load_dir(const char *option, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/server.yaml", conf_dir_pick(option));
+	struct conf_server *server = conf_server_load(path, err, errlen);
+
+	free(path);
+	return server;
+}
+
 bool
 conf_tag_on_demand(const struct conf_pool *pool, const char *tag)
 {

@@ -162,5 +162,8 @@ bool conf_tag_on_demand(const struct conf_pool *pool, const char *tag);
  * SYSCONFDIR/resbus.  Borrowed.
  */
 const char *conf_dir_pick(const char *option);
+/* server.yaml of the configuration directory OPTION picks, loaded. */
+struct conf_server *conf_server_load_dir(const char *option, char *err,
+    size_t errlen);
 
 #endif

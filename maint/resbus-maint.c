@@ -894,11 +894,7 @@ maint_load_config(struct maint *m)
 {
 	char err[1024], *path;
 
-	if (m->config_dir == NULL) {
-		m->config_dir = getenv("CONFIG_DIR");
-		if (m->config_dir == NULL || *m->config_dir == '\0')
-			m->config_dir = SYSCONFDIR "/resbus";
-	}
+	m->config_dir = conf_dir_pick(m->config_dir);
 	path = xasprintf("%s/server.yaml", m->config_dir);
 	if (!m->config_dir_given && access(path, F_OK) == -1) {
 		free(path);

@@ -196,10 +196,7 @@ settings_read(const struct options *o, struct settings *s, char *err,
 		s->nserved = s->worker->npools;
 		s->concurrency = s->worker->concurrency;
 	} else {
-		path =
-		    xasprintf("%s/server.yaml", conf_dir_pick(o->config_dir));
-		s->server = conf_server_load(path, err, errlen);
-		free(path);
+		s->server = conf_server_load_dir(o->config_dir, err, errlen);
 		if (s->server == NULL)
 			return -1;
 		path = xasprintf("%s/pools.yaml", conf_dir_pick(o->config_dir));

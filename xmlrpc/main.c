@@ -450,14 +450,14 @@ main(int argc, char *argv[])
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *dir_opt = NULL, *url_opt = NULL, *listen_opt = NULL, *dir;
+	const char *dir_opt = NULL, *url_opt = NULL, *listen_opt = NULL;
 	struct conf_server *conf;
 	struct MHD_Daemon *daemon;
 	struct server srv;
 	sigset_t sigs;
 	bool debug = false;
 	char err[1024], shown[NI_MAXHOST + NI_MAXSERV + 4];
-	char *path, *logfile, *host, *port;
+	char *logfile, *host, *port;
 	long timeout_s = DEFAULT_RPC_TIMEOUT_S;
 	long max_conn = DEFAULT_MAX_CONNECTIONS;
 	int c, level, fd, sig;
@@ -520,10 +520,7 @@ main(int argc, char *argv[])
 		return 2;
 	}
 
-	dir = conf_dir_pick(dir_opt);
-	path = xasprintf("%s/server.yaml", dir);
-	conf = conf_server_load(path, err, sizeof(err));
-	free(path);
+	conf = conf_server_load_dir(dir_opt, err, sizeof(err));
 	if (conf == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
@@ -533,7 +530,7 @@ main(int argc, char *argv[])
 			fprintf(stderr,
 			    "%s/server.yaml: port %lld out of "
 			    "range\n",
-			    dir, (long long)conf->port);
+			    conf_dir_pick(dir_opt), (long long)conf->port);
 			return 1;
 		}
 		host = xstrdup(conf->hostname != NULL ? conf->hostname : "");
