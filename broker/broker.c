@@ -53,16 +53,12 @@ struct outmsg {
 };
 TAILQ_HEAD(outmsg_list, outmsg);
 
-/*
- * What one transaction releases once it is durable.  Every delivery is
- * acknowledged by the commit of the iteration it came in, and commits
- * complete in order, so one acknowledgement of the batch's last delivery
- * tag with "multiple" set covers every delivery before it.
- */
+/* What one transaction releases once it is durable. */
 struct batch {
 	struct broker *owner;
 	struct outmsg_list msgs;     /* to publish */
-	uint64_t ack_upto;           /* last delivery tag; 0: none */
+	uint64_t *acks;              /* delivery tags to acknowledge */
+	size_t nacks, acks_cap;
 };
 
 struct broker {
@@ -111,6 +107,7 @@ batch_free(struct batch *bt)
 		TAILQ_REMOVE(&bt->msgs, o, entry);
 		outmsg_free(o);
 	}
+	free(bt->acks);
 	free(bt);
 }
 
@@ -533,7 +530,8 @@ broker_on_delivery(struct bus *bus, const struct bus_delivery *d, void *arg)
 		    "%s/%s: unknown type or undecodable body", d->type,
 		    d->exchange, d->routing_key);
 	sched_touch(b->sched);
-	b->cur->ack_upto = d->delivery_tag;
+	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap,
+	    d->delivery_tag);
 }
 
 /* ---- confirms and the end of the iteration ------------------------------ */
@@ -582,6 +580,7 @@ broker_committed(void *arg, bool ok)
 	struct broker *b = bt->owner;
 	struct bus_props props;
 	struct outmsg *o;
+	size_t i;
 
 	if (!ok)
 		broker_store_failed(b, "commit");
@@ -598,8 +597,9 @@ broker_committed(void *arg, bool ok)
 		TAILQ_INSERT_TAIL(&b->inflight, o, entry);
 	}
 	notify_publish(b->notify, bt);
-	if (bt->ack_upto > 0 && bus_ack_upto(b->bus, bt->ack_upto) == -1)
-		broker_lost_bus(b);
+	for (i = 0; i < bt->nacks; i++)
+		if (bus_ack(b->bus, bt->acks[i]) == -1)
+			broker_lost_bus(b);
 	batch_free(bt);
 }
 
@@ -636,7 +636,7 @@ broker_flush_once(struct broker *b)
 		ev_timer_start(b->loop, &b->sweep);
 	}
 	if (!b->committing && (b->store->in_txn ||
-	    !TAILQ_EMPTY(&b->cur->msgs) || b->cur->ack_upto > 0)) {
+	    !TAILQ_EMPTY(&b->cur->msgs) || b->cur->nacks > 0)) {
 		bt = b->cur;
 		bt->owner = b;
 		b->cur = batch_new();
@@ -771,7 +771,8 @@ broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 
 	control_handle(b->sched, b->server, d, &ops);
 	sched_touch(b->sched);
-	b->cur->ack_upto = d->delivery_tag;
+	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap,
+	    d->delivery_tag);
 }
 
 struct broker *

@@ -623,11 +623,10 @@ bus_publish(struct bus *bus, const char *exchange, const char *key,
 	return 0;
 }
 
-static int
-bus_ack_tag(struct bus *bus, uint64_t delivery_tag, bool multiple)
+int
+bus_ack(struct bus *bus, uint64_t delivery_tag)
 {
-	int status = amqp_basic_ack(bus->conn, BUS_CHANNEL, delivery_tag,
-	    multiple);
+	int status = amqp_basic_ack(bus->conn, BUS_CHANNEL, delivery_tag, 0);
 
 	if (status != AMQP_STATUS_OK) {
 		snprintf(bus->error, sizeof(bus->error), "basic.ack: %s",
@@ -636,18 +635,6 @@ bus_ack_tag(struct bus *bus, uint64_t delivery_tag, bool multiple)
 		return -1;
 	}
 	return 0;
-}
-
-int
-bus_ack(struct bus *bus, uint64_t delivery_tag)
-{
-	return bus_ack_tag(bus, delivery_tag, false);
-}
-
-int
-bus_ack_upto(struct bus *bus, uint64_t delivery_tag)
-{
-	return bus_ack_tag(bus, delivery_tag, true);
 }
 
 int

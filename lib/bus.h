@@ -130,9 +130,6 @@ int bus_publish(struct bus *bus, const char *exchange, const char *key,
     uint64_t *seq) __attribute__((warn_unused_result));
 int bus_ack(struct bus *bus, uint64_t delivery_tag)
 	__attribute__((warn_unused_result));
-/* Acknowledges DELIVERY_TAG and every delivery before it on the channel. */
-int bus_ack_upto(struct bus *bus, uint64_t delivery_tag)
-	__attribute__((warn_unused_result));
 int bus_reject(struct bus *bus, uint64_t delivery_tag, bool requeue)
 	__attribute__((warn_unused_result));
 
