@@ -111,10 +111,16 @@ batch_free(struct batch *bt)
 	free(bt);
 }
 
-/* What a handler needs to know about the delivery it handles. */
+/*
+ * What a handler needs to know about the delivery it handles.  A handler
+ * whose reply waits for the store sets ack_later and acknowledges the
+ * delivery with that reply (reply_stored): a request acknowledged before
+ * its answer is published would be lost with the answer in a crash
+ * between the two.
+ */
 struct delivery_ctx {
 	const struct bus_delivery *d;
-	bool unrouted;
+	bool ack_later;
 };
 
 static void
@@ -192,6 +198,13 @@ broker_observe(void *ctx, const struct sched_event *ev)
 	struct broker *b = ctx;
 
 	notify_observe(b->notify, ev);
+}
+
+/* Acknowledges delivery TAG once this iteration's changes are durable. */
+static void
+broker_ack(struct broker *b, uint64_t tag)
+{
+	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap, tag);
 }
 
 static void
@@ -357,6 +370,7 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 struct reply_to {
 	struct broker *b;
 	uint64_t id;
+	uint64_t delivery_tag;       /* acknowledged with the reply */
 	char *reply_to;
 	char *correlation_id;
 };
@@ -380,6 +394,7 @@ reply_stored(void *arg, int found, const char *state, const void *data,
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	Resbus__V1__Error e = RESBUS__V1__ERROR__INIT;
 	struct reply_to *rt = arg;
+	struct broker *b = rt->b;
 	struct bus_delivery d;
 
 	u.ticket_id = rt->id;
@@ -394,41 +409,55 @@ reply_stored(void *arg, int found, const char *state, const void *data,
 		d.reply_to = rt->reply_to;
 		d.correlation_id = rt->correlation_id;
 		e.message = "store error";
-		broker_reply(rt->b, &d, &e.base);
+		broker_reply(b, &d, &e.base);
 	} else {
-		reply_update(rt->b, rt->reply_to, rt->correlation_id, &u);
+		reply_update(b, rt->reply_to, rt->correlation_id, &u);
 	}
+	broker_ack(b, rt->delivery_tag);
 	free(rt->reply_to);
 	free(rt->correlation_id);
 	free(rt);
 }
 
-/* Answers D about ticket ID: from memory, or from the store. */
+/* The update a client gets about the ticket V shows. */
 static void
-reply_ticket(struct broker *b, const struct bus_delivery *d, uint64_t id)
+update_from_view(Resbus__V1__TicketUpdate *u,
+    const struct sched_ticket_view *v)
+{
+	u->ticket_id = v->id;
+	u->state = v->state;
+	u->assigned = v->assigned;
+	u->output.data = (uint8_t *)v->output;
+	u->output.len = v->output_len;
+	u->waiting_reason = (char *)(v->waiting_reason ?
+	    v->waiting_reason : "");
+	if (v->owner != NULL)
+		u->owner = (char *)v->owner;
+}
+
+/*
+ * Answers DC's delivery about ticket ID: from memory, or from the store,
+ * in which case the delivery is acknowledged with the answer.
+ */
+static void
+reply_ticket(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 {
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	struct sched_ticket_view v;
 	struct reply_to *rt;
 
 	if (sched_ticket_view(b->sched, id, &v) == 1) {
-		u.ticket_id = id;
-		u.state = v.state;
-		u.assigned = v.assigned;
-		u.output.data = (uint8_t *)v.output;
-		u.output.len = v.output_len;
-		u.waiting_reason = (char *)(v.waiting_reason ?
-		    v.waiting_reason : "");
-		if (v.owner != NULL)
-			u.owner = (char *)v.owner;
-		reply_update(b, d->reply_to, d->correlation_id, &u);
+		update_from_view(&u, &v);
+		reply_update(b, dc->d->reply_to, dc->d->correlation_id, &u);
 		return;
 	}
 	rt = xcalloc(1, sizeof(*rt));
 	rt->b = b;
 	rt->id = id;
-	rt->reply_to = xstrdup(d->reply_to);
-	rt->correlation_id = xstrdup(d->correlation_id);
+	rt->delivery_tag = dc->d->delivery_tag;
+	rt->reply_to = xstrdup(dc->d->reply_to);
+	rt->correlation_id = xstrdup(dc->d->correlation_id);
+	dc->ack_later = true;
 	if (b->store->be->get_ticket(b->store, id, reply_stored, rt) == -1)
 		broker_store_failed(b, "get ticket");
 }
@@ -439,7 +468,7 @@ on_ticket_query(const ProtobufCMessage *m, void *ctx, void *arg)
 	const Resbus__V1__TicketQuery *q = (const Resbus__V1__TicketQuery *)m;
 	struct delivery_ctx *dc = arg;
 
-	reply_ticket(ctx, dc->d, q->ticket_id);
+	reply_ticket(ctx, dc, q->ticket_id);
 }
 
 static void
@@ -450,7 +479,7 @@ on_ticket_renew(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct delivery_ctx *dc = arg;
 
 	(void)sched_ticket_renew(b->sched, r->ticket_id);
-	reply_ticket(b, dc->d, r->ticket_id);
+	reply_ticket(b, dc, r->ticket_id);
 }
 
 static void
@@ -460,9 +489,23 @@ on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
 
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
+	struct sched_ticket_view v;
+
 	/* A ticket not in memory is closed already, or unknown. */
+	if (sched_ticket_view(b->sched, c->ticket_id, &v) == 0) {
+		reply_ticket(b, dc, c->ticket_id);
+		return;
+	}
+	/*
+	 * Closing frees the ticket: the answer is made first, from what it
+	 * holds now, and goes out with the close's commit.
+	 */
+	update_from_view(&u, &v);
+	u.state = RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED;
+	u.waiting_reason = "";
+	reply_update(b, dc->d->reply_to, dc->d->correlation_id, &u);
 	(void)sched_ticket_close(b->sched, c->ticket_id);
-	reply_ticket(b, dc->d, c->ticket_id);
 }
 
 static void
@@ -530,8 +573,8 @@ broker_on_delivery(struct bus *bus, const struct bus_delivery *d, void *arg)
 		    "%s/%s: unknown type or undecodable body", d->type,
 		    d->exchange, d->routing_key);
 	sched_touch(b->sched);
-	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap,
-	    d->delivery_tag);
+	if (!dc.ack_later)
+		broker_ack(b, d->delivery_tag);
 }
 
 /* ---- confirms and the end of the iteration ------------------------------ */
@@ -771,8 +814,7 @@ broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 
 	control_handle(b->sched, b->server, d, &ops);
 	sched_touch(b->sched);
-	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap,
-	    d->delivery_tag);
+	broker_ack(b, d->delivery_tag);
 }
 
 struct broker *
