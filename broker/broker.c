@@ -486,10 +486,9 @@ static void
 on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
 {
 	const Resbus__V1__TicketClose *c = (const Resbus__V1__TicketClose *)m;
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
-
-	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	struct sched_ticket_view v;
 
 	/* A ticket not in memory is closed already, or unknown. */
