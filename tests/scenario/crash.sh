@@ -45,23 +45,25 @@ driver_list() {
 }
 
 # One client: CYCLES cycles, each line of $RB_TMP/client.N
-# "OK ticket data" or "FAIL step ticket exit-status".
+# "OK ticket data" or "FAIL step ticket exit-status".  Each command gives
+# up by itself (100 s) before rb_resbus's limit (120 s) kills it, so that
+# a failure leaves the client's own message in $RB_TMP/stderr.N.
 client() {
 	local c=$1 i id data rc out=$RB_TMP/client.$1 err=$RB_TMP/stderr.$1
 	for ((i = 0; i < CYCLES; i++)); do
-		id=$(rb_resbus ticket --tag crash --timeout 120 2>>"$err")
+		id=$(rb_resbus ticket --tag crash --timeout 100 2>>"$err")
 		rc=$?
 		if [ "$rc" -ne 0 ] || [ -z "$id" ]; then
 			echo "FAIL ticket - $rc" >>"$out"
 			continue
 		fi
-		data=$(rb_resbus ticket-wait "$id" --timeout 120 2>>"$err")
+		data=$(rb_resbus ticket-wait "$id" --timeout 100 2>>"$err")
 		rc=$?
 		if [ "$rc" -ne 0 ]; then
 			echo "FAIL ticket-wait $id $rc" >>"$out"
 			continue
 		fi
-		rb_resbus ticket-close "$id" --timeout 120 2>>"$err"
+		rb_resbus ticket-close "$id" --timeout 100 2>>"$err"
 		rc=$?
 		if [ "$rc" -ne 0 ]; then
 			echo "FAIL ticket-close $id $rc" >>"$out"
