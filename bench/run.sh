@@ -16,7 +16,9 @@
 # BENCH_TICKETS (100000), BENCH_RESOURCES (10000), BENCH_SCHED_REPS (1001),
 # BENCH_ONLY (a comma-separated subset of the phases ready, cycles, sched,
 # memory, worker; the floor is always measured), BENCH_WORKERS (1: how many
-# resbus-workers serve the pool of the cycles).
+# resbus-workers serve the pool of the cycles), BENCH_HOOKLOGS (tmpfs: the
+# daemons' logdir, with the workers' hook logs, under /dev/shm; disk: in
+# the bench's directory, beside the stores -- see bench/README.md).
 # Needs root (the services run as their own users).
 set -euo pipefail
 
@@ -54,6 +56,18 @@ fi
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/resbus-bench.XXXXXX")
 chmod 755 "$W"
+HOOKLOGS=${BENCH_HOOKLOGS:-tmpfs}
+case $HOOKLOGS in
+tmpfs)
+	L=$(mktemp -d /dev/shm/resbus-bench-logs.XXXXXX)
+	chmod 755 "$L"
+	;;
+disk) L= ;;
+*)
+	echo "bench: BENCH_HOOKLOGS must be tmpfs or disk, not '$HOOKLOGS'" >&2
+	exit 2
+	;;
+esac
 BROKER_PID=
 WORKER_PIDS=()
 T_START=$(date +%s)
@@ -88,9 +102,9 @@ cleanup() {
 	bash "$S/scripts/rabbitmq.sh" stop "$W/svc" >/dev/null 2>&1 || true
 	bash "$S/scripts/postgres.sh" stop "$W/svc" >/dev/null 2>&1 || true
 	if [ "$rc" -eq 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
-		rm -rf "$W"
+		rm -rf "$W" ${L:+"$L"}
 	else
-		echo "bench: files kept in $W" >&2
+		echo "bench: files kept in $W${L:+ (logs in $L)}" >&2
 	fi
 	exit "$rc"
 }
@@ -140,7 +154,8 @@ print_table() {
 	local r
 	echo
 	echo "resbus bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs," \
-	    "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+	    "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)," \
+	    "logs and hook logs on $HOOKLOGS"
 	printf '\n%-46s %-20s %-26s %-10s %-18s %s\n' figure resbus floor ratio \
 	    target holds
 	printf '%s\n' "$(printf '%.0s-' {1..126})"
@@ -192,7 +207,13 @@ pgdb() {
 # written by the caller) in $W/NAME; prints its path.
 phase_dir() {
 	local d=$W/$1
-	mkdir -p "$d/etc" "$d/logs" "$d/db"
+	mkdir -p "$d/etc" "$d/db"
+	if [ -n "$L" ]; then
+		mkdir -p "$L/$1"
+		ln -s "$L/$1" "$d/logs"
+	else
+		mkdir -p "$d/logs"
+	fi
 	cat >"$d/etc/server.yaml" <<EOF
 db_url: "$2"
 logdir: "$d/logs"
