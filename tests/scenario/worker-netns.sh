@@ -65,10 +65,15 @@ env RESALLOC_ID="${ns#rbt-}" RESBUS_NETNS_PREFIX=rbt RESBUS_NETNS_STATE="$RB_TMP
     "$D/livecheck" 2>/dev/null || rb_fail "livecheck of $ns failed"
 
 rb_resbus ticket-close "$id" || rb_fail "ticket-close $id failed ($?)"
-gone() {
-	! ip netns list | awk '{ print $1 }' | grep -qx "$ns"
+# Once resbus counts the resource as ended (its cmd_delete has finished),
+# nothing of it is left.
+RB_MAINT=$RESBUS_BUILDDIR/resbus-maint
+ended() {
+	[ -z "$(timeout -k 5 60 "$RB_MAINT" --config-dir "$RB_CONF" \
+	    resource-list | grep ' pool=netns ')" ]
 }
-rb_wait_for "namespace $ns to be removed" 60 gone
+rb_wait_for "the resource of $ns to end" 60 ended
+ip netns list | awk '{ print $1 }' | grep -qx "$ns" && rb_fail "namespace $ns is left"
 ip link show "rbth${ns#rbt-}" >/dev/null 2>&1 && rb_fail "host interface of $ns is left"
 [ -e "$RB_TMP/netns/$ns" ] && rb_fail "state file of $ns is left"
 rb_done
