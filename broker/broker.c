@@ -436,21 +436,14 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 }
 
 /*
- * Answers DC's delivery about ticket ID: from memory, or from the store,
- * in which case the delivery is acknowledged with the answer.
+ * Answers DC's delivery about ticket ID, which is not in memory, from the
+ * store; the delivery is acknowledged with the answer.
  */
 static void
-reply_ticket(struct broker *b, struct delivery_ctx *dc, uint64_t id)
+reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 {
-	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
-	struct sched_ticket_view v;
 	struct reply_to *rt;
 
-	if (sched_ticket_view(b->sched, id, &v) == 1) {
-		update_from_view(&u, &v);
-		reply_update(b, dc->d->reply_to, dc->d->correlation_id, &u);
-		return;
-	}
 	rt = xcalloc(1, sizeof(*rt));
 	rt->b = b;
 	rt->id = id;
@@ -460,6 +453,21 @@ reply_ticket(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 	dc->ack_later = true;
 	if (b->store->be->get_ticket(b->store, id, reply_stored, rt) == -1)
 		broker_store_failed(b, "get ticket");
+}
+
+/* Answers DC's delivery about ticket ID: from memory, or from the store. */
+static void
+reply_ticket(struct broker *b, struct delivery_ctx *dc, uint64_t id)
+{
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
+	struct sched_ticket_view v;
+
+	if (sched_ticket_view(b->sched, id, &v) == 0) {
+		reply_from_store(b, dc, id);
+		return;
+	}
+	update_from_view(&u, &v);
+	reply_update(b, dc->d->reply_to, dc->d->correlation_id, &u);
 }
 
 static void
@@ -493,7 +501,7 @@ on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
 
 	/* A ticket not in memory is closed already, or unknown. */
 	if (sched_ticket_view(b->sched, c->ticket_id, &v) == 0) {
-		reply_ticket(b, dc, c->ticket_id);
+		reply_from_store(b, dc, c->ticket_id);
 		return;
 	}
 	/*
