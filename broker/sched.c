@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -933,9 +934,10 @@ resource_send(struct sched *s, const struct resource *r,
 		x = topo_event_exchange(s->prefix);
 		q = xasprintf("cancel.%s", r->pool->name);
 	} else {
-		q = topo_pool_queue(s->prefix, r->pool->name);
+		x = topo_job_exchange(s->prefix);
+		q = xstrdup(r->pool->name);
 	}
-	s->ops.emit(s->ops.ctx, x ? x : "", q, &job.allocate.base);
+	s->ops.emit(s->ops.ctx, x, q, &job.allocate.base);
 	free(q);
 	free(x);
 }
@@ -2506,7 +2508,7 @@ sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 	RB_FOREACH(r, resource_ids, &s->resources)
 		known[n++] = r->name;
 	qsort(known, n, sizeof(*known), name_cmp);
-	q = topo_pool_queue(s->prefix, p->name);
+	q = topo_job_exchange(s->prefix);
 	for (i = 0; i < res->n_names; i++) {
 		if (n > 0 && bsearch(&res->names[i], known, n, sizeof(*known),
 		    name_cmp) != NULL)
@@ -2517,7 +2519,7 @@ sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 		ref.name = res->names[i];
 		ref.id_in_pool = -1;
 		job.resource = &ref;
-		s->ops.emit(s->ops.ctx, "", q, &job.base);
+		s->ops.emit(s->ops.ctx, q, p->name, &job.base);
 	}
 	free(q);
 	free(known);
@@ -2534,8 +2536,8 @@ pool_list_due(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	job.pool = p->name;
 	job.sweep_id = ++p->list_sweep;
-	q = topo_pool_queue(p->sched->prefix, p->name);
-	p->sched->ops.emit(p->sched->ops.ctx, "", q, &job.base);
+	q = topo_job_exchange(p->sched->prefix);
+	p->sched->ops.emit(p->sched->ops.ctx, q, p->name, &job.base);
 	free(q);
 	log_debug("pool %s: cmd_list sweep %llu", p->name,
 	    (unsigned long long)job.sweep_id);
@@ -2965,6 +2967,49 @@ sched_foreach_ticket(struct sched *s,
 		ticket_info(s, t, &info, true);
 		fn(arg, &info);
 	}
+}
+
+/*
+ * RB_NFIND finds the first ticket with an ID >= after_id + 1 in O(log n);
+ * from there each step is RB_NEXT, so a page costs O(log n + limit).
+ */
+int
+sched_foreach_ticket_from(struct sched *s, uint64_t after_id, size_t limit,
+    void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg)
+{
+	struct ticket k = { .id = after_id + 1 }, *t;
+	struct sched_ticket_info info;
+	int n = 0;
+
+	if (after_id == UINT64_MAX)
+		return 0;
+	for (t = RB_NFIND(ticket_ids, &s->tickets, &k);
+	    t != NULL && (size_t)n < limit && n < INT_MAX;
+	    t = RB_NEXT(ticket_ids, &s->tickets, t)) {
+		ticket_info(s, t, &info, true);
+		fn(arg, &info);
+		n++;
+	}
+	return n;
+}
+
+int
+sched_foreach_resource_from(struct sched *s, uint64_t after_id,
+    size_t limit, void (*fn)(void *arg, const struct sched_resource_view *v),
+    void *arg)
+{
+	struct resource k = { .id = after_id + 1 }, *r;
+	int n = 0;
+
+	if (after_id == UINT64_MAX)
+		return 0;
+	for (r = RB_NFIND(resource_ids, &s->resources, &k);
+	    r != NULL && (size_t)n < limit && n < INT_MAX;
+	    r = RB_NEXT(resource_ids, &s->resources, r)) {
+		resource_view(r, fn, arg);
+		n++;
+	}
+	return n;
 }
 
 void

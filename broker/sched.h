@@ -46,6 +46,13 @@ struct sched_ops {
 	/* Something users watch happened (may be NULL): for notifications. */
 	void (*observe)(void *ctx, const struct sched_event *ev);
 	void *ctx;
+	/*
+	 * Tag set KEY has had no tickets for tagset_idle_s and is forgotten
+	 * (memory and store); the broker cancels its consumer and deletes
+	 * its queue.  May be NULL.  Last, after ctx, so that initializers
+	 * written before it still compile.
+	 */
+	void (*retire)(void *ctx, const char *key);
 };
 
 /* What a query or a close answers about a ticket. */
@@ -222,6 +229,17 @@ void sched_ticket_counts(const struct sched *s, size_t *open, size_t *ready,
 /* Tickets not CLOSED (OPEN and FAILED and READY), by ID. */
 void sched_foreach_ticket(struct sched *s,
     void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg);
+/*
+ * One page of the above: the tickets with ID > AFTER_ID, in ID order, at
+ * most LIMIT of them, at a cost of O(LIMIT) and not O(all tickets).
+ * Returns how many FN was given.
+ */
+int sched_foreach_ticket_from(struct sched *s, uint64_t after_id, size_t limit,
+    void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg);
+/* The same for live resources. */
+int sched_foreach_resource_from(struct sched *s, uint64_t after_id,
+    size_t limit, void (*fn)(void *arg, const struct sched_resource_view *v),
+    void *arg);
 
 /*
  * Operators' actions.  resource_kill: an UP resource is deleted and its

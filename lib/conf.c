@@ -271,6 +271,12 @@ static const struct conf_key server_keys[] = {
     KEY_STR(conf_server, amqp_url, NULL, check_amqp_url, 0),
     KEY_STR(conf_server, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
     KEY_STRLIST(conf_server, admins, check_nonempty),
+    /* When given, at least one: an empty list would believe nobody. */
+    KEY_STRLIST_F(conf_server, workers, check_nonempty, KEY_NONEMPTY),
+    KEY_INT(conf_server, max_open_tickets_per_owner, 10000, 0, INT64_MAX),
+    KEY_INT(conf_server, max_tagsets, 10000, 0, INT64_MAX),
+    KEY_INT(conf_server, tagset_idle_s, 86400, 0, INT64_MAX),
+    KEY_INT(conf_server, max_redeliveries, 3, 1, 1000000),
     KEY_STR(conf_server, http_listen, "127.0.0.1:49110", check_listen,
 	KEY_FALSE_OFF),
     KEY_BOOL(conf_server, notify, 1),
@@ -298,6 +304,7 @@ static const struct conf_key worker_keys[] = {
     KEY_INT(conf_worker, concurrency, 64, 1, 100000),
     KEY_STR(conf_worker, logdir, "/var/log/resbus", check_nonempty, 0),
     KEY_STR(conf_worker, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
+    KEY_STRLIST_F(conf_worker, broker_users, check_nonempty, KEY_NONEMPTY),
 };
 
 /* Where a tag of pools.yaml was written, for the cross-pool rule. */
@@ -1990,6 +1997,8 @@ conf_server_load(const char *path, char *err, size_t errlen)
 	}
 	for (c = server->loglevel; *c != '\0'; c++)
 		*c = (char)tolower((unsigned char)*c);
+	/* "workers:" with nothing after it is absent, like any null list */
+	server->workers_set = server->workers != NULL;
 	return server;
 }
 

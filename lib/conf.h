@@ -110,6 +110,22 @@ struct conf_server {
 	char *prefix;                 /* bus name prefix, default "resbus" */
 	char **admins;
 	size_t nadmins;
+	/*
+	 * AMQP users whose job results the broker believes.  Absent
+	 * (workers_set false): the AMQP user of the broker's own amqp_url.
+	 */
+	char **workers;
+	size_t nworkers;
+	bool workers_set;
+	/* bounds: 0 = no cap (tagset_idle_s: never retire) */
+	int64_t max_open_tickets_per_owner; /* default 10000 */
+	int64_t max_tagsets;          /* distinct tag sets, default 10000 */
+	int64_t tagset_idle_s;        /* retire a tag set idle this long, 86400 */
+	/*
+	 * A message delivered this many times to a broker that died while
+	 * handling it is dead-lettered at the next start; default 3.
+	 */
+	int64_t max_redeliveries;
 	/* the status page, JSON API and metrics: "HOST:PORT", or "" / "off" */
 	char *http_listen;            /* default "127.0.0.1:49110" */
 	bool notify;                  /* JSON notifications, default true */
@@ -133,6 +149,12 @@ struct conf_worker {
 	int64_t concurrency;          /* default 64 */
 	char *logdir;                 /* default /var/log/resbus */
 	char *prefix;
+	/*
+	 * AMQP users whose jobs the worker runs.  None listed: the worker's
+	 * own login (of amqp_url).
+	 */
+	char **broker_users;
+	size_t nbroker_users;
 };
 
 /*

@@ -7,8 +7,10 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 
@@ -16,6 +18,33 @@
 #define BAD(f) TEST_SRCDIR "/conf/bad/" f
 
 static char err[1024];
+
+/*
+ * TEXT written to a fresh file and loaded by LOADER (0 server, 1 worker).
+ * Returns the loaded struct or NULL with the error in err; *PATH is the
+ * file's name (caller unlinks and frees).
+ */
+static void *
+load_text(int loader, const char *text, char **path)
+{
+	char tmpl[] = "/tmp/check_conf.XXXXXX";
+	void *loaded;
+	FILE *f;
+	int fd;
+
+	fd = mkstemp(tmpl);
+	ck_assert_int_ne(fd, -1);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	memset(err, 0, sizeof(err));
+	loaded = loader == 0 ? (void *)conf_server_load(tmpl, err, sizeof(err))
+			     : (void *)conf_worker_load(tmpl, err, sizeof(err));
+	*path = strdup(tmpl);
+	ck_assert_ptr_nonnull(*path);
+	return loaded;
+}
 
 START_TEST(test_pools_good)
 {
@@ -211,6 +240,14 @@ START_TEST(test_server_defaults)
 	ck_assert_ptr_null(s->limits);
 	ck_assert_uint_eq(s->ntag_rules, 0);
 	ck_assert_ptr_null(s->tag_rules);
+	/* the bounds of a shared service */
+	ck_assert(!s->workers_set);
+	ck_assert_uint_eq(s->nworkers, 0);
+	ck_assert_ptr_null(s->workers);
+	ck_assert_int_eq(s->max_open_tickets_per_owner, 10000);
+	ck_assert_int_eq(s->max_tagsets, 10000);
+	ck_assert_int_eq(s->tagset_idle_s, 86400);
+	ck_assert_int_eq(s->max_redeliveries, 3);
 	conf_server_free(s);
 }
 END_TEST
@@ -379,7 +416,113 @@ START_TEST(test_worker_defaults)
 	ck_assert_int_eq(w->concurrency, 64);
 	ck_assert_str_eq(w->logdir, "/var/log/resbus");
 	ck_assert_str_eq(w->prefix, "resbus");
+	/* none listed: the worker's own login */
+	ck_assert_uint_eq(w->nbroker_users, 0);
+	ck_assert_ptr_null(w->broker_users);
 	conf_worker_free(w);
+}
+END_TEST
+
+START_TEST(test_worker_broker_users)
+{
+	struct conf_worker *w;
+	char *path;
+
+	w = load_text(1, "broker_users: [broker, broker-standby]\n", &path);
+	ck_assert_msg(w != NULL, "%s", err);
+	ck_assert_uint_eq(w->nbroker_users, 2);
+	ck_assert_str_eq(w->broker_users[0], "broker");
+	ck_assert_str_eq(w->broker_users[1], "broker-standby");
+	conf_worker_free(w);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+/* workers, the caps on open tickets and tag sets, idle retirement. */
+START_TEST(test_server_bounds)
+{
+	struct conf_server *s;
+	char *path;
+
+	s = load_text(0,
+	    "workers: [worker, worker-eu]\n"
+	    "max_open_tickets_per_owner: 50\n"
+	    "max_tagsets: 0\n"
+	    "tagset_idle_s: 600\n"
+	    "max_redeliveries: 7\n",
+	    &path);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert(s->workers_set);
+	ck_assert_uint_eq(s->nworkers, 2);
+	ck_assert_str_eq(s->workers[0], "worker");
+	ck_assert_str_eq(s->workers[1], "worker-eu");
+	ck_assert_int_eq(s->max_open_tickets_per_owner, 50);
+	ck_assert_int_eq(s->max_tagsets, 0); /* no cap */
+	ck_assert_int_eq(s->tagset_idle_s, 600);
+	ck_assert_int_eq(s->max_redeliveries, 7);
+	conf_server_free(s);
+	unlink(path);
+	free(path);
+
+	/* tagset_idle_s 0: never retire */
+	s = load_text(0, "tagset_idle_s: 0\nmax_open_tickets_per_owner: 0\n",
+	    &path);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert(!s->workers_set);
+	ck_assert_int_eq(s->tagset_idle_s, 0);
+	ck_assert_int_eq(s->max_open_tickets_per_owner, 0);
+	conf_server_free(s);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+struct bad_text {
+	int loader; /* 0 server, 1 worker */
+	const char *text;
+	const char *msg; /* after "file:" */
+};
+
+static const struct bad_text bad_texts[] = {
+	{ 0, "workers: []\n", "1:10: workers: must list at least one item" },
+	/* as for any list that must not be empty, null is not "absent" */
+	{ 0, "workers:\n", "1:9: workers: must list at least one item" },
+	{ 0, "workers: worker\n",
+	    "1:10: workers: expected a list of strings, got \"worker\"" },
+	{ 0, "workers: [\"\"]\n", "1:11: workers: must not be empty" },
+	{ 0, "max_open_tickets_per_owner: -1\n",
+	    "1:29: max_open_tickets_per_owner: expected a non-negative "
+	    "integer, got \"-1\"" },
+	{ 0, "max_tagsets: lots\n",
+	    "1:14: max_tagsets: expected a non-negative integer, got "
+	    "\"lots\"" },
+	{ 0, "tagset_idle_s: -5\n",
+	    "1:16: tagset_idle_s: expected a non-negative integer, got "
+	    "\"-5\"" },
+	{ 0, "max_redeliveries: 0\n",
+	    "1:19: max_redeliveries: expected an integer between 1 and "
+	    "1000000, got \"0\"" },
+	{ 1, "broker_users: []\n",
+	    "1:15: broker_users: must list at least one item" },
+	{ 1, "broker_users: broker\n",
+	    "1:15: broker_users: expected a list of strings, got \"broker\"" },
+};
+
+START_TEST(test_bad_text)
+{
+	const struct bad_text *c = &bad_texts[_i];
+	char *path;
+	void *loaded;
+
+	loaded = load_text(c->loader, c->text, &path);
+	ck_assert_msg(loaded == NULL, "\"%s\" loaded", c->text);
+	ck_assert_msg(strncmp(err, path, strlen(path)) == 0 &&
+		err[strlen(path)] == ':' &&
+		strcmp(err + strlen(path) + 1, c->msg) == 0,
+	    "got \"%s\", want \"%s:%s\"", err, path, c->msg);
+	unlink(path);
+	free(path);
 }
 END_TEST
 
@@ -655,6 +798,8 @@ conf_suite(void)
 	tcase_add_test(tc, test_server_resalloc);
 	tcase_add_test(tc, test_worker_good);
 	tcase_add_test(tc, test_worker_defaults);
+	tcase_add_test(tc, test_server_bounds);
+	tcase_add_test(tc, test_worker_broker_users);
 	tcase_add_test(tc, test_dir_pick);
 	suite_add_tcase(s, tc);
 
@@ -663,6 +808,8 @@ conf_suite(void)
 	tcase_add_test(tc, test_short_err);
 	tcase_add_loop_test(tc, test_bad, 0,
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tcase_add_loop_test(tc, test_bad_text, 0,
+	    (int)(sizeof(bad_texts) / sizeof(bad_texts[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
