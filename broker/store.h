@@ -103,6 +103,8 @@ struct store_backend {
 	int (*commit)(struct store *s, store_done_fn *done, void *arg);
 	int (*put_meta)(struct store *s, const char *key, int64_t value);
 	int (*put_tagset)(struct store *s, const char *key);
+	int (*del_meta)(struct store *s, const char *key);
+	int (*del_tagset)(struct store *s, const char *key);
 	int (*put_ticket)(struct store *s, const struct store_ticket *t);
 	int (*put_resource)(struct store *s, const struct store_resource *r);
 	int (*add_outbox)(struct store *s, const struct store_outbox *o);
@@ -115,10 +117,16 @@ struct store_backend {
 	const char *(*error)(const struct store *s);
 };
 
-/* Every store begins with this header; backends extend it. */
+/*
+ * Every store begins with this header; backends extend it.  META_TAP, when
+ * set before a load, also hears every meta row: the broker keeps rows of
+ * its own there (delivery counts) beside the scheduler's.
+ */
 struct store {
 	const struct store_backend *be;
 	bool in_txn;
+	void (*meta_tap)(void *arg, const char *key, int64_t value);
+	void *meta_tap_arg;
 };
 
 /*

@@ -115,6 +115,8 @@ enum {
 	ST_ADD_OUTBOX,
 	ST_DEL_OUTBOX,
 	ST_GET_TICKET,
+	ST_DEL_META,
+	ST_DEL_TAGSET,
 	ST_COUNT,
 };
 
@@ -174,6 +176,10 @@ static const struct {
 	5, {PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_BYTEA}},
     [ST_DEL_OUTBOX] = {"resbus_del_outbox", "DELETE FROM outbox WHERE id = $1",
 	1, {PG_OID_INT8}},
+    [ST_DEL_META] = {"resbus_del_meta", "DELETE FROM meta WHERE key = $1",
+	1, {PG_OID_TEXT}},
+    [ST_DEL_TAGSET] = {"resbus_del_tagset",
+	"DELETE FROM tagsets WHERE key = $1", 1, {PG_OID_TEXT}},
     [ST_GET_TICKET] = {"resbus_get_ticket",
 	"SELECT t.state, r.data FROM tickets t "
 	"LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = $1",
@@ -526,6 +532,10 @@ pg_load(struct store *s, const struct store_loader *l)
 			if (i == 0) {
 				l->meta(l->arg, pg_text(res, row, 0),
 				    pg_int(res, row, 1));
+				if (s->meta_tap != NULL)
+					s->meta_tap(s->meta_tap_arg,
+					    pg_text(res, row, 0),
+					    pg_int(res, row, 1));
 			} else if (i == 1) {
 				l->tagset(l->arg, pg_text(res, row, 0));
 			} else if (i == 2) {
@@ -918,6 +928,24 @@ pg_add_outbox(struct store *s, const struct store_outbox *o)
 }
 
 static int
+pg_del_meta(struct store *s, const char *key)
+{
+	struct pg_params pp = {0};
+
+	pg_param_text(&pp, key);
+	return pg_write(to_pg(s), ST_DEL_META, &pp);
+}
+
+static int
+pg_del_tagset(struct store *s, const char *key)
+{
+	struct pg_params pp = {0};
+
+	pg_param_text(&pp, key);
+	return pg_write(to_pg(s), ST_DEL_TAGSET, &pp);
+}
+
+static int
 pg_del_outbox(struct store *s, uint64_t id)
 {
 	struct pg_params pp = {0};
@@ -1151,6 +1179,8 @@ const struct store_backend store_pg_backend = {
     .put_resource = pg_put_resource,
     .add_outbox = pg_add_outbox,
     .del_outbox = pg_del_outbox,
+    .del_meta = pg_del_meta,
+    .del_tagset = pg_del_tagset,
     .get_ticket = pg_get_ticket,
     .fd = pg_fd,
     .io = pg_io,

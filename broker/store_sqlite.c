@@ -72,6 +72,8 @@ enum {
 	ST_ADD_OUTBOX,
 	ST_DEL_OUTBOX,
 	ST_GET_TICKET,
+	ST_DEL_META,
+	ST_DEL_TAGSET,
 	ST_COUNT,
 };
 
@@ -101,6 +103,8 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	[ST_ADD_OUTBOX] = "INSERT OR REPLACE INTO outbox (id, exchange, "
 	    "routing_key, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_DEL_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
+	[ST_DEL_META] = "DELETE FROM meta WHERE key = ?1",
+	[ST_DEL_TAGSET] = "DELETE FROM tagsets WHERE key = ?1",
 	[ST_GET_TICKET] = "SELECT t.state, r.data FROM tickets t "
 	    "LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = ?1",
 };
@@ -374,6 +378,24 @@ sq_add_outbox(struct store *s, const struct store_outbox *o)
 }
 
 static int
+sq_del_meta(struct store *s, const char *key)
+{
+	struct store_sqlite *q = to_sqlite(s);
+
+	sq_bind_text(q->st[ST_DEL_META], 1, key);
+	return sq_run(q, ST_DEL_META, "delete meta");
+}
+
+static int
+sq_del_tagset(struct store *s, const char *key)
+{
+	struct store_sqlite *q = to_sqlite(s);
+
+	sq_bind_text(q->st[ST_DEL_TAGSET], 1, key);
+	return sq_run(q, ST_DEL_TAGSET, "delete tagset");
+}
+
+static int
 sq_del_outbox(struct store *s, uint64_t id)
 {
 	struct store_sqlite *q = to_sqlite(s);
@@ -453,6 +475,10 @@ sq_load(struct store *s, const struct store_loader *l)
 			if (i == 0) {
 				l->meta(l->arg, COL_TEXT(0),
 				    sqlite3_column_int64(st, 1));
+				if (s->meta_tap != NULL)
+					s->meta_tap(s->meta_tap_arg,
+					    COL_TEXT(0),
+					    sqlite3_column_int64(st, 1));
 			} else if (i == 1) {
 				l->tagset(l->arg, COL_TEXT(0));
 			} else if (i == 2) {
@@ -529,6 +555,8 @@ const struct store_backend store_sqlite_backend = {
 	.put_resource = sq_put_resource,
 	.add_outbox = sq_add_outbox,
 	.del_outbox = sq_del_outbox,
+	.del_meta = sq_del_meta,
+	.del_tagset = sq_del_tagset,
 	.get_ticket = sq_get_ticket,
 	.fd = sq_fd,
 	.io = sq_io,

@@ -65,6 +65,7 @@ struct bus {
 	bool confirming;
 	bool broken;
 	uint64_t next_seq;
+	uint64_t next_tag;           /* bus_consume_nowait's consumer tags */
 	bus_confirm_fn *confirm_fn;
 	void *confirm_arg;
 	struct bus_consumer *consumers;      /* growable */
@@ -361,6 +362,93 @@ bus_queue_declare(struct bus *bus, const char *name, unsigned flags,
 	return 0;
 }
 
+/* Whether the last write of a method without an answer went out. */
+static int
+bus_sent(struct bus *bus, const char *what, int status)
+{
+	if (status == AMQP_STATUS_OK)
+		return 0;
+	snprintf(bus->error, sizeof(bus->error), "%s: %s", what,
+	    amqp_error_string2(status));
+	bus->broken = true;
+	return -1;
+}
+
+int
+bus_queue_declare_nowait(struct bus *bus, const char *name, unsigned flags)
+{
+	amqp_queue_declare_t m;
+
+	memset(&m, 0, sizeof(m));
+	m.queue = amqp_cstring_bytes(name);
+	m.durable = (flags & BUS_DURABLE) != 0;
+	m.exclusive = (flags & BUS_EXCLUSIVE) != 0;
+	m.auto_delete = (flags & BUS_AUTO_DELETE) != 0;
+	m.nowait = 1;
+	m.arguments = amqp_empty_table;
+	return bus_sent(bus, "queue.declare", amqp_send_method(bus->conn,
+	    BUS_CHANNEL, AMQP_QUEUE_DECLARE_METHOD, &m));
+}
+
+int
+bus_queue_bind_nowait(struct bus *bus, const char *queue,
+    const char *exchange, const char *key)
+{
+	amqp_queue_bind_t m;
+
+	memset(&m, 0, sizeof(m));
+	m.queue = amqp_cstring_bytes(queue);
+	m.exchange = amqp_cstring_bytes(exchange);
+	m.routing_key = amqp_cstring_bytes(key);
+	m.nowait = 1;
+	m.arguments = amqp_empty_table;
+	return bus_sent(bus, "queue.bind", amqp_send_method(bus->conn,
+	    BUS_CHANNEL, AMQP_QUEUE_BIND_METHOD, &m));
+}
+
+int
+bus_queue_declare_bounded(struct bus *bus, const char *name,
+    int64_t max_length)
+{
+	amqp_table_entry_t arg;
+	amqp_table_t args;
+
+	arg.key = amqp_cstring_bytes("x-max-length");
+	arg.value.kind = AMQP_FIELD_KIND_I64;
+	arg.value.value.i64 = max_length;
+	args.num_entries = 1;
+	args.entries = &arg;
+	if (amqp_queue_declare(bus->conn, BUS_CHANNEL,
+	    amqp_cstring_bytes(name), 0, 1, 0, 0, args) == NULL) {
+		(void)bus_check(bus, "queue.declare", BUS_CHANNEL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+bus_queue_delete_if_idle(struct bus *bus, const char *queue)
+{
+	amqp_rpc_reply_t r;
+
+	/* On the probe channel: a refusal (not empty) closes only that. */
+	if (!bus->probe_open) {
+		amqp_channel_open(bus->conn, BUS_PROBE_CHANNEL);
+		if (bus_check(bus, "channel.open", BUS_PROBE_CHANNEL) == -1)
+			return -1;
+		bus->probe_open = true;
+	}
+	if (amqp_queue_delete(bus->conn, BUS_PROBE_CHANNEL,
+	    amqp_cstring_bytes(queue), 1, 1) != NULL)
+		return 0;
+	r = amqp_get_rpc_reply(bus->conn);
+	(void)bus_check(bus, "queue.delete", BUS_PROBE_CHANNEL);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD && !bus->broken)
+		return 1;
+	return -1;
+}
+
 /* queue.bind, or queue.unbind if !BIND, of QUEUE to EXCHANGE with KEY. */
 static int
 bus_queue_binding(struct bus *bus, bool bind, const char *queue,
@@ -462,12 +550,30 @@ bus_consumer_find(struct bus *bus, amqp_bytes_t tag)
 	return NULL;
 }
 
+/* Registers the consumer TAG (TAGLEN bytes) of QUEUE. */
+static void
+bus_consumer_add(struct bus *bus, const char *tag, size_t taglen,
+    const char *queue, bus_deliver_fn *fn, void *arg)
+{
+	struct bus_consumer *c;
+
+	bus->consumers = xrealloc(bus->consumers,
+	    (bus->nconsumers + 1) * sizeof(*bus->consumers));
+	c = &bus->consumers[bus->nconsumers++];
+	c->tag = xstrndup(tag, taglen);
+	c->taglen = taglen;
+	c->queue = xstrdup(queue);
+	c->fn = fn;
+	c->arg = arg;
+	c->cancelled = false;
+	bus_index_add(bus, bus->nconsumers - 1);
+}
+
 int
 bus_consume(struct bus *bus, const char *queue, bool no_ack,
     bus_deliver_fn *fn, void *arg)
 {
 	amqp_basic_consume_ok_t *ok;
-	struct bus_consumer *c;
 
 	ok = amqp_basic_consume(bus->conn, BUS_CHANNEL,
 	    amqp_cstring_bytes(queue), amqp_empty_bytes, 0, no_ack, 0,
@@ -476,16 +582,31 @@ bus_consume(struct bus *bus, const char *queue, bool no_ack,
 		(void)bus_check(bus, "basic.consume", BUS_CHANNEL);
 		return -1;
 	}
-	bus->consumers = xrealloc(bus->consumers,
-	    (bus->nconsumers + 1) * sizeof(*bus->consumers));
-	c = &bus->consumers[bus->nconsumers++];
-	c->tag = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
-	c->taglen = ok->consumer_tag.len;
-	c->queue = xstrdup(queue);
-	c->fn = fn;
-	c->arg = arg;
-	c->cancelled = false;
-	bus_index_add(bus, bus->nconsumers - 1);
+	bus_consumer_add(bus, ok->consumer_tag.bytes, ok->consumer_tag.len,
+	    queue, fn, arg);
+	return 0;
+}
+
+int
+bus_consume_nowait(struct bus *bus, const char *queue, bool no_ack,
+    bus_deliver_fn *fn, void *arg)
+{
+	amqp_basic_consume_t m;
+	char tag[64];
+
+	/* RabbitMQ's own tags are "amq.ctag-..."; ours cannot clash. */
+	snprintf(tag, sizeof(tag), "resbus-%zu-%llu", bus->nconsumers,
+	    (unsigned long long)bus->next_tag++);
+	memset(&m, 0, sizeof(m));
+	m.queue = amqp_cstring_bytes(queue);
+	m.consumer_tag = amqp_cstring_bytes(tag);
+	m.no_ack = no_ack;
+	m.nowait = 1;
+	m.arguments = amqp_empty_table;
+	if (bus_sent(bus, "basic.consume", amqp_send_method(bus->conn,
+	    BUS_CHANNEL, AMQP_BASIC_CONSUME_METHOD, &m)) == -1)
+		return -1;
+	bus_consumer_add(bus, tag, strlen(tag), queue, fn, arg);
 	return 0;
 }
 

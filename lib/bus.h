@@ -107,8 +107,34 @@ int bus_queue_unbind(struct bus *bus, const char *queue, const char *exchange,
     const char *key) __attribute__((warn_unused_result));
 int bus_qos(struct bus *bus, uint16_t prefetch)
 	__attribute__((warn_unused_result));
+/*
+ * The same without waiting for RabbitMQ's answer (the nowait flag): for a
+ * queue the caller knows to be valid, so that declaring it costs no round
+ * trip on an event loop.  A refusal arrives later as a channel error,
+ * which breaks the connection like any other.
+ */
+int bus_queue_declare_nowait(struct bus *bus, const char *name,
+    unsigned flags) __attribute__((warn_unused_result));
+int bus_queue_bind_nowait(struct bus *bus, const char *queue,
+    const char *exchange, const char *key)
+	__attribute__((warn_unused_result));
+/* Declares QUEUE durable with at most MAX_LENGTH messages (the oldest
+ * are dropped beyond that): for a queue that must not grow unbounded. */
+int bus_queue_declare_bounded(struct bus *bus, const char *name,
+    int64_t max_length) __attribute__((warn_unused_result));
+/*
+ * Deletes QUEUE if it is empty and unused.  0 when it is gone, 1 when it
+ * is kept because it holds messages or has consumers (the channel stays
+ * usable), -1 on failure.
+ */
+int bus_queue_delete_if_idle(struct bus *bus, const char *queue)
+	__attribute__((warn_unused_result));
 /* Starts consuming QUEUE; each delivery goes to FN(bus, d, ARG). */
 int bus_consume(struct bus *bus, const char *queue, bool no_ack,
+    bus_deliver_fn *fn, void *arg) __attribute__((warn_unused_result));
+/* The same with a consumer tag of our own, without waiting for the
+ * answer (see bus_queue_declare_nowait). */
+int bus_consume_nowait(struct bus *bus, const char *queue, bool no_ack,
     bus_deliver_fn *fn, void *arg) __attribute__((warn_unused_result));
 /*
  * Stops consuming QUEUE.  Deliveries already on their way still reach the

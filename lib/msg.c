@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,26 +85,244 @@ msg_free(ProtobufCMessage *m)
 		protobuf_c_message_free_unpacked(m, NULL);
 }
 
+/* ---- bounds ------------------------------------------------------------ */
+
+bool
+msg_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + len;
+	uint32_t cp, min;
+	size_t n, i;
+
+	while (p < end) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) {
+			n = 1, cp = *p & 0x1f, min = 0x80;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2, cp = *p & 0x0f, min = 0x800;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3, cp = *p & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+/*
+ * Fields whose bounds differ from the defaults: MAX is a string's or a
+ * bytes field's length, or a repeated field's count.
+ */
+static const struct msg_bound {
+	const char *message;         /* full name */
+	const char *field;
+	size_t max;
+} msg_bounds[] = {
+	{ "resbus.v1.TicketRequest", "idempotency_key", MSG_IDEM_KEY_MAX },
+	{ "resbus.v1.TicketRequest", "labels", MSG_LABELS_MAX },
+	{ "resbus.v1.ResourceRef", "data", MSG_DATA_MAX },
+	{ "resbus.v1.ResourceRef", "name", MSG_NAME_MAX },
+	{ "resbus.v1.ResourceRef", "pool", MSG_NAME_MAX },
+	{ "resbus.v1.AllocateResult", "data", MSG_DATA_MAX },
+	{ "resbus.v1.ListResult", "names", MSG_LIST_NAMES_MAX },
+	{ "resbus.v1.ListResult", "pool", MSG_NAME_MAX },
+	{ "resbus.v1.List", "pool", MSG_NAME_MAX },
+	{ "resbus.v1.ControlRequest", "args", 4096 },
+	{ "resbus.v1.TicketUpdate", "output", MSG_DATA_MAX },
+	{ NULL, NULL, 0 },
+};
+
+static size_t
+msg_bound(const ProtobufCMessageDescriptor *d,
+    const ProtobufCFieldDescriptor *f, size_t dflt)
+{
+	const struct msg_bound *b;
+
+	for (b = msg_bounds; b->message != NULL; b++)
+		if (strcmp(b->message, d->name) == 0 &&
+		    strcmp(b->field, f->name) == 0)
+			return b->max;
+	return dflt;
+}
+
+#define MSG_CHECK_DEPTH 4
+
+static int msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
+    size_t errlen);
+
+/* Checks the one value of field F at P (a char *, a binary, a message). */
+static int
+msg_check_value(const ProtobufCMessageDescriptor *d,
+    const ProtobufCFieldDescriptor *f, const void *p, int depth, char *err,
+    size_t errlen)
+{
+	const ProtobufCBinaryData *bin;
+	const char *str;
+	size_t len, max;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		str = *(char *const *)p;
+		if (str == NULL)
+			return 0;
+		len = strlen(str);
+		max = msg_bound(d, f, MSG_STRING_MAX);
+		if (len > max) {
+			snprintf(err, errlen, "%s.%s: %zu bytes, more than %zu",
+			    d->short_name, f->name, len, max);
+			return -1;
+		}
+		if (!msg_utf8_valid(str, len)) {
+			snprintf(err, errlen, "%s.%s: not valid UTF-8",
+			    d->short_name, f->name);
+			return -1;
+		}
+		return 0;
+	case PROTOBUF_C_TYPE_BYTES:
+		bin = p;
+		max = msg_bound(d, f, MSG_DATA_MAX);
+		if (bin->len > max) {
+			snprintf(err, errlen, "%s.%s: %zu bytes, more than %zu",
+			    d->short_name, f->name, bin->len, max);
+			return -1;
+		}
+		return 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		if (*(ProtobufCMessage *const *)p == NULL)
+			return 0;
+		return msg_check_depth(*(ProtobufCMessage *const *)p, depth + 1,
+		    err, errlen);
+	default:
+		return 0;
+	}
+}
+
+/* Size of one element of a repeated field of F's type. */
+static size_t
+msg_elem_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	default:
+		return 0;
+	}
+}
+
+static int
+msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
+    size_t errlen)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const ProtobufCFieldDescriptor *f;
+	const char *base = (const char *)m;
+	const char *elems;
+	size_t i, j, n, max, size;
+
+	if (depth > MSG_CHECK_DEPTH) {
+		snprintf(err, errlen, "%s: nested too deep", d->short_name);
+		return -1;
+	}
+	for (i = 0; i < d->n_fields; i++) {
+		f = &d->fields[i];
+		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+			if (msg_check_value(d, f, base + f->offset, depth, err,
+			    errlen) == -1)
+				return -1;
+			continue;
+		}
+		n = *(const size_t *)(base + f->quantifier_offset);
+		max = msg_bound(d, f, MSG_REPEATED_MAX);
+		if (n > max) {
+			snprintf(err, errlen, "%s.%s: %zu values, more than %zu",
+			    d->short_name, f->name, n, max);
+			return -1;
+		}
+		if ((size = msg_elem_size(f)) == 0)
+			continue;
+		elems = *(const char *const *)(base + f->offset);
+		for (j = 0; j < n; j++)
+			if (msg_check_value(d, f, elems + j * size, depth, err,
+			    errlen) == -1)
+				return -1;
+	}
+	return 0;
+}
+
 int
-msg_dispatch(const struct msg_handler *table, const char *type,
-    const void *body, size_t len, void *ctx, void *arg)
+msg_check(const ProtobufCMessage *m, char *err, size_t errlen)
+{
+	return msg_check_depth(m, 0, err, errlen);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+int
+msg_dispatch_err(const struct msg_handler *table, const char *type,
+    const void *body, size_t len, void *ctx, void *arg, char *err,
+    size_t errlen)
 {
 	const struct msg_handler *h;
 	ProtobufCMessage *m;
 
-	if (type == NULL)
+	if (type == NULL || type[0] == '\0') {
+		snprintf(err, errlen, "no type property");
 		return -1;
+	}
 	for (h = table; h->descriptor != NULL; h++)
 		if (strcmp(h->descriptor->name, type) == 0)
 			break;
-	if (h->descriptor == NULL)
+	if (h->descriptor == NULL) {
+		snprintf(err, errlen, "a message of type \"%.80s\" is not "
+		    "taken here", type);
 		return -1;
+	}
+	if (len > MSG_MAX_BYTES) {
+		snprintf(err, errlen, "%s of %zu bytes, more than %d",
+		    h->descriptor->short_name, len, MSG_MAX_BYTES);
+		return -1;
+	}
 	m = protobuf_c_message_unpack(h->descriptor, NULL, len, body);
-	if (m == NULL)
+	if (m == NULL) {
+		snprintf(err, errlen, "the body does not decode as %s",
+		    h->descriptor->short_name);
 		return -1;
+	}
+	if (msg_check(m, err, errlen) == -1) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return -1;
+	}
 	h->fn(m, ctx, arg);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return 0;
+}
+
+int
+msg_dispatch(const struct msg_handler *table, const char *type,
+    const void *body, size_t len, void *ctx, void *arg)
+{
+	char err[256];
+
+	return msg_dispatch_err(table, type, body, len, ctx, arg, err,
+	    sizeof(err));
 }
 
 const char *

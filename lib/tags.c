@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,9 +22,46 @@ tag_char(char c)
 	    c == '=' || c == '-' || c == '<' || c == '>';
 }
 
+/*
+ * Where a numeric requirement's operator ('<' or '>', maybe followed by
+ * '=') starts in TAG, or NULL for a plain tag.
+ */
+static const char *
+tag_requirement_op(const char *tag)
+{
+	return strpbrk(tag, "<>");
+}
+
+/*
+ * A numeric requirement is NAME OP INTEGER: a non-empty name without
+ * '=', one operator (<, <=, >, >=) and an integer of at most
+ * TAG_MAX_DIGITS significant digits, so that it never overflows.
+ */
+static bool
+tag_requirement_valid(const char *tag, const char *op)
+{
+	const char *v;
+	size_t digits = 0;
+
+	if (op == tag || memchr(tag, '=', (size_t)(op - tag)) != NULL)
+		return false;
+	v = op + (op[1] == '=' ? 2 : 1);
+	if (*v == '-')
+		v++;
+	if (*v == '\0')
+		return false;
+	while (*v == '0' && v[1] != '\0')
+		v++;
+	for (; *v != '\0'; v++)
+		if (*v < '0' || *v > '9' || ++digits > TAG_MAX_DIGITS)
+			return false;
+	return true;
+}
+
 bool
 tag_valid(const char *tag)
 {
+	const char *op;
 	size_t n;
 
 	if (tag == NULL || tag[0] == '\0' || tag[0] == '.' || tag[0] == '-')
@@ -31,6 +69,8 @@ tag_valid(const char *tag)
 	for (n = 0; tag[n] != '\0'; n++)
 		if (n >= TAG_MAX_LEN || !tag_char(tag[n]))
 			return false;
+	if ((op = tag_requirement_op(tag)) != NULL)
+		return tag_requirement_valid(tag, op);
 	return true;
 }
 
@@ -57,9 +97,39 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * TAG in canonical form into BUF (TAG_MAX_LEN + 1 bytes): a numeric
+ * requirement's integer loses its leading zeros and the sign of zero,
+ * so that `memory>=0032` and `memory>=32` are one tag.  TAG is valid.
+ */
+static void
+tag_canonical(const char *tag, char *buf)
+{
+	const char *op = tag_requirement_op(tag), *v;
+	size_t n;
+	bool neg;
+
+	if (op == NULL) {
+		snprintf(buf, TAG_MAX_LEN + 1, "%s", tag);
+		return;
+	}
+	v = op + (op[1] == '=' ? 2 : 1);
+	n = (size_t)(v - tag);
+	memcpy(buf, tag, n);
+	neg = *v == '-';
+	if (neg)
+		v++;
+	while (*v == '0' && v[1] != '\0')
+		v++;
+	if (neg && strcmp(v, "0") != 0)
+		buf[n++] = '-';
+	snprintf(buf + n, TAG_MAX_LEN + 1 - n, "%s", v);
+}
+
 char *
 tagset_key(char *const *tags, size_t ntags, const char **bad)
 {
+	char canon[TAGSET_MAX_TAGS][TAG_MAX_LEN + 1];
 	const char *sorted[TAGSET_MAX_TAGS];
 	size_t i, n, len;
 	char *key, *p;
@@ -72,7 +142,8 @@ tagset_key(char *const *tags, size_t ntags, const char **bad)
 			*bad = tags[i];
 			return NULL;
 		}
-		sorted[i] = tags[i];
+		tag_canonical(tags[i], canon[i]);
+		sorted[i] = canon[i];
 	}
 	qsort(sorted, ntags, sizeof(sorted[0]), cmp_str);
 	len = 0;
@@ -89,6 +160,10 @@ tagset_key(char *const *tags, size_t ntags, const char **bad)
 		p += len;
 	}
 	*p = '\0';
+	if ((size_t)(p - key) > TAGSET_KEY_MAX) {
+		free(key);
+		return NULL;
+	}
 	return key;
 }
 

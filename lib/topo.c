@@ -70,6 +70,24 @@ topo_control_queue(const char *prefix)
 	return xasprintf("%s.control", prefix);
 }
 
+char *
+topo_job_exchange(const char *prefix)
+{
+	return xasprintf("%s.job", prefix);
+}
+
+char *
+topo_dead_exchange(const char *prefix)
+{
+	return xasprintf("%s.dead", prefix);
+}
+
+char *
+topo_dead_queue(const char *prefix)
+{
+	return xasprintf("%s.dead", prefix);
+}
+
 int
 topo_declare_core(struct bus *bus, const char *prefix)
 {
@@ -80,6 +98,9 @@ topo_declare_core(struct bus *bus, const char *prefix)
 	char *event_x = topo_event_exchange(prefix);
 	char *events_q = topo_broker_events_queue(prefix);
 	char *control_q = topo_control_queue(prefix);
+	char *job_x = topo_job_exchange(prefix);
+	char *dead_x = topo_dead_exchange(prefix);
+	char *dead_q = topo_dead_queue(prefix);
 	int rc = -1;
 
 	if (bus_exchange_declare(bus, unrouted_x, "fanout", true, NULL) == -1 ||
@@ -95,10 +116,17 @@ topo_declare_core(struct bus *bus, const char *prefix)
 		-1 ||
 	    bus_queue_bind(bus, events_q, event_x, "resource.#") == -1 ||
 	    bus_queue_declare(bus, control_q, BUS_DURABLE, NULL, NULL, NULL) ==
-		-1)
+		-1 ||
+	    bus_exchange_declare(bus, job_x, "direct", true, NULL) == -1 ||
+	    bus_exchange_declare(bus, dead_x, "fanout", true, NULL) == -1 ||
+	    bus_queue_declare_bounded(bus, dead_q, TOPO_DEAD_MAX) == -1 ||
+	    bus_queue_bind(bus, dead_q, dead_x, "") == -1)
 		goto out;
 	rc = 0;
 out:
+	free(job_x);
+	free(dead_x);
+	free(dead_q);
 	free(ticket_x);
 	free(unrouted_x);
 	free(unrouted_q);
@@ -110,13 +138,33 @@ out:
 }
 
 int
+topo_ensure_core(struct bus *bus, const char *prefix)
+{
+	char *request_q = topo_request_queue(prefix);
+	int rc;
+
+	rc = bus_queue_declare(bus, request_q, BUS_DURABLE | BUS_PASSIVE, NULL,
+	    NULL, NULL);
+	free(request_q);
+	if (rc == 0)
+		return 0;
+	return topo_declare_core(bus, prefix);
+}
+
+int
 topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
 {
 	char *q = topo_pool_queue(prefix, pool);
-	int rc;
+	char *x = topo_job_exchange(prefix);
+	int rc = -1;
 
-	rc = bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL);
+	/* The job exchange too: a worker may start before resbusd ever ran. */
+	if (bus_exchange_declare(bus, x, "direct", true, NULL) == 0 &&
+	    bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL) == 0 &&
+	    bus_queue_bind(bus, q, x, pool) == 0)
+		rc = 0;
 	free(q);
+	free(x);
 	return rc;
 }
 
@@ -127,8 +175,9 @@ topo_declare_tagset(struct bus *bus, const char *prefix, const char *key)
 	char *x = topo_ticket_exchange(prefix);
 	int rc = -1;
 
-	if (bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL) == 0 &&
-	    bus_queue_bind(bus, q, x, key) == 0)
+	/* A valid key makes a valid name: no round trip for the answer. */
+	if (bus_queue_declare_nowait(bus, q, BUS_DURABLE) == 0 &&
+	    bus_queue_bind_nowait(bus, q, x, key) == 0)
 		rc = 0;
 	free(q);
 	free(x);

@@ -22,17 +22,33 @@ char *topo_event_exchange(const char *prefix);       /* P.event */
 char *topo_pool_queue(const char *prefix, const char *pool); /* P.pool.<pool> */
 char *topo_broker_events_queue(const char *prefix);  /* P.broker.events */
 char *topo_control_queue(const char *prefix);        /* P.control */
+char *topo_job_exchange(const char *prefix);         /* P.job */
+char *topo_dead_exchange(const char *prefix);        /* P.dead */
+char *topo_dead_queue(const char *prefix);           /* P.dead */
+
+/* Messages the dead-letter queue keeps; the oldest go beyond that. */
+#define TOPO_DEAD_MAX 10000
 
 /*
  * Declares the exchanges and the shared durable queues: the ticket
  * exchange with its alternate exchange and unrouted queue, the request
  * queue, the event exchange, the broker's event queue bound to
- * resource.#, and the control queue.  0 or -1 (bus_error() says why).
+ * resource.#, the control queue, the job exchange, and the dead-letter
+ * exchange and queue.  0 or -1 (bus_error() says why).
  */
 int topo_declare_core(struct bus *bus, const char *prefix)
 	__attribute__((warn_unused_result));
+/*
+ * The same for a process that may lack the permission to configure
+ * them (a client, a worker): nothing is declared when the request queue
+ * exists already, which a passive declare finds out without that
+ * permission.
+ */
+int topo_ensure_core(struct bus *bus, const char *prefix)
+	__attribute__((warn_unused_result));
 
-/* Declares (durable) and returns 0 / -1 for the queue of POOL. */
+/* Declares the (durable) queue of POOL and binds it to the job exchange
+ * with routing key POOL.  0 / -1. */
 int topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
 	__attribute__((warn_unused_result));
 

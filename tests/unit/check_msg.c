@@ -308,6 +308,90 @@ START_TEST(test_dispatch)
 }
 END_TEST
 
+/* What the checks refuse: what once stalled or crash-looped resbusd. */
+START_TEST(test_check_bounds)
+{
+	Resbus__V1__TicketRequest req = RESBUS__V1__TICKET_REQUEST__INIT;
+	Resbus__V1__AllocateResult res = RESBUS__V1__ALLOCATE_RESULT__INIT;
+	Resbus__V1__ListResult list = RESBUS__V1__LIST_RESULT__INIT;
+	Resbus__V1__TicketRequest__LabelsEntry entries[MSG_LABELS_MAX + 1];
+	Resbus__V1__TicketRequest__LabelsEntry *labels[MSG_LABELS_MAX + 1];
+	static char *names[MSG_LIST_NAMES_MAX + 1];
+	char *tags[] = { "gpu" };
+	char err[256], key[MSG_IDEM_KEY_MAX + 2];
+	static uint8_t data[MSG_DATA_MAX + 1];
+	struct seen seen;
+	void *buf;
+	size_t i, len;
+
+	req.tags = tags;
+	req.n_tags = 1;
+	req.idempotency_key = "k-\xff\xfe";
+	ck_assert_int_eq(msg_check(&req.base, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "idempotency_key") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "UTF-8") != NULL, "%s", err);
+	/* overlong and surrogate encodings are not UTF-8 either */
+	ck_assert(!msg_utf8_valid("\xc0\xaf", 2));
+	ck_assert(!msg_utf8_valid("\xed\xa0\x80", 3));
+	ck_assert(!msg_utf8_valid("\xe2\x82", 2));
+	ck_assert(msg_utf8_valid("\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80", 10));
+
+	memset(key, 'k', sizeof(key));
+	key[MSG_IDEM_KEY_MAX] = '\0';
+	req.idempotency_key = key;
+	ck_assert_int_eq(msg_check(&req.base, err, sizeof(err)), 0);
+	key[MSG_IDEM_KEY_MAX] = 'k';
+	key[MSG_IDEM_KEY_MAX + 1] = '\0';
+	ck_assert_int_eq(msg_check(&req.base, err, sizeof(err)), -1);
+	req.idempotency_key = "k";
+
+	for (i = 0; i < NELEM(entries); i++) {
+		resbus__v1__ticket_request__labels_entry__init(&entries[i]);
+		entries[i].key = "owner";
+		entries[i].value = "alice";
+		labels[i] = &entries[i];
+	}
+	req.labels = labels;
+	req.n_labels = MSG_LABELS_MAX;
+	ck_assert_int_eq(msg_check(&req.base, err, sizeof(err)), 0);
+	req.n_labels = MSG_LABELS_MAX + 1;
+	ck_assert_int_eq(msg_check(&req.base, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "labels") != NULL, "%s", err);
+
+	/* a refused message never reaches its handler */
+	memset(&seen, 0, sizeof(seen));
+	buf = msg_pack(&req.base, &len);
+	ck_assert_int_eq(msg_dispatch_err(handlers, msg_type(&req.base), buf,
+			     len, &seen, NULL, err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(seen.requests, 0);
+	free(buf);
+
+	res.data.data = data;
+	res.data.len = MSG_DATA_MAX;
+	ck_assert_int_eq(msg_check(&res.base, err, sizeof(err)), 0);
+	res.data.len = MSG_DATA_MAX + 1;
+	ck_assert_int_eq(msg_check(&res.base, err, sizeof(err)), -1);
+
+	for (i = 0; i < NELEM(names); i++)
+		names[i] = "vm";
+	list.names = names;
+	list.n_names = MSG_LIST_NAMES_MAX;
+	ck_assert_int_eq(msg_check(&list.base, err, sizeof(err)), 0);
+	list.n_names = MSG_LIST_NAMES_MAX + 1;
+	ck_assert_int_eq(msg_check(&list.base, err, sizeof(err)), -1);
+
+	/* a body past MSG_MAX_BYTES is not even decoded */
+	buf = calloc(1, MSG_MAX_BYTES + 1);
+	ck_assert_int_eq(msg_dispatch_err(handlers, "resbus.v1.TicketRequest",
+			     buf, MSG_MAX_BYTES + 1, &seen, NULL, err,
+			     sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "more than") != NULL, "%s", err);
+	free(buf);
+}
+END_TEST
+
 static Suite *
 msg_suite(void)
 {
@@ -318,6 +402,7 @@ msg_suite(void)
 	tcase_add_test(tc, test_ticket_request_round_trip);
 	tcase_add_test(tc, test_allocate_result_round_trip);
 	tcase_add_test(tc, test_unpack_garbage);
+	tcase_add_test(tc, test_check_bounds);
 	tcase_add_test(tc, test_unpack_unknown_type);
 	tcase_add_test(tc, test_dispatch);
 	suite_add_tcase(s, tc);

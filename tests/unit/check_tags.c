@@ -173,6 +173,74 @@ START_TEST(test_tagset_key_too_many)
 }
 END_TEST
 
+/* Numeric requirements have one form: leading zeros do not make a new
+ * tag set (nor a key past what a queue name can hold). */
+START_TEST(test_tagset_key_numeric_canonical)
+{
+	const char *a[] = { "memory>=0032", "x86_64" };
+	const char *b[] = { "x86_64", "memory>=32" };
+	const char *zero[] = { "disk<=-000" };
+	const char *bad;
+	char *ka, *kb, *kz;
+
+	ka = key_of(a, NELEM(a), &bad);
+	kb = key_of(b, NELEM(b), &bad);
+	ck_assert_ptr_nonnull(ka);
+	ck_assert_str_eq(ka, "memory>=32+x86_64");
+	ck_assert_str_eq(ka, kb);
+	kz = key_of(zero, NELEM(zero), &bad);
+	ck_assert_str_eq(kz, "disk<=0");
+	free(ka);
+	free(kb);
+	free(kz);
+
+	/* a requirement is NAME OP INTEGER, and the integer fits */
+	ck_assert(tag_valid("memory>=000000000000000000000000000000000001"));
+	ck_assert(!tag_valid("memory>=1234567890123456789"));
+	ck_assert(!tag_valid("memory>=32x"));
+	ck_assert(!tag_valid(">=32"));
+	ck_assert(!tag_valid("a=b>=3"));
+	ck_assert(!tag_valid("memory>="));
+	ck_assert(!tag_valid("memory>=-"));
+	ck_assert(tag_valid("memory<-5"));
+}
+END_TEST
+
+/* Zero-padded requirements once made a key longer than an AMQP queue
+ * name may be; every key now stays within TAGSET_KEY_MAX. */
+START_TEST(test_tagset_key_bounded)
+{
+	char names[TAGSET_MAX_TAGS][TAG_MAX_LEN + 1];
+	const char *tags[TAGSET_MAX_TAGS];
+	const char *bad = "unset";
+	char *key;
+	size_t i;
+
+	for (i = 0; i < NELEM(tags); i++) {
+		snprintf(names[i], sizeof(names[i]), "m%02zu>=%053d", i, 1);
+		ck_assert(tag_valid(names[i]));
+		tags[i] = names[i];
+	}
+	/* canonical, 32 tags of "mNN>=1" make a key of 223 bytes: refused */
+	ck_assert_ptr_null(key_of(tags, NELEM(tags), &bad));
+	ck_assert_ptr_null(bad);
+	/* 28 of them (195 bytes) are fine */
+	key = key_of(tags, 28, &bad);
+	ck_assert_ptr_nonnull(key);
+	ck_assert_uint_le(strlen(key), TAGSET_KEY_MAX);
+	free(key);
+
+	for (i = 0; i < 4; i++) {
+		memset(names[i], 'a' + (int)i, TAG_MAX_LEN);
+		names[i][TAG_MAX_LEN] = '\0';
+		tags[i] = names[i];
+	}
+	ck_assert_ptr_null(key_of(tags, 4, &bad));
+	ck_assert_ptr_nonnull(key = key_of(tags, 3, &bad));
+	free(key);
+}
+END_TEST
+
 START_TEST(test_tagset_split_round_trip)
 {
 	const char *tags[] = { "x86_64", "beefy", "x86_64", "arch=x86_64",
@@ -246,6 +314,8 @@ tags_suite(void)
 	tcase_add_test(tc, test_tagset_key_invalid);
 	tcase_add_test(tc, test_tagset_key_empty);
 	tcase_add_test(tc, test_tagset_key_too_many);
+	tcase_add_test(tc, test_tagset_key_numeric_canonical);
+	tcase_add_test(tc, test_tagset_key_bounded);
 	tcase_add_test(tc, test_tagset_split_round_trip);
 	tcase_add_test(tc, test_tagset_split_bad);
 	tcase_add_test(tc, test_tagset_split_too_many);
