@@ -12,6 +12,8 @@ PACKAGES=(
 	protobuf-c-compiler libprotobuf-c-dev librabbitmq-dev libev-dev
 	libyaml-dev libsqlite3-dev libpq-dev libbsd-dev check
 	libmicrohttpd-dev libjson-c-dev libxml2-dev
+	# fuzz targets (scripts/fuzz.sh): clang's libFuzzer and sanitizers
+	clang libclang-rt-14-dev
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
 	procps iproute2 iputils-ping util-linux coreutils findutils gawk sed grep

@@ -7,11 +7,13 @@
 #
 # Installs what is missing (scripts/deps.sh), builds in build/ with
 # -Werror and the sanitizers, starts a private RabbitMQ and PostgreSQL in
-# a fresh build/test-state on free ports, runs `make check` and then
+# a fresh build/test-state on free ports, runs `make check`, a short pass
+# of the fuzz targets (scripts/fuzz.sh, clang, in build-fuzz/) and then
 # `make distcheck` against them, and stops both services however it ends.
 # The last line printed is "N passed, N failed", from automake's totals
-# of `make check` (ERROR and XPASS count as failed, and a failed build or
-# distcheck counts as one failure more).  Exits non-zero if anything failed.
+# of `make check` plus one for the fuzz pass (ERROR and XPASS count as
+# failed, and a failed build or distcheck counts as one failure more).
+# Exits non-zero if anything failed.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -106,6 +108,20 @@ fi
 if [ "$check_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
 	echo "test.sh: make check failed before its tests ran" >&2
 	failed=1
+fi
+
+# A short pass of every fuzz target over its saved corpus (which holds a
+# reproducer of each past finding), then fuzzing from it: one counted
+# test, in build-fuzz/ with clang.
+step "fuzz pass (scripts/fuzz.sh 20)"
+if bash scripts/fuzz.sh 20 >"$build/fuzz.out" 2>&1; then
+	grep '^fuzz.sh:' "$build/fuzz.out" || true
+	passed=$((passed + 1))
+else
+	tail -n 100 "$build/fuzz.out"
+	echo "test.sh: the fuzz pass failed (full output in" \
+	    "$build/fuzz.out)" >&2
+	failed=$((failed + 1))
 fi
 
 # distcheck proves the tarball: it builds out of tree from it with
