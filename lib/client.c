@@ -17,6 +17,20 @@
  * exchange *before* querying the ticket once: an update published between
  * the query's answer and the binding cannot be lost that way.  The queue
  * is made on the first wait and reused by later ones.
+ *
+ * An event is only a wake-up.  Any bus user may publish on the event
+ * exchange, so a `ticket.<id>.ready` there proves nothing; the client
+ * asks resbusd again (a TicketQuery on the request queue, answered on
+ * its own exclusive reply queue, whose name and correlation ids nobody
+ * else knows) and takes the state and the output from that answer only.
+ * Wake-ups are coalesced (one query in flight) and spaced by
+ * CLIENT_REQUERY_MIN_MS, so a flood of forged events costs resbusd at
+ * most a few queries a second per waiter.
+ *
+ * Besides the blocking calls, the client can be driven from an event
+ * loop (resbus-xmlrpc): requests are sent without waiting, each with its
+ * own correlation id and callback, and wake-ups reach watchers of a
+ * ticket.  The two styles are not mixed on one client.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,6 +48,29 @@
 
 /* Longest single bus_poll(), so a wait without limit still ticks. */
 #define CLIENT_POLL_SLICE_MS 1000
+/* Wake-up queries of one wait are at least this far apart. */
+#define CLIENT_REQUERY_MIN_MS 200
+
+enum client_call_kind { CALL_TAKE, CALL_QUERY, CALL_CLOSE };
+
+/* An asynchronous request in flight (resbus_*_send). */
+struct resbus_call {
+	struct resbus_call *next, *prev;
+	enum client_call_kind kind;
+	uint64_t id;		 /* the ticket asked about */
+	char corr[37];
+	resbus_answer_fn *fn;
+	void *arg;
+};
+
+/* A watcher of one ticket's events (resbus_watch_add). */
+struct resbus_watch {
+	struct resbus_watch *next, *prev;
+	uint64_t id;
+	char *key; /* ticket.<id>.*, bound while a watcher of ID exists */
+	resbus_wake_fn *fn;
+	void *arg;
+};
 
 struct resbus_client {
 	struct bus *bus;
@@ -49,10 +86,19 @@ struct resbus_client {
 	ProtobufCMessage *reply; /* its answer, owned */
 	char *reply_bad;	 /* the type of an answer that did not decode */
 
-	/* The ticket a wait watches, and the first update that ends it. */
+	/*
+	 * The ticket a blocking wait watches, whether an event woke it
+	 * since its last query, and the answer that ends it.
+	 */
 	bool watching;
+	bool woken;
 	uint64_t watch_id;
 	Resbus__V1__TicketUpdate *watch_done; /* owned */
+
+	/* Asynchronous use. */
+	struct resbus_call *calls;
+	struct resbus_watch *watches;
+	bool failed; /* the connection failed; the calls were answered */
 
 	char error[512];
 };
@@ -120,9 +166,19 @@ client_is_event(const struct resbus_client *c, const struct bus_delivery *d)
 	       strcmp(d->exchange, c->event_exchange) == 0;
 }
 
+/* Whether update U ends a wait: a resource, or failed, closed, unknown. */
+static bool
+client_update_final(const Resbus__V1__TicketUpdate *u)
+{
+	return u->assigned ||
+	       u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN ||
+	       u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED ||
+	       u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED;
+}
+
 /*
- * An update for the watched ticket.  Keeps the first one that ends the
- * wait: a resource assigned, or the ticket failed, closed or unknown.
+ * resbusd's answer to a wait's query (M, taken over).  Kept when it ends
+ * the wait.  Never called with an event: events only wake.
  */
 static void
 client_watch(struct resbus_client *c, ProtobufCMessage *m)
@@ -139,29 +195,78 @@ client_watch(struct resbus_client *c, ProtobufCMessage *m)
 		msg_free(m);
 		return;
 	}
-	if (u->assigned ||
-	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN ||
-	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED ||
-	    u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED)
+	if (client_update_final(u))
 		c->watch_done = u;
 	else
 		msg_free(m);
+}
+
+/*
+ * The ticket an event's routing key (ticket.<id>.<state>) names; -1 if
+ * it names none.  The body is not read: whoever published it, an event
+ * says no more than "ask again about ticket <id>".
+ */
+static int
+client_event_ticket(const struct bus_delivery *d, uint64_t *id)
+{
+	const char *k = d->routing_key, *dot;
+	char digits[24];
+	size_t n;
+
+	if (k == NULL || strncmp(k, "ticket.", 7) != 0)
+		return -1;
+	k += 7;
+	if ((dot = strchr(k, '.')) == NULL ||
+	    (n = (size_t)(dot - k)) == 0 || n >= sizeof(digits))
+		return -1;
+	memcpy(digits, k, n);
+	digits[n] = '\0';
+	return parse_u64(digits, id);
+}
+
+static void client_call_answer(
+    struct resbus_client *, struct resbus_call *, ProtobufCMessage *);
+
+/* Wakes the blocking wait or the watchers of the ticket event D names. */
+static void
+client_wake(struct resbus_client *c, const struct bus_delivery *d)
+{
+	struct resbus_watch *w, *next;
+	uint64_t id;
+
+	if (client_event_ticket(d, &id) == -1)
+		return;
+	if (c->watching && id == c->watch_id)
+		c->woken = true;
+	for (w = c->watches; w != NULL; w = next) {
+		next = w->next;
+		if (w->id == id)
+			w->fn(w->arg, id);
+	}
 }
 
 static void
 client_deliver(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
 	struct resbus_client *c = arg;
+	struct resbus_call *call;
 	ProtobufCMessage *m;
 
 	(void)bus;
-	if (d->type == NULL)
-		return;
 	if (client_is_event(c, d)) {
-		if ((m = msg_unpack(d->type, d->body, d->len)) != NULL)
-			client_watch(c, m);
+		client_wake(c, d);
 		return;
 	}
+	if (d->type == NULL)
+		return;
+	/* An asynchronous request's answer? */
+	for (call = c->calls; call != NULL && d->correlation_id != NULL;
+	     call = call->next)
+		if (strcmp(d->correlation_id, call->corr) == 0) {
+			client_call_answer(c, call,
+			    msg_unpack(d->type, d->body, d->len));
+			return;
+		}
 	/* A reply: only the one to the RPC in flight counts. */
 	if (d->correlation_id == NULL || c->corr[0] == '\0' ||
 	    strcmp(d->correlation_id, c->corr) != 0)
@@ -216,15 +321,16 @@ client_rpc_done(const struct resbus_client *c)
 }
 
 static bool
-client_watch_done(const struct resbus_client *c)
+client_woken(const struct resbus_client *c)
 {
-	return c->watch_done != NULL;
+	return c->woken;
 }
 
 static bool
-client_wait_done(const struct resbus_client *c)
+client_never(const struct resbus_client *c)
 {
-	return client_rpc_done(c) || client_watch_done(c);
+	(void)c;
+	return false;
 }
 
 static int64_t
@@ -251,25 +357,23 @@ client_rpc_reset(struct resbus_client *c)
 }
 
 /*
- * Publishes M to EXCHANGE/KEY as a new RPC (fresh correlation id, replies
- * to our reply queue).  0 or -1 with the error set.
+ * Publishes M to EXCHANGE/KEY with correlation id CORR, answered on our
+ * reply queue.  0 or -1 with the error set.
  */
 static int
-client_send(struct resbus_client *c, const char *exchange, const char *key,
-    const ProtobufCMessage *m)
+client_publish(struct resbus_client *c, const char *exchange, const char *key,
+    const ProtobufCMessage *m, const char *corr)
 {
 	struct bus_props props;
 	void *body;
 	size_t len;
 	int rc;
 
-	client_rpc_reset(c);
-	uuid_make(c->corr);
 	memset(&props, 0, sizeof(props));
 	props.type = msg_type(m);
 	props.content_type = MSG_CONTENT_TYPE;
 	props.reply_to = c->reply_queue;
-	props.correlation_id = c->corr;
+	props.correlation_id = corr;
 	props.user_id = bus_user(c->bus);
 	/*
 	 * Requests, closes and renewals must outlive a RabbitMQ restart; a
@@ -284,6 +388,19 @@ client_send(struct resbus_client *c, const char *exchange, const char *key,
 		client_seterr(
 		    c, "cannot publish %s: %s", props.type, bus_error(c->bus));
 	return rc;
+}
+
+/*
+ * Publishes M to EXCHANGE/KEY as the new blocking RPC in flight (fresh
+ * correlation id).  0 or -1 with the error set.
+ */
+static int
+client_send(struct resbus_client *c, const char *exchange, const char *key,
+    const ProtobufCMessage *m)
+{
+	client_rpc_reset(c);
+	uuid_make(c->corr);
+	return client_publish(c, exchange, key, m, c->corr);
 }
 
 /*
@@ -418,11 +535,23 @@ fail:
 void
 resbus_client_free(struct resbus_client *c)
 {
+	struct resbus_call *call;
+	struct resbus_watch *w;
+
 	if (c == NULL)
 		return;
 	client_rpc_reset(c);
 	if (c->watch_done != NULL)
 		msg_free(&c->watch_done->base);
+	while ((call = c->calls) != NULL) {
+		c->calls = call->next;
+		free(call);
+	}
+	while ((w = c->watches) != NULL) {
+		c->watches = w->next;
+		free(w->key);
+		free(w);
+	}
 	bus_free(c->bus);
 	free(c->prefix);
 	free(c->ticket_exchange);
@@ -478,14 +607,17 @@ resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
 	    timed_out);
 }
 
-int
-resbus_ticket_take_opts(struct resbus_client *c, char *const *tags,
-    size_t ntags, const struct resbus_ticket_opts *opts, int timeout_ms,
-    uint64_t *id, bool *timed_out)
+/*
+ * Checks the tags and options of a ticket request, and publishes it with
+ * correlation id CORR.  0, or -1 with the error set (nothing sent when
+ * the input is bad).
+ */
+static int
+client_take_publish(struct resbus_client *c, char *const *tags, size_t ntags,
+    const struct resbus_ticket_opts *opts, const char *corr)
 {
 	Resbus__V1__TicketRequest req = RESBUS__V1__TICKET_REQUEST__INIT;
 	Resbus__V1__TicketRequest__LabelsEntry *entries = NULL, **ep = NULL;
-	const Resbus__V1__TicketAccepted *acc;
 	const char *sandbox = opts->sandbox;
 	const char *bad = NULL, *eq;
 	char key_uuid[37];
@@ -493,7 +625,6 @@ resbus_ticket_take_opts(struct resbus_client *c, char *const *tags,
 	size_t ncanon, i;
 	int rc;
 
-	*timed_out = false;
 	if ((key = tagset_key(tags, ntags, &bad)) == NULL) {
 		if (bad != NULL)
 			client_seterr(c,
@@ -548,13 +679,27 @@ resbus_ticket_take_opts(struct resbus_client *c, char *const *tags,
 		req.class_ = (char *)opts->class_;
 	req.lease_s = opts->lease_s;
 	req.deadline_ms = opts->deadline_ms;
-	rc = client_send(c, c->ticket_exchange, key, &req.base);
+	rc = client_publish(c, c->ticket_exchange, key, &req.base, corr);
 	tagset_free_list(canon, ncanon);
 	tagset_free_list(lk, opts->nlabels);
 	free(entries);
 	free(ep);
 	free(key);
-	if (rc == -1)
+	return rc;
+}
+
+int
+resbus_ticket_take_opts(struct resbus_client *c, char *const *tags,
+    size_t ntags, const struct resbus_ticket_opts *opts, int timeout_ms,
+    uint64_t *id, bool *timed_out)
+{
+	const Resbus__V1__TicketAccepted *acc;
+	int rc;
+
+	*timed_out = false;
+	client_rpc_reset(c);
+	uuid_make(c->corr);
+	if (client_take_publish(c, tags, ntags, opts, c->corr) == -1)
 		return -1;
 	if ((rc = client_await(c, timeout_ms)) == 1) {
 		*timed_out = true;
@@ -659,8 +804,9 @@ client_event_queue(struct resbus_client *c)
 }
 
 /*
- * Sends query Q and hands its answer to the watch, unless an event ended
- * the wait first.  0, 1 when DEADLINE passed, -1 on error (set).
+ * Sends query Q and hands resbusd's answer to the watch.  0, 1 when
+ * DEADLINE passed, -1 on error (set).  Events that come meanwhile set
+ * c->woken; they say nothing about the ticket themselves.
  */
 static int
 client_wait_query(struct resbus_client *c, const Resbus__V1__TicketQuery *q,
@@ -668,16 +814,39 @@ client_wait_query(struct resbus_client *c, const Resbus__V1__TicketQuery *q,
 {
 	int rc;
 
+	c->woken = false;
 	if (client_send(c, "", c->request_queue, &q->base) == -1)
 		return -1;
-	rc = client_pump(c, deadline, client_wait_done);
-	if (rc != 0 || c->watch_done != NULL)
+	rc = client_pump(c, deadline, client_rpc_done);
+	if (rc != 0)
 		return rc;
 	if (client_await(c, 0) == -1 || client_reply_update(c) == NULL)
 		return -1;
 	client_watch(c, c->reply);
 	c->reply = NULL;
 	return 0;
+}
+
+/*
+ * Polls the bus until ticket events wake the wait, then until
+ * CLIENT_REQUERY_MIN_MS after the query sent at SENT.  0, 1 when
+ * DEADLINE passed, -1 on error.
+ */
+static int
+client_wait_wake(struct resbus_client *c, int64_t sent, int64_t deadline)
+{
+	int64_t next;
+	int rc;
+
+	if ((rc = client_pump(c, deadline, client_woken)) != 0)
+		return rc;
+	next = sent + CLIENT_REQUERY_MIN_MS;
+	if (deadline >= 0 && deadline < next)
+		next = deadline;
+	if (now_mono_ms() < next &&
+	    (rc = client_pump(c, next, client_never)) == -1)
+		return -1;
+	return deadline >= 0 && now_mono_ms() >= deadline ? 1 : 0;
 }
 
 /*
@@ -689,8 +858,10 @@ client_wait_query(struct resbus_client *c, const Resbus__V1__TicketQuery *q,
  * A ticket is mostly waited on right after it was taken, and a free
  * resource is given at once, so one query usually answers.  Otherwise
  * the ticket's events are bound to the event queue first and the query
- * asked again, so that no update slips in between; the binding goes when
- * the wait ends, so a long-lived client does not gather them.
+ * asked again, so that no update slips in between; each event then
+ * wakes the wait to query once more, and only resbusd's answers end it.
+ * The binding goes when the wait ends, so a long-lived client does not
+ * gather them.
  */
 int
 resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
@@ -698,7 +869,7 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 {
 	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
 	const Resbus__V1__TicketUpdate *u;
-	int64_t deadline;
+	int64_t deadline, sent;
 	char *key = NULL;
 	int rc, unbound, ret = -1;
 
@@ -725,9 +896,14 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 			key = NULL;
 			goto out;
 		}
-		rc = client_wait_query(c, &q, deadline);
-		if (rc == 0 && c->watch_done == NULL)
-			rc = client_pump(c, deadline, client_watch_done);
+		for (;;) {
+			sent = now_mono_ms();
+			rc = client_wait_query(c, &q, deadline);
+			if (rc != 0 || c->watch_done != NULL)
+				break;
+			if ((rc = client_wait_wake(c, sent, deadline)) != 0)
+				break;
+		}
 	}
 	if (rc == -1)
 		goto out;
@@ -766,6 +942,7 @@ out:
 	}
 	free(key);
 	c->watching = false;
+	c->woken = false;
 	if (c->watch_done != NULL)
 		msg_free(&c->watch_done->base);
 	c->watch_done = NULL;
@@ -802,6 +979,287 @@ resbus_ticket_info_clear(struct resbus_ticket_info *info)
 	free(info->output);
 	free(info->waiting_reason);
 	memset(info, 0, sizeof(*info));
+}
+
+/* ---- asynchronous use, from an event loop -------------------------------- */
+
+int
+resbus_client_fd(const struct resbus_client *c)
+{
+	return bus_fd(c->bus);
+}
+
+bool
+resbus_client_pending(const struct resbus_client *c)
+{
+	return bus_pending(c->bus);
+}
+
+static void
+client_call_unlink(struct resbus_client *c, struct resbus_call *call)
+{
+	if (call->prev != NULL)
+		call->prev->next = call->next;
+	else
+		c->calls = call->next;
+	if (call->next != NULL)
+		call->next->prev = call->prev;
+}
+
+/*
+ * Turns M (taken over; NULL if it did not decode) into CALL's answer,
+ * hands it to CALL's function and frees CALL.
+ */
+static void
+client_call_answer(
+    struct resbus_client *c, struct resbus_call *call, ProtobufCMessage *m)
+{
+	struct resbus_ticket_info info;
+	struct resbus_answer a;
+	const Resbus__V1__TicketUpdate *u = NULL;
+	const Resbus__V1__Error *e;
+	char error[512] = "";
+
+	memset(&a, 0, sizeof(a));
+	memset(&info, 0, sizeof(info));
+	a.status = -1;
+	a.error = error;
+	if (m == NULL)
+		snprintf(error, sizeof(error),
+		    "undecodable reply from resbusd");
+	else if (m->descriptor == &resbus__v1__error__descriptor) {
+		e = (const Resbus__V1__Error *)m;
+		snprintf(error, sizeof(error), "%s",
+		    e->message != NULL && *e->message
+			? e->message
+			: "resbusd refused the request");
+	} else if (call->kind == CALL_TAKE &&
+		   m->descriptor == &resbus__v1__ticket_accepted__descriptor) {
+		a.status = 0;
+		a.ticket_id = ((const Resbus__V1__TicketAccepted *)m)->ticket_id;
+	} else if (call->kind != CALL_TAKE &&
+		   m->descriptor == &resbus__v1__ticket_update__descriptor)
+		u = (const Resbus__V1__TicketUpdate *)m;
+	else
+		snprintf(error, sizeof(error), "unexpected reply %s from resbusd",
+		    msg_type(m));
+	if (u != NULL) {
+		client_info_fill(&info, u);
+		info.id = call->id;
+		a.ticket_id = call->id;
+		a.info = &info;
+		a.status = 0;
+		if (call->kind == CALL_CLOSE && !info.exists) {
+			a.status = -1;
+			snprintf(error, sizeof(error), "no such ticket %llu",
+			    (unsigned long long)call->id);
+		} else if (call->kind == CALL_CLOSE && !info.closed) {
+			a.status = -1;
+			snprintf(error, sizeof(error),
+			    "ticket %llu is still %s after closing it",
+			    (unsigned long long)call->id,
+			    msg_ticket_state_name(u->state));
+		}
+	}
+	client_call_unlink(c, call);
+	call->fn(call->arg, &a);
+	free(call);
+	resbus_ticket_info_clear(&info);
+	if (m != NULL)
+		msg_free(m);
+}
+
+/*
+ * Reads and dispatches what the bus has; answers and wake-ups reach their
+ * functions from here.  -1 when the connection failed: every request in
+ * flight has then been answered with status -1, and the client is good
+ * for nothing but resbus_client_free().
+ */
+int
+resbus_client_poll(struct resbus_client *c)
+{
+	struct resbus_answer a;
+	struct resbus_call *call;
+
+	if (!c->failed && bus_poll(c->bus, 0) >= 0)
+		return 0;
+	if (!c->failed)
+		client_seterr(c, "connection to the bus failed: %s",
+		    bus_error(c->bus));
+	c->failed = true;
+	memset(&a, 0, sizeof(a));
+	a.status = -1;
+	a.error = c->error;
+	while ((call = c->calls) != NULL) {
+		client_call_unlink(c, call);
+		a.ticket_id = call->id;
+		call->fn(call->arg, &a);
+		free(call);
+	}
+	return -1;
+}
+
+/* A new request in flight; NULL (nothing kept) when publishing failed. */
+static struct resbus_call *
+client_call_new(
+    enum client_call_kind kind, uint64_t id, resbus_answer_fn *fn, void *arg)
+{
+	struct resbus_call *call;
+
+	call = xcalloc(1, sizeof(*call));
+	call->kind = kind;
+	call->id = id;
+	call->fn = fn;
+	call->arg = arg;
+	uuid_make(call->corr);
+	return call;
+}
+
+static struct resbus_call *
+client_call_start(struct resbus_client *c, struct resbus_call *call, int rc)
+{
+	if (rc == -1) {
+		free(call);
+		return NULL;
+	}
+	call->next = c->calls;
+	if (c->calls != NULL)
+		c->calls->prev = call;
+	c->calls = call;
+	return call;
+}
+
+struct resbus_call *
+resbus_take_send(struct resbus_client *c, char *const *tags, size_t ntags,
+    const struct resbus_ticket_opts *opts, resbus_answer_fn *fn, void *arg)
+{
+	struct resbus_call *call;
+
+	if (c->failed)
+		return NULL;
+	call = client_call_new(CALL_TAKE, 0, fn, arg);
+	return client_call_start(c, call,
+	    client_take_publish(c, tags, ntags, opts, call->corr));
+}
+
+struct resbus_call *
+resbus_query_send(
+    struct resbus_client *c, uint64_t id, resbus_answer_fn *fn, void *arg)
+{
+	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
+	struct resbus_call *call;
+
+	if (c->failed)
+		return NULL;
+	q.ticket_id = id;
+	call = client_call_new(CALL_QUERY, id, fn, arg);
+	return client_call_start(c, call,
+	    client_publish(c, "", c->request_queue, &q.base, call->corr));
+}
+
+struct resbus_call *
+resbus_close_send(
+    struct resbus_client *c, uint64_t id, resbus_answer_fn *fn, void *arg)
+{
+	Resbus__V1__TicketClose m = RESBUS__V1__TICKET_CLOSE__INIT;
+	struct resbus_call *call;
+
+	if (c->failed)
+		return NULL;
+	m.ticket_id = id;
+	call = client_call_new(CALL_CLOSE, id, fn, arg);
+	return client_call_start(c, call,
+	    client_publish(c, "", c->request_queue, &m.base, call->corr));
+}
+
+/* Forgets CALL: its answer, if one comes, is dropped. */
+void
+resbus_call_cancel(struct resbus_client *c, struct resbus_call *call)
+{
+	if (call == NULL)
+		return;
+	client_call_unlink(c, call);
+	free(call);
+}
+
+/* The first other watcher of W's ticket, or NULL. */
+static struct resbus_watch *
+client_watch_twin(struct resbus_client *c, const struct resbus_watch *w)
+{
+	struct resbus_watch *o;
+
+	for (o = c->watches; o != NULL; o = o->next)
+		if (o != w && o->id == w->id)
+			return o;
+	return NULL;
+}
+
+/*
+ * Binds ticket ID's events to the client's event queue (once for all
+ * watchers of ID), and calls FN(ARG, ID) for each event that comes.  NULL
+ * with the error set when the binding failed.  Free with
+ * resbus_watch_remove().
+ */
+struct resbus_watch *
+resbus_watch_add(
+    struct resbus_client *c, uint64_t id, resbus_wake_fn *fn, void *arg)
+{
+	struct resbus_watch *w;
+
+	if (c->failed || client_event_queue(c) == -1)
+		return NULL;
+	w = xcalloc(1, sizeof(*w));
+	w->id = id;
+	w->fn = fn;
+	w->arg = arg;
+	w->key = xasprintf("ticket.%llu.*", (unsigned long long)id);
+	if (client_watch_twin(c, w) == NULL &&
+	    bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
+		w->key) == -1) {
+		client_seterr(
+		    c, "cannot bind the event queue: %s", bus_error(c->bus));
+		free(w->key);
+		free(w);
+		return NULL;
+	}
+	w->next = c->watches;
+	if (c->watches != NULL)
+		c->watches->prev = w;
+	c->watches = w;
+	return w;
+}
+
+static void
+client_watch_unlink(struct resbus_client *c, struct resbus_watch *w)
+{
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		c->watches = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+}
+
+/*
+ * Removes watcher W; the binding goes with the last watcher of its
+ * ticket.  Not from inside a wake-up function.
+ */
+void
+resbus_watch_remove(struct resbus_client *c, struct resbus_watch *w)
+{
+	int unbound;
+
+	if (w == NULL)
+		return;
+	client_watch_unlink(c, w);
+	/* A failed unbind means a dead connection: its queue goes too. */
+	if (!c->failed && client_watch_twin(c, w) == NULL) {
+		unbound = bus_queue_unbind(
+		    c->bus, c->event_queue, c->event_exchange, w->key);
+		(void)unbound;
+	}
+	free(w->key);
+	free(w);
 }
 
 /* ---- operators' control RPCs (resbus-maint) ----------------------------- */

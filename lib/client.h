@@ -5,6 +5,8 @@
  * by TicketAccepted once the broker has recorded it), query, wait, close.
  * A wait binds its own queue to ticket.<id>.* on the event exchange first
  * and then queries once, so an update published in between is not lost.
+ * Events only wake a wait: state and output come from resbusd's answers
+ * to the client's own queries, never from an event.
  */
 #ifndef RESBUS_CLIENT_H
 #define RESBUS_CLIENT_H
@@ -85,6 +87,64 @@ int resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 int resbus_ticket_close(struct resbus_client *c, uint64_t id, int timeout_ms)
 	__attribute__((warn_unused_result));
 void resbus_ticket_info_clear(struct resbus_ticket_info *info);
+
+/*
+ * Asynchronous use from an event loop (resbus-xmlrpc).  Watch
+ * resbus_client_fd() for reading; call resbus_client_poll() when it is
+ * readable, at the end of every loop iteration while
+ * resbus_client_pending() holds, and every few seconds (heartbeats).
+ * Requests are sent at once and answered through their function, from
+ * inside resbus_client_poll(); a function may send new requests but not
+ * free the client.
+ */
+struct resbus_answer {
+	int status;		/* 0: answered; -1: refused or failed */
+	const char *error;	/* why, when status is -1 */
+	uint64_t ticket_id;	/* the new ticket (take), or the one asked */
+	/* resbusd's view of the ticket (query, close), or NULL */
+	const struct resbus_ticket_info *info;
+};				/* everything borrowed for the call only */
+typedef void resbus_answer_fn(void *arg, const struct resbus_answer *a);
+/* A wake-up: an event about ticket ID came.  A hint only: query it. */
+typedef void resbus_wake_fn(void *arg, uint64_t id);
+struct resbus_call;
+struct resbus_watch;
+
+int resbus_client_fd(const struct resbus_client *c);
+bool resbus_client_pending(const struct resbus_client *c);
+/*
+ * Dispatches what the bus has.  -1 when the connection failed: every
+ * request in flight has been answered with status -1 then, and the
+ * client is only good for resbus_client_free().
+ */
+int resbus_client_poll(struct resbus_client *c)
+	__attribute__((warn_unused_result));
+/*
+ * Send a ticket request, a TicketQuery or a TicketClose; FN(ARG, answer)
+ * is called once, with resbusd's answer.  A close that resbusd answers
+ * with a ticket not CLOSED, or unknown, is answered with status -1.  NULL
+ * with the error set (and FN never called) when nothing could be sent.
+ */
+struct resbus_call *resbus_take_send(struct resbus_client *c,
+    char *const *tags, size_t ntags, const struct resbus_ticket_opts *opts,
+    resbus_answer_fn *fn, void *arg);
+struct resbus_call *resbus_query_send(struct resbus_client *c, uint64_t id,
+    resbus_answer_fn *fn, void *arg);
+struct resbus_call *resbus_close_send(struct resbus_client *c, uint64_t id,
+    resbus_answer_fn *fn, void *arg);
+/* Gives CALL up: its function is never called.  CALL may be NULL. */
+void resbus_call_cancel(struct resbus_client *c, struct resbus_call *call);
+/*
+ * Calls FN(ARG, ID) for every event about ticket ID, from the moment the
+ * binding (one per ticket, shared by its watchers) is made: query the
+ * ticket after adding the watch, and after each wake-up.  An event is
+ * never more than a hint; anyone on the bus may publish one.  NULL with
+ * the error set if the binding failed.
+ */
+struct resbus_watch *resbus_watch_add(struct resbus_client *c, uint64_t id,
+    resbus_wake_fn *fn, void *arg);
+/* Removes W (may be NULL); not from inside a wake-up function. */
+void resbus_watch_remove(struct resbus_client *c, struct resbus_watch *w);
 
 /*
  * Operators' control RPCs (resbus-maint): a ControlRequest on the control
