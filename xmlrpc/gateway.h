@@ -1,10 +1,11 @@
 /*
- * gateway -- resalloc's XML-RPC methods carried out on the bus.
+ * gateway -- resalloc's XML-RPC methods carried out on the bus, from one
+ * event loop.
  *
- * A session is the gateway's side of one HTTP connection: it owns one
- * resbus client (one AMQP connection), made on the first call that needs
- * the bus and made again after the bus failed.  A session is used by one
- * thread at a time; AMQP connections are never shared between threads.
+ * A call starts with gateway_call_start() and ends by handing its
+ * methodResponse to the caller's function, at once or later (waitTicket
+ * waits for its ticket; the others for resbusd's answer).  All calls
+ * share one AMQP connection, driven by the loop.
  */
 #ifndef RESBUS_XMLRPC_GATEWAY_H
 #define RESBUS_XMLRPC_GATEWAY_H
@@ -12,36 +13,51 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <ev.h>
+
 #include "xmlrpc.h"
 
 struct gateway_conf {
 	const char *amqp_url;
 	const char *prefix; /* bus name prefix; NULL: "resbus" */
 	int rpc_timeout_ms; /* for an answer from resbusd; -1: none */
-	int wait_slice_ms;  /* waitTicket checks its caller this often */
+	int requery_ms;	    /* waitTicket asks again this often anyway */
 };
 
-/*
- * Says whether the call in progress should be given up (the client went
- * away, or the gateway stops); polled by waitTicket between slices.
- */
-typedef bool gateway_abandon_fn(void *arg);
-
-struct gateway_session;
+struct gateway;
+struct gateway_call;
 
 /*
- * A fresh session for CONF (borrowed for the session's life); nothing is
- * connected yet.  Free with gateway_session_free().
+ * The response to a call: BODY (*LEN bytes, a methodResponse with a
+ * value or a fault) is taken over by the function.
  */
-struct gateway_session *gateway_session_new(const struct gateway_conf *conf);
-void gateway_session_free(struct gateway_session *s);
+typedef void gateway_done_fn(void *arg, char *body, size_t len);
 
 /*
- * Carries out REQ on the bus and returns the methodResponse (a value or a
- * fault) as *LEN bytes; caller frees.  ABANDON (may be NULL) is polled
- * with ARG while waitTicket waits.  PEER names the caller in logs.
+ * A gateway on LOOP for CONF (both borrowed for its life).  Connects to
+ * the bus lazily, on the first call, and again after the connection is
+ * lost.
  */
-char *gateway_call(struct gateway_session *s, const struct xmlrpc_request *req,
-    gateway_abandon_fn *abandon, void *arg, const char *peer, size_t *len);
+struct gateway *gateway_new(struct ev_loop *loop,
+    const struct gateway_conf *conf);
+/* Frees G; no call may be in progress (see gateway_stop). */
+void gateway_free(struct gateway *g);
+
+/* Says whether the bus and resbusd can be reached, in the log. */
+void gateway_probe(struct gateway *g);
+
+/*
+ * Starts REQ (borrowed for this function only) for PEER (for logs).
+ * DONE(ARG, ...) is called exactly once, unless the call is cancelled.
+ * NULL if the call ended already, DONE having been called; else the call
+ * in progress.
+ */
+struct gateway_call *gateway_call_start(struct gateway *g,
+    const struct xmlrpc_request *req, const char *peer,
+    gateway_done_fn *done, void *arg);
+/* Gives up CALL (its caller went away); DONE is not called. */
+void gateway_call_cancel(struct gateway_call *call);
+/* Ends every call in progress with a fault: the gateway stops. */
+void gateway_stop(struct gateway *g);
 
 #endif

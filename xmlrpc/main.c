@@ -8,24 +8,39 @@
  * of its own: tickets live in resbusd, so gateways can be restarted, or
  * run several at once, freely.
  *
- * HTTP is libmicrohttpd with a thread per connection.  waitTicket blocks
- * until its ticket is served, as resalloc's does, and a blocking call is
- * simplest on a thread of its own.  Each connection owns one gateway
- * session and so one AMQP connection, made on its first call: AMQP
- * connections are never shared between threads.  The main thread only
- * waits for signals.
+ * One libev loop runs everything.  The daemon accepts connections itself
+ * and hands them to libmicrohttpd (external polling: MHD's epoll
+ * descriptor and its next timeout are one ev_io and one ev_timer, as in
+ * resbusd's http.c), so that it can
+ *
+ *  - refuse a connection from an address that has max_per_address open
+ *    already, and stop accepting (connections wait in the kernel's
+ *    backlog) while max_connections are open, taking up again as soon as
+ *    one closes;
+ *  - close a connection that has not sent a whole request head within
+ *    header_timeout seconds of opening, or of its previous response
+ *    (keep-alive), however slowly it trickles bytes, and one whose body
+ *    has not come within BODY_TIMEOUT_S.  MHD's own timeout only sees
+ *    idleness, which a trickle never is.
+ *
+ * A call is handed to the gateway (gateway.c), which shares one AMQP
+ * connection between all of them.  A call that cannot be answered at
+ * once suspends its connection (MHD_suspend_connection) and is resumed
+ * when the answer comes: a waitTicket costs a few hundred bytes, not a
+ * thread.  While suspended, the connection's socket is watched for the
+ * client hanging up, which gives the call up.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +48,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
+#include <ev.h>
 #include <microhttpd.h>
 
-#include "client.h"
 #include "conf.h"
 #include "gateway.h"
 #include "log.h"
@@ -44,26 +61,69 @@
 
 #define DEFAULT_RPC_TIMEOUT_S 60
 #define DEFAULT_MAX_CONNECTIONS 256
-/* A kept-alive connection with no request for this long is closed. */
-#define IDLE_TIMEOUT_S 300
-/* waitTicket looks for its caller's disconnect this often. */
-#define WAIT_SLICE_MS 5000
+#define DEFAULT_MAX_PER_ADDRESS 64
+#define DEFAULT_HEADER_TIMEOUT_S 10
+/* The body of a request must be in this long after its head. */
+#define BODY_TIMEOUT_S 30
+/* A connection that reads nothing of its response is closed after this. */
+#define IDLE_TIMEOUT_S 30
+/* waitTicket asks resbusd again this often even without an event. */
+#define WAIT_REQUERY_MS 30000
+/* A suspended connection with bytes pending is checked for a hang-up. */
+#define HANGUP_CHECK_S 2.
+/* After SIGTERM, answers in flight get this long to go out. */
+#define STOP_GRACE_S 1.
+#define ADDR_BUCKETS 256
 
-struct server {
-	struct gateway_conf gw;
-	unsigned int idle_timeout_s;
+/* How many connections one client address has open. */
+struct addr_count {
+	struct addr_count *next;
+	int family;
+	unsigned char addr[16];
+	unsigned int n;
 };
 
-/* One HTTP request while its body arrives. */
+struct server {
+	struct ev_loop *loop;
+	struct gateway_conf gw;
+	struct gateway *g;
+	struct MHD_Daemon *mhd;
+	ev_io mhd_io;	    /* MHD's epoll descriptor */
+	ev_timer mhd_timer; /* MHD's next timeout */
+	ev_io accept_io;    /* the listening socket */
+	ev_signal sigint, sigterm, sighup;
+	ev_timer grace;
+	int listen_fd;
+	unsigned int nconns, max_conns, max_per_addr, header_timeout_s;
+	struct addr_count *addrs[ADDR_BUCKETS];
+	bool stopping;
+};
+
+/* One client connection (MHD's socket context). */
+struct conn {
+	struct server *srv;
+	struct MHD_Connection *mc;
+	int fd;
+	char peer[128];
+	ev_timer deadline; /* for the request's head, then its body */
+	ev_io hangup;	   /* while suspended: did the client go? */
+	ev_timer hangup_check;
+};
+
+/* One HTTP request: its body as it arrives, then its call. */
 struct request {
+	struct conn *conn;
 	char *body;
 	size_t len;
 	bool too_big;
-	bool answered; /* a response was queued before the body */
+	bool answered;	/* a response was queued before the body */
+	bool started;	/* the call was made */
+	bool suspended;
+	bool abandoned; /* the client went while its call ran */
+	struct gateway_call *call; /* in progress */
+	char *out;		   /* the methodResponse, once there */
+	size_t outlen;
 };
-
-/* Set once SIGINT or SIGTERM arrived: long polls give up. */
-static atomic_bool stopping;
 
 static void
 usage(FILE *f)
@@ -71,7 +131,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: resbus-xmlrpc [--config-dir DIR] [--listen HOST:PORT]\n"
 	    "                     [--amqp-url URL] [--timeout SEC]\n"
-	    "                     [--max-connections N] [-d|--debug]\n"
+	    "                     [--max-connections N]\n"
+	    "                     [--max-connections-per-address N]\n"
+	    "                     [--header-timeout SEC] [-d|--debug]\n"
 	    "                     [-h|--help] [-V|--version]\n"
 	    "\n"
 	    "resalloc's XML-RPC API (takeTicket, collectTicket, waitTicket,\n"
@@ -89,12 +151,18 @@ usage(FILE *f)
 	    "                        closeTicket wait for resbusd to answer\n"
 	    "                        (default %d; 0: no limit)\n"
 	    "  --max-connections N   concurrent HTTP connections (default %d)\n"
+	    "  --max-connections-per-address N\n"
+	    "                        concurrent HTTP connections from one\n"
+	    "                        client address (default %d)\n"
+	    "  --header-timeout SEC  a connection must send a whole request\n"
+	    "                        head within SEC of opening or of its\n"
+	    "                        previous response (default %d)\n"
 	    "  -d, --debug           log debug messages\n"
 	    "  -h, --help            show this help\n"
 	    "  -V, --version         show the version\n",
-	    DEFAULT_RPC_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS);
+	    DEFAULT_RPC_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS,
+	    DEFAULT_MAX_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT_S);
 }
-
 
 /* Parses a whole decimal number between MIN and MAX. */
 static int
@@ -221,28 +289,329 @@ peer_name(struct MHD_Connection *conn, char *buf, size_t len)
 	    buf, len);
 }
 
+
+/* ---- connections per address ---------------------------------------- */
+
+/* The bytes of SA's address into KEY; 0, or -1 if it is no IP address. */
+static int
+addr_key(const struct sockaddr *sa, int *family, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	*family = sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	else
+		return -1;
+	return 0;
+}
+
+/* The bucket of SA's address; -1 if it is no IP address. */
+static int
+addr_bucket(const struct sockaddr *sa, int *family, unsigned char key[16])
+{
+	unsigned int h = 0;
+	int i;
+
+	if (addr_key(sa, family, key) == -1)
+		return -1;
+	for (i = 0; i < 16; i++)
+		h = h * 31 + key[i];
+	return (int)(h % ADDR_BUCKETS);
+}
+
+/* The count of SA's address; made (at 0) if CREATE, else NULL if none. */
+static struct addr_count *
+addr_find(struct server *srv, const struct sockaddr *sa, bool create)
+{
+	struct addr_count *a;
+	unsigned char key[16];
+	int family, h;
+
+	if ((h = addr_bucket(sa, &family, key)) == -1)
+		return NULL;
+	for (a = srv->addrs[h]; a != NULL; a = a->next)
+		if (a->family == family && memcmp(a->addr, key, 16) == 0)
+			return a;
+	if (!create)
+		return NULL;
+	a = xcalloc(1, sizeof(*a));
+	a->family = family;
+	memcpy(a->addr, key, 16);
+	a->next = srv->addrs[h];
+	srv->addrs[h] = a;
+	return a;
+}
+
+/* One connection fewer from SA's address; forgets it at 0. */
+static void
+addr_release(struct server *srv, const struct sockaddr *sa)
+{
+	struct addr_count *a, **pp;
+	unsigned char key[16];
+	int family, h;
+
+	if ((h = addr_bucket(sa, &family, key)) == -1)
+		return;
+	for (pp = &srv->addrs[h]; (a = *pp) != NULL; pp = &a->next)
+		if (a->family == family && memcmp(a->addr, key, 16) == 0) {
+			if (a->n > 0 && --a->n == 0) {
+				*pp = a->next;
+				free(a);
+			}
+			return;
+		}
+}
+
+/* Frees every count (at exit). */
+static void
+addr_free_all(struct server *srv)
+{
+	struct addr_count *a;
+	size_t i;
+
+	for (i = 0; i < ADDR_BUCKETS; i++)
+		while ((a = srv->addrs[i]) != NULL) {
+			srv->addrs[i] = a->next;
+			free(a);
+		}
+}
+
+/* ---- libmicrohttpd on the loop -------------------------------------- */
+
+static void
+mhd_arm(struct server *srv)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	ev_timer_stop(srv->loop, &srv->mhd_timer);
+	if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES) {
+		ev_timer_set(&srv->mhd_timer, (double)ms / 1000., 0.);
+		ev_timer_start(srv->loop, &srv->mhd_timer);
+	}
+}
+
+static void
+mhd_run(struct server *srv)
+{
+	if (MHD_run(srv->mhd) == MHD_NO)
+		log_warnx("http: MHD_run failed");
+	mhd_arm(srv);
+}
+
+static void
+mhd_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	mhd_run(container_of(w, struct server, mhd_io));
+}
+
+static void
+mhd_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	mhd_run(container_of(w, struct server, mhd_timer));
+}
+
+/* Takes up accepting again when a place is free. */
+static void
+accept_resume(struct server *srv)
+{
+	if (!srv->stopping && srv->nconns < srv->max_conns &&
+	    !ev_is_active(&srv->accept_io))
+		ev_io_start(srv->loop, &srv->accept_io);
+}
+
 /*
- * Whether waitTicket should give up: the gateway stops, or the client
- * closed its end (a client that gave up waiting must not keep a thread
- * and an AMQP connection until its ticket is served).
+ * Accepts what the backlog holds, up to the connection limit, and hands
+ * each connection to libmicrohttpd unless its address has too many.
+ */
+static void
+on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *srv = container_of(w, struct server, accept_io);
+	struct sockaddr_storage ss;
+	struct addr_count *a;
+	socklen_t sslen;
+	char shown[128];
+	int fd;
+
+	(void)revents;
+	for (;;) {
+		if (srv->nconns >= srv->max_conns) {
+			/* The backlog keeps the rest until one closes. */
+			ev_io_stop(loop, &srv->accept_io);
+			log_debug("%u connections open: not accepting more "
+				  "for now",
+			    srv->nconns);
+			break;
+		}
+		sslen = sizeof(ss);
+		fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept");
+			break;
+		}
+		a = addr_find(srv, (struct sockaddr *)&ss, true);
+		if (a != NULL && a->n >= srv->max_per_addr) {
+			addr_format(
+			    (struct sockaddr *)&ss, sslen, shown, sizeof(shown));
+			log_info("%s: refused: %u connections from its address "
+				 "are open already",
+			    shown, a->n);
+			close(fd);
+			continue;
+		}
+		if (a != NULL)
+			a->n++;
+		srv->nconns++;
+		if (MHD_add_connection(srv->mhd, fd, (struct sockaddr *)&ss,
+			sslen) == MHD_NO) {
+			/* MHD closed it. */
+			log_warn("cannot serve a new connection");
+			srv->nconns--;
+			addr_release(srv, (struct sockaddr *)&ss);
+		}
+	}
+	mhd_run(srv);
+}
+
+/* The connection of a request that timed out: shut it, MHD closes it. */
+static void
+conn_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *cn = container_of(w, struct conn, deadline);
+
+	(void)loop;
+	(void)revents;
+	log_info("%s: closing: no whole request in time", cn->peer);
+	(void)shutdown(cn->fd, SHUT_RDWR);
+}
+
+static void
+conn_deadline_set(struct conn *cn, unsigned int s)
+{
+	ev_timer_stop(cn->srv->loop, &cn->deadline);
+	if (s == 0)
+		return;
+	ev_timer_set(&cn->deadline, (double)s, 0.);
+	ev_timer_start(cn->srv->loop, &cn->deadline);
+}
+
+/* ---- calls in progress ---------------------------------------------- */
+
+static void
+request_hangup_stop(struct request *r)
+{
+	struct conn *cn = r->conn;
+
+	ev_io_stop(cn->srv->loop, &cn->hangup);
+	ev_timer_stop(cn->srv->loop, &cn->hangup_check);
+}
+
+/* Resumes R's connection: MHD calls on_request for it again. */
+static void
+request_resume(struct request *r)
+{
+	struct conn *cn = r->conn;
+
+	request_hangup_stop(r);
+	if (!r->suspended)
+		return;
+	r->suspended = false;
+	MHD_resume_connection(cn->mc);
+	(void)MHD_set_connection_option(
+	    cn->mc, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S);
+	/* The ITC wakes MHD's epoll; run it now all the same. */
+	ev_feed_event(cn->srv->loop, &cn->srv->mhd_io, EV_READ);
+}
+
+/* The call ended: its response goes out when MHD calls on_request again. */
+static void
+on_call_done(void *arg, char *body, size_t len)
+{
+	struct request *r = arg;
+
+	r->call = NULL;
+	r->out = body;
+	r->outlen = len;
+	request_resume(r);
+}
+
+/* The client of a suspended call hung up: give the call up. */
+static void
+request_abandon(struct request *r)
+{
+	gateway_call_cancel(r->call);
+	r->call = NULL;
+	r->abandoned = true;
+	request_resume(r);
+}
+
+/*
+ * Whether the client of suspended R hung up.  A client may send its next
+ * request before this answer (pipelining): then its socket is readable
+ * although it is there, and a poll for POLLRDHUP tells.
  */
 static bool
-http_abandon(void *arg)
+request_gone(struct request *r)
 {
-	struct MHD_Connection *conn = arg;
-	const union MHD_ConnectionInfo *ci;
 	struct pollfd pfd;
 
-	if (atomic_load(&stopping))
-		return true;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL)
-		return false;
-	pfd.fd = ci->connect_fd;
+	pfd.fd = r->conn->fd;
 	pfd.events = POLLRDHUP;
 	pfd.revents = 0;
 	return poll(&pfd, 1, 0) == 1 &&
 	       (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static void
+request_hangup_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *cn = container_of(w, struct conn, hangup);
+	struct request *r = w->data;
+
+	(void)revents;
+	if (request_gone(r)) {
+		request_abandon(r);
+		return;
+	}
+	/* Bytes of a next request: look now and then instead. */
+	ev_io_stop(loop, &cn->hangup);
+	ev_timer_again(loop, &cn->hangup_check);
+}
+
+static void
+request_hangup_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct request *r = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (request_gone(r))
+		request_abandon(r);
+}
+
+/* Suspends R's connection until its call ends, watching for a hang-up. */
+static void
+request_suspend(struct request *r)
+{
+	struct conn *cn = r->conn;
+
+	(void)MHD_set_connection_option(
+	    cn->mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	MHD_suspend_connection(cn->mc);
+	r->suspended = true;
+	cn->hangup.data = r;
+	cn->hangup_check.data = r;
+	ev_io_set(&cn->hangup, cn->fd, EV_READ);
+	ev_io_start(cn->srv->loop, &cn->hangup);
 }
 
 /* Queues BODY (LEN bytes, taken over) with STATUS and content TYPE. */
@@ -304,6 +673,32 @@ request_check(struct MHD_Connection *conn, const char *url, const char *method,
 	return MHD_YES;
 }
 
+/* Parses R's body and starts its call; queues the response if it ended. */
+static enum MHD_Result
+request_call(struct server *srv, struct request *r)
+{
+	struct xmlrpc_request *req;
+	char err[512], *out;
+	size_t len;
+
+	r->started = true;
+	if (xmlrpc_request_parse(r->body, r->len, &req, err, sizeof(err)) ==
+	    -1) {
+		log_info("%s: bad request: %s", r->conn->peer, err);
+		out = xmlrpc_fault_encode(XMLRPC_FAULT_PARSE, err, &len);
+		return respond(r->conn->mc, MHD_HTTP_OK, out, len, "text/xml");
+	}
+	r->call = gateway_call_start(srv->g, req, r->conn->peer, on_call_done, r);
+	xmlrpc_request_free(req);
+	if (r->call != NULL) {
+		request_suspend(r);
+		return MHD_YES;
+	}
+	out = r->out;
+	r->out = NULL;
+	return respond(r->conn->mc, MHD_HTTP_OK, out, r->outlen, "text/xml");
+}
+
 /* libmicrohttpd's access handler: collects the body, then calls. */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -313,16 +708,21 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct server *srv = cls;
 	struct request *r = *con_cls;
 	const union MHD_ConnectionInfo *ci;
-	struct xmlrpc_request *req;
-	enum MHD_Result ret;
-	char peer[128], err[512], *out;
-	size_t len;
+	struct conn *cn;
+	char *out;
 
+	(void)version;
 	if (r == NULL) {
+		ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci == NULL || (cn = ci->socket_context) == NULL)
+			return MHD_NO;
+		/* The head is in; the body gets a deadline of its own. */
+		conn_deadline_set(cn, BODY_TIMEOUT_S);
 		r = xcalloc(1, sizeof(*r));
+		r->conn = cn;
 		*con_cls = r;
-		ret = request_check(conn, url, method, &r->answered);
-		return ret;
+		return request_check(conn, url, method, &r->answered);
 	}
 	if (*upload_data_size > 0) {
 		if (!r->answered && !r->too_big) {
@@ -343,65 +743,97 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	conn_deadline_set(r->conn, 0);
 	if (r->answered)
 		return MHD_YES;
+	if (r->abandoned) {
+		/* Nobody reads it; MHD closes the connection on writing. */
+		(void)shutdown(r->conn->fd, SHUT_RD);
+		return respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "the call was given up");
+	}
+	if (r->out != NULL) {
+		/* A resumed call's answer. */
+		out = r->out;
+		r->out = NULL;
+		return respond(conn, MHD_HTTP_OK, out, r->outlen, "text/xml");
+	}
+	if (r->started)
+		return MHD_YES; /* resumed before its answer: cannot be */
 	if (r->too_big)
 		return respond_text(
 		    conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-
-	peer_name(conn, peer, sizeof(peer));
-	if (xmlrpc_request_parse(r->body, r->len, &req, err, sizeof(err)) ==
-	    -1) {
-		log_info("%s: bad request: %s", peer, err);
-		out = xmlrpc_fault_encode(XMLRPC_FAULT_PARSE, err, &len);
-		return respond(conn, MHD_HTTP_OK, out, len, "text/xml");
-	}
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci == NULL || ci->socket_context == NULL) {
-		xmlrpc_request_free(req);
-		return MHD_NO;
-	}
-	/*
-	 * A long poll must not count as idleness: no timeout while the
-	 * call runs, and setting one again afterwards restarts its clock.
-	 */
-	(void)MHD_set_connection_option(
-	    conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
-	out = gateway_call(
-	    ci->socket_context, req, http_abandon, conn, peer, &len);
-	(void)MHD_set_connection_option(
-	    conn, MHD_CONNECTION_OPTION_TIMEOUT, srv->idle_timeout_s);
-	xmlrpc_request_free(req);
-	return respond(conn, MHD_HTTP_OK, out, len, "text/xml");
+	if (srv->stopping)
+		return respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "resbus-xmlrpc is stopping");
+	return request_call(srv, r);
 }
 
-/* Frees a request once its response went out (or the connection died). */
+/*
+ * Frees a request once its response went out (or the connection died),
+ * and gives the connection header_timeout for its next request.
+ */
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	struct server *srv = cls;
 	struct request *r = *con_cls;
 
+	(void)conn;
 	if (r == NULL)
 		return;
+	if (r->call != NULL)
+		gateway_call_cancel(r->call);
+	request_hangup_stop(r);
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_deadline_set(r->conn, srv->header_timeout_s);
+	free(r->out);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
 }
 
-/* A session per connection: made when it opens, freed when it closes. */
+/* A connection's context: made when it opens, freed when it closes. */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode code)
 {
 	struct server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct conn *cn;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
-		*socket_context = gateway_session_new(&srv->gw);
-	else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		gateway_session_free(*socket_context);
-		*socket_context = NULL;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		cn = xcalloc(1, sizeof(*cn));
+		cn->srv = srv;
+		cn->mc = conn;
+		ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		cn->fd = ci != NULL ? ci->connect_fd : -1;
+		peer_name(conn, cn->peer, sizeof(cn->peer));
+		ev_timer_init(&cn->deadline, conn_deadline, 0., 0.);
+		ev_io_init(&cn->hangup, request_hangup_io, cn->fd, EV_READ);
+		ev_timer_init(&cn->hangup_check, request_hangup_timer, 0.,
+		    HANGUP_CHECK_S);
+		conn_deadline_set(cn, srv->header_timeout_s);
+		*socket_context = cn;
+		return;
 	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED ||
+	    (cn = *socket_context) == NULL)
+		return;
+	ev_timer_stop(srv->loop, &cn->deadline);
+	ev_io_stop(srv->loop, &cn->hangup);
+	ev_timer_stop(srv->loop, &cn->hangup_check);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL)
+		addr_release(srv, ci->client_addr);
+	free(cn);
+	*socket_context = NULL;
+	srv->nconns--;
+	accept_resume(srv);
+	if (srv->stopping && srv->nconns == 0)
+		ev_break(srv->loop, EVBREAK_ALL);
 }
 
 /* libmicrohttpd's own messages, into our log. */
@@ -418,22 +850,103 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warnx("http: %s", buf);
 }
 
-/* Says at start-up whether the bus and resbusd can be reached. */
-static void
-bus_probe(const struct gateway_conf *gw)
-{
-	struct resbus_client *c;
-	char err[512];
 
-	if ((c = resbus_client_new(
-		 gw->amqp_url, gw->prefix, err, sizeof(err))) == NULL) {
-		log_warnx("%s; calls fail until the bus can be reached", err);
+static void
+on_stop_grace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * SIGINT, SIGTERM: stop accepting, end every call with a fault and give
+ * the answers STOP_GRACE_S to go out.
+ */
+static void
+on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)revents;
+	if (srv->stopping)
+		return;
+	log_info("signal %d: stopping", w->signum);
+	srv->stopping = true;
+	ev_io_stop(loop, &srv->accept_io);
+	gateway_stop(srv->g);
+	if (srv->nconns == 0) {
+		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
-	if (resbus_client_broker_present(c) == 0)
-		log_warnx("resbusd is not running: requests wait in the bus "
-			  "until it starts");
-	resbus_client_free(c);
+	ev_timer_init(&srv->grace, on_stop_grace, STOP_GRACE_S, 0.);
+	ev_timer_start(loop, &srv->grace);
+}
+
+static void
+on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	log_info("SIGHUP: nothing to reload; restart to apply a new "
+		 "server.yaml");
+}
+
+/* A whole number option between MIN and MAX into *OUT; exits 2 if bad. */
+static void
+option_number(const char *name, const char *arg, long min, long max, long *out)
+{
+	if (number_parse(arg, min, max, out) == -1) {
+		fprintf(stderr, "resbus-xmlrpc: bad --%s '%s'\n", name, arg);
+		exit(2);
+	}
+}
+
+/* Starts libmicrohttpd without a listening socket, on SRV's loop. */
+static void
+server_start_http(struct server *srv, const char *shown)
+{
+	const union MHD_DaemonInfo *info;
+
+	/* One option and its arguments a line. */
+	/* clang-format off */
+	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    on_request, srv,
+	    /* The logger first, so that no option's message escapes it. */
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_CONNECTION_LIMIT, srv->max_conns,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_END);
+	/* clang-format on */
+	if (srv->mhd == NULL)
+		fatalx("cannot start the HTTP server on %s", shown);
+	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL || info->epoll_fd < 0)
+		fatalx("libmicrohttpd has no epoll descriptor");
+	ev_io_init(&srv->mhd_io, mhd_readable, info->epoll_fd, EV_READ);
+	ev_io_start(srv->loop, &srv->mhd_io);
+	ev_timer_init(&srv->mhd_timer, mhd_timeout, 0., 0.);
+	ev_io_init(&srv->accept_io, on_accept, srv->listen_fd, EV_READ);
+	ev_io_start(srv->loop, &srv->accept_io);
+	mhd_arm(srv);
+}
+
+static void
+server_signals(struct server *srv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&srv->sigint, on_stop, SIGINT);
+	ev_signal_init(&srv->sigterm, on_stop, SIGTERM);
+	ev_signal_init(&srv->sighup, on_hup, SIGHUP);
+	srv->sigint.data = srv;
+	srv->sigterm.data = srv;
+	ev_signal_start(srv->loop, &srv->sigint);
+	ev_signal_start(srv->loop, &srv->sigterm);
+	ev_signal_start(srv->loop, &srv->sighup);
 }
 
 int
@@ -445,6 +958,8 @@ main(int argc, char *argv[])
 	    {"amqp-url", required_argument, NULL, 'a'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"max-connections", required_argument, NULL, 'm'},
+	    {"max-connections-per-address", required_argument, NULL, 'p'},
+	    {"header-timeout", required_argument, NULL, 'H'},
 	    {"debug", no_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -452,15 +967,15 @@ main(int argc, char *argv[])
 	};
 	const char *dir_opt = NULL, *url_opt = NULL, *listen_opt = NULL;
 	struct conf_server *conf;
-	struct MHD_Daemon *daemon;
 	struct server srv;
-	sigset_t sigs;
 	bool debug = false;
 	char err[1024], shown[NI_MAXHOST + NI_MAXSERV + 4];
 	char *logfile, *host, *port;
 	long timeout_s = DEFAULT_RPC_TIMEOUT_S;
 	long max_conn = DEFAULT_MAX_CONNECTIONS;
-	int c, level, fd, sig;
+	long max_per_addr = DEFAULT_MAX_PER_ADDRESS;
+	long header_s = DEFAULT_HEADER_TIMEOUT_S;
+	int c, level, flags;
 
 	log_init("resbus-xmlrpc", LOG_LEVEL_INFO);
 	while ((c = getopt_long(argc, argv, "dhV", opts, NULL)) != -1) {
@@ -475,23 +990,20 @@ main(int argc, char *argv[])
 			url_opt = optarg;
 			break;
 		case 't':
-			if (number_parse(
-				optarg, 0, INT_MAX / 1000, &timeout_s) == -1) {
-				fprintf(stderr,
-				    "resbus-xmlrpc: bad --timeout "
-				    "'%s'\n",
-				    optarg);
-				return 2;
-			}
+			option_number(
+			    "timeout", optarg, 0, INT_MAX / 1000, &timeout_s);
 			break;
 		case 'm':
-			if (number_parse(optarg, 1, 65536, &max_conn) == -1) {
-				fprintf(stderr,
-				    "resbus-xmlrpc: bad "
-				    "--max-connections '%s'\n",
-				    optarg);
-				return 2;
-			}
+			option_number(
+			    "max-connections", optarg, 1, 65536, &max_conn);
+			break;
+		case 'p':
+			option_number("max-connections-per-address", optarg,
+			    1, 65536, &max_per_addr);
+			break;
+		case 'H':
+			option_number(
+			    "header-timeout", optarg, 1, 3600, &header_s);
 			break;
 		case 'd':
 			debug = true;
@@ -546,61 +1058,44 @@ main(int argc, char *argv[])
 	free(logfile);
 
 	memset(&srv, 0, sizeof(srv));
+	srv.loop = ev_default_loop(EVFLAG_AUTO);
 	srv.gw.amqp_url = amqp_url_pick(url_opt, conf->amqp_url);
 	srv.gw.prefix = conf->prefix;
 	srv.gw.rpc_timeout_ms = timeout_s == 0 ? -1 : (int)timeout_s * 1000;
-	srv.gw.wait_slice_ms = WAIT_SLICE_MS;
-	srv.idle_timeout_s = IDLE_TIMEOUT_S;
+	srv.gw.requery_ms = WAIT_REQUERY_MS;
+	srv.max_conns = (unsigned int)max_conn;
+	srv.max_per_addr = (unsigned int)max_per_addr;
+	srv.header_timeout_s = (unsigned int)header_s;
 
 	xmlrpc_init();
-	signal(SIGPIPE, SIG_IGN);
-	/* Every thread inherits the mask; only sigwait() below sees these. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	if ((errno = pthread_sigmask(SIG_BLOCK, &sigs, NULL)) != 0)
-		fatal("pthread_sigmask");
-
-	fd = listen_open(host, port, shown, sizeof(shown));
+	server_signals(&srv);
+	srv.listen_fd = listen_open(host, port, shown, sizeof(shown));
 	free(host);
 	free(port);
-	/* One option and its arguments a line. */
-	/* clang-format off */
-	daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	    on_request, &srv,
-	    /* The logger first, so that no option's message escapes it. */
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)max_conn,
-	    MHD_OPTION_CONNECTION_TIMEOUT, srv.idle_timeout_s,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, &srv,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
-	    MHD_OPTION_END);
-	/* clang-format on */
-	if (daemon == NULL)
-		fatalx("cannot start the HTTP server on %s", shown);
-	log_info("serving XML-RPC on http://%s/ and /RPC2", shown);
-	bus_probe(&srv.gw);
+	if ((flags = fcntl(srv.listen_fd, F_GETFL)) == -1 ||
+	    fcntl(srv.listen_fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		fatal("fcntl");
+	srv.g = gateway_new(srv.loop, &srv.gw);
+	server_start_http(&srv, shown);
+	log_info("serving XML-RPC on http://%s/ and /RPC2 (at most %u "
+		 "connections, %u per address; %u s for a request head)",
+	    shown, srv.max_conns, srv.max_per_addr, srv.header_timeout_s);
+	gateway_probe(srv.g);
 
-	for (;;) {
-		if ((errno = sigwait(&sigs, &sig)) != 0)
-			fatal("sigwait");
-		if (sig == SIGHUP) {
-			log_info("SIGHUP: nothing to reload; restart to apply "
-				 "a new server.yaml");
-			continue;
-		}
-		log_info("signal %d: stopping", sig);
-		break;
-	}
-	atomic_store(&stopping, true);
-	/* Waits for every connection's thread; long polls end within a slice.
-	 */
-	MHD_stop_daemon(daemon);
+	ev_run(srv.loop, 0);
+
+	ev_io_stop(srv.loop, &srv.accept_io);
+	close(srv.listen_fd);
+	ev_io_stop(srv.loop, &srv.mhd_io);
+	ev_timer_stop(srv.loop, &srv.mhd_timer);
+	ev_timer_stop(srv.loop, &srv.grace);
+	/* Closes what is left; on_connection frees their contexts. */
+	MHD_stop_daemon(srv.mhd);
+	gateway_free(srv.g);
+	addr_free_all(&srv);
 	xmlrpc_cleanup();
 	conf_server_free(conf);
+	ev_loop_destroy(srv.loop);
 	log_info("stopped");
 	return 0;
 }
