@@ -17,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+/* libbsd's tree.h marks generated functions __unused without defining it. */
+#ifndef __unused
+#define __unused __attribute__((unused))
+#endif
+#include <sys/tree.h>
 
 #include <ev.h>
 
@@ -35,6 +40,8 @@
 #include "util.h"
 
 #define BROKER_PREFETCH 1000
+/* "<prefix>.ticket.<key>" stays within AMQP's 255 bytes. */
+#define RESBUS_PREFIX_MAX 40
 #define BROKER_HEARTBEAT_S 5.
 #define OUTBOX_SWEEP_S 1.            /* confirmed rows wait at most this */
 #define OUTBOX_SWEEP_MAX 1024        /* or until this many wait */
@@ -50,8 +57,53 @@ struct outmsg {
 	size_t len;
 	uint64_t outbox_id;          /* 0: a reply, not in the outbox */
 	uint64_t seq;                /* publish sequence number, once sent */
+	/* A dead letter: why, where it came from, who sent it. */
+	char *dead_reason;
+	char *dead_source;
+	char *dead_user;
 };
 TAILQ_HEAD(outmsg_list, outmsg);
+
+/*
+ * Which queue a delivery came from, and so what it may carry: tickets
+ * from the ticket queues, clients' questions from the request queue,
+ * job results from the broker's event queue.
+ */
+enum broker_source {
+	SRC_TICKET,
+	SRC_REQUEST,
+	SRC_RESULT,
+	SRC_COUNT,
+};
+
+/*
+ * A redelivered message, held until the commit that counts this delivery
+ * is durable: a message that kills resbusd while it is handled is
+ * counted at each start, and dead-lettered past max_redeliveries.
+ */
+struct held {
+	TAILQ_ENTRY(held) entry;
+	enum broker_source src;
+	uint64_t fp;
+	struct bus_delivery d;       /* strings and body are copies */
+};
+TAILQ_HEAD(held_list, held);
+
+/* How often a redelivered message was seen, by fingerprint. */
+struct delivery_count {
+	RB_ENTRY(delivery_count) by_fp;
+	uint64_t fp;
+	int64_t value;               /* seen (wall s) << 8 | attempts */
+};
+RB_HEAD(delivery_counts, delivery_count);
+
+static int
+delivery_count_cmp(const struct delivery_count *a,
+    const struct delivery_count *b)
+{
+	return a->fp < b->fp ? -1 : a->fp > b->fp;
+}
+RB_GENERATE_STATIC(delivery_counts, delivery_count, by_fp, delivery_count_cmp)
 
 /* What one transaction releases once it is durable. */
 struct batch {
@@ -59,6 +111,7 @@ struct batch {
 	struct outmsg_list msgs;     /* to publish */
 	uint64_t *acks;              /* delivery tags to acknowledge */
 	size_t nacks, acks_cap;
+	struct held_list held;       /* handled once this is durable */
 };
 
 struct broker {
@@ -85,6 +138,11 @@ struct broker {
 	uint64_t *done;              /* confirmed outbox ids to delete */
 	size_t ndone, done_cap;
 	uint64_t last_outbox_id;
+	char *dead_exchange;
+	char **new_tagsets;          /* to declare and consume, off handlers */
+	size_t nnew_tagsets, new_tagsets_cap;
+	struct held_list ready;      /* held deliveries whose count is durable */
+	struct delivery_counts counts;
 };
 
 static struct batch *
@@ -93,19 +151,26 @@ batch_new(void)
 	struct batch *bt = xcalloc(1, sizeof(*bt));
 
 	TAILQ_INIT(&bt->msgs);
+	TAILQ_INIT(&bt->held);
 	return bt;
 }
 
 static void outmsg_free(struct outmsg *o);
+static void held_free(struct held *h);
 
 static void
 batch_free(struct batch *bt)
 {
 	struct outmsg *o;
+	struct held *h;
 
 	while ((o = TAILQ_FIRST(&bt->msgs)) != NULL) {
 		TAILQ_REMOVE(&bt->msgs, o, entry);
 		outmsg_free(o);
+	}
+	while ((h = TAILQ_FIRST(&bt->held)) != NULL) {
+		TAILQ_REMOVE(&bt->held, h, entry);
+		held_free(h);
 	}
 	free(bt->acks);
 	free(bt);
@@ -121,6 +186,7 @@ batch_free(struct batch *bt)
 struct delivery_ctx {
 	const struct bus_delivery *d;
 	bool ack_later;
+	const char *dead;            /* refused as invalid: dead-letter it */
 };
 
 static void
@@ -141,6 +207,9 @@ outmsg_free(struct outmsg *o)
 	free(o->type);
 	free(o->correlation_id);
 	free(o->body);
+	free(o->dead_reason);
+	free(o->dead_source);
+	free(o->dead_user);
 	free(o);
 }
 
@@ -243,25 +312,92 @@ broker_reply_error(struct broker *b, const struct bus_delivery *d,
 	broker_reply(b, d, &e.base);
 }
 
-static void broker_on_delivery(struct bus *bus, const struct bus_delivery *d,
-    void *arg);
-
-static int
-broker_consume_tagset(struct broker *b, const char *key)
+/* Whether USER is one of the N users of LIST. */
+static bool
+user_in(char *const *list, size_t n, const char *user)
 {
-	char *q = topo_ticket_queue(b->prefix, key);
-	int rc;
+	size_t i;
 
-	rc = topo_declare_tagset(b->bus, b->prefix, key);
-	if (rc == 0)
-		rc = bus_consume(b->bus, q, false, broker_on_delivery, b);
-	if (rc == -1)
-		log_warnx("tag set %s: cannot consume %s: %s", key, q,
-		    bus_error(b->bus));
-	else
-		log_info("tag set %s: consuming %s", key, q);
-	free(q);
-	return rc;
+	for (i = 0; user != NULL && i < n; i++)
+		if (strcmp(list[i], user) == 0)
+			return true;
+	return false;
+}
+
+static bool
+broker_is_admin(const struct broker *b, const char *user)
+{
+	return user_in(b->server->admins, b->server->nadmins, user);
+}
+
+/* Whether job results from USER are believed (server.yaml `workers`). */
+static bool
+broker_is_worker(const struct broker *b, const char *user)
+{
+	if (user == NULL)
+		return false;
+	if (!b->server->workers_set)
+		return strcmp(user, bus_user(b->bus)) == 0;
+	return user_in(b->server->workers, b->server->nworkers, user);
+}
+
+/*
+ * Republishes D to the dead-letter exchange with REASON, after this
+ * iteration's commit, and acknowledges it with that: a refused message
+ * is kept for an operator to look at, never dropped silently.  The body
+ * is kept up to MSG_MAX_BYTES.
+ */
+static void
+broker_dead_letter(struct broker *b, const struct bus_delivery *d,
+    const char *reason)
+{
+	struct outmsg *o;
+	size_t len = d->len < MSG_MAX_BYTES ? d->len : MSG_MAX_BYTES;
+
+	o = outmsg_new(b->dead_exchange, "", d->type != NULL ? d->type : "",
+	    d->body, len);
+	if (d->correlation_id != NULL && d->correlation_id[0] != '\0')
+		o->correlation_id = xstrdup(d->correlation_id);
+	o->dead_reason = xstrdup(reason);
+	o->dead_source = xasprintf("%s/%s", d->exchange ? d->exchange : "",
+	    d->routing_key ? d->routing_key : "");
+	o->dead_user = xstrdup(d->user_id ? d->user_id : "");
+	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
+}
+
+/*
+ * Refuses D as invalid: says why to its sender (a client; a worker gets
+ * no answer), logs it, dead-letters it and acknowledges it.
+ */
+static void
+broker_refuse(struct broker *b, const struct bus_delivery *d,
+    enum broker_source src, const char *reason)
+{
+	log_warnx("refused a message of type \"%.80s\" from user \"%.64s\" "
+	    "via %.64s/%.200s: %s", d->type ? d->type : "",
+	    d->user_id ? d->user_id : "", d->exchange ? d->exchange : "",
+	    d->routing_key ? d->routing_key : "", reason);
+	if (src != SRC_RESULT)
+		broker_reply_error(b, d, reason);
+	broker_dead_letter(b, d, reason);
+	broker_ack(b, d->delivery_tag);
+}
+
+/*
+ * Tag set KEY is new: its queue is declared and consumed at the end of
+ * the iteration, not in the handler (the declare, bind and consume go
+ * out without waiting for their answers there).
+ */
+static void
+broker_tagset_later(struct broker *b, const char *key)
+{
+	if (b->nnew_tagsets == b->new_tagsets_cap) {
+		b->new_tagsets_cap = b->new_tagsets_cap ?
+		    b->new_tagsets_cap * 2 : 16;
+		b->new_tagsets = xrealloc(b->new_tagsets,
+		    b->new_tagsets_cap * sizeof(*b->new_tagsets));
+	}
+	b->new_tagsets[b->nnew_tagsets++] = xstrdup(key);
 }
 
 /* ---- handlers ---------------------------------------------------------- */
@@ -269,15 +405,16 @@ broker_consume_tagset(struct broker *b, const char *key)
 /*
  * The labels of REQ as "key=value\n..." in *out (caller frees; NULL if
  * none), checked: keys are [a-z0-9_]{1,32}, values printable ASCII of at
- * most 256 bytes without newlines.  -1 with a message in ERR.
+ * most 256 bytes without newlines.  -1 with a message in ERR.  Linear in
+ * the size of the labels.
  */
 static int
 labels_text(const Resbus__V1__TicketRequest *req, char **out, char *err,
     size_t errlen)
 {
 	const char *k, *v;
-	char *text = NULL, *next;
-	size_t i, j;
+	size_t i, j, len = 0, kl, vl;
+	char *text, *p;
 
 	*out = NULL;
 	for (i = 0; i < req->n_labels; i++) {
@@ -289,7 +426,6 @@ labels_text(const Resbus__V1__TicketRequest *req, char **out, char *err,
 				break;
 		if (j == 0 || k[j] != '\0') {
 			snprintf(err, errlen, "invalid label name \"%.40s\"", k);
-			free(text);
 			return -1;
 		}
 		for (j = 0; v[j] != '\0'; j++)
@@ -298,15 +434,78 @@ labels_text(const Resbus__V1__TicketRequest *req, char **out, char *err,
 				break;
 		if (v[j] != '\0') {
 			snprintf(err, errlen, "invalid value of label %s", k);
-			free(text);
 			return -1;
 		}
-		next = xasprintf("%s%s=%s\n", text ? text : "", k, v);
-		free(text);
-		text = next;
+		len += strlen(k) + strlen(v) + 2;
 	}
+	if (req->n_labels == 0)
+		return 0;
+	text = p = xmalloc(len + 1);
+	for (i = 0; i < req->n_labels; i++) {
+		kl = strlen(req->labels[i]->key);
+		vl = strlen(req->labels[i]->value);
+		memcpy(p, req->labels[i]->key, kl);
+		p[kl] = '=';
+		memcpy(p + kl + 1, req->labels[i]->value, vl);
+		p[kl + 1 + vl] = '\n';
+		p += kl + vl + 2;
+	}
+	*p = '\0';
 	*out = text;
 	return 0;
+}
+
+/*
+ * The idempotency key as the store keeps it: scoped by OWNER, so that
+ * another user re-sending it gets a ticket of their own.  Caller frees;
+ * NULL for no key.
+ */
+static char *
+idem_scoped(const char *owner, const char *key)
+{
+	if (key == NULL || key[0] == '\0')
+		return NULL;
+	return xasprintf("%zu:%s:%s", strlen(owner), owner, key);
+}
+
+/*
+ * Checks what on_ticket_request takes from REQ beyond msg_check: the
+ * tags (into *key, caller frees), the routing key, the sandbox and the
+ * labels (into *labels, caller frees).  -1 with a message in ERR.
+ */
+static int
+ticket_request_check(const Resbus__V1__TicketRequest *req,
+    const struct bus_delivery *d, char **key, char **labels, char *err,
+    size_t errlen)
+{
+	const char *bad;
+
+	*key = tagset_key(req->tags, req->n_tags, &bad);
+	if (*key == NULL) {
+		if (bad != NULL)
+			snprintf(err, errlen, "invalid tag \"%.80s\"", bad);
+		else
+			snprintf(err, errlen, "a ticket needs 1 to %d tags, "
+			    "and their key at most %d bytes", TAGSET_MAX_TAGS,
+			    TAGSET_KEY_MAX);
+		return -1;
+	}
+	if (d->routing_key != NULL && strcmp(d->routing_key, *key) != 0) {
+		snprintf(err, errlen, "routing key \"%.80s\" is not the "
+		    "canonical key \"%s\" of the tags", d->routing_key, *key);
+		goto fail;
+	}
+	if (req->sandbox[0] != '\0' && !sandbox_valid(req->sandbox)) {
+		snprintf(err, errlen, "invalid sandbox");
+		goto fail;
+	}
+	if (labels_text(req, labels, err, errlen) == -1)
+		goto fail;
+	return 0;
+fail:
+	free(*key);
+	*key = NULL;
+	return -1;
 }
 
 static void
@@ -318,51 +517,38 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
 	struct sched_ticket_req tr;
-	const char *bad;
-	char err[512], *key, *labels = NULL;
+	char err[512], *key, *labels = NULL, *idem;
 	uint64_t id;
-	int rc = -1;
 
-	key = tagset_key(req->tags, req->n_tags, &bad);
-	if (key == NULL) {
-		if (bad != NULL)
-			snprintf(err, sizeof(err), "invalid tag \"%s\"", bad);
-		else
-			snprintf(err, sizeof(err), "a ticket needs 1 to %d "
-			    "tags", TAGSET_MAX_TAGS);
+	if (ticket_request_check(req, dc->d, &key, &labels, err,
+	    sizeof(err)) == -1) {
 		broker_reply_error(b, dc->d, err);
+		dc->dead = "invalid ticket request";
+		log_info("ticket request refused: %s", err);
 		return;
 	}
-	if (req->sandbox[0] != '\0' && !sandbox_valid(req->sandbox)) {
-		broker_reply_error(b, dc->d, "invalid sandbox");
-		free(key);
-		return;
-	}
-	if (labels_text(req, &labels, err, sizeof(err)) == 0) {
-		memset(&tr, 0, sizeof(tr));
-		tr.idem_key = req->idempotency_key;
-		tr.key = key;
-		tr.sandbox = req->sandbox;
-		tr.owner = dc->d->user_id;
-		tr.labels = labels;
-		tr.class_ = req->class_;
-		tr.lease_s = req->lease_s;
-		tr.deadline_ms = req->deadline_ms;
-		rc = sched_ticket_new(b->sched, &tr, &id, err, sizeof(err));
-	}
-	if (rc == -1) {
+	idem = idem_scoped(dc->d->user_id, req->idempotency_key);
+	memset(&tr, 0, sizeof(tr));
+	tr.idem_key = idem != NULL ? idem : "";
+	tr.key = key;
+	tr.sandbox = req->sandbox;
+	tr.owner = dc->d->user_id;
+	tr.labels = labels;
+	tr.class_ = req->class_;
+	tr.lease_s = req->lease_s;
+	tr.deadline_ms = req->deadline_ms;
+	if (sched_ticket_new(b->sched, &tr, &id, err, sizeof(err)) == -1) {
 		log_info("ticket request for %s refused: %s", key, err);
 		broker_reply_error(b, dc->d, err);
-		free(labels);
-		free(key);
-		return;
+	} else {
+		if (sched_tagset_add(b->sched, key) == 1)
+			broker_tagset_later(b, key);
+		acc.ticket_id = id;
+		acc.idempotency_key = req->idempotency_key;
+		broker_reply(b, dc->d, &acc.base);
 	}
+	free(idem);
 	free(labels);
-	if (sched_tagset_add(b->sched, key) == 1)
-		(void)broker_consume_tagset(b, key);
-	acc.ticket_id = id;
-	acc.idempotency_key = req->idempotency_key;
-	broker_reply(b, dc->d, &acc.base);
 	free(key);
 }
 
@@ -373,6 +559,7 @@ struct reply_to {
 	uint64_t delivery_tag;       /* acknowledged with the reply */
 	char *reply_to;
 	char *correlation_id;
+	bool with_output;            /* the asker may see the resource's data */
 };
 
 static void
@@ -401,8 +588,10 @@ reply_stored(void *arg, int found, const char *state, const void *data,
 	if (found == 1) {
 		u.state = msg_ticket_state_parse(state);
 		u.assigned = data != NULL;
-		u.output.data = (uint8_t *)data;
-		u.output.len = data_len;
+		if (rt->with_output) {
+			u.output.data = (uint8_t *)data;
+			u.output.len = data_len;
+		}
 	}
 	if (found == -1) {
 		memset(&d, 0, sizeof(d));
@@ -437,7 +626,9 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 
 /*
  * Answers DC's delivery about ticket ID, which is not in memory, from the
- * store; the delivery is acknowledged with the answer.
+ * store; the delivery is acknowledged with the answer.  The store keeps
+ * no owner of a closed ticket at hand, so its resource's data goes only
+ * to admins.
  */
 static void
 reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
@@ -448,11 +639,36 @@ reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 	rt->b = b;
 	rt->id = id;
 	rt->delivery_tag = dc->d->delivery_tag;
-	rt->reply_to = xstrdup(dc->d->reply_to);
-	rt->correlation_id = xstrdup(dc->d->correlation_id);
+	rt->reply_to = xstrdup(dc->d->reply_to ? dc->d->reply_to : "");
+	rt->correlation_id = xstrdup(dc->d->correlation_id ?
+	    dc->d->correlation_id : "");
+	rt->with_output = broker_is_admin(b, dc->d->user_id);
 	dc->ack_later = true;
 	if (b->store->be->get_ticket(b->store, id, reply_stored, rt) == -1)
 		broker_store_failed(b, "get ticket");
+}
+
+/*
+ * Whether DC's sender may act on the ticket V shows: its owner and
+ * admins may; anyone else is told so (the ticket's existence is no
+ * secret, its resource is).
+ */
+static bool
+ticket_allowed(struct broker *b, struct delivery_ctx *dc,
+    const struct sched_ticket_view *v, const char *what)
+{
+	char err[128];
+
+	if ((v->owner != NULL && strcmp(v->owner, dc->d->user_id) == 0) ||
+	    broker_is_admin(b, dc->d->user_id))
+		return true;
+	snprintf(err, sizeof(err), "ticket %llu is not yours",
+	    (unsigned long long)v->id);
+	log_info("%s of ticket %llu by user \"%.64s\" refused: its owner is "
+	    "\"%.64s\"", what, (unsigned long long)v->id, dc->d->user_id,
+	    v->owner ? v->owner : "");
+	broker_reply_error(b, dc->d, err);
+	return false;
 }
 
 /* Answers DC's delivery about ticket ID: from memory, or from the store. */
@@ -466,6 +682,8 @@ reply_ticket(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 		reply_from_store(b, dc, id);
 		return;
 	}
+	if (!ticket_allowed(b, dc, &v, "query"))
+		return;
 	update_from_view(&u, &v);
 	reply_update(b, dc->d->reply_to, dc->d->correlation_id, &u);
 }
@@ -485,7 +703,14 @@ on_ticket_renew(const ProtobufCMessage *m, void *ctx, void *arg)
 	const Resbus__V1__TicketRenew *r = (const Resbus__V1__TicketRenew *)m;
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
+	struct sched_ticket_view v;
 
+	if (sched_ticket_view(b->sched, r->ticket_id, &v) == 0) {
+		reply_from_store(b, dc, r->ticket_id);
+		return;
+	}
+	if (!ticket_allowed(b, dc, &v, "renewal"))
+		return;
 	(void)sched_ticket_renew(b->sched, r->ticket_id);
 	reply_ticket(b, dc, r->ticket_id);
 }
@@ -504,6 +729,8 @@ on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
 		reply_from_store(b, dc, c->ticket_id);
 		return;
 	}
+	if (!ticket_allowed(b, dc, &v, "close"))
+		return;
 	/*
 	 * Closing frees the ticket: the answer is made first, from what it
 	 * holds now, and goes out with the close's commit.
@@ -555,11 +782,20 @@ on_list_result(const ProtobufCMessage *m, void *ctx, void *arg)
 	sched_on_listed(b->sched, (const Resbus__V1__ListResult *)m);
 }
 
-static const struct msg_handler broker_handlers[] = {
+/* What each queue may carry; anything else is refused. */
+static const struct msg_handler ticket_handlers[] = {
 	{ &resbus__v1__ticket_request__descriptor, on_ticket_request },
+	{ NULL, NULL },
+};
+
+static const struct msg_handler request_handlers[] = {
 	{ &resbus__v1__ticket_query__descriptor, on_ticket_query },
 	{ &resbus__v1__ticket_close__descriptor, on_ticket_close },
 	{ &resbus__v1__ticket_renew__descriptor, on_ticket_renew },
+	{ NULL, NULL },
+};
+
+static const struct msg_handler result_handlers[] = {
 	{ &resbus__v1__allocate_result__descriptor, on_allocate_result },
 	{ &resbus__v1__delete_result__descriptor, on_delete_result },
 	{ &resbus__v1__livecheck_result__descriptor, on_livecheck_result },
@@ -568,20 +804,318 @@ static const struct msg_handler broker_handlers[] = {
 	{ NULL, NULL },
 };
 
+static const struct msg_handler *const source_handlers[SRC_COUNT] = {
+	[SRC_TICKET] = ticket_handlers,
+	[SRC_REQUEST] = request_handlers,
+	[SRC_RESULT] = result_handlers,
+};
+
+/* Checks who sent D, then hands it to the handler of its queue. */
 static void
-broker_on_delivery(struct bus *bus, const struct bus_delivery *d, void *arg)
+broker_deliver(struct broker *b, const struct bus_delivery *d,
+    enum broker_source src)
+{
+	struct delivery_ctx dc;
+	char err[512];
+
+	memset(&dc, 0, sizeof(dc));
+	dc.d = d;
+	if (d->user_id == NULL || d->user_id[0] == '\0') {
+		broker_refuse(b, d, src, "a request needs the AMQP user_id "
+		    "property");
+		return;
+	}
+	if (src == SRC_RESULT && !broker_is_worker(b, d->user_id)) {
+		snprintf(err, sizeof(err), "user \"%.64s\" is not one of the "
+		    "workers in server.yaml", d->user_id);
+		broker_refuse(b, d, src, err);
+		return;
+	}
+	if (msg_dispatch_err(source_handlers[src], d->type, d->body, d->len,
+	    b, &dc, err, sizeof(err)) == -1) {
+		broker_refuse(b, d, src, err);
+		return;
+	}
+	sched_touch(b->sched);
+	if (dc.dead != NULL) {
+		broker_dead_letter(b, d, dc.dead);
+		broker_ack(b, d->delivery_tag);
+	} else if (!dc.ack_later) {
+		broker_ack(b, d->delivery_tag);
+	}
+}
+
+/* ---- redelivered messages ------------------------------------------------ */
+
+#define DELIVERY_META_PREFIX "delivery."
+#define DELIVERY_KEEP_S (7 * 86400)  /* counts older than this are dropped */
+
+/* FNV-1a over S (LEN bytes), continuing from H. */
+static uint64_t
+fnv1a(uint64_t h, const void *s, size_t len)
+{
+	const unsigned char *p = s;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t
+fnv1a_str(uint64_t h, const char *s)
+{
+	/* The terminating NUL keeps ("ab", "c") apart from ("a", "bc"). */
+	return s != NULL ? fnv1a(h, s, strlen(s) + 1) : fnv1a(h, "", 1);
+}
+
+/* What identifies a message across its deliveries. */
+static uint64_t
+delivery_fp(const struct bus_delivery *d)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = fnv1a_str(h, d->exchange);
+	h = fnv1a_str(h, d->routing_key);
+	h = fnv1a_str(h, d->type);
+	h = fnv1a_str(h, d->user_id);
+	h = fnv1a_str(h, d->reply_to);
+	h = fnv1a_str(h, d->correlation_id);
+	h = fnv1a_str(h, d->message_id);
+	return fnv1a(h, d->body, d->len);
+}
+
+static void
+delivery_meta_key(uint64_t fp, char *buf, size_t len)
+{
+	snprintf(buf, len, DELIVERY_META_PREFIX "%016llx",
+	    (unsigned long long)fp);
+}
+
+static struct delivery_count *
+delivery_count_find(struct broker *b, uint64_t fp)
+{
+	struct delivery_count k;
+
+	k.fp = fp;
+	return RB_FIND(delivery_counts, &b->counts, &k);
+}
+
+/* Forgets FP's count, in memory and (in this transaction) the store. */
+static void
+delivery_count_drop(struct broker *b, uint64_t fp)
+{
+	struct delivery_count *c = delivery_count_find(b, fp);
+	char key[64];
+
+	if (c == NULL)
+		return;
+	RB_REMOVE(delivery_counts, &b->counts, c);
+	free(c);
+	delivery_meta_key(fp, key, sizeof(key));
+	if (store_begin(b->store) == -1 ||
+	    b->store->be->del_meta(b->store, key) == -1)
+		broker_store_failed(b, "delivery count");
+}
+
+static void
+held_free(struct held *h)
+{
+	free((char *)h->d.exchange);
+	free((char *)h->d.routing_key);
+	free((char *)h->d.consumer_tag);
+	free((char *)h->d.type);
+	free((char *)h->d.reply_to);
+	free((char *)h->d.correlation_id);
+	free((char *)h->d.message_id);
+	free((char *)h->d.user_id);
+	free((void *)h->d.body);
+	free(h);
+}
+
+static const char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/*
+ * D was delivered before, to a resbusd that stopped before it was
+ * acknowledged: perhaps because handling it stopped resbusd.  Its count
+ * goes up durably before it is handled (it waits for that commit); past
+ * max_redeliveries it is dead-lettered instead, so that no message can
+ * keep resbusd down.
+ */
+static void
+broker_hold(struct broker *b, const struct bus_delivery *d,
+    enum broker_source src)
+{
+	struct delivery_count *c;
+	struct held *h;
+	uint64_t fp = delivery_fp(d);
+	int64_t attempts;
+	char key[64], reason[160];
+
+	c = delivery_count_find(b, fp);
+	attempts = (c != NULL ? (c->value & 0xff) : 0) + 1;
+	if (attempts > b->server->max_redeliveries) {
+		snprintf(reason, sizeof(reason), "delivered %lld times to a "
+		    "resbusd that stopped while handling it",
+		    (long long)attempts);
+		log_warnx("message of type \"%.80s\" from user \"%.64s\" via "
+		    "%.64s/%.200s (correlation id \"%.64s\") was %s; "
+		    "dead-lettering it", d->type ? d->type : "",
+		    d->user_id ? d->user_id : "", d->exchange ? d->exchange :
+		    "", d->routing_key ? d->routing_key : "",
+		    d->correlation_id ? d->correlation_id : "", reason);
+		if (src != SRC_RESULT)
+			broker_reply_error(b, d, "refused: the message was "
+			    "delivered too many times");
+		broker_dead_letter(b, d, reason);
+		broker_ack(b, d->delivery_tag);
+		delivery_count_drop(b, fp);
+		return;
+	}
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->fp = fp;
+		RB_INSERT(delivery_counts, &b->counts, c);
+	}
+	c->value = (now_wall_ms() / 1000) << 8 | attempts;
+	delivery_meta_key(fp, key, sizeof(key));
+	if (store_begin(b->store) == -1 ||
+	    b->store->be->put_meta(b->store, key, c->value) == -1)
+		broker_store_failed(b, "delivery count");
+	h = xcalloc(1, sizeof(*h));
+	h->src = src;
+	h->fp = fp;
+	h->d = *d;
+	h->d.exchange = dup_or_null(d->exchange);
+	h->d.routing_key = dup_or_null(d->routing_key);
+	h->d.consumer_tag = dup_or_null(d->consumer_tag);
+	h->d.type = dup_or_null(d->type);
+	h->d.reply_to = dup_or_null(d->reply_to);
+	h->d.correlation_id = dup_or_null(d->correlation_id);
+	h->d.message_id = dup_or_null(d->message_id);
+	h->d.user_id = dup_or_null(d->user_id);
+	h->d.body = xmalloc(d->len > 0 ? d->len : 1);
+	memcpy((void *)h->d.body, d->body, d->len);
+	TAILQ_INSERT_TAIL(&b->cur->held, h, entry);
+}
+
+/* Handles the held deliveries whose counts are durable now. */
+static bool
+broker_handle_ready(struct broker *b)
+{
+	struct held *h;
+	bool any = false;
+
+	while ((h = TAILQ_FIRST(&b->ready)) != NULL) {
+		TAILQ_REMOVE(&b->ready, h, entry);
+		broker_deliver(b, &h->d, h->src);
+		delivery_count_drop(b, h->fp);
+		held_free(h);
+		any = true;
+	}
+	return any;
+}
+
+/* The store's meta rows of delivery counts, at load. */
+static void
+broker_load_count(void *arg, const char *key, int64_t value)
 {
 	struct broker *b = arg;
-	struct delivery_ctx dc = { d, false };
+	struct delivery_count *c;
+	uint64_t fp;
 
-	if (msg_dispatch(broker_handlers, d->type, d->body, d->len, b,
-	    &dc) == -1)
-		log_warnx("dropped a message of type \"%s\" from queue via "
-		    "%s/%s: unknown type or undecodable body", d->type,
-		    d->exchange, d->routing_key);
-	sched_touch(b->sched);
-	if (!dc.ack_later)
-		broker_ack(b, d->delivery_tag);
+	if (strncmp(key, DELIVERY_META_PREFIX,
+	    strlen(DELIVERY_META_PREFIX)) != 0)
+		return;
+	fp = strtoull(key + strlen(DELIVERY_META_PREFIX), NULL, 16);
+	if (delivery_count_find(b, fp) != NULL)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	c->fp = fp;
+	c->value = value;
+	RB_INSERT(delivery_counts, &b->counts, c);
+}
+
+/* Drops the counts of messages not seen again for DELIVERY_KEEP_S. */
+static void
+broker_prune_counts(struct broker *b)
+{
+	struct delivery_count *c, *next;
+	int64_t now_s = now_wall_ms() / 1000;
+
+	RB_FOREACH_SAFE(c, delivery_counts, &b->counts, next)
+		if ((c->value >> 8) + DELIVERY_KEEP_S < now_s)
+			delivery_count_drop(b, c->fp);
+}
+
+static void
+broker_receive(struct broker *b, const struct bus_delivery *d,
+    enum broker_source src)
+{
+	if (d->redelivered && b->server->max_redeliveries > 0)
+		broker_hold(b, d, src);
+	else
+		broker_deliver(b, d, src);
+}
+
+static void
+broker_on_ticket(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	broker_receive(arg, d, SRC_TICKET);
+}
+
+static void
+broker_on_request(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	broker_receive(arg, d, SRC_REQUEST);
+}
+
+static void
+broker_on_result(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	broker_receive(arg, d, SRC_RESULT);
+}
+
+/*
+ * Declares the queue of tag set KEY, binds it and consumes it, without
+ * waiting for RabbitMQ's answers: KEY is valid, so is the name.  -1 only
+ * when the connection broke.
+ */
+static int
+broker_consume_tagset(struct broker *b, const char *key)
+{
+	char *q = topo_ticket_queue(b->prefix, key);
+	int rc;
+
+	rc = topo_declare_tagset(b->bus, b->prefix, key);
+	if (rc == 0)
+		rc = bus_consume_nowait(b->bus, q, false, broker_on_ticket, b);
+	if (rc == -1)
+		log_warnx("tag set %s: cannot consume %s: %s", key, q,
+		    bus_error(b->bus));
+	else
+		log_info("tag set %s: consuming %s", key, q);
+	free(q);
+	return rc;
+}
+
+/* Declares and consumes the tag sets recorded in this iteration. */
+static void
+broker_declare_tagsets(struct broker *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nnew_tagsets; i++) {
+		(void)broker_consume_tagset(b, b->new_tagsets[i]);
+		free(b->new_tagsets[i]);
+	}
+	b->nnew_tagsets = 0;
 }
 
 /* ---- confirms and the end of the iteration ------------------------------ */
@@ -628,6 +1162,7 @@ broker_committed(void *arg, bool ok)
 {
 	struct batch *bt = arg;
 	struct broker *b = bt->owner;
+	struct bus_header hdrs[3];
 	struct bus_props props;
 	struct outmsg *o;
 	size_t i;
@@ -640,12 +1175,29 @@ broker_committed(void *arg, bool ok)
 		memset(&props, 0, sizeof(props));
 		props.type = o->type;
 		props.correlation_id = o->correlation_id;
-		props.persistent = o->outbox_id != 0;
+		/* Workers and clients may check who sent it. */
+		props.user_id = bus_user(b->bus);
+		props.persistent = o->outbox_id != 0 || o->dead_reason != NULL;
+		if (o->dead_reason != NULL) {
+			hdrs[0].key = "x-resbus-reason";
+			hdrs[0].kind = BUS_HDR_STRING;
+			hdrs[0].s = o->dead_reason;
+			hdrs[1].key = "x-resbus-source";
+			hdrs[1].kind = BUS_HDR_STRING;
+			hdrs[1].s = o->dead_source;
+			hdrs[2].key = "x-resbus-user";
+			hdrs[2].kind = BUS_HDR_STRING;
+			hdrs[2].s = o->dead_user;
+			props.headers = hdrs;
+			props.nheaders = 3;
+		}
 		if (bus_publish(b->bus, o->exchange, o->key, &props, o->body,
 		    o->len, &o->seq) == -1)
 			broker_lost_bus(b);
 		TAILQ_INSERT_TAIL(&b->inflight, o, entry);
 	}
+	/* Their counts are durable: they may be handled now. */
+	TAILQ_CONCAT(&b->ready, &bt->held, entry);
 	notify_publish(b->notify, bt);
 	for (i = 0; i < bt->nacks; i++)
 		if (bus_ack(b->bus, bt->acks[i]) == -1)
@@ -663,7 +1215,9 @@ broker_flush_once(struct broker *b)
 	struct batch *bt;
 	size_t i;
 
+	(void)broker_handle_ready(b);
 	sched_run(b->sched);
+	broker_declare_tagsets(b);
 	/*
 	 * Confirmed messages leave the outbox in a transaction that commits
 	 * anyway, so a confirm alone never costs an fsync; when nothing else
@@ -705,6 +1259,8 @@ broker_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	for (;;) {
 		broker_flush_once(b);
+		if (!TAILQ_EMPTY(&b->ready))
+			continue;
 		if (!bus_pending(b->bus))
 			break;
 		if (bus_poll(b->bus, 0) == -1)
@@ -789,14 +1345,44 @@ broker_consume_known(void *arg, const char *key)
 }
 
 static int
-broker_consume(struct broker *b, char *queue)
+broker_consume(struct broker *b, char *queue, bus_deliver_fn *fn)
 {
-	int rc = bus_consume(b->bus, queue, false, broker_on_delivery, b);
+	int rc = bus_consume(b->bus, queue, false, fn, b);
 
 	if (rc == -1)
 		log_warnx("cannot consume %s: %s", queue, bus_error(b->bus));
 	free(queue);
 	return rc;
+}
+
+/*
+ * sched retired idle tag set KEY: its consumer stops and its queue goes,
+ * unless a ticket arrived meanwhile (the delete is refused then, and the
+ * tag set is taken up again).  A ticket published after the delete lands
+ * in the unrouted queue and makes the tag set anew.
+ */
+static void
+broker_retire(void *ctx, const char *key)
+{
+	struct broker *b = ctx;
+	char *q = topo_ticket_queue(b->prefix, key);
+	int rc;
+
+	if (bus_cancel(b->bus, q) == -1)
+		log_warnx("tag set %s: cannot stop consuming %s: %s", key, q,
+		    bus_error(b->bus));
+	rc = bus_queue_delete_if_idle(b->bus, q);
+	if (rc == 0) {
+		log_info("tag set %s: idle, queue %s deleted", key, q);
+	} else if (rc == 1) {
+		log_info("tag set %s: queue %s is not empty, kept", key, q);
+		if (sched_tagset_add(b->sched, key) == 1)
+			broker_tagset_later(b, key);
+	} else {
+		log_warnx("tag set %s: cannot delete %s: %s", key, q,
+		    bus_error(b->bus));
+	}
+	free(q);
 }
 
 /* control's view of the broker: replies and reloads. */
@@ -830,7 +1416,7 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
     const char *pools_path, struct store *store)
 {
 	struct sched_ops ops = { broker_emit, broker_wake, broker_observe,
-		NULL };
+		NULL, broker_retire };
 	struct broker *b = xcalloc(1, sizeof(*b));
 	char err[512];
 	size_t i;
@@ -844,13 +1430,25 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	    RESBUS_DEFAULT_PREFIX);
 	b->cur = batch_new();
 	TAILQ_INIT(&b->inflight);
+	TAILQ_INIT(&b->ready);
+	RB_INIT(&b->counts);
+	b->dead_exchange = topo_dead_exchange(b->prefix);
 	ops.ctx = b;
 	b->sched = sched_new(loop, store, b->prefix, pools, &ops);
 	sched_set_policy(b->sched, server);
+	if (strlen(b->prefix) > RESBUS_PREFIX_MAX) {
+		log_warnx("prefix \"%s\" is longer than %d bytes: queue names "
+		    "would pass AMQP's 255", b->prefix, RESBUS_PREFIX_MAX);
+		goto fail;
+	}
+	store->meta_tap = broker_load_count;
+	store->meta_tap_arg = b;
 	if (sched_load(b->sched, broker_load_outbox, b) == -1) {
 		log_warnx("store: cannot load state: %s", store_error(store));
 		goto fail;
 	}
+	store->meta_tap = NULL;
+	broker_prune_counts(b);
 	b->bus = bus_connect(amqp_url, "resbusd", err, sizeof(err));
 	if (b->bus == NULL) {
 		log_warnx("cannot connect to the AMQP broker: %s", err);
@@ -870,9 +1468,12 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 			goto fail;
 		}
 	sched_foreach_tagset(b->sched, broker_consume_known, b);
-	if (broker_consume(b, topo_broker_events_queue(b->prefix)) == -1 ||
-	    broker_consume(b, topo_request_queue(b->prefix)) == -1 ||
-	    broker_consume(b, topo_unrouted_queue(b->prefix)) == -1)
+	if (broker_consume(b, topo_broker_events_queue(b->prefix),
+	    broker_on_result) == -1 ||
+	    broker_consume(b, topo_request_queue(b->prefix),
+	    broker_on_request) == -1 ||
+	    broker_consume(b, topo_unrouted_queue(b->prefix),
+	    broker_on_ticket) == -1)
 		goto fail;
 	{
 		char *q = topo_control_queue(b->prefix);
@@ -971,6 +1572,21 @@ broker_free(struct broker *b)
 		outmsg_free(o);
 	}
 	batch_free(b->cur);
+	{
+		struct delivery_count *c, *next;
+		struct held *h;
+
+		while ((h = TAILQ_FIRST(&b->ready)) != NULL) {
+			TAILQ_REMOVE(&b->ready, h, entry);
+			held_free(h);
+		}
+		RB_FOREACH_SAFE(c, delivery_counts, &b->counts, next) {
+			RB_REMOVE(delivery_counts, &b->counts, c);
+			free(c);
+		}
+	}
+	strv_free(b->new_tagsets, b->nnew_tagsets);
+	free(b->dead_exchange);
 	http_free(b->http);
 	notify_free(b->notify);
 	sched_free(b->sched);

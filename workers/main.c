@@ -381,6 +381,10 @@ main(int argc, char **argv)
 	wc.concurrency = (uint16_t)s.concurrency;
 	wc.reload = settings_reload;
 	wc.reload_arg = &o;
+	if (s.worker != NULL) {
+		wc.broker_users = s.worker->broker_users;
+		wc.nbroker_users = s.worker->nbroker_users;
+	}
 	w = worker_new(loop, bus, &wc);
 	if (worker_start(w, err, sizeof(err)) == -1)
 		fatalx("cannot start: %s", err);

@@ -288,6 +288,8 @@ job_publish(struct job *job)
 	memset(&props, 0, sizeof(props));
 	props.type = job->result_type;
 	props.persistent = true;
+	/* The broker believes results only from its workers' users. */
+	props.user_id = bus_user(w->bus);
 	job->attempts++;
 	if (bus_publish(w->bus, w->event_exchange, job->result_key, &props,
 		job->result, job->resultlen, &job->seq) == -1) {
@@ -677,6 +679,28 @@ cancel_remembered(const struct worker *w, uint64_t id)
  * finishes first.  The others remember the id, in case the Allocate
  * still waits in the queue and comes to them.
  */
+/*
+ * Whether D comes from the broker: RabbitMQ checks the user_id property
+ * against the login, and only the users of broker_users (else the
+ * worker's own login) may have the worker run anything.  Anyone allowed
+ * to publish to the default exchange can put a message on a pool queue,
+ * so the queue alone proves nothing.
+ */
+static bool
+worker_from_broker(const struct worker *w, const struct bus_delivery *d)
+{
+	size_t i;
+
+	if (d->user_id == NULL || d->user_id[0] == '\0')
+		return false;
+	if (w->cfg.nbroker_users == 0)
+		return strcmp(d->user_id, bus_user(w->bus)) == 0;
+	for (i = 0; i < w->cfg.nbroker_users; i++)
+		if (strcmp(d->user_id, w->cfg.broker_users[i]) == 0)
+			return true;
+	return false;
+}
+
 static void
 cancel_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
@@ -685,12 +709,19 @@ cancel_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 	struct job *job;
 	uint64_t id;
 
+	if (!worker_from_broker(w, d)) {
+		log_warnx("%s on %s from user \"%.64s\", not the broker's: "
+		    "ignored", d->type ? d->type : "(none)", d->routing_key,
+		    d->user_id ? d->user_id : "");
+		return;
+	}
 	c = NULL;
-	if (strcmp(d->type, "resbus.v1.Cancel") == 0)
+	if (d->type != NULL && strcmp(d->type, "resbus.v1.Cancel") == 0)
 		c = (Resbus__V1__Cancel *)msg_unpack(d->type, d->body, d->len);
 	if (c == NULL || c->resource == NULL || c->resource->pool == NULL) {
 		log_warnx(
-		    "%s on %s: not a Cancel, ignored", d->type, d->routing_key);
+		    "%s on %s: not a Cancel, ignored",
+		    d->type != NULL ? d->type : "(none)", d->routing_key);
 		if (c != NULL)
 			msg_free(&c->base);
 		return;
@@ -888,6 +919,16 @@ deliver_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 	}
 	memset(&c, 0, sizeof(c));
 	c.d = d;
+	if (!worker_from_broker(w, d)) {
+		log_warnx("delivery %llu on %s: %s from user \"%.64s\", not "
+			  "the broker's; rejecting it without running anything",
+		    (unsigned long long)d->delivery_tag,
+		    d->routing_key != NULL ? d->routing_key : "?",
+		    d->type != NULL ? d->type : "(none)",
+		    d->user_id != NULL ? d->user_id : "");
+		job_reject(w, d->delivery_tag, false);
+		return;
+	}
 	if (d->type == NULL || msg_dispatch(worker_handlers, d->type, d->body,
 				   d->len, w, &c) == -1) {
 		log_warnx("delivery %llu on %s: message of type %s not "
@@ -1234,7 +1275,7 @@ worker_start(struct worker *w, char *err, size_t errlen)
 
 	if (mkdir_hooks(w->cfg.logdir, err, errlen) == -1)
 		return -1;
-	if (topo_declare_core(w->bus, w->cfg.prefix) == -1 ||
+	if (topo_ensure_core(w->bus, w->cfg.prefix) == -1 ||
 	    bus_confirm_select(w->bus, confirm_cb, w) == -1 ||
 	    bus_qos(w->bus, w->cfg.concurrency) == -1) {
 		snprintf(err, errlen, "%s", bus_error(w->bus));

@@ -50,6 +50,10 @@ struct worker_config {
 	uint16_t concurrency; /* prefetch = commands at once */
 	worker_reload_fn *reload; /* NULL: SIGHUP changes nothing */
 	void *reload_arg;
+	/* AMQP users whose jobs and cancels are run (worker.yaml's
+	 * broker_users); none: the worker's own login. */
+	char *const *broker_users;
+	size_t nbroker_users;
 };
 
 /*
