@@ -18,6 +18,7 @@
  */
 #include "config.h"
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <math.h>
@@ -40,21 +41,49 @@
 #include "sched.h"
 #include "util.h"
 
+/*
+ * The limits of the server (resbusd(8), "STATUS PAGE AND API").  Every
+ * connection costs at most its MHD memory pool plus one batch of list
+ * items (below), so 64 of them stay within a few MiB however slowly
+ * their clients read; no address may hold more than a quarter of them;
+ * a request must arrive whole within HTTP_HEADER_TIMEOUT_S of the
+ * connection (or of the previous answer on it), however it trickles in,
+ * and a connection with no progress either way is closed after
+ * HTTP_CONNECTION_TIMEOUT_S.
+ */
 #define HTTP_CONNECTION_LIMIT 64
-#define HTTP_CONNECTION_TIMEOUT_S 30
-#define HTTP_MAX_TICKET_ROWS 1000 /* on the HTML page; JSON has all */
+#define HTTP_PER_IP_LIMIT 16
+#define HTTP_CONNECTION_TIMEOUT_S 10
+#define HTTP_HEADER_TIMEOUT_S 10.
+#define HTTP_CONNECTION_MEMORY (32 * 1024)
+#define HTTP_BLOCK_BYTES (16 * 1024)	/* asked of a list at a time */
+#define HTTP_LIST_BATCH 32		/* items read from sched at a time */
+#define HTTP_LIST_LIMIT 100		/* items per page by default */
+#define HTTP_LIST_MAX 1000		/* items per page at most */
+#define HTTP_HTML_ROWS 100		/* resources, tickets on "/" */
 
 #define CT_HTML "text/html; charset=utf-8"
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 
+/* A connection whose request has not arrived whole yet. */
+struct http_conn {
+	struct http *h;
+	struct MHD_Connection *c;
+	bool waiting;		/* on h->waiting */
+	ev_tstamp since;	/* accepted, or its previous answer sent */
+	TAILQ_ENTRY(http_conn) entry;
+};
+
 struct http {
 	struct ev_loop *loop;
 	struct sched *sched;
 	struct MHD_Daemon *mhd;
 	ev_io io;	/* MHD's epoll descriptor */
-	ev_timer timer; /* MHD's next timeout */
+	ev_timer timer; /* MHD's next timeout, or the next header deadline */
+	bool closed;	/* a connection closed during this MHD_run() */
+	TAILQ_HEAD(, http_conn) waiting; /* by since, oldest first */
 };
 
 /* ---- a growing output buffer ------------------------------------------- */
@@ -501,13 +530,30 @@ api_ticket(const struct sched_ticket_info *t)
 
 /* ---- responses ----------------------------------------------------------- */
 
+/* Sends R (released here) with STATUS, CTYPE and the headers of every page. */
+static enum MHD_Result
+reply_response(struct MHD_Connection *c, unsigned status, const char *ctype,
+    struct MHD_Response *r)
+{
+	enum MHD_Result ret;
+
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	(void)MHD_add_response_header(
+	    r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	(void)MHD_add_response_header(r, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'unsafe-inline'");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* Sends B (taken over) as the response with STATUS and CTYPE. */
 static enum MHD_Result
 reply(
     struct MHD_Connection *c, unsigned status, const char *ctype, struct buf *b)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 
 	if (b->s == NULL)
 		buf_puts(b, "");
@@ -518,15 +564,7 @@ reply(
 		return MHD_NO;
 	}
 	b->s = NULL;
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	(void)MHD_add_response_header(
-	    r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	(void)MHD_add_response_header(r, "Content-Security-Policy",
-	    "default-src 'none'; style-src 'unsafe-inline'");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return reply_response(c, status, ctype, r);
 }
 
 /* Sends OBJ (released here) as JSON. */
@@ -650,7 +688,8 @@ html_pools(struct buf *b, const struct pool_rows *rows)
 
 struct html_ctx {
 	struct buf *b;
-	size_t n, shown;
+	size_t n;
+	uint64_t last; /* the ID of the last row */
 };
 
 static void
@@ -680,6 +719,7 @@ html_resource_row(void *arg, const struct sched_resource_view *v)
 	buf_html(b, log);
 	buf_puts(b, "</code></td></tr>\n");
 	hc->n++;
+	hc->last = v->id;
 }
 
 static void
@@ -690,9 +730,7 @@ html_ticket_row(void *arg, const struct sched_ticket_info *t)
 	char age[32];
 
 	hc->n++;
-	if (hc->shown >= HTTP_MAX_TICKET_ROWS)
-		return;
-	hc->shown++;
+	hc->last = t->id;
 	fmt_age(age, sizeof(age), t->created_ms);
 	buf_printf(
 	    b, "<tr><td class=\"n\">%llu</td><td>", (unsigned long long)t->id);
@@ -719,12 +757,23 @@ html_ticket_row(void *arg, const struct sched_ticket_info *t)
 	buf_puts(b, "</td></tr>\n");
 }
 
+static void
+html_resource_none(void *arg, const struct sched_resource_view *v)
+{
+}
+
+/*
+ * The first HTTP_HTML_ROWS live resources and open tickets, by ID, and a
+ * link to the API's next page for the rest: the page costs the same with
+ * 100 tickets or 100,000.
+ */
 static enum MHD_Result
 page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 {
 	struct buf b = {NULL, 0, 0};
 	struct pool_rows rows;
 	struct html_ctx hc;
+	size_t open, ready, failed;
 	const char *all;
 
 	all = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "all");
@@ -744,11 +793,19 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 		     "<th>age</th><th>log</th></tr></thead>\n<tbody>\n");
 	memset(&hc, 0, sizeof(hc));
 	hc.b = &b;
-	sched_foreach_resource(h->sched, html_resource_row, &hc);
+	(void)sched_foreach_resource_from(
+	    h->sched, 0, HTTP_HTML_ROWS, html_resource_row, &hc);
 	if (hc.n == 0)
 		buf_puts(&b, "<tr><td colspan=\"7\" class=\"muted\">no live "
 			     "resources</td></tr>\n");
 	buf_puts(&b, "</tbody>\n</table>\n");
+	if (hc.n == HTTP_HTML_ROWS &&
+	    sched_foreach_resource_from(
+		h->sched, hc.last, 1, html_resource_none, NULL) > 0)
+		buf_printf(&b,
+		    "<p>More resources: see <a href=\"/api/v1/resources?"
+		    "after=%llu\">/api/v1/resources?after=%llu</a>.</p>\n",
+		    (unsigned long long)hc.last, (unsigned long long)hc.last);
 
 	buf_puts(&b,
 	    "<h2>Tickets</h2>\n<table id=\"tickets\">\n<thead><tr>"
@@ -757,16 +814,20 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 	    "</thead>\n<tbody>\n");
 	memset(&hc, 0, sizeof(hc));
 	hc.b = &b;
-	sched_foreach_ticket(h->sched, html_ticket_row, &hc);
+	(void)sched_foreach_ticket_from(
+	    h->sched, 0, HTTP_HTML_ROWS, html_ticket_row, &hc);
 	if (hc.n == 0)
 		buf_puts(&b, "<tr><td colspan=\"7\" class=\"muted\">no open "
 			     "tickets</td></tr>\n");
 	buf_puts(&b, "</tbody>\n</table>\n");
-	if (hc.n > hc.shown)
+	/* Counted as tickets come and go: the page does not walk them. */
+	sched_ticket_counts(h->sched, &open, &ready, &failed);
+	if (open + ready + failed > hc.n)
 		buf_printf(&b,
-		    "<p>%zu more tickets: see <a href=\"/api/v1/"
-		    "tickets\">/api/v1/tickets</a>.</p>\n",
-		    hc.n - hc.shown);
+		    "<p>%zu more tickets: see <a href=\"/api/v1/tickets?"
+		    "after=%llu\">/api/v1/tickets?after=%llu</a>.</p>\n",
+		    open + ready + failed - hc.n, (unsigned long long)hc.last,
+		    (unsigned long long)hc.last);
 	html_tail(&b);
 	return reply(c, MHD_HTTP_OK, CT_HTML, &b);
 }
@@ -961,21 +1022,217 @@ api_pools(struct http *h, struct MHD_Connection *c, const char *rest)
 	return reply_json(c, MHD_HTTP_OK, o);
 }
 
+/*
+ * The lists of the API, /api/v1/resources and /api/v1/tickets, are pages
+ * of at most HTTP_LIST_MAX items from ?after=ID (exclusive) with a "next"
+ * cursor, and a page is written while its client reads it: MHD asks for
+ * up to HTTP_BLOCK_BYTES at a time, and each ask reads the next batches
+ * from the scheduler, from the ID after the last one written.  So the
+ * loop never spends more than one block's worth of items on a client
+ * between two messages, and a slow client pins one block, not a page.
+ * Items that come or go while a page is written are seen or not, as by
+ * a later page; IDs only grow, so none is written twice.
+ */
+enum list_kind {
+	LIST_RESOURCES,
+	LIST_TICKETS
+};
+
+enum list_stage {
+	LIST_HEAD,
+	LIST_ITEMS,
+	LIST_TAIL,
+	LIST_DONE
+};
+
+struct http_list {
+	struct http *h;
+	enum list_kind kind;
+	enum list_stage stage;
+	uint64_t after;	/* the last ID written (at first, ?after=) */
+	size_t left;	/* items still to write */
+	size_t n;	/* items written */
+	bool more;	/* items follow the page: "next" is AFTER */
+	struct buf out; /* written, not yet handed to MHD from OFF on */
+	size_t off;
+};
+
 static void
-api_resource_add(void *arg, const struct sched_resource_view *v)
+list_json(struct http_list *l, json_object *o, uint64_t id)
 {
-	json_object_array_add(arg, json_resource(v));
+	if (l->n++ > 0)
+		buf_puts(&l->out, ",");
+	buf_puts(&l->out, json_object_to_json_string_ext(o,
+			      JSON_C_TO_STRING_PLAIN |
+				  JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	l->after = id;
+}
+
+static void
+list_resource(void *arg, const struct sched_resource_view *v)
+{
+	list_json(arg, json_resource(v), v->id);
+}
+
+static void
+list_ticket(void *arg, const struct sched_ticket_info *t)
+{
+	list_json(arg, api_ticket(t), t->id);
+}
+
+static void
+list_none_resource(void *arg, const struct sched_resource_view *v)
+{
+}
+
+static void
+list_none_ticket(void *arg, const struct sched_ticket_info *t)
+{
+}
+
+/* Up to N items after l->after through FN (list_* above): how many. */
+static size_t
+list_from(struct http_list *l, size_t n, bool write)
+{
+	int got;
+
+	if (l->kind == LIST_TICKETS)
+		got = sched_foreach_ticket_from(l->h->sched, l->after, n,
+		    write ? list_ticket : list_none_ticket, l);
+	else
+		got = sched_foreach_resource_from(l->h->sched, l->after, n,
+		    write ? list_resource : list_none_resource, l);
+	return got > 0 ? (size_t)got : 0;
+}
+
+/* Writes the next part of the page into l->out. */
+static void
+list_fill(struct http_list *l)
+{
+	size_t batch, got;
+
+	switch (l->stage) {
+	case LIST_HEAD:
+		buf_puts(&l->out, l->kind == LIST_TICKETS ? "{\"tickets\":["
+							  : "{\"resources\":[");
+		l->stage = LIST_ITEMS;
+		break;
+	case LIST_ITEMS:
+		batch = l->left < HTTP_LIST_BATCH ? l->left : HTTP_LIST_BATCH;
+		got = list_from(l, batch, true);
+		l->left -= got;
+		if (got < batch) {
+			l->stage = LIST_TAIL;
+		} else if (l->left == 0) {
+			/* A full page: "next" only if something follows. */
+			l->more = list_from(l, 1, false) > 0;
+			l->stage = LIST_TAIL;
+		}
+		break;
+	case LIST_TAIL:
+		if (l->more)
+			buf_printf(&l->out, "],\"next\":%llu}\n",
+			    (unsigned long long)l->after);
+		else
+			buf_puts(&l->out, "],\"next\":null}\n");
+		l->stage = LIST_DONE;
+		break;
+	case LIST_DONE:
+		break;
+	}
+}
+
+/* MHD's content reader: up to MAX bytes of the page into TO. */
+static ssize_t
+list_read(void *cls, uint64_t pos, char *to, size_t max)
+{
+	struct http_list *l = cls;
+	size_t n;
+
+	if (l->off > 0) {
+		memmove(l->out.s, l->out.s + l->off, l->out.len - l->off);
+		l->out.len -= l->off;
+		l->off = 0;
+	}
+	while (l->out.len < max && l->stage != LIST_DONE)
+		list_fill(l);
+	n = l->out.len < max ? l->out.len : max;
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	memcpy(to, l->out.s, n);
+	l->off = n;
+	return (ssize_t)n;
+}
+
+static void
+list_free(void *cls)
+{
+	struct http_list *l = cls;
+
+	free(l->out.s);
+	free(l);
+}
+
+/*
+ * ?after=ID&limit=N of the request into *AFTER and *LIMIT: -1 with a
+ * message in ERR when one is not a number or N is 0.  N is at most
+ * HTTP_LIST_MAX (more is taken as that), HTTP_LIST_LIMIT if absent.
+ */
+static int
+list_args(struct MHD_Connection *c, uint64_t *after, size_t *limit,
+    const char **err)
+{
+	const char *a, *n;
+	uint64_t v;
+
+	*after = 0;
+	*limit = HTTP_LIST_LIMIT;
+	a = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+	n = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	if (a != NULL && parse_u64(a, after) == -1) {
+		*err = "after: expected an ID";
+		return -1;
+	}
+	if (n != NULL) {
+		if (parse_u64(n, &v) == -1 || v == 0) {
+			*err = "limit: expected a number from 1 to 1000";
+			return -1;
+		}
+		*limit = v > HTTP_LIST_MAX ? HTTP_LIST_MAX : (size_t)v;
+	}
+	return 0;
+}
+
+static enum MHD_Result
+api_list(struct http *h, struct MHD_Connection *c, enum list_kind kind)
+{
+	struct MHD_Response *r;
+	struct http_list *l;
+	const char *err;
+	uint64_t after;
+	size_t limit;
+
+	if (list_args(c, &after, &limit, &err) == -1)
+		return reply_json_error(c, MHD_HTTP_BAD_REQUEST, err);
+	l = xcalloc(1, sizeof(*l));
+	l->h = h;
+	l->kind = kind;
+	l->after = after;
+	l->left = limit;
+	r = MHD_create_response_from_callback(
+	    MHD_SIZE_UNKNOWN, HTTP_BLOCK_BYTES, list_read, l, list_free);
+	if (r == NULL) {
+		list_free(l);
+		return MHD_NO;
+	}
+	return reply_response(c, MHD_HTTP_OK, CT_JSON, r);
 }
 
 static enum MHD_Result
 api_resources(struct http *h, struct MHD_Connection *c, const char *rest)
 {
-	json_object *o = json_object_new_object();
-	json_object *a = json_object_new_array();
-
-	sched_foreach_resource(h->sched, api_resource_add, a);
-	json_object_object_add(o, "resources", a);
-	return reply_json(c, MHD_HTTP_OK, o);
+	return api_list(h, c, LIST_RESOURCES);
 }
 
 static void
@@ -1013,21 +1270,10 @@ api_resource(struct http *h, struct MHD_Connection *c, const char *rest)
 	return reply_json(c, MHD_HTTP_OK, o);
 }
 
-static void
-api_ticket_add(void *arg, const struct sched_ticket_info *t)
-{
-	json_object_array_add(arg, api_ticket(t));
-}
-
 static enum MHD_Result
 api_tickets(struct http *h, struct MHD_Connection *c, const char *rest)
 {
-	json_object *o = json_object_new_object();
-	json_object *a = json_object_new_array();
-
-	sched_foreach_ticket(h->sched, api_ticket_add, a);
-	json_object_object_add(o, "tickets", a);
-	return reply_json(c, MHD_HTTP_OK, o);
+	return api_list(h, c, LIST_TICKETS);
 }
 
 /* ---- /metrics ---------------------------------------------------------- */
@@ -1147,6 +1393,99 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	return reply(c, MHD_HTTP_OK, CT_METRICS, &b);
 }
 
+/* ---- connections and their header deadline ---------------------------- */
+
+/*
+ * MHD's own connection timeout counts from the last byte that moved, so
+ * a client that sends its request one byte every few seconds would hold
+ * its connection for ever.  So each connection is on h->waiting from
+ * its accept (or the end of its previous answer) until its request has
+ * arrived whole (http_handler() sees it), and one still there after
+ * HTTP_HEADER_TIMEOUT_S is shut down: MHD then reads the end of stream
+ * on its next run and closes it in the ordinary way.
+ */
+static void
+http_conn_wait(struct http_conn *hc, bool waiting)
+{
+	struct http *h = hc->h;
+
+	if (hc->waiting)
+		TAILQ_REMOVE(&h->waiting, hc, entry);
+	hc->waiting = waiting;
+	if (waiting) {
+		hc->since = ev_now(h->loop);
+		TAILQ_INSERT_TAIL(&h->waiting, hc, entry);
+	}
+}
+
+static void
+http_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct http *h = cls;
+	struct http_conn *hc;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		hc = xcalloc(1, sizeof(*hc));
+		hc->h = h;
+		hc->c = c;
+		http_conn_wait(hc, true);
+		*socket_context = hc;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	h->closed = true;
+	hc = *socket_context;
+	if (hc == NULL)
+		return;
+	http_conn_wait(hc, false);
+	free(hc);
+	*socket_context = NULL;
+}
+
+static struct http_conn *
+http_conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info != NULL ? info->socket_context : NULL;
+}
+
+/* An answer has been sent (or given up): the next request's clock starts. */
+static void
+http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_conn *hc = http_conn_of(c);
+
+	if (hc != NULL)
+		http_conn_wait(hc, true);
+}
+
+/* Shuts down every connection whose request is overdue. */
+static void
+http_headers_expire(struct http *h)
+{
+	const union MHD_ConnectionInfo *info;
+	struct http_conn *hc;
+	ev_tstamp now = ev_now(h->loop);
+
+	while ((hc = TAILQ_FIRST(&h->waiting)) != NULL &&
+	    hc->since + HTTP_HEADER_TIMEOUT_S <= now) {
+		http_conn_wait(hc, false);
+		info = MHD_get_connection_info(
+		    hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info == NULL)
+			continue;
+		log_info("http: no whole request within %.0f s: closing "
+			 "the connection",
+		    HTTP_HEADER_TIMEOUT_S);
+		(void)shutdown(info->connect_fd, SHUT_RDWR);
+	}
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 typedef enum MHD_Result http_page_fn(
@@ -1175,9 +1514,13 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url,
     size_t *upload_data_size, void **con_cls)
 {
 	struct http *h = cls;
+	struct http_conn *hc = http_conn_of(c);
 	const struct route *r;
 	size_t n;
 
+	/* The request has arrived whole: its header deadline is met. */
+	if (hc != NULL)
+		http_conn_wait(hc, false);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		struct buf b = {NULL, 0, 0};
@@ -1201,14 +1544,39 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url,
 
 /* ---- the loop ---------------------------------------------------------- */
 
+/*
+ * libmicrohttpd takes its listen socket out of its epoll set when it
+ * holds HTTP_CONNECTION_LIMIT connections, and puts it back only at the
+ * start of a later MHD_run(), once a connection has gone.  When the last
+ * connections close, nothing is left to wake the loop for that later
+ * run: the epoll descriptor has nothing in it and MHD_get_timeout() has
+ * no connection to time out, so the server would never accept again.
+ * So a run in which a connection closed is followed by another on the
+ * next loop iteration (h->closed, set by http_notify()).  The same holds
+ * after accept() failed for want of descriptors: MHD waits for a close.
+ */
 static void
 http_arm(struct http *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
+	struct http_conn *hc;
+	double after_s = -1., deadline_s;
 
 	ev_timer_stop(h->loop, &h->timer);
-	if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
-		ev_timer_set(&h->timer, (double)ms / 1000., 0.);
+	if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+		after_s = (double)ms / 1000.;
+	if ((hc = TAILQ_FIRST(&h->waiting)) != NULL) {
+		deadline_s = hc->since + HTTP_HEADER_TIMEOUT_S -
+		    ev_now(h->loop) + 0.01;
+		if (deadline_s < 0.)
+			deadline_s = 0.;
+		if (after_s < 0. || deadline_s < after_s)
+			after_s = deadline_s;
+	}
+	if (h->closed)
+		after_s = 0.;
+	if (after_s >= 0.) {
+		ev_timer_set(&h->timer, after_s, 0.);
 		ev_timer_start(h->loop, &h->timer);
 	}
 }
@@ -1216,8 +1584,10 @@ http_arm(struct http *h)
 static void
 http_run(struct http *h)
 {
+	h->closed = false;
 	if (MHD_run(h->mhd) == MHD_NO)
 		log_warnx("http: MHD_run failed");
+	http_headers_expire(h);
 	http_arm(h);
 }
 
@@ -1296,11 +1666,16 @@ http_new(struct ev_loop *loop, const char *listen, struct sched *sched)
 	h = xcalloc(1, sizeof(*h));
 	h->loop = loop;
 	h->sched = sched;
+	TAILQ_INIT(&h->waiting);
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h, MHD_OPTION_SOCK_ADDR,
 	    ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+	    (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)HTTP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP_CONNECTION_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_notify, h,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (h->mhd == NULL) {
 		log_warnx("http_listen %s: cannot listen there", listen);
