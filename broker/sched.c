@@ -140,7 +140,8 @@ struct pool {
 	int64_t last_start_ms;
 	ev_timer delay_timer;                /* start_delay expiry */
 	ev_timer list_timer;                 /* cmd_list sweeps */
-	uint64_t list_sweep;
+	uint64_t list_sweep;                 /* the latest sweep sent */
+	bool list_pending;                   /* its answer has not come */
 	bool paused;                         /* an operator stopped starts */
 	unsigned fail_streak;                /* starts failed or timed out */
 	uint64_t starts_ok, starts_failed;
@@ -178,6 +179,10 @@ struct tagset {
 	unsigned providers_gen;
 	bool ondemand;                       /* has a tag that is on-demand */
 	RB_HEAD(ticket_sandboxes, ticket) by_sandbox; /* waiting, with one */
+	size_t ntickets;                     /* in memory (not CLOSED) */
+	TAILQ_ENTRY(tagset) idle_entry;      /* on sched->idle if none */
+	bool idle;
+	int64_t idle_since_ms;               /* monotonic */
 };
 
 struct ticket {
@@ -211,6 +216,13 @@ struct ticket {
 	struct sched *sched;
 };
 
+/* The tickets in memory (not CLOSED) of one owner. */
+struct owner_count {
+	RB_ENTRY(owner_count) entry;
+	char *owner;
+	size_t n;
+};
+
 /* A usage counter of limits and class caps, by a key string. */
 struct usage {
 	RB_ENTRY(usage) entry;
@@ -219,6 +231,7 @@ struct usage {
 };
 
 RB_HEAD(usages, usage);
+RB_HEAD(owner_counts, owner_count);
 RB_HEAD(ticket_ids, ticket);
 RB_HEAD(ticket_idems, ticket);
 RB_HEAD(resource_ids, resource);
@@ -250,6 +263,11 @@ struct sched {
 	regex_t *rules;                      /* compiled tag_rules[].match */
 	size_t nrules;
 	struct usages usages;
+	struct owner_counts owners;
+	size_t ntagsets;                     /* lanes in memory */
+	TAILQ_HEAD(, tagset) idle;           /* lanes without tickets, oldest
+					      * idle first */
+	ev_timer idle_timer;                 /* the sweep that retires them */
 	char view_reason[256];
 };
 
@@ -259,10 +277,13 @@ ticket_cmp(const struct ticket *a, const struct ticket *b)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* Idempotency keys are per owner: one owner cannot reach another's. */
 static int
 ticket_idem_cmp(const struct ticket *a, const struct ticket *b)
 {
-	return strcmp(a->idem_key, b->idem_key);
+	int c = strcmp(a->owner ? a->owner : "", b->owner ? b->owner : "");
+
+	return c != 0 ? c : strcmp(a->idem_key, b->idem_key);
 }
 
 static int
@@ -327,6 +348,14 @@ usage_cmp(const struct usage *a, const struct usage *b)
 }
 
 RB_GENERATE_STATIC(usages, usage, entry, usage_cmp)
+
+static int
+owner_count_cmp(const struct owner_count *a, const struct owner_count *b)
+{
+	return strcmp(a->owner, b->owner);
+}
+
+RB_GENERATE_STATIC(owner_counts, owner_count, entry, owner_count_cmp)
 
 /* ---- policy: classes, limits, caps, tag rules ----------------------------- */
 
@@ -467,6 +496,71 @@ pending_link(struct sched *s, struct ticket *t, struct resource *r)
 	ticket_charge(s, t);
 }
 
+static void tagset_providers(struct sched *s, struct tagset *ts);
+
+/*
+ * Counts every ticket's share of limits and caps again from nothing.  At
+ * load, READY tickets and tickets whose start is running hold what the
+ * store remembers, and a restart must not forget it; when the policy
+ * changes, limits are counted by their index in server.yaml and classes
+ * may have gained or lost caps.  O(tickets), at those two times only.
+ */
+static void
+usage_recount(struct sched *s)
+{
+	struct usage *u, *un;
+	struct ticket *t;
+
+	RB_FOREACH_SAFE(u, usages, &s->usages, un) {
+		RB_REMOVE(usages, &s->usages, u);
+		free(u->key);
+		free(u);
+	}
+	RB_FOREACH(t, ticket_ids, &s->tickets) {
+		t->charged = NULL;
+		tagset_providers(s, t->ts);
+		ticket_charge(s, t);
+	}
+}
+
+/* How many tickets OWNER has in memory (not CLOSED). */
+static size_t
+owner_count_get(struct sched *s, const char *owner)
+{
+	struct owner_count k = { .owner = (char *)owner }, *o;
+
+	if (owner == NULL)
+		return 0;
+	o = RB_FIND(owner_counts, &s->owners, &k);
+	return o ? o->n : 0;
+}
+
+/* One more (DELTA +1) or one fewer (-1) ticket of OWNER in memory. */
+static void
+owner_count_add(struct sched *s, const char *owner, int delta)
+{
+	struct owner_count k = { .owner = (char *)owner }, *o;
+
+	if (owner == NULL)
+		return;
+	if ((o = RB_FIND(owner_counts, &s->owners, &k)) == NULL) {
+		if (delta < 0)
+			return;
+		o = xcalloc(1, sizeof(*o));
+		o->owner = xstrdup(owner);
+		RB_INSERT(owner_counts, &s->owners, o);
+	}
+	if (delta < 0 && o->n > 0)
+		o->n--;
+	else if (delta > 0)
+		o->n++;
+	if (o->n == 0) {
+		RB_REMOVE(owner_counts, &s->owners, o);
+		free(o->owner);
+		free(o);
+	}
+}
+
 /*
  * Whether a limit keeps T from getting a resource now; WHY (may be NULL)
  * says which.  A ticket already counted (its start is running) is not
@@ -598,6 +692,8 @@ policy_apply_rules(struct sched *s, const char *key, const char *labels,
 	return out ? out : xstrdup(key);
 }
 
+static void tagset_sweep_arm(struct sched *s);
+
 void
 sched_set_policy(struct sched *s, const struct conf_server *server)
 {
@@ -617,6 +713,8 @@ sched_set_policy(struct sched *s, const struct conf_server *server)
 			    server->tag_rules[i].match);
 	s->conf_gen++;
 	s->dirty = true;
+	usage_recount(s);
+	tagset_sweep_arm(s);
 }
 
 /* ---- store write-through --------------------------------------------- */
@@ -732,6 +830,9 @@ pool_new(struct sched *s, const char *name)
 		TAILQ_INIT(&p->lists[i]);
 	ev_timer_init(&p->delay_timer, pool_delay_expired, 0., 0.);
 	ev_timer_init(&p->list_timer, pool_list_due, 0., 0.);
+	/* Sweep IDs go on from the wall clock, so that an answer to a sweep
+	 * of the process before a restart never matches one of this one. */
+	p->list_sweep = (uint64_t)now_wall_ms() * 1000;
 	TAILQ_INSERT_TAIL(&s->pools, p, entry);
 	return p;
 }
@@ -1276,6 +1377,8 @@ pool_tag_on_demand(const struct conf_pool *pool, const char *tag)
  * tickets wait in.  Tickets of the same tag set and class are one FIFO;
  * the class-less lane of a key also records whether its queue exists.
  */
+static void tagset_idle_add(struct sched *s, struct tagset *ts);
+
 static struct tagset *
 tagset_get(struct sched *s, const char *key, const char *class_)
 {
@@ -1293,7 +1396,164 @@ tagset_get(struct sched *s, const char *key, const char *class_)
 	RB_INIT(&ts->by_sandbox);
 	ts->providers_gen = (unsigned)-1;
 	RB_INSERT(tagset_keys, &s->tagsets, ts);
+	s->ntagsets++;
+	tagset_idle_add(s, ts);
 	return ts;
+}
+
+/* Whether lane KEY, CLASS_ is in memory. */
+static bool
+tagset_exists(struct sched *s, const char *key, const char *class_)
+{
+	struct tagset k = { .key = (char *)key, .class_ = (char *)class_ };
+
+	return RB_FIND(tagset_keys, &s->tagsets, &k) != NULL;
+}
+
+/* Lane TS has no tickets from now on: it goes to the end of the idle
+ * list, which is thus ordered by idle_since_ms. */
+static void
+tagset_idle_add(struct sched *s, struct tagset *ts)
+{
+	if (ts->idle)
+		TAILQ_REMOVE(&s->idle, ts, idle_entry);
+	ts->idle = true;
+	ts->idle_since_ms = now_mono_ms();
+	TAILQ_INSERT_TAIL(&s->idle, ts, idle_entry);
+}
+
+static void
+tagset_idle_remove(struct sched *s, struct tagset *ts)
+{
+	if (!ts->idle)
+		return;
+	TAILQ_REMOVE(&s->idle, ts, idle_entry);
+	ts->idle = false;
+}
+
+/* Forgets lane TS, which has no tickets (not its row: see tagset_retire). */
+static void
+tagset_free(struct sched *s, struct tagset *ts)
+{
+	tagset_idle_remove(s, ts);
+	RB_REMOVE(tagset_keys, &s->tagsets, ts);
+	s->ntagsets--;
+	tagset_free_list(ts->tags, ts->ntags);
+	free(ts->providers);
+	free(ts->key);
+	free(ts->class_);
+	free(ts);
+}
+
+/* T is a ticket of lane TS (in memory, not CLOSED). */
+static void
+ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts)
+{
+	t->ts = ts;
+	if (ts->ntickets++ == 0)
+		tagset_idle_remove(s, ts);
+	owner_count_add(s, t->owner, +1);
+}
+
+/* T is CLOSED and leaves memory. */
+static void
+ticket_unbind(struct sched *s, struct ticket *t)
+{
+	owner_count_add(s, t->owner, -1);
+	if (--t->ts->ntickets == 0)
+		tagset_idle_add(s, t->ts);
+}
+
+#define TAGSET_RETIRE_MAX 256        /* lanes retired in one sweep */
+
+/*
+ * Retires lane TS, idle for tagset_idle_s: a lane of a class is simply
+ * forgotten; the class-less lane of a key, which stands for the key's
+ * queue, goes only when no other lane of the key is left, and then its
+ * row goes and the broker is told to drop the queue.  Returns false when
+ * TS must wait for its sibling lanes (it is then idle again from now).
+ */
+static bool
+tagset_retire(struct sched *s, struct tagset *ts)
+{
+	struct tagset *sib;
+	char *key;
+
+	if (ts->class_ == NULL && (sib = RB_NEXT(tagset_keys, &s->tagsets,
+	    ts)) != NULL && strcmp(sib->key, ts->key) == 0) {
+		tagset_idle_add(s, ts);
+		return false;
+	}
+	if (!ts->persisted) {
+		tagset_free(s, ts);
+		return true;
+	}
+	key = ts->key;
+	ts->key = NULL;
+	tagset_free(s, ts);
+	sched_begin(s);
+	if (s->store->be->del_tagset(s->store, key) == -1)
+		sched_store_failed(s, "tagset");
+	log_info("tag set %s: no tickets for %llds, retired", key,
+	    (long long)s->policy->tagset_idle_s);
+	if (s->ops.retire != NULL)
+		s->ops.retire(s->ops.ctx, key);
+	free(key);
+	return true;
+}
+
+/*
+ * The periodic sweep: retires the lanes at the head of the idle list
+ * that have been idle for tagset_idle_s, at most TAGSET_RETIRE_MAX of
+ * them at a time (the next sweep comes soon when more are due).  Its
+ * cost is the lanes retired, whatever the number of tickets.
+ */
+static void
+tagset_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sched *s = container_of(w, struct sched, idle_timer);
+	struct tagset *ts;
+	int64_t idle_ms, now = now_mono_ms();
+	size_t n = 0;
+
+	if (s->policy == NULL || s->policy->tagset_idle_s <= 0)
+		return;
+	idle_ms = s->policy->tagset_idle_s > INT64_MAX / 1000 ? INT64_MAX :
+	    s->policy->tagset_idle_s * 1000;
+	while ((ts = TAILQ_FIRST(&s->idle)) != NULL &&
+	    now - ts->idle_since_ms >= idle_ms) {
+		if (n == TAGSET_RETIRE_MAX) {
+			ev_timer_stop(loop, w);
+			ev_timer_set(w, 0.1, w->repeat);
+			ev_timer_start(loop, w);
+			break;
+		}
+		if (tagset_retire(s, ts))
+			n++;
+		else if (TAILQ_FIRST(&s->idle) == ts)
+			break;
+	}
+	if (n > 0 && s->ops.wake != NULL)
+		s->ops.wake(s->ops.ctx);
+}
+
+/* (Re)starts the sweep for the policy's tagset_idle_s: a few sweeps per
+ * idle period, at least one a minute. */
+static void
+tagset_sweep_arm(struct sched *s)
+{
+	double period;
+
+	ev_timer_stop(s->loop, &s->idle_timer);
+	if (s->policy == NULL || s->policy->tagset_idle_s <= 0)
+		return;
+	period = (double)s->policy->tagset_idle_s / 4.;
+	if (period < 0.25)
+		period = 0.25;
+	if (period > 60.)
+		period = 60.;
+	ev_timer_set(&s->idle_timer, period, period);
+	ev_timer_start(s->loop, &s->idle_timer);
 }
 
 static int
@@ -1585,6 +1845,7 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 		RB_REMOVE(ticket_ids, &s->tickets, t);
 		if (t->idem_key[0] != '\0')
 			RB_REMOVE(ticket_idems, &s->idems, t);
+		ticket_unbind(s, t);
 		ticket_free(t);
 	}
 }
@@ -1721,6 +1982,9 @@ sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
 	RB_INIT(&s->resources);
 	RB_INIT(&s->tagsets);
 	RB_INIT(&s->usages);
+	RB_INIT(&s->owners);
+	TAILQ_INIT(&s->idle);
+	ev_timer_init(&s->idle_timer, tagset_sweep, 0., 0.);
 	sched_bind_pools(s, pools);
 	return s;
 }
@@ -1755,14 +2019,9 @@ sched_free(struct sched *s)
 		r->for_ticket = NULL;
 		resource_free(s, r);
 	}
-	RB_FOREACH_SAFE(ts, tagset_keys, &s->tagsets, tsn) {
-		RB_REMOVE(tagset_keys, &s->tagsets, ts);
-		tagset_free_list(ts->tags, ts->ntags);
-		free(ts->providers);
-		free(ts->key);
-		free(ts->class_);
-		free(ts);
-	}
+	RB_FOREACH_SAFE(ts, tagset_keys, &s->tagsets, tsn)
+		tagset_free(s, ts);
+	ev_timer_stop(s->loop, &s->idle_timer);
 	while ((p = TAILQ_FIRST(&s->pools)) != NULL) {
 		TAILQ_REMOVE(&s->pools, p, entry);
 		ev_timer_stop(s->loop, &p->delay_timer);
@@ -1772,12 +2031,18 @@ sched_free(struct sched *s)
 	}
 	{
 		struct usage *u, *un;
+		struct owner_count *o, *on;
 		size_t i;
 
 		RB_FOREACH_SAFE(u, usages, &s->usages, un) {
 			RB_REMOVE(usages, &s->usages, u);
 			free(u->key);
 			free(u);
+		}
+		RB_FOREACH_SAFE(o, owner_counts, &s->owners, on) {
+			RB_REMOVE(owner_counts, &s->owners, o);
+			free(o->owner);
+			free(o);
 		}
 		for (i = 0; i < s->nrules; i++)
 			regfree(&s->rules[i]);
@@ -1930,8 +2195,6 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t = xcalloc(1, sizeof(*t));
 	t->id = row->id;
 	t->idem_key = xstrdup(row->idem_key ? row->idem_key : "");
-	t->ts = tagset_get(s, row->tagset, row->class_ && *row->class_ ?
-	    row->class_ : NULL);
 	t->sandbox = row->sandbox ? xstrdup(row->sandbox) : NULL;
 	t->state = (enum ticket_state)state;
 	t->resource_id = row->resource_id;
@@ -1939,6 +2202,7 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t->owner = dup_or_null(row->owner);
 	t->labels = dup_or_null(row->labels);
 	t->class_ = dup_or_null(row->class_);
+	ticket_bind(s, t, tagset_get(s, row->tagset, t->class_));
 	t->lease_s = row->lease_s > 0 ? (uint32_t)row->lease_s : 0;
 	t->deadline_ms = row->deadline_ms;
 	ticket_arm(s, t);
@@ -2027,6 +2291,9 @@ sched_load(struct sched *s,
 		nres++;
 	}
 	sched_adopt_starts(s);
+	/* READY tickets hold their resources, and starts run for tickets:
+	 * both count in limits and caps as they did before the restart. */
+	usage_recount(s);
 	s->dirty = true;
 	log_info("loaded %zu open tickets and %zu live resources", s->nopen,
 	    nres);
@@ -2123,13 +2390,64 @@ dup_or_null(const char *s)
 	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
 }
 
+/*
+ * A refused request leaves nothing behind: a lane it made that no ticket
+ * uses and that has no queue is forgotten at once.
+ */
+static void
+tagset_drop_unused(struct sched *s, struct tagset *ts)
+{
+	if (ts->ntickets == 0 && !ts->persisted)
+		tagset_free(s, ts);
+}
+
+/*
+ * The bounds of a shared broker: an owner's open tickets and the lanes
+ * in memory.  0, or -1 with the reason in ERR.  KEY is the ticket's key
+ * after the tag rules; the broker also records REQ->key's class-less lane
+ * (sched_tagset_add), so both count.
+ */
+static int
+ticket_bounds(struct sched *s, const struct sched_ticket_req *req,
+    const char *owner, const char *key, const char *class_, char *err,
+    size_t errlen)
+{
+	const struct conf_server *c = s->policy;
+	size_t n, add;
+
+	if (c == NULL)
+		return 0;
+	if (c->max_open_tickets_per_owner > 0 && owner != NULL &&
+	    (n = owner_count_get(s, owner)) >=
+	    (uint64_t)c->max_open_tickets_per_owner) {
+		snprintf(err, errlen, "owner %s has %zu open tickets, the limit "
+		    "of max_open_tickets_per_owner", owner, n);
+		return -1;
+	}
+	if (c->max_tagsets > 0) {
+		add = !tagset_exists(s, key, class_);
+		if ((strcmp(key, req->key) != 0 || class_ != NULL) &&
+		    !tagset_exists(s, req->key, NULL))
+			add++;
+		if (add > 0 && s->ntagsets + add > (uint64_t)c->max_tagsets) {
+			snprintf(err, errlen, "too many tag sets (%zu, "
+			    "max_tagsets)", s->ntagsets);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
     uint64_t *id, char *err, size_t errlen)
 {
-	struct ticket k = { .idem_key = (char *)req->idem_key }, *t;
+	const char *owner = req->owner != NULL && *req->owner != '\0' ?
+	    req->owner : NULL;
+	struct ticket k = { .idem_key = (char *)req->idem_key,
+		.owner = (char *)owner }, *t;
+	struct tagset *ts, *raw;
 	const char *class_;
-	struct tagset *ts;
 	char *key;
 	size_t i;
 	int64_t prio;
@@ -2148,6 +2466,10 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		return -1;
 	}
 	key = policy_apply_rules(s, req->key, req->labels, req->owner);
+	if (ticket_bounds(s, req, owner, key, class_, err, errlen) == -1) {
+		free(key);
+		return -1;
+	}
 	ts = tagset_get(s, key, class_);
 	free(key);
 	tagset_providers(s, ts);
@@ -2162,22 +2484,24 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 			if (p == NULL) {
 				snprintf(err, errlen, "no pool provides tag "
 				    "%s", ts->tags[i]);
+				tagset_drop_unused(s, ts);
 				return -1;
 			}
 		}
 		snprintf(err, errlen, "no single pool provides all of the tags "
 		    "%s", ts->key);
+		tagset_drop_unused(s, ts);
 		return -1;
 	}
 	t = xcalloc(1, sizeof(*t));
 	t->id = ++s->last_ticket_id;
 	put_meta(s, "last_ticket_id", (int64_t)t->id);
 	t->idem_key = xstrdup(req->idem_key);
-	t->ts = ts;
 	t->sandbox = dup_or_null(req->sandbox);
 	t->owner = dup_or_null(req->owner);
 	t->labels = dup_or_null(req->labels);
 	t->class_ = dup_or_null(class_);
+	ticket_bind(s, t, ts);
 	t->lease_s = req->lease_s;
 	t->deadline_ms = req->deadline_ms;
 	t->state = TICKET_OPEN;
@@ -2196,6 +2520,15 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
 	    t->owner ? t->owner : "(unknown)",
 	    t->lease_s ? ", leased" : "");
+	/* The queue the request came through is in use, even when the tag
+	 * rules put the ticket in another lane. */
+	raw = RB_FIND(tagset_keys, &s->tagsets,
+	    &(struct tagset){ .key = (char *)req->key });
+	if (raw != NULL && raw->idle)
+		tagset_idle_add(s, raw);
+	/* Recorded (its ID answers the request), never served. */
+	if (t->deadline_ms > 0 && t->deadline_ms <= t->created_ms)
+		ticket_close(s, t, "deadline passed before the ticket arrived");
 	return 0;
 }
 
@@ -2341,6 +2674,23 @@ sched_ticket_close(struct sched *s, uint64_t id)
 	return 1;
 }
 
+/*
+ * Whether REF names R: the same ID, pool and name.  A result naming
+ * another pool or name is not about R, whatever its ID says.
+ */
+static bool
+result_matches(const struct resource *r, const Resbus__V1__ResourceRef *ref,
+    const char *what)
+{
+	if (strcmp(ref->pool, r->pool->name) == 0 &&
+	    strcmp(ref->name, r->name) == 0)
+		return true;
+	log_warnx("resource %llu %s of pool %s: %s result for \"%s\" of pool "
+	    "\"%s\" ignored", (unsigned long long)r->id, r->name,
+	    r->pool->name, what, ref->name, ref->pool);
+	return false;
+}
+
 /* The live resource a job result is about, if it is in STATE. */
 static struct resource *
 result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
@@ -2357,6 +2707,8 @@ result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
 		    (unsigned long long)k.id, what);
 		return NULL;
 	}
+	if (!result_matches(r, ref, what))
+		return NULL;
 	return r;
 }
 
@@ -2369,7 +2721,8 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	if (res->resource != NULL) {
 		k.id = res->resource->resource_id;
 		r = RB_FIND(resource_ids, &s->resources, &k);
-		if (r != NULL && r->state == RES_DELETE_REQUESTED) {
+		if (r != NULL && r->state == RES_DELETE_REQUESTED &&
+		    result_matches(r, res->resource, "allocation")) {
 			/* Cancelled while starting: delete what it made. */
 			resource_delete(s, r);
 			s->dirty = true;
@@ -2496,10 +2849,22 @@ sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 	char *q;
 
 	if ((p = pool_find(s, res->pool)) == NULL || p->conf == NULL) {
-		log_debug("cmd_list result of unknown pool %s ignored",
+		log_warnx("cmd_list result of unknown pool \"%s\" ignored",
 		    res->pool);
 		return;
 	}
+	/* Only the answer to the latest sweep sent, and only once: an old
+	 * answer may miss resources started since, and a forged one is
+	 * unlikely to guess the ID. */
+	if (!p->list_pending || res->sweep_id != p->list_sweep) {
+		log_warnx("pool %s: cmd_list result of sweep %llu ignored: %s "
+		    "%llu", p->name, (unsigned long long)res->sweep_id,
+		    p->list_pending ? "the latest sweep sent is" :
+		    "no sweep is awaited; the latest sent was",
+		    (unsigned long long)p->list_sweep);
+		return;
+	}
+	p->list_pending = false;
 	/* Names of every live resource of every pool, as resalloc does. */
 	RB_FOREACH(r, resource_ids, &s->resources)
 		n++;
@@ -2536,6 +2901,7 @@ pool_list_due(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	job.pool = p->name;
 	job.sweep_id = ++p->list_sweep;
+	p->list_pending = true;
 	q = topo_job_exchange(p->sched->prefix);
 	p->sched->ops.emit(p->sched->ops.ctx, q, p->name, &job.base);
 	free(q);
@@ -2553,6 +2919,12 @@ size_t
 sched_open_tickets(const struct sched *s)
 {
 	return s->nopen;
+}
+
+size_t
+sched_tagsets(const struct sched *s)
+{
+	return s->ntagsets;
 }
 
 /* ---- the scheduling step ----------------------------------------------- */
@@ -2621,6 +2993,20 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 #define LANE_LOOKAHEAD 64
 
 /*
+ * A ticket whose deadline has passed is never served: closed here, at
+ * assignment, whether or not its timer has fired yet (after a restart,
+ * or when the loop was busy, the step can come first).
+ */
+static bool
+ticket_expired(struct sched *s, struct ticket *t)
+{
+	if (t->deadline_ms <= 0 || now_wall_ms() < t->deadline_ms)
+		return false;
+	ticket_close(s, t, "deadline passed before a resource was ready");
+	return true;
+}
+
+/*
  * The ticket of lane TS to serve next: its head, or, when a limit keeps
  * the head back (its owner holds enough), the first of the next
  * LANE_LOOKAHEAD tickets no limit keeps back, so one owner's backlog does
@@ -2630,10 +3016,13 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 static struct ticket *
 lane_next(struct sched *s, struct tagset *ts)
 {
-	struct ticket *t;
+	struct ticket *t, *tn;
 	int n = 0;
 
-	TAILQ_FOREACH(t, &ts->waiting, wait_entry) {
+	for (t = TAILQ_FIRST(&ts->waiting); t != NULL; t = tn) {
+		tn = TAILQ_NEXT(t, wait_entry);
+		if (ticket_expired(s, t))
+			continue;
 		if (!limits_block(s, t, NULL, 0))
 			return t;
 		if (++n == LANE_LOOKAHEAD)
@@ -2677,7 +3066,8 @@ sched_assign_released(struct sched *s)
 				    (best == NULL || t->id < best->id))
 					best = t;
 			}
-			if (best != NULL && !limits_block(s, best, NULL, 0) &&
+			if (best != NULL && !ticket_expired(s, best) &&
+			    !limits_block(s, best, NULL, 0) &&
 			    cap_allows(s, best, p))
 				ticket_assign(s, best, r);
 		}
@@ -2765,7 +3155,7 @@ static void
 sched_ondemand(struct sched *s)
 {
 	struct tagset *ts, *next;
-	struct ticket *t;
+	struct ticket *t, *tn;
 	struct resource *r;
 	struct pool *p;
 	int blocked;
@@ -2777,8 +3167,8 @@ sched_ondemand(struct sched *s)
 		if (ts->cls != NULL && !ts->cls->on_demand)
 			continue;
 		blocked = 0;
-		TAILQ_FOREACH(t, &ts->waiting, wait_entry) {
-			if (t->pending != NULL)
+		TAILQ_FOREACH_SAFE(t, &ts->waiting, wait_entry, tn) {
+			if (t->pending != NULL || ticket_expired(s, t))
 				continue;
 			if (limits_block(s, t, NULL, 0)) {
 				if (++blocked == LANE_LOOKAHEAD)

@@ -154,6 +154,8 @@ void sched_run(struct sched *s);
 
 /* Counts for logs and tests. */
 size_t sched_open_tickets(const struct sched *s);
+/* Tag-set lanes in memory (one per tag set and class; max_tagsets). */
+size_t sched_tagsets(const struct sched *s);
 
 /*
  * Read-only views for the faces (status page, JSON API, metrics, control

@@ -1,0 +1,786 @@
+/*
+ * Unit tests of sched, the broker's scheduler, linked with the SQLite
+ * store in a fresh directory and a sink for what it emits.  Each test
+ * drives it as the broker does (requests, job results, scheduling steps,
+ * commits, a restart as a new scheduler loading the same store) and
+ * checks what a user would see: a ticket's state and closed reason, the
+ * error of a refused request, the jobs sent, the queues dropped.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "conf.h"
+#include "log.h"
+#include "msg.h"
+#include "sched.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_TICKETS 64
+#define MAX_STARTS 64
+
+/* What the scheduler sent, as the bus would carry it. */
+struct sink {
+	struct {
+		uint64_t id;
+		char pool[64];
+		char name[128];
+	} starts[MAX_STARTS];         /* Allocate jobs */
+	size_t nstarts;
+	int state[MAX_TICKETS];       /* last TicketUpdate state, by ID */
+	char reason[MAX_TICKETS][128];
+	size_t ndeletes;              /* Delete jobs */
+	uint64_t delete_id;           /* of the last one */
+	char delete_pool[64];
+	char delete_name[128];
+	uint64_t sweep_id;            /* of the last List job */
+	char retired[8][64];
+	size_t nretired;
+};
+
+struct fixture {
+	char dir[64];
+	char *url;
+	struct conf_pools *pools;
+	struct conf_server *server;
+	struct store *st;
+	struct ev_loop *loop;
+	struct sched *s;
+	struct sink sink;
+};
+
+static void
+sink_emit(void *ctx, const char *exchange, const char *key,
+    const ProtobufCMessage *m)
+{
+	struct sink *k = ctx;
+
+	if (m->descriptor == &resbus__v1__allocate__descriptor) {
+		const Resbus__V1__Allocate *a = (const void *)m;
+
+		ck_assert_uint_lt(k->nstarts, MAX_STARTS);
+		k->starts[k->nstarts].id = a->resource->resource_id;
+		snprintf(k->starts[k->nstarts].pool,
+		    sizeof(k->starts[0].pool), "%s", a->resource->pool);
+		snprintf(k->starts[k->nstarts].name,
+		    sizeof(k->starts[0].name), "%s", a->resource->name);
+		k->nstarts++;
+	} else if (m->descriptor == &resbus__v1__ticket_update__descriptor) {
+		const Resbus__V1__TicketUpdate *u = (const void *)m;
+
+		if (u->ticket_id < MAX_TICKETS) {
+			k->state[u->ticket_id] = u->state;
+			snprintf(k->reason[u->ticket_id],
+			    sizeof(k->reason[0]), "%s",
+			    u->closed_reason ? u->closed_reason : "");
+		}
+	} else if (m->descriptor == &resbus__v1__delete__descriptor) {
+		const Resbus__V1__Delete *d = (const void *)m;
+
+		k->ndeletes++;
+		k->delete_id = d->resource->resource_id;
+		snprintf(k->delete_pool, sizeof(k->delete_pool), "%s",
+		    d->resource->pool);
+		snprintf(k->delete_name, sizeof(k->delete_name), "%s",
+		    d->resource->name);
+	} else if (m->descriptor == &resbus__v1__list__descriptor) {
+		k->sweep_id = ((const Resbus__V1__List *)m)->sweep_id;
+	}
+}
+
+static void
+sink_wake(void *ctx)
+{
+}
+
+static void
+sink_retire(void *ctx, const char *key)
+{
+	struct sink *k = ctx;
+
+	ck_assert_uint_lt(k->nretired, 8);
+	snprintf(k->retired[k->nretired++], sizeof(k->retired[0]), "%s", key);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void
+no_outbox(void *arg, const struct store_outbox *o)
+{
+}
+
+static void
+commit_done(void *arg, bool ok)
+{
+	ck_assert(ok);
+}
+
+static void
+commit(struct fixture *f)
+{
+	ck_assert_int_eq(store_commit(f->st, commit_done, NULL), 0);
+}
+
+/* A scheduler on F's store, as resbusd makes it at start. */
+static void
+sched_start(struct fixture *f)
+{
+	struct sched_ops ops = {
+		.emit = sink_emit, .wake = sink_wake, .ctx = &f->sink,
+		.retire = sink_retire,
+	};
+	char err[512];
+
+	f->st = store_open(f->url, err, sizeof(err));
+	ck_assert_msg(f->st != NULL, "%s", err);
+	f->s = sched_new(f->loop, f->st, "resbus", f->pools, &ops);
+	sched_set_policy(f->s, f->server);
+	ck_assert_int_eq(sched_load(f->s, no_outbox, NULL), 0);
+	commit(f);
+}
+
+static void
+sched_stop(struct fixture *f)
+{
+	commit(f);
+	sched_free(f->s);
+	store_close(f->st);
+	f->s = NULL;
+	f->st = NULL;
+}
+
+/* A fixture with POOLS and SERVER (YAML texts) in a fresh directory. */
+static struct fixture *
+fixture_new(const char *pools, const char *server)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	char path[128], err[512];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/check_sched.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/pools.yaml", f->dir);
+	write_file(path, pools);
+	f->pools = conf_pools_load(path, err, sizeof(err));
+	ck_assert_msg(f->pools != NULL, "%s", err);
+	snprintf(path, sizeof(path), "%s/server.yaml", f->dir);
+	write_file(path, server);
+	f->server = conf_server_load(path, err, sizeof(err));
+	ck_assert_msg(f->server != NULL, "%s", err);
+	f->url = xasprintf("sqlite:///%s/db.sqlite", f->dir);
+	f->loop = ev_loop_new(EVFLAG_AUTO);
+	sched_start(f);
+	return f;
+}
+
+static void
+fixture_free(struct fixture *f)
+{
+	char cmd[128];
+
+	sched_stop(f);
+	ev_loop_destroy(f->loop);
+	conf_pools_free(f->pools);
+	conf_server_free(f->server);
+	free(f->url);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	ck_assert_int_eq(system(cmd), 0);
+	free(f);
+}
+
+/* A restart: the scheduler is dropped and a new one loads the store. */
+static void
+restart(struct fixture *f)
+{
+	sched_stop(f);
+	sched_start(f);
+}
+
+/* A ticket request; the ID, or 0 with the error in ERR. */
+static uint64_t
+ticket(struct fixture *f, const char *owner, const char *key,
+    const char *class_, const char *idem, int64_t deadline_ms, char *err,
+    size_t errlen)
+{
+	struct sched_ticket_req req;
+	uint64_t id = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.idem_key = idem ? idem : "";
+	req.key = key;
+	req.owner = owner;
+	req.class_ = class_;
+	req.deadline_ms = deadline_ms;
+	if (sched_ticket_new(f->s, &req, &id, err, errlen) == -1)
+		return 0;
+	ck_assert_uint_ne(id, 0);
+	return id;
+}
+
+static uint64_t
+ticket_ok(struct fixture *f, const char *owner, const char *key)
+{
+	char err[256];
+	uint64_t id = ticket(f, owner, key, NULL, NULL, 0, err, sizeof(err));
+
+	ck_assert_msg(id != 0, "refused: %s", err);
+	return id;
+}
+
+/* The in-memory state of ticket ID: 0 when it is not in memory. */
+static int
+ticket_state(struct fixture *f, uint64_t id)
+{
+	struct sched_ticket_view v;
+
+	if (sched_ticket_view(f->s, id, &v) == 0)
+		return 0;
+	return v.state;
+}
+
+/* Ends start I as a worker would, with OK, for POOL and NAME. */
+static void
+allocated_as(struct fixture *f, size_t i, const char *pool, const char *name)
+{
+	Resbus__V1__AllocateResult ar = RESBUS__V1__ALLOCATE_RESULT__INIT;
+	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+
+	ck_assert_uint_lt(i, f->sink.nstarts);
+	ref.resource_id = f->sink.starts[i].id;
+	ref.pool = (char *)pool;
+	ref.name = (char *)name;
+	ar.resource = &ref;
+	ar.ok = true;
+	ar.data.data = (uint8_t *)"host\n";
+	ar.data.len = 5;
+	ar.worker = "w";
+	sched_on_allocated(f->s, &ar);
+}
+
+static void
+allocated(struct fixture *f, size_t i)
+{
+	allocated_as(f, i, f->sink.starts[i].pool, f->sink.starts[i].name);
+}
+
+/* Ends the last Delete job as a worker would. */
+static void
+deleted(struct fixture *f)
+{
+	Resbus__V1__DeleteResult dr = RESBUS__V1__DELETE_RESULT__INIT;
+	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+
+	ref.resource_id = f->sink.delete_id;
+	ref.pool = f->sink.delete_pool;
+	ref.name = f->sink.delete_name;
+	dr.resource = &ref;
+	dr.ok = true;
+	dr.worker = "w";
+	sched_on_deleted(f->s, &dr);
+}
+
+static void
+step(struct fixture *f)
+{
+	sched_touch(f->s);
+	sched_run(f->s);
+	commit(f);
+}
+
+static void
+stop_loop(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Runs F's loop (its timers) for SECONDS. */
+static void
+run_for(struct fixture *f, double seconds)
+{
+	ev_timer t;
+
+	ev_timer_init(&t, stop_loop, seconds, 0.);
+	ev_timer_start(f->loop, &t);
+	ev_run(f->loop, 0);
+	ev_timer_stop(f->loop, &t);
+	commit(f);
+}
+
+#define READY RESBUS__V1__TICKET_STATE__TICKET_STATE_READY
+#define OPEN RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN
+#define CLOSED RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED
+
+static const char *two_of_a =
+    "p:\n  max: 2\n  max_prealloc: 2\n  max_starting: 2\n"
+    "  cmd_new: \"echo x\"\n  cmd_delete: \"true\"\n  tags: [a, b, c]\n";
+
+/*
+ * A ticket held back by per_owner: 1 stays held back after a restart,
+ * while the first one still holds its resource; it is served once that
+ * one is closed.
+ */
+static void
+held_back_across_restart(const char *server, const char *class_)
+{
+	struct fixture *f = fixture_new(two_of_a, server);
+	struct sched_ticket_view v;
+	uint64_t t1, t2;
+	char err[256];
+
+	t1 = ticket(f, "alice", "a", class_, NULL, 0, err, sizeof(err));
+	ck_assert_msg(t1 != 0, "%s", err);
+	t2 = ticket(f, "alice", "a", class_, NULL, 0, err, sizeof(err));
+	ck_assert_msg(t2 != 0, "%s", err);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	allocated(f, 0);
+	allocated(f, 1);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t1), READY);
+	ck_assert_int_eq(ticket_state(f, t2), OPEN);
+
+	restart(f);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t1), READY);
+	ck_assert_int_eq(ticket_state(f, t2), OPEN);
+	ck_assert_int_eq(sched_ticket_view(f->s, t2, &v), 1);
+	ck_assert_ptr_nonnull(v.waiting_reason);
+	ck_assert_msg(strstr(v.waiting_reason, class_ ? "class c at its cap" :
+	    "owner alice at limit") != NULL, "reason: %s", v.waiting_reason);
+
+	/* The share is given back once: t2 is served, nothing more. */
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t2), READY);
+	restart(f);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t2), READY);
+	fixture_free(f);
+}
+
+START_TEST(test_limit_after_restart)
+{
+	held_back_across_restart("limits:\n  - per_owner: 1\n", NULL);
+}
+END_TEST
+
+START_TEST(test_cap_after_restart)
+{
+	held_back_across_restart("classes:\n  c:\n    caps: {p: 1}\n", "c");
+}
+END_TEST
+
+/* A ticket arriving past its deadline is recorded closed, never served. */
+START_TEST(test_deadline_on_arrival)
+{
+	struct fixture *f = fixture_new(two_of_a, "");
+	uint64_t id;
+	char err[256];
+
+	step(f);
+	allocated(f, 0);
+	allocated(f, 1);
+	id = ticket(f, "alice", "a", NULL, NULL, now_wall_ms() - 1000, err,
+	    sizeof(err));
+	ck_assert_msg(id != 0, "%s", err);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, id), 0);
+	ck_assert_int_eq(f->sink.state[id], CLOSED);
+	ck_assert_str_eq(f->sink.reason[id],
+	    "deadline passed before the ticket arrived");
+	ck_assert_uint_eq(sched_open_tickets(f->s), 0);
+	/* both resources are still free for the next ticket */
+	id = ticket_ok(f, "alice", "a");
+	step(f);
+	ck_assert_int_eq(ticket_state(f, id), READY);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A ticket whose deadline passes while it waits is not served by the next
+ * step, even when its timer has not fired yet (a busy loop, a restart).
+ */
+START_TEST(test_deadline_at_assignment)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a]\n", "");
+	uint64_t late, other;
+	char err[256];
+
+	late = ticket(f, "alice", "a", NULL, NULL, now_wall_ms() + 200, err,
+	    sizeof(err));
+	ck_assert_msg(late != 0, "%s", err);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	usleep(300 * 1000);      /* the loop does not run: no timer fires */
+	allocated(f, 0);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, late), 0);
+	ck_assert_int_eq(f->sink.state[late], CLOSED);
+	ck_assert_str_eq(f->sink.reason[late],
+	    "deadline passed before a resource was ready");
+	/* the resource went to nobody and serves the next ticket */
+	other = ticket_ok(f, "bob", "a");
+	step(f);
+	ck_assert_int_eq(ticket_state(f, other), READY);
+
+	/* the same after a restart, with the deadline passed while down */
+	ck_assert_int_eq(sched_ticket_close(f->s, other), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	late = ticket(f, "alice", "a", NULL, NULL, now_wall_ms() + 200, err,
+	    sizeof(err));
+	ck_assert_msg(late != 0, "%s", err);
+	step(f);
+	restart(f);
+	usleep(300 * 1000);
+	deleted(f);
+	f->sink.nstarts = 0;
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	allocated(f, 0);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, late), 0);
+	ck_assert_int_eq(f->sink.state[late], CLOSED);
+	ck_assert_str_eq(f->sink.reason[late],
+	    "deadline passed before a resource was ready");
+	fixture_free(f);
+}
+END_TEST
+
+/* Refused requests leave nothing behind: 20000 of them, no new lane. */
+START_TEST(test_refusal_frees)
+{
+	struct fixture *f = fixture_new("p:\n  cmd_new: x\n  cmd_delete: y\n"
+	    "  tags: [a]\nq:\n  cmd_new: x\n  cmd_delete: y\n  tags: [z]\n",
+	    "");
+	size_t before, i;
+	char key[32], err[256];
+
+	ticket_ok(f, "alice", "a");
+	before = sched_tagsets(f->s);
+	for (i = 0; i < 20000; i++) {
+		snprintf(key, sizeof(key), "nope%zu", i);
+		ck_assert_uint_eq(ticket(f, "mallory", key, NULL, NULL, 0, err,
+		    sizeof(err)), 0);
+		ck_assert_str_eq(err + strlen("no pool provides tag "), key);
+		snprintf(key, sizeof(key), "a+nope%zu", i);
+		ck_assert_uint_eq(ticket(f, "mallory", key, NULL, NULL, 0, err,
+		    sizeof(err)), 0);
+		/* each tag has a pool, no pool has both */
+		ck_assert_uint_eq(ticket(f, "mallory", "a+z", NULL, NULL, 0,
+		    err, sizeof(err)), 0);
+		ck_assert_str_eq(err, "no single pool provides all of the "
+		    "tags a+z");
+	}
+	ck_assert_uint_eq(sched_tagsets(f->s), before);
+	fixture_free(f);
+}
+END_TEST
+
+/* max_open_tickets_per_owner: a clear refusal, per owner, across restarts. */
+START_TEST(test_owner_cap)
+{
+	struct fixture *f = fixture_new(two_of_a,
+	    "max_open_tickets_per_owner: 3\n");
+	uint64_t ids[3];
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		ids[i] = ticket(f, "alice", "a", NULL, i == 0 ? "k0" : NULL, 0,
+		    err, sizeof(err));
+	ck_assert_uint_eq(ticket(f, "alice", "b", NULL, NULL, 0, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(err, "owner alice has 3 open tickets, the limit of "
+	    "max_open_tickets_per_owner");
+	/* a repeated request is answered as before */
+	ck_assert_uint_eq(ticket(f, "alice", "a", NULL, "k0", 0, err,
+	    sizeof(err)), ids[0]);
+	/* others are not held back by alice */
+	ticket_ok(f, "bob", "a");
+	step(f);
+	restart(f);
+	ck_assert_uint_eq(ticket(f, "alice", "b", NULL, NULL, 0, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(err, "owner alice has 3 open tickets, the limit of "
+	    "max_open_tickets_per_owner");
+	/* a closed ticket no longer counts, READY and FAILED ones do */
+	ck_assert_int_eq(sched_ticket_close(f->s, ids[1]), 1);
+	ticket_ok(f, "alice", "b");
+	ck_assert_uint_eq(ticket(f, "alice", "b", NULL, NULL, 0, err,
+	    sizeof(err)), 0);
+	fixture_free(f);
+}
+END_TEST
+
+/* max_tagsets: new tag sets are refused, known ones still served. */
+START_TEST(test_tagset_cap)
+{
+	struct fixture *f = fixture_new(two_of_a, "max_tagsets: 2\n");
+	uint64_t a;
+	char err[256];
+
+	a = ticket_ok(f, "alice", "a");
+	ck_assert_int_eq(sched_tagset_add(f->s, "a"), 1);
+	ticket_ok(f, "alice", "b");
+	ck_assert_int_eq(sched_tagset_add(f->s, "b"), 1);
+	ck_assert_uint_eq(ticket(f, "alice", "c", NULL, NULL, 0, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(err, "too many tag sets (2, max_tagsets)");
+	ck_assert_uint_eq(sched_tagsets(f->s), 2);
+	ck_assert_uint_ne(ticket_ok(f, "bob", "a"), a);
+	fixture_free(f);
+}
+END_TEST
+
+static void
+count_tagset(void *arg, const char *key)
+{
+	(*(size_t *)arg)++;
+}
+
+static size_t
+persisted_tagsets(struct fixture *f)
+{
+	size_t n = 0;
+
+	sched_foreach_tagset(f->s, count_tagset, &n);
+	return n;
+}
+
+/*
+ * A tag set with no tickets for tagset_idle_s is retired (memory, store,
+ * ops->retire); one with a ticket stays; a later ticket makes it again.
+ */
+START_TEST(test_tagset_retire)
+{
+	struct fixture *f = fixture_new(two_of_a, "tagset_idle_s: 1\n");
+	uint64_t a;
+
+	a = ticket_ok(f, "alice", "a");
+	ck_assert_int_eq(sched_tagset_add(f->s, "a"), 1);
+	ticket_ok(f, "alice", "b");
+	ck_assert_int_eq(sched_tagset_add(f->s, "b"), 1);
+	step(f);
+	ck_assert_int_eq(sched_ticket_close(f->s, a), 1);
+	step(f);
+	run_for(f, 0.5);
+	ck_assert_uint_eq(f->sink.nretired, 0);   /* not idle long enough */
+	run_for(f, 1.2);
+	ck_assert_uint_eq(f->sink.nretired, 1);
+	ck_assert_str_eq(f->sink.retired[0], "a");
+	ck_assert_uint_eq(persisted_tagsets(f), 1);
+	ck_assert_uint_eq(sched_tagsets(f->s), 1);
+	restart(f);
+	ck_assert_uint_eq(persisted_tagsets(f), 1);   /* the row is gone */
+	/* a new ticket of the retired tag set makes it again */
+	ticket_ok(f, "bob", "a");
+	ck_assert_int_eq(sched_tagset_add(f->s, "a"), 1);
+	ck_assert_uint_eq(persisted_tagsets(f), 2);
+	fixture_free(f);
+}
+END_TEST
+
+static void
+collect_ticket(void *arg, const struct sched_ticket_info *t)
+{
+	uint64_t **p = arg;
+
+	*(*p)++ = t->id;
+}
+
+static void
+collect_resource(void *arg, const struct sched_resource_view *v)
+{
+	uint64_t **p = arg;
+
+	*(*p)++ = v->id;
+}
+
+START_TEST(test_paging)
+{
+	struct fixture *f = fixture_new(two_of_a, "");
+	uint64_t ids[10], got[10], *p, after;
+	size_t i, n = 0;
+	int k;
+
+	for (i = 0; i < 10; i++)
+		ids[i] = ticket_ok(f, "alice", "a");
+	ck_assert_int_eq(sched_ticket_close(f->s, ids[4]), 1);
+	for (after = 0;;) {
+		p = got;
+		k = sched_foreach_ticket_from(f->s, after, 3, collect_ticket,
+		    &p);
+		ck_assert_int_le(k, 3);
+		ck_assert_int_eq(p - got, k);
+		if (k == 0)
+			break;
+		for (i = 0; i < (size_t)k; i++) {
+			ck_assert_uint_gt(got[i], after);
+			after = got[i];
+			n++;
+		}
+	}
+	ck_assert_uint_eq(n, 9);     /* in ID order, the closed one left out */
+	p = got;
+	ck_assert_int_eq(sched_foreach_ticket_from(f->s, ids[3], 1,
+	    collect_ticket, &p), 1);
+	ck_assert_uint_eq(got[0], ids[5]);
+	ck_assert_int_eq(sched_foreach_ticket_from(f->s, ids[9], 5,
+	    collect_ticket, &p), 0);
+	ck_assert_int_eq(sched_foreach_ticket_from(f->s, 0, 0,
+	    collect_ticket, &p), 0);
+	step(f);                       /* two resources start */
+	p = got;
+	ck_assert_int_eq(sched_foreach_resource_from(f->s, 0, 1,
+	    collect_resource, &p), 1);
+	ck_assert_int_eq(sched_foreach_resource_from(f->s, got[0], 5,
+	    collect_resource, &p), 1);
+	ck_assert_uint_gt(got[1], got[0]);
+	ck_assert_int_eq(sched_foreach_resource_from(f->s, got[1], 5,
+	    collect_resource, &p), 0);
+	fixture_free(f);
+}
+END_TEST
+
+static void
+listed(struct fixture *f, const char *pool, uint64_t sweep, const char *name)
+{
+	Resbus__V1__ListResult lr = RESBUS__V1__LIST_RESULT__INIT;
+	char *names[1] = { (char *)name };
+
+	lr.pool = (char *)pool;
+	lr.sweep_id = sweep;
+	lr.names = names;
+	lr.n_names = 1;
+	lr.ok = true;
+	sched_on_listed(f->s, &lr);
+}
+
+/* A ListResult counts only for the pool's latest sweep, once. */
+START_TEST(test_list_sweep)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 1\n  max_prealloc: 0\n  cmd_new: x\n  cmd_delete: y\n"
+	    "  cmd_list: z\n  cmd_list_period: 1\n  tags: [a]\n", "");
+	uint64_t sweep;
+
+	listed(f, "p", 1, "orphan");          /* no sweep sent yet */
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	run_for(f, 1.3);
+	ck_assert_uint_ne(f->sink.sweep_id, 0);
+	sweep = f->sink.sweep_id;
+	listed(f, "p", sweep - 1, "orphan");  /* an older sweep */
+	listed(f, "p", sweep + 1, "orphan");  /* a guess */
+	listed(f, "nope", sweep, "orphan");   /* no such pool */
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	listed(f, "p", sweep, "orphan");
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_str_eq(f->sink.delete_name, "orphan");
+	listed(f, "p", sweep, "orphan2");     /* answered already */
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	/* sweep IDs do not start over with a restart */
+	restart(f);
+	listed(f, "p", sweep, "orphan3");
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	fixture_free(f);
+}
+END_TEST
+
+/* A result whose pool or name is not the resource's changes nothing. */
+START_TEST(test_result_mismatch)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n  cmd_delete: y\n"
+	    "  tags: [a]\nq:\n  max: 1\n  max_prealloc: 0\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [b]\n", "");
+	uint64_t t;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	t = ticket_ok(f, "alice", "a");
+	allocated_as(f, 0, "q", f->sink.starts[0].name);
+	allocated_as(f, 0, "p", "someone-else");
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t), OPEN);
+	allocated(f, 0);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t), READY);
+	fixture_free(f);
+}
+END_TEST
+
+/* Idempotency keys are per owner. */
+START_TEST(test_idem_per_owner)
+{
+	struct fixture *f = fixture_new(two_of_a, "");
+	uint64_t a, b;
+	char err[256];
+
+	a = ticket(f, "alice", "a", NULL, "key", 0, err, sizeof(err));
+	b = ticket(f, "bob", "a", NULL, "key", 0, err, sizeof(err));
+	ck_assert_uint_ne(a, 0);
+	ck_assert_uint_ne(b, 0);
+	ck_assert_uint_ne(a, b);
+	ck_assert_uint_eq(ticket(f, "alice", "a", NULL, "key", 0, err,
+	    sizeof(err)), a);
+	restart(f);
+	ck_assert_uint_eq(ticket(f, "bob", "a", NULL, "key", 0, err,
+	    sizeof(err)), b);
+	fixture_free(f);
+}
+END_TEST
+
+static Suite *
+sched_suite(void)
+{
+	Suite *s = suite_create("sched");
+	TCase *tc = tcase_create("sched");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_limit_after_restart);
+	tcase_add_test(tc, test_cap_after_restart);
+	tcase_add_test(tc, test_deadline_on_arrival);
+	tcase_add_test(tc, test_deadline_at_assignment);
+	tcase_add_test(tc, test_refusal_frees);
+	tcase_add_test(tc, test_owner_cap);
+	tcase_add_test(tc, test_tagset_cap);
+	tcase_add_test(tc, test_tagset_retire);
+	tcase_add_test(tc, test_paging);
+	tcase_add_test(tc, test_list_sweep);
+	tcase_add_test(tc, test_result_mismatch);
+	tcase_add_test(tc, test_idem_per_owner);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(sched_suite());
+	int failed;
+
+	log_init("check_sched", LOG_LEVEL_WARN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
