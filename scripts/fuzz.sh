@@ -54,7 +54,8 @@ if [ -z "${RESBUS_FUZZ_BUILDDIR:-}" ]; then
 	fi
 fi
 echo "fuzz.sh: building the targets in $builddir" >&2
-if ! make -C "$builddir" -j"$(nproc)" fuzz-targets >"$builddir/fuzz-build.out" 2>&1; then
+if ! make -C "$builddir" -j"$(nproc)" fuzz-targets \
+    >"$builddir/fuzz-build.out" 2>&1; then
 	tail -n 40 "$builddir/fuzz-build.out" >&2
 	echo "fuzz.sh: build failed (full output in $builddir/fuzz-build.out)" >&2
 	exit 1
@@ -73,8 +74,8 @@ dict_of() {
 
 # Runs one target; its log goes to $out/logs/<target>.log.
 run_one() {
-	local t=$1 bin="$builddir/tests/fuzz/$1" seeds="$srcdir/tests/fuzz/corpus/${1#fuzz_}"
-	local log="$out/logs/$t.log" dict rc
+	local t=$1 bin="$builddir/tests/fuzz/$1" log="$out/logs/$1.log"
+	local seeds="$srcdir/tests/fuzz/corpus/${1#fuzz_}" dict rc
 	dict=$(dict_of "$t")
 	mkdir -p "$out/corpus/$t"
 	{
@@ -108,6 +109,8 @@ for t in "${targets[@]}"; do
 done
 wait
 
+crash_lines='^==[0-9]+==ERROR|runtime error|Assertion|^SUMMARY'
+crash_lines="$crash_lines|Test unit written"
 failed=0
 for t in "${targets[@]}"; do
 	log="$out/logs/$t.log"
@@ -120,8 +123,8 @@ for t in "${targets[@]}"; do
 	else
 		failed=$((failed + 1))
 		echo "fuzz.sh: $t: FAILED (log: $log)"
-		grep -E -A40 '^==[0-9]+==ERROR|runtime error|Assertion|^SUMMARY|Test unit written' \
-		    "$log" | head -n 80 | grep . || tail -n 20 "$log"
+		grep -E -A40 "$crash_lines" "$log" | head -n 80 | grep . ||
+		    tail -n 20 "$log"
 	fi
 done
 
