@@ -408,16 +408,19 @@ bus_queue_bind_nowait(struct bus *bus, const char *queue,
 
 int
 bus_queue_declare_bounded(struct bus *bus, const char *name,
-    int64_t max_length)
+    int64_t max_length, int64_t max_bytes)
 {
-	amqp_table_entry_t arg;
+	amqp_table_entry_t arg[2];
 	amqp_table_t args;
 
-	arg.key = amqp_cstring_bytes("x-max-length");
-	arg.value.kind = AMQP_FIELD_KIND_I64;
-	arg.value.value.i64 = max_length;
-	args.num_entries = 1;
-	args.entries = &arg;
+	arg[0].key = amqp_cstring_bytes("x-max-length");
+	arg[0].value.kind = AMQP_FIELD_KIND_I64;
+	arg[0].value.value.i64 = max_length;
+	arg[1].key = amqp_cstring_bytes("x-max-length-bytes");
+	arg[1].value.kind = AMQP_FIELD_KIND_I64;
+	arg[1].value.value.i64 = max_bytes;
+	args.num_entries = 2;
+	args.entries = arg;
 	if (amqp_queue_declare(bus->conn, BUS_CHANNEL,
 	    amqp_cstring_bytes(name), 0, 1, 0, 0, args) == NULL) {
 		(void)bus_check(bus, "queue.declare", BUS_CHANNEL);

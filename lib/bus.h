@@ -118,10 +118,12 @@ int bus_queue_declare_nowait(struct bus *bus, const char *name,
 int bus_queue_bind_nowait(struct bus *bus, const char *queue,
     const char *exchange, const char *key)
 	__attribute__((warn_unused_result));
-/* Declares QUEUE durable with at most MAX_LENGTH messages (the oldest
- * are dropped beyond that): for a queue that must not grow unbounded. */
+/* Declares QUEUE durable with at most MAX_LENGTH messages and MAX_BYTES
+ * of bodies (the oldest are dropped beyond that): for a queue that must
+ * not grow unbounded. */
 int bus_queue_declare_bounded(struct bus *bus, const char *name,
-    int64_t max_length) __attribute__((warn_unused_result));
+    int64_t max_length, int64_t max_bytes)
+	__attribute__((warn_unused_result));
 /*
  * Deletes QUEUE if it is empty and unused.  0 when it is gone, 1 when it
  * is kept because it holds messages or has consumers (the channel stays

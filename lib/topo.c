@@ -119,7 +119,8 @@ topo_declare_core(struct bus *bus, const char *prefix)
 		-1 ||
 	    bus_exchange_declare(bus, job_x, "direct", true, NULL) == -1 ||
 	    bus_exchange_declare(bus, dead_x, "fanout", true, NULL) == -1 ||
-	    bus_queue_declare_bounded(bus, dead_q, TOPO_DEAD_MAX) == -1 ||
+	    bus_queue_declare_bounded(bus, dead_q, TOPO_DEAD_MAX,
+		TOPO_DEAD_MAX_BYTES) == -1 ||
 	    bus_queue_bind(bus, dead_q, dead_x, "") == -1)
 		goto out;
 	rc = 0;

@@ -28,6 +28,7 @@ char *topo_dead_queue(const char *prefix);           /* P.dead */
 
 /* Messages the dead-letter queue keeps; the oldest go beyond that. */
 #define TOPO_DEAD_MAX 10000
+#define TOPO_DEAD_MAX_BYTES (64 << 20)
 
 /*
  * Declares the exchanges and the shared durable queues: the ticket
