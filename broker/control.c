@@ -10,6 +10,11 @@
  * of a resource that is not UP does nothing and says so, but is no
  * failure, as in resalloc-maint).
  *
+ * A resource's data (what its cmd_new printed: addresses, often
+ * credentials) is in the answers to admins only; to anybody else the
+ * JSON of a resource has no "data" member.  What the owner of a ticket
+ * may see of its resource, the ticket's own answers give.
+ *
  * JSON is written the way resalloc-maint's Python writes it
  * (json.dumps(..., indent=4)): four-space indentation, ", " and ": "
  * separators, and every character outside ASCII as a \u escape, so the
@@ -40,6 +45,7 @@ struct answer {
 	size_t nlines;
 	char *error;                 /* failure, without the command name */
 	char *warning;               /* ok, but worth saying on stderr */
+	bool admin;                  /* the user is one of the admins */
 };
 
 static void
@@ -323,9 +329,10 @@ data_stripped(const struct sched_resource_view *v, const char **p,
 	*len = n;
 }
 
+/* V as JSON; its data only WITH_DATA (for admins). */
 static void
 resource_json(struct json *j, const char *key,
-    const struct sched_resource_view *v)
+    const struct sched_resource_view *v, bool with_data)
 {
 	const char *data;
 	char when[32];
@@ -338,11 +345,13 @@ resource_json(struct json *j, const char *key,
 	json_str(j, "name", v->name);
 	json_str(j, "pool", v->pool);
 	json_str(j, "state", v->state);
-	json_member(j, "data");
-	if (v->data == NULL)
-		fputs("null", j->f);
-	else
-		json_string(j->f, data, len);
+	if (with_data) {
+		json_member(j, "data");
+		if (v->data == NULL)
+			fputs("null", j->f);
+		else
+			json_string(j->f, data, len);
+	}
 	json_uint_or_null(j, "ticket_id", v->ticket_id);
 	json_str(j, "sandbox", v->sandbox);
 	json_int(j, "releases", v->releases);
@@ -373,7 +382,7 @@ resource_line(void *arg, const struct sched_resource_view *v)
 	if (w->up && strcmp(v->state, "UP") != 0)
 		return;
 	if (w->json) {
-		resource_json(&w->j, NULL, v);
+		resource_json(&w->j, NULL, v, w->a->admin);
 		return;
 	}
 	tags = xstrdup("");
@@ -416,20 +425,25 @@ cmd_resource_list(struct sched *s, const Resbus__V1__ControlRequest *req,
 	a->reply.ok = true;
 }
 
+struct resource_info {
+	struct json j;
+	bool with_data;
+};
+
 static void
 resource_info(void *arg, const struct sched_resource_view *v)
 {
-	struct json *j = arg;
+	struct resource_info *ri = arg;
 
-	resource_json(j, NULL, v);
+	resource_json(&ri->j, NULL, v, ri->with_data);
 }
 
 static void
 cmd_resource_info(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct control_ops *ops, struct answer *a)
 {
+	struct resource_info ri;
 	const char *arg;
-	struct json j;
 	uint64_t id = 0;
 	int found;
 
@@ -439,12 +453,14 @@ cmd_resource_info(struct sched *s, const Resbus__V1__ControlRequest *req,
 		return;
 	}
 	arg = req->args[0];
-	json_start(&j);
+	memset(&ri, 0, sizeof(ri));
+	ri.with_data = a->admin;
+	json_start(&ri.j);
 	if (parse_u64(arg, &id) == 0)
-		found = sched_resource_find(s, id, NULL, resource_info, &j);
+		found = sched_resource_find(s, id, NULL, resource_info, &ri);
 	else
-		found = sched_resource_find(s, 0, arg, resource_info, &j);
-	a->reply.json = json_finish(&j);
+		found = sched_resource_find(s, 0, arg, resource_info, &ri);
+	a->reply.json = json_finish(&ri.j);
 	if (!found) {
 		answer_fail(a, "Unknown resource: %s", arg);
 		return;
@@ -877,6 +893,7 @@ control_handle(struct sched *s, const struct conf_server *server,
 		goto reply;
 	}
 	log_info("control: %s by \"%s\"", cmd->name, user);
+	a.admin = control_is_admin(server, user);
 	cmd->fn(s, req, ops, &a);
 	if (a.error != NULL) {
 		error = xasprintf("%s: %s", cmd->name, a.error);

@@ -17,7 +17,9 @@
 
 #include <ev.h>
 
+#include "bus.h"
 #include "conf.h"
+#include "control.h"
 #include "log.h"
 #include "msg.h"
 #include "sched.h"
@@ -749,6 +751,86 @@ START_TEST(test_idem_per_owner)
 }
 END_TEST
 
+/* The ControlReply's JSON to a control request; caller frees. */
+struct control_out {
+	char *json;
+	bool ok;
+};
+
+static void
+control_reply(void *ctx, const struct bus_delivery *d,
+    const ProtobufCMessage *m)
+{
+	const Resbus__V1__ControlReply *r = (const void *)m;
+	struct control_out *out = ctx;
+
+	out->ok = r->ok;
+	out->json = xstrdup(r->json ? r->json : "");
+}
+
+static int
+no_reload(void *ctx, char *err, size_t errlen)
+{
+	return -1;
+}
+
+static char *
+control_json(struct fixture *f, const char *user, const char *command,
+    const char *arg)
+{
+	Resbus__V1__ControlRequest req = RESBUS__V1__CONTROL_REQUEST__INIT;
+	struct control_out out = { NULL, false };
+	struct control_ops ops = { control_reply, no_reload, &out };
+	struct bus_delivery d;
+	char *args[1] = { (char *)arg };
+
+	req.command = (char *)command;
+	req.json = true;
+	if (arg != NULL) {
+		req.args = args;
+		req.n_args = 1;
+	}
+	memset(&d, 0, sizeof(d));
+	d.type = msg_type(&req.base);
+	d.user_id = user;
+	d.body = msg_pack(&req.base, &d.len);
+	control_handle(f->s, f->server, &d, &ops);
+	free((void *)d.body);
+	ck_assert_msg(out.ok, "%s %s failed", command, arg ? arg : "");
+	return out.json;
+}
+
+/* A resource's data is in control answers to admins only. */
+START_TEST(test_control_data)
+{
+	struct fixture *f = fixture_new(two_of_a, "admins: [root]\n");
+	char *json, id[32];
+
+	step(f);
+	allocated(f, 0);
+	step(f);
+	snprintf(id, sizeof(id), "%" PRIu64, f->sink.starts[0].id);
+	json = control_json(f, "root", "resource-info", id);
+	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
+	free(json);
+	json = control_json(f, "root", "resource-list", NULL);
+	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
+	free(json);
+	json = control_json(f, "alice", "resource-info", id);
+	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
+	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
+	free(json);
+	json = control_json(f, "alice", "resource-list", NULL);
+	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
+	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
+	free(json);
+	json = control_json(f, "", "resource-info", id);
+	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
+	free(json);
+	fixture_free(f);
+}
+END_TEST
+
 static Suite *
 sched_suite(void)
 {
@@ -768,6 +850,7 @@ sched_suite(void)
 	tcase_add_test(tc, test_list_sweep);
 	tcase_add_test(tc, test_result_mismatch);
 	tcase_add_test(tc, test_idem_per_owner);
+	tcase_add_test(tc, test_control_data);
 	suite_add_tcase(s, tc);
 	return s;
 }
