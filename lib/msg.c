@@ -125,7 +125,8 @@ msg_utf8_valid(const char *s, size_t len)
 
 /*
  * Fields whose bounds differ from the defaults: MAX is a string's or a
- * bytes field's length, or a repeated field's count.
+ * bytes field's length, or a repeated field's count; "field[]" bounds
+ * the length of each value of a repeated field.
  */
 static const struct msg_bound {
 	const char *message;         /* full name */
@@ -139,6 +140,7 @@ static const struct msg_bound {
 	{ "resbus.v1.ResourceRef", "pool", MSG_NAME_MAX },
 	{ "resbus.v1.AllocateResult", "data", MSG_DATA_MAX },
 	{ "resbus.v1.ListResult", "names", MSG_LIST_NAMES_MAX },
+	{ "resbus.v1.ListResult", "names[]", MSG_NAME_MAX },
 	{ "resbus.v1.ListResult", "pool", MSG_NAME_MAX },
 	{ "resbus.v1.List", "pool", MSG_NAME_MAX },
 	{ "resbus.v1.ControlRequest", "args", 4096 },
@@ -146,15 +148,18 @@ static const struct msg_bound {
 	{ NULL, NULL, 0 },
 };
 
+/* The bound of field F of D (F's values, with ELEM), or DFLT. */
 static size_t
 msg_bound(const ProtobufCMessageDescriptor *d,
-    const ProtobufCFieldDescriptor *f, size_t dflt)
+    const ProtobufCFieldDescriptor *f, bool elem, size_t dflt)
 {
 	const struct msg_bound *b;
+	size_t n = strlen(f->name);
 
 	for (b = msg_bounds; b->message != NULL; b++)
 		if (strcmp(b->message, d->name) == 0 &&
-		    strcmp(b->field, f->name) == 0)
+		    strncmp(b->field, f->name, n) == 0 &&
+		    strcmp(b->field + n, elem ? "[]" : "") == 0)
 			return b->max;
 	return dflt;
 }
@@ -164,11 +169,12 @@ msg_bound(const ProtobufCMessageDescriptor *d,
 static int msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
     size_t errlen);
 
-/* Checks the one value of field F at P (a char *, a binary, a message). */
+/* Checks the one value of field F at P (a char *, a binary, a message);
+ * ELEM: one value of a repeated field. */
 static int
 msg_check_value(const ProtobufCMessageDescriptor *d,
-    const ProtobufCFieldDescriptor *f, const void *p, int depth, char *err,
-    size_t errlen)
+    const ProtobufCFieldDescriptor *f, const void *p, bool elem, int depth,
+    char *err, size_t errlen)
 {
 	const ProtobufCBinaryData *bin;
 	const char *str;
@@ -180,7 +186,7 @@ msg_check_value(const ProtobufCMessageDescriptor *d,
 		if (str == NULL)
 			return 0;
 		len = strlen(str);
-		max = msg_bound(d, f, MSG_STRING_MAX);
+		max = msg_bound(d, f, elem, MSG_STRING_MAX);
 		if (len > max) {
 			snprintf(err, errlen, "%s.%s: %zu bytes, more than %zu",
 			    d->short_name, f->name, len, max);
@@ -194,7 +200,7 @@ msg_check_value(const ProtobufCMessageDescriptor *d,
 		return 0;
 	case PROTOBUF_C_TYPE_BYTES:
 		bin = p;
-		max = msg_bound(d, f, MSG_DATA_MAX);
+		max = msg_bound(d, f, elem, MSG_DATA_MAX);
 		if (bin->len > max) {
 			snprintf(err, errlen, "%s.%s: %zu bytes, more than %zu",
 			    d->short_name, f->name, bin->len, max);
@@ -244,13 +250,13 @@ msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
 	for (i = 0; i < d->n_fields; i++) {
 		f = &d->fields[i];
 		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-			if (msg_check_value(d, f, base + f->offset, depth, err,
-			    errlen) == -1)
+			if (msg_check_value(d, f, base + f->offset, false,
+			    depth, err, errlen) == -1)
 				return -1;
 			continue;
 		}
 		n = *(const size_t *)(base + f->quantifier_offset);
-		max = msg_bound(d, f, MSG_REPEATED_MAX);
+		max = msg_bound(d, f, false, MSG_REPEATED_MAX);
 		if (n > max) {
 			snprintf(err, errlen, "%s.%s: %zu values, more than %zu",
 			    d->short_name, f->name, n, max);
@@ -260,8 +266,8 @@ msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
 			continue;
 		elems = *(const char *const *)(base + f->offset);
 		for (j = 0; j < n; j++)
-			if (msg_check_value(d, f, elems + j * size, depth, err,
-			    errlen) == -1)
+			if (msg_check_value(d, f, elems + j * size, true,
+			    depth, err, errlen) == -1)
 				return -1;
 	}
 	return 0;

@@ -380,6 +380,20 @@ START_TEST(test_check_bounds)
 	ck_assert_int_eq(msg_check(&list.base, err, sizeof(err)), 0);
 	list.n_names = MSG_LIST_NAMES_MAX + 1;
 	ck_assert_int_eq(msg_check(&list.base, err, sizeof(err)), -1);
+	/* each name is bounded by itself, not by the count of names */
+	{
+		char name[MSG_NAME_MAX + 2];
+
+		memset(name, 'n', sizeof(name));
+		name[MSG_NAME_MAX] = '\0';
+		names[0] = name;
+		list.n_names = 1;
+		ck_assert_int_eq(msg_check(&list.base, err, sizeof(err)), 0);
+		name[MSG_NAME_MAX] = 'n';
+		name[MSG_NAME_MAX + 1] = '\0';
+		ck_assert_int_eq(msg_check(&list.base, err, sizeof(err)), -1);
+		names[0] = "vm";
+	}
 
 	/* a body past MSG_MAX_BYTES is not even decoded */
 	buf = calloc(1, MSG_MAX_BYTES + 1);
