@@ -8,10 +8,12 @@
  * or the deadline passes.  Replies to other correlation ids (answers to
  * an earlier call that timed out) are dropped.
  *
- * The client declares the core topology itself (topo_declare_core), so a
- * request published before resbusd ever ran lands in a durable queue and
- * is served when the broker starts, instead of being dropped by an
- * exchange that does not exist yet.
+ * The client makes sure the core topology exists (topo_ensure_core: a
+ * passive look first, as a client of the permissions recipe may not
+ * declare it; a declare only when it is missing), so a request published
+ * before resbusd ever ran lands in a durable queue and is served when the
+ * broker starts, instead of being dropped by an exchange that does not
+ * exist yet.
  *
  * Waiting for a ticket binds a second queue to ticket.<id>.* on the event
  * exchange *before* querying the ticket once: an update published between
@@ -512,7 +514,7 @@ resbus_client_new(const char *url, const char *prefix, char *err, size_t errlen)
 		return NULL;
 	}
 	c = client_alloc(bus, prefix);
-	if (topo_declare_core(bus, prefix) == -1) {
+	if (topo_ensure_core(bus, prefix) == -1) {
 		snprintf(err, errlen,
 		    "cannot declare the %s exchanges on %s: %s", prefix, shown,
 		    bus_error(bus));

@@ -836,20 +836,27 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		ev_break(srv->loop, EVBREAK_ALL);
 }
 
-/* libmicrohttpd's own messages, into our log. */
+/*
+ * libmicrohttpd's own messages, into our log.  That a client's socket
+ * closed is no news (a request timed out, a caller gave up): debug only.
+ */
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
 	size_t n;
 
+	(void)cls;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	log_warnx("http: %s", buf);
+	if (strstr(buf, "connection closure") != NULL ||
+	    strstr(buf, "onnection reset") != NULL)
+		log_debug("libmicrohttpd: %s", buf);
+	else
+		log_warnx("http: %s", buf);
 }
-
 
 static void
 on_stop_grace(struct ev_loop *loop, ev_timer *w, int revents)
