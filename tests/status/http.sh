@@ -86,10 +86,49 @@ http_rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$BROKER_PID/status"
 }
 
-# http_hold_tickets N: N tickets that stay OPEN (tag "hold"), opened 16 at
-# a time.
+# http_hold_tickets N [SANDBOX]: N tickets that stay OPEN (tag "hold"),
+# opened 32 at a time, with sandbox SANDBOX if given.
 http_hold_tickets() {
-	seq "$1" | xargs -P 16 -I{} timeout -k 5 60 "$RB_RESBUS" ticket \
-	    --tag hold --timeout 30 >/dev/null ||
+	local sb=()
+	[ -z "${2:-}" ] || sb=(--sandbox "$2")
+	seq "$1" | xargs -P 32 -I{} timeout -k 5 60 "$RB_RESBUS" ticket \
+	    --tag hold --timeout 30 "${sb[@]}" >/dev/null ||
 	    rb_fail "opening $1 tickets failed"
+}
+
+# http_bulk_tickets N [SANDBOX]: N OPEN "hold" tickets, fast: one through
+# resbus, N - 1 copies of it written into the SQLite store while resbusd
+# is stopped; resbusd is then started again and loads them (BROKER_PID is
+# the new process).
+http_bulk_tickets() {
+	local sb=()
+	[ -z "${2:-}" ] || sb=(--sandbox "$2")
+	rb_resbus ticket --tag hold --timeout 30 "${sb[@]}" >/dev/null ||
+	    rb_fail "resbus ticket failed"
+	rb_stop_broker
+	python3 - "$RB_TMP/db.sqlite" "$1" <<'EOF' || rb_fail "copying tickets failed"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.row_factory = sqlite3.Row
+row = dict(db.execute("SELECT * FROM tickets WHERE state = 'OPEN' "
+                      "ORDER BY id DESC LIMIT 1").fetchone())
+row["idem_key"] = None
+cols = ", ".join(row)
+marks = ", ".join("?" for _ in row)
+first = row["id"]
+rows = []
+for i in range(1, int(sys.argv[2])):
+    row["id"] = first + i
+    rows.append(tuple(row.values()))
+db.executemany("INSERT INTO tickets (%s) VALUES (%s)" % (cols, marks), rows)
+db.commit()
+EOF
+	rb_start_broker
+	BROKER_PID=$RB_BROKER_PID
+	rb_wait_for "resbusd to hold $1 open tickets" 60 http_open_tickets_are "$1"
+}
+
+http_open_tickets_are() {
+	curl -s --max-time 10 "$BASE/metrics" |
+	    grep -qx "resbus_tickets{state=\"open\"} $1"
 }

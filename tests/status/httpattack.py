@@ -7,10 +7,11 @@ server, in the Python standard library only.
       with PER_ADDRESS, at most that many from each source address
       127.0.0.2, 127.0.0.3, ... (HOST must be on loopback); prints how
       many the server kept open
-  httpattack.py slow HOST PORT N PATH HOLD_S
+  httpattack.py slow HOST PORT N PATH HOLD_S [PER_ADDRESS]
       N clients each send GET PATH and never read the answer (a small
       receive buffer); after HOLD_S seconds they close.  Prints how many
-      connected.
+      connected as soon as they have sent their requests.  PER_ADDRESS as
+      for burst.
   httpattack.py trickle HOST PORT INTERVAL_S MAX_S
       sends a request header one byte every INTERVAL_S seconds, never
       finishing it; prints the seconds after which the server closed the
@@ -67,11 +68,14 @@ def burst(host, port, n, per_address):
     print(len(alive))
 
 
-def slow(host, port, n, path, hold_s):
+def slow(host, port, n, path, hold_s, per_address):
     socks = []
     req = ("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode()
-    for _ in range(n):
-        s = connect(host, port, rcvbuf=4096)
+    for i in range(n):
+        source = None
+        if per_address:
+            source = "127.0.0.%d" % (2 + i // per_address)
+        s = connect(host, port, rcvbuf=4096, source=source)
         s.sendall(req)
         socks.append(s)
     print(len(socks), flush=True)
@@ -120,8 +124,9 @@ def main(argv):
     cmd, host, port = argv[1], argv[2], int(argv[3])
     if cmd == "burst" and len(argv) in (5, 6):
         burst(host, port, int(argv[4]), int(argv[5]) if len(argv) == 6 else 0)
-    elif cmd == "slow" and len(argv) == 7:
-        slow(host, port, int(argv[4]), argv[5], float(argv[6]))
+    elif cmd == "slow" and len(argv) in (7, 8):
+        slow(host, port, int(argv[4]), argv[5], float(argv[6]),
+             int(argv[7]) if len(argv) == 8 else 0)
     elif cmd == "trickle" and len(argv) == 6:
         trickle(host, port, float(argv[4]), float(argv[5]))
     elif cmd == "perip" and len(argv) == 6:
