@@ -229,15 +229,15 @@ gateway_lost(struct gateway *g)
 
 	log_warnx("%s; reconnecting on the next call",
 	    resbus_client_error(g->client));
-	while ((c = g->calls) != NULL &&
-	       (c->rpc != NULL || c->watch != NULL)) {
-		call_fault(c, XMLRPC_FAULT_APPLICATION,
-		    "connection to the bus lost");
-		call_end(c);
-	}
+	/* Waits between queries; the requests in flight were answered. */
+again:
 	for (c = g->calls; c != NULL; c = c->next)
-		if (c->rpc != NULL || c->watch != NULL)
-			fatalx("gateway: a call still on a lost connection");
+		if (c->rpc != NULL || c->watch != NULL) {
+			call_fault(c, XMLRPC_FAULT_APPLICATION,
+			    "connection to the bus lost");
+			call_end(c);
+			goto again;
+		}
 	ev_io_stop(g->loop, &g->io);
 	resbus_client_free(g->client);
 	g->client = NULL;
