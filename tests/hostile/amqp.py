@@ -18,6 +18,7 @@ UTF-8, any size).
         may be bytes (b'\\xff').  Nested messages are dicts, repeated
         fields lists, maps dicts.
         --exchange X (default: the default exchange) --key K
+        --key-expr E    the routing key as a Python expression of i
         --type-prop T   the AMQP type property (default resbus.v1.TYPE;
                         "" for none)
         --user-id U / --no-user-id   (default: the URL's login)
@@ -25,7 +26,10 @@ UTF-8, any size).
         --wait S        wait up to S seconds for the replies
         --repeat N      publish N messages (FIELDS may use the index i)
         --print FIELD   print only this field of each reply
-        --summary       print "COUNT TYPE MESSAGE" lines of the replies
+        --time          print elapsed_ms=N: from the first publish to the
+                        last reply
+        --summary       print "COUNT TYPE MESSAGE" lines of the replies,
+                        numbers in MESSAGE shown as N
     amqp.py URL peek QUEUE
         prints each message of QUEUE (type, user_id, headers, fields)
         and leaves them there.
@@ -44,6 +48,7 @@ stderr); 1 anything else.
 """
 import argparse
 import collections
+import re
 import sys
 import time
 
@@ -242,6 +247,7 @@ def login(url):
 
 def cmd_publish(ch, a):
     fields_of = eval('lambda i: ' + a.fields)   # noqa: S307 (test tool)
+    key_of = eval('lambda i: ' + a.key_expr) if a.key_expr else None
     mtype = 'resbus.v1.' + a.type if a.type_prop is None else a.type_prop
     user_id = None if a.no_user_id else (a.user_id or login(a.url))
     reply_to = a.reply_to
@@ -251,14 +257,19 @@ def cmd_publish(ch, a):
         reply_to = r.method.queue
         ch.basic_consume(reply_to, lambda c, m, p, b: replies.append((p, b)),
                          auto_ack=True)
-    ch.confirm_delivery()
-    for i in range(a.repeat):
-        body = encode(a.type, fields_of(i)) if a.type in SCHEMA else b''
+    if a.repeat == 1:
+        # A refusal shows at once; a flood goes without waiting.
+        ch.confirm_delivery()
+    bodies = [encode(a.type, fields_of(i)) if a.type in SCHEMA else b''
+              for i in range(a.repeat)]
+    t0 = time.monotonic()
+    for i, body in enumerate(bodies):
         props = pika.BasicProperties(
             type=mtype or None, user_id=user_id, reply_to=reply_to,
             content_type='application/x-protobuf', delivery_mode=2,
             correlation_id='hostile-%d' % i)
-        ch.basic_publish(a.exchange, a.key, body, props)
+        ch.basic_publish(a.exchange, key_of(i) if key_of else a.key, body,
+                         props)
     if a.wait is None:
         return 0
     deadline = time.monotonic() + a.wait
@@ -268,12 +279,15 @@ def cmd_publish(ch, a):
         counts = collections.Counter()
         for p, b in replies:
             mtype, fields = describe(p, b)
-            counts[(mtype, text(fields.get('message', '')))] += 1
+            msg = re.sub(r'[0-9]+', 'N', text(fields.get('message', '')))
+            counts[(mtype, msg)] += 1
         for (mtype, msg), n in sorted(counts.items()):
             print(n, mtype, msg)
     else:
         for p, b in replies:
             show(p, b, a.print)
+    if a.time:
+        print('elapsed_ms=%d' % ((time.monotonic() - t0) * 1000))
     if len(replies) < a.repeat:
         print('amqp.py: %d of %d replies within %gs' %
               (len(replies), a.repeat, a.wait), file=sys.stderr)
@@ -320,6 +334,7 @@ def main():
     pub.add_argument('fields', nargs='?', default='{}')
     pub.add_argument('--exchange', default='')
     pub.add_argument('--key', default='')
+    pub.add_argument('--key-expr')
     pub.add_argument('--type-prop')
     pub.add_argument('--user-id')
     pub.add_argument('--no-user-id', action='store_true')
@@ -328,6 +343,7 @@ def main():
     pub.add_argument('--repeat', type=int, default=1)
     pub.add_argument('--print')
     pub.add_argument('--summary', action='store_true')
+    pub.add_argument('--time', action='store_true')
     peek = sub.add_parser('peek')
     peek.add_argument('queue')
     dq = sub.add_parser('delete-queue')

@@ -22,19 +22,22 @@ big() { # N: a TicketRequest with N labels of 200 bytes
 	echo "{'tags': ['demo'], 'labels': {'l%05d' % j: 'v' * 200 for j in range($1)}}"
 }
 
-# (a) 1.7 MB and 3.4 MB: an Error within 5 s each, resbus.dead gets them.
+# (a) 1.7 MB and 3.4 MB: an Error each, costing resbusd less than a second
+# of CPU (the loop stalled 22 s and 96 s), and resbus.dead gets them.
 dead0=$(rbh_dead_count)
 n=0
 for labels in 8000 16000; do
-	t0=$(date +%s%N)
+	cpu0=$(rbh_cpu_ms)
 	out=$(rbh_amqp mallory publish TicketRequest "$(big $labels)" \
-	    --exchange resbus.ticket --key demo --wait 30) ||
+	    --exchange resbus.ticket --key demo --wait 30 --time) ||
 	    rb_fail "no answer to a TicketRequest with $labels labels ($?)"
-	ms=$((($(date +%s%N) - t0) / 1000000))
-	rb_log "$labels labels: answered in $ms ms: $(echo "$out" | grep ^message=)"
+	cpu=$(($(rbh_cpu_ms) - cpu0))
+	ms=$(sed -n 's/^elapsed_ms=//p' <<<"$out")
+	rb_log "$labels labels: answered in $ms ms, $cpu ms of resbusd's CPU:" \
+	    "$(echo "$out" | grep ^message=)"
 	rbh_error_reply '.' "$out" "a TicketRequest with $labels labels"
-	[ "$ms" -lt 5000 ] ||
-	    rb_fail "the TicketRequest with $labels labels took $ms ms to refuse"
+	[ "$cpu" -lt 1000 ] ||
+	    rb_fail "the TicketRequest with $labels labels took $cpu ms of CPU to refuse"
 	n=$((n + 1))
 	rbh_wait_dead $((dead0 + n)) "the request with $labels labels"
 done
@@ -53,12 +56,6 @@ id=$(rbh_amqp alice publish TicketRequest \
 rb_assert_match '^[0-9]+$' "$id" "the ticket of a request with 32 labels"
 rbh_resbus alice ticket-close "$id" || rb_fail "ticket-close $id failed"
 
-# What resbus.dead says about them.
-peek=$(rbh_dead_peek) || rb_fail "cannot look at resbus.dead"
-rb_assert_match '^header\.x-resbus-reason=.' "$peek" "a reason in resbus.dead"
-rb_assert_match '^header\.x-resbus-queue=resbus\.' "$peek" "the queue in resbus.dead"
-rb_assert_match "^user_id=${RBH_LOGIN[mallory]}\$" "$peek" "mallory's user_id in resbus.dead"
-
 rbh_after_attack alice --tag demo
 
 # (c) resbusd restarted, with the 1.7 MB message waiting for it.
@@ -72,4 +69,10 @@ RBH_BROKER_STARTS=2
 rbh_wait_dead $((dead1 + 1)) "the request waiting at the start"
 sleep 3
 rbh_after_attack alice --tag demo
+
+# What resbus.dead says about them.
+peek=$(rbh_dead_peek) || rb_fail "cannot look at resbus.dead"
+rb_assert_match '^header\.x-resbus-reason=.' "$peek" "a reason in resbus.dead"
+rbh_dead_by "$peek" mallory
+rbh_dead_from "$peek" resbus.ticket.unrouted
 rb_done

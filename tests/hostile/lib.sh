@@ -45,23 +45,26 @@ RBH_PERMS_admin=("${RBH_PERMS_client[@]}")
 RBH_PERMS_tight=("${RBH_PERMS_client[@]}")
 # A worker declares and consumes its pools' queues and binds them to
 # resbus.job, binds a server-named queue to resbus.event for cancel.<pool>,
-# and publishes results to resbus.event.  No write on amq.default: it
+# and publishes results to resbus.event.  It declares resbus.job too (it
+# may start before resbusd ever ran).  No write on amq.default: it
 # answers nobody directly.
 RBH_PERMS_worker=(
-	'^(amq\.gen-.*|resbus\.pool\..*)$'
+	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.job)$'
 	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.event)$'
 	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.event|resbus\.job)$'
 )
 # resbusd declares, binds, consumes and deletes everything under resbus.,
-# and answers clients through the default exchange.
+# answers clients through the default exchange, and publishes its
+# notifications on amq.topic (server.yaml's notify_exchange).
 RBH_PERMS_broker=(
 	'^resbus\..*'
-	'^(resbus\..*|amq\.default)$'
+	'^(resbus\..*|amq\.default|amq\.topic)$'
 	'^resbus\..*'
 )
 
 declare -A RBH_LOGIN=()
 declare -A RBH_URL=()
+declare -A RBH_PW=()
 RBH_ROLES=(broker worker admin alice bob mallory tight)
 RBH_BROKER_PID0=
 RBH_WORKER_YAML=
@@ -79,19 +82,16 @@ rbh_python() {
 	return 1
 }
 
-# rbh_user NAME ROLE: a RabbitMQ user for NAME with ROLE's permissions.
+# rbh_user NAME ROLE: a RabbitMQ user for NAME with ROLE's permissions
+# (run in the background by rbh_setup: rabbitmqctl takes a second).
 rbh_user() {
-	local name=$1 role=$2 login pw perms
-	login="$name-${RB_VHOST##*/}"
-	pw="pw-$name-$RANDOM$RANDOM"
-	rb_ctl add_user "$login" "$pw" >/dev/null ||
-	    rb_fail "cannot add RabbitMQ user $login"
-	RB_USERS+=("$login")
+	local name=$1 role=$2 perms
 	perms="RBH_PERMS_$role[@]"
-	rb_ctl set_permissions -p "$RB_VHOST" "$login" "${!perms}" \
-	    >/dev/null || rb_fail "cannot set permissions of $login"
-	RBH_LOGIN[$name]=$login
-	RBH_URL[$name]="amqp://$(rb_urlencode "$login"):$pw@127.0.0.1:$RESBUS_TEST_AMQP_PORT/$(rb_urlencode "$RB_VHOST")"
+	rb_ctl add_user "${RBH_LOGIN[$name]}" "${RBH_PW[$name]}" >/dev/null ||
+	    { echo "cannot add RabbitMQ user ${RBH_LOGIN[$name]}" >&2; return 1; }
+	rb_ctl set_permissions -p "$RB_VHOST" "${RBH_LOGIN[$name]}" \
+	    "${!perms}" >/dev/null ||
+	    { echo "cannot set permissions of ${RBH_LOGIN[$name]}" >&2; return 1; }
 }
 
 # rbh_setup NAME [STORE]: rb_setup NAME (NAME-STORE with a store), the
@@ -109,17 +109,26 @@ rbh_setup() {
 	RBH_PY=$(rbh_python) ||
 	    rb_fail "no python3 with pika: install python3-pika (scripts/deps.sh)"
 	RBH_AMQP=$RESBUS_SRCDIR/tests/hostile/amqp.py
-	rbh_user broker broker
-	rbh_user worker worker
-	rbh_user admin admin
-	rbh_user alice client
-	rbh_user bob client
-	rbh_user mallory client
-	rbh_user tight tight
-	# The broker logs in as its own user; the CLI, unless told, as
-	# nobody the broker knows (guest has no business with resbus here).
+	local name role pids=() pid
+	for name in "${RBH_ROLES[@]}"; do
+		RBH_LOGIN[$name]="$name-${RB_VHOST##*/}"
+		RBH_PW[$name]="pw-$name-$RANDOM$RANDOM"
+		RBH_URL[$name]="amqp://$(rb_urlencode "${RBH_LOGIN[$name]}"):${RBH_PW[$name]}@127.0.0.1:$RESBUS_TEST_AMQP_PORT/$(rb_urlencode "$RB_VHOST")"
+		RB_USERS+=("${RBH_LOGIN[$name]}")
+		case $name in
+		alice | bob | mallory) role=client ;;
+		*) role=$name ;;
+		esac
+		rbh_user "$name" "$role" &
+		pids+=($!)
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" || rb_fail "cannot set up the recipe's users"
+	done
+	# Every daemon and CLI call names its user: resbusd and the worker
+	# by their configuration, the CLI by --amqp-url.
 	RB_AMQP_URL=${RBH_URL[broker]}
-	RESBUS_AMQP_URL=${RBH_URL[mallory]}
+	unset RESBUS_AMQP_URL
 	RBH_GUEST_URL="amqp://guest:guest@127.0.0.1:$RESBUS_TEST_AMQP_PORT/$(rb_urlencode "$RB_VHOST")"
 	rbh_server_yaml
 }
@@ -330,4 +339,28 @@ rbh_refused() {
 rbh_error_reply() {
 	rb_assert_match '^type=resbus\.v1\.Error$' "$2" "$3: the reply type"
 	rb_assert_match "^message=.*$1" "$2" "$3: the Error message"
+}
+
+# rbh_dead_from PEEK QUEUE: resbus.dead (PEEK: rbh_dead_peek's output)
+# holds a message that came from QUEUE: header x-resbus-queue.
+rbh_dead_from() {
+	rb_assert_match "^header\\.x-resbus-queue=${2//./\\.}\$" "$1" \
+	    "a message from $2 in resbus.dead (header x-resbus-queue)"
+}
+
+# rbh_dead_by PEEK USER: resbus.dead holds a message sent by USER: its
+# user_id, or, republished by resbusd (whose login RabbitMQ puts there),
+# a header naming USER's login.
+rbh_dead_by() {
+	rb_assert_match "^(user_id|header\\.x-[a-z-]+)=${RBH_LOGIN[$2]}\$" "$1" \
+	    "a message of $2 in resbus.dead"
+}
+
+# CPU time resbusd has used (user + system), in milliseconds: a measure
+# of work that a loaded machine does not inflate as it does wall time.
+rbh_cpu_ms() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	awk -v hz="$hz" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' \
+	    "/proc/$RB_BROKER_PID/stat"
 }

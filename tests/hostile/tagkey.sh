@@ -45,7 +45,8 @@ take() {
 	rbh_amqp mallory publish TicketRequest "{'tags': [$tags]}" \
 	    --exchange resbus.ticket --key "$1" --wait 20 --print ticket_id
 }
-id=$(take demo) || rb_fail "no answer to the zero-padded request ($?)"
+canon='cpus>=1+demo+disk>=1+gpus>=1+memory>=1+net>=1'
+id=$(take "$canon") || rb_fail "no answer to the zero-padded request ($?)"
 rb_assert_match '^[0-9]+$' "$id" "the ticket of the zero-padded request"
 data=$(rbh_resbus mallory ticket-wait "$id" --timeout 60) ||
     rb_fail "ticket-wait $id failed ($?)"
@@ -57,13 +58,20 @@ rb_assert_match '^resbus\.ticket\..*memory>=1' "$queues" "the canonical queue"
 long=$(awk 'length($0) > 255' <<<"$queues")
 rb_assert_eq "" "$long" "queue names over 255 bytes"
 
+# Under another routing key (two of the tags as sent): refused.
+raw="demo+$(pad memory)"
+out=$(rbh_amqp mallory publish TicketRequest "{'tags': [$tags]}" \
+    --exchange resbus.ticket --key "$raw" --wait 20) ||
+    rb_fail "no answer to the request under its raw key ($?)"
+rbh_error_reply 'canonical' "$out" "the zero-padded request under its raw key"
+
 # (b) the same through the CLI, with a padded tag among others.
 rbh_cycle alice --tag demo --tag "$(pad memory)" --tag 'disk>=0100'
 
 # (c) a key long even in canonical form: refused with an Error.
 long_tags=$(python3 -c "print(', '.join(repr('t%02d' % j + 'x' * 40) for j in range(8)))")
 out=$(rbh_amqp mallory publish TicketRequest "{'tags': [$long_tags]}" \
-    --exchange resbus.ticket --key demo --wait 20) ||
+    --exchange resbus.ticket --key t00 --wait 20) ||
     rb_fail "no answer to the request with a long key ($?)"
 rbh_error_reply 'tag' "$out" "a request whose tag-set key is over 200 bytes"
 rb_assert_no_match 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' "$(rb_queues)" \
@@ -74,7 +82,7 @@ rbh_after_attack alice --tag demo
 # (d) restarted, with the zero-padded request waiting for it.
 rb_stop_broker
 rbh_amqp mallory publish TicketRequest "{'tags': [$tags]}" \
-    --exchange resbus.ticket --key demo --reply-to nobody ||
+    --exchange resbus.ticket --key "$canon" --reply-to nobody ||
     rb_fail "cannot publish while resbusd is down"
 rbh_start_broker
 RBH_BROKER_STARTS=2
