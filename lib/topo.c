@@ -159,9 +159,9 @@ topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
 	char *x = topo_job_exchange(prefix);
 	int rc = -1;
 
-	/* The job exchange too: a worker may start before resbusd ever ran. */
-	if (bus_exchange_declare(bus, x, "direct", true, NULL) == 0 &&
-	    bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL) == 0 &&
+	/* The job exchange is the core's (topo_ensure_core before this):
+	 * declaring it would need configure permission on it. */
+	if (bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL) == 0 &&
 	    bus_queue_bind(bus, q, x, pool) == 0)
 		rc = 0;
 	free(q);

@@ -49,7 +49,7 @@ int topo_ensure_core(struct bus *bus, const char *prefix)
 	__attribute__((warn_unused_result));
 
 /* Declares the (durable) queue of POOL and binds it to the job exchange
- * with routing key POOL.  0 / -1. */
+ * (declared with the core) with routing key POOL.  0 / -1. */
 int topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
 	__attribute__((warn_unused_result));
 
