@@ -9,8 +9,16 @@
  * data is read on the loop's thread, between two messages, and needs no
  * lock.
  *
- * Every page is built whole in memory from the scheduler's read-only
- * views and handed to MHD to send.  HTML is plain server-side markup
+ * Every page has a bounded size.  Small pages (pools, one resource, the
+ * metrics, the status page with its first HTTP_HTML_ROWS resources and
+ * tickets) are built whole from the scheduler's read-only views and
+ * handed to MHD to send.  The API's lists are pages of at most
+ * HTTP_LIST_MAX items after a cursor, written in batches while their
+ * client reads them (list_read()), so neither a poller nor a slow reader
+ * makes the loop walk or hold every ticket.  Hostile clients meet the
+ * limits of MHD (connections, per address, memory per connection, an
+ * idle timeout) and a deadline for the request to arrive whole
+ * (http_headers_expire()).  HTML is plain server-side markup
  * with inline CSS, no JavaScript and no external assets, and every
  * string from tickets, resources or configuration is escaped.  A pool's
  * commands (cmd_new and friends) are never shown, only whether they are

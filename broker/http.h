@@ -3,15 +3,17 @@
  *
  * libmicrohttpd runs without a thread of its own, inside the broker's one
  * libev loop: an ev_io watches its epoll descriptor and an ev_timer its
- * next timeout, and both call MHD_run().  Every request is answered at
- * once from the scheduler's read-only views, so a page is a consistent
- * picture of one moment and nothing is shared across threads.
+ * next timeout, and both call MHD_run().  Pages are read from the
+ * scheduler's read-only views on the loop's thread, so nothing is shared
+ * across threads; the API's lists are written a batch at a time while
+ * their client reads them.
  *
- * What is served: "/" (pools, resources, open tickets), "/resources/<id>"
- * (one resource and its pool's public settings), "/api/v1/pools",
- * "/api/v1/resources", "/api/v1/resources/<id>", "/api/v1/tickets" (the
- * same as JSON) and "/metrics" (Prometheus text format 0.0.4).  Pool
- * commands and their environment are never shown: they may carry tokens.
+ * What is served: "/" (pools, the first 100 resources and open tickets),
+ * "/resources/<id>" (one resource and its pool's public settings),
+ * "/api/v1/pools", "/api/v1/resources" and "/api/v1/tickets" (pages of
+ * ?after=ID&limit=N with a "next" cursor), "/api/v1/resources/<id>" and
+ * "/metrics" (Prometheus text format 0.0.4).  Pool commands and their
+ * environment are never shown: they may carry tokens.
  */
 #ifndef RESBUS_HTTP_H
 #define RESBUS_HTTP_H
