@@ -559,7 +559,8 @@ struct reply_to {
 	uint64_t delivery_tag;       /* acknowledged with the reply */
 	char *reply_to;
 	char *correlation_id;
-	bool with_output;            /* the asker may see the resource's data */
+	char *user;                  /* who asks */
+	bool admin;                  /* an admin asks */
 };
 
 static void
@@ -575,8 +576,8 @@ reply_update(struct broker *b, const char *reply_to,
 }
 
 static void
-reply_stored(void *arg, int found, const char *state, const void *data,
-    size_t data_len)
+reply_stored(void *arg, int found, const char *state, const char *owner,
+    const void *data, size_t data_len)
 {
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	Resbus__V1__Error e = RESBUS__V1__ERROR__INIT;
@@ -588,10 +589,14 @@ reply_stored(void *arg, int found, const char *state, const void *data,
 	if (found == 1) {
 		u.state = msg_ticket_state_parse(state);
 		u.assigned = data != NULL;
-		if (rt->with_output) {
+		/* The resource's data is for the owner and admins. */
+		if (rt->admin ||
+		    (owner != NULL && strcmp(owner, rt->user) == 0)) {
 			u.output.data = (uint8_t *)data;
 			u.output.len = data_len;
 		}
+		if (owner != NULL)
+			u.owner = (char *)owner;
 	}
 	if (found == -1) {
 		memset(&d, 0, sizeof(d));
@@ -605,6 +610,7 @@ reply_stored(void *arg, int found, const char *state, const void *data,
 	broker_ack(b, rt->delivery_tag);
 	free(rt->reply_to);
 	free(rt->correlation_id);
+	free(rt->user);
 	free(rt);
 }
 
@@ -626,9 +632,8 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 
 /*
  * Answers DC's delivery about ticket ID, which is not in memory, from the
- * store; the delivery is acknowledged with the answer.  The store keeps
- * no owner of a closed ticket at hand, so its resource's data goes only
- * to admins.
+ * store; the delivery is acknowledged with the answer.  Its resource's
+ * data goes only to its owner and admins.
  */
 static void
 reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
@@ -642,7 +647,8 @@ reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 	rt->reply_to = xstrdup(dc->d->reply_to ? dc->d->reply_to : "");
 	rt->correlation_id = xstrdup(dc->d->correlation_id ?
 	    dc->d->correlation_id : "");
-	rt->with_output = broker_is_admin(b, dc->d->user_id);
+	rt->user = xstrdup(dc->d->user_id);
+	rt->admin = broker_is_admin(b, dc->d->user_id);
 	dc->ack_later = true;
 	if (b->store->be->get_ticket(b->store, id, reply_stored, rt) == -1)
 		broker_store_failed(b, "get ticket");

@@ -78,12 +78,13 @@ struct store_loader {
 /* Called when a commit is durable (OK) or failed; once per commit. */
 typedef void store_done_fn(void *arg, bool ok);
 /*
- * Called with a ticket no longer in memory: FOUND 1 with its STATE and its
- * resource's DATA (borrowed for the call; NULL if it never had one), 0 if
- * there is no such ticket, -1 on a store error.
+ * Called with a ticket no longer in memory: FOUND 1 with its STATE, its
+ * OWNER (NULL if unknown) and its resource's DATA (all borrowed for the
+ * call; DATA NULL if it never had one), 0 if there is no such ticket, -1
+ * on a store error.
  */
 typedef void store_ticket_fn(void *arg, int found, const char *state,
-    const void *data, size_t data_len);
+    const char *owner, const void *data, size_t data_len);
 
 /*
  * A backend.  Writes (put_*, add/del_outbox) only queue work inside the

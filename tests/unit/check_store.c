@@ -288,8 +288,8 @@ struct ticket_rec {
 };
 
 static void
-on_ticket(void *arg, int found, const char *state, const void *data,
-    size_t data_len)
+on_ticket(void *arg, int found, const char *state, const char *owner,
+    const void *data, size_t data_len)
 {
 	struct ticket_rec *r = arg;
 
