@@ -89,6 +89,7 @@ fetch /api/v1/resources "$D/resources.json"
 python3 - "$D/resources.json" "$id" >"$D/taken" <<'EOF' ||
 import json, sys
 doc = json.load(open(sys.argv[1]))
+assert doc["next"] is None, doc  # a few resources: one page
 taken = [r for r in doc["resources"] if r["ticket"] == int(sys.argv[2])]
 assert len(taken) == 1, doc
 r = taken[0]
@@ -127,7 +128,9 @@ EOF
 fetch /api/v1/tickets "$D/tickets.json"
 python3 - "$D/tickets.json" "$id" "$rid" <<'EOF' || rb_fail "/api/v1/tickets: $(cat "$D/tickets.json")"
 import json, sys
-t = [t for t in json.load(open(sys.argv[1]))["tickets"] if t["id"] == int(sys.argv[2])]
+doc = json.load(open(sys.argv[1]))
+assert doc["next"] is None, doc  # one ticket: the first page is the last
+t = [t for t in doc["tickets"] if t["id"] == int(sys.argv[2])]
 assert len(t) == 1, t
 t = t[0]
 assert t["state"] == "READY" and t["tags"] == ["fast", "web"], t
