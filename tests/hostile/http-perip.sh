@@ -21,7 +21,7 @@ http_all_answer
 python3 "$HTTPATTACK" perip 127.0.0.1 "$HTTP_PORT" 40 5 >"$RB_TMP/perip.out" &
 perip_pid=$!
 rb_track "$perip_pid"
-rb_wait_for "the connections to be counted" 10 test -s "$RB_TMP/perip.out"
+rb_wait_for "the connections to be counted" 30 test -s "$RB_TMP/perip.out"
 rb_assert_eq 16 "$(cat "$RB_TMP/perip.out")" "connections kept from one address"
 # Another address is served meanwhile.
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
