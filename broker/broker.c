@@ -324,9 +324,16 @@ user_in(char *const *list, size_t n, const char *user)
 	return false;
 }
 
+/*
+ * Whether USER is an admin: one of server.yaml's `admins`, or, when
+ * there are none, the broker's own login, as whoever can read a
+ * resalloc server's configuration can administer it.
+ */
 static bool
 broker_is_admin(const struct broker *b, const char *user)
 {
+	if (b->server->nadmins == 0)
+		return user != NULL && strcmp(user, bus_user(b->bus)) == 0;
 	return user_in(b->server->admins, b->server->nadmins, user);
 }
 
@@ -1405,11 +1412,18 @@ control_reload(void *ctx, char *err, size_t errlen)
 	return broker_reload(ctx, err, errlen);
 }
 
+static bool
+control_is_admin(void *ctx, const char *user)
+{
+	return broker_is_admin(ctx, user);
+}
+
 static void
 broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
 	struct broker *b = arg;
-	struct control_ops ops = { control_reply, control_reload, b };
+	struct control_ops ops = { control_reply, control_reload, b,
+		control_is_admin };
 
 	control_handle(b->sched, b->server, d, &ops);
 	sched_touch(b->sched);

@@ -829,16 +829,6 @@ static const struct control_cmd control_cmds[] = {
 	{ "reload", true, cmd_reload },
 };
 
-static bool
-control_is_admin(const struct conf_server *server, const char *user)
-{
-	size_t i;
-
-	for (i = 0; user != NULL && i < server->nadmins; i++)
-		if (strcmp(server->admins[i], user) == 0)
-			return true;
-	return false;
-}
 
 /* Each line of TEXT after "NAME: "; caller frees. */
 static char *
@@ -885,7 +875,7 @@ control_handle(struct sched *s, const struct conf_server *server,
 		error = xasprintf("unknown command \"%s\"", req->command);
 		goto reply;
 	}
-	if (cmd->mutating && !control_is_admin(server, user)) {
+	if (cmd->mutating && !ops->is_admin(ops->ctx, user)) {
 		log_warnx("control: %s refused to user \"%s\" (not in admins)",
 		    cmd->name, user);
 		error = xasprintf("%s: user \"%s\" is not one of the admins "
@@ -893,7 +883,7 @@ control_handle(struct sched *s, const struct conf_server *server,
 		goto reply;
 	}
 	log_info("control: %s by \"%s\"", cmd->name, user);
-	a.admin = control_is_admin(server, user);
+	a.admin = ops->is_admin(ops->ctx, user);
 	cmd->fn(s, req, ops, &a);
 	if (a.error != NULL) {
 		error = xasprintf("%s: %s", cmd->name, a.error);

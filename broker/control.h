@@ -4,8 +4,9 @@
  * Each ControlRequest names a command; a table maps names to handlers
  * that read the scheduler's views or call its operator actions.  Commands
  * that change anything require the AMQP user_id of the request to be one
- * of server.yaml's `admins`; RabbitMQ has checked user_id against the
- * login, so it cannot be forged by a client.
+ * of the admins (server.yaml's `admins`, by default the broker's own
+ * login); RabbitMQ has checked user_id against the login, so it cannot be
+ * forged by a client.
  */
 #ifndef RESBUS_CONTROL_H
 #define RESBUS_CONTROL_H
@@ -26,6 +27,8 @@ struct control_ops {
 	/* Reloads pools.yaml; 0, or -1 with the reason in ERR. */
 	int (*reload)(void *ctx, char *err, size_t errlen);
 	void *ctx;
+	/* Whether USER (may be NULL) is an admin. */
+	bool (*is_admin)(void *ctx, const char *user);
 };
 
 /* Handles one delivery of the control queue (any type). */

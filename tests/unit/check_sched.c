@@ -755,6 +755,7 @@ END_TEST
 struct control_out {
 	char *json;
 	bool ok;
+	const struct conf_server *server;
 };
 
 static void
@@ -774,13 +775,26 @@ no_reload(void *ctx, char *err, size_t errlen)
 	return -1;
 }
 
+/* The broker's rule, as the fixture's server.yaml lists admins. */
+static bool
+in_admins(void *ctx, const char *user)
+{
+	const struct control_out *out = ctx;
+	size_t i;
+
+	for (i = 0; user != NULL && i < out->server->nadmins; i++)
+		if (strcmp(out->server->admins[i], user) == 0)
+			return true;
+	return false;
+}
+
 static char *
 control_json(struct fixture *f, const char *user, const char *command,
     const char *arg)
 {
 	Resbus__V1__ControlRequest req = RESBUS__V1__CONTROL_REQUEST__INIT;
-	struct control_out out = { NULL, false };
-	struct control_ops ops = { control_reply, no_reload, &out };
+	struct control_out out = { NULL, false, f->server };
+	struct control_ops ops = { control_reply, no_reload, &out, in_admins };
 	struct bus_delivery d;
 	char *args[1] = { (char *)arg };
 
