@@ -129,13 +129,15 @@ rbh_amqp tight publish Delete "{'resource': {'resource_id': $free_id,
 rbh_amqp tight publish Allocate "{'resource': {'resource_id': 999,
     'pool': 'demo', 'name': 'demo_tight_job'}}" \
     --key resbus.pool.demo || rb_fail "tight cannot publish to the pool queue"
-rbh_wait_dead $((dead + 2)) "tight's jobs"
+tight_lines() {
+	[ "$(grep -c -- "${RBH_LOGIN[tight]}" "$RB_TMP/worker.out")" -ge 2 ]
+}
+rb_wait_for "the worker's log lines about tight's jobs" 30 tight_lines
 sleep 3
 rb_local_exists "$free_name" || rb_fail "the worker ran tight's Delete job"
 rb_local_exists demo_tight_job && rb_fail "the worker ran tight's Allocate job"
 rb_assert_eq "$count" "$(rb_local_count)" "resources after tight's jobs"
-rbh_worker_log_has "${RBH_LOGIN[tight]}" ||
-    rb_fail "the worker logged nothing about tight's jobs"
+rbh_wait_dead $((dead + 2)) "tight's jobs"
 
 rbh_resbus alice ticket-close "$a" || rb_fail "ticket-close $a failed"
 rbh_after_attack alice --tag demo

@@ -45,11 +45,10 @@ RBH_PERMS_admin=("${RBH_PERMS_client[@]}")
 RBH_PERMS_tight=("${RBH_PERMS_client[@]}")
 # A worker declares and consumes its pools' queues and binds them to
 # resbus.job, binds a server-named queue to resbus.event for cancel.<pool>,
-# and publishes results to resbus.event.  It declares resbus.job too (it
-# may start before resbusd ever ran).  No write on amq.default: it
+# and publishes results to resbus.event.  No write on amq.default: it
 # answers nobody directly.
 RBH_PERMS_worker=(
-	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.job)$'
+	'^(amq\.gen-.*|resbus\.pool\..*)$'
 	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.event)$'
 	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.event|resbus\.job)$'
 )
