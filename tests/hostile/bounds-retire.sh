@@ -4,6 +4,7 @@
 # in RabbitMQ).  Now, with tagset_idle_s: 2, a tag set without tickets
 # loses its queue within a few seconds, one whose ticket is still open
 # keeps it, and a later ticket with the retired tags is still served.
+# shellcheck disable=SC2317 # functions called through rb_wait_for
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh

@@ -3,6 +3,7 @@
 # deadline passes while it waits, not when it arrives already past it
 # with a resource free, and not when the deadline passed while resbusd
 # was down.  Each ends CLOSED or FAILED without a resource.
+# shellcheck disable=SC2317 # functions called through rb_wait_for
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh

@@ -10,6 +10,8 @@
 # resources keep their state, no Delete job runs, the next ticket gets
 # the real data.  Jobs that tight puts on the pool queue are not run by
 # the worker and go to resbus.dead.
+# shellcheck disable=SC2317 # functions called through rb_wait_for
+# shellcheck disable=SC2016 # rb_wait_for eval of single-quoted tests
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh

@@ -26,6 +26,8 @@
 # ARGS...` resbus-maint, `rbh_amqp USER ARGS...` tests/hostile/amqp.py
 # (a raw AMQP client that publishes hand-made messages).
 # shellcheck shell=bash
+# (The RBH_PERMS_* arrays are read by name; rbh_* take optional arguments.)
+# shellcheck disable=SC2034,SC2119,SC2120,SC2153
 
 # ---- the permissions recipe (README.md, resbusd(8)) -----------------------
 # configure, write, read regexes per role.  Keep in step with the docs.
@@ -85,7 +87,7 @@ rbh_python() {
 # (run in the background by rbh_setup: rabbitmqctl takes a second).
 rbh_user() {
 	local name=$1 role=$2 perms
-	perms="RBH_PERMS_$role[@]"
+	perms="RBH_PERMS_${role}[@]"
 	rb_ctl add_user "${RBH_LOGIN[$name]}" "${RBH_PW[$name]}" >/dev/null ||
 	    { echo "cannot add RabbitMQ user ${RBH_LOGIN[$name]}" >&2; return 1; }
 	rb_ctl set_permissions -p "$RB_VHOST" "${RBH_LOGIN[$name]}" \

@@ -16,6 +16,7 @@
 # row is rolled back (and the orphaned sessions of the dead processes
 # ended), and the fourth start must dead-letter the message instead of
 # handling it: no ticket comes of it.
+# shellcheck disable=SC2317 # functions called through rb_wait_for
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh
