@@ -19,6 +19,29 @@
 # When the `rabbitmq` user cannot reach STATE_DIR (a checkout under /root,
 # say), the node's files live in a directory under /tmp instead, and
 # STATE_DIR/rabbitmq/run points there.
+#
+# A cluster of N nodes on loopback, beside (not instead of) the single node:
+#
+#   scripts/rabbitmq.sh cluster-start STATE_DIR N
+#   scripts/rabbitmq.sh cluster-stop  STATE_DIR
+#   scripts/rabbitmq.sh node-kill     STATE_DIR I      (SIGKILL of node I)
+#   scripts/rabbitmq.sh node-start    STATE_DIR I      (starts it again)
+#   scripts/rabbitmq.sh queue-leader  STATE_DIR VHOST QUEUE
+#   scripts/rabbitmq.sh cluster-env   STATE_DIR
+#
+# Nodes are numbered from 1.  Each gets its own name (resbus-cPORT@localhost),
+# AMQP port, Erlang distribution port and data directory under
+# STATE_DIR/rabbitmq-cluster; all run as `rabbitmq` and so share its Erlang
+# cookie.  They start at once, then nodes 2..N join node 1 (stop_app,
+# join_cluster, start_app).  `queue-leader` prints the index of the node
+# that leads a quorum queue.  cluster-start writes
+# STATE_DIR/rabbitmq-cluster/env (also merged into STATE_DIR/env):
+#
+#   RESBUS_TEST_AMQP_PORTS       the AMQP ports, space-separated, node 1 first
+#   RESBUS_TEST_RABBITMQ_NODES   the node names, in the same order
+#   RESBUS_TEST_AMQP_URLS        amqp://guest:guest@127.0.0.1:P1/@VHOST@,...
+#                                (replace @VHOST@ with the encoded vhost)
+#   RESBUS_TEST_RABBITMQ_CLUSTER_DIR, RESBUS_TEST_RABBITMQ_CLUSTER_STATE
 set -euo pipefail
 
 SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +50,9 @@ SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 usage() {
 	echo "usage: $0 start|stop|env STATE_DIR [PORT|auto]" >&2
+	echo "       $0 cluster-start STATE_DIR N | cluster-stop STATE_DIR" >&2
+	echo "       $0 node-kill|node-start STATE_DIR I" >&2
+	echo "       $0 queue-leader STATE_DIR VHOST QUEUE" >&2
 	exit 2
 }
 
@@ -108,6 +134,28 @@ do_start() {
 
 	mkdir -p "$svc"
 	rundir=$(svc_rundir "$svc" rabbitmq)
+	node_files
+	cat >"$svc/vars" <<EOF
+port=$port
+node=$node
+rundir=$rundir
+EOF
+
+	ensure_cookie
+	echo "rabbitmq: starting $node on 127.0.0.1:$port (dist $dist_port)" >&2
+	node_launch
+	if ! node_await; then
+		echo "rabbitmq: $node did not start; its logs:" >&2
+		tail -n 50 "$rundir/log/startup.log" "$rundir/log/"*.log >&2 || true
+		do_stop || true
+		exit 1
+	fi
+	write_env
+	echo "rabbitmq: $node is up" >&2
+}
+
+# Writes the configuration of node $node (port $port) into $rundir.
+node_files() {
 	mkdir -p "$rundir/mnesia" "$rundir/log"
 	rm -f "$rundir/pid"
 	echo '[].' >"$rundir/enabled_plugins"
@@ -118,14 +166,10 @@ log.console = false
 disk_free_limit.absolute = 50MB
 EOF
 	chown -R rabbitmq:rabbitmq "$rundir"
-	cat >"$svc/vars" <<EOF
-port=$port
-node=$node
-rundir=$rundir
-EOF
+}
 
-	ensure_cookie
-	echo "rabbitmq: starting $node on 127.0.0.1:$port (dist $dist_port)" >&2
+# Starts node $node ($port, $dist_port, files in $rundir) in the background.
+node_launch() {
 	(
 		export RABBITMQ_NODENAME="$node"
 		export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
@@ -142,18 +186,14 @@ EOF
 		export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 		cd /
 		exec setsid rabbitmq-server </dev/null \
-		    >"$rundir/log/startup.log" 2>&1
+		    >>"$rundir/log/startup.log" 2>&1
 	) &
+}
 
-	if ! ctl wait "$rundir/pid" --timeout 90 >/dev/null 2>&1 ||
-	    ! ctl await_startup --timeout 90 >/dev/null 2>&1; then
-		echo "rabbitmq: $node did not start; its logs:" >&2
-		tail -n 50 "$rundir/log/startup.log" "$rundir/log/"*.log >&2 || true
-		do_stop || true
-		exit 1
-	fi
-	write_env
-	echo "rabbitmq: $node is up" >&2
+# Waits until node $node has started; 0 or 1.
+node_await() {
+	ctl wait "$rundir/pid" --timeout 90 >/dev/null 2>&1 &&
+	    ctl await_startup --timeout 90 >/dev/null 2>&1
 }
 
 do_stop() {
@@ -178,6 +218,181 @@ do_stop() {
 	svc_merge_env "$state"
 }
 
+# ---- a cluster of nodes on loopback ----------------------------------------
+
+load_cluster() {
+	csvc="$state/rabbitmq-cluster"
+	ports=() nodes=() dists=() rundirs=()
+	if [ -f "$csvc/vars" ]; then
+		# shellcheck source=/dev/null
+		. "$csvc/vars"
+	fi
+}
+
+# Sets node, port, dist_port and rundir to those of node I (from 1).
+cluster_pick() {
+	local i=$1
+	if ! [[ $i =~ ^[0-9]+$ ]] || [ "$i" -lt 1 ] || [ "$i" -gt "${#nodes[@]}" ]; then
+		echo "rabbitmq: no node $i in the cluster of $state" >&2
+		exit 2
+	fi
+	node=${nodes[$((i - 1))]}
+	port=${ports[$((i - 1))]}
+	dist_port=${dists[$((i - 1))]}
+	rundir=${rundirs[$((i - 1))]}
+}
+
+cluster_write_env() {
+	local urls='' p
+	for p in "${ports[@]}"; do
+		urls="$urls${urls:+,}amqp://guest:guest@127.0.0.1:$p/@VHOST@"
+	done
+	cat >"$csvc/env" <<EOF
+export RESBUS_TEST_AMQP_PORTS="${ports[*]}"
+export RESBUS_TEST_RABBITMQ_NODES="${nodes[*]}"
+export RESBUS_TEST_AMQP_URLS="$urls"
+export RESBUS_TEST_RABBITMQ_CLUSTER_DIR=$csvc
+export RESBUS_TEST_RABBITMQ_CLUSTER_STATE=$state
+export RABBITMQ_CTL_DIST_PORT_MIN=35672
+export RABBITMQ_CTL_DIST_PORT_MAX=35771
+EOF
+	svc_merge_env "$state"
+}
+
+cluster_start() {
+	local n=$1 i p=26680 d=27680 failed=0
+	need_root
+	if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ]; then
+		usage
+	fi
+	mkdir -p "$state"
+	state=$(cd "$state" && pwd)
+	load_cluster
+	if [ "${#nodes[@]}" -gt 0 ]; then
+		echo "rabbitmq: a cluster runs in $state already; cluster-stop first" >&2
+		exit 1
+	fi
+	mkdir -p "$csvc"
+	ensure_cookie
+	for i in $(seq 1 "$n"); do
+		p=$(free_port "$p")
+		d=$(free_port "$d")
+		ports+=("$p")
+		dists+=("$d")
+		nodes+=("resbus-c$p@localhost")
+		mkdir -p "$csvc/n$i"
+		rundirs+=("$(svc_rundir "$csvc/n$i" rabbitmq)")
+		p=$((p + 1))
+		d=$((d + 1))
+	done
+	{
+		echo "ports=(${ports[*]})"
+		echo "dists=(${dists[*]})"
+		echo "nodes=(${nodes[*]})"
+		echo "rundirs=(${rundirs[*]})"
+	} >"$csvc/vars"
+	# All nodes boot at once; joining them is quick once they run.
+	for i in $(seq 1 "$n"); do
+		cluster_pick "$i"
+		node_files
+		echo "rabbitmq: starting $node on 127.0.0.1:$port (dist $dist_port)" >&2
+		node_launch
+	done
+	for i in $(seq 1 "$n"); do
+		cluster_pick "$i"
+		if ! node_await; then
+			echo "rabbitmq: $node did not start; its logs:" >&2
+			tail -n 30 "$rundir/log/startup.log" >&2 || true
+			failed=1
+		fi
+	done
+	for i in $(seq 2 "$n"); do
+		[ "$failed" = 0 ] || break
+		cluster_pick "$i"
+		if ! { ctl stop_app && ctl join_cluster "${nodes[0]}" &&
+		    ctl start_app; } >/dev/null 2>&1; then
+			echo "rabbitmq: $node cannot join ${nodes[0]}" >&2
+			failed=1
+		fi
+	done
+	if [ "$failed" != 0 ]; then
+		cluster_stop
+		exit 1
+	fi
+	cluster_write_env
+	echo "rabbitmq: cluster of $n up: ${nodes[*]}" >&2
+}
+
+cluster_stop() {
+	local i
+	load_cluster
+	for i in $(seq 1 "${#nodes[@]}"); do
+		cluster_pick "$i"
+		if [ -f "$rundir/pid" ] && pid_alive "$(cat "$rundir/pid")"; then
+			echo "rabbitmq: stopping $node" >&2
+			ctl stop "$rundir/pid" >/dev/null 2>&1 &
+		fi
+	done
+	wait
+	for i in $(seq 1 "${#nodes[@]}"); do
+		cluster_pick "$i"
+		if [ -f "$rundir/pid" ]; then
+			kill_wait "$(cat "$rundir/pid")"
+		fi
+		rm -rf "$rundir"
+		rm -rf "$csvc/n$i"
+	done
+	rm -f "$csvc/vars" "$csvc/env"
+	rmdir "$csvc" 2>/dev/null || true
+	svc_merge_env "$state"
+}
+
+# SIGKILL of node I: no goodbye to its peers or its clients.
+node_kill() {
+	load_cluster
+	cluster_pick "$1"
+	if [ -f "$rundir/pid" ] && pid_alive "$(cat "$rundir/pid")"; then
+		kill -KILL "$(cat "$rundir/pid")"
+		echo "rabbitmq: killed $node (pid $(cat "$rundir/pid"))" >&2
+	fi
+}
+
+node_start() {
+	load_cluster
+	cluster_pick "$1"
+	if [ -f "$rundir/pid" ] && pid_alive "$(cat "$rundir/pid")"; then
+		return 0
+	fi
+	rm -f "$rundir/pid"
+	node_launch
+	if ! node_await; then
+		echo "rabbitmq: $node did not start again" >&2
+		exit 1
+	fi
+	echo "rabbitmq: $node is up again" >&2
+}
+
+# Prints the index (from 1) of the node leading quorum queue QUEUE.
+queue_leader() {
+	local vhost=$1 queue=$2 i leader
+	load_cluster
+	for i in $(seq 1 "${#nodes[@]}"); do
+		cluster_pick "$i"
+		leader=$(timeout 20 rabbitmqctl -n "$node" list_queues -q \
+		    --no-table-headers -p "$vhost" name leader 2>/dev/null |
+		    awk -v q="$queue" '$1 == q { print $2 }') || continue
+		[ -n "$leader" ] && break
+	done
+	for i in $(seq 1 "${#nodes[@]}"); do
+		if [ "${nodes[$((i - 1))]}" = "$leader" ]; then
+			echo "$i"
+			return 0
+		fi
+	done
+	echo "rabbitmq: no leader known for $queue in vhost $vhost" >&2
+	return 1
+}
+
 case $cmd in
 start) do_start ;;
 stop) do_stop ;;
@@ -187,6 +402,32 @@ env)
 		cat "$svc/env"
 	else
 		echo "rabbitmq: no node in $state" >&2
+		exit 1
+	fi
+	;;
+cluster-start)
+	[ $# -eq 3 ] || usage
+	cluster_start "$3"
+	;;
+cluster-stop) cluster_stop ;;
+node-kill)
+	[ $# -eq 3 ] || usage
+	node_kill "$3"
+	;;
+node-start)
+	[ $# -eq 3 ] || usage
+	node_start "$3"
+	;;
+queue-leader)
+	[ $# -eq 4 ] || usage
+	queue_leader "$3" "$4"
+	;;
+cluster-env)
+	load_cluster
+	if [ -f "$csvc/env" ]; then
+		cat "$csvc/env"
+	else
+		echo "rabbitmq: no cluster in $state" >&2
 		exit 1
 	fi
 	;;
