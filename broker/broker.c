@@ -60,6 +60,7 @@ struct outmsg {
 	/* A dead letter: why, where it came from, who sent it. */
 	char *dead_reason;
 	char *dead_source;
+	char *dead_queue;
 	char *dead_user;
 };
 TAILQ_HEAD(outmsg_list, outmsg);
@@ -209,6 +210,7 @@ outmsg_free(struct outmsg *o)
 	free(o->body);
 	free(o->dead_reason);
 	free(o->dead_source);
+	free(o->dead_queue);
 	free(o->dead_user);
 	free(o);
 }
@@ -369,6 +371,7 @@ broker_dead_letter(struct broker *b, const struct bus_delivery *d,
 	o->dead_source = xasprintf("%s/%s", d->exchange ? d->exchange : "",
 	    d->routing_key ? d->routing_key : "");
 	o->dead_user = xstrdup(d->user_id ? d->user_id : "");
+	o->dead_queue = xstrdup(d->queue ? d->queue : "");
 	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
 }
 
@@ -944,6 +947,7 @@ held_free(struct held *h)
 	free((char *)h->d.correlation_id);
 	free((char *)h->d.message_id);
 	free((char *)h->d.user_id);
+	free((char *)h->d.queue);
 	free((void *)h->d.body);
 	free(h);
 }
@@ -973,7 +977,7 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 
 	c = delivery_count_find(b, fp);
 	attempts = (c != NULL ? (c->value & 0xff) : 0) + 1;
-	if (attempts > b->server->max_redeliveries) {
+	if (attempts >= b->server->max_redeliveries) {
 		snprintf(reason, sizeof(reason), "delivered %lld times to a "
 		    "resbusd that stopped while handling it",
 		    (long long)attempts);
@@ -1013,6 +1017,7 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 	h->d.correlation_id = dup_or_null(d->correlation_id);
 	h->d.message_id = dup_or_null(d->message_id);
 	h->d.user_id = dup_or_null(d->user_id);
+	h->d.queue = dup_or_null(d->queue);
 	h->d.body = xmalloc(d->len > 0 ? d->len : 1);
 	memcpy((void *)h->d.body, d->body, d->len);
 	TAILQ_INSERT_TAIL(&b->cur->held, h, entry);
@@ -1175,7 +1180,7 @@ broker_committed(void *arg, bool ok)
 {
 	struct batch *bt = arg;
 	struct broker *b = bt->owner;
-	struct bus_header hdrs[3];
+	struct bus_header hdrs[4];
 	struct bus_props props;
 	struct outmsg *o;
 	size_t i;
@@ -1201,8 +1206,11 @@ broker_committed(void *arg, bool ok)
 			hdrs[2].key = "x-resbus-user";
 			hdrs[2].kind = BUS_HDR_STRING;
 			hdrs[2].s = o->dead_user;
+			hdrs[3].key = "x-resbus-queue";
+			hdrs[3].kind = BUS_HDR_STRING;
+			hdrs[3].s = o->dead_queue;
 			props.headers = hdrs;
-			props.nheaders = 3;
+			props.nheaders = 4;
 		}
 		if (bus_publish(b->bus, o->exchange, o->key, &props, o->body,
 		    o->len, &o->seq) == -1)

@@ -1728,15 +1728,11 @@ ticket_emit(struct sched *s, const struct ticket *t)
 		u.owner = t->owner;
 	if (t->closed_reason != NULL)
 		u.closed_reason = (char *)t->closed_reason;
-	if (t->res != NULL) {
-		u.assigned = true;
-		u.output.data = t->res->data;
-		u.output.len = t->res->data_len;
-	} else if (t->resource_id != 0) {
-		u.assigned = true;
-		u.output.data = t->failed_data;
-		u.output.len = t->failed_len;
-	}
+	/*
+	 * Anyone may bind to resbus.event: an event says what happened, not
+	 * the resource's data, which its owner asks resbusd for.
+	 */
+	u.assigned = t->res != NULL || t->resource_id != 0;
 	snprintf(key, sizeof(key), "ticket.%llu.%s", (unsigned long long)t->id,
 	    ticket_state_words[t->state]);
 	x = topo_event_exchange(s->prefix);

@@ -817,6 +817,7 @@ bus_deliver(struct bus *bus, amqp_envelope_t *env)
 	d.len = env->message.body.len;
 	d.delivery_tag = env->delivery_tag;
 	d.redelivered = env->redelivered != 0;
+	d.queue = c->queue;
 	c->fn(bus, &d, c->arg);
 	for (i = 0; i < 8; i++)
 		free(s[i]);

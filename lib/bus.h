@@ -54,6 +54,7 @@ struct bus_delivery {
 	const char *correlation_id;
 	const char *message_id;
 	const char *user_id;
+	const char *queue;           /* the queue it was consumed from */
 	const void *body;
 	size_t len;
 	uint64_t delivery_tag;

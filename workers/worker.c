@@ -701,6 +701,39 @@ worker_from_broker(const struct worker *w, const struct bus_delivery *d)
 	return false;
 }
 
+/*
+ * Keeps a copy of D in the dead-letter exchange, with REASON, where the
+ * operator finds what was refused (resbusd's headers).  Best effort: the
+ * job itself is rejected either way.
+ */
+static void
+worker_dead_letter(struct worker *w, const struct bus_delivery *d,
+    const char *reason)
+{
+	struct bus_header h[4] = {
+		{ "x-resbus-reason", BUS_HDR_STRING, reason, 0 },
+		{ "x-resbus-queue", BUS_HDR_STRING, d->queue ? d->queue : "",
+		    0 },
+		{ "x-resbus-source", BUS_HDR_STRING, d->routing_key ?
+		    d->routing_key : "", 0 },
+		{ "x-resbus-user", BUS_HDR_STRING, d->user_id ? d->user_id :
+		    "", 0 },
+	};
+	struct bus_props props;
+	char *x = topo_dead_exchange(w->cfg.prefix);
+
+	memset(&props, 0, sizeof(props));
+	props.type = d->type;
+	props.persistent = true;
+	props.headers = h;
+	props.nheaders = 4;
+	if (bus_publish(w->bus, x, "", &props, d->body,
+	    d->len < MSG_MAX_BYTES ? d->len : MSG_MAX_BYTES, NULL) == -1)
+		log_warnx("cannot dead-letter delivery %llu: %s",
+		    (unsigned long long)d->delivery_tag, bus_error(w->bus));
+	free(x);
+}
+
 static void
 cancel_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
@@ -926,6 +959,7 @@ deliver_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 		    d->routing_key != NULL ? d->routing_key : "?",
 		    d->type != NULL ? d->type : "(none)",
 		    d->user_id != NULL ? d->user_id : "");
+		worker_dead_letter(w, d, "a job not from the broker's users");
 		job_reject(w, d->delivery_tag, false);
 		return;
 	}

@@ -47,11 +47,11 @@ RBH_PERMS_admin=("${RBH_PERMS_client[@]}")
 RBH_PERMS_tight=("${RBH_PERMS_client[@]}")
 # A worker declares and consumes its pools' queues and binds them to
 # resbus.job, binds a server-named queue to resbus.event for cancel.<pool>,
-# and publishes results to resbus.event.  No write on amq.default: it
-# answers nobody directly.
+# publishes results to resbus.event and jobs it refuses to resbus.dead.
+# No write on amq.default: it answers nobody directly.
 RBH_PERMS_worker=(
 	'^(amq\.gen-.*|resbus\.pool\..*)$'
-	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.event)$'
+	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.event|resbus\.dead)$'
 	'^(amq\.gen-.*|resbus\.pool\..*|resbus\.event|resbus\.job)$'
 )
 # resbusd declares, binds, consumes and deletes everything under resbus.,
