@@ -1111,7 +1111,8 @@ broker_consume_tagset(struct broker *b, const char *key)
 	char *q = topo_ticket_queue(b->prefix, key);
 	int rc;
 
-	rc = topo_declare_tagset(b->bus, b->prefix, key);
+	rc = topo_declare_tagset(b->bus, b->prefix, key,
+	    topo_queue_flags(b->server->queue_type));
 	if (rc == 0)
 		rc = bus_consume_nowait(b->bus, q, false, broker_on_ticket, b);
 	if (rc == -1)
@@ -1168,6 +1169,11 @@ broker_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
 static void
 broker_lost_bus(struct broker *b)
 {
+	/* A queue of the other type: restarting would meet it again. */
+	if (bus_conflict(b->bus)) {
+		log_warnx("%s", bus_error(b->bus));
+		exit(BUS_EXIT_CONFIG);
+	}
 	fatalx("AMQP connection lost: %s; exiting so that a supervisor "
 	    "restarts resbusd (state is in the store)", bus_error(b->bus));
 }
@@ -1482,7 +1488,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 		log_warnx("cannot connect to the AMQP broker: %s", err);
 		goto fail;
 	}
-	if (topo_declare_core(b->bus, b->prefix) == -1 ||
+	if (topo_declare_core(b->bus, b->prefix,
+	    topo_queue_flags(server->queue_type)) == -1 ||
 	    bus_confirm_select(b->bus, broker_on_confirm, b) == -1 ||
 	    bus_qos(b->bus, BROKER_PREFETCH) == -1) {
 		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
@@ -1490,7 +1497,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	}
 	for (i = 0; i < pools->npools; i++)
 		if (topo_declare_pool(b->bus, b->prefix,
-		    pools->pools[i].name) == -1) {
+		    pools->pools[i].name,
+		    topo_queue_flags(server->queue_type)) == -1) {
 			log_warnx("pool %s: %s", pools->pools[i].name,
 			    bus_error(b->bus));
 			goto fail;
@@ -1539,6 +1547,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	    sched_open_tickets(b->sched));
 	return b;
 fail:
+	if (b->bus != NULL && bus_conflict(b->bus))
+		exit(BUS_EXIT_CONFIG);
 	broker_free(b);
 	return NULL;
 }
@@ -1554,7 +1564,8 @@ broker_reload(struct broker *b, char *err, size_t errlen)
 		return -1;
 	for (i = 0; i < fresh->npools; i++)
 		if (topo_declare_pool(b->bus, b->prefix,
-		    fresh->pools[i].name) == -1) {
+		    fresh->pools[i].name,
+		    topo_queue_flags(b->server->queue_type)) == -1) {
 			snprintf(err, errlen, "pool %s: %s",
 			    fresh->pools[i].name, bus_error(b->bus));
 			conf_pools_free(fresh);

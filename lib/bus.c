@@ -9,6 +9,20 @@
  * are made at start-up or on rare events, and RabbitMQ answers them in
  * microseconds.
  *
+ * A URL may list several nodes of a cluster, separated by commas;
+ * bus_connect() takes the first that answers, each within a short
+ * timeout, so a dead node costs a refused connection or at most
+ * BUS_CONNECT_TIMEOUT_S.  Reconnecting is the caller's business (it
+ * knows what to declare and consume again); bus_connect_from() starts
+ * with the node after the one that was lost.
+ *
+ * A queue declared with the other type than it exists with (classic or
+ * quorum) is refused with 406 PRECONDITION_FAILED and an "inequivalent
+ * arg 'x-queue-type'" text, also later, on the channel, for a declare
+ * without answer.  bus turns that into a one-line message saying what to
+ * do, and bus_conflict() tells the daemons to exit with BUS_EXIT_CONFIG
+ * instead of restarting into the same refusal.
+ *
  * Channel 1 carries everything that matters.  Passive declarations, which
  * close their channel when the queue is missing, go to channel 2 so that
  * a failed probe never tears down consumers or confirm mode.
@@ -46,7 +60,8 @@
 #define BUS_PROBE_CHANNEL 2
 #define BUS_FRAME_MAX 131072
 #define BUS_HEARTBEAT_S 30
-#define BUS_CONNECT_TIMEOUT_S 5
+/* Per node: a refused connection fails at once, a silent host in this. */
+#define BUS_CONNECT_TIMEOUT_S 3
 
 struct bus_consumer {
 	char *tag;
@@ -64,6 +79,8 @@ struct bus {
 	bool probe_open;
 	bool confirming;
 	bool broken;
+	bool conflict;               /* a queue exists with the other type */
+	size_t node;                 /* index of the node in the URL list */
 	uint64_t next_seq;
 	uint64_t next_tag;           /* bus_consume_nowait's consumer tags */
 	bus_confirm_fn *confirm_fn;
@@ -75,6 +92,40 @@ struct bus {
 	size_t *slots;
 	size_t nslots;
 };
+
+/*
+ * Whether a channel close (CODE, TEXT of LEN bytes) says that a queue
+ * exists with another x-queue-type than declared; if so the error
+ * becomes the message an operator acts on.
+ */
+static bool
+bus_type_conflict(struct bus *bus, unsigned code, const char *text,
+    size_t len)
+{
+	static const char arg[] = "inequivalent arg 'x-queue-type' for queue '";
+	char buf[512], *name, *end;
+	const char *existing = "classic", *declared = "quorum";
+
+	if (code != AMQP_PRECONDITION_FAILED)
+		return false;
+	snprintf(buf, sizeof(buf), "%.*s", (int)len, text);
+	if ((name = strstr(buf, arg)) == NULL)
+		return false;
+	name += sizeof(arg) - 1;
+	if ((end = strchr(name, '\'')) == NULL)
+		return false;
+	*end = '\0';
+	if (strstr(end + 1, "current is the value 'quorum'") != NULL) {
+		existing = "quorum";
+		declared = "classic";
+	}
+	/* Set queue_type to what exists, or remove what exists. */
+	snprintf(bus->error, sizeof(bus->error),
+	    "queue %s exists as a %s queue (declared here as %s); delete it "
+	    "or set queue_type: %s", name, existing, declared, existing);
+	bus->conflict = true;
+	return true;
+}
 
 static void
 bus_seterr(struct bus *bus, const char *what, amqp_rpc_reply_t r)
@@ -104,6 +155,9 @@ bus_seterr(struct bus *bus, const char *what, amqp_rpc_reply_t r)
 		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
 			amqp_channel_close_t *m = r.reply.decoded;
 
+			if (bus_type_conflict(bus, m->reply_code,
+			    m->reply_text.bytes, m->reply_text.len))
+				break;
 			snprintf(bus->error, sizeof(bus->error),
 			    "%s: channel closed by server: %u %.*s", what,
 			    m->reply_code, (int)m->reply_text.len,
@@ -186,8 +240,9 @@ bus_connect_reason(const char *host, int port, int status, char *err,
 		    strerror(soerr));
 }
 
-struct bus *
-bus_connect(const char *url, const char *name, char *err, size_t errlen)
+/* Connects to the one node of URL. */
+static struct bus *
+bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 {
 	struct amqp_connection_info ci;
 	amqp_table_entry_t prop;
@@ -213,6 +268,8 @@ bus_connect(const char *url, const char *name, char *err, size_t errlen)
 	bus = xcalloc(1, sizeof(*bus));
 	bus->conn = amqp_new_connection();
 	bus->next_seq = 1;
+	/* A node that accepts but does not speak (stopped) is given up too. */
+	(void)amqp_set_handshake_timeout(bus->conn, &tv);
 	sock = ci.ssl ? amqp_ssl_socket_new(bus->conn) :
 	    amqp_tcp_socket_new(bus->conn);
 	if (sock == NULL) {
@@ -259,6 +316,85 @@ fail:
 	free(bus);
 	free(copy);
 	return NULL;
+}
+
+/* The host:port of node URL for messages, without credentials. */
+static void
+bus_node_name(const char *url, char *buf, size_t len)
+{
+	const char *p = url, *at, *end;
+
+	if ((at = strstr(p, "://")) != NULL)
+		p = at + 3;
+	end = p + strcspn(p, "/?");
+	for (at = end; at > p && at[-1] != '@'; at--)
+		;
+	if (at == end)
+		snprintf(buf, len, "localhost");
+	else
+		snprintf(buf, len, "%.*s", (int)(end - at), at);
+}
+
+struct bus *
+bus_connect_from(const char *url, size_t first, const char *name, char *err,
+    size_t errlen)
+{
+	char **nodes = NULL, *copy, *tok, *save = NULL, why[512], shown[256];
+	size_t n = 0, k, i, used;
+	struct bus *bus = NULL;
+
+	copy = xstrdup(url);
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		nodes = xrealloc(nodes, (n + 1) * sizeof(*nodes));
+		nodes[n++] = tok;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "bad AMQP URL (expected "
+		    "amqp://user:password@host:port/vhost)");
+		goto out;
+	}
+	if (n == 1) {
+		if ((bus = bus_connect_one(nodes[0], name, err, errlen)) != NULL)
+			bus->node = 0;
+		goto out;
+	}
+	snprintf(err, errlen, "no node answered of %zu:", n);
+	for (k = 0; k < n; k++) {
+		i = (first + k) % n;
+		if ((bus = bus_connect_one(nodes[i], name, why, sizeof(why))) !=
+		    NULL) {
+			bus->node = i;
+			goto out;
+		}
+		bus_node_name(nodes[i], shown, sizeof(shown));
+		used = strlen(err);
+		if (used < errlen)
+			snprintf(err + used, errlen - used, "%s %s: %s",
+			    k ? ";" : "", shown, why);
+	}
+out:
+	free(nodes);
+	free(copy);
+	return bus;
+}
+
+struct bus *
+bus_connect(const char *url, const char *name, char *err, size_t errlen)
+{
+	return bus_connect_from(url, 0, name, err, errlen);
+}
+
+size_t
+bus_node(const struct bus *bus)
+{
+	return bus->node;
+}
+
+bool
+bus_conflict(const struct bus *bus)
+{
+	return bus->conflict;
 }
 
 void
@@ -377,6 +513,7 @@ bus_sent(struct bus *bus, const char *what, int status)
 int
 bus_queue_declare_nowait(struct bus *bus, const char *name, unsigned flags)
 {
+	amqp_table_entry_t arg;
 	amqp_queue_declare_t m;
 
 	memset(&m, 0, sizeof(m));
@@ -386,6 +523,13 @@ bus_queue_declare_nowait(struct bus *bus, const char *name, unsigned flags)
 	m.auto_delete = (flags & BUS_AUTO_DELETE) != 0;
 	m.nowait = 1;
 	m.arguments = amqp_empty_table;
+	if (flags & BUS_QUORUM) {
+		arg.key = amqp_cstring_bytes("x-queue-type");
+		arg.value.kind = AMQP_FIELD_KIND_UTF8;
+		arg.value.value.bytes = amqp_cstring_bytes("quorum");
+		m.arguments.num_entries = 1;
+		m.arguments.entries = &arg;
+	}
 	return bus_sent(bus, "queue.declare", amqp_send_method(bus->conn,
 	    BUS_CHANNEL, AMQP_QUEUE_DECLARE_METHOD, &m));
 }
@@ -408,9 +552,9 @@ bus_queue_bind_nowait(struct bus *bus, const char *queue,
 
 int
 bus_queue_declare_bounded(struct bus *bus, const char *name,
-    int64_t max_length, int64_t max_bytes)
+    int64_t max_length, int64_t max_bytes, unsigned flags)
 {
-	amqp_table_entry_t arg[2];
+	amqp_table_entry_t arg[3];
 	amqp_table_t args;
 
 	arg[0].key = amqp_cstring_bytes("x-max-length");
@@ -421,6 +565,13 @@ bus_queue_declare_bounded(struct bus *bus, const char *name,
 	arg[1].value.value.i64 = max_bytes;
 	args.num_entries = 2;
 	args.entries = arg;
+	/* Quorum queues bound their length the same way (drop-head). */
+	if (flags & BUS_QUORUM) {
+		arg[2].key = amqp_cstring_bytes("x-queue-type");
+		arg[2].value.kind = AMQP_FIELD_KIND_UTF8;
+		arg[2].value.value.bytes = amqp_cstring_bytes("quorum");
+		args.num_entries = 3;
+	}
 	if (amqp_queue_declare(bus->conn, BUS_CHANNEL,
 	    amqp_cstring_bytes(name), 0, 1, 0, 0, args) == NULL) {
 		(void)bus_check(bus, "queue.declare", BUS_CHANNEL);
@@ -870,10 +1021,13 @@ bus_other_frame(struct bus *bus, const struct timeval *tv)
 		amqp_channel_close_t *m = frame.payload.method.decoded;
 		amqp_channel_close_ok_t ok;
 
-		snprintf(bus->error, sizeof(bus->error),
-		    "channel %u closed by server: %u %.*s", frame.channel,
-		    m->reply_code, (int)m->reply_text.len,
-		    (const char *)m->reply_text.bytes);
+		if (!bus_type_conflict(bus, m->reply_code, m->reply_text.bytes,
+		    m->reply_text.len))
+			snprintf(bus->error, sizeof(bus->error),
+			    "channel %u closed by server: %u %.*s",
+			    frame.channel, m->reply_code,
+			    (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
 		(void)amqp_send_method(bus->conn, frame.channel,
 		    AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
 		if (frame.channel == BUS_PROBE_CHANNEL) {

@@ -73,16 +73,35 @@ enum {
 	BUS_EXCLUSIVE = 1 << 1,
 	BUS_AUTO_DELETE = 1 << 2,
 	BUS_PASSIVE = 1 << 3,
-	BUS_QUORUM = 1 << 4,
+	BUS_QUORUM = 1 << 4,         /* x-queue-type quorum (durable only) */
 };
 
+/* Exit status of a daemon whose queue exists with the other type
+ * (EX_CONFIG): restarting it would meet the same refusal. */
+#define BUS_EXIT_CONFIG 78
+
 /*
- * Connects to URL (amqp:// or amqps://), logs in, opens channel 1.
- * NAME is shown as the connection name in rabbitmqctl.  NULL with a
- * message in ERR on failure.  Free with bus_free().
+ * Connects to URL (amqp:// or amqps://), logs in, opens channel 1.  URL
+ * may list the nodes of a cluster separated by commas
+ * ("amqp://u:p@a:5672/v,amqp://u:p@b:5672/v"): the first node that
+ * answers, in order, each within a few seconds, is taken.  NAME is shown
+ * as the connection name in rabbitmqctl.  NULL with a message in ERR on
+ * failure, naming each node tried.  Free with bus_free().
  */
 struct bus *bus_connect(const char *url, const char *name, char *err,
     size_t errlen);
+/* The same, trying the nodes from index FIRST (modulo their number) on:
+ * to reconnect, FIRST is the node after the one that was lost. */
+struct bus *bus_connect_from(const char *url, size_t first, const char *name,
+    char *err, size_t errlen);
+/* The index in the URL list of the node BUS is connected to. */
+size_t bus_node(const struct bus *bus);
+/*
+ * Whether BUS failed because a queue exists with another type (classic,
+ * quorum) than declared; bus_error() then says which queue and what to
+ * do.  The daemons exit with BUS_EXIT_CONFIG.
+ */
+bool bus_conflict(const struct bus *bus);
 void bus_free(struct bus *bus);
 
 int bus_fd(const struct bus *bus);
@@ -121,9 +140,9 @@ int bus_queue_bind_nowait(struct bus *bus, const char *queue,
 	__attribute__((warn_unused_result));
 /* Declares QUEUE durable with at most MAX_LENGTH messages and MAX_BYTES
  * of bodies (the oldest are dropped beyond that): for a queue that must
- * not grow unbounded. */
+ * not grow unbounded.  FLAGS: BUS_QUORUM or 0. */
 int bus_queue_declare_bounded(struct bus *bus, const char *name,
-    int64_t max_length, int64_t max_bytes)
+    int64_t max_length, int64_t max_bytes, unsigned flags)
 	__attribute__((warn_unused_result));
 /*
  * Deletes QUEUE if it is empty and unused.  0 when it is gone, 1 when it

@@ -29,6 +29,17 @@
  * CLIENT_REQUERY_MIN_MS, so a flood of forged events costs resbusd at
  * most a few queries a second per waiter.
  *
+ * The blocking calls survive the loss of their RabbitMQ node: when the
+ * connection fails, the client connects to the next node of the URL list
+ * that answers (0.2 s apart at first, doubling up to
+ * CLIENT_RECONNECT_MAX_MS, within the call's deadline), declares its
+ * queues again, binds the wait's events again, and publishes the request
+ * in flight again, byte for byte: its answer went to the reply queue of
+ * the lost connection.  That is safe because every request is idempotent
+ * for resbusd (a ticket request by its idempotency key; query, close and
+ * renew by their nature).  A wait queries once more after reconnecting,
+ * for the events it may have missed.
+ *
  * Besides the blocking calls, the client can be driven from an event
  * loop (resbus-xmlrpc): requests are sent without waiting, each with its
  * own correlation id and callback, and wake-ups reach watchers of a
@@ -40,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus.h"
 #include "client.h"
@@ -52,6 +64,11 @@
 #define CLIENT_POLL_SLICE_MS 1000
 /* Wake-up queries of one wait are at least this far apart. */
 #define CLIENT_REQUERY_MIN_MS 200
+/* Reconnecting: first after this, doubling up to the maximum. */
+#define CLIENT_RECONNECT_MIN_MS 200
+#define CLIENT_RECONNECT_MAX_MS 5000
+/* A publish that fails reconnects for at most this long. */
+#define CLIENT_PUBLISH_RECONNECT_MS 60000
 
 enum client_call_kind { CALL_TAKE, CALL_QUERY, CALL_CLOSE };
 
@@ -76,6 +93,8 @@ struct resbus_watch {
 
 struct resbus_client {
 	struct bus *bus;
+	char *url;		/* the nodes, for reconnecting */
+	unsigned queue_flags;	/* RESBUS_QUEUE_TYPE, for topo_ensure_core */
 	char *prefix;
 	char *ticket_exchange;
 	char *request_queue;
@@ -83,8 +102,15 @@ struct resbus_client {
 	char *reply_queue;
 	char *event_queue; /* made on the first wait */
 
-	/* The RPC in flight. */
+	/* The RPC in flight, and what it published, to publish again. */
 	char corr[37];
+	char *last_exchange;
+	char *last_key;
+	char *last_type;
+	void *last_body;
+	size_t last_len;
+	bool last_persistent;
+	char *watch_key; /* the blocking wait's binding (ticket.<id>.*) */
 	ProtobufCMessage *reply; /* its answer, owned */
 	char *reply_bad;	 /* the type of an answer that did not decode */
 
@@ -123,7 +149,7 @@ client_seterr(struct resbus_client *c, const char *fmt, ...)
  * scheme://host:port/vhost, so that error messages never show a secret.
  */
 static void
-client_url_redact(const char *url, char *buf, size_t len)
+client_url_redact_one(const char *url, char *buf, size_t len)
 {
 	const char *scheme = "amqp", *port = "5672";
 	const char *p, *host, *end, *q;
@@ -159,6 +185,25 @@ client_url_redact(const char *url, char *buf, size_t len)
 	/* A query string may carry options; leave it out. */
 	if ((cut = strchr(buf, '?')) != NULL)
 		*cut = '\0';
+}
+
+/* The same for each node of a comma-separated list. */
+static void
+client_url_redact(const char *url, char *buf, size_t len)
+{
+	char *copy = xstrdup(url), *tok, *save = NULL, one[512];
+
+	buf[0] = '\0';
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		client_url_redact_one(tok, one, sizeof(one));
+		if (buf[0] != '\0')
+			strlcat(buf, ",", len);
+		strlcat(buf, one, len);
+	}
+	if (buf[0] == '\0')
+		client_url_redact_one(url, buf, len);
+	free(copy);
 }
 
 static bool
@@ -282,9 +327,85 @@ client_deliver(struct bus *bus, const struct bus_delivery *d, void *arg)
 	c->reply = m;
 }
 
+static int client_setup(struct resbus_client *c, char *err, size_t errlen);
+static int client_event_queue(struct resbus_client *c);
+
+static void
+client_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1)
+		;
+}
+
+/*
+ * The connection failed: connects to the next node that answers, sets
+ * the queues up again and publishes the request in flight again.  0, or
+ * -1 with the error set when DEADLINE (-1: none) passed first or a queue
+ * exists with the other type.
+ */
+static int
+client_reconnect(struct resbus_client *c, int64_t deadline)
+{
+	struct bus *bus;
+	struct bus_props props;
+	int64_t delay = CLIENT_RECONNECT_MIN_MS, t0 = now_mono_ms(), left;
+	char lost[512], why[1024];
+
+	snprintf(lost, sizeof(lost), "%s", bus_error(c->bus));
+	for (;;) {
+		bus = bus_connect_from(c->url, bus_node(c->bus) + 1,
+		    "resbus client", why, sizeof(why));
+		if (bus != NULL) {
+			bus_free(c->bus);
+			c->bus = bus;
+			if (client_setup(c, why, sizeof(why)) == 0)
+				break;
+			if (bus_conflict(bus)) {
+				client_seterr(c, "%s", why);
+				return -1;
+			}
+		}
+		left = deadline < 0 ? delay : deadline - now_mono_ms();
+		if (left <= 0) {
+			client_seterr(c, "connection to the bus failed: %s; "
+			    "reconnecting failed: %s", lost, why);
+			return -1;
+		}
+		client_sleep_ms(delay < left ? delay : left);
+		delay = delay * 2 > CLIENT_RECONNECT_MAX_MS ?
+		    CLIENT_RECONNECT_MAX_MS : delay * 2;
+	}
+	/* An event may have come while no queue was there: ask again. */
+	if (c->watching)
+		c->woken = true;
+	if (c->corr[0] != '\0' && c->last_body != NULL && c->reply == NULL &&
+	    c->reply_bad == NULL) {
+		memset(&props, 0, sizeof(props));
+		props.type = c->last_type;
+		props.content_type = MSG_CONTENT_TYPE;
+		props.reply_to = c->reply_queue;
+		props.correlation_id = c->corr;
+		props.user_id = bus_user(c->bus);
+		props.persistent = c->last_persistent;
+		if (bus_publish(c->bus, c->last_exchange, c->last_key, &props,
+		    c->last_body, c->last_len, NULL) == -1) {
+			client_seterr(c, "cannot publish %s again: %s",
+			    c->last_type, bus_error(c->bus));
+			return -1;
+		}
+	}
+	fprintf(stderr, "resbus: connection to the bus lost (%s); "
+	    "reconnected to node %zu in %lld ms\n", lost, bus_node(c->bus) + 1,
+	    (long long)(now_mono_ms() - t0));
+	return 0;
+}
+
 /*
  * Polls the connection until DONE(c) holds or DEADLINE (monotonic ms, -1:
- * none) passes.  0 when done, 1 on timeout, -1 when the connection failed.
+ * none) passes.  0 when done, 1 on timeout, -1 when the connection failed
+ * and could not be made again.
  */
 static int
 client_pump(struct resbus_client *c, int64_t deadline,
@@ -308,11 +429,9 @@ client_pump(struct resbus_client *c, int64_t deadline,
 				    ? (int)left
 				    : CLIENT_POLL_SLICE_MS;
 		}
-		if (bus_poll(c->bus, slice) < 0) {
-			client_seterr(c, "connection to the bus failed: %s",
-			    bus_error(c->bus));
+		if (bus_poll(c->bus, slice) < 0 &&
+		    client_reconnect(c, deadline) == -1)
 			return -1;
-		}
 	}
 }
 
@@ -356,6 +475,12 @@ client_rpc_reset(struct resbus_client *c)
 	free(c->reply_bad);
 	c->reply_bad = NULL;
 	c->corr[0] = '\0';
+	free(c->last_exchange);
+	free(c->last_key);
+	free(c->last_type);
+	free(c->last_body);
+	c->last_exchange = c->last_key = c->last_type = NULL;
+	c->last_body = NULL;
 }
 
 /*
@@ -385,6 +510,25 @@ client_publish(struct resbus_client *c, const char *exchange, const char *key,
 	props.persistent = m->descriptor != &resbus__v1__ticket_query__descriptor;
 	body = msg_pack(m, &len);
 	rc = bus_publish(c->bus, exchange, key, &props, body, len, NULL);
+	if (corr == c->corr && c->url != NULL) {
+		/* The blocking RPC: kept to publish again after a reconnect. */
+		free(c->last_exchange);
+		free(c->last_key);
+		free(c->last_type);
+		free(c->last_body);
+		c->last_exchange = xstrdup(exchange);
+		c->last_key = xstrdup(key);
+		c->last_type = xstrdup(props.type);
+		c->last_body = body;
+		c->last_len = len;
+		c->last_persistent = props.persistent;
+		body = NULL;
+		/* The reconnect publishes it again. */
+		if (rc == -1)
+			rc = client_reconnect(c,
+			    now_mono_ms() + CLIENT_PUBLISH_RECONNECT_MS);
+		return rc;
+	}
 	free(body);
 	if (rc == -1)
 		client_seterr(
@@ -479,12 +623,14 @@ client_info_fill(
 
 /* Takes ownership of BUS. */
 static struct resbus_client *
-client_alloc(struct bus *bus, const char *prefix)
+client_alloc(struct bus *bus, const char *url, const char *prefix)
 {
 	struct resbus_client *c;
 
 	c = xcalloc(1, sizeof(*c));
 	c->bus = bus;
+	c->url = xstrdup(url);
+	c->queue_flags = topo_queue_flags(getenv("RESBUS_QUEUE_TYPE"));
 	c->prefix = xstrdup(prefix);
 	c->ticket_exchange = topo_ticket_exchange(prefix);
 	c->request_queue = topo_request_queue(prefix);
@@ -513,24 +659,64 @@ resbus_client_new(const char *url, const char *prefix, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot connect to %s: %s", shown, why);
 		return NULL;
 	}
-	c = client_alloc(bus, prefix);
-	if (topo_ensure_core(bus, prefix) == -1) {
-		snprintf(err, errlen,
-		    "cannot declare the %s exchanges on %s: %s", prefix, shown,
-		    bus_error(bus));
-		goto fail;
-	}
-	if (bus_queue_declare(bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
-		&c->reply_queue, NULL, NULL) == -1 ||
-	    bus_consume(bus, c->reply_queue, true, client_deliver, c) == -1) {
-		snprintf(err, errlen, "cannot set up a reply queue on %s: %s",
-		    shown, bus_error(bus));
-		goto fail;
+	c = client_alloc(bus, url, prefix);
+	if (client_setup(c, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", shown, why);
+		resbus_client_free(c);
+		return NULL;
 	}
 	return c;
-fail:
-	resbus_client_free(c);
-	return NULL;
+}
+
+/*
+ * Declares what the client needs on c->bus, fresh or after a reconnect:
+ * the core topology, the reply queue and, if it had them, the event queue
+ * with its bindings.  0, or -1 with a message in ERR.
+ */
+static int
+client_setup(struct resbus_client *c, char *err, size_t errlen)
+{
+	struct resbus_watch *w;
+	bool had_events = c->event_queue != NULL;
+
+	free(c->reply_queue);
+	c->reply_queue = NULL;
+	free(c->event_queue);
+	c->event_queue = NULL;
+	if (topo_ensure_core(c->bus, c->prefix, c->queue_flags) == -1) {
+		snprintf(err, errlen, "cannot declare the %s exchanges: %s",
+		    c->prefix, bus_error(c->bus));
+		return -1;
+	}
+	if (bus_queue_declare(c->bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
+		&c->reply_queue, NULL, NULL) == -1 ||
+	    bus_consume(c->bus, c->reply_queue, true, client_deliver, c) ==
+		-1) {
+		snprintf(err, errlen, "cannot set up a reply queue: %s",
+		    bus_error(c->bus));
+		return -1;
+	}
+	if (!had_events)
+		return 0;
+	if (client_event_queue(c) == -1) {
+		snprintf(err, errlen, "%s", c->error);
+		return -1;
+	}
+	if (c->watch_key != NULL && bus_queue_bind(c->bus, c->event_queue,
+	    c->event_exchange, c->watch_key) == -1) {
+		snprintf(err, errlen, "cannot bind the event queue: %s",
+		    bus_error(c->bus));
+		return -1;
+	}
+	/* Binding a ticket's key again for its twins changes nothing. */
+	for (w = c->watches; w != NULL; w = w->next)
+		if (bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
+		    w->key) == -1) {
+			snprintf(err, errlen, "cannot bind the event queue: %s",
+			    bus_error(c->bus));
+			return -1;
+		}
+	return 0;
 }
 
 /* Closes the connection and frees C and everything it holds. */
@@ -555,6 +741,7 @@ resbus_client_free(struct resbus_client *c)
 		free(w);
 	}
 	bus_free(c->bus);
+	free(c->url);
 	free(c->prefix);
 	free(c->ticket_exchange);
 	free(c->request_queue);
@@ -890,14 +1077,11 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 		if (client_event_queue(c) == -1)
 			goto out;
 		key = xasprintf("ticket.%llu.*", (unsigned long long)id);
+		/* A reconnect binds c->watch_key again. */
+		c->watch_key = key;
 		if (bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
-			key) == -1) {
-			client_seterr(c, "cannot bind the event queue: %s",
-			    bus_error(c->bus));
-			free(key);
-			key = NULL;
+			key) == -1 && client_reconnect(c, deadline) == -1)
 			goto out;
-		}
 		for (;;) {
 			sent = now_mono_ms();
 			rc = client_wait_query(c, &q, deadline);
@@ -943,6 +1127,7 @@ out:
 		(void)unbound;
 	}
 	free(key);
+	c->watch_key = NULL;
 	c->watching = false;
 	c->woken = false;
 	if (c->watch_done != NULL)

@@ -184,6 +184,7 @@ static int check_name_pattern(const char *, char *, size_t);
 static int check_db_url(const char *, char *, size_t);
 static int check_amqp_url(const char *, char *, size_t);
 static int check_loglevel(const char *, char *, size_t);
+static int check_queue_type(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
 static int check_regex(const char *, char *, size_t);
 static int check_cap_pool(const char *, char *, size_t);
@@ -270,6 +271,7 @@ static const struct conf_key server_keys[] = {
     KEY_INT(conf_server, port, 49100, 1, 65535),
     KEY_STR(conf_server, amqp_url, NULL, check_amqp_url, 0),
     KEY_STR(conf_server, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
+    KEY_STR(conf_server, queue_type, "classic", check_queue_type, 0),
     KEY_STRLIST(conf_server, admins, check_nonempty),
     /* When given, at least one: an empty list would believe nobody. */
     KEY_STRLIST_F(conf_server, workers, check_nonempty, KEY_NONEMPTY),
@@ -277,6 +279,7 @@ static const struct conf_key server_keys[] = {
     KEY_INT(conf_server, max_tagsets, 10000, 0, INT64_MAX),
     KEY_INT(conf_server, tagset_idle_s, 86400, 0, INT64_MAX),
     KEY_INT(conf_server, max_redeliveries, 3, 1, 1000000),
+    KEY_INT(conf_server, leader_lease_s, 5, 2, 3600),
     KEY_STR(conf_server, http_listen, "127.0.0.1:49110", check_listen,
 	KEY_FALSE_OFF),
     KEY_BOOL(conf_server, notify, 1),
@@ -304,6 +307,7 @@ static const struct conf_key worker_keys[] = {
     KEY_INT(conf_worker, concurrency, 64, 1, 100000),
     KEY_STR(conf_worker, logdir, "/var/log/resbus", check_nonempty, 0),
     KEY_STR(conf_worker, prefix, RESBUS_DEFAULT_PREFIX, check_tag, 0),
+    KEY_STR(conf_worker, queue_type, "classic", check_queue_type, 0),
     KEY_STRLIST_F(conf_worker, broker_users, check_nonempty, KEY_NONEMPTY),
 };
 
@@ -686,6 +690,18 @@ check_amqp_url(const char *v, char *why, size_t whylen)
 		return 0;
 	snprintf(why, whylen,
 	    "expected a URL starting with amqp:// or amqps://, got %s",
+	    quote(v, q, sizeof(q)));
+	return -1;
+}
+
+static int
+check_queue_type(const char *v, char *why, size_t whylen)
+{
+	char q[128];
+
+	if (strcmp(v, "classic") == 0 || strcmp(v, "quorum") == 0)
+		return 0;
+	snprintf(why, whylen, "expected classic or quorum, got %s",
 	    quote(v, q, sizeof(q)));
 	return -1;
 }

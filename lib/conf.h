@@ -108,6 +108,8 @@ struct conf_server {
 	int64_t port;                 /* default 49100 */
 	char *amqp_url;               /* NULL: use the built-in default */
 	char *prefix;                 /* bus name prefix, default "resbus" */
+	/* "classic" (default) or "quorum": the durable shared queues */
+	char *queue_type;
 	char **admins;
 	size_t nadmins;
 	/*
@@ -126,6 +128,11 @@ struct conf_server {
 	 * handling it is dead-lettered at the next start; default 3.
 	 */
 	int64_t max_redeliveries;
+	/*
+	 * On PostgreSQL, how long a paused or cut-off active broker keeps
+	 * leading before a standby may take over; default 5.
+	 */
+	int64_t leader_lease_s;
 	/* the status page, JSON API and metrics: "HOST:PORT", or "" / "off" */
 	char *http_listen;            /* default "127.0.0.1:49110" */
 	bool notify;                  /* JSON notifications, default true */
@@ -149,6 +156,7 @@ struct conf_worker {
 	int64_t concurrency;          /* default 64 */
 	char *logdir;                 /* default /var/log/resbus */
 	char *prefix;
+	char *queue_type;             /* as server.yaml's, for pool queues */
 	/*
 	 * AMQP users whose jobs the worker runs.  None listed: the worker's
 	 * own login (of amqp_url).

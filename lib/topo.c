@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "bus.h"
 #include "topo.h"
@@ -88,8 +89,15 @@ topo_dead_queue(const char *prefix)
 	return xasprintf("%s.dead", prefix);
 }
 
+unsigned
+topo_queue_flags(const char *queue_type)
+{
+	return queue_type != NULL && strcmp(queue_type, "quorum") == 0 ?
+	    BUS_QUORUM : 0;
+}
+
 int
-topo_declare_core(struct bus *bus, const char *prefix)
+topo_declare_core(struct bus *bus, const char *prefix, unsigned queue_flags)
 {
 	char *ticket_x = topo_ticket_exchange(prefix);
 	char *unrouted_x = topo_unrouted_exchange(prefix);
@@ -101,26 +109,27 @@ topo_declare_core(struct bus *bus, const char *prefix)
 	char *job_x = topo_job_exchange(prefix);
 	char *dead_x = topo_dead_exchange(prefix);
 	char *dead_q = topo_dead_queue(prefix);
+	unsigned qf = BUS_DURABLE | (queue_flags & BUS_QUORUM);
 	int rc = -1;
 
 	if (bus_exchange_declare(bus, unrouted_x, "fanout", true, NULL) == -1 ||
 	    bus_exchange_declare(bus, ticket_x, "direct", true, unrouted_x) ==
 		-1 ||
-	    bus_queue_declare(bus, unrouted_q, BUS_DURABLE, NULL, NULL, NULL) ==
+	    bus_queue_declare(bus, unrouted_q, qf, NULL, NULL, NULL) ==
 		-1 ||
 	    bus_queue_bind(bus, unrouted_q, unrouted_x, "") == -1 ||
-	    bus_queue_declare(bus, request_q, BUS_DURABLE, NULL, NULL, NULL) ==
+	    bus_queue_declare(bus, request_q, qf, NULL, NULL, NULL) ==
 		-1 ||
 	    bus_exchange_declare(bus, event_x, "topic", true, NULL) == -1 ||
-	    bus_queue_declare(bus, events_q, BUS_DURABLE, NULL, NULL, NULL) ==
+	    bus_queue_declare(bus, events_q, qf, NULL, NULL, NULL) ==
 		-1 ||
 	    bus_queue_bind(bus, events_q, event_x, "resource.#") == -1 ||
-	    bus_queue_declare(bus, control_q, BUS_DURABLE, NULL, NULL, NULL) ==
+	    bus_queue_declare(bus, control_q, qf, NULL, NULL, NULL) ==
 		-1 ||
 	    bus_exchange_declare(bus, job_x, "direct", true, NULL) == -1 ||
 	    bus_exchange_declare(bus, dead_x, "fanout", true, NULL) == -1 ||
 	    bus_queue_declare_bounded(bus, dead_q, TOPO_DEAD_MAX,
-		TOPO_DEAD_MAX_BYTES) == -1 ||
+		TOPO_DEAD_MAX_BYTES, queue_flags & BUS_QUORUM) == -1 ||
 	    bus_queue_bind(bus, dead_q, dead_x, "") == -1)
 		goto out;
 	rc = 0;
@@ -139,7 +148,7 @@ out:
 }
 
 int
-topo_ensure_core(struct bus *bus, const char *prefix)
+topo_ensure_core(struct bus *bus, const char *prefix, unsigned queue_flags)
 {
 	char *request_q = topo_request_queue(prefix);
 	int rc;
@@ -149,11 +158,12 @@ topo_ensure_core(struct bus *bus, const char *prefix)
 	free(request_q);
 	if (rc == 0)
 		return 0;
-	return topo_declare_core(bus, prefix);
+	return topo_declare_core(bus, prefix, queue_flags);
 }
 
 int
-topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
+topo_declare_pool(struct bus *bus, const char *prefix, const char *pool,
+    unsigned queue_flags)
 {
 	char *q = topo_pool_queue(prefix, pool);
 	char *x = topo_job_exchange(prefix);
@@ -161,7 +171,8 @@ topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
 
 	/* The job exchange is the core's (topo_ensure_core before this):
 	 * declaring it would need configure permission on it. */
-	if (bus_queue_declare(bus, q, BUS_DURABLE, NULL, NULL, NULL) == 0 &&
+	if (bus_queue_declare(bus, q, BUS_DURABLE | (queue_flags & BUS_QUORUM),
+	    NULL, NULL, NULL) == 0 &&
 	    bus_queue_bind(bus, q, x, pool) == 0)
 		rc = 0;
 	free(q);
@@ -170,14 +181,16 @@ topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
 }
 
 int
-topo_declare_tagset(struct bus *bus, const char *prefix, const char *key)
+topo_declare_tagset(struct bus *bus, const char *prefix, const char *key,
+    unsigned queue_flags)
 {
 	char *q = topo_ticket_queue(prefix, key);
 	char *x = topo_ticket_exchange(prefix);
 	int rc = -1;
 
 	/* A valid key makes a valid name: no round trip for the answer. */
-	if (bus_queue_declare_nowait(bus, q, BUS_DURABLE) == 0 &&
+	if (bus_queue_declare_nowait(bus, q,
+	    BUS_DURABLE | (queue_flags & BUS_QUORUM)) == 0 &&
 	    bus_queue_bind_nowait(bus, q, x, key) == 0)
 		rc = 0;
 	free(q);

@@ -31,30 +31,38 @@ char *topo_dead_queue(const char *prefix);           /* P.dead */
 #define TOPO_DEAD_MAX_BYTES (64 << 20)
 
 /*
+ * The BUS_* flag of server.yaml's or worker.yaml's queue_type: BUS_QUORUM
+ * for "quorum", 0 for "classic" or NULL.  Every topo_declare_* below takes
+ * it as QUEUE_FLAGS for the durable shared queues; the per-client reply
+ * queues and the workers' cancel queues stay exclusive classic queues.
+ */
+unsigned topo_queue_flags(const char *queue_type);
+
+/*
  * Declares the exchanges and the shared durable queues: the ticket
  * exchange with its alternate exchange and unrouted queue, the request
  * queue, the event exchange, the broker's event queue bound to
  * resource.#, the control queue, the job exchange, and the dead-letter
  * exchange and queue.  0 or -1 (bus_error() says why).
  */
-int topo_declare_core(struct bus *bus, const char *prefix)
-	__attribute__((warn_unused_result));
+int topo_declare_core(struct bus *bus, const char *prefix,
+    unsigned queue_flags) __attribute__((warn_unused_result));
 /*
  * The same for a process that may lack the permission to configure
  * them (a client, a worker): nothing is declared when the request queue
  * exists already, which a passive declare finds out without that
  * permission.
  */
-int topo_ensure_core(struct bus *bus, const char *prefix)
-	__attribute__((warn_unused_result));
+int topo_ensure_core(struct bus *bus, const char *prefix,
+    unsigned queue_flags) __attribute__((warn_unused_result));
 
 /* Declares the (durable) queue of POOL and binds it to the job exchange
  * (declared with the core) with routing key POOL.  0 / -1. */
-int topo_declare_pool(struct bus *bus, const char *prefix, const char *pool)
-	__attribute__((warn_unused_result));
+int topo_declare_pool(struct bus *bus, const char *prefix, const char *pool,
+    unsigned queue_flags) __attribute__((warn_unused_result));
 
 /* Declares the queue of tag set KEY and binds it to the ticket exchange. */
-int topo_declare_tagset(struct bus *bus, const char *prefix, const char *key)
-	__attribute__((warn_unused_result));
+int topo_declare_tagset(struct bus *bus, const char *prefix, const char *key,
+    unsigned queue_flags) __attribute__((warn_unused_result));
 
 #endif

@@ -260,7 +260,7 @@ EOF
 }
 
 cluster_start() {
-	local n=$1 i p=26680 d=27680 failed=0
+	local n=$1 i p=29680 d=30680 failed=0
 	need_root
 	if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ]; then
 		usage

@@ -26,6 +26,7 @@
 #include "bus.h"
 #include "conf.h"
 #include "log.h"
+#include "topo.h"
 #include "util.h"
 #include "worker.h"
 
@@ -51,6 +52,7 @@ struct settings {
 	const char *logdir;
 	const char *prefix;
 	const char *amqp_url;
+	const char *queue_type;
 	const char *loglevel;
 	char *const *served;
 	size_t nserved;
@@ -192,6 +194,7 @@ settings_read(const struct options *o, struct settings *s, char *err,
 		s->logdir = s->worker->logdir;
 		s->prefix = s->worker->prefix;
 		s->amqp_url = s->worker->amqp_url;
+		s->queue_type = s->worker->queue_type;
 		s->served = s->worker->pools;
 		s->nserved = s->worker->npools;
 		s->concurrency = s->worker->concurrency;
@@ -204,6 +207,7 @@ settings_read(const struct options *o, struct settings *s, char *err,
 		s->logdir = s->server->logdir;
 		s->prefix = s->server->prefix;
 		s->amqp_url = s->server->amqp_url;
+		s->queue_type = s->server->queue_type;
 		s->loglevel = s->server->loglevel;
 	}
 	s->pools = conf_pools_load(s->pools_path, err, errlen);
@@ -385,9 +389,17 @@ main(int argc, char **argv)
 		wc.broker_users = s.worker->broker_users;
 		wc.nbroker_users = s.worker->nbroker_users;
 	}
+	wc.url = url;
+	wc.queue_flags = topo_queue_flags(s.queue_type);
 	w = worker_new(loop, bus, &wc);
-	if (worker_start(w, err, sizeof(err)) == -1)
+	if (worker_start(w, err, sizeof(err)) == -1) {
+		/* A queue of the other type: a restart would meet it again. */
+		if (bus_conflict(bus)) {
+			log_warnx("cannot start: %s", err);
+			exit(BUS_EXIT_CONFIG);
+		}
 		fatalx("cannot start: %s", err);
+	}
 	log_info("worker %s started: %zu pool(s), concurrency %u", name,
 	    s.nserved, (unsigned)wc.concurrency);
 

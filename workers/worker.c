@@ -31,6 +31,22 @@
  * job refers to is a generation of the configuration, counted by its
  * jobs and freed with the last.  A file with errors changes nothing.
  *
+ * When its RabbitMQ node goes away the worker gives back what it was
+ * running and reconnects in-process.  RabbitMQ requeues every job of the
+ * lost connection, unacknowledged as they all are until their result is
+ * confirmed, so finishing a command and publishing its result could only
+ * race the redelivered job: another worker (or this one) may already run
+ * it again.  The worker therefore stops the running commands' process
+ * groups (SIGTERM, SIGKILL after RUNNER_KILL_GRACE_S) and forgets their
+ * jobs; the redelivered Allocate cleans up with cmd_delete first, as
+ * after a crash.  A result published but not yet confirmed may reach
+ * resbusd as well as the redelivered job's: resbusd takes the first and
+ * finds its resource no longer starting for the second.  It then
+ * connects to the next node that answers (after 0.2 s, doubling up to
+ * WORKER_RECONNECT_MAX_S), declares and consumes as at start, and goes
+ * on.  A queue found with the other type (queue_type) ends the worker
+ * with status 78: a restart would meet it again.
+ *
  * On SIGTERM/SIGINT the worker takes no new work: what arrives is held
  * unacked (RabbitMQ requeues it when the connection closes, and no
  * reject/redeliver loop spins meanwhile), running commands get
@@ -133,6 +149,7 @@ struct job {
 	int attempts;
 	ev_timer retry_w;
 
+	bool orphan;		      /* its connection was lost: forget it */
 	bool cancelled;		      /* a Cancel for this Allocate came */
 	struct runner_result new_res; /* the cancelled cmd_new's */
 	char *new_out;		      /* its captured stdout */
@@ -168,6 +185,10 @@ struct worker {
 	ev_signal term_w;
 	ev_signal int_w;
 	ev_signal hup_w;
+	ev_timer reconnect_w;
+	double reconnect_s;	/* the next delay, doubling */
+	size_t node;		/* index of the last node connected to */
+	int64_t lost_ms;	/* when the connection was lost */
 
 	bool stopping;
 	bool lost;
@@ -193,7 +214,15 @@ step_name(enum job_step step)
 	return steps[step].name;
 }
 
-/* The connection failed: stop everything, exit non-zero. */
+static void job_free(struct job *job);
+
+/*
+ * The connection failed.  Without a URL to reconnect to, or while
+ * stopping: stop everything, exit non-zero.  Otherwise the running
+ * commands are stopped (their jobs go back to the queue with the
+ * connection) and reconnect_cb, from a fresh stack, drops the rest and
+ * connects again.
+ */
 static void
 worker_lost(struct worker *w)
 {
@@ -202,14 +231,56 @@ worker_lost(struct worker *w)
 	if (w->lost)
 		return;
 	w->lost = true;
-	log_warnx("connection lost: %s", bus_error(w->bus));
+	w->lost_ms = now_mono_ms();
+	ev_io_stop(w->loop, &w->bus_w);
+	if (w->cfg.url == NULL || w->stopping || bus_conflict(w->bus)) {
+		log_warnx("connection lost: %s", bus_error(w->bus));
+		TAILQ_FOREACH(job, &w->running, entry)
+		{
+			if (job->runner != NULL)
+				runner_terminate(job->runner);
+		}
+		w->exit_status = bus_conflict(w->bus) ? BUS_EXIT_CONFIG : 1;
+		ev_break(w->loop, EVBREAK_ALL);
+		return;
+	}
+	log_warnx("connection lost: %s; giving back %zu running job(s) and "
+		  "reconnecting",
+	    bus_error(w->bus), w->nrunning);
 	TAILQ_FOREACH(job, &w->running, entry)
 	{
+		job->orphan = true;
 		if (job->runner != NULL)
-			runner_terminate(job->runner);
+			runner_cancel(job->runner);
 	}
-	w->exit_status = 1;
-	ev_break(w->loop, EVBREAK_ALL);
+	w->reconnect_s = WORKER_RECONNECT_MIN_S;
+	ev_timer_set(&w->reconnect_w, 0., 0.);
+	ev_timer_start(w->loop, &w->reconnect_w);
+}
+
+/* Forgets the jobs of the lost connection that are not running. */
+static void
+worker_drop_jobs(struct worker *w)
+{
+	struct job *job;
+
+	while ((job = TAILQ_FIRST(&w->waiting)) != NULL) {
+		TAILQ_REMOVE(&w->waiting, job, entry);
+		w->nwaiting--;
+		job_free(job);
+	}
+	while ((job = TAILQ_FIRST(&w->confirming)) != NULL) {
+		TAILQ_REMOVE(&w->confirming, job, entry);
+		w->nconfirming--;
+		job_free(job);
+	}
+	while ((job = TAILQ_FIRST(&w->retrying)) != NULL) {
+		TAILQ_REMOVE(&w->retrying, job, entry);
+		w->nretrying--;
+		ev_timer_stop(w->loop, &job->retry_w);
+		job_free(job);
+	}
+	w->nheld = 0;
 }
 
 static void
@@ -473,6 +544,18 @@ job_command_done(struct job *job, const struct runner_result *res)
 	struct worker *w = job->w;
 
 	job->runner = NULL;
+	if (job->orphan) {
+		/* Its job went back to the queue with the lost connection. */
+		log_info("job given back: resource %llu pool %s %s ended "
+			 "(exit %d)",
+		    (unsigned long long)job->resource_id, job->pool_name,
+		    step_name(job->step), res->exit_status);
+		TAILQ_REMOVE(&w->running, job, entry);
+		w->nrunning--;
+		job_free(job);
+		worker_maybe_done(w);
+		return;
+	}
 	log_info("job end: resource %llu pool %s %s exit %d%s in %lld ms",
 	    (unsigned long long)job->resource_id, job->pool_name,
 	    step_name(job->step), res->exit_status,
@@ -1200,7 +1283,8 @@ worker_serve_pool(struct worker *w, const char *pool, char *err,
 	char *queue = topo_pool_queue(w->cfg.prefix, pool);
 
 	if (worker_cancel_binding(w, pool, true) == -1 ||
-	    topo_declare_pool(w->bus, w->cfg.prefix, pool) == -1 ||
+	    topo_declare_pool(w->bus, w->cfg.prefix, pool, w->cfg.queue_flags) ==
+		-1 ||
 	    bus_consume(w->bus, queue, false, deliver_cb, w) == -1) {
 		snprintf(err, errlen, "%s: %s", queue, bus_error(w->bus));
 		free(queue);
@@ -1302,14 +1386,15 @@ hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	worker_reload(s->data);
 }
 
-int
-worker_start(struct worker *w, char *err, size_t errlen)
+/* Declares, sets the channel up and consumes on w->bus: at start and
+ * after reconnecting.  0, or -1 with a message in ERR. */
+static int
+worker_bus_setup(struct worker *w, char *err, size_t errlen)
 {
 	size_t i;
 
-	if (mkdir_hooks(w->cfg.logdir, err, errlen) == -1)
-		return -1;
-	if (topo_ensure_core(w->bus, w->cfg.prefix) == -1 ||
+	if (topo_ensure_core(w->bus, w->cfg.prefix, w->cfg.queue_flags) ==
+		-1 ||
 	    bus_confirm_select(w->bus, confirm_cb, w) == -1 ||
 	    bus_qos(w->bus, w->cfg.concurrency) == -1) {
 		snprintf(err, errlen, "%s", bus_error(w->bus));
@@ -1321,7 +1406,71 @@ worker_start(struct worker *w, char *err, size_t errlen)
 	for (i = 0; i < w->nserved; i++)
 		if (worker_serve_pool(w, w->served[i], err, errlen) == -1)
 			return -1;
+	return 0;
+}
 
+static void
+reconnect_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, reconnect_w);
+	char err[1024];
+
+	if (w->stopping) {
+		log_info("stopping while disconnected; %zu command(s) still "
+			 "stopping",
+		    w->nrunning);
+		worker_terminate_all(w);
+		w->exit_status = 1;
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	worker_drop_jobs(w);
+	free(w->cancel_queue);
+	w->cancel_queue = NULL;
+	bus_free(w->bus);
+	w->bus = bus_connect_from(w->cfg.url, w->node + 1, w->cfg.name, err,
+	    sizeof(err));
+	if (w->bus != NULL && worker_bus_setup(w, err, sizeof(err)) == 0) {
+		w->lost = false;
+		w->node = bus_node(w->bus);
+		ev_io_set(&w->bus_w, bus_fd(w->bus), EV_READ);
+		ev_io_start(loop, &w->bus_w);
+		log_info("reconnected to RabbitMQ node %zu in %lld ms",
+		    bus_node(w->bus) + 1,
+		    (long long)(now_mono_ms() - w->lost_ms));
+		worker_run_waiting(w);
+		return;
+	}
+	if (w->bus != NULL && bus_conflict(w->bus)) {
+		log_warnx("%s", err);
+		w->exit_status = BUS_EXIT_CONFIG;
+		worker_terminate_all(w);
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_warnx("cannot reconnect: %s; trying again in %.1f s", err,
+	    w->reconnect_s);
+	bus_free(w->bus);
+	w->bus = NULL;
+	free(w->cancel_queue);
+	w->cancel_queue = NULL;
+	ev_timer_set(t, w->reconnect_s, 0.);
+	ev_timer_start(loop, t);
+	w->reconnect_s *= 2;
+	if (w->reconnect_s > WORKER_RECONNECT_MAX_S)
+		w->reconnect_s = WORKER_RECONNECT_MAX_S;
+}
+
+int
+worker_start(struct worker *w, char *err, size_t errlen)
+{
+	if (mkdir_hooks(w->cfg.logdir, err, errlen) == -1)
+		return -1;
+	if (worker_bus_setup(w, err, errlen) == -1)
+		return -1;
+	w->node = bus_node(w->bus);
+
+	ev_init(&w->reconnect_w, reconnect_cb);
 	ev_io_init(&w->bus_w, bus_io_cb, bus_fd(w->bus), EV_READ);
 	ev_io_start(w->loop, &w->bus_w);
 	ev_prepare_init(&w->pending_w, pending_cb);
@@ -1360,6 +1509,7 @@ worker_free(struct worker *w)
 	ev_prepare_stop(w->loop, &w->pending_w);
 	ev_timer_stop(w->loop, &w->heartbeat_w);
 	ev_timer_stop(w->loop, &w->grace_w);
+	ev_timer_stop(w->loop, &w->reconnect_w);
 	ev_signal_stop(w->loop, &w->term_w);
 	ev_signal_stop(w->loop, &w->int_w);
 	ev_signal_stop(w->loop, &w->hup_w);

@@ -30,6 +30,10 @@ struct worker;
  * at most this many apart; the command is not run again.
  */
 #define WORKER_REPUBLISH_MAX_S 60
+/* Reconnecting after a lost connection: first after this, doubling... */
+#define WORKER_RECONNECT_MIN_S 0.2
+/* ...up to this many seconds apart. */
+#define WORKER_RECONNECT_MAX_S 5.0
 
 /*
  * Reads the pools anew (on SIGHUP): *POOLS, owned by the caller from then
@@ -54,6 +58,10 @@ struct worker_config {
 	 * broker_users); none: the worker's own login. */
 	char *const *broker_users;
 	size_t nbroker_users;
+	/* The AMQP URL (nodes) to reconnect to; NULL: exit when the
+	 * connection is lost. */
+	const char *url;
+	unsigned queue_flags; /* BUS_QUORUM or 0 (queue_type) */
 };
 
 /*
@@ -75,7 +83,8 @@ int worker_start(struct worker *w, char *err, size_t errlen)
 
 /*
  * The process exit status once ev_run() has returned: 0 after a clean
- * stop, 1 after the connection was lost.
+ * stop, 1 after the connection was lost for good, BUS_EXIT_CONFIG (78)
+ * when a queue exists with the other type.
  */
 int worker_exit_status(const struct worker *w);
 
