@@ -18,6 +18,8 @@ PACKAGES=(
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
 	procps iproute2 iputils-ping util-linux coreutils findutils gawk sed grep
 	curl chromium
+	# the cluster tests' relay into a worker's network namespace
+	socat
 	# the hostile tests' AMQP client (tests/hostile/amqp.py)
 	python3 python3-pika
 	# packaging checks (make distcheck)

@@ -39,6 +39,7 @@ summary() {
 
 stop_services() {
 	bash scripts/postgres.sh stop "$state" >/dev/null 2>&1 || true
+	bash scripts/rabbitmq.sh cluster-stop "$state" >/dev/null 2>&1 || true
 	bash scripts/rabbitmq.sh stop "$state" >/dev/null 2>&1 || true
 }
 
@@ -81,6 +82,8 @@ stop_services
 rm -rf "$state"
 bash scripts/rabbitmq.sh start "$state" auto || exit 1
 bash scripts/postgres.sh start "$state" auto || exit 1
+# The cluster tests' 3 RabbitMQ nodes (tests/cluster/lib.sh).
+bash scripts/rabbitmq.sh cluster-start "$state" 3 || exit 1
 set -a
 # shellcheck source=/dev/null
 . "$state/env"

@@ -1,0 +1,116 @@
+#!/bin/bash
+# RabbitMQ faults on a 3-node cluster of the test's own, quorum queues,
+# every process told all three nodes (each in its own order): while 10
+# clients run 200 cycles on the SQLite store,
+#
+#   1. SIGKILL of the node the active resbusd is connected to: that
+#      resbusd exits (status 1), the standby (on another node) takes over,
+#      the workers and clients on that node reconnect to another one; the
+#      old resbusd is started again (as systemd would) and waits as a
+#      standby; the node is started again;
+#   2. SIGKILL of the node that leads the ticket queue resbus.ticket.cl:
+#      the queue fails over to a new leader and nothing is lost.
+#
+# Then the checks of tests/cluster/lib.sh (rc_check).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+# shellcheck disable=SC2119 # rb_* take optional arguments
+# shellcheck source=tests/lib.sh
+. "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
+# shellcheck source=tests/cluster/lib.sh
+. "$RESBUS_SRCDIR/tests/cluster/lib.sh"
+
+RC_MULTI_URL=1
+rc_setup rabbit-kill private
+[ "$RC_QUEUE_TYPE" = quorum ] || rb_fail "resbusd knows no queue_type: quorum"
+rb_pools <<'YAML'
+cl:
+  max: 10
+  max_prealloc: 5
+  max_starting: 5
+  cmd_new: "@DRIVERDIR@/new"
+  cmd_delete: "@DRIVERDIR@/delete"
+  tags: [cl]
+YAML
+
+# The node (1..3) broker X is connected to.
+broker_node() {
+	local pid=${RC_BROKER[$1]} k
+	for ((k = 0; k < ${#RC_PORTS[@]}; k++)); do
+		if ss -Htnp state established "dport = :${RC_PORTS[$k]}" |
+		    grep -q "pid=$pid,"; then
+			echo $((k + 1))
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Starts again each broker that has exited; it must have exited with 1.
+supervise() {
+	local x pid rc
+	for x in a b; do
+		pid=${RC_BROKER[$x]:-}
+		if [ -n "$pid" ] && ! rb_alive "$pid"; then
+			wait "$pid" 2>/dev/null
+			rc=$?
+			rb_log "resbusd $x exited (status $rc); starting it again"
+			[ "$rc" = 1 ] || rb_fail "resbusd $x exited with $rc, not 1"
+			rc_start_broker "$x"
+		fi
+	done
+}
+
+# shellcheck disable=SC2317 # called through rb_wait_for
+leads() {
+	supervise
+	rc_active >/dev/null
+}
+
+rc_start_worker 1
+rc_start_worker 2
+rc_start_pair
+rb_wait_for "five preallocated resources" 60 rb_local_count_is 5
+rb_log "queues: $(rb_ctl list_queues -p "$RB_VHOST" -q --no-table-headers \
+    name type leader 2>/dev/null | awk '$1 ~ /ticket|request/' | tr '\n' ';')"
+
+rc_clients 10 20 cl
+RC_EXIT_OK=1
+
+# 1. The active broker's node.
+rc_wait_cycles 50
+x=$(rc_active) || rb_fail "no broker leads"
+n=$(broker_node "$x") || rb_fail "cannot tell resbusd $x's node"
+t0=$(date +%s.%N)
+rb_log "killing node $n, resbusd $x's"
+rc_rmq node-kill "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1
+RB_WAIT_INTERVAL=0.5 rb_wait_for "a broker to lead after node $n's loss" 60 leads
+y=$(rc_active)
+rb_log "resbusd $y leads $(rc_took_over "$y" "$t0") s after node $n's SIGKILL"
+rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
+    rb_fail "node $n did not start again"
+supervise
+
+# 2. The ticket queue's leader.
+rc_wait_cycles 130 180
+n=$(rc_rmq queue-leader "$RC_STATE" "$RB_VHOST" resbus.ticket.cl) ||
+    rb_fail "no leader of resbus.ticket.cl"
+t0=$(date +%s.%N)
+rb_log "killing node $n, the leader of resbus.ticket.cl"
+rc_rmq node-kill "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1
+RB_WAIT_INTERVAL=0.5 rb_wait_for "a broker to lead after node $n's loss" 60 leads
+rb_log "after node $n's loss resbusd $(rc_active) leads; new leader of" \
+    "resbus.ticket.cl: node $(rc_rmq queue-leader "$RC_STATE" "$RB_VHOST" \
+    resbus.ticket.cl 2>/dev/null)"
+rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
+    rb_fail "node $n did not start again"
+
+while ! rc_clients_done; do
+	supervise
+	sleep 1
+done
+RC_EXIT_OK=0
+rb_check_daemons
+rb_log "$(rc_cycles_done) cycles recorded"
+rc_check --need-active
+rc_stop_all
+rb_done
