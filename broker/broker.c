@@ -42,7 +42,7 @@
 #define BROKER_PREFETCH 1000
 /* "<prefix>.ticket.<key>" stays within AMQP's 255 bytes. */
 #define RESBUS_PREFIX_MAX 40
-#define BROKER_HEARTBEAT_S 5.
+#define BROKER_HEARTBEAT_S 1.       /* polls, so that heartbeats go out */
 #define OUTBOX_SWEEP_S 1.            /* confirmed rows wait at most this */
 #define OUTBOX_SWEEP_MAX 1024        /* or until this many wait */
 
@@ -132,6 +132,9 @@ struct broker {
 	ev_prepare flush;
 	ev_timer heartbeat;
 	ev_timer sweep;              /* writes confirmed outbox deletes */
+	ev_timer lease;              /* keeps a networked store's session busy */
+	char *leader;                /* "pid N on HOST" */
+	int64_t leader_epoch, leader_since_ms;
 	bool sweep_due;
 	struct batch *cur;           /* released by the next commit */
 	bool committing;             /* a commit is in flight */
@@ -1349,6 +1352,46 @@ broker_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 		broker_lost_bus(b);
 }
 
+/* The answer to the lease's keep-alive query: nothing to do. */
+static void
+broker_lease_answer(void *arg, int found, const char *state,
+    const char *owner, const void *data, size_t data_len)
+{
+}
+
+/*
+ * Keeps the store's session from looking idle: on PostgreSQL a session
+ * idle for leader_lease_s ends (so that a paused leader loses its lock),
+ * and a quiet but live leader must not.  One primary-key lookup.
+ */
+static void
+broker_lease(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct broker *b = container_of(w, struct broker, lease);
+
+	if (b->store->be->get_ticket(b->store, 0, broker_lease_answer,
+	    NULL) == -1)
+		broker_store_failed(b, "keep-alive");
+	broker_store_watch(b);
+}
+
+void
+broker_set_leader(struct broker *b, const char *who, int64_t epoch,
+    int64_t since_ms)
+{
+	free(b->leader);
+	b->leader = xstrdup(who);
+	b->leader_epoch = epoch;
+	b->leader_since_ms = since_ms;
+	http_set_leader(b->http, who, epoch, since_ms);
+	if (b->store->be->fd(b->store) >= 0) {
+		ev_timer_init(&b->lease, broker_lease,
+		    (double)b->server->leader_lease_s / 3.,
+		    (double)b->server->leader_lease_s / 3.);
+		ev_timer_start(b->loop, &b->lease);
+	}
+}
+
 /* ---- start-up -------------------------------------------------------- */
 
 static void
@@ -1593,6 +1636,7 @@ broker_free(struct broker *b)
 		ev_prepare_stop(b->loop, &b->flush);
 		ev_timer_stop(b->loop, &b->heartbeat);
 		ev_timer_stop(b->loop, &b->sweep);
+		ev_timer_stop(b->loop, &b->lease);
 		b->sweep_due = true;
 		/* Finish the last commit, and give confirms a moment so that
 		 * the outbox stays small; what is left is re-sent at start. */
@@ -1626,6 +1670,7 @@ broker_free(struct broker *b)
 	}
 	strv_free(b->new_tagsets, b->nnew_tagsets);
 	free(b->dead_exchange);
+	free(b->leader);
 	http_free(b->http);
 	notify_free(b->notify);
 	sched_free(b->sched);

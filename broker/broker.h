@@ -39,5 +39,13 @@ int broker_reload(struct broker *b, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 /* Commits what is pending and releases everything. */
 void broker_free(struct broker *b);
+/*
+ * This broker leads the store since SINCE_MS (wall clock) with fencing
+ * EPOCH; WHO ("pid N on HOST") is copied.  For the faces and the
+ * store's keep-alive (a PostgreSQL session idle for leader_lease_s ends,
+ * and its leadership with it).
+ */
+void broker_set_leader(struct broker *b, const char *who, int64_t epoch,
+    int64_t since_ms);
 
 #endif

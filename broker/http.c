@@ -92,6 +92,10 @@ struct http {
 	ev_timer timer; /* MHD's next timeout, or the next header deadline */
 	bool closed;	/* a connection closed during this MHD_run() */
 	TAILQ_HEAD(, http_conn) waiting; /* by since, oldest first */
+	/* this broker, the active one: who, since when, its fencing epoch */
+	char *leader;
+	int64_t leader_since_ms;
+	int64_t leader_epoch;
 };
 
 /* ---- a growing output buffer ------------------------------------------- */
@@ -786,6 +790,17 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 
 	all = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "all");
 	html_head(&b, "resbus status");
+	if (h->leader != NULL) {
+		char since[40];
+
+		fmt_time(since, sizeof(since), h->leader_since_ms);
+		buf_puts(&b, "<p>Active broker: ");
+		buf_html(&b, h->leader);
+		buf_puts(&b, ", since ");
+		buf_html(&b, since);
+		buf_printf(&b, " (epoch %lld).</p>\n",
+		    (long long)h->leader_epoch);
+	}
 	pools_collect(h, &rows);
 	html_pools(&b, &rows);
 	pools_release(&rows);
@@ -1332,6 +1347,19 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	sched_ticket_counts(h->sched, &open, &ready, &failed);
 	pools_collect(h, &rows);
 
+	/* Only the active broker serves this page: a standby has none. */
+	metric_head(&b, "resbus_broker_active", "gauge",
+	    "1: this resbusd is the active broker.");
+	buf_printf(&b, "resbus_broker_active 1\n");
+	metric_head(&b, "resbus_broker_active_since_seconds", "gauge",
+	    "When this resbusd became the active broker (Unix time).");
+	buf_printf(&b, "resbus_broker_active_since_seconds %.3f\n",
+	    (double)h->leader_since_ms / 1000.);
+	metric_head(&b, "resbus_broker_leader_epoch", "gauge",
+	    "The fencing epoch of the active broker (0 on SQLite).");
+	buf_printf(&b, "resbus_broker_leader_epoch %lld\n",
+	    (long long)h->leader_epoch);
+
 	metric_head(&b, "resbus_tickets", "gauge",
 	    "Tickets the broker holds, by state.");
 	buf_printf(&b, "resbus_tickets{state=\"open\"} %zu\n", open);
@@ -1706,6 +1734,18 @@ http_new(struct ev_loop *loop, const char *listen, struct sched *sched)
 }
 
 void
+http_set_leader(struct http *h, const char *who, int64_t epoch,
+    int64_t since_ms)
+{
+	if (h == NULL)
+		return;
+	free(h->leader);
+	h->leader = xstrdup(who);
+	h->leader_epoch = epoch;
+	h->leader_since_ms = since_ms;
+}
+
+void
 http_free(struct http *h)
 {
 	if (h == NULL)
@@ -1713,5 +1753,6 @@ http_free(struct http *h)
 	ev_io_stop(h->loop, &h->io);
 	ev_timer_stop(h->loop, &h->timer);
 	MHD_stop_daemon(h->mhd);
+	free(h->leader);
 	free(h);
 }

@@ -37,5 +37,9 @@ struct http *http_new(
     struct ev_loop *loop, const char *listen, struct sched *sched);
 /* Stops listening, closes every connection and frees H (NULL is fine). */
 void http_free(struct http *h);
+/* This broker leads since SINCE_MS with fencing EPOCH; WHO is copied.
+ * Shown on the status page and in /metrics.  H may be NULL. */
+void http_set_leader(struct http *h, const char *who, int64_t epoch,
+    int64_t since_ms);
 
 #endif

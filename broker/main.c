@@ -2,7 +2,8 @@
  * resbusd -- the resbus broker.
  *
  * Reads server.yaml and pools.yaml from the configuration directory,
- * opens the store, and runs one libev loop until SIGINT or SIGTERM.
+ * opens the store, becomes the one broker that writes it (or waits as a
+ * standby until it can), and runs one libev loop until SIGINT or SIGTERM.
  */
 #include "config.h"
 
@@ -12,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <ev.h>
 
 #include "broker.h"
+#include "bus.h"
 #include "conf.h"
 #include "log.h"
 #include "store.h"
@@ -51,6 +55,62 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static volatile sig_atomic_t standby_stop;
+
+static void
+standby_on_signal(int signo)
+{
+	standby_stop = signo;
+}
+
+/*
+ * Waits until this process leads STORE: tries at once, then, while
+ * another broker leads, every half second on SQLite and every second on
+ * PostgreSQL, saying once (and again when the holder changes) who holds
+ * it.  Returns the fencing epoch, or -1 when SIGINT or SIGTERM came
+ * first.  Fatal on a store error.
+ */
+static int64_t
+standby_wait(struct store *store, const char *who, int lease_s)
+{
+	struct sigaction sa, old_int, old_term;
+	struct timespec ts;
+	char holder[512], said[512] = "";
+	int64_t epoch = 0;
+	int rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = standby_on_signal;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, &old_int);
+	(void)sigaction(SIGTERM, &sa, &old_term);
+	ts.tv_sec = 0;
+	ts.tv_nsec = store->be->fd(store) >= 0 ? 999999999L : 500000000L;
+	for (;;) {
+		holder[0] = '\0';
+		rc = store->be->lead_try(store, who, lease_s, &epoch, holder,
+		    sizeof(holder));
+		if (rc == 1)
+			break;
+		if (rc == -1)
+			fatalx("store: %s", store_error(store));
+		if (strcmp(holder, said) != 0) {
+			log_info("standby: %s; waiting", holder);
+			snprintf(said, sizeof(said), "%s", holder);
+		}
+		if (standby_stop == 0)
+			(void)nanosleep(&ts, NULL);
+		if (standby_stop != 0) {
+			log_info("signal %d: stopping", (int)standby_stop);
+			epoch = -1;
+			break;
+		}
+	}
+	(void)sigaction(SIGINT, &old_int, NULL);
+	(void)sigaction(SIGTERM, &old_term, NULL);
+	return epoch;
+}
+
 /* SIGHUP: read pools.yaml again; a bad file keeps the running pools. */
 static void
 on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -82,7 +142,8 @@ main(int argc, char *argv[])
 	struct store *store;
 	ev_signal sigint, sigterm, sighup;
 	bool check = false, debug = false;
-	char err[1024], *path, *logfile;
+	char err[1024], *path, *logfile, host[256], *who;
+	int64_t epoch;
 	int c, level;
 
 	log_init("resbusd", LOG_LEVEL_INFO);
@@ -153,7 +214,25 @@ main(int argc, char *argv[])
 	store = store_open(server->db_url, err, sizeof(err));
 	if (store == NULL)
 		fatalx("store: %s", err);
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	who = xasprintf("pid %d on %s", (int)getpid(), host);
+	epoch = standby_wait(store, who, (int)server->leader_lease_s);
+	if (epoch == -1) {
+		store_close(store);
+		conf_pools_free(pools);
+		conf_server_free(server);
+		free(path);
+		free(who);
+		return 0;
+	}
+	log_info("active: this resbusd (%s) leads the store from now on "
+	    "(epoch %lld)", who, (long long)epoch);
 
+	/* A paused resbusd loses its deliveries about when it loses its
+	 * lease (two missed heartbeats). */
+	bus_heartbeat_default((int)(server->leader_lease_s + 1) / 2);
 	loop = ev_default_loop(EVFLAG_AUTO);
 	b = broker_new(loop, amqp_url_pick(url_opt, server->amqp_url), server,
 	    pools, path, store);
@@ -162,6 +241,8 @@ main(int argc, char *argv[])
 		store_close(store);
 		fatalx("cannot start");
 	}
+	broker_set_leader(b, who, epoch, now_wall_ms());
+	free(who);
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(loop, &sigint);
 	ev_signal_init(&sigterm, on_signal, SIGTERM);

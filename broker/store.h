@@ -112,6 +112,17 @@ struct store_backend {
 	int (*del_outbox)(struct store *s, uint64_t id);
 	int (*get_ticket)(struct store *s, uint64_t id, store_ticket_fn *fn,
 	    void *arg);
+	/*
+	 * Blocking, at start: tries once to become the one broker that
+	 * writes this store.  1 when this process leads now (for as long as
+	 * it lives, or on PostgreSQL as long as its session does: LEASE_S
+	 * bounds how long a paused process keeps it), with a fresh fencing
+	 * epoch in *epoch that every later commit checks; 0 when another
+	 * leads, with who in HOLDER; -1 on failure.  WHO names this process
+	 * ("pid N on HOST").
+	 */
+	int (*lead_try)(struct store *s, const char *who, int lease_s,
+	    int64_t *epoch, char *holder, size_t holderlen);
 	int (*fd)(const struct store *s);
 	int (*io)(struct store *s);
 	bool (*want_write)(const struct store *s);

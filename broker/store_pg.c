@@ -55,6 +55,12 @@
 
 /* Serialises concurrent migrations of one database. */
 #define PG_MIGRATE_LOCK "7304512967730409473"
+/* The leader's session lock: ('resb', 1), seen in pg_locks as classid,
+ * objid, objsubid 2 (the two-key form). */
+#define PG_LEAD_KEY1 1919251298
+#define PG_LEAD_KEY2 1
+#define PG_STR2(x) #x
+#define PG_STR(x) PG_STR2(x)
 
 /* How long close() waits for the answers to what was committed. */
 #define PG_CLOSE_TIMEOUT_MS 10000
@@ -102,6 +108,16 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tickets ADD COLUMN deadline_ms BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
+    /* 4: the fencing check of every commit (see pg_lead_try) */
+    "CREATE FUNCTION resbus_fence(mine BIGINT) RETURNS VOID AS $$ "
+    "DECLARE cur BIGINT; "
+    "BEGIN "
+    " SELECT value INTO cur FROM meta WHERE key = 'leader_epoch'; "
+    " IF cur IS DISTINCT FROM mine THEN "
+    "  RAISE EXCEPTION 'resbus: another resbusd leads this store now "
+    "(epoch %, this one has %)', cur, mine; "
+    " END IF; "
+    "END $$ LANGUAGE plpgsql;",
 };
 
 enum {
@@ -117,6 +133,7 @@ enum {
 	ST_GET_TICKET,
 	ST_DEL_META,
 	ST_DEL_TAGSET,
+	ST_FENCE,
 	ST_COUNT,
 };
 
@@ -180,6 +197,8 @@ static const struct {
 	1, {PG_OID_TEXT}},
     [ST_DEL_TAGSET] = {"resbus_del_tagset",
 	"DELETE FROM tagsets WHERE key = $1", 1, {PG_OID_TEXT}},
+    [ST_FENCE] = {"resbus_fence", "SELECT resbus_fence($1)", 1,
+	{PG_OID_INT8}},
     [ST_GET_TICKET] = {"resbus_get_ticket",
 	"SELECT t.state, r.data, t.owner FROM tickets t "
 	"LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = $1",
@@ -221,6 +240,7 @@ struct store_pg {
 	bool seg_failed;	 /* a result of this segment failed */
 	bool failed;		 /* a failure since the last ROLLBACK sent */
 	bool expect_null;	 /* the NULL ending a result is due */
+	int64_t epoch;		 /* fencing epoch while leading; 0: none */
 	int nsyncs;		 /* syncs in the FIFO */
 	struct pg_pending *fifo; /* ring of what was sent, oldest first */
 	size_t fifo_head, fifo_len, fifo_cap;
@@ -812,6 +832,14 @@ pg_begin(struct store *s)
 	if (pg_segment(p) == -1 || pg_send_write(p, ST_BEGIN, NULL) == -1)
 		return -1;
 	p->txn = true;
+	/* A broker that no longer leads cannot commit: the epoch moved. */
+	if (p->epoch > 0) {
+		struct pg_params pp = {0};
+
+		pg_param_int8(&pp, p->epoch);
+		if (pg_send_write(p, ST_FENCE, &pp) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -925,6 +953,100 @@ pg_add_outbox(struct store *s, const struct store_outbox *o)
 	pg_param_text(&pp, o->type);
 	pg_param_bytes(&pp, o->body != NULL ? o->body : "", o->len);
 	return pg_write(to_pg(s), ST_ADD_OUTBOX, &pp);
+}
+
+/* Runs SQL with PARAMS (text) blocking; the result, or NULL (failed). */
+static PGresult *
+pg_query(struct store_pg *p, const char *what, const char *sql, int n,
+    const char *const *params, ExecStatusType status)
+{
+	PGresult *res = PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL,
+	    0);
+
+	if (PQresultStatus(res) != status) {
+		(void)pg_fail(p, what, res != NULL ? PQresultErrorMessage(res) :
+		    PQerrorMessage(p->conn));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/*
+ * Leadership is a session advisory lock on the store's own connection:
+ * the session that commits is the session that leads, and when it ends
+ * the lock goes with it.  A paused or cut-off leader's session ends
+ * after LEASE_S idle seconds (idle_session_timeout; the active broker
+ * keeps it busy with a query every third of that), and the standby,
+ * trying every second, takes the lock and moves the fencing epoch, which
+ * every commit checks (resbus_fence): the old leader can then neither
+ * commit on its old session, which is gone, nor on any other.
+ */
+static int
+pg_lead_try(struct store *s, const char *who, int lease_s, int64_t *epoch,
+    char *holder, size_t holderlen)
+{
+	struct store_pg *p = to_pg(s);
+	const char *params[1];
+	char name[200], ms[32];
+	PGresult *res;
+	bool got;
+
+	if (pg_blocking(p, "lead") == -1)
+		return -1;
+	res = pg_query(p, "lead", "SELECT pg_try_advisory_lock("
+	    PG_STR(PG_LEAD_KEY1) ", " PG_STR(PG_LEAD_KEY2) ")", 0, NULL,
+	    PGRES_TUPLES_OK);
+	if (res == NULL)
+		return -1;
+	got = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!got) {
+		res = pg_query(p, "lead holder", "SELECT a.application_name, "
+		    "coalesce(host(a.client_addr), 'local'), "
+		    "to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF') "
+		    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+		    "WHERE l.locktype = 'advisory' AND l.granted AND "
+		    "l.classid = " PG_STR(PG_LEAD_KEY1) " AND l.objid = "
+		    PG_STR(PG_LEAD_KEY2) " AND l.objsubid = 2", 0, NULL,
+		    PGRES_TUPLES_OK);
+		if (res == NULL)
+			return -1;
+		if (PQntuples(res) == 1)
+			snprintf(holder, holderlen, "the store is led by %s "
+			    "(from %s, connected since %s)",
+			    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+			    PQgetvalue(res, 0, 2));
+		else
+			snprintf(holder, holderlen, "the store is led by "
+			    "another resbusd");
+		PQclear(res);
+		return 0;
+	}
+	snprintf(name, sizeof(name), "resbusd %s", who);
+	snprintf(ms, sizeof(ms), "%d", lease_s * 1000);
+	params[0] = name;
+	if ((res = pg_query(p, "lead", "SELECT set_config('application_name', "
+	    "$1, false)", 1, params, PGRES_TUPLES_OK)) == NULL)
+		return -1;
+	PQclear(res);
+	params[0] = ms;
+	if ((res = pg_query(p, "lead", "SELECT set_config("
+	    "'idle_session_timeout', $1, false), set_config("
+	    "'idle_in_transaction_session_timeout', $1, false)", 1, params,
+	    PGRES_TUPLES_OK)) == NULL)
+		return -1;
+	PQclear(res);
+	res = pg_query(p, "lead epoch", "INSERT INTO meta (key, value) "
+	    "VALUES ('leader_epoch', 1) ON CONFLICT (key) DO UPDATE "
+	    "SET value = meta.value + 1 RETURNING value", 0, NULL,
+	    PGRES_TUPLES_OK);
+	if (res == NULL)
+		return -1;
+	p->epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	*epoch = p->epoch;
+	return 1;
 }
 
 static int
@@ -1183,6 +1305,7 @@ const struct store_backend store_pg_backend = {
     .del_outbox = pg_del_outbox,
     .del_meta = pg_del_meta,
     .del_tagset = pg_del_tagset,
+    .lead_try = pg_lead_try,
     .get_ticket = pg_get_ticket,
     .fd = pg_fd,
     .io = pg_io,

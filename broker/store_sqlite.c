@@ -10,12 +10,17 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
 
 #include <sqlite3.h>
 
+#include "log.h"
 #include "store.h"
 #include "util.h"
 
@@ -113,6 +118,8 @@ struct store_sqlite {
 	struct store base;
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
+	char *lock_path;             /* <db file>.lock */
+	int lock_fd;                 /* held while this process leads */
 	char error[512];
 };
 
@@ -207,6 +214,8 @@ sq_open(const char *url, char *err, size_t errlen)
 	path = url + 10;
 	q = xcalloc(1, sizeof(*q));
 	q->base.be = &store_sqlite_backend;
+	q->lock_fd = -1;
+	q->lock_path = xasprintf("%s.lock", path);
 	/*
 	 * One thread (the broker's loop) uses the connection: no mutex.  The
 	 * page cache may grow to 64 MiB, so that a step's row updates with
@@ -247,7 +256,57 @@ sq_close(struct store *s)
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
+	/* The lock goes with the descriptor; the file stays for the next. */
+	if (q->lock_fd != -1)
+		close(q->lock_fd);
+	free(q->lock_path);
 	free(q);
+}
+
+/*
+ * One writer per file: an exclusive flock(2) on "<file>.lock", which the
+ * kernel drops when this process ends however it ends.  The holder
+ * writes who it is into the file, for the standby's log.  A paused
+ * holder keeps the lock: on one host, two brokers never run side by side.
+ */
+static int
+sq_lead_try(struct store *s, const char *who, int lease_s, int64_t *epoch,
+    char *holder, size_t holderlen)
+{
+	struct store_sqlite *q = to_sqlite(s);
+	char buf[256], *text;
+	ssize_t n;
+
+	if (q->lock_fd == -1) {
+		q->lock_fd = open(q->lock_path, O_RDWR | O_CREAT | O_CLOEXEC,
+		    0644);
+		if (q->lock_fd == -1) {
+			snprintf(q->error, sizeof(q->error), "sqlite: %s: %s",
+			    q->lock_path, strerror(errno));
+			return -1;
+		}
+	}
+	if (flock(q->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK) {
+			snprintf(q->error, sizeof(q->error), "sqlite: flock "
+			    "%s: %s", q->lock_path, strerror(errno));
+			return -1;
+		}
+		n = pread(q->lock_fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		snprintf(holder, holderlen, "%s is held by %s", q->lock_path,
+		    buf[0] != '\0' ? buf : "another resbusd");
+		return 0;
+	}
+	text = xasprintf("resbusd %s since %lld\n", who,
+	    (long long)(now_wall_ms() / 1000));
+	if (ftruncate(q->lock_fd, 0) == -1 ||
+	    pwrite(q->lock_fd, text, strlen(text), 0) == -1)
+		log_warn("%s", q->lock_path);
+	free(text);
+	*epoch = 0;
+	return 1;
 }
 
 static int
@@ -558,6 +617,7 @@ const struct store_backend store_sqlite_backend = {
 	.del_outbox = sq_del_outbox,
 	.del_meta = sq_del_meta,
 	.del_tagset = sq_del_tagset,
+	.lead_try = sq_lead_try,
 	.get_ticket = sq_get_ticket,
 	.fd = sq_fd,
 	.io = sq_io,

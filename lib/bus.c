@@ -240,6 +240,15 @@ bus_connect_reason(const char *host, int port, int status, char *err,
 		    strerror(soerr));
 }
 
+/* The heartbeat asked for by connections made from now on. */
+static int bus_heartbeat_s = BUS_HEARTBEAT_S;
+
+void
+bus_heartbeat_default(int seconds)
+{
+	bus_heartbeat_s = seconds > 0 ? seconds : BUS_HEARTBEAT_S;
+}
+
 /* Connects to the one node of URL. */
 static struct bus *
 bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
@@ -291,7 +300,7 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 	props.num_entries = 1;
 	props.entries = &prop;
 	r = amqp_login_with_properties(bus->conn, ci.vhost, 0, BUS_FRAME_MAX,
-	    BUS_HEARTBEAT_S, &props, AMQP_SASL_METHOD_PLAIN, ci.user,
+	    bus_heartbeat_s, &props, AMQP_SASL_METHOD_PLAIN, ci.user,
 	    ci.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		bus_seterr(bus, "login", r);

@@ -103,6 +103,14 @@ size_t bus_node(const struct bus *bus);
  */
 bool bus_conflict(const struct bus *bus);
 void bus_free(struct bus *bus);
+/*
+ * The AMQP heartbeat, in seconds, that connections made from now on ask
+ * for (default 30).  RabbitMQ closes a connection that misses two, and
+ * gives its unacknowledged deliveries to other consumers: resbusd asks
+ * for a short one, so that a paused broker's deliveries go to the
+ * standby that took over.
+ */
+void bus_heartbeat_default(int seconds);
 
 int bus_fd(const struct bus *bus);
 const char *bus_error(const struct bus *bus);
