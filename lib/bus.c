@@ -368,7 +368,7 @@ bus_connect_from(const char *url, size_t first, const char *name, char *err,
 			bus->node = 0;
 		goto out;
 	}
-	snprintf(err, errlen, "no node answered of %zu:", n);
+	snprintf(err, errlen, "none of %zu nodes answered:", n);
 	for (k = 0; k < n; k++) {
 		i = (first + k) % n;
 		if ((bus = bus_connect_one(nodes[i], name, why, sizeof(why))) !=
@@ -378,7 +378,11 @@ bus_connect_from(const char *url, size_t first, const char *name, char *err,
 		}
 		bus_node_name(nodes[i], shown, sizeof(shown));
 		used = strlen(err);
-		if (used < errlen)
+		/* A socket error names its host:port already. */
+		if (used < errlen && strncmp(why, shown, strlen(shown)) == 0)
+			snprintf(err + used, errlen - used, "%s %s",
+			    k ? ";" : "", why);
+		else if (used < errlen)
 			snprintf(err + used, errlen - used, "%s %s: %s",
 			    k ? ";" : "", shown, why);
 	}
