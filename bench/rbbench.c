@@ -446,7 +446,10 @@ tix_open(struct tix *x, const char *url, bool events)
 	x->ticket_exchange = topo_ticket_exchange(BENCH_PREFIX);
 	x->request_queue = topo_request_queue(BENCH_PREFIX);
 	x->event_exchange = topo_event_exchange(BENCH_PREFIX);
-	if (topo_declare_core(x->bus, BENCH_PREFIX, 0) == -1 ||
+	/* resbusd declared it, with its queue_type; only if it has not,
+	 * with RESBUS_QUEUE_TYPE's. */
+	if (topo_ensure_core(x->bus, BENCH_PREFIX,
+	    topo_queue_flags(getenv("RESBUS_QUEUE_TYPE"))) == -1 ||
 	    bus_queue_declare(x->bus, "", BUS_EXCLUSIVE | BUS_AUTO_DELETE,
 	    &x->reply_queue, NULL, NULL) == -1 ||
 	    bus_consume(x->bus, x->reply_queue, true, tix_deliver, x) == -1)

@@ -15,7 +15,9 @@
 # Knobs (environment): BENCH_READY_N (1000 samples), BENCH_CYCLE_S (10 s),
 # BENCH_TICKETS (100000), BENCH_RESOURCES (10000), BENCH_SCHED_REPS (1001),
 # BENCH_ONLY (a comma-separated subset of the phases ready, cycles, sched,
-# memory, worker; the floor is always measured), BENCH_WORKERS (1: how many
+# memory, worker, takeover, cluster; the floor is always measured),
+# BENCH_TAKEOVER_N (5 SIGKILLs of the active broker), BENCH_CLUSTER_READY_N
+# (300 samples on each of one node and the cluster), BENCH_WORKERS (1: how many
 # resbus-workers serve the pool of the cycles), BENCH_HOOKLOGS (tmpfs: the
 # daemons' logdir, with the workers' hook logs, under /dev/shm; disk: in
 # the bench's directory, beside the stores -- see bench/README.md).
@@ -34,6 +36,9 @@ NTICKETS=${BENCH_TICKETS:-100000}
 NRES=${BENCH_RESOURCES:-10000}
 SCHED_REPS=${BENCH_SCHED_REPS:-1001}
 SCHED_RUNS=${BENCH_SCHED_RUNS:-3}
+TAKEOVER_N=${BENCH_TAKEOVER_N:-5}
+CLUSTER_READY_N=${BENCH_CLUSTER_READY_N:-300}
+CLUSTER_UP=
 # One cycle (take, wait, close) on the bus, counted from broker/broker.c,
 # broker/sched.c and lib/client.c: TicketRequest, TicketAccepted,
 # TicketQuery, its TicketUpdate reply, the ticket.<id>.ready event,
@@ -99,6 +104,9 @@ cleanup() {
 	trap - EXIT INT TERM
 	stop_workers
 	stop_pid "$BROKER_PID"
+	if [ -n "$CLUSTER_UP" ]; then
+		bash "$S/scripts/rabbitmq.sh" cluster-stop "$W/svc" >/dev/null 2>&1 || true
+	fi
 	bash "$S/scripts/rabbitmq.sh" stop "$W/svc" >/dev/null 2>&1 || true
 	bash "$S/scripts/postgres.sh" stop "$W/svc" >/dev/null 2>&1 || true
 	if [ "$rc" -eq 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
@@ -512,7 +520,155 @@ phase_worker() {
 	row "worker: peak RSS (VmHWM)" "$WC_RSS" "-" "-" "-" "-"
 }
 
-for phase in ready cycles sched memory worker; do
+# ---- takeover: SIGKILL of the active broker, a standby serves ----------
+phase_takeover() {
+	local d x y k t0 t1 took all=()
+
+	say "takeover: $TAKEOVER_N SIGKILLs of the active resbusd (PostgreSQL store)"
+	URL=$(vhost takeover)
+	D=$(phase_dir takeover "$(pgdb takeover)" "$URL")
+	cat >"$D/etc/pools.yaml" <<-'EOF2'
+	bench:
+	  max: 20
+	  max_prealloc: 5
+	  max_starting: 5
+	  cmd_new: "echo x"
+	  cmd_delete: "true"
+	  tags: [fast]
+	EOF2
+	declare -A pids=()
+	# start_pair_broker X: resbusd X with its own output file.
+	start_pair_broker() {
+		echo "===== resbusd $1 $(date +%T)" >>"$D/broker-$1.out"
+		"$B/resbusd" --config-dir "$D/etc" </dev/null \
+		    >>"$D/broker-$1.out" 2>&1 &
+		pids[$1]=$!
+	}
+	# in_run X PATTERN: X's current run logged PATTERN.
+	in_run() {
+		awk -v p="$2" '/^===== resbusd/ { a = 0 } $0 ~ p { a = 1 }
+		    END { exit !a }' "$D/broker-$1.out" 2>/dev/null
+	}
+	start_pair_broker a
+	wait_for "resbusd a to lead" 120 in_run a 'active: this resbusd'
+	wait_for "resbusd a to consume" 120 broker_consuming bench-takeover
+	start_pair_broker b
+	wait_for "resbusd b to wait as a standby" 60 in_run b 'standby: '
+	start_worker "$D" 16
+	"$RBBENCH" take "$URL" fast 60 >/dev/null || die "take before the kills"
+	x=a
+	for ((k = 0; k < TAKEOVER_N; k++)); do
+		y=$([ "$x" = a ] && echo b || echo a)
+		t0=$(date +%s%N)
+		kill -KILL "${pids[$x]}"
+		wait "${pids[$x]}" 2>/dev/null || true
+		t1=$("$RBBENCH" take "$URL" fast 120) || die "take after kill $k"
+		took=$(calc "($t1 - $t0) / 1e9" | xargs printf '%.2f')
+		all+=("$took")
+		say "kill $((k + 1)): resbusd $y serves ${took}s after the SIGKILL of $x"
+		in_run "$y" 'active: this resbusd' ||
+		    die "resbusd $y served without logging that it leads"
+		start_pair_broker "$x"
+		wait_for "resbusd $x to wait as a standby" 60 in_run "$x" 'standby: '
+		x=$y
+	done
+	stop_workers
+	for x in a b; do
+		stop_pid "${pids[$x]}"
+	done
+	TO_P50=$(printf '%s\n' "${all[@]}" | sort -n |
+	    awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	TO_MAX=$(printf '%s\n' "${all[@]}" | sort -n | tail -n 1)
+	row "takeover after SIGKILL p50 / max ($TAKEOVER_N)" "$TO_P50 / $TO_MAX s" \
+	    "-" "-" "max <= 5 s" "$(verdict "$TO_MAX" '<=' 5)"
+}
+
+# ---- one node against a 3-node cluster with quorum queues ----------------
+phase_cluster() {
+	local mode url wurl curl ports extra
+
+	say "3-node RabbitMQ cluster in $W/svc"
+	bash "$S/scripts/rabbitmq.sh" cluster-start "$W/svc" 3 \
+	    >"$W/rabbitmq-cluster.out" 2>&1 ||
+	    { cat "$W/rabbitmq-cluster.out" >&2; die "no RabbitMQ cluster"; }
+	CLUSTER_UP=1
+	# shellcheck source=/dev/null
+	. "$W/svc/rabbitmq-cluster/env"
+	read -r -a ports <<<"$RESBUS_TEST_AMQP_PORTS"
+	local cnode=${RESBUS_TEST_RABBITMQ_NODES%% *}
+	for mode in single cluster; do
+		if [ "$mode" = single ]; then
+			URL=$(vhost "cl-$mode")
+			url=$URL wurl=$URL curl=$URL extra=
+		else
+			timeout -k 5 60 rabbitmqctl -n "$cnode" add_vhost bench-cl-cluster \
+			    >/dev/null
+			timeout -k 5 60 rabbitmqctl -n "$cnode" set_permissions \
+			    -p bench-cl-cluster guest '.*' '.*' '.*' >/dev/null
+			# resbusd node 1 first, the worker node 2 first, the
+			# clients on node 3: the messages cross nodes.
+			local u1=amqp://guest:guest@127.0.0.1:${ports[0]}/bench-cl-cluster
+			local u2=amqp://guest:guest@127.0.0.1:${ports[1]}/bench-cl-cluster
+			local u3=amqp://guest:guest@127.0.0.1:${ports[2]}/bench-cl-cluster
+			url=$u1,$u2,$u3 wurl=$u2,$u3,$u1 curl=$u3 extra='queue_type: quorum'
+			export RESBUS_QUEUE_TYPE=quorum
+		fi
+		say "$mode: ticket -> READY ($CLUSTER_READY_N) and cycles (${CYCLE_S}s)"
+		D=$(phase_dir "cl-$mode" "sqlite:///$W/cl-$mode/db/resbus.sqlite" "$url")
+		[ -z "$extra" ] || echo "$extra" >>"$D/etc/server.yaml"
+		cat >"$D/etc/pools.yaml" <<-'EOF2'
+	bench:
+	  max: 96
+	  max_prealloc: 48
+	  max_starting: 48
+	  cmd_new: "echo x"
+	  cmd_delete: "true"
+	  tags: [fast]
+	EOF2
+		echo "===== resbusd $(date +%T)" >>"$D/broker.out"
+		"$B/resbusd" --config-dir "$D/etc" </dev/null >>"$D/broker.out" 2>&1 &
+		BROKER_PID=$!
+		if [ "$mode" = single ]; then
+			wait_for "resbusd to consume" 120 broker_consuming "bench-cl-$mode"
+		else
+			wait_for "resbusd to consume" 120 cluster_consuming "$cnode"
+		fi
+		echo "===== resbus-worker $(date +%T)" >>"$D/worker.out"
+		"$B/resbus-worker" --config-dir "$D/etc" --amqp-url "$wurl" \
+		    --concurrency 128 </dev/null >>"$D/worker.out" 2>&1 &
+		WORKER_PIDS+=("$!")
+		wait_for "48 free resources" 60 ups_at_least "$D" 48
+		read -r R_P50 _ R_P99 _ < <("$RBBENCH" ready "$curl" fast \
+		    "$CLUSTER_READY_N") || die "ready ($mode)"
+		read -r C_RATE C_N _ _ _ < <("$RBBENCH" cycles "$curl" fast \
+		    "$CLIENTS" "$CYCLE_S") || die "cycles ($mode)"
+		stop_daemons
+		say "$mode: READY p50 ${R_P50}us p99 ${R_P99}us, $C_RATE cycles/s ($C_N)"
+		if [ "$mode" = single ]; then
+			S_P50=$R_P50 S_P99=$R_P99 S_RATE=$C_RATE
+			row "ticket -> READY p50 / p99, 1 node, classic" \
+			    "$R_P50 / $R_P99 us" "-" "-" "-" "-"
+			row "cycles/s, $CLIENTS clients, 1 node, classic" "$C_RATE" \
+			    "-" "-" "-" "-"
+		else
+			row "ticket -> READY p50 / p99, 3 nodes, quorum" \
+			    "$R_P50 / $R_P99 us" "1 node: $S_P50 / $S_P99 us" \
+			    "$(calc "$R_P50 / $S_P50" | xargs printf '%.2fx') p50" "-" "-"
+			row "cycles/s, $CLIENTS clients, 3 nodes, quorum" "$C_RATE" \
+			    "1 node: $S_RATE" \
+			    "$(calc "$C_RATE / $S_RATE" | xargs printf '%.2fx')" "-" "-"
+		fi
+	done
+}
+
+# Consumers on resbus.request of the cluster's vhost (asked on node $1).
+cluster_consuming() {
+	timeout -k 5 60 rabbitmqctl -n "$1" list_queues -p bench-cl-cluster \
+	    -s name consumers 2>/dev/null |
+	    awk '$1 == "resbus.request" && $2 > 0 { found = 1 } END { exit !found }'
+}
+
+for phase in ready cycles sched memory worker takeover cluster; do
 	if want "$phase"; then
 		"phase_$phase"
 	fi
