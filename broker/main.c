@@ -64,18 +64,22 @@ standby_on_signal(int signo)
 }
 
 /*
- * Waits until this process leads STORE: tries at once, then, while
- * another broker leads, every half second on SQLite and every second on
- * PostgreSQL, saying once (and again when the holder changes) who holds
- * it.  Returns the fencing epoch, or -1 when SIGINT or SIGTERM came
- * first.  Fatal on a store error.
+ * Waits until this process leads the store *STORE (of DB_URL): tries at
+ * once, then, while another broker leads, every half second on SQLite
+ * and every second on PostgreSQL, saying once (and again when the holder
+ * changes) who holds it.  A store that fails meanwhile (the PostgreSQL
+ * primary died) is opened again, every second, until a server of DB_URL
+ * answers (a promoted replica, with target_session_attrs=read-write).
+ * Returns the fencing epoch, or -1 when SIGINT or SIGTERM came first.
  */
 static int64_t
-standby_wait(struct store *store, const char *who, int lease_s)
+standby_wait(struct store **storep, const char *db_url, const char *who,
+    int lease_s)
 {
+	struct store *store = *storep;
 	struct sigaction sa, old_int, old_term;
 	struct timespec ts;
-	char holder[512], said[512] = "";
+	char holder[512], said[1024] = "", err[1024];
 	int64_t epoch = 0;
 	int rc;
 
@@ -88,13 +92,23 @@ standby_wait(struct store *store, const char *who, int lease_s)
 	ts.tv_nsec = store->be->fd(store) >= 0 ? 999999999L : 500000000L;
 	for (;;) {
 		holder[0] = '\0';
-		rc = store->be->lead_try(store, who, lease_s, &epoch, holder,
-		    sizeof(holder));
+		rc = store == NULL ? -1 : store->be->lead_try(store, who,
+		    lease_s, &epoch, holder, sizeof(holder));
 		if (rc == 1)
 			break;
-		if (rc == -1)
-			fatalx("store: %s", store_error(store));
-		if (strcmp(holder, said) != 0) {
+		if (rc == -1 && store != NULL) {
+			log_warnx("standby: store: %s; opening it again",
+			    store_error(store));
+			store_close(store);
+			store = NULL;
+		}
+		if (store == NULL &&
+		    (store = store_open(db_url, err, sizeof(err))) == NULL &&
+		    strcmp(err, said) != 0) {
+			log_warnx("standby: store: %s; trying again", err);
+			snprintf(said, sizeof(said), "%s", err);
+		}
+		if (rc == 0 && strcmp(holder, said) != 0) {
 			log_info("standby: %s; waiting", holder);
 			snprintf(said, sizeof(said), "%s", holder);
 		}
@@ -108,6 +122,7 @@ standby_wait(struct store *store, const char *who, int lease_s)
 	}
 	(void)sigaction(SIGINT, &old_int, NULL);
 	(void)sigaction(SIGTERM, &old_term, NULL);
+	*storep = store;
 	return epoch;
 }
 
@@ -218,9 +233,11 @@ main(int argc, char *argv[])
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	who = xasprintf("pid %d on %s", (int)getpid(), host);
-	epoch = standby_wait(store, who, (int)server->leader_lease_s);
+	epoch = standby_wait(&store, server->db_url, who,
+	    (int)server->leader_lease_s);
 	if (epoch == -1) {
-		store_close(store);
+		if (store != NULL)
+			store_close(store);
 		conf_pools_free(pools);
 		conf_server_free(server);
 		free(path);
