@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 /* libbsd's tree.h marks generated functions __unused without defining it. */
 #ifndef __unused
@@ -1475,12 +1476,27 @@ control_is_admin(void *ctx, const char *user)
 	return broker_is_admin(ctx, user);
 }
 
+static char *
+control_status(void *ctx)
+{
+	struct broker *b = ctx;
+	time_t since = (time_t)(b->leader_since_ms / 1000);
+	struct tm tm;
+	char when[40];
+
+	gmtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return xasprintf("active: resbusd %s, since %s, epoch %lld",
+	    b->leader ? b->leader : "(unknown)", when,
+	    (long long)b->leader_epoch);
+}
+
 static void
 broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
 	struct broker *b = arg;
 	struct control_ops ops = { control_reply, control_reload, b,
-		control_is_admin };
+		control_is_admin, control_status };
 
 	control_handle(b->sched, b->server, d, &ops);
 	sched_touch(b->sched);

@@ -801,6 +801,27 @@ cmd_pool_drain(struct sched *s, const Resbus__V1__ControlRequest *req,
 	a->reply.ok = true;
 }
 
+/* Which broker answers: the active one, since when, with which epoch. */
+static void
+cmd_broker_status(struct sched *s, const Resbus__V1__ControlRequest *req,
+    const struct control_ops *ops, struct answer *a)
+{
+	char *text, *line, *save = NULL;
+
+	(void)s;
+	(void)req;
+	if (ops->status == NULL) {
+		answer_fail(a, "no status to give");
+		return;
+	}
+	text = ops->status(ops->ctx);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		answer_line(a, xstrdup(line));
+	free(text);
+	a->reply.ok = true;
+}
+
 static void
 cmd_reload(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct control_ops *ops, struct answer *a)
@@ -827,6 +848,7 @@ static const struct control_cmd control_cmds[] = {
 	{ "pool-resume", true, cmd_pool_resume },
 	{ "pool-drain", true, cmd_pool_drain },
 	{ "reload", true, cmd_reload },
+	{ "broker-status", false, cmd_broker_status },
 };
 
 

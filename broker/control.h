@@ -29,6 +29,9 @@ struct control_ops {
 	void *ctx;
 	/* Whether USER (may be NULL) is an admin. */
 	bool (*is_admin)(void *ctx, const char *user);
+	/* Lines saying which broker is active and since when; caller frees
+	 * the string (lines separated by '\n').  May be NULL. */
+	char *(*status)(void *ctx);
 };
 
 /* Handles one delivery of the control queue (any type). */

@@ -11,6 +11,7 @@
  *	resbus-maint [options] pool-list
  *	resbus-maint [options] pool-pause|pool-resume|pool-drain POOL
  *	resbus-maint [options] reload
+ *	resbus-maint [options] broker-status
  *
  * Where resalloc-maint has the command, the output is resalloc-maint's,
  * line for line, because scripts parse it.  Unlike resalloc-maint, which
@@ -106,6 +107,7 @@ static const char usage_text[] =
     "  pool-resume POOL              undo pool-pause or pool-drain\n"
     "  pool-drain POOL               pause POOL and delete its free resources\n"
     "  reload                        reload pools.yaml\n"
+    "  broker-status                 which resbusd is active, since when\n"
     "\n"
     "options:\n"
     "  --config-dir DIR    where server.yaml is (default: $CONFIG_DIR, else\n"
@@ -885,6 +887,7 @@ static const struct maint_cmd maint_cmds[] = {
     {"pool-resume", cmd_plain, 0, 1, 1},
     {"pool-drain", cmd_plain, 0, 1, 1},
     {"reload", cmd_plain, 0, 0, 0},
+    {"broker-status", cmd_plain, 0, 0, 0},
 };
 
 /* server.yaml of --config-dir, else of $CONFIG_DIR or the default

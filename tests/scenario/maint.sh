@@ -327,4 +327,12 @@ rb_wait_for "every resource to be deleted" 60 count_is 0 count_resources .
 rb_assert_match "^resbus-maint: pool-pause: Unknown pool: nosuch\$" \
     "$(maint pool-pause nosuch 2>&1)" "pool-pause of an unknown pool"
 
+# (n) broker-status: which resbusd is active (this one, on SQLite: epoch
+# 0), for anyone; the same line as its log.
+out=$(nobody_maint broker-status) || rb_fail "broker-status failed ($?)"
+rb_assert_match "^active: resbusd pid $RB_BROKER_PID on [^ ]+, since 20[0-9-]+T[0-9:]+Z, epoch 0\$" \
+    "$out" "broker-status"
+grep -q "active: this resbusd (pid $RB_BROKER_PID on " "$RB_TMP/resbusd.out" ||
+    rb_fail "resbusd did not log that it is the active broker"
+
 rb_done

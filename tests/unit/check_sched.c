@@ -794,7 +794,8 @@ control_json(struct fixture *f, const char *user, const char *command,
 {
 	Resbus__V1__ControlRequest req = RESBUS__V1__CONTROL_REQUEST__INIT;
 	struct control_out out = { NULL, false, f->server };
-	struct control_ops ops = { control_reply, no_reload, &out, in_admins };
+	struct control_ops ops = { control_reply, no_reload, &out, in_admins,
+		NULL };
 	struct bus_delivery d;
 	char *args[1] = { (char *)arg };
 
