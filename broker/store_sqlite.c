@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
 
@@ -299,8 +300,15 @@ sq_lead_try(struct store *s, const char *who, int lease_s, int64_t *epoch,
 		    buf[0] != '\0' ? buf : "another resbusd");
 		return 0;
 	}
-	text = xasprintf("resbusd %s since %lld\n", who,
-	    (long long)(now_wall_ms() / 1000));
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+		char when[40];
+
+		gmtime_r(&now, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		text = xasprintf("resbusd %s since %s\n", who, when);
+	}
 	if (ftruncate(q->lock_fd, 0) == -1 ||
 	    pwrite(q->lock_fd, text, strlen(text), 0) == -1)
 		log_warn("%s", q->lock_path);
