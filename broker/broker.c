@@ -691,6 +691,23 @@ ticket_allowed(struct broker *b, struct delivery_ctx *dc,
 	return false;
 }
 
+/*
+ * The ticket ID of DC's request WHAT, in *V, when it is in memory and
+ * its sender may act on it.  Otherwise the request is answered (from the
+ * store, or refused) and false returned.
+ */
+static bool
+ticket_for(struct broker *b, struct delivery_ctx *dc, uint64_t id,
+    const char *what, struct sched_ticket_view *v)
+{
+	/* A ticket not in memory is closed already, or unknown. */
+	if (sched_ticket_view(b->sched, id, v) == 0) {
+		reply_from_store(b, dc, id);
+		return false;
+	}
+	return ticket_allowed(b, dc, v, what);
+}
+
 /* Answers DC's delivery about ticket ID: from memory, or from the store. */
 static void
 reply_ticket(struct broker *b, struct delivery_ctx *dc, uint64_t id)
@@ -698,11 +715,7 @@ reply_ticket(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	struct sched_ticket_view v;
 
-	if (sched_ticket_view(b->sched, id, &v) == 0) {
-		reply_from_store(b, dc, id);
-		return;
-	}
-	if (!ticket_allowed(b, dc, &v, "query"))
+	if (!ticket_for(b, dc, id, "query", &v))
 		return;
 	update_from_view(&u, &v);
 	reply_update(b, dc->d->reply_to, dc->d->correlation_id, &u);
@@ -725,11 +738,7 @@ on_ticket_renew(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct delivery_ctx *dc = arg;
 	struct sched_ticket_view v;
 
-	if (sched_ticket_view(b->sched, r->ticket_id, &v) == 0) {
-		reply_from_store(b, dc, r->ticket_id);
-		return;
-	}
-	if (!ticket_allowed(b, dc, &v, "renewal"))
+	if (!ticket_for(b, dc, r->ticket_id, "renewal", &v))
 		return;
 	(void)sched_ticket_renew(b->sched, r->ticket_id);
 	reply_ticket(b, dc, r->ticket_id);
@@ -744,12 +753,7 @@ on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct delivery_ctx *dc = arg;
 	struct sched_ticket_view v;
 
-	/* A ticket not in memory is closed already, or unknown. */
-	if (sched_ticket_view(b->sched, c->ticket_id, &v) == 0) {
-		reply_from_store(b, dc, c->ticket_id);
-		return;
-	}
-	if (!ticket_allowed(b, dc, &v, "close"))
+	if (!ticket_for(b, dc, c->ticket_id, "close", &v))
 		return;
 	/*
 	 * Closing frees the ticket: the answer is made first, from what it
