@@ -389,6 +389,31 @@ rc_start_worker() {
 	rb_log "resbus-worker $w started (pid $!${pre:+, in $RC_NS})"
 }
 
+# rc_supervise: what systemd does for resbusd.service (Restart=always,
+# RestartSec=5): a broker that has exited is started again 5 s
+# (RC_RESTART_S) after the test first saw it gone.  Call it often.
+declare -A RC_GONE=()
+rc_supervise() {
+	local x pid rc now
+	now=$(date +%s)
+	for x in a b; do
+		pid=${RC_BROKER[$x]:-}
+		[ -n "$pid" ] || continue
+		rb_alive "$pid" && continue
+		if [ -z "${RC_GONE[$x]:-}" ]; then
+			wait "$pid" 2>/dev/null
+			rc=$?
+			RC_GONE[$x]=$now
+			rb_log "resbusd $x exited (status $rc)"
+			echo "$x $rc" >>"$RB_TMP/exits"
+		fi
+		if [ $((now - RC_GONE[$x])) -ge "${RC_RESTART_S:-5}" ]; then
+			unset "RC_GONE[$x]"
+			rc_start_broker "$x"
+		fi
+	done
+}
+
 rc_kill_worker() {
 	rb_log "SIGKILL to resbus-worker $1 (pid ${RC_WORKER[$1]})"
 	kill -KILL "${RC_WORKER[$1]}"
@@ -399,32 +424,33 @@ rc_kill_worker() {
 # ---- clients ---------------------------------------------------------------
 
 # One client: $2 cycles of tag $3, each line of $RB_TMP/client.$1
-# "OK ticket data" or "FAIL step ticket exit-status" (as in
-# tests/scenario/crash.sh).  Client C is told the nodes from node C % 3 + 1.
+# "OK ticket data" or "FAIL step ticket exit-status (sent at T)" (as in
+# tests/scenario/crash.sh; T: when the cycle began).  Client C is told the nodes from node C % 3 + 1.
 rc_client() {
-	local c=$1 n=$2 tag=$3 i id data rc url
+	local c=$1 n=$2 tag=$3 i id data rc url t
 	local out=$RB_TMP/client.$c err=$RB_TMP/stderr.$c
 	url=$(rc_url_from $((c % ${#RC_PORTS[@]} + 1)))
 	for ((i = 0; i < n; i++)); do
+		t=$(date +%T)
 		id=$(rb_resbus --amqp-url "$url" ticket --tag "$tag" \
 		    --timeout 100 2>>"$err")
 		rc=$?
 		if [ "$rc" -ne 0 ] || [ -z "$id" ]; then
-			echo "FAIL ticket - $rc" >>"$out"
+			echo "FAIL ticket - $rc (sent at $t)" >>"$out"
 			continue
 		fi
 		data=$(rb_resbus --amqp-url "$url" ticket-wait "$id" \
 		    --timeout 100 2>>"$err")
 		rc=$?
 		if [ "$rc" -ne 0 ]; then
-			echo "FAIL ticket-wait $id $rc" >>"$out"
+			echo "FAIL ticket-wait $id $rc (sent at $t)" >>"$out"
 			continue
 		fi
 		rb_resbus --amqp-url "$url" ticket-close "$id" --timeout 100 \
 		    2>>"$err"
 		rc=$?
 		if [ "$rc" -ne 0 ]; then
-			echo "FAIL ticket-close $id $rc" >>"$out"
+			echo "FAIL ticket-close $id $rc (sent at $t)" >>"$out"
 			continue
 		fi
 		echo "OK $id $data" >>"$out"

@@ -45,25 +45,22 @@ broker_node() {
 	return 1
 }
 
-# Starts again each broker that has exited; it must have exited with 1.
-supervise() {
-	local x pid rc
-	for x in a b; do
-		pid=${RC_BROKER[$x]:-}
-		if [ -n "$pid" ] && ! rb_alive "$pid"; then
-			wait "$pid" 2>/dev/null
-			rc=$?
-			rb_log "resbusd $x exited (status $rc); starting it again"
-			[ "$rc" = 1 ] || rb_fail "resbusd $x exited with $rc, not 1"
-			rc_start_broker "$x"
-		fi
-	done
+# shellcheck disable=SC2317 # called through rb_wait_for
+leads() {
+	rc_supervise
+	rc_active >/dev/null
 }
 
 # shellcheck disable=SC2317 # called through rb_wait_for
-leads() {
-	supervise
-	rc_active >/dev/null
+back_as_standby() {
+	rc_supervise
+	[ -z "${RC_GONE[$1]:-}" ] && rc_is_standby "$1"
+}
+
+# shellcheck disable=SC2317 # called through rb_wait_for
+gone() {
+	rc_supervise
+	[ -n "${RC_GONE[$1]:-}" ]
 }
 
 rc_start_worker 1
@@ -83,12 +80,17 @@ n=$(broker_node "$x") || rb_fail "cannot tell resbusd $x's node"
 t0=$(date +%s.%N)
 rb_log "killing node $n, resbusd $x's"
 rc_rmq node-kill "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1
-RB_WAIT_INTERVAL=0.5 rb_wait_for "a broker to lead after node $n's loss" 60 leads
-y=$(rc_active)
+# It exits (status 1), its standby takes over, and it is started again
+# 5 s later (RestartSec) as a standby.
+RB_WAIT_INTERVAL=0.2 rb_wait_for "resbusd $x to exit" 30 gone "$x"
+y=$(rc_other "$x")
+RB_WAIT_INTERVAL=0.2 rb_wait_for "resbusd $y to take over" 30 leads
+rb_assert_eq "$y" "$(rc_active)" "the broker leading after node $n's loss"
 rb_log "resbusd $y leads $(rc_took_over "$y" "$t0") s after node $n's SIGKILL"
+RB_WAIT_INTERVAL=0.5 rb_wait_for "resbusd $x to wait as a standby" 30 \
+    back_as_standby "$x"
 rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
     rb_fail "node $n did not start again"
-supervise
 
 # 2. The ticket queue's leader.
 rc_wait_cycles 130 180
@@ -105,10 +107,13 @@ rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
     rb_fail "node $n did not start again"
 
 while ! rc_clients_done; do
-	supervise
+	rc_supervise
 	sleep 1
 done
 RC_EXIT_OK=0
+# Every broker that exited did so with status 1 (a lost connection).
+bad=$(awk '$2 != 1' "$RB_TMP/exits" 2>/dev/null)
+[ -z "$bad" ] || rb_fail "brokers exited otherwise than with 1: $bad"
 rb_check_daemons
 rb_log "$(rc_cycles_done) cycles recorded"
 rc_check --need-active
