@@ -205,7 +205,13 @@ rc_use_pg() {
 	local pg=$RESBUS_SRCDIR/scripts/postgres.sh
 	RC_PG_DIR=$(mktemp -d /tmp/resbus-rcpg.XXXXXX)
 	chmod 755 "$RC_PG_DIR"
-	bash "$pg" start "$RC_PG_DIR" auto >"$RB_TMP/postgres.out" 2>&1 ||
+	# One test at a time picks free ports and binds them (tests run in
+	# parallel; "auto" takes the first port nothing listens on yet).
+	exec {RC_PG_LOCK}>/tmp/resbus-rcpg.lock
+	flock "$RC_PG_LOCK"
+	# (The servers must not inherit the lock's descriptor.)
+	bash "$pg" start "$RC_PG_DIR" auto {RC_PG_LOCK}>&- \
+	    >"$RB_TMP/postgres.out" 2>&1 ||
 	    rb_fail "PostgreSQL did not start: $(tail -n 5 "$RB_TMP/postgres.out")"
 	# shellcheck source=/dev/null
 	. "$RC_PG_DIR/env"
@@ -214,17 +220,20 @@ rc_use_pg() {
 	    rb_fail "ALTER SYSTEM"
 	runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl restart -w \
 	    -D "$(readlink -f "$RC_PG_DIR/postgres/run")/data" -m fast \
-	    >>"$RB_TMP/postgres.out" 2>&1 || rb_fail "PostgreSQL did not restart"
+	    {RC_PG_LOCK}>&- >>"$RB_TMP/postgres.out" 2>&1 ||
+	    rb_fail "PostgreSQL did not restart"
 	rb_psql postgres -c "CREATE DATABASE resbus_cluster" ||
 	    rb_fail "CREATE DATABASE"
 	if [ "${1:-}" = replica ]; then
 		bash "$pg" replica-start "$RC_PG_DIR" auto sync \
-		    >>"$RB_TMP/postgres.out" 2>&1 ||
+		    {RC_PG_LOCK}>&- >>"$RB_TMP/postgres.out" 2>&1 ||
 		    rb_fail "no replica: $(tail -n 5 "$RB_TMP/postgres.out")"
 		# shellcheck source=/dev/null
 		. "$RC_PG_DIR/env"
 		RB_DB_URL=${RESBUS_TEST_PG_HA_URL/\/resbus\?//resbus_cluster?}
+		exec {RC_PG_LOCK}>&-
 	else
+		exec {RC_PG_LOCK}>&-
 		RB_DB_URL="postgresql://resbus@/resbus_cluster?host=$RESBUS_TEST_PG_HOST&port=$RESBUS_TEST_PG_PORT"
 	fi
 	rb_server_yaml
