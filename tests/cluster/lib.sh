@@ -34,7 +34,8 @@
 # (tests/cluster/check.py over the clients' records and both brokers'
 # logs, with the replay of tests/scenario/crash.sh per broker run); the
 # local driver's resources are what `resbus-maint resource-list` lists;
-# some broker logged that it took over ("active: ...").
+# some broker logged that it took over ("active: ..."), and
+# `resbus-maint broker-status` names the one that leads.
 # shellcheck shell=bash
 # shellcheck disable=SC2119,SC2120,SC2153,SC2034
 
@@ -88,10 +89,11 @@ rb_dump_logs() {
 rb_check_daemons() {
 	local k rc
 	for k in "${!RC_BROKER[@]}"; do
+		# (rc_supervise reaps and restarts them then.)
+		[ "${RC_EXIT_OK:-0}" = 1 ] && continue
 		if ! rb_alive "${RC_BROKER[$k]}"; then
 			wait "${RC_BROKER[$k]}" 2>/dev/null
 			rc=$?
-			[ "${RC_EXIT_OK:-0}" = 1 ] && continue
 			unset "RC_BROKER[$k]"
 			rb_fail "resbusd $k died (exit status $rc)"
 		fi
@@ -130,13 +132,18 @@ rc_setup() {
 	if [ "$how" = private ] || [ -z "${RESBUS_TEST_RABBITMQ_NODES:-}" ]; then
 		RC_PRIVATE_RMQ=$(mktemp -d /tmp/resbus-rc.XXXXXX)
 		echo "[$name] starting a private 3-node RabbitMQ cluster" >&2
-		rc_rmq cluster-start "$RC_PRIVATE_RMQ" 3 \
+		# One cluster at a time picks its free ports and binds them;
+		# the nodes must not inherit the lock's descriptor.
+		exec {RC_RMQ_LOCK}>/tmp/resbus-rc.lock
+		flock "$RC_RMQ_LOCK"
+		rc_rmq cluster-start "$RC_PRIVATE_RMQ" 3 {RC_RMQ_LOCK}>&- \
 		    >"$RC_PRIVATE_RMQ/start.out" 2>&1 || {
 			cat "$RC_PRIVATE_RMQ/start.out" >&2
 			rc_rmq cluster-stop "$RC_PRIVATE_RMQ" >/dev/null 2>&1
 			echo "FAIL: $name: no RabbitMQ cluster" >&2
 			exit 1
 		}
+		exec {RC_RMQ_LOCK}>&-
 		# shellcheck source=/dev/null
 		. "$RC_PRIVATE_RMQ/rabbitmq-cluster/env"
 	fi
@@ -423,6 +430,20 @@ rc_supervise() {
 	done
 }
 
+# rc_settle: supervises until every broker that exited runs again (60 s).
+rc_settled() {
+	local x
+	rc_supervise
+	[ "${#RC_GONE[@]}" -eq 0 ] || return 1
+	for x in "${!RC_BROKER[@]}"; do
+		rb_alive "${RC_BROKER[$x]}" || return 1
+	done
+}
+
+rc_settle() {
+	RB_WAIT_INTERVAL=0.5 rb_wait_for "the brokers to run again" 60 rc_settled
+}
+
 rc_kill_worker() {
 	rb_log "SIGKILL to resbus-worker $1 (pid ${RC_WORKER[$1]})"
 	kill -KILL "${RC_WORKER[$1]}"
@@ -534,6 +555,18 @@ rc_check() {
 	rb_wait_for "the driver's resources to be those resource-list lists" 60 \
 	    rc_driver_agrees
 	rb_log "driver and resource-list agree: $(rb_local_count) resources"
+	rc_check_status
+}
+
+# resbus-maint broker-status names the broker that leads now.
+rc_check_status() {
+	local x st
+	x=$(rc_active) || rb_fail "no broker leads at the end"
+	st=$(timeout -k 5 60 "$RESBUS_BUILDDIR/resbus-maint" --config-dir \
+	    "$RB_CONF" broker-status 2>&1)
+	rb_assert_match "^active: resbusd .*pid ${RC_BROKER[$x]}[^0-9].*since .*epoch" \
+	    "$st" "resbus-maint broker-status"
+	rb_log "$st"
 }
 
 # rc_took_over X T0: broker X logged "active:" after epoch time T0 (the
@@ -545,7 +578,21 @@ rc_took_over() {
 	awk -v a="$t" -v b="$2" 'BEGIN { printf "%.2f\n", a - b }'
 }
 
-# rc_stop_all: SIGTERM to every broker and worker, each must exit 0.
+# The running brokers, the active one last.
+rc_standbys_first() {
+	local x
+	for x in "${!RC_BROKER[@]}"; do
+		if rc_is_active "$x"; then
+			echo "1 $x"
+		else
+			echo "0 $x"
+		fi
+	done | sort | awk '{ print $2 }'
+}
+
+# rc_stop_all: SIGTERM to every broker and worker, each must exit 0; the
+# standbys first (else one takes over as the active one stops, and gets
+# SIGTERM in the middle of that).
 rc_stop_all() {
 	local k
 	for k in "${!RC_WORKER[@]}"; do
@@ -553,7 +600,7 @@ rc_stop_all() {
 		unset "RC_WORKER[$k]"
 		rb_stop_worker
 	done
-	for k in "${!RC_BROKER[@]}"; do
+	for k in $(rc_standbys_first); do
 		RB_BROKER_PID=${RC_BROKER[$k]}
 		unset "RC_BROKER[$k]"
 		rb_stop_broker

@@ -65,6 +65,7 @@ while ! rc_clients_done; do
 	rc_supervise
 	sleep 1
 done
+rc_settle
 RC_EXIT_OK=0
 rb_check_daemons
 rb_log "$(rc_cycles_done) cycles recorded"

@@ -110,6 +110,7 @@ while ! rc_clients_done; do
 	rc_supervise
 	sleep 1
 done
+rc_settle
 RC_EXIT_OK=0
 # Every broker that exited did so with status 1 (a lost connection).
 bad=$(awk '$2 != 1' "$RB_TMP/exits" 2>/dev/null)
