@@ -45,6 +45,15 @@ broker_node() {
 	return 1
 }
 
+# The shared queues: name, messages ready and unacknowledged, consumers,
+# leader (for the log: who consumes what after a node's loss).
+queues() {
+	rb_ctl list_queues -p "$RB_VHOST" -q --no-table-headers name \
+	    messages_ready messages_unacknowledged consumers leader 2>/dev/null |
+	    awk '$1 ~ /^resbus\.(request|ticket\.cl|broker\.events)$/' |
+	    tr '\t\n' ' ;'
+}
+
 # shellcheck disable=SC2317 # called through rb_wait_for
 leads() {
 	rc_supervise
@@ -67,8 +76,7 @@ rc_start_worker 1
 rc_start_worker 2
 rc_start_pair
 rb_wait_for "five preallocated resources" 60 rb_local_count_is 5
-rb_log "queues: $(rb_ctl list_queues -p "$RB_VHOST" -q --no-table-headers \
-    name type leader 2>/dev/null | awk '$1 ~ /ticket|request/' | tr '\n' ';')"
+rb_log "queues: $(queues)"
 
 rc_clients 10 20 cl
 RC_EXIT_OK=1
@@ -91,6 +99,7 @@ RB_WAIT_INTERVAL=0.5 rb_wait_for "resbusd $x to wait as a standby" 30 \
     back_as_standby "$x"
 rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
     rb_fail "node $n did not start again"
+rb_log "queues: $(queues)"
 
 # 2. The ticket queue's leader.
 rc_wait_cycles 130 180
@@ -105,6 +114,7 @@ rb_log "after node $n's loss resbusd $(rc_active) leads; new leader of" \
     resbus.ticket.cl 2>/dev/null)"
 rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
     rb_fail "node $n did not start again"
+rb_log "queues: $(queues)"
 
 while ! rc_clients_done; do
 	rc_supervise
