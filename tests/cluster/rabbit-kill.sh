@@ -20,6 +20,9 @@
 . "$RESBUS_SRCDIR/tests/cluster/lib.sh"
 
 RC_MULTI_URL=1
+# Two faults and their recoveries on a loaded machine: more than the
+# default 300 s.
+RB_TEST_TIMEOUT=${RB_TEST_TIMEOUT:-420}
 rc_setup rabbit-kill private
 [ "$RC_QUEUE_TYPE" = quorum ] || rb_fail "resbusd knows no queue_type: quorum"
 rb_pools <<'YAML'
