@@ -410,6 +410,12 @@ bus_conflict(const struct bus *bus)
 	return bus->conflict;
 }
 
+bool
+bus_broken(const struct bus *bus)
+{
+	return bus->broken;
+}
+
 void
 bus_free(struct bus *bus)
 {

@@ -102,6 +102,8 @@ size_t bus_node(const struct bus *bus);
  * do.  The daemons exit with BUS_EXIT_CONFIG.
  */
 bool bus_conflict(const struct bus *bus);
+/* Whether the connection failed (a reconnect is needed to go on). */
+bool bus_broken(const struct bus *bus);
 void bus_free(struct bus *bus);
 /*
  * The AMQP heartbeat, in seconds, that connections made from now on ask

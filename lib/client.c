@@ -69,6 +69,14 @@
 #define CLIENT_RECONNECT_MAX_MS 5000
 /* A publish that fails reconnects for at most this long. */
 #define CLIENT_PUBLISH_RECONNECT_MS 60000
+/*
+ * After a reconnect, the request in flight is published again this often
+ * until it is answered: a quorum queue whose leader died with the node
+ * drops what is published to it until it has a new leader, and the
+ * client does not wait for confirms.  resbusd takes repeats as one
+ * (idempotency key, correlation id).
+ */
+#define CLIENT_RESEND_MS 2000
 
 enum client_call_kind { CALL_TAKE, CALL_QUERY, CALL_CLOSE };
 
@@ -110,6 +118,7 @@ struct resbus_client {
 	void *last_body;
 	size_t last_len;
 	bool last_persistent;
+	int64_t resend_at;	 /* after a reconnect: publish again then */
 	char *watch_key; /* the blocking wait's binding (ticket.<id>.*) */
 	ProtobufCMessage *reply; /* its answer, owned */
 	char *reply_bad;	 /* the type of an answer that did not decode */
@@ -340,6 +349,38 @@ client_sleep_ms(int64_t ms)
 }
 
 /*
+ * Publishes the request in flight again, if one waits for its answer,
+ * and again CLIENT_RESEND_MS later if it still does.  0, or -1 with the
+ * error set.
+ */
+static int
+client_resend(struct resbus_client *c)
+{
+	struct bus_props props;
+
+	if (c->corr[0] == '\0' || c->last_body == NULL || c->reply != NULL ||
+	    c->reply_bad != NULL) {
+		c->resend_at = 0;
+		return 0;
+	}
+	memset(&props, 0, sizeof(props));
+	props.type = c->last_type;
+	props.content_type = MSG_CONTENT_TYPE;
+	props.reply_to = c->reply_queue;
+	props.correlation_id = c->corr;
+	props.user_id = bus_user(c->bus);
+	props.persistent = c->last_persistent;
+	if (bus_publish(c->bus, c->last_exchange, c->last_key, &props,
+	    c->last_body, c->last_len, NULL) == -1) {
+		client_seterr(c, "cannot publish %s again: %s", c->last_type,
+		    bus_error(c->bus));
+		return -1;
+	}
+	c->resend_at = now_mono_ms() + CLIENT_RESEND_MS;
+	return 0;
+}
+
+/*
  * The connection failed: connects to the next node that answers, sets
  * the queues up again and publishes the request in flight again.  0, or
  * -1 with the error set when DEADLINE (-1: none) passed first or a queue
@@ -349,7 +390,6 @@ static int
 client_reconnect(struct resbus_client *c, int64_t deadline)
 {
 	struct bus *bus;
-	struct bus_props props;
 	int64_t delay = CLIENT_RECONNECT_MIN_MS, t0 = now_mono_ms(), left;
 	char lost[512], why[1024];
 
@@ -380,22 +420,8 @@ client_reconnect(struct resbus_client *c, int64_t deadline)
 	/* An event may have come while no queue was there: ask again. */
 	if (c->watching)
 		c->woken = true;
-	if (c->corr[0] != '\0' && c->last_body != NULL && c->reply == NULL &&
-	    c->reply_bad == NULL) {
-		memset(&props, 0, sizeof(props));
-		props.type = c->last_type;
-		props.content_type = MSG_CONTENT_TYPE;
-		props.reply_to = c->reply_queue;
-		props.correlation_id = c->corr;
-		props.user_id = bus_user(c->bus);
-		props.persistent = c->last_persistent;
-		if (bus_publish(c->bus, c->last_exchange, c->last_key, &props,
-		    c->last_body, c->last_len, NULL) == -1) {
-			client_seterr(c, "cannot publish %s again: %s",
-			    c->last_type, bus_error(c->bus));
-			return -1;
-		}
-	}
+	if (client_resend(c) == -1)
+		return -1;
 	fprintf(stderr, "resbus: connection to the bus lost (%s); "
 	    "reconnected to node %zu in %lld ms\n", lost, bus_node(c->bus) + 1,
 	    (long long)(now_mono_ms() - t0));
@@ -415,8 +441,13 @@ client_pump(struct resbus_client *c, int64_t deadline,
 	int slice;
 
 	for (;;) {
-		if (done(c))
+		if (done(c)) {
+			c->resend_at = 0;
 			return 0;
+		}
+		if (c->resend_at != 0 && now_mono_ms() >= c->resend_at &&
+		    client_resend(c) == -1 && client_reconnect(c, deadline) == -1)
+			return -1;
 		if (bus_pending(c->bus))
 			slice = 0;
 		else if (deadline < 0)
@@ -429,6 +460,8 @@ client_pump(struct resbus_client *c, int64_t deadline,
 				    ? (int)left
 				    : CLIENT_POLL_SLICE_MS;
 		}
+		if (c->resend_at != 0 && slice > CLIENT_RESEND_MS / 4)
+			slice = CLIENT_RESEND_MS / 4;
 		if (bus_poll(c->bus, slice) < 0 &&
 		    client_reconnect(c, deadline) == -1)
 			return -1;
@@ -660,7 +693,11 @@ resbus_client_new(const char *url, const char *prefix, char *err, size_t errlen)
 		return NULL;
 	}
 	c = client_alloc(bus, url, prefix);
-	if (client_setup(c, why, sizeof(why)) == -1) {
+	/* A node dying under the set-up: the next one, as a reconnect does. */
+	if (client_setup(c, why, sizeof(why)) == -1 &&
+	    (bus_conflict(c->bus) || !bus_broken(c->bus) ||
+	    client_reconnect(c, now_mono_ms() + CLIENT_PUBLISH_RECONNECT_MS) ==
+	    -1)) {
 		snprintf(err, errlen, "%s: %s", shown, why);
 		resbus_client_free(c);
 		return NULL;
