@@ -762,6 +762,62 @@ check_cap_pool(const char *v, char *why, size_t whylen)
 	return -1;
 }
 
+#define REGEX_MAX_LEN 512
+
+/*
+ * Whether V would cost regcomp() more than a rule is worth: longer than
+ * REGEX_MAX_LEN, or a repetition operator right after another ("a++",
+ * "x*{3}"), which glibc compiles into nested repetitions whose size grows
+ * with every one (a line of "+" took gigabytes).
+ */
+static bool
+regex_too_costly(const char *v, char *why, size_t whylen)
+{
+	const char *p;
+	bool after_rep = false, is_rep;
+
+	if (strlen(v) > REGEX_MAX_LEN) {
+		snprintf(why, whylen, "a regular expression of at most %d bytes "
+		    "is expected", REGEX_MAX_LEN);
+		return true;
+	}
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+			after_rep = false;
+			continue;
+		}
+		if (*p == '[') {
+			/* A bracket expression; "]" first is a member. */
+			if (p[1] == '^')
+				p++;
+			if (p[1] == ']')
+				p++;
+			while (p[1] != '\0' && p[1] != ']')
+				p++;
+			if (p[1] == ']')
+				p++;
+			after_rep = false;
+			continue;
+		}
+		is_rep = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+		if (is_rep && after_rep) {
+			snprintf(why, whylen, "a repetition operator right "
+			    "after another (at byte %zu) is refused",
+			    (size_t)(p - v) + 1);
+			return true;
+		}
+		if (*p == '{') {
+			while (p[1] != '\0' && p[1] != '}')
+				p++;
+			if (p[1] == '}')
+				p++;
+		}
+		after_rep = is_rep;
+	}
+	return false;
+}
+
 /*
  * A tag rule's match: a POSIX extended regular expression, compiled here
  * with the flags the scheduler uses, so that a rule that loads is a rule
@@ -778,6 +834,8 @@ check_regex(const char *v, char *why, size_t whylen)
 		snprintf(why, whylen, "must not be empty");
 		return -1;
 	}
+	if (regex_too_costly(v, why, whylen))
+		return -1;
 	if ((rc = regcomp(&re, v, REG_EXTENDED | REG_NOSUB)) == 0) {
 		regfree(&re);
 		return 0;

@@ -712,6 +712,10 @@ static const struct bad_case bad_cases[] = {
 	    "tag_rules: match is required" },
 	{ "server-rule-regex.yaml", SERVER, "2:12",
 	    "match: invalid regular expression \"(chromium\": " },
+	/* glibc compiled a run of "+" into gigabytes (found by fuzzing) */
+	{ "server-rule-regex-costly.yaml", SERVER, "2:12",
+	    "match: a repetition operator right after another (at byte 10) "
+	    "is refused" },
 	{ "server-rule-match-empty.yaml", SERVER, "2:12",
 	    "match: must not be empty" },
 	{ "server-rule-add-empty.yaml", SERVER, "3:10",
