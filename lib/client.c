@@ -70,13 +70,14 @@
 /* A publish that fails reconnects for at most this long. */
 #define CLIENT_PUBLISH_RECONNECT_MS 60000
 /*
- * After a reconnect, the request in flight is published again this often
- * until it is answered: a quorum queue whose leader died with the node
- * drops what is published to it until it has a new leader, and the
- * client does not wait for confirms.  resbusd takes repeats as one
- * (idempotency key, correlation id).
+ * A request in flight without an answer is published again after this
+ * long, then after twice that, up to the maximum: a quorum queue whose
+ * leader died drops what is published to it until it has a new leader,
+ * and the client does not wait for confirms.  resbusd takes repeats as
+ * one (idempotency key, correlation id); a reconnect publishes at once.
  */
 #define CLIENT_RESEND_MS 2000
+#define CLIENT_RESEND_MAX_MS 30000
 
 enum client_call_kind { CALL_TAKE, CALL_QUERY, CALL_CLOSE };
 
@@ -118,7 +119,8 @@ struct resbus_client {
 	void *last_body;
 	size_t last_len;
 	bool last_persistent;
-	int64_t resend_at;	 /* after a reconnect: publish again then */
+	int64_t resend_at;	 /* unanswered: publish again then (0: no) */
+	int64_t resend_ms;	 /* and the wait before the next time */
 	char *watch_key; /* the blocking wait's binding (ticket.<id>.*) */
 	ProtobufCMessage *reply; /* its answer, owned */
 	char *reply_bad;	 /* the type of an answer that did not decode */
@@ -350,8 +352,8 @@ client_sleep_ms(int64_t ms)
 
 /*
  * Publishes the request in flight again, if one waits for its answer,
- * and again CLIENT_RESEND_MS later if it still does.  0, or -1 with the
- * error set.
+ * and again later if it still does (CLIENT_RESEND_MS, doubling).  0, or
+ * -1 with the error set.
  */
 static int
 client_resend(struct resbus_client *c)
@@ -376,7 +378,12 @@ client_resend(struct resbus_client *c)
 		    bus_error(c->bus));
 		return -1;
 	}
-	c->resend_at = now_mono_ms() + CLIENT_RESEND_MS;
+	if (c->resend_ms == 0)
+		c->resend_ms = CLIENT_RESEND_MS;
+	else
+		c->resend_ms = c->resend_ms * 2 > CLIENT_RESEND_MAX_MS ?
+		    CLIENT_RESEND_MAX_MS : c->resend_ms * 2;
+	c->resend_at = now_mono_ms() + c->resend_ms;
 	return 0;
 }
 
@@ -556,6 +563,8 @@ client_publish(struct resbus_client *c, const char *exchange, const char *key,
 		c->last_len = len;
 		c->last_persistent = props.persistent;
 		body = NULL;
+		c->resend_ms = CLIENT_RESEND_MS;
+		c->resend_at = now_mono_ms() + CLIENT_RESEND_MS;
 		/* The reconnect publishes it again. */
 		if (rc == -1)
 			rc = client_reconnect(c,

@@ -150,12 +150,18 @@ out:
 int
 topo_ensure_core(struct bus *bus, const char *prefix, unsigned queue_flags)
 {
-	char *request_q = topo_request_queue(prefix);
+	/*
+	 * The dead-letter queue is what topo_declare_core declares last: if
+	 * it is there, so is the rest (another process may be declaring the
+	 * core right now, the request queue already done, the job exchange
+	 * not yet).
+	 */
+	char *dead_q = topo_dead_queue(prefix);
 	int rc;
 
-	rc = bus_queue_declare(bus, request_q, BUS_DURABLE | BUS_PASSIVE, NULL,
+	rc = bus_queue_declare(bus, dead_q, BUS_DURABLE | BUS_PASSIVE, NULL,
 	    NULL, NULL);
-	free(request_q);
+	free(dead_q);
 	if (rc == 0)
 		return 0;
 	return topo_declare_core(bus, prefix, queue_flags);

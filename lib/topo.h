@@ -49,9 +49,9 @@ int topo_declare_core(struct bus *bus, const char *prefix,
     unsigned queue_flags) __attribute__((warn_unused_result));
 /*
  * The same for a process that may lack the permission to configure
- * them (a client, a worker): nothing is declared when the request queue
- * exists already, which a passive declare finds out without that
- * permission.
+ * them (a client, a worker): nothing is declared when the dead-letter
+ * queue, declared last, exists already, which a passive declare finds
+ * out without that permission.
  */
 int topo_ensure_core(struct bus *bus, const char *prefix,
     unsigned queue_flags) __attribute__((warn_unused_result));
