@@ -260,7 +260,11 @@ EOF
 }
 
 cluster_start() {
-	local n=$1 i p=29680 d=30680 failed=0
+	# RESBUS_RMQ_PORT_BASE: where this cluster's AMQP ports start (its
+	# distribution ports 1000 higher), so that clusters started side by
+	# side, whose nodes come and go, never pick each other's ports.
+	local n=$1 i p=${RESBUS_RMQ_PORT_BASE:-29680} failed=0
+	local d=$((p + 1000))
 	need_root
 	if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ]; then
 		usage

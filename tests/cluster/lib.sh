@@ -127,6 +127,21 @@ rc_url_from() {
 	echo "$out"
 }
 
+# rc_pools_cl: pools.yaml with the pool the fault tests share, cl (tag
+# cl, at most 10, 5 kept ready, 5 starting at once: enough for ten
+# clients' cycles).
+rc_pools_cl() {
+	rb_pools <<'YAML'
+cl:
+  max: 10
+  max_prealloc: 5
+  max_starting: 5
+  cmd_new: "@DRIVERDIR@/new"
+  cmd_delete: "@DRIVERDIR@/delete"
+  tags: [cl]
+YAML
+}
+
 rc_setup() {
 	local name=$1 how=${2:-}
 	if [ "$how" = private ] || [ -z "${RESBUS_TEST_RABBITMQ_NODES:-}" ]; then
@@ -136,6 +151,14 @@ rc_setup() {
 		# the nodes must not inherit the lock's descriptor.
 		exec {RC_RMQ_LOCK}>/tmp/resbus-rc.lock
 		flock "$RC_RMQ_LOCK"
+		# A range of ports of its own: a node that a test kills frees
+		# its ports until it starts again, and another cluster must not
+		# take them meanwhile.
+		local slot
+		slot=$(cat /tmp/resbus-rc.next 2>/dev/null || echo 0)
+		[[ $slot =~ ^[0-9]+$ ]] || slot=0
+		echo $(((slot + 1) % 40)) >/tmp/resbus-rc.next
+		export RESBUS_RMQ_PORT_BASE=$((29700 + slot * 10))
 		rc_rmq cluster-start "$RC_PRIVATE_RMQ" 3 {RC_RMQ_LOCK}>&- \
 		    >"$RC_PRIVATE_RMQ/start.out" 2>&1 || {
 			cat "$RC_PRIVATE_RMQ/start.out" >&2

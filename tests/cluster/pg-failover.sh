@@ -18,15 +18,7 @@
 RC_MULTI_URL=0
 rc_setup pg-failover
 rc_use_pg replica
-rb_pools <<'YAML'
-cl:
-  max: 10
-  max_prealloc: 5
-  max_starting: 5
-  cmd_new: "@DRIVERDIR@/new"
-  cmd_delete: "@DRIVERDIR@/delete"
-  tags: [cl]
-YAML
+rc_pools_cl
 
 # shellcheck disable=SC2317 # called through rb_wait_for
 leads() {

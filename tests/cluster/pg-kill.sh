@@ -16,15 +16,7 @@ RC_MULTI_URL=0
 TAKEOVER_MAX=${RC_TAKEOVER_MAX:-5}
 rc_setup pg-kill
 rc_use_pg replica
-rb_pools <<'YAML'
-cl:
-  max: 10
-  max_prealloc: 5
-  max_starting: 5
-  cmd_new: "@DRIVERDIR@/new"
-  cmd_delete: "@DRIVERDIR@/delete"
-  tags: [cl]
-YAML
+rc_pools_cl
 
 # Seconds from epoch time $2 to the first ticket line of broker $1's
 # current run.

@@ -25,15 +25,7 @@ rc_setup pg-stop
 rc_use_pg replica
 RB_SERVER_EXTRA+=$'\nleader_lease_s: 5'
 rb_server_yaml
-rb_pools <<'YAML'
-cl:
-  max: 10
-  max_prealloc: 5
-  max_starting: 5
-  cmd_new: "@DRIVERDIR@/new"
-  cmd_delete: "@DRIVERDIR@/delete"
-  tags: [cl]
-YAML
+rc_pools_cl
 
 rc_start_worker 1
 rc_start_worker 2

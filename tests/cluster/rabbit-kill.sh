@@ -25,15 +25,7 @@ RC_MULTI_URL=1
 RB_TEST_TIMEOUT=${RB_TEST_TIMEOUT:-420}
 rc_setup rabbit-kill private
 [ "$RC_QUEUE_TYPE" = quorum ] || rb_fail "resbusd knows no queue_type: quorum"
-rb_pools <<'YAML'
-cl:
-  max: 10
-  max_prealloc: 5
-  max_starting: 5
-  cmd_new: "@DRIVERDIR@/new"
-  cmd_delete: "@DRIVERDIR@/delete"
-  tags: [cl]
-YAML
+rc_pools_cl
 
 # The node (1..3) broker X is connected to.
 broker_node() {

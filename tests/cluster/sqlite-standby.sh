@@ -14,15 +14,7 @@
 
 RC_MULTI_URL=0
 rc_setup sqlite-standby
-rb_pools <<'YAML'
-cl:
-  max: 10
-  max_prealloc: 5
-  max_starting: 5
-  cmd_new: "@DRIVERDIR@/new"
-  cmd_delete: "@DRIVERDIR@/delete"
-  tags: [cl]
-YAML
+rc_pools_cl
 DB=$RB_TMP/db.sqlite
 
 # Notes when broker X has a descriptor open for writing on the database
