@@ -96,6 +96,7 @@ struct delivery_count {
 	RB_ENTRY(delivery_count) by_fp;
 	uint64_t fp;
 	int64_t value;               /* seen (wall s) << 8 | attempts */
+	bool this_run;               /* counted by this process already */
 };
 RB_HEAD(delivery_counts, delivery_count);
 
@@ -984,8 +985,15 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 	char key[64], reason[160];
 
 	c = delivery_count_find(b, fp);
-	attempts = (c != NULL ? (c->value & 0xff) : 0) + 1;
-	if (attempts >= b->server->max_redeliveries) {
+	/*
+	 * One process counts a message once: copies of it (a client
+	 * publishes an unanswered request again) and requeues within this
+	 * run say nothing of a broker that stopped.
+	 */
+	attempts = (c != NULL ? (c->value & 0xff) : 0) +
+	    (c != NULL && c->this_run ? 0 : 1);
+	if (attempts >= b->server->max_redeliveries &&
+	    (c == NULL || !c->this_run)) {
 		snprintf(reason, sizeof(reason), "delivered %lld times to a "
 		    "resbusd that stopped while handling it",
 		    (long long)attempts);
@@ -1008,11 +1016,14 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 		c->fp = fp;
 		RB_INSERT(delivery_counts, &b->counts, c);
 	}
-	c->value = (now_wall_ms() / 1000) << 8 | attempts;
-	delivery_meta_key(fp, key, sizeof(key));
-	if (store_begin(b->store) == -1 ||
-	    b->store->be->put_meta(b->store, key, c->value) == -1)
-		broker_store_failed(b, "delivery count");
+	if (!c->this_run) {
+		c->this_run = true;
+		c->value = (now_wall_ms() / 1000) << 8 | attempts;
+		delivery_meta_key(fp, key, sizeof(key));
+		if (store_begin(b->store) == -1 ||
+		    b->store->be->put_meta(b->store, key, c->value) == -1)
+			broker_store_failed(b, "delivery count");
+	}
 	h = xcalloc(1, sizeof(*h));
 	h->src = src;
 	h->fp = fp;
