@@ -46,6 +46,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "peers.h"
 #include "sched.h"
 #include "util.h"
 
@@ -96,6 +97,7 @@ struct http {
 	char *leader;
 	int64_t leader_since_ms;
 	int64_t leader_epoch;
+	const struct peers *standbys; /* NULL: none known */
 };
 
 /* ---- a growing output buffer ------------------------------------------- */
@@ -779,6 +781,29 @@ html_resource_none(void *arg, const struct sched_resource_view *v)
  * link to the API's next page for the rest: the page costs the same with
  * 100 tickets or 100,000.
  */
+/* The standby brokers heard, one line. */
+static void
+html_standbys(struct buf *b, const struct peers *p)
+{
+	char since[40];
+	size_t i;
+
+	if (p == NULL || p->n == 0) {
+		buf_puts(b, "<p>Standby brokers: none heard.</p>\n");
+		return;
+	}
+	buf_puts(b, "<p>Standby brokers: ");
+	for (i = 0; i < p->n; i++) {
+		fmt_time(since, sizeof(since), p->peer[i].since_ms);
+		if (i > 0)
+			buf_puts(b, "; ");
+		buf_html(b, p->peer[i].who);
+		buf_puts(b, ", waiting since ");
+		buf_html(b, since);
+	}
+	buf_puts(b, ".</p>\n");
+}
+
 static enum MHD_Result
 page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 {
@@ -800,6 +825,7 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 		buf_html(&b, since);
 		buf_printf(&b, " (epoch %lld).</p>\n",
 		    (long long)h->leader_epoch);
+		html_standbys(&b, h->standbys);
 	}
 	pools_collect(h, &rows);
 	html_pools(&b, &rows);
@@ -1359,6 +1385,10 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	    "The fencing epoch of the active broker (0 on SQLite).");
 	buf_printf(&b, "resbus_broker_leader_epoch %lld\n",
 	    (long long)h->leader_epoch);
+	metric_head(&b, "resbus_broker_standbys", "gauge",
+	    "Standby brokers heard in the last few seconds.");
+	buf_printf(&b, "resbus_broker_standbys %zu\n",
+	    h->standbys != NULL ? h->standbys->n : 0);
 
 	metric_head(&b, "resbus_tickets", "gauge",
 	    "Tickets the broker holds, by state.");
@@ -1731,6 +1761,13 @@ http_new(struct ev_loop *loop, const char *listen, struct sched *sched)
 	http_arm(h);
 	log_info("status page, JSON API and metrics on http://%s/", listen);
 	return h;
+}
+
+void
+http_set_standbys(struct http *h, const struct peers *standbys)
+{
+	if (h != NULL)
+		h->standbys = standbys;
 }
 
 void

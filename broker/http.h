@@ -41,5 +41,9 @@ void http_free(struct http *h);
  * Shown on the status page and in /metrics.  H may be NULL. */
 void http_set_leader(struct http *h, const char *who, int64_t epoch,
     int64_t since_ms);
+struct peers;
+/* The standby brokers the active one hears (borrowed; must outlive H),
+ * for the status page and /metrics.  H may be NULL. */
+void http_set_standbys(struct http *h, const struct peers *standbys);
 
 #endif
