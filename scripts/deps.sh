@@ -22,6 +22,8 @@ PACKAGES=(
 	socat
 	# the hostile tests' AMQP client (tests/hostile/amqp.py)
 	python3 python3-pika
+	# the notification schemas' test (tests/schemas/validate.py)
+	python3-jsonschema
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
 )
