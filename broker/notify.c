@@ -43,7 +43,7 @@
 #define SEVERITY_INFO 20
 #define SEVERITY_WARNING 30
 /* Where schemas/v1 is published; a body changed incompatibly gets a v2. */
-#define SCHEMA_URL_BASE \
+#define SCHEMA_URL_BASE                                                        \
 	"https://raw.githubusercontent.com/resbus/resbus/main/schemas/v1/"
 
 /* One notification waiting for its transaction to commit. */
