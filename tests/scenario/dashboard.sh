@@ -8,9 +8,9 @@
 # on say what happened: a histogram whose +Inf bucket is the count of
 # successful starts, none of which took under a second, and a waiting
 # ticket whose age grows.
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 

@@ -8,9 +8,9 @@
 # in fedora_messaging_schema a schema of schemas/v1, carry its URL in
 # resbus_schema, and have a body that Debian's python3-jsonschema finds
 # valid against it; all seven kinds must be seen.
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 
