@@ -1,7 +1,7 @@
 #!/bin/bash
 # The Grafana dashboard (dist/grafana/resbus.json) queries only what
-# resbusd's /metrics serves.  After some activity (starts that take a
-# second, one that fails, a ticket served and one left waiting), every
+# resbusd's /metrics serves.  After some activity (starts that take two
+# seconds, one that fails, a ticket served and one left waiting), every
 # metric name in the PromQL of every panel and template variable must be
 # a sample of /metrics, with the labels its selectors match on; and the
 # metrics the dashboard's start-duration and waiting-age panels are built
@@ -29,7 +29,7 @@ rb_pools <<'EOF'
 slow:
   max: 1
   max_prealloc: 1
-  cmd_new: "RESBUS_LOCAL_DELAY=1 @DRIVERDIR@/new"
+  cmd_new: "RESBUS_LOCAL_DELAY=2 @DRIVERDIR@/new"
   cmd_delete: "@DRIVERDIR@/delete"
   tags:
     - slow
@@ -84,12 +84,12 @@ rb_assert_eq "$ok" "$(sample 'resbus_pool_start_seconds_bucket{pool="slow",le="+
 rb_assert_eq "$ok" "$(sample 'resbus_pool_start_seconds_count{pool="slow"}')" \
     "the count of slow's start durations"
 rb_assert_eq 0 "$(sample 'resbus_pool_start_seconds_bucket{pool="slow",le="1"}')" \
-    "slow's starts within 1 s (cmd_new sleeps 1 s)"
+    "slow's starts within 1 s (cmd_new sleeps 2 s)"
 rb_assert_eq 1 "$(sample 'resbus_pool_start_seconds_bucket{pool="slow",le="30"}')" \
     "slow's starts within 30 s"
 sum=$(sample 'resbus_pool_start_seconds_sum{pool="slow"}')
-awk -v s="$sum" 'BEGIN { exit !(s >= 1 && s < 30) }' ||
-    rb_fail "slow's start durations sum to $sum s, not between 1 and 30"
+awk -v s="$sum" 'BEGIN { exit !(s >= 2 && s < 30) }' ||
+    rb_fail "slow's start durations sum to $sum s, not between 2 and 30"
 rb_assert_eq 0 "$(sample 'resbus_pool_start_seconds_count{pool="broken"}')" \
     "successful starts in broken"
 rb_assert_eq 1 "$(sample 'resbus_tickets_waiting{pool="slow"}')" \

@@ -34,7 +34,9 @@ done
     rb_fail "the schemas accept bodies that resbusd must never send"
 
 PREFIX="org.resbus.schemas$$"
-RB_SERVER_EXTRA="notify_topic_prefix: $PREFIX"
+RB_SERVER_EXTRA="notify_topic_prefix: $PREFIX
+classes:
+  scratch: {priority: 1}"
 rb_server_yaml
 rb_pools <<'EOF'
 web:
@@ -82,7 +84,8 @@ has() {
 }
 
 # A ticket served, then closed by its holder: its resource is deleted.
-t1=$(rb_resbus ticket --tag web --sandbox sb-1) || rb_fail "resbus ticket failed ($?)"
+t1=$(rb_resbus ticket --tag web --sandbox sb-1 --class scratch) ||
+    rb_fail "resbus ticket failed ($?)"
 rb_resbus ticket-wait "$t1" --timeout 60 >/dev/null ||
     rb_fail "resbus ticket-wait $t1 failed ($?)"
 rb_resbus ticket-close "$t1" || rb_fail "resbus ticket-close $t1 failed ($?)"
@@ -108,6 +111,12 @@ rb_stop_broker
 kill "$CONSUME_PID" 2>/dev/null
 wait "$CONSUME_PID" 2>/dev/null
 rb_log "$(wc -l <"$NOTES") notifications recorded"
+# The scenario's bodies fill the fields that may be null: a sandbox, an
+# owner, a class, a closed_reason.
+for field in '\\"sandbox\\":\\"sb-1\\"' '\\"owner\\":\\"guest\\"' \
+    '\\"class\\":\\"scratch\\"' '\\"closed_reason\\":'; do
+	grep -q -e "$field" "$NOTES" || rb_fail "no notification has $field"
+done
 
 "$PY" "$VALIDATE" "$SCHEMAS" "$NOTES" "$PREFIX" \
     resbus.ticket.open resbus.ticket.ready resbus.ticket.failed \
