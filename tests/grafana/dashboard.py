@@ -2,6 +2,7 @@
 """Checks a Grafana dashboard against what resbusd's /metrics serves.
 
     dashboard.py DASHBOARD.json METRICS.txt
+    dashboard.py --prometheus URL DASHBOARD.json
     dashboard.py --self-test
 
 Collects the PromQL of every panel's targets (rows' nested panels too)
@@ -13,10 +14,19 @@ metric, when a queried metric is not a sample name in METRICS.txt
 (Prometheus text format), or when a selector matches on a label that
 the metric's samples do not carry.  Prints each metric name with the
 panels that query it.
+
+With --prometheus, runs every query, with Grafana's variables replaced
+($pool by .*, $__rate_interval by 1m), against the Prometheus at URL
+(which scrapes resbusd) as an instant query, and fails when Prometheus
+refuses one (PromQL that does not parse or does not type-check) or when
+one returns no series: every panel must show something.
 """
 import json
 import re
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 
 IDENT_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # PromQL's aggregation operators, keywords and functions.
@@ -200,10 +210,56 @@ def self_test():
     print("self-test: %d expressions" % len(cases))
 
 
+def grafana_vars(expr):
+    """EXPR with the dashboard's variables as Grafana would fill them."""
+    expr = re.sub(r"\$(\{pool\}|pool\b)", ".*", expr)
+    expr = re.sub(r"\$(\{__rate_interval\}|__rate_interval\b)", "1m", expr)
+    if "$" in expr:
+        raise ValueError("a variable left in %r" % expr)
+    return expr
+
+
+def run_queries(url, dash):
+    found, npanels = queries(dash)
+    bad = []
+    for where, expr in found:
+        try:
+            q = grafana_vars(expr)
+        except ValueError as e:
+            bad.append("%s: %s" % (where, e))
+            continue
+        req = url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(
+            {"query": q})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                doc = json.load(r)
+        except urllib.error.HTTPError as e:
+            doc = json.load(e)
+        if doc.get("status") != "success":
+            bad.append("%s: %s: %s" % (where, q, doc.get("error")))
+            continue
+        result = doc["data"]["result"]
+        n = len(result) if isinstance(result, list) else 1
+        print("%-3d %s" % (n, q))
+        if n == 0:
+            bad.append("%s: %s: no series" % (where, q))
+    if bad:
+        print("queries Prometheus refuses or answers with nothing:",
+              file=sys.stderr)
+        for b in bad:
+            print("  " + b, file=sys.stderr)
+        return 1
+    print("%d panels, %d queries, each answered" % (npanels, len(found)))
+    return 0
+
+
 def main(argv):
     if argv[1:] == ["--self-test"]:
         self_test()
         return 0
+    if len(argv) == 4 and argv[1] == "--prometheus":
+        with open(argv[3], encoding="utf-8") as fp:
+            return run_queries(argv[2], json.load(fp))
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2

@@ -7,7 +7,9 @@
 # metrics the dashboard's start-duration and waiting-age panels are built
 # on say what happened: a histogram whose +Inf bucket is the count of
 # successful starts, none of which took under a second, and a waiting
-# ticket whose age grows.
+# ticket whose age grows.  A real Prometheus scrapes resbusd meanwhile,
+# and every query of the dashboard, run there, must parse and answer
+# with at least one series.
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -15,7 +17,10 @@
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 
 rb_setup dashboard
-command -v curl >/dev/null || rb_fail "curl is missing (scripts/deps.sh installs it)"
+for tool in curl prometheus; do
+	command -v "$tool" >/dev/null ||
+	    rb_fail "$tool is missing (scripts/deps.sh installs it)"
+done
 DASHBOARD=$RESBUS_SRCDIR/dist/grafana/resbus.json
 CHECK=$RESBUS_SRCDIR/tests/grafana/dashboard.py
 PROMPARSE=$RESBUS_SRCDIR/tests/status/promparse.py
@@ -25,6 +30,35 @@ port=$(rb_closed_port)
 BASE="http://127.0.0.1:$port"
 RB_SERVER_EXTRA="http_listen: \"127.0.0.1:$port\""
 rb_server_yaml
+pport=$(rb_closed_port)
+while [ "$pport" = "$port" ]; do
+	pport=$(rb_closed_port)
+done
+PROM="http://127.0.0.1:$pport"
+mkdir -p "$RB_TMP/prometheus"
+cat >"$RB_TMP/prometheus/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: resbus
+    static_configs:
+      - targets: ["127.0.0.1:$port"]
+EOF
+prometheus --config.file="$RB_TMP/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$RB_TMP/prometheus/data" \
+    --web.listen-address="127.0.0.1:$pport" --log.level=warn \
+    </dev/null >"$RB_TMP/prometheus.out" 2>&1 &
+rb_track $!
+rb_wait_for "Prometheus to start" 60 curl -sf --max-time 2 "$PROM/-/ready"
+# promql EXPR: the value of the first series of EXPR in Prometheus.
+promql() {
+	curl -sf --max-time 5 "$PROM/api/v1/query" --data-urlencode "query=$1" |
+	    python3 -c 'import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(r[0]["value"][1] if r else "")'
+}
+
 rb_pools <<'EOF'
 slow:
   max: 1
@@ -97,6 +131,17 @@ rb_assert_eq 1 "$(sample 'resbus_tickets_waiting{pool="slow"}')" \
 age=$(sample 'resbus_tickets_waiting_age_seconds{pool="slow"}')
 awk -v a="$age" 'BEGIN { exit !(a >= 1 && a < 120) }' ||
     rb_fail "the oldest ticket waiting for slow has waited $age s, not 1 to 120"
+
+# Prometheus has seen it, over a few scrapes: every panel's query works.
+prom_saw() {
+	[ "$(promql 'resbus_tickets_waiting{pool="slow"}')" = 1 ] &&
+	    [ "$(promql 'count_over_time(resbus_tickets_waiting{pool="slow"}[1m])')" -ge 3 ]
+}
+rb_wait_for "Prometheus to scrape the waiting ticket three times" 30 prom_saw
+python3 "$CHECK" --prometheus "$PROM" "$DASHBOARD" >"$RB_TMP/promql.out" 2>&1 ||
+    rb_fail "$(cat "$RB_TMP/promql.out")"
+rb_log "$(cat "$RB_TMP/promql.out")"
+
 rb_resbus ticket-close "$t2" || rb_fail "resbus ticket-close $t2 failed ($?)"
 rb_resbus ticket-close "$t3" || rb_fail "resbus ticket-close $t3 failed ($?)"
 no_wait() {
