@@ -1368,6 +1368,9 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	const struct sched_pool_view *v;
 	size_t i, j;
 	double ratio, counts[6];
+	char le[32];
+	int64_t now_ms;
+	double age_s;
 
 	/* Counted as tickets come and go: a scrape does not walk them. */
 	sched_ticket_counts(h->sched, &open, &ready, &failed);
@@ -1449,11 +1452,41 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 		metric_pool(&b, "resbus_pool_start_seconds_avg", rows.v[i].name,
 		    NULL, NULL, rows.v[i].v.start_ms_avg / 1000.);
 
+	metric_head(&b, "resbus_pool_start_seconds", "histogram",
+	    "Durations of successful starts, in seconds.");
+	for (i = 0; i < rows.n; i++) {
+		v = &rows.v[i].v;
+		for (j = 0; j < SCHED_START_BUCKETS; j++) {
+			snprintf(le, sizeof(le), "%g", sched_start_bucket_s[j]);
+			metric_pool(&b, "resbus_pool_start_seconds_bucket",
+			    rows.v[i].name, "le", le, (double)v->start_le[j]);
+		}
+		metric_pool(&b, "resbus_pool_start_seconds_bucket",
+		    rows.v[i].name, "le", "+Inf", (double)v->starts_ok);
+		metric_pool(&b, "resbus_pool_start_seconds_sum", rows.v[i].name,
+		    NULL, NULL, v->start_ms_sum / 1000.);
+		metric_pool(&b, "resbus_pool_start_seconds_count",
+		    rows.v[i].name, NULL, NULL, (double)v->starts_ok);
+	}
+
 	metric_head(&b, "resbus_tickets_waiting", "gauge",
 	    "Open tickets waiting that the pool could serve.");
 	for (i = 0; i < rows.n; i++)
 		metric_pool(&b, "resbus_tickets_waiting", rows.v[i].name, NULL,
 		    NULL, (double)rows.v[i].v.waiting);
+
+	metric_head(&b, "resbus_tickets_waiting_age_seconds", "gauge",
+	    "How long the oldest open ticket the pool could serve has "
+	    "waited (0 if none).");
+	now_ms = now_wall_ms();
+	for (i = 0; i < rows.n; i++) {
+		v = &rows.v[i].v;
+		age_s = 0.;
+		if (v->oldest_waiting_ms != 0 && v->oldest_waiting_ms < now_ms)
+			age_s = (double)(now_ms - v->oldest_waiting_ms) / 1000.;
+		metric_pool(&b, "resbus_tickets_waiting_age_seconds",
+		    rows.v[i].name, NULL, NULL, age_s);
+	}
 
 	pools_release(&rows);
 	return reply(c, MHD_HTTP_OK, CT_METRICS, &b);

@@ -158,6 +158,13 @@ size_t sched_open_tickets(const struct sched *s);
 size_t sched_tagsets(const struct sched *s);
 
 /*
+ * The upper bounds, in seconds, of the buckets of a pool's successful
+ * start durations (a Prometheus histogram; +Inf is starts_ok).
+ */
+#define SCHED_START_BUCKETS 10
+extern const double sched_start_bucket_s[SCHED_START_BUCKETS];
+
+/*
  * Read-only views for the faces (status page, JSON API, metrics, control
  * RPCs).  Every pointer in a view is borrowed for the callback only.
  */
@@ -169,7 +176,13 @@ struct sched_pool_view {
 	size_t waiting;                /* tickets this pool could serve */
 	uint64_t starts_ok, starts_failed;
 	double start_ms_avg;           /* successful starts; 0 if none */
+	double start_ms_sum;           /* of successful starts */
+	/* successful starts that took at most sched_start_bucket_s[i] */
+	uint64_t start_le[SCHED_START_BUCKETS];
 	int64_t last_start_ms;         /* wall clock, 0 if never */
+	int64_t oldest_waiting_ms;     /* wall clock creation of the oldest
+					* waiting ticket it could serve, 0 if
+					* none */
 };
 
 struct sched_resource_view {

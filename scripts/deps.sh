@@ -22,6 +22,10 @@ PACKAGES=(
 	socat
 	# the hostile tests' AMQP client (tests/hostile/amqp.py)
 	python3 python3-pika
+	# the notification schemas' test (tests/schemas/validate.py)
+	python3-jsonschema
+	# the Grafana dashboard's test runs its queries in a real Prometheus
+	prometheus
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
 )
