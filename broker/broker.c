@@ -30,6 +30,7 @@
 #include "bus.h"
 #include "conf.h"
 #include "control.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "msg.h"
@@ -123,6 +124,7 @@ struct broker {
 	struct store *store;
 	struct sched *sched;
 	struct http *http;           /* NULL: no status page */
+	struct history *history;     /* the status page's; NULL without it */
 	struct notify *notify;       /* NULL: no notifications */
 	const struct conf_server *server;
 	struct conf_pools *pools;    /* owned */
@@ -274,6 +276,7 @@ broker_observe(void *ctx, const struct sched_event *ev)
 	struct broker *b = ctx;
 
 	notify_observe(b->notify, ev);
+	history_observe(b->history, ev);
 }
 
 /* Acknowledges delivery TAG once this iteration's changes are durable. */
@@ -1611,6 +1614,11 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	/* A status page that cannot listen is logged, not fatal. */
 	if (http_listen_enabled(server->http_listen))
 		b->http = http_new(loop, server->http_listen, b->sched);
+	if (b->http != NULL) {
+		b->history = history_new((double)server->history_interval_s);
+		history_run(b->history, loop, b->sched);
+		http_set_history(b->http, b->history);
+	}
 	ev_prepare_init(&b->flush, broker_flush);
 	ev_prepare_start(loop, &b->flush);
 	ev_timer_init(&b->sweep, broker_sweep, OUTBOX_SWEEP_S, 0.);
@@ -1703,6 +1711,7 @@ broker_free(struct broker *b)
 	free(b->dead_exchange);
 	free(b->leader);
 	http_free(b->http);
+	history_free(b->history);
 	notify_free(b->notify);
 	sched_free(b->sched);
 	free(b->done);

@@ -3323,6 +3323,17 @@ sched_foreach_resource(struct sched *s,
 		resource_view(r, fn, arg);
 }
 
+void
+sched_foreach_waiting(struct sched *s,
+    void (*fn)(void *arg, const char *key, const char *class_, size_t n),
+    void *arg)
+{
+	struct tagset *ts;
+
+	TAILQ_FOREACH(ts, &s->busy, busy_entry)
+		fn(arg, ts->key, ts->class_, ts->nwaiting);
+}
+
 int
 sched_resource_find(struct sched *s, uint64_t id, const char *name,
     void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
