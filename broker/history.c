@@ -42,14 +42,14 @@ const char *const history_state_names[HISTORY_NSTATES] = {
 };
 
 struct series {
-	char *name;	/* NULL: the other series */
-	uint64_t seen;	/* the last sample that named it */
-	uint32_t *v;	/* rows x HISTORY_SAMPLES */
+	char *name;    /* NULL: the other series */
+	uint64_t seen; /* the last sample that named it */
+	uint32_t *v;   /* rows x HISTORY_SAMPLES */
 };
 
 struct group {
-	size_t rows;	/* values per sample */
-	size_t cap;	/* named series at most */
+	size_t rows;	   /* values per sample */
+	size_t cap;	   /* named series at most */
 	struct series **s; /* named, by name */
 	size_t n;
 	struct series *other; /* NULL until needed */
@@ -58,9 +58,9 @@ struct group {
 struct history {
 	double interval_s;
 	int64_t times[HISTORY_SAMPLES];
-	size_t head;	/* the slot of the newest sample */
-	size_t count;	/* samples held */
-	uint64_t seq;	/* samples taken, ever */
+	size_t head;  /* the slot of the newest sample */
+	size_t count; /* samples held */
+	uint64_t seq; /* samples taken, ever */
 	struct group tagsets, pools;
 	uint32_t ready[HISTORY_READY_N][HISTORY_SAMPLES];
 	/* the interval being gathered */
@@ -139,8 +139,7 @@ group_get(struct group *g, const char *name)
 			lo = mid + 1;
 	}
 	if (g->n < g->cap) {
-		memmove(&g->s[lo + 1], &g->s[lo],
-		    (g->n - lo) * sizeof(*g->s));
+		memmove(&g->s[lo + 1], &g->s[lo], (g->n - lo) * sizeof(*g->s));
 		g->s[lo] = series_new(g, name);
 		g->n++;
 		return g->s[lo];
@@ -259,8 +258,8 @@ history_add_waiting(struct history *h, const char *key, size_t n)
 }
 
 void
-history_add_pool(struct history *h, const char *pool,
-    const size_t counts[HISTORY_NSTATES])
+history_add_pool(
+    struct history *h, const char *pool, const size_t counts[HISTORY_NSTATES])
 {
 	struct series *s;
 	size_t k;
@@ -407,8 +406,7 @@ history_run(struct history *h, struct ev_loop *loop, struct sched *sched)
 static size_t
 history_slot(const struct history *h, size_t i)
 {
-	return (h->head + HISTORY_SAMPLES + 1 - h->count + i) %
-	    HISTORY_SAMPLES;
+	return (h->head + HISTORY_SAMPLES + 1 - h->count + i) % HISTORY_SAMPLES;
 }
 
 double
@@ -468,8 +466,8 @@ history_pool(const struct history *h, size_t j)
 }
 
 uint32_t
-history_resources(const struct history *h, size_t j,
-    enum history_state state, size_t i)
+history_resources(
+    const struct history *h, size_t j, enum history_state state, size_t i)
 {
 	const struct series *s = group_at(&h->pools, j);
 

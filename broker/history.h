@@ -78,8 +78,8 @@ void history_sample(struct history *h, struct sched *sched);
  */
 void history_sample_begin(struct history *h, int64_t wall_ms);
 void history_add_waiting(struct history *h, const char *key, size_t n);
-void history_add_pool(struct history *h, const char *pool,
-    const size_t counts[HISTORY_NSTATES]);
+void history_add_pool(
+    struct history *h, const char *pool, const size_t counts[HISTORY_NSTATES]);
 void history_sample_end(struct history *h);
 
 /* A ticket became READY after WAIT_MS; it counts in the next sample. */
@@ -106,11 +106,11 @@ uint32_t history_waiting(const struct history *h, size_t j, size_t i);
 /* Pool series J, by name; the "other" one last with a NULL name. */
 size_t history_pools(const struct history *h);
 const char *history_pool(const struct history *h, size_t j);
-uint32_t history_resources(const struct history *h, size_t j,
-    enum history_state state, size_t i);
+uint32_t history_resources(
+    const struct history *h, size_t j, enum history_state state, size_t i);
 
 /* The time to READY of sample I's interval (0 when no ticket got ready). */
-uint32_t history_ready_at(const struct history *h, enum history_ready what,
-    size_t i);
+uint32_t history_ready_at(
+    const struct history *h, enum history_ready what, size_t i);
 
 #endif

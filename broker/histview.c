@@ -85,6 +85,7 @@ chart_waiting(const struct history *h, int64_t *t_ms)
 				     ? history_tagset(h, j)
 				     : "other tag sets";
 		lines[j].color = NULL;
+		lines[j].dashed = false;
 		lines[j].v = &v[j * n];
 	}
 	c.id = "chart-waiting";
@@ -120,9 +121,11 @@ chart_ready(const struct history *h, int64_t *t_ms)
 	lines[0].label = "median";
 	lines[0].color = "#4e79a7";
 	lines[0].v = v;
+	lines[0].dashed = false;
 	lines[1].label = "max";
 	lines[1].color = "#e15759";
 	lines[1].v = &v[n];
+	lines[1].dashed = true; /* the median shows through where they meet */
 	c.id = "chart-ready";
 	c.title = "Time from ticket to READY, per interval";
 	c.unit = " s";
@@ -157,6 +160,7 @@ chart_pool(const struct history *h, size_t j, int64_t *t_ms)
 		lines[nl].label = history_state_names[k];
 		lines[nl].color = state_colors[k];
 		lines[nl].v = &v[nl * n];
+		lines[nl].dashed = false;
 		nl++;
 	}
 	id = xasprintf("chart-pool-%s", name != NULL ? name : "other");
@@ -211,12 +215,11 @@ json_series(const struct history *h, size_t j, int state)
 	size_t i, n = history_samples(h);
 
 	for (i = 0; i < n; i++)
-		json_object_array_add(a,
-		    json_object_new_int64(state < 0
-					      ? history_waiting(h, j, i)
-					      : history_resources(h, j,
-						    (enum history_state)state,
-						    i)));
+		json_object_array_add(
+		    a, json_object_new_int64(
+			   state < 0 ? history_waiting(h, j, i)
+				     : history_resources(h, j,
+					   (enum history_state)state, i)));
 	return a;
 }
 

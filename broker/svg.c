@@ -24,7 +24,7 @@
 
 #define SVG_W 480
 #define SVG_H 150
-#define SVG_LEFT 48  /* room for the value labels */
+#define SVG_LEFT 48 /* room for the value labels */
 #define SVG_RIGHT 8
 #define SVG_TOP 8
 #define SVG_BOTTOM 22 /* room for the time labels */
@@ -121,7 +121,7 @@ svg_x(const struct svg_scale *sc, int64_t t_ms)
 	if (t_ms < sc->left_ms)
 		t_ms = sc->left_ms;
 	return SVG_LEFT + w * (double)(t_ms - sc->left_ms) /
-	    (double)(sc->right_ms - sc->left_ms);
+			      (double)(sc->right_ms - sc->left_ms);
 }
 
 static double
@@ -161,9 +161,11 @@ svg_path(FILE *f, const struct svg_chart *c, const struct svg_scale *sc,
 		if (!any) {
 			fprintf(f, "<path class=\"series\" data-series=\"");
 			svg_text(f, l->label);
-			fprintf(f, "\" fill=\"none\" stroke=\"%s\" "
-				   "stroke-width=\"1.5\" d=\"",
-			    color);
+			fprintf(f,
+			    "\" fill=\"none\" stroke=\"%s\" "
+			    "stroke-width=\"1.5\"%s d=\"",
+			    color,
+			    l->dashed ? " stroke-dasharray=\"4 3\"" : "");
 			any = true;
 		}
 		if (pen && x0 - end_x < 0.05 && end_x - x0 < 0.05) {
@@ -200,8 +202,7 @@ svg_frame(FILE *f, const struct svg_chart *c, const struct svg_scale *sc)
 	    "fill=\"#fbfcfd\" stroke=\"#bbb\"/>\n",
 	    SVG_LEFT, SVG_TOP, SVG_W - SVG_LEFT - SVG_RIGHT,
 	    SVG_H - SVG_TOP - SVG_BOTTOM);
-	fprintf(f,
-	    "<path stroke=\"#e3e6ea\" d=\"M%d,%.1fH%d\"/>\n", SVG_LEFT,
+	fprintf(f, "<path stroke=\"#e3e6ea\" d=\"M%d,%.1fH%d\"/>\n", SVG_LEFT,
 	    svg_y(sc, sc->top / 2.), SVG_W - SVG_RIGHT);
 	svg_value(a, sizeof(a), sc->top);
 	fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", SVG_LEFT - 4,
@@ -212,8 +213,9 @@ svg_frame(FILE *f, const struct svg_chart *c, const struct svg_scale *sc)
 	fprintf(f, "</text>\n<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">",
 	    SVG_LEFT - 4, svg_y(sc, sc->top / 2.) + 3.);
 	svg_text(f, a);
-	fprintf(f, "</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"end\">0"
-		   "</text>\n",
+	fprintf(f,
+	    "</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"end\">0"
+	    "</text>\n",
 	    SVG_LEFT - 4, SVG_H - SVG_BOTTOM);
 	svg_duration(a, sizeof(a), sc->right_ms - sc->left_ms);
 	svg_duration(b, sizeof(b), (sc->right_ms - sc->left_ms) / 2);
@@ -273,8 +275,9 @@ svg_chart(const struct svg_chart *c)
 		color = c->lines[j].color != NULL
 			    ? c->lines[j].color
 			    : svg_palette[j % SVG_NPALETTE];
-		fprintf(f, "<li><span class=\"swatch\" style=\"background:%s\">"
-			   "</span>",
+		fprintf(f,
+		    "<li><span class=\"swatch\" style=\"background:%s\">"
+		    "</span>",
 		    color);
 		svg_text(f, c->lines[j].label);
 		fputs("</li>", f);

@@ -12,6 +12,7 @@
 #ifndef RESBUS_SVG_H
 #define RESBUS_SVG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,16 +20,17 @@ struct svg_line {
 	const char *label; /* in the legend and in data-series */
 	const char *color; /* "#rrggbb"; NULL: the next of the palette */
 	const double *v;   /* one per sample; NAN: no value */
+	bool dashed;	   /* drawn dashed, over the lines before it */
 };
 
 struct svg_chart {
-	const char *id;	    /* the figure's id attribute */
+	const char *id; /* the figure's id attribute */
 	const char *title;
-	const char *unit;   /* after the values on the axis: "", " s" */
-	const char *empty;  /* shown in the frame when there is no line */
+	const char *unit;    /* after the values on the axis: "", " s" */
+	const char *empty;   /* shown in the frame when there is no line */
 	const int64_t *t_ms; /* when each sample was taken, oldest first */
 	size_t n;
-	int64_t step_ms;    /* the sampling interval */
+	int64_t step_ms; /* the sampling interval */
 	const struct svg_line *lines;
 	size_t nlines;
 };

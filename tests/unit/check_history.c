@@ -237,8 +237,8 @@ START_TEST(test_svg_steps)
 	double a[] = {1, 1, 1, 1, 1, 1};
 	double b[] = {0, 2, NAN, 4, 4, 3};
 	struct svg_line lines[] = {
-	    {"a&b", NULL, a},
-	    {"<b>", "#123456", b},
+	    {"a&b", NULL, a, false},
+	    {"<b>", "#123456", b, true},
 	};
 	struct svg_chart c = {"chart-x", "Title \"x\"", "", "nothing", t, 6,
 	    1000, lines, 2};
@@ -258,10 +258,12 @@ START_TEST(test_svg_steps)
 	ck_assert_uint_eq(count_str(pa, "H"), 1);
 	ck_assert_uint_eq(count_str(pa, "V"), 0);
 	*end = '"';
+	ck_assert_uint_eq(count_str(out, "stroke-dasharray"), 1);
 	/* Line b: a gap, so two moves; the values change three times. */
 	pb = strstr(out, "data-series=\"&lt;b&gt;\"");
 	ck_assert_ptr_nonnull(pb);
 	ck_assert_ptr_nonnull(strstr(pb, "stroke=\"#123456\""));
+	ck_assert_ptr_nonnull(strstr(pb, "stroke-dasharray"));
 	pb = strstr(pb, " d=\"");
 	end = strchr(pb + 4, '"');
 	*end = '\0';
