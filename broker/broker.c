@@ -646,6 +646,7 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 	    v->waiting_reason : "");
 	if (v->owner != NULL)
 		u->owner = (char *)v->owner;
+	u->created_ms = v->created_ms;
 }
 
 /*

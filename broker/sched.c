@@ -2656,6 +2656,7 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 		v->waiting_reason = s->view_reason;
 	}
 	v->owner = t->owner;
+	v->created_ms = t->created_ms;
 	return 1;
 }
 

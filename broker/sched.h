@@ -64,6 +64,7 @@ struct sched_ticket_view {
 	size_t output_len;
 	const char *waiting_reason;  /* borrowed, NULL when not waiting */
 	const char *owner;           /* borrowed, NULL if unknown */
+	int64_t created_ms;          /* wall clock */
 };
 
 /*
