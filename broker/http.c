@@ -11,7 +11,8 @@
  *
  * Every page has a bounded size.  Small pages (pools, one resource, the
  * metrics, the status page with its first HTTP_HTML_ROWS resources and
- * tickets) are built whole from the scheduler's read-only views and
+ * tickets and the history's charts, /api/v1/history: both bounded by
+ * history.h's caps on samples and series) are built whole from the scheduler's read-only views and
  * handed to MHD to send.  The API's lists are pages of at most
  * HTTP_LIST_MAX items after a cursor, written in batches while their
  * client reads them (list_read()), so neither a poller nor a slow reader
