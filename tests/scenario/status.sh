@@ -212,7 +212,21 @@ s = [w for w in doc["waiting"] if w["key"] == sys.argv[2]]
 assert s and sum(1 for v in s[0]["values"] if v > 0) >= int(sys.argv[3])
 EOF
 }
+# holding_while_waiting: the last sample saw the first ticket's resource
+# taken and the second ticket waiting.
+holding_while_waiting() {
+	curl -s --max-time 10 "$BASE/api/v1/history" >"$D/history-poll.json" &&
+	    python3 - "$D/history-poll.json" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+spare = [r for r in doc["resources"] if r["pool"] == "spare"][0]
+huge = [w for w in doc["waiting"] if w["key"] == "huge"][0]
+assert spare["taken"][-1] == 1 and huge["values"][-1] == 1
+EOF
+}
 rb_wait_for "three samples with ticket $h2 waiting" 30 waited_samples huge 3
+rb_wait_for "a sample with ticket $h1 served and $h2 waiting" 30 \
+    holding_while_waiting
 rb_resbus ticket-close "$h1" || rb_fail "resbus ticket-close $h1 failed ($?)"
 rb_resbus ticket-wait "$h2" --timeout 60 >/dev/null ||
     rb_fail "resbus ticket-wait $h2 failed ($?)"

@@ -59,7 +59,9 @@ wait "$tty_pid" || rb_fail "resbus ticket-wait $b on a terminal failed ($?): $(c
 python3 - "$RB_TMP/b.tty" "$b" <<'EOF' || rb_fail "ticket-wait's terminal: $(cat -A "$RB_TMP/b.tty")"
 import re, sys
 # The terminal turns each newline into CR LF; the line's own CRs remain.
+# script(1) adds a first and a last line of its own.
 raw = open(sys.argv[1], "rb").read().decode().replace("\r\n", "\n")
+raw = re.sub(r"(?m)^Script (started|done) on .*\n?", "", raw)
 b = sys.argv[2]
 # Every state of the line is drawn from its start, over the last one.
 states = [s for s in raw.split("\r") if s.strip()]
@@ -83,7 +85,7 @@ assert secs == sorted(secs) and secs[-1] >= 3, secs
 # Then the line is blanked out and the resource's data follows.
 tail = raw.rsplit("\r", 2)
 assert tail[-2].strip() == "", tail
-assert tail[-1].startswith("local:"), tail
+assert re.fullmatch(r"local:\S+\n*", tail[-1]), tail
 print(" -> ".join(reasons))
 EOF
 rb_log "on a terminal: $(tr '\r' '\n' <"$RB_TMP/b.tty" | grep -c "waiting for") states of ticket $b's line"
@@ -93,9 +95,18 @@ c=$(rb_resbus ticket --tag one) || rb_fail "resbus ticket failed ($?)"
 if ontty "$RB_TMP/c.tty" "$RB_RESBUS" ticket-wait "$c" --timeout 3; then
 	rb_fail "ticket-wait $c did not time out: $(cat "$RB_TMP/c.tty")"
 fi
-out=$(tr '\r' '\n' <"$RB_TMP/c.tty")
-rb_assert_match "ticket $c waiting for [0-9]+s: no free resource with tags one; pool one at max 1 *
-resbus: ticket $c got no resource within 3 s" "$out" "a timed-out wait on a terminal"
+python3 - "$RB_TMP/c.tty" "$c" <<'EOF' || rb_fail "a timed-out wait on a terminal: $(cat -A "$RB_TMP/c.tty")"
+import re, sys
+raw = open(sys.argv[1], "rb").read().decode().replace("\r\n", "\n")
+raw = re.sub(r"(?m)^Script (started|done) on .*\n?", "", raw)
+c = sys.argv[2]
+# After the last redraw: the line, ended, and the error below it.
+last = raw.split("\r")[-1]
+assert re.fullmatch(r"ticket %s waiting for [0-9]+s: no free resource with "
+                    r"tags one; pool one at max 1 *\n"
+                    r"resbus: ticket %s got no resource within 3 s\n+"
+                    % (c, c), last), repr(last)
+EOF
 
 # ---- piped again, a ticket that waits and times out: only the error --------
 if rb_resbus ticket-wait "$c" --timeout 3 >"$RB_TMP/c.out" 2>"$RB_TMP/c.err"; then
