@@ -30,6 +30,7 @@
 #include "bus.h"
 #include "conf.h"
 #include "control.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "msg.h"
@@ -124,6 +125,7 @@ struct broker {
 	struct store *store;
 	struct sched *sched;
 	struct http *http;           /* NULL: no status page */
+	struct history *history;     /* the status page's; NULL without it */
 	struct notify *notify;       /* NULL: no notifications */
 	const struct conf_server *server;
 	struct conf_pools *pools;    /* owned */
@@ -276,6 +278,7 @@ broker_observe(void *ctx, const struct sched_event *ev)
 	struct broker *b = ctx;
 
 	notify_observe(b->notify, ev);
+	history_observe(b->history, ev);
 }
 
 /* Acknowledges delivery TAG once this iteration's changes are durable. */
@@ -645,6 +648,7 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 	    v->waiting_reason : "");
 	if (v->owner != NULL)
 		u->owner = (char *)v->owner;
+	u->created_ms = v->created_ms;
 }
 
 /*
@@ -1691,6 +1695,11 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	if (http_listen_enabled(server->http_listen))
 		b->http = http_new(loop, server->http_listen, b->sched);
 	http_set_standbys(b->http, &b->standbys);
+	if (b->http != NULL) {
+		b->history = history_new((double)server->history_interval_s);
+		history_run(b->history, loop, b->sched);
+		http_set_history(b->http, b->history);
+	}
 	ev_prepare_init(&b->flush, broker_flush);
 	ev_prepare_start(loop, &b->flush);
 	ev_timer_init(&b->sweep, broker_sweep, OUTBOX_SWEEP_S, 0.);
@@ -1783,6 +1792,7 @@ broker_free(struct broker *b)
 	free(b->dead_exchange);
 	free(b->leader);
 	http_free(b->http);
+	history_free(b->history);
 	notify_free(b->notify);
 	sched_free(b->sched);
 	free(b->done);

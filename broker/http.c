@@ -11,7 +11,8 @@
  *
  * Every page has a bounded size.  Small pages (pools, one resource, the
  * metrics, the status page with its first HTTP_HTML_ROWS resources and
- * tickets) are built whole from the scheduler's read-only views and
+ * tickets and the history's charts, /api/v1/history: both bounded by
+ * history.h's caps on samples and series) are built whole from the scheduler's read-only views and
  * handed to MHD to send.  The API's lists are pages of at most
  * HTTP_LIST_MAX items after a cursor, written in batches while their
  * client reads them (list_read()), so neither a poller nor a slow reader
@@ -43,6 +44,7 @@
 #include <microhttpd.h>
 
 #include "conf.h"
+#include "histview.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -88,6 +90,7 @@ struct http_conn {
 struct http {
 	struct ev_loop *loop;
 	struct sched *sched;
+	const struct history *history; /* NULL: none to show */
 	struct MHD_Daemon *mhd;
 	ev_io io;	/* MHD's epoll descriptor */
 	ev_timer timer; /* MHD's next timeout, or the next header deadline */
@@ -623,6 +626,16 @@ html_head(struct buf *b, const char *title)
 	    "td.n { text-align: right; }\n"
 	    "tr:nth-child(even) td { background: #f6f8fa; }\n"
 	    ".muted { color: #777; }\n"
+	    ".charts { display: flex; flex-wrap: wrap; gap: 1em; "
+	    "margin-bottom: 1.5em; }\n"
+	    "figure.chart { margin: 0; }\n"
+	    "figure.chart figcaption { font-weight: bold; "
+	    "margin-bottom: 0.2em; }\n"
+	    "ul.legend { list-style: none; padding: 0; margin: 0.2em 0; "
+	    "max-width: 480px; font-size: 0.85em; }\n"
+	    "ul.legend li { display: inline-block; margin-right: 1em; }\n"
+	    ".swatch { display: inline-block; width: 0.8em; height: 0.8em; "
+	    "margin-right: 0.3em; }\n"
 	    "</style>\n</head>\n<body>\n<h1>");
 	buf_html(b, title);
 	buf_puts(b, "</h1>\n<p class=\"muted\">resbusd, ");
@@ -830,6 +843,12 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 	pools_collect(h, &rows);
 	html_pools(&b, &rows);
 	pools_release(&rows);
+	if (h->history != NULL) {
+		char *hist = histview_html(h->history);
+
+		buf_puts(&b, hist);
+		free(hist);
+	}
 
 	buf_puts(&b, "<h2>Resources</h2>\n");
 	if (all != NULL && strcmp(all, "0") != 0)
@@ -1325,6 +1344,16 @@ api_tickets(struct http *h, struct MHD_Connection *c, const char *rest)
 	return api_list(h, c, LIST_TICKETS);
 }
 
+/* The samples of the last hours (histview.c), bounded by HISTORY_SAMPLES. */
+static enum MHD_Result
+api_history(struct http *h, struct MHD_Connection *c, const char *rest)
+{
+	if (h->history == NULL)
+		return reply_json_error(
+		    c, MHD_HTTP_NOT_FOUND, "no history is kept");
+	return reply_json(c, MHD_HTTP_OK, histview_json(h->history));
+}
+
 /* ---- /metrics ---------------------------------------------------------- */
 
 static void
@@ -1603,6 +1632,7 @@ static const struct route {
     {"/api/v1/resources", false, api_resources},
     {"/api/v1/resources/", true, api_resource},
     {"/api/v1/tickets", false, api_tickets},
+    {"/api/v1/history", false, api_history},
     {"/metrics", false, page_metrics},
     {NULL, false, NULL},
 };
@@ -1813,6 +1843,13 @@ http_set_leader(struct http *h, const char *who, int64_t epoch,
 	h->leader = xstrdup(who);
 	h->leader_epoch = epoch;
 	h->leader_since_ms = since_ms;
+}
+
+void
+http_set_history(struct http *h, const struct history *history)
+{
+	if (h != NULL)
+		h->history = history;
 }
 
 void

@@ -2660,6 +2660,7 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 		v->waiting_reason = s->view_reason;
 	}
 	v->owner = t->owner;
+	v->created_ms = t->created_ms;
 	return 1;
 }
 
@@ -3340,6 +3341,17 @@ sched_foreach_resource(struct sched *s,
 
 	RB_FOREACH(r, resource_ids, &s->resources)
 		resource_view(r, fn, arg);
+}
+
+void
+sched_foreach_waiting(struct sched *s,
+    void (*fn)(void *arg, const char *key, const char *class_, size_t n),
+    void *arg)
+{
+	struct tagset *ts;
+
+	TAILQ_FOREACH(ts, &s->busy, busy_entry)
+		fn(arg, ts->key, ts->class_, ts->nwaiting);
 }
 
 int

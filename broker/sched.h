@@ -64,6 +64,7 @@ struct sched_ticket_view {
 	size_t output_len;
 	const char *waiting_reason;  /* borrowed, NULL when not waiting */
 	const char *owner;           /* borrowed, NULL if unknown */
+	int64_t created_ms;          /* wall clock */
 };
 
 /*
@@ -232,6 +233,14 @@ struct sched_event {
 
 void sched_foreach_pool(struct sched *s,
     void (*fn)(void *arg, const struct sched_pool_view *v), void *arg);
+/*
+ * Lanes (tag set and class) with waiting tickets: the tag-set key, the
+ * class (NULL if none) and how many OPEN tickets wait there.  Costs one
+ * step per busy lane, never one per ticket.
+ */
+void sched_foreach_waiting(struct sched *s,
+    void (*fn)(void *arg, const char *key, const char *class_, size_t n),
+    void *arg);
 /* Live (not ENDED) resources, by ID. */
 void sched_foreach_resource(struct sched *s,
     void (*fn)(void *arg, const struct sched_resource_view *v), void *arg);

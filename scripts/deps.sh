@@ -16,7 +16,7 @@ PACKAGES=(
 	clang libclang-rt-14-dev
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
-	procps iproute2 iputils-ping util-linux coreutils findutils gawk sed grep
+	procps iproute2 iputils-ping util-linux bsdutils coreutils findutils gawk sed grep
 	curl chromium
 	# the cluster tests' relay into a worker's network namespace
 	socat
