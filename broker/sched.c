@@ -663,7 +663,8 @@ policy_apply_rules(struct sched *s, const char *key, const char *labels,
 	const char *p, *close, *bad;
 	size_t ntags, n, i, j, k;
 
-	if (s->nrules == 0 || tagset_split(key, &tags, &ntags) == -1)
+	if (s->nrules == 0 || s->policy == NULL ||
+	    tagset_split(key, &tags, &ntags) == -1)
 		return xstrdup(key);
 	for (i = 0; i < s->nrules; i++) {
 		r = &s->policy->tag_rules[i];

@@ -630,7 +630,7 @@ cmd_ticket_hold(struct cli *cli, int argc, char **argv)
 	struct resbus_ticket_info info;
 	int interval_ms = 10000, timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
 	char **rest;
-	uint64_t id;
+	uint64_t id = 0;
 	int i, n = 0, rc;
 
 	/* Take --interval out; the rest parses like any ID command. */

@@ -45,6 +45,7 @@
  * own correlation id and callback, and wake-ups reach watchers of a
  * ticket.  The two styles are not mixed on one client.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1148,8 +1149,7 @@ client_wait_wake(struct resbus_client *c, int64_t sent, int64_t deadline)
 	next = sent + CLIENT_REQUERY_MIN_MS;
 	if (deadline >= 0 && deadline < next)
 		next = deadline;
-	if (now_mono_ms() < next &&
-	    (rc = client_pump(c, next, client_never)) == -1)
+	if (now_mono_ms() < next && client_pump(c, next, client_never) == -1)
 		return -1;
 	return deadline >= 0 && now_mono_ms() >= deadline ? 1 : 0;
 }
@@ -1325,6 +1325,8 @@ resbus_client_pending(const struct resbus_client *c)
 static void
 client_call_unlink(struct resbus_client *c, struct resbus_call *call)
 {
+	/* The first call, and only it, has no previous one. */
+	assert((call->prev == NULL) == (c->calls == call));
 	if (call->prev != NULL)
 		call->prev->next = call->next;
 	else

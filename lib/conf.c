@@ -1198,7 +1198,7 @@ parse_named_elem(struct parse *p, const struct conf_key *k,
 {
 	yaml_node_t *key, *value;
 	char label[160], q[128];
-	int64_t v;
+	int64_t v = 0;
 
 	if ((key = mapping_key(p, pair)) == NULL)
 		return -1;
