@@ -28,6 +28,13 @@ PACKAGES=(
 	prometheus
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
+	# the RPM and Debian packages (scripts/pkgcheck.sh): rpmbuild and
+	# rpmlint, find-debuginfo's eu-strip, dpkg-buildpackage with
+	# debhelper, lintian; systemd (systemd-sysusers, systemd-analyze) and
+	# logrotate to check what the .debs install
+	rpm rpmlint debugedit elfutils file
+	dpkg-dev debhelper lintian
+	systemd logrotate
 )
 
 missing=()
