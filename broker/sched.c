@@ -94,6 +94,7 @@ enum pool_list {
 };
 
 #define REUSE_BONUS 500              /* resalloc's REUSED_RESOURCE_PRIORITY */
+#define POOL_BACKOFF_MAX_MS 60000     /* the longest wait after failed starts */
 
 struct counter_value {
 	char *name;
@@ -2548,13 +2549,31 @@ sched_ticket_renew(struct sched *s, uint64_t id)
 	return 1;
 }
 
+/*
+ * How long pool P waits after its last start while its starts fail: 1 s
+ * after one failure, doubling up to POOL_BACKOFF_MAX_MS, so that a
+ * cmd_new that fails at once is not run in a tight loop against a cloud's
+ * API while tickets wait.  A start that succeeds ends it.
+ */
+static int64_t
+pool_backoff_ms(const struct pool *p)
+{
+	unsigned n = p->fail_streak > 8 ? 8 : p->fail_streak;
+
+	if (n == 0)
+		return 0;
+	return (int64_t)1000 << (n - 1) < POOL_BACKOFF_MAX_MS ?
+	    (int64_t)1000 << (n - 1) : POOL_BACKOFF_MAX_MS;
+}
+
 /* Whether pool P may start a resource now; arms its delay timer if only
- * start_delay is in the way.  *why (may be NULL) says what stops it. */
+ * start_delay, or the wait after failed starts, is in the way.  *why (may
+ * be NULL) says what stops it. */
 static bool
 pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 {
 	const struct conf_pool *c = p->conf;
-	int64_t wait_ms;
+	int64_t wait_ms, delay_ms;
 
 	if (c == NULL) {
 		if (why)
@@ -2578,16 +2597,22 @@ pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 			    p->name, (long long)c->max_starting);
 		return false;
 	}
-	if (c->start_delay > 0 && p->last_start_ms != 0) {
-		wait_ms = p->last_start_ms + c->start_delay * 1000 -
-		    now_mono_ms();
+	delay_ms = c->start_delay * 1000;
+	if (p->fail_streak > 0 && pool_backoff_ms(p) > delay_ms)
+		delay_ms = pool_backoff_ms(p);
+	if (delay_ms > 0 && p->last_start_ms != 0) {
+		wait_ms = p->last_start_ms + delay_ms - now_mono_ms();
 		if (wait_ms > 0) {
 			if (!ev_is_active(&p->delay_timer)) {
 				ev_timer_set(&p->delay_timer,
 				    (double)wait_ms / 1000., 0.);
 				ev_timer_start(s->loop, &p->delay_timer);
 			}
-			if (why)
+			if (why && delay_ms > c->start_delay * 1000)
+				snprintf(why, len, "pool %s waits after %u "
+				    "failed starts (%lld ms left)", p->name,
+				    p->fail_streak, (long long)wait_ms);
+			else if (why)
 				snprintf(why, len, "pool %s in start_delay "
 				    "(%lld ms left)", p->name,
 				    (long long)wait_ms);

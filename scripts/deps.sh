@@ -14,6 +14,8 @@ PACKAGES=(
 	libmicrohttpd-dev libjson-c-dev libxml2-dev
 	# fuzz targets (scripts/fuzz.sh): clang's libFuzzer and sanitizers
 	clang libclang-rt-14-dev
+	# static analysis (scripts/analyze.sh): scan-build
+	clang-tools-14
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
 	procps iproute2 iputils-ping util-linux bsdutils coreutils findutils gawk sed grep
