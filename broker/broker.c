@@ -193,6 +193,7 @@ struct delivery_ctx {
 	const struct bus_delivery *d;
 	bool ack_later;
 	const char *dead;            /* refused as invalid: dead-letter it */
+	char why[512];               /* what dead may point to */
 };
 
 static void
@@ -532,14 +533,27 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
 	struct sched_ticket_req tr;
-	char err[512], *key, *labels = NULL, *idem;
+	char err[512], *key = NULL, *labels = NULL, *idem;
 	uint64_t id;
 
-	if (ticket_request_check(req, dc->d, &key, &labels, err,
-	    sizeof(err)) == -1) {
+	/*
+	 * Without a reply queue nobody would learn the ticket's ID, and its
+	 * resource would be held for nobody: refused, kept in resbus.dead.
+	 */
+	if (dc->d->reply_to == NULL || dc->d->reply_to[0] == '\0')
+		snprintf(err, sizeof(err), "a TicketRequest needs the AMQP "
+		    "reply_to property");
+	else if (ticket_request_check(req, dc->d, &key, &labels, err,
+	    sizeof(err)) == 0)
+		err[0] = '\0';
+	if (err[0] != '\0') {
 		broker_reply_error(b, dc->d, err);
-		dc->dead = "invalid ticket request";
-		log_info("ticket request refused: %s", err);
+		snprintf(dc->why, sizeof(dc->why), "invalid ticket request: %s",
+		    err);
+		dc->dead = dc->why;
+		log_warnx("ticket request from user \"%.64s\" via %.200s "
+		    "refused: %s", dc->d->user_id, dc->d->routing_key ?
+		    dc->d->routing_key : "", err);
 		return;
 	}
 	idem = idem_scoped(dc->d->user_id, req->idempotency_key);
@@ -552,6 +566,7 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	tr.class_ = req->class_;
 	tr.lease_s = req->lease_s;
 	tr.deadline_ms = req->deadline_ms;
+	tr.reply_to = dc->d->reply_to;
 	if (sched_ticket_new(b->sched, &tr, &id, err, sizeof(err)) == -1) {
 		log_info("ticket request for %s refused: %s", key, err);
 		broker_reply_error(b, dc->d, err);
@@ -561,6 +576,8 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		acc.ticket_id = id;
 		acc.idempotency_key = req->idempotency_key;
 		broker_reply(b, dc->d, &acc.base);
+		/* A retry of a request whose ticket is served already. */
+		sched_ticket_reply(b->sched, id);
 	}
 	free(idem);
 	free(labels);
@@ -643,6 +660,11 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 	    v->waiting_reason : "");
 	if (v->owner != NULL)
 		u->owner = (char *)v->owner;
+	u->resource_id = v->resource_id;
+	if (v->resource_name != NULL)
+		u->resource_name = (char *)v->resource_name;
+	if (v->resource_pool != NULL)
+		u->resource_pool = (char *)v->resource_pool;
 }
 
 /*
