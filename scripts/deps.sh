@@ -22,6 +22,9 @@ PACKAGES=(
 	socat
 	# the hostile tests' AMQP client (tests/hostile/amqp.py)
 	python3 python3-pika
+	# the Python example client (examples/python/): protobuf code made
+	# by protoc at test time
+	protobuf-compiler python3-protobuf
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
 )
