@@ -13,8 +13,8 @@ goes to the new reply queue.
                      [--hold S] [--close] [--amqp-url URL] [--prefix P]
     resbus_client.py close TICKET_ID [--amqp-url URL] [--prefix P]
 
-take prints "ticket ID", then "ID STATE resource=RID name=NAME pool=POOL"
-and the resource's data (cmd_new's output) once the ticket is READY or
+take prints "ticket ID", then "ID STATE resource=RID name=NAME pool=POOL
+owner=USER" and the resource's data (cmd_new's output) once the ticket is READY or
 FAILED.  --hold S keeps listening for S seconds more after READY (a
 resource that dies makes the ticket FAILED); --close closes it at the end.
 Exit status: 0 READY (and closed, with --close), 1 FAILED or refused,
@@ -122,9 +122,9 @@ class Client:
 
 
 def describe(u):
-    return '%d %s resource=%d name=%s pool=%s' % (
+    return '%d %s resource=%d name=%s pool=%s owner=%s' % (
         u.ticket_id, pb.TicketState.Name(u.state)[len('TICKET_STATE_'):],
-        u.resource_id, u.resource_name, u.resource_pool)
+        u.resource_id, u.resource_name, u.resource_pool, u.owner)
 
 
 def take(c, a):

@@ -92,10 +92,24 @@ rb_assert_ge() { [ "$2" -ge "$1" ] || rb_fail "$3: $2 < $1"; }
 rb_assert_ge 4 $(($(date +%s) - t0)) "seconds to READY with a 5 s cmd_new"
 id=$(sed -n 's/^ticket \([0-9]*\)$/\1/p' <<<"$out")
 rb_assert_match '^[0-9]+$' "$id" "the ticket's ID"
-rb_assert_match "^$id READY resource=[1-9][0-9]* name=slow_[^ ]+ pool=slow\$" \
+rb_assert_match "^$id READY resource=[1-9][0-9]* name=slow_[^ ]+ pool=slow owner=$login\$" \
     "$out" "the pushed TicketUpdate"
 rb_assert_match '^local:.*/slow_' "$out" "the resource's data"
-rb_assert_match "^$id CLOSED " "$out" "the answer to the close"
+rb_assert_match "^$id CLOSED .* owner=$login\$" "$out" "the answer to the close"
+# A closed ticket, answered from the store, still names its owner.
+q=$(PYTHONPATH=$RB_TMP/py "$PY" -c '
+import sys, uuid, pika, resbus_pb2 as pb
+ch = pika.BlockingConnection(pika.URLParameters(sys.argv[1])).channel()
+q = ch.queue_declare("", exclusive=True).method.queue
+ch.basic_publish("", "resbus.request",
+    pb.TicketQuery(ticket_id=int(sys.argv[2])).SerializeToString(),
+    pika.BasicProperties(type="resbus.v1.TicketQuery", reply_to=q,
+        correlation_id="q", user_id="guest"))
+for m, p, b in ch.consume(q, inactivity_timeout=20):
+    u = pb.TicketUpdate.FromString(b)
+    print(pb.TicketState.Name(u.state), u.owner)
+    break' "$RB_AMQP_URL" "$id") || rb_fail "cannot query ticket $id"
+rb_assert_eq "TICKET_STATE_CLOSED $login" "$q" "the closed ticket's state and owner"
 rid=$(sed -n "s/^$id READY resource=\\([0-9]*\\) .*/\\1/p" <<<"$out")
 name=$(sed -n "s/^$id READY .* name=\\([^ ]*\\) .*/\\1/p" <<<"$out")
 rb_assert_match "/$name\$" "$(grep '^local:' <<<"$out")" \
