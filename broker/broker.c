@@ -543,6 +543,9 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	if (dc->d->reply_to == NULL || dc->d->reply_to[0] == '\0')
 		snprintf(err, sizeof(err), "a TicketRequest needs the AMQP "
 		    "reply_to property");
+	/* It is kept with the ticket: text, as the store takes it. */
+	else if (!msg_utf8_valid(dc->d->reply_to, strlen(dc->d->reply_to)))
+		snprintf(err, sizeof(err), "reply_to is not valid UTF-8");
 	else if (ticket_request_check(req, dc->d, &key, &labels, err,
 	    sizeof(err)) == 0)
 		err[0] = '\0';

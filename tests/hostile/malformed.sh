@@ -4,7 +4,8 @@
 # kept in resbus.dead with that reason in x-resbus-reason:
 #   (a) a request without the AMQP type property (a ticket, a query);
 #   (b) a TicketRequest without reply_to: nobody would learn its ticket,
-#       whose resource would be held for nobody; it makes no ticket;
+#       whose resource would be held for nobody; it makes no ticket (nor
+#       does one whose reply_to is not UTF-8);
 #   (c) a TicketRequest without user_id (it would escape the limits);
 #   (d) a TicketRequest whose routing key is not the canonical key of its
 #       tags.
@@ -69,6 +70,18 @@ rbh_amqp mallory publish TicketRequest \
     --exchange resbus.ticket --key demo ||
     rb_fail "cannot publish a TicketRequest without reply_to"
 refused "a TicketRequest without reply_to" 'needs the AMQP reply_to'
+
+# ... or one that is not UTF-8 (it would be kept with the ticket).
+"$RBH_PY" - "$(rbh_url mallory)" "${RBH_LOGIN[mallory]}" <<'EOF2' ||
+import sys, pika
+ch = pika.BlockingConnection(pika.URLParameters(sys.argv[1])).channel()
+ch.confirm_delivery()
+ch.basic_publish('resbus.ticket', 'demo', b'\x12\x04demo', pika.BasicProperties(
+    type='resbus.v1.TicketRequest', user_id=sys.argv[2],
+    reply_to=b'amq.gen-\xff\xfe', delivery_mode=2))
+EOF2
+    rb_fail "cannot publish a TicketRequest whose reply_to is not UTF-8"
+refused "a TicketRequest whose reply_to is not UTF-8" 'reply_to is not valid UTF-8'
 
 # (c) No user_id.
 out=$(rbh_amqp mallory publish TicketRequest "{'tags': ['demo']}" \
