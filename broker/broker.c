@@ -1534,10 +1534,36 @@ control_status(void *ctx)
 static void
 broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
+	Resbus__V1__ControlReply r = RESBUS__V1__CONTROL_REPLY__INIT;
 	struct broker *b = arg;
 	struct control_ops ops = { control_reply, control_reload, b,
 		control_is_admin, control_status };
+	const char *name = resbus__v1__control_request__descriptor.name;
+	char err[256];
 
+	/*
+	 * Refused like the other queues' messages (logged, dead-lettered),
+	 * but answered with the ControlReply a control client waits for.
+	 */
+	err[0] = '\0';
+	if (d->type == NULL || d->type[0] == '\0')
+		snprintf(err, sizeof(err), "no type property");
+	else if (strcmp(d->type, name) != 0)
+		snprintf(err, sizeof(err), "a message of type \"%.80s\" is not "
+		    "taken here", d->type);
+	else if (d->user_id == NULL || d->user_id[0] == '\0')
+		snprintf(err, sizeof(err), "a request needs the AMQP user_id "
+		    "property");
+	if (err[0] != '\0') {
+		log_warnx("refused a message of type \"%.80s\" from user "
+		    "\"%.64s\" on the control queue: %s", d->type ? d->type :
+		    "", d->user_id ? d->user_id : "", err);
+		r.error = err;
+		broker_reply(b, d, &r.base);
+		broker_dead_letter(b, d, err);
+		broker_ack(b, d->delivery_tag);
+		return;
+	}
 	control_handle(b->sched, b->server, d, &ops);
 	sched_touch(b->sched);
 	broker_ack(b, d->delivery_tag);

@@ -2,7 +2,9 @@
 # Nothing is dropped silently.  Each malformed request is answered with an
 # Error where it has a reply_to, logged by resbusd with its reason, and
 # kept in resbus.dead with that reason in x-resbus-reason:
-#   (a) a request without the AMQP type property (a ticket, a query);
+#   (a) a request without the AMQP type property (a ticket, a query, a
+#       control request: answered with a ControlReply there, as is one
+#       without user_id);
 #   (b) a TicketRequest without reply_to: nobody would learn its ticket,
 #       whose resource would be held for nobody; it makes no ticket (nor
 #       does one whose reply_to is not UTF-8);
@@ -63,6 +65,31 @@ out=$(rbh_amqp mallory publish TicketQuery "{'ticket_id': 1}" \
     rb_fail "no answer to a TicketQuery without type ($?)"
 rbh_error_reply 'no type property' "$out" "a TicketQuery without type"
 refused "a TicketQuery without type" 'no type property'
+
+# ... and on the control queue, where the answer is a ControlReply.
+for how in "--type-prop ''" --no-user-id; do
+	# shellcheck disable=SC2086 # $how is one or two words
+	out=$(eval rbh_amqp mallory publish ControlRequest \
+	    "\"{'command': 'resource-list'}\"" --key resbus.control $how \
+	    --wait 20) ||
+	    rb_fail "no answer to a ControlRequest ($how) ($?)"
+	case $how in
+	--no-user-id) re='needs the AMQP user_id' ;;
+	*) re='no type property' ;;
+	esac
+	rb_assert_match '^type=resbus\.v1\.ControlReply$' "$out" \
+	    "the answer to a ControlRequest ($how)"
+	rb_assert_match "^error=.*$re" "$out" \
+	    "the error of a ControlRequest ($how)"
+	if [ "$how" = --no-user-id ]; then
+		dead=$((dead + 1))
+		rbh_wait_dead "$dead" "a ControlRequest without user_id"
+		rbh_log_has "refused.*control queue: .*$re" ||
+		    rb_fail "resbusd did not log the ControlRequest without user_id"
+	else
+		refused "a ControlRequest without type" "$re"
+	fi
+done
 
 # (b) No reply_to: no answer possible, no ticket made.
 rbh_amqp mallory publish TicketRequest \
