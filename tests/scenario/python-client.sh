@@ -176,13 +176,13 @@ rb_assert_no_match 'RabbitMQ refused| ERROR ' "$(cat "$RB_TMP/resbusd.out")" \
 
 # The listener saw it all, with the owner in the headers.
 rb_wait_for "the listener to see ticket $t closed" 20 \
-    grep -q "ticket\\.closed .*\"id\": $t[,}]" "$RB_TMP/listener.out"
+    grep -q "ticket\\.closed .*\"id\": ${t}[,}]" "$RB_TMP/listener.out"
 lis=$(cat "$RB_TMP/listener.out")
 rb_log "listener: $lis"
-rb_assert_match "^org\\.resbus\\.resbus\\.ticket\\.ready user=$login .*\"id\": $id[,}]" \
+rb_assert_match "^org\\.resbus\\.resbus\\.ticket\\.ready user=$login .*\"id\": ${id}[,}]" \
     "$lis" "the listener's ready notification"
-rb_assert_match "^org\\.resbus\\.resbus\\.ticket\\.failed user=$login severity=30 .*\"id\": $id3[,}]" \
+rb_assert_match "^org\\.resbus\\.resbus\\.ticket\\.failed user=$login severity=30 .*\"id\": ${id3}[,}]" \
     "$lis" "the listener's failed notification"
-rb_assert_match '^org\.resbus\.resbus\.resource\.up ' "$lis" \
-    "the listener's resource notification"
+rb_assert_match "^org\\.resbus\\.resbus\\.resource\\.up .*\"id\": ${rid}, \"name\": \"${name}\"" \
+    "$lis" "the listener's notification of ticket $id's resource"
 rb_done
