@@ -214,6 +214,7 @@ struct ticket {
 	uint32_t lease_s;
 	int64_t deadline_ms;
 	const char *closed_reason;           /* static text, or NULL */
+	char *reply_to;                      /* hears READY/FAILED, or NULL */
 	struct pool *charged;                /* counted in limits for this pool */
 	struct pool *avoid;                  /* its start failed there */
 	ev_timer lease_timer;                /* the holder must renew by then */
@@ -760,6 +761,7 @@ put_ticket(struct sched *s, const struct ticket *t)
 		.lease_s = (int32_t)t->lease_s,
 		.deadline_ms = t->deadline_ms,
 		.closed_reason = t->closed_reason,
+		.reply_to = t->reply_to,
 	};
 
 	sched_begin(s);
@@ -1722,6 +1724,38 @@ observe_resource(struct sched *s, const struct resource *r, const char *what)
 		resource_view(r, observe_resource_view, &oc);
 }
 
+/*
+ * Tells the reply queue of the request that made T, if it named one,
+ * that T is READY or FAILED, with its resource's ID, name and data: the
+ * queue is its owner's.  Through the outbox, like the events, so that it
+ * survives a restart; RabbitMQ drops it if the queue is gone by then, and
+ * the state is in the store and on the event exchange anyway.
+ */
+static void
+ticket_reply(struct sched *s, const struct ticket *t)
+{
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
+	struct sched_ticket_view v;
+
+	if (t->reply_to == NULL ||
+	    (t->state != TICKET_READY && t->state != TICKET_FAILED) ||
+	    sched_ticket_view(s, t->id, &v) == 0)
+		return;
+	u.ticket_id = v.id;
+	u.state = v.state;
+	u.assigned = v.assigned;
+	u.output.data = (uint8_t *)v.output;
+	u.output.len = v.output_len;
+	if (v.owner != NULL)
+		u.owner = (char *)v.owner;
+	u.resource_id = v.resource_id;
+	if (v.resource_name != NULL)
+		u.resource_name = (char *)v.resource_name;
+	if (v.resource_pool != NULL)
+		u.resource_pool = (char *)v.resource_pool;
+	s->ops.emit(s->ops.ctx, "", t->reply_to, &u.base);
+}
+
 static void
 ticket_emit(struct sched *s, const struct ticket *t)
 {
@@ -1744,6 +1778,7 @@ ticket_emit(struct sched *s, const struct ticket *t)
 	x = topo_event_exchange(s->prefix);
 	s->ops.emit(s->ops.ctx, x, key, &u.base);
 	free(x);
+	ticket_reply(s, t);
 	observe_ticket(s, t, ticket_state_words[t->state]);
 }
 
@@ -1760,6 +1795,7 @@ ticket_free(struct ticket *t)
 	free(t->owner);
 	free(t->labels);
 	free(t->class_);
+	free(t->reply_to);
 	free(t);
 }
 
@@ -2204,6 +2240,7 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t->owner = dup_or_null(row->owner);
 	t->labels = dup_or_null(row->labels);
 	t->class_ = dup_or_null(row->class_);
+	t->reply_to = dup_or_null(row->reply_to);
 	ticket_bind(s, t, tagset_get(s, row->tagset, t->class_));
 	t->lease_s = row->lease_s > 0 ? (uint32_t)row->lease_s : 0;
 	t->deadline_ms = row->deadline_ms;
@@ -2457,6 +2494,15 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 
 	if (req->idem_key[0] != '\0' &&
 	    (t = RB_FIND(ticket_idems, &s->idems, &k)) != NULL) {
+		/* A retry: perhaps from a new connection, whose reply queue
+		 * is the one that hears the outcome now. */
+		if (req->reply_to != NULL && req->reply_to[0] != '\0' &&
+		    (t->reply_to == NULL ||
+		    strcmp(t->reply_to, req->reply_to) != 0)) {
+			free(t->reply_to);
+			t->reply_to = xstrdup(req->reply_to);
+			put_ticket(s, t);
+		}
 		*id = t->id;
 		return 0;
 	}
@@ -2503,6 +2549,8 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	t->owner = dup_or_null(req->owner);
 	t->labels = dup_or_null(req->labels);
 	t->class_ = dup_or_null(class_);
+	if (req->reply_to != NULL && req->reply_to[0] != '\0')
+		t->reply_to = xstrdup(req->reply_to);
 	ticket_bind(s, t, ts);
 	t->lease_s = req->lease_s;
 	t->deadline_ms = req->deadline_ms;
@@ -2687,7 +2735,19 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 	}
 	v->owner = t->owner;
 	v->created_ms = t->created_ms;
+	v->resource_id = t->resource_id;
+	v->resource_name = t->res_name;
+	v->resource_pool = t->res_pool;
 	return 1;
+}
+
+void
+sched_ticket_reply(struct sched *s, uint64_t id)
+{
+	struct ticket *t = ticket_find(s, id);
+
+	if (t != NULL)
+		ticket_reply(s, t);
 }
 
 int

@@ -69,6 +69,8 @@ static const char *const sqlite_migrations[] = {
 	"ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tickets ADD COLUMN deadline_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
+	/* 4: the reply queue that hears when a ticket is ready or failed */
+	"ALTER TABLE tickets ADD COLUMN reply_to TEXT;",
 };
 
 enum {
@@ -90,11 +92,12 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	[ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
 	[ST_PUT_TICKET] = "INSERT INTO tickets (id, idem_key, tagset, sandbox, "
 	    "state, resource_id, created_ms, owner, labels, class, lease_s, "
-	    "deadline_ms, closed_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-	    "?8, ?9, ?10, ?11, ?12, ?13) "
+	    "deadline_ms, closed_reason, reply_to) VALUES (?1, ?2, ?3, ?4, "
+	    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
 	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
 	    "resource_id = excluded.resource_id, "
-	    "closed_reason = excluded.closed_reason",
+	    "closed_reason = excluded.closed_reason, "
+	    "reply_to = excluded.reply_to",
 	[ST_PUT_RESOURCE] = "INSERT INTO resources (id, pool, name, state, "
 	    "ticket_id, id_in_pool, data, created_ms, sandbox, "
 	    "sandboxed_since_ms, released_at_ms, releases, check_failed, "
@@ -432,6 +435,7 @@ sq_put_ticket(struct store *s, const struct store_ticket *t)
 	sqlite3_bind_int(st, 11, t->lease_s);
 	sqlite3_bind_int64(st, 12, t->deadline_ms);
 	sq_bind_text(st, 13, t->closed_reason);
+	sq_bind_text(st, 14, t->reply_to);
 	return sq_run(q, ST_PUT_TICKET, "put ticket");
 }
 
@@ -557,8 +561,8 @@ sq_load(struct store *s, const struct store_loader *l)
 		"releases, check_failed, counters "
 		"FROM resources WHERE state <> 'ENDED' ORDER BY id",
 		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
-		"created_ms, owner, labels, class, lease_s, deadline_ms "
-		"FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		"created_ms, owner, labels, class, lease_s, deadline_ms, "
+		"reply_to FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
 		"SELECT id, exchange, routing_key, type, body FROM outbox "
 		"ORDER BY id",
 	};
@@ -614,6 +618,7 @@ sq_load(struct store *s, const struct store_loader *l)
 					.class_ = COL_TEXT(9),
 					.lease_s = sqlite3_column_int(st, 10),
 					.deadline_ms = sqlite3_column_int64(st, 11),
+					.reply_to = COL_TEXT(12),
 				};
 				l->ticket(l->arg, &t);
 			} else {

@@ -28,6 +28,9 @@ PACKAGES=(
 	python3-jsonschema
 	# the Grafana dashboard's test runs its queries in a real Prometheus
 	prometheus
+	# the Python example client (examples/python/): protobuf code made
+	# by protoc at test time
+	protobuf-compiler python3-protobuf
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
 	# the RPM and Debian packages (scripts/pkgcheck.sh): rpmbuild and
