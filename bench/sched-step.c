@@ -222,13 +222,13 @@ main(int argc, char **argv)
 		uint64_t res = sink.starting_id, served;
 
 		ref.resource_id = res;
-		ref.pool = "p";
+		ref.pool = (char *)"p";
 		ref.name = sink.starting_name;
 		ar.resource = &ref;
 		ar.ok = true;
 		ar.data.data = (uint8_t *)"x\n";
 		ar.data.len = 2;
-		ar.worker = "bench";
+		ar.worker = (char *)"bench";
 		ar.duration_ms = 1;
 		sched_on_allocated(s, &ar);
 
@@ -247,7 +247,7 @@ main(int argc, char **argv)
 			fatalx("ticket %" PRIu64 " not in memory", served);
 		dr.resource = &ref;
 		dr.ok = true;
-		dr.worker = "bench";
+		dr.worker = (char *)"bench";
 		sched_on_deleted(s, &dr);
 		i = tagof[served];
 		id = ticket_add(s, tags[i], ++serial);

@@ -642,7 +642,7 @@ reply_stored(void *arg, int found, const char *state, const char *owner,
 		memset(&d, 0, sizeof(d));
 		d.reply_to = rt->reply_to;
 		d.correlation_id = rt->correlation_id;
-		e.message = "store error";
+		e.message = (char *)"store error";
 		broker_reply(b, &d, &e.base);
 	} else {
 		reply_update(b, rt->reply_to, rt->correlation_id, &u);
@@ -793,7 +793,7 @@ on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg)
 	 */
 	update_from_view(&u, &v);
 	u.state = RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED;
-	u.waiting_reason = "";
+	u.waiting_reason = (char *)"";
 	reply_update(b, dc->d->reply_to, dc->d->correlation_id, &u);
 	(void)sched_ticket_close(b->sched, c->ticket_id);
 }

@@ -272,7 +272,7 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 		return NULL;
 	}
 	if (ci.vhost == NULL || ci.vhost[0] == '\0')
-		ci.vhost = "/";
+		ci.vhost = (char *)"/";
 
 	bus = xcalloc(1, sizeof(*bus));
 	bus->conn = amqp_new_connection();

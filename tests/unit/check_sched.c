@@ -291,7 +291,7 @@ allocated_as(struct fixture *f, size_t i, const char *pool, const char *name)
 	ar.ok = true;
 	ar.data.data = (uint8_t *)"host\n";
 	ar.data.len = 5;
-	ar.worker = "w";
+	ar.worker = (char *)"w";
 	sched_on_allocated(f->s, &ar);
 }
 
@@ -313,7 +313,7 @@ deleted(struct fixture *f)
 	ref.name = f->sink.delete_name;
 	dr.resource = &ref;
 	dr.ok = true;
-	dr.worker = "w";
+	dr.worker = (char *)"w";
 	sched_on_deleted(f->s, &dr);
 }
 
