@@ -103,6 +103,21 @@ total() {
 	echo "${v:-0}"
 }
 
+# counted STATUS NAME OUT KEEP: one counted test that ended with STATUS,
+# its output in $build/OUT: the lines matching KEEP (a regex) when it
+# passed, the last 100 lines when it failed.
+counted() {
+	local rc=$1 name=$2 out=$build/$3 keep=$4
+	if [ "$rc" -eq 0 ]; then
+		grep -E "$keep" "$out" || true
+		passed=$((passed + 1))
+	else
+		tail -n 100 "$out"
+		echo "test.sh: $name failed (full output in $out)" >&2
+		failed=$((failed + 1))
+	fi
+}
+
 step "make check"
 rm -f "$build/test-suite.log"
 # The scenario tests spend their time waiting on RabbitMQ, drivers and
@@ -130,15 +145,8 @@ analyze_pid=$!
 # reproducer of each past finding), then fuzzing from it: one counted
 # test, in build-fuzz/ with clang.
 step "fuzz pass (scripts/fuzz.sh 20)"
-if bash scripts/fuzz.sh 20 >"$build/fuzz.out" 2>&1; then
-	grep '^fuzz.sh:' "$build/fuzz.out" || true
-	passed=$((passed + 1))
-else
-	tail -n 100 "$build/fuzz.out"
-	echo "test.sh: the fuzz pass failed (full output in" \
-	    "$build/fuzz.out)" >&2
-	failed=$((failed + 1))
-fi
+bash scripts/fuzz.sh 20 >"$build/fuzz.out" 2>&1
+counted $? "the fuzz pass" fuzz.out '^fuzz.sh:'
 
 # The RPM and Debian packages (scripts/pkgcheck.sh): built from the
 # tarball with their unit tests (check_store against this run's
@@ -147,26 +155,12 @@ fi
 # test.  The full builds, not a shortened form: they take about two
 # minutes, without sanitizers.
 step "packages (scripts/pkgcheck.sh)"
-if bash scripts/pkgcheck.sh >"$build/pkgcheck.out" 2>&1; then
-	grep -E '^pkgcheck.sh:|checked;' "$build/pkgcheck.out" || true
-	passed=$((passed + 1))
-else
-	tail -n 100 "$build/pkgcheck.out"
-	echo "test.sh: the package check failed (full output in" \
-	    "$build/pkgcheck.out)" >&2
-	failed=$((failed + 1))
-fi
+bash scripts/pkgcheck.sh >"$build/pkgcheck.out" 2>&1
+counted $? "the package check" pkgcheck.out '^pkgcheck.sh:|checked;'
 
 step "static analysis (scripts/analyze.sh)"
-if wait "$analyze_pid"; then
-	tail -n 3 "$build/analyze.out"
-	passed=$((passed + 1))
-else
-	tail -n 60 "$build/analyze.out"
-	echo "test.sh: the static analysis failed (full output in" \
-	    "$build/analyze.out)" >&2
-	failed=$((failed + 1))
-fi
+wait "$analyze_pid"
+counted $? "the static analysis" analyze.out '^analyze.sh:'
 analyze_pid=
 
 # distcheck proves the tarball: it builds out of tree from it with
