@@ -752,6 +752,13 @@ html_ticket_row(void *arg, const struct sched_ticket_info *t)
 	buf_puts(b, "</td><td>");
 	buf_html(b, t->sandbox);
 	buf_puts(b, "</td><td>");
+	buf_html(b, t->owner);
+	if (t->delegate != NULL) {
+		buf_puts(b, " (by ");
+		buf_html(b, t->delegate);
+		buf_puts(b, ")");
+	}
+	buf_puts(b, "</td><td>");
 	if (t->resource_id != 0) {
 		buf_printf(b, "<a href=\"/resources/%llu\">",
 		    (unsigned long long)t->resource_id);
@@ -833,7 +840,7 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 	buf_puts(&b,
 	    "<h2>Tickets</h2>\n<table id=\"tickets\">\n<thead><tr>"
 	    "<th>ID</th><th>state</th><th>tags</th><th>sandbox</th>"
-	    "<th>resource</th><th>age</th><th>waiting because</th></tr>"
+	    "<th>owner</th><th>resource</th><th>age</th><th>waiting because</th></tr>"
 	    "</thead>\n<tbody>\n");
 	memset(&hc, 0, sizeof(hc));
 	hc.b = &b;

@@ -204,6 +204,7 @@ struct ticket {
 	char *res_name;                      /* the resource it got, kept */
 	char *res_pool;                      /* after it is gone */
 	char *owner;                         /* the AMQP user, or NULL */
+	char *delegate;                      /* who took it for owner, or NULL */
 	char *labels;                        /* "key=value\n...", or NULL */
 	char *class_;                        /* or NULL: the default class */
 	uint32_t lease_s;
@@ -754,6 +755,7 @@ put_ticket(struct sched *s, const struct ticket *t)
 		.lease_s = (int32_t)t->lease_s,
 		.deadline_ms = t->deadline_ms,
 		.closed_reason = t->closed_reason,
+		.delegate = t->delegate,
 	};
 
 	sched_begin(s);
@@ -1671,6 +1673,7 @@ ticket_info(struct sched *s, const struct ticket *t,
 	info->resource_pool = t->res_pool;
 	info->created_ms = t->created_ms;
 	info->owner = t->owner;
+	info->delegate = t->delegate;
 	info->class_ = t->class_;
 	info->closed_reason = t->closed_reason;
 	if (with_reason && t->state == TICKET_OPEN) {
@@ -1752,6 +1755,7 @@ ticket_free(struct ticket *t)
 	free(t->res_name);
 	free(t->res_pool);
 	free(t->owner);
+	free(t->delegate);
 	free(t->labels);
 	free(t->class_);
 	free(t);
@@ -2196,6 +2200,7 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t->resource_id = row->resource_id;
 	t->created_ms = row->created_ms;
 	t->owner = dup_or_null(row->owner);
+	t->delegate = dup_or_null(row->delegate);
 	t->labels = dup_or_null(row->labels);
 	t->class_ = dup_or_null(row->class_);
 	ticket_bind(s, t, tagset_get(s, row->tagset, t->class_));
@@ -2387,6 +2392,33 @@ dup_or_null(const char *s)
 }
 
 /*
+ * Why no pool provides TS, into BUF: the first of its tags no configured
+ * pool carries, or, when each has one, that none carries them all.
+ */
+static void
+tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
+    size_t len)
+{
+	struct pool *p;
+	int64_t prio;
+	size_t i;
+
+	for (i = 0; i < ts->ntags; i++) {
+		TAILQ_FOREACH(p, &s->pools, entry)
+			if (p->conf != NULL &&
+			    pool_has_tag(p->conf, ts->tags[i], &prio, NULL))
+				break;
+		if (p == NULL) {
+			snprintf(buf, len, "no pool provides tag %s",
+			    ts->tags[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "no single pool provides all of the tags %s",
+	    ts->key);
+}
+
+/*
  * A refused request leaves nothing behind: a lane it made that no ticket
  * uses and that has no queue is forgotten at once.
  */
@@ -2445,9 +2477,6 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	struct tagset *ts, *raw;
 	const char *class_;
 	char *key;
-	size_t i;
-	int64_t prio;
-	struct pool *p;
 
 	if (req->idem_key[0] != '\0' &&
 	    (t = RB_FIND(ticket_idems, &s->idems, &k)) != NULL) {
@@ -2469,23 +2498,9 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	ts = tagset_get(s, key, class_);
 	free(key);
 	tagset_providers(s, ts);
-	if (ts->nproviders == 0) {
-		/* Name the first tag nobody provides, if there is one. */
-		for (i = 0; i < ts->ntags; i++) {
-			TAILQ_FOREACH(p, &s->pools, entry)
-				if (p->conf != NULL &&
-				    pool_has_tag(p->conf, ts->tags[i], &prio,
-					NULL))
-					break;
-			if (p == NULL) {
-				snprintf(err, errlen, "no pool provides tag "
-				    "%s", ts->tags[i]);
-				tagset_drop_unused(s, ts);
-				return -1;
-			}
-		}
-		snprintf(err, errlen, "no single pool provides all of the tags "
-		    "%s", ts->key);
+	if (ts->nproviders == 0 && (req->refuse_unprovidable ||
+	    (s->policy != NULL && s->policy->refuse_unprovidable))) {
+		tagset_unprovided(s, ts, err, errlen);
 		tagset_drop_unused(s, ts);
 		return -1;
 	}
@@ -2495,6 +2510,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	t->idem_key = xstrdup(req->idem_key);
 	t->sandbox = dup_or_null(req->sandbox);
 	t->owner = dup_or_null(req->owner);
+	t->delegate = dup_or_null(req->delegate);
 	t->labels = dup_or_null(req->labels);
 	t->class_ = dup_or_null(class_);
 	ticket_bind(s, t, ts);
@@ -2511,11 +2527,19 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	observe_ticket(s, t, "open");
 	s->dirty = true;
 	*id = t->id;
-	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s",
+	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s%s%s",
 	    (unsigned long long)t->id, ts->key,
 	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
 	    t->owner ? t->owner : "(unknown)",
+	    t->delegate ? " by delegate " : "",
+	    t->delegate ? t->delegate : "",
 	    t->lease_s ? ", leased" : "");
+	if (ts->nproviders == 0) {
+		tagset_unprovided(s, ts, s->view_reason,
+		    sizeof(s->view_reason));
+		log_info("ticket %llu: waits, %s (until a reload adds one)",
+		    (unsigned long long)t->id, s->view_reason);
+	}
 	/* The queue the request came through is in use, even when the tag
 	 * rules put the ticket in another lane. */
 	raw = RB_FIND(tagset_keys, &s->tagsets,
@@ -2602,7 +2626,7 @@ ticket_reason(struct sched *s, const struct ticket *t, char *buf, size_t len)
 
 	tagset_providers(s, t->ts);
 	if (t->ts->nproviders == 0) {
-		snprintf(buf, len, "no pool provides tags %s", t->ts->key);
+		tagset_unprovided(s, t->ts, buf, len);
 		return;
 	}
 	if (limits_block(s, t, buf, len))
@@ -2656,6 +2680,7 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 		v->waiting_reason = s->view_reason;
 	}
 	v->owner = t->owner;
+	v->delegate = t->delegate;
 	return 1;
 }
 
@@ -3030,8 +3055,11 @@ lane_next(struct sched *s, struct tagset *ts)
 /*
  * Released resources wait for their own sandbox: give each to the oldest
  * waiting ticket of that sandbox in any lane the pool serves, even if it
- * is not at the head of its FIFO.  Runs only while resources are
- * released, and costs released resources x busy lanes.
+ * is not at the head of its FIFO -- the oldest of the on-demand lanes
+ * first, as resalloc serves on-demand tickets before others, so that a
+ * resource of an on-demand pool goes back to a ticket that asked for
+ * that pool.  Runs only while resources are released, and costs
+ * released resources x busy lanes.
  */
 static void
 sched_assign_released(struct sched *s)
@@ -3041,12 +3069,14 @@ sched_assign_released(struct sched *s)
 	struct tagset *ts;
 	struct pool *p;
 	size_t j;
+	bool best_od;
 
 	TAILQ_FOREACH(p, &s->pools, entry) {
 		TAILQ_FOREACH_SAFE(r, &p->lists[LIST_RELEASED], entry, rn) {
 			if (r->check_failed != 0)
 				continue;
 			best = NULL;
+			best_od = false;
 			TAILQ_FOREACH(ts, &s->busy, busy_entry) {
 				for (j = 0; j < ts->nproviders; j++)
 					if (ts->providers[j].pool == p)
@@ -3057,10 +3087,15 @@ sched_assign_released(struct sched *s)
 				key.id = 0;
 				t = RB_NFIND(ticket_sandboxes, &ts->by_sandbox,
 				    &key);
-				if (t != NULL && strcmp(t->sandbox,
-				    r->sandbox) == 0 &&
-				    (best == NULL || t->id < best->id))
+				if (t == NULL || strcmp(t->sandbox,
+				    r->sandbox) != 0)
+					continue;
+				if (best == NULL || (ts->ondemand && !best_od) ||
+				    (ts->ondemand == best_od &&
+				    t->id < best->id)) {
 					best = t;
+					best_od = ts->ondemand;
+				}
 			}
 			if (best != NULL && !ticket_expired(s, best) &&
 			    !limits_block(s, best, NULL, 0) &&

@@ -64,6 +64,7 @@ struct sched_ticket_view {
 	size_t output_len;
 	const char *waiting_reason;  /* borrowed, NULL when not waiting */
 	const char *owner;           /* borrowed, NULL if unknown */
+	const char *delegate;        /* borrowed, NULL if none */
 };
 
 /*
@@ -99,17 +100,22 @@ struct sched_ticket_req {
 	const char *idem_key;        /* "" if none */
 	const char *key;             /* canonical tag-set key, valid */
 	const char *sandbox;         /* NULL or "" if none */
-	const char *owner;           /* the AMQP user; NULL or "" if unknown */
+	const char *owner;           /* the AMQP user, or the owner a delegate
+				      * names; NULL or "" if unknown */
+	const char *delegate;        /* the delegate that named OWNER, or NULL */
 	const char *labels;          /* "key=value\n..."; NULL if none */
 	const char *class_;          /* NULL or "" for the default */
 	uint32_t lease_s;            /* 0: no lease */
 	int64_t deadline_ms;         /* wall clock; 0: none */
+	bool refuse_unprovidable;    /* refuse tags no pool provides now */
 };
 
 /*
  * Records a ticket.  A known idempotency key returns the ticket made for
- * it before.  -1 with a message in ERR when no pool can ever provide the
- * tags.
+ * it before.  -1 with a message in ERR when a bound refuses it, or when
+ * no configured pool provides its tags and refusal was asked for (by the
+ * request or server.yaml's refuse_unprovidable); otherwise such a ticket
+ * waits for a reload that adds a pool.
  */
 int sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
     uint64_t *id, char *err, size_t errlen)
@@ -200,6 +206,7 @@ struct sched_ticket_info {
 	int64_t created_ms;
 	const char *waiting_reason;    /* NULL unless OPEN (and asked for) */
 	const char *owner;             /* NULL if unknown */
+	const char *delegate;          /* who took it for owner; NULL: none */
 	const char *class_;            /* NULL if none */
 	const char *closed_reason;     /* NULL unless resbus closed it */
 };

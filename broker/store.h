@@ -35,6 +35,8 @@ struct store_ticket {
 	int32_t lease_s;             /* 0: no lease */
 	int64_t deadline_ms;         /* 0: none */
 	const char *closed_reason;   /* NULL unless resbus closed it */
+	/* schema 4 */
+	const char *delegate;        /* who took it for OWNER; may be NULL */
 };
 
 struct store_resource {

@@ -68,6 +68,8 @@ static const char *const sqlite_migrations[] = {
 	"ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tickets ADD COLUMN deadline_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
+	/* 4: the delegate that took a ticket for its owner */
+	"ALTER TABLE tickets ADD COLUMN delegate TEXT;",
 };
 
 enum {
@@ -89,8 +91,8 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	[ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
 	[ST_PUT_TICKET] = "INSERT INTO tickets (id, idem_key, tagset, sandbox, "
 	    "state, resource_id, created_ms, owner, labels, class, lease_s, "
-	    "deadline_ms, closed_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-	    "?8, ?9, ?10, ?11, ?12, ?13) "
+	    "deadline_ms, closed_reason, delegate) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
 	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
 	    "resource_id = excluded.resource_id, "
 	    "closed_reason = excluded.closed_reason",
@@ -400,6 +402,7 @@ sq_put_ticket(struct store *s, const struct store_ticket *t)
 	sqlite3_bind_int(st, 11, t->lease_s);
 	sqlite3_bind_int64(st, 12, t->deadline_ms);
 	sq_bind_text(st, 13, t->closed_reason);
+	sq_bind_text(st, 14, t->delegate);
 	return sq_run(q, ST_PUT_TICKET, "put ticket");
 }
 
@@ -525,8 +528,8 @@ sq_load(struct store *s, const struct store_loader *l)
 		"releases, check_failed, counters "
 		"FROM resources WHERE state <> 'ENDED' ORDER BY id",
 		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
-		"created_ms, owner, labels, class, lease_s, deadline_ms "
-		"FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		"created_ms, owner, labels, class, lease_s, deadline_ms, "
+		"delegate FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
 		"SELECT id, exchange, routing_key, type, body FROM outbox "
 		"ORDER BY id",
 	};
@@ -582,6 +585,7 @@ sq_load(struct store *s, const struct store_loader *l)
 					.class_ = COL_TEXT(9),
 					.lease_s = sqlite3_column_int(st, 10),
 					.deadline_ms = sqlite3_column_int64(st, 11),
+					.delegate = COL_TEXT(12),
 				};
 				l->ticket(l->arg, &t);
 			} else {

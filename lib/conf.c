@@ -275,6 +275,8 @@ static const struct conf_key server_keys[] = {
     KEY_STRLIST(conf_server, admins, check_nonempty),
     /* When given, at least one: an empty list would believe nobody. */
     KEY_STRLIST_F(conf_server, workers, check_nonempty, KEY_NONEMPTY),
+    KEY_STRLIST(conf_server, delegates, check_nonempty),
+    KEY_BOOL(conf_server, refuse_unprovidable, 0),
     KEY_INT(conf_server, max_open_tickets_per_owner, 10000, 0, INT64_MAX),
     KEY_INT(conf_server, max_tagsets, 10000, 0, INT64_MAX),
     KEY_INT(conf_server, tagset_idle_s, 86400, 0, INT64_MAX),

@@ -119,6 +119,18 @@ struct conf_server {
 	char **workers;
 	size_t nworkers;
 	bool workers_set;
+	/*
+	 * AMQP users that may take tickets on behalf of others: a ticket
+	 * request of theirs may name its owner.  None by default.
+	 */
+	char **delegates;
+	size_t ndelegates;
+	/*
+	 * Refuse a ticket for tags no configured pool provides, instead of
+	 * letting it wait for a reload that adds one (resalloc's way, the
+	 * default).  A request may ask for refusal on its own.
+	 */
+	bool refuse_unprovidable;
 	/* bounds: 0 = no cap (tagset_idle_s: never retire) */
 	int64_t max_open_tickets_per_owner; /* default 10000 */
 	int64_t max_tagsets;          /* distinct tag sets, default 10000 */
