@@ -470,8 +470,12 @@ json_pool_settings(const struct conf_pool *c)
 		    counters, json_object_new_string(c->named_counters[i]));
 	json_object_object_add(o, "named_counters", counters);
 	/* Which commands exist, never what they say. */
-	json_object_array_add(cmds, json_object_new_string("cmd_new"));
-	json_object_array_add(cmds, json_object_new_string("cmd_delete"));
+	if (!conf_pool_external(c)) {
+		json_object_array_add(cmds, json_object_new_string("cmd_new"));
+		json_object_array_add(cmds,
+		    json_object_new_string("cmd_delete"));
+	}
+	json_object_object_add(o, "worker", json_str_or_null(c->worker));
 	if (c->cmd_livecheck != NULL)
 		json_object_array_add(
 		    cmds, json_object_new_string("cmd_livecheck"));
@@ -955,7 +959,8 @@ html_pool_settings(struct buf *b, const struct conf_pool *c)
 	free(cmds.s);
 	memset(&cmds, 0, sizeof(cmds));
 	/* Which commands exist, never what they say. */
-	buf_puts(&cmds, "cmd_new, cmd_delete");
+	buf_puts(&cmds, conf_pool_external(c) ? "(worker: external)" :
+	    "cmd_new, cmd_delete");
 	if (c->cmd_livecheck != NULL)
 		buf_puts(&cmds, ", cmd_livecheck");
 	if (c->cmd_release != NULL)

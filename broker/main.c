@@ -211,7 +211,17 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration OK, %zu pools\n", dir, pools->npools);
+		size_t i, next = 0;
+
+		for (i = 0; i < pools->npools; i++)
+			next += conf_pool_external(&pools->pools[i]);
+		if (next > 0)
+			printf("%s: configuration OK, %zu pools (%zu with "
+			    "worker: external, served only by a worker with "
+			    "their commands)\n", dir, pools->npools, next);
+		else
+			printf("%s: configuration OK, %zu pools\n", dir,
+			    pools->npools);
 		conf_pools_free(pools);
 		conf_server_free(server);
 		free(path);

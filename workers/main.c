@@ -218,19 +218,36 @@ settings_read(const struct options *o, struct settings *s, char *err,
 		s->nserved = o->npools;
 	}
 	if (s->nserved == 0) {
+		/* All pools this file has the commands of: a pool served by
+		 * a team's own worker (`worker: external`) is not ours. */
 		s->served_owned = xcalloc(s->pools->npools + 1, sizeof(char *));
-		for (i = 0; i < s->pools->npools; i++)
-			s->served_owned[i] = s->pools->pools[i].name;
+		for (i = 0; i < s->pools->npools; i++) {
+			if (conf_pool_external(&s->pools->pools[i])) {
+				log_info("pool %s: worker: external in %s, "
+				    "not served here", s->pools->pools[i].name,
+				    s->pools_path);
+				continue;
+			}
+			s->served_owned[s->nserved++] =
+			    s->pools->pools[i].name;
+		}
 		s->served = s->served_owned;
-		s->nserved = s->pools->npools;
 	}
 	if (s->nserved == 0) {
 		snprintf(err, errlen, "%s: no pools to serve", s->pools_path);
 		return -1;
 	}
 	for (i = 0; i < s->nserved; i++) {
-		if (conf_pools_find(s->pools, s->served[i]) == NULL) {
+		const struct conf_pool *cp;
+
+		if ((cp = conf_pools_find(s->pools, s->served[i])) == NULL) {
 			snprintf(err, errlen, "%s: no pool named '%s'",
+			    s->pools_path, s->served[i]);
+			return -1;
+		}
+		if (conf_pool_external(cp)) {
+			snprintf(err, errlen, "%s: pool '%s' has worker: "
+			    "external, no commands to serve it with",
 			    s->pools_path, s->served[i]);
 			return -1;
 		}
