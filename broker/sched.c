@@ -1797,9 +1797,35 @@ waiting_without_start(struct tagset *ts, const struct ticket *but)
 }
 
 /*
+ * Whether a ticket other than BUT, with no start of its own, waits in a
+ * lane of another tag set that pool P serves: a resource of P starting
+ * now would serve it once up, as resalloc hands an on-demand resource
+ * whose ticket closed to any matching ticket.
+ */
+static bool
+pool_awaited(struct sched *s, struct pool *p, const struct ticket *but)
+{
+	struct tagset *ts;
+	size_t i;
+
+	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+		if (ts == but->ts)
+			continue;
+		tagset_providers(s, ts);
+		for (i = 0; i < ts->nproviders; i++)
+			if (ts->providers[i].pool == p)
+				break;
+		if (i < ts->nproviders && waiting_without_start(ts, but) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
  * T no longer needs the on-demand start made for it: hand the start to
- * another waiting ticket of its tag set, or, if CANCEL and nobody waits,
- * stop it.
+ * another waiting ticket of its tag set; or, if CANCEL, stop it, unless a
+ * ticket of another tag set that the pool serves waits (the resource then
+ * comes up free and goes to the waiting tickets, on-demand ones first).
  */
 static void
 ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
@@ -1812,7 +1838,8 @@ ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
 	pending_unlink(s, r);
 	if ((other = waiting_without_start(t->ts, t)) != NULL) {
 		pending_link(s, other, r);
-	} else if (cancel && r->state == RES_STARTING) {
+	} else if (cancel && r->state == RES_STARTING &&
+	    !pool_awaited(s, r->pool, t)) {
 		resource_cancel(s, r);
 	}
 }

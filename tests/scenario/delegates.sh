@@ -8,7 +8,9 @@
 # and the notifications (header fedora_messaging_user_alice) show, and
 # the delegate is recorded beside it, across a restart.  The delegate
 # checks and closes the tickets it took; a user who is not a delegate and
-# names an owner is refused with a clear error.  Run once per store
+# names an owner is refused with a clear error.  resbus-xmlrpc, with the
+# delegate's login, takes one for carol through takeTicket's third
+# argument.  Run once per store
 # (SQLite, PostgreSQL).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
@@ -143,6 +145,26 @@ t=$(as_delegate ticket --tag big --owner bob) || rb_fail "ticket for bob failed"
 err=$(rb_resbus --amqp-url "$OTHER_URL" ticket-close "$t" 2>&1)
 rb_assert_eq 1 "$?" "exit status of another user's ticket-close"
 rb_assert_match "ticket $t is not yours" "$err" "another user's ticket-close"
+as_delegate ticket-close "$t" || rb_fail "ticket-close $t failed"
+
+# resbus-xmlrpc with the delegate's login: takeTicket's third argument
+# names the owner.
+XPORT=$(rb_closed_port)
+"$RESBUS_BUILDDIR/resbus-xmlrpc" --config-dir "$RB_CONF" \
+    --amqp-url "$DELEGATE_URL" --listen "127.0.0.1:$XPORT" \
+    </dev/null >>"$RB_TMP/xmlrpc.out" 2>&1 &
+rb_track $!
+xr_listening() {
+	[ -n "$(ss -Htln "sport = :$XPORT" 2>/dev/null)" ]
+}
+rb_wait_for "resbus-xmlrpc to listen" 30 xr_listening
+t=$(/usr/bin/python3 -c '
+import sys, xmlrpc.client
+p = xmlrpc.client.ServerProxy(sys.argv[1], allow_none=True)
+print(p.takeTicket(["big"], "sb-carol", "carol"))' "http://127.0.0.1:$XPORT/") ||
+    rb_fail "takeTicket with an owner through resbus-xmlrpc failed"
+rb_assert_match "^$t - state=[A-Z]+ tags=big .*owner=carol delegate=$DELEGATE" \
+    "$(line_of "$t")" "ticket-list line of carol's ticket taken through XML-RPC"
 as_delegate ticket-close "$t" || rb_fail "ticket-close $t failed"
 
 rb_done

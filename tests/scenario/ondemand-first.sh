@@ -11,8 +11,10 @@
 # retake.  Closing T11 gives R to T14 (the only on-demand ticket), then
 # closing T14 gives it to T12 (the oldest of the others), then T13.  A
 # start made for an on-demand ticket goes to it, not to an older
-# non-on-demand ticket that waits too.  Run once per store (SQLite,
-# PostgreSQL).
+# non-on-demand ticket that waits too; and a start whose on-demand ticket
+# closes while it runs goes on to serve another matching ticket that
+# waits (it is cancelled only when none does).  Run once per store
+# (SQLite, PostgreSQL).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh
@@ -29,6 +31,12 @@ ondemand2:
   reuse_opportunity_time: 5
   tags: [A, B, C2]
   tags_on_demand: [ondemand2, ondemand2b]
+slowod:
+  max: 1
+  cmd_new: "RESBUS_LOCAL_DELAY=4 @DRIVERDIR@/new"
+  cmd_delete: "@DRIVERDIR@/delete"
+  tags: [S]
+  tags_on_demand: [slowod]
 EOF
 
 take() { # SANDBOX TAG...: a ticket's ID
@@ -102,5 +110,24 @@ rb_assert_match "^local:$RESBUS_LOCAL_ROOT/ondemand2_" "$data" "data of T22"
 waits "$t21"
 rb_resbus ticket-close "$t22" || rb_fail "ticket-close $t22 failed"
 rb_resbus ticket-close "$t21" || rb_fail "ticket-close $t21 failed"
+
+# A start whose on-demand ticket closes goes on when another matching
+# ticket waits, and serves it (resalloc's ondemand.sh): T31 {S} waits,
+# T32 {S,slowod} starts a resource (4 s) and closes while it starts.
+t31=$(take x S)
+t32=$(take y S slowod)
+starting_slow() {
+	grep -q ': starting in pool slowod ' "$RB_TMP/resbusd.out"
+}
+rb_wait_for "a start in pool slowod" 30 starting_slow
+rb_resbus ticket-close "$t32" || rb_fail "ticket-close $t32 failed"
+data=$(rb_resbus ticket-wait "$t31" --timeout 60) ||
+    rb_fail "ticket-wait $t31 (T31) failed ($?)"
+rb_assert_match "^local:$RESBUS_LOCAL_ROOT/slowod_" "$data" "data of T31"
+grep -q 'start cancelled' "$RB_TMP/resbusd.out" &&
+    rb_fail "the start of T32 was cancelled while T31 waited"
+rb_assert_eq 1 "$(grep -c ': starting in pool slowod ' "$RB_TMP/resbusd.out")" \
+    "starts in pool slowod"
+rb_resbus ticket-close "$t31" || rb_fail "ticket-close $t31 failed"
 
 rb_done

@@ -1,8 +1,9 @@
 #!/bin/bash
 # A ticket for a tag no pool provides, as resalloc treats it: accepted,
 # it waits with the reason "no pool provides tag gpu" (also beside a tag
-# that is provided), and it is served once a reload (SIGHUP) adds a pool
-# with that tag.  Refusal is opt-in: `resbus ticket --refuse-unprovidable`
+# that is provided), and it is served once a reload adds a pool with that
+# tag -- here an edit of pools.yaml, which resbusd and resbus-worker read
+# again without a signal.  Refusal is opt-in: `resbus ticket --refuse-unprovidable`
 # is refused at once, naming the tag, and so is every such request once
 # server.yaml says refuse_unprovidable: true.  Waiting tickets still count
 # against max_open_tickets_per_owner and max_tagsets.  Run once per store
@@ -79,7 +80,9 @@ err=$(rb_resbus ticket --tag tpu 2>&1 >/dev/null)
 rb_assert_eq 1 "$?" "exit status of a fourth tag set"
 rb_assert_match 'too many tag sets \(4, max_tagsets\)' "$err" "a fifth tag set"
 
-# (d) a reload adds a pool with the tag: both waiting tickets are served.
+# (d) an edit of pools.yaml adds a pool with the tag: resbusd and the
+# worker read it again without a signal (as resalloc reads it on every
+# loop), and both waiting tickets are served.
 cat >>"$RB_CONF/pools.yaml" <<EOF
 gpus:
   max: 2
@@ -88,12 +91,14 @@ gpus:
   cmd_delete: "$RB_DRIVERDIR/delete"
   tags: [gpu, demo]
 EOF
-kill -HUP "$RB_WORKER_PID"
 serving_gpus() {
 	grep -q "serving pool gpus from queue resbus.pool.gpus" "$RB_TMP/worker.out"
 }
 rb_wait_for "resbus-worker to serve pool gpus" 30 serving_gpus
-kill -HUP "$RB_BROKER_PID"
+reloaded() {
+	grep -q "reloaded $RB_CONF/pools.yaml: 2 pools" "$RB_TMP/resbusd.out"
+}
+rb_wait_for "resbusd to read pools.yaml again" 30 reloaded
 for t in "$t1" "$t2"; do
 	data=$(rb_resbus ticket-wait "$t" --timeout 60) ||
 	    rb_fail "ticket-wait $t after the reload failed ($?)"
