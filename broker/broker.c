@@ -30,10 +30,12 @@
 #include "bus.h"
 #include "conf.h"
 #include "control.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "msg.h"
 #include "notify.h"
+#include "peers.h"
 #include "sched.h"
 #include "store.h"
 #include "tags.h"
@@ -123,6 +125,7 @@ struct broker {
 	struct store *store;
 	struct sched *sched;
 	struct http *http;           /* NULL: no status page */
+	struct history *history;     /* the status page's; NULL without it */
 	struct notify *notify;       /* NULL: no notifications */
 	const struct conf_server *server;
 	struct conf_pools *pools;    /* owned */
@@ -149,6 +152,7 @@ struct broker {
 	size_t nnew_tagsets, new_tagsets_cap;
 	struct held_list ready;      /* held deliveries whose count is durable */
 	struct delivery_counts counts;
+	struct peers standbys;       /* the standby brokers heard */
 };
 
 static struct batch *
@@ -274,6 +278,7 @@ broker_observe(void *ctx, const struct sched_event *ev)
 	struct broker *b = ctx;
 
 	notify_observe(b->notify, ev);
+	history_observe(b->history, ev);
 }
 
 /* Acknowledges delivery TAG once this iteration's changes are durable. */
@@ -695,6 +700,7 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 	    v->waiting_reason : "");
 	if (v->owner != NULL)
 		u->owner = (char *)v->owner;
+	u->created_ms = v->created_ms;
 }
 
 /*
@@ -1417,8 +1423,51 @@ broker_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct broker *b = container_of(w, struct broker, heartbeat);
 
+	peers_expire(&b->standbys, now_wall_ms());
 	if (bus_poll(b->bus, 0) == -1)
 		broker_lost_bus(b);
+}
+
+/*
+ * A standby says that it waits (P.brokers, no acknowledgement).  Only
+ * from the broker's own login or an admin; beats older than
+ * PEERS_QUIET_MS (kept while no broker was active) and this broker's own
+ * (from before it took over) are not news.
+ */
+static void
+broker_on_standby(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	struct broker *b = arg;
+	Resbus__V1__BrokerStandby *m;
+	ProtobufCMessage *pm;
+	char err[256];
+	int64_t now = now_wall_ms();
+
+	(void)bus;
+	if (d->user_id == NULL || (strcmp(d->user_id, bus_user(b->bus)) != 0 &&
+	    !broker_is_admin(b, d->user_id))) {
+		log_warnx("%s: a standby's beat from user %s, not a broker's: "
+		    "ignored", d->queue, d->user_id ? d->user_id : "(none)");
+		return;
+	}
+	if (d->type == NULL ||
+	    strcmp(d->type, resbus__v1__broker_standby__descriptor.name) != 0 ||
+	    (pm = msg_unpack(d->type, d->body, d->len)) == NULL) {
+		log_warnx("%s: not a BrokerStandby (type %s): ignored",
+		    d->queue, d->type ? d->type : "(none)");
+		return;
+	}
+	if (msg_check(pm, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s: ignored", d->queue, err);
+		msg_free(pm);
+		return;
+	}
+	m = (Resbus__V1__BrokerStandby *)pm;
+	if (m->who[0] != '\0' && strlen(m->who) <= PEERS_WHO_MAX &&
+	    now - m->sent_ms <= PEERS_QUIET_MS &&
+	    (b->leader == NULL || strcmp(m->who, b->leader) != 0))
+		peers_heard(&b->standbys, m->who, m->since_ms, now);
+	msg_free(pm);
 }
 
 /* The answer to the lease's keep-alive query: nothing to do. */
@@ -1552,11 +1601,34 @@ control_status(void *ctx)
 	struct tm tm;
 	char when[40];
 
+	char *text, *more;
+	int64_t now = now_wall_ms();
+	size_t i;
+
 	gmtime_r(&since, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return xasprintf("active: resbusd %s, since %s, epoch %lld",
+	text = xasprintf("active: resbusd %s, since %s, epoch %lld",
 	    b->leader ? b->leader : "(unknown)", when,
 	    (long long)b->leader_epoch);
+	peers_expire(&b->standbys, now);
+	for (i = 0; i < b->standbys.n; i++) {
+		const struct peer *p = &b->standbys.peer[i];
+
+		since = (time_t)(p->since_ms / 1000);
+		gmtime_r(&since, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		more = xasprintf("%s\nstandby: resbusd %s, waiting since %s, "
+		    "heard %.1f s ago", text, p->who, when,
+		    (double)(now - p->heard_ms) / 1000.);
+		free(text);
+		text = more;
+	}
+	if (b->standbys.n == 0) {
+		more = xasprintf("%s\nstandby: none heard", text);
+		free(text);
+		text = more;
+	}
+	return text;
 }
 
 static void
@@ -1574,7 +1646,7 @@ broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 struct broker *
 broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, struct conf_pools *pools,
-    const char *pools_path, struct store *store)
+    const char *pools_path, struct store *store, struct bus *bus)
 {
 	struct sched_ops ops = { broker_emit, broker_wake, broker_observe,
 		NULL, broker_retire };
@@ -1610,12 +1682,15 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	}
 	store->meta_tap = NULL;
 	broker_prune_counts(b);
-	b->bus = bus_connect(amqp_url, "resbusd", err, sizeof(err));
+	b->bus = bus != NULL ? bus :
+	    bus_connect(amqp_url, "resbusd", err, sizeof(err));
 	if (b->bus == NULL) {
 		log_warnx("cannot connect to the AMQP broker: %s", err);
 		goto fail;
 	}
 	if (topo_declare_core(b->bus, b->prefix,
+	    topo_queue_flags(server->queue_type)) == -1 ||
+	    topo_declare_brokers(b->bus, b->prefix,
 	    topo_queue_flags(server->queue_type)) == -1 ||
 	    bus_confirm_select(b->bus, broker_on_confirm, b) == -1 ||
 	    bus_qos(b->bus, BROKER_PREFETCH) == -1) {
@@ -1648,6 +1723,14 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 			goto fail;
 		}
 		free(q);
+		q = topo_brokers_queue(b->prefix);
+		if (bus_consume(b->bus, q, true, broker_on_standby, b) == -1) {
+			log_warnx("cannot consume %s: %s", q,
+			    bus_error(b->bus));
+			free(q);
+			goto fail;
+		}
+		free(q);
 	}
 
 	ev_io_init(&b->bus_io, broker_readable, bus_fd(b->bus), EV_READ);
@@ -1664,6 +1747,12 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	/* A status page that cannot listen is logged, not fatal. */
 	if (http_listen_enabled(server->http_listen))
 		b->http = http_new(loop, server->http_listen, b->sched);
+	http_set_standbys(b->http, &b->standbys);
+	if (b->http != NULL) {
+		b->history = history_new((double)server->history_interval_s);
+		history_run(b->history, loop, b->sched);
+		http_set_history(b->http, b->history);
+	}
 	ev_prepare_init(&b->flush, broker_flush);
 	ev_prepare_start(loop, &b->flush);
 	ev_timer_init(&b->sweep, broker_sweep, OUTBOX_SWEEP_S, 0.);
@@ -1756,6 +1845,7 @@ broker_free(struct broker *b)
 	free(b->dead_exchange);
 	free(b->leader);
 	http_free(b->http);
+	history_free(b->history);
 	notify_free(b->notify);
 	sched_free(b->sched);
 	free(b->done);

@@ -17,19 +17,21 @@ struct ev_loop;
 struct conf_server;
 struct conf_pools;
 struct store;
+struct bus;
 struct broker;
 
 #include <stddef.h>
 
 /*
- * Loads the store's state, connects to AMQP_URL, declares the topology
+ * Loads the store's state, connects to AMQP_URL (or takes over BUS, a
+ * connection already open there, when not NULL), declares the topology
  * and starts consuming.  SERVER and STORE are borrowed and must outlive
  * the broker; the broker takes ownership of POOLS, read from POOLS_PATH
  * (which reloads read again).  NULL (after logging why) on failure.
  */
 struct broker *broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, struct conf_pools *pools,
-    const char *pools_path, struct store *store);
+    const char *pools_path, struct store *store, struct bus *bus);
 /*
  * Reads pools.yaml again and switches to it: declares the queues of new
  * pools and hands them to the scheduler.  0, or -1 with the reason in

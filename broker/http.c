@@ -11,7 +11,8 @@
  *
  * Every page has a bounded size.  Small pages (pools, one resource, the
  * metrics, the status page with its first HTTP_HTML_ROWS resources and
- * tickets) are built whole from the scheduler's read-only views and
+ * tickets and the history's charts, /api/v1/history: both bounded by
+ * history.h's caps on samples and series) are built whole from the scheduler's read-only views and
  * handed to MHD to send.  The API's lists are pages of at most
  * HTTP_LIST_MAX items after a cursor, written in batches while their
  * client reads them (list_read()), so neither a poller nor a slow reader
@@ -43,9 +44,11 @@
 #include <microhttpd.h>
 
 #include "conf.h"
+#include "histview.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "peers.h"
 #include "sched.h"
 #include "util.h"
 
@@ -87,6 +90,7 @@ struct http_conn {
 struct http {
 	struct ev_loop *loop;
 	struct sched *sched;
+	const struct history *history; /* NULL: none to show */
 	struct MHD_Daemon *mhd;
 	ev_io io;	/* MHD's epoll descriptor */
 	ev_timer timer; /* MHD's next timeout, or the next header deadline */
@@ -96,6 +100,7 @@ struct http {
 	char *leader;
 	int64_t leader_since_ms;
 	int64_t leader_epoch;
+	const struct peers *standbys; /* NULL: none known */
 };
 
 /* ---- a growing output buffer ------------------------------------------- */
@@ -625,6 +630,16 @@ html_head(struct buf *b, const char *title)
 	    "td.n { text-align: right; }\n"
 	    "tr:nth-child(even) td { background: #f6f8fa; }\n"
 	    ".muted { color: #777; }\n"
+	    ".charts { display: flex; flex-wrap: wrap; gap: 1em; "
+	    "margin-bottom: 1.5em; }\n"
+	    "figure.chart { margin: 0; }\n"
+	    "figure.chart figcaption { font-weight: bold; "
+	    "margin-bottom: 0.2em; }\n"
+	    "ul.legend { list-style: none; padding: 0; margin: 0.2em 0; "
+	    "max-width: 480px; font-size: 0.85em; }\n"
+	    "ul.legend li { display: inline-block; margin-right: 1em; }\n"
+	    ".swatch { display: inline-block; width: 0.8em; height: 0.8em; "
+	    "margin-right: 0.3em; }\n"
 	    "</style>\n</head>\n<body>\n<h1>");
 	buf_html(b, title);
 	buf_puts(b, "</h1>\n<p class=\"muted\">resbusd, ");
@@ -790,6 +805,29 @@ html_resource_none(void *arg, const struct sched_resource_view *v)
  * link to the API's next page for the rest: the page costs the same with
  * 100 tickets or 100,000.
  */
+/* The standby brokers heard, one line. */
+static void
+html_standbys(struct buf *b, const struct peers *p)
+{
+	char since[40];
+	size_t i;
+
+	if (p == NULL || p->n == 0) {
+		buf_puts(b, "<p>Standby brokers: none heard.</p>\n");
+		return;
+	}
+	buf_puts(b, "<p>Standby brokers: ");
+	for (i = 0; i < p->n; i++) {
+		fmt_time(since, sizeof(since), p->peer[i].since_ms);
+		if (i > 0)
+			buf_puts(b, "; ");
+		buf_html(b, p->peer[i].who);
+		buf_puts(b, ", waiting since ");
+		buf_html(b, since);
+	}
+	buf_puts(b, ".</p>\n");
+}
+
 static enum MHD_Result
 page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 {
@@ -811,10 +849,17 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 		buf_html(&b, since);
 		buf_printf(&b, " (epoch %lld).</p>\n",
 		    (long long)h->leader_epoch);
+		html_standbys(&b, h->standbys);
 	}
 	pools_collect(h, &rows);
 	html_pools(&b, &rows);
 	pools_release(&rows);
+	if (h->history != NULL) {
+		char *hist = histview_html(h->history);
+
+		buf_puts(&b, hist);
+		free(hist);
+	}
 
 	buf_puts(&b, "<h2>Resources</h2>\n");
 	if (all != NULL && strcmp(all, "0") != 0)
@@ -1311,6 +1356,16 @@ api_tickets(struct http *h, struct MHD_Connection *c, const char *rest)
 	return api_list(h, c, LIST_TICKETS);
 }
 
+/* The samples of the last hours (histview.c), bounded by HISTORY_SAMPLES. */
+static enum MHD_Result
+api_history(struct http *h, struct MHD_Connection *c, const char *rest)
+{
+	if (h->history == NULL)
+		return reply_json_error(
+		    c, MHD_HTTP_NOT_FOUND, "no history is kept");
+	return reply_json(c, MHD_HTTP_OK, histview_json(h->history));
+}
+
 /* ---- /metrics ---------------------------------------------------------- */
 
 static void
@@ -1354,6 +1409,9 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	const struct sched_pool_view *v;
 	size_t i, j;
 	double ratio, counts[6];
+	char le[32];
+	int64_t now_ms;
+	double age_s;
 
 	/* Counted as tickets come and go: a scrape does not walk them. */
 	sched_ticket_counts(h->sched, &open, &ready, &failed);
@@ -1371,6 +1429,10 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 	    "The fencing epoch of the active broker (0 on SQLite).");
 	buf_printf(&b, "resbus_broker_leader_epoch %lld\n",
 	    (long long)h->leader_epoch);
+	metric_head(&b, "resbus_broker_standbys", "gauge",
+	    "Standby brokers heard in the last few seconds.");
+	buf_printf(&b, "resbus_broker_standbys %zu\n",
+	    h->standbys != NULL ? h->standbys->n : 0);
 
 	metric_head(&b, "resbus_tickets", "gauge",
 	    "Tickets the broker holds, by state.");
@@ -1431,11 +1493,41 @@ page_metrics(struct http *h, struct MHD_Connection *c, const char *rest)
 		metric_pool(&b, "resbus_pool_start_seconds_avg", rows.v[i].name,
 		    NULL, NULL, rows.v[i].v.start_ms_avg / 1000.);
 
+	metric_head(&b, "resbus_pool_start_seconds", "histogram",
+	    "Durations of successful starts, in seconds.");
+	for (i = 0; i < rows.n; i++) {
+		v = &rows.v[i].v;
+		for (j = 0; j < SCHED_START_BUCKETS; j++) {
+			snprintf(le, sizeof(le), "%g", sched_start_bucket_s[j]);
+			metric_pool(&b, "resbus_pool_start_seconds_bucket",
+			    rows.v[i].name, "le", le, (double)v->start_le[j]);
+		}
+		metric_pool(&b, "resbus_pool_start_seconds_bucket",
+		    rows.v[i].name, "le", "+Inf", (double)v->starts_ok);
+		metric_pool(&b, "resbus_pool_start_seconds_sum", rows.v[i].name,
+		    NULL, NULL, v->start_ms_sum / 1000.);
+		metric_pool(&b, "resbus_pool_start_seconds_count",
+		    rows.v[i].name, NULL, NULL, (double)v->starts_ok);
+	}
+
 	metric_head(&b, "resbus_tickets_waiting", "gauge",
 	    "Open tickets waiting that the pool could serve.");
 	for (i = 0; i < rows.n; i++)
 		metric_pool(&b, "resbus_tickets_waiting", rows.v[i].name, NULL,
 		    NULL, (double)rows.v[i].v.waiting);
+
+	metric_head(&b, "resbus_tickets_waiting_age_seconds", "gauge",
+	    "How long the oldest open ticket the pool could serve has "
+	    "waited (0 if none).");
+	now_ms = now_wall_ms();
+	for (i = 0; i < rows.n; i++) {
+		v = &rows.v[i].v;
+		age_s = 0.;
+		if (v->oldest_waiting_ms != 0 && v->oldest_waiting_ms < now_ms)
+			age_s = (double)(now_ms - v->oldest_waiting_ms) / 1000.;
+		metric_pool(&b, "resbus_tickets_waiting_age_seconds",
+		    rows.v[i].name, NULL, NULL, age_s);
+	}
 
 	pools_release(&rows);
 	return reply(c, MHD_HTTP_OK, CT_METRICS, &b);
@@ -1552,6 +1644,7 @@ static const struct route {
     {"/api/v1/resources", false, api_resources},
     {"/api/v1/resources/", true, api_resource},
     {"/api/v1/tickets", false, api_tickets},
+    {"/api/v1/history", false, api_history},
     {"/metrics", false, page_metrics},
     {NULL, false, NULL},
 };
@@ -1746,6 +1839,13 @@ http_new(struct ev_loop *loop, const char *listen, struct sched *sched)
 }
 
 void
+http_set_standbys(struct http *h, const struct peers *standbys)
+{
+	if (h != NULL)
+		h->standbys = standbys;
+}
+
+void
 http_set_leader(struct http *h, const char *who, int64_t epoch,
     int64_t since_ms)
 {
@@ -1755,6 +1855,13 @@ http_set_leader(struct http *h, const char *who, int64_t epoch,
 	h->leader = xstrdup(who);
 	h->leader_epoch = epoch;
 	h->leader_since_ms = since_ms;
+}
+
+void
+http_set_history(struct http *h, const struct history *history)
+{
+	if (h != NULL)
+		h->history = history;
 }
 
 void

@@ -12,7 +12,8 @@
  * "/resources/<id>" (one resource and its pool's public settings),
  * "/api/v1/pools", "/api/v1/resources" and "/api/v1/tickets" (pages of
  * ?after=ID&limit=N with a "next" cursor), "/api/v1/resources/<id>" and
- * "/metrics" (Prometheus text format 0.0.4).  Pool commands and their
+ * "/metrics" (Prometheus text format 0.0.4); "/" also draws the
+ * history of the last hours and "/api/v1/history" gives it as JSON.  Pool commands and their
  * environment are never shown: they may carry tokens.
  */
 #ifndef RESBUS_HTTP_H
@@ -41,5 +42,14 @@ void http_free(struct http *h);
  * Shown on the status page and in /metrics.  H may be NULL. */
 void http_set_leader(struct http *h, const char *who, int64_t epoch,
     int64_t since_ms);
+struct peers;
+/* The standby brokers the active one hears (borrowed; must outlive H),
+ * for the status page and /metrics.  H may be NULL. */
+void http_set_standbys(struct http *h, const struct peers *standbys);
+
+/* The history the status page draws and /api/v1/history gives (borrowed;
+ * must outlive H, or be replaced).  H may be NULL. */
+struct history;
+void http_set_history(struct http *h, const struct history *history);
 
 #endif

@@ -23,6 +23,7 @@
 #include "bus.h"
 #include "conf.h"
 #include "log.h"
+#include "standby.h"
 #include "store.h"
 #include "util.h"
 
@@ -48,82 +49,14 @@ usage(FILE *f)
 }
 
 
+static bool stopping;
+
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_info("signal %d: stopping", w->signum);
+	stopping = true;
 	ev_break(loop, EVBREAK_ALL);
-}
-
-static volatile sig_atomic_t standby_stop;
-
-static void
-standby_on_signal(int signo)
-{
-	standby_stop = signo;
-}
-
-/*
- * Waits until this process leads the store *STORE (of DB_URL): tries at
- * once, then, while another broker leads, every half second on SQLite
- * and every second on PostgreSQL, saying once (and again when the holder
- * changes) who holds it.  A store that fails meanwhile (the PostgreSQL
- * primary died) is opened again, every second, until a server of DB_URL
- * answers (a promoted replica, with target_session_attrs=read-write).
- * Returns the fencing epoch, or -1 when SIGINT or SIGTERM came first.
- */
-static int64_t
-standby_wait(struct store **storep, const char *db_url, const char *who,
-    int lease_s)
-{
-	struct store *store = *storep;
-	struct sigaction sa, old_int, old_term;
-	struct timespec ts;
-	char holder[512], said[1024] = "", err[1024];
-	int64_t epoch = 0;
-	int rc;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = standby_on_signal;
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGINT, &sa, &old_int);
-	(void)sigaction(SIGTERM, &sa, &old_term);
-	ts.tv_sec = 0;
-	ts.tv_nsec = store->be->fd(store) >= 0 ? 999999999L : 500000000L;
-	for (;;) {
-		holder[0] = '\0';
-		rc = store == NULL ? -1 : store->be->lead_try(store, who,
-		    lease_s, &epoch, holder, sizeof(holder));
-		if (rc == 1)
-			break;
-		if (rc == -1 && store != NULL) {
-			log_warnx("standby: store: %s; opening it again",
-			    store_error(store));
-			store_close(store);
-			store = NULL;
-		}
-		if (store == NULL &&
-		    (store = store_open(db_url, err, sizeof(err))) == NULL &&
-		    strcmp(err, said) != 0) {
-			log_warnx("standby: store: %s; trying again", err);
-			snprintf(said, sizeof(said), "%s", err);
-		}
-		if (rc == 0 && strcmp(holder, said) != 0) {
-			log_info("standby: %s; waiting", holder);
-			snprintf(said, sizeof(said), "%s", holder);
-		}
-		if (standby_stop == 0)
-			(void)nanosleep(&ts, NULL);
-		if (standby_stop != 0) {
-			log_info("signal %d: stopping", (int)standby_stop);
-			epoch = -1;
-			break;
-		}
-	}
-	(void)sigaction(SIGINT, &old_int, NULL);
-	(void)sigaction(SIGTERM, &old_term, NULL);
-	*storep = store;
-	return epoch;
 }
 
 /*
@@ -198,7 +131,10 @@ main(int argc, char *argv[])
 	struct pools_watch pools_watch;
 	char *pools_stat_path;
 	bool check = false, debug = false;
+	struct standby *standby;
+	struct bus *bus;
 	char err[1024], *path, *logfile, host[256], *who;
+	const char *url;
 	int64_t epoch;
 	int c, level;
 
@@ -284,26 +220,44 @@ main(int argc, char *argv[])
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	who = xasprintf("pid %d on %s", (int)getpid(), host);
-	epoch = standby_wait(&store, server->db_url, who,
-	    (int)server->leader_lease_s);
-	if (epoch == -1) {
+	url = amqp_url_pick(url_opt, server->amqp_url);
+
+	/* A paused resbusd loses its deliveries about when it loses its
+	 * lease (two missed heartbeats); the standby's connection, which
+	 * the broker takes over, asks for the same. */
+	bus_heartbeat_default((int)(server->leader_lease_s + 1) / 2);
+	loop = ev_default_loop(EVFLAG_AUTO);
+	ev_signal_init(&sigint, on_signal, SIGINT);
+	ev_signal_start(loop, &sigint);
+	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	ev_signal_start(loop, &sigterm);
+
+	standby = standby_new(loop, server, url, who, store);
+	epoch = standby_run(standby);
+	store = standby_take_store(standby);
+	bus = standby_take_bus(standby);
+	standby_free(standby);
+	if (stopping || epoch == -1) {
+		if (bus != NULL)
+			bus_free(bus);
 		if (store != NULL)
 			store_close(store);
 		conf_pools_free(pools);
 		conf_server_free(server);
 		free(path);
 		free(who);
+		ev_loop_destroy(loop);
+		log_info("stopped");
 		return 0;
 	}
 	log_info("active: this resbusd (%s) leads the store from now on "
 	    "(epoch %lld)", who, (long long)epoch);
+	if (bus != NULL && bus_broken(bus)) {
+		bus_free(bus);
+		bus = NULL;
+	}
 
-	/* A paused resbusd loses its deliveries about when it loses its
-	 * lease (two missed heartbeats). */
-	bus_heartbeat_default((int)(server->leader_lease_s + 1) / 2);
-	loop = ev_default_loop(EVFLAG_AUTO);
-	b = broker_new(loop, amqp_url_pick(url_opt, server->amqp_url), server,
-	    pools, path, store);
+	b = broker_new(loop, url, server, pools, path, store, bus);
 	pools_stat_path = path;      /* ev_stat keeps it while it watches */
 	if (b == NULL) {
 		store_close(store);
@@ -311,10 +265,6 @@ main(int argc, char *argv[])
 	}
 	broker_set_leader(b, who, epoch, now_wall_ms());
 	free(who);
-	ev_signal_init(&sigint, on_signal, SIGINT);
-	ev_signal_start(loop, &sigint);
-	ev_signal_init(&sigterm, on_signal, SIGTERM);
-	ev_signal_start(loop, &sigterm);
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
 	sighup.data = b;
 	ev_signal_start(loop, &sighup);

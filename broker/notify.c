@@ -13,7 +13,13 @@
  * fedora_messaging_schema ("resbus.ticket.ready"),
  * fedora_messaging_severity (20 info, 30 warning for a failed ticket),
  * sent-at (ISO 8601 UTC without fractions, "2019-07-30T19:12:22+00:00"),
- * priority 0 and fedora_messaging_user_<owner> when the ticket has one.
+ * priority 0, fedora_messaging_user_<owner> when the ticket has one, and
+ * resbus_schema, the URL of the JSON Schema of the body (the $id of
+ * schemas/v1/<fedora_messaging_schema>.json, installed in
+ * $(pkgdatadir)/schemas/v1).  The schema goes in a header of its own and
+ * not in the body, so that the bodies stay what listeners already parse;
+ * fedora_messaging_schema is the name a fedora-messaging schema class
+ * would be registered under, not a URL.
  */
 #include "config.h"
 
@@ -36,6 +42,9 @@
 
 #define SEVERITY_INFO 20
 #define SEVERITY_WARNING 30
+/* Where schemas/v1 is published; a body changed incompatibly gets a v2. */
+#define SCHEMA_URL_BASE                                                        \
+	"https://raw.githubusercontent.com/resbus/resbus/main/schemas/v1/"
 
 /* One notification waiting for its transaction to commit. */
 /*
@@ -207,10 +216,10 @@ static void
 publish_one(struct notify *n, const struct nevent *e)
 {
 	const char *object = e->ticket ? "ticket" : "resource";
-	struct bus_header h[5];
+	struct bus_header h[6];
 	char *user = NULL;
 	struct bus_props props;
-	char uuid[37], sent_at[40], *key, *schema, *body;
+	char uuid[37], sent_at[40], *key, *schema, *url, *body;
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -219,6 +228,7 @@ publish_one(struct notify *n, const struct nevent *e)
 	uuid_make(uuid);
 	schema = xasprintf("resbus.%s.%s", object, e->what);
 	key = xasprintf("%s.%s", n->prefix, schema);
+	url = xasprintf("%s%s.json", SCHEMA_URL_BASE, schema);
 	memset(h, 0, sizeof(h));
 	h[0].key = "fedora_messaging_schema";
 	h[0].kind = BUS_HDR_STRING;
@@ -233,20 +243,23 @@ publish_one(struct notify *n, const struct nevent *e)
 	h[3].key = "priority";
 	h[3].kind = BUS_HDR_INT;
 	h[3].i = 0;
+	h[4].key = "resbus_schema";
+	h[4].kind = BUS_HDR_STRING;
+	h[4].s = url;
 	memset(&props, 0, sizeof(props));
 	props.content_type = "application/json";
 	props.content_encoding = "utf-8";
 	props.message_id = uuid;
 	props.persistent = true;
 	props.headers = h;
-	props.nheaders = 4;
+	props.nheaders = 5;
 	/* fedora_messaging_user_<owner>: whose event it is. */
 	if (e->owner != NULL && strlen(e->owner) < 200) {
 		user = xasprintf("fedora_messaging_user_%s", e->owner);
-		h[4].key = user;
-		h[4].kind = BUS_HDR_BOOL;
-		h[4].i = 1;
-		props.nheaders = 5;
+		h[5].key = user;
+		h[5].kind = BUS_HDR_BOOL;
+		h[5].i = 1;
+		props.nheaders = 6;
 	}
 	props.priority = 0;
 	props.has_priority = true;
@@ -261,6 +274,7 @@ publish_one(struct notify *n, const struct nevent *e)
 	free(body);
 	free(user);
 	free(key);
+	free(url);
 	free(schema);
 }
 

@@ -146,8 +146,12 @@ struct pool {
 	unsigned fail_streak;                /* starts failed or timed out */
 	uint64_t starts_ok, starts_failed;
 	double start_ms_sum;                 /* of successful starts */
+	uint64_t start_le[SCHED_START_BUCKETS]; /* see sched_pool_view */
 	struct sched *sched;
 };
+
+const double sched_start_bucket_s[SCHED_START_BUCKETS] = {
+    1, 5, 10, 30, 60, 120, 300, 600, 1200, 3600};
 
 struct tagset_provider {
 	struct pool *pool;
@@ -660,7 +664,8 @@ policy_apply_rules(struct sched *s, const char *key, const char *labels,
 	const char *p, *close, *bad;
 	size_t ntags, n, i, j, k;
 
-	if (s->nrules == 0 || tagset_split(key, &tags, &ntags) == -1)
+	if (s->nrules == 0 || s->policy == NULL ||
+	    tagset_split(key, &tags, &ntags) == -1)
 		return xstrdup(key);
 	for (i = 0; i < s->nrules; i++) {
 		r = &s->policy->tag_rules[i];
@@ -2707,6 +2712,7 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 		v->waiting_reason = s->view_reason;
 	}
 	v->owner = t->owner;
+	v->created_ms = t->created_ms;
 	v->delegate = t->delegate;
 	return 1;
 }
@@ -2765,6 +2771,7 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 {
 	struct resource *r;
 	struct resource k;
+	size_t i;
 
 	if (res->resource != NULL) {
 		k.id = res->resource->resource_id;
@@ -2789,6 +2796,9 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	} else {
 		r->pool->starts_ok++;
 		r->pool->start_ms_sum += res->duration_ms;
+		for (i = 0; i < SCHED_START_BUCKETS; i++)
+			if (res->duration_ms <= sched_start_bucket_s[i] * 1000.)
+				r->pool->start_le[i]++;
 		r->pool->fail_streak = 0;
 	}
 	if (!res->ok) {
@@ -3313,6 +3323,7 @@ sched_foreach_pool(struct sched *s,
 	struct sched_pool_view v;
 	struct tagset *ts;
 	struct pool *p;
+	const struct ticket *t;
 	size_t i;
 
 	TAILQ_FOREACH(p, &s->pools, entry) {
@@ -3328,14 +3339,24 @@ sched_foreach_pool(struct sched *s,
 		v.deleting = p->counts[LIST_DELETING];
 		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
 			tagset_providers(s, ts);
-			for (i = 0; i < ts->nproviders; i++)
-				if (ts->providers[i].pool == p)
-					v.waiting += ts->nwaiting;
+			for (i = 0; i < ts->nproviders; i++) {
+				if (ts->providers[i].pool != p)
+					continue;
+				v.waiting += ts->nwaiting;
+				/* A FIFO: its first is its oldest. */
+				t = TAILQ_FIRST(&ts->waiting);
+				if (t != NULL &&
+				    (v.oldest_waiting_ms == 0 ||
+					t->created_ms < v.oldest_waiting_ms))
+					v.oldest_waiting_ms = t->created_ms;
+			}
 		}
 		v.starts_ok = p->starts_ok;
 		v.starts_failed = p->starts_failed;
 		v.start_ms_avg = p->starts_ok ? p->start_ms_sum /
 		    (double)p->starts_ok : 0.;
+		v.start_ms_sum = p->start_ms_sum;
+		memcpy(v.start_le, p->start_le, sizeof(v.start_le));
 		if (p->last_start_ms != 0)
 			v.last_start_ms = now_wall_ms() - (now_mono_ms() -
 			    p->last_start_ms);
@@ -3383,6 +3404,17 @@ sched_foreach_resource(struct sched *s,
 
 	RB_FOREACH(r, resource_ids, &s->resources)
 		resource_view(r, fn, arg);
+}
+
+void
+sched_foreach_waiting(struct sched *s,
+    void (*fn)(void *arg, const char *key, const char *class_, size_t n),
+    void *arg)
+{
+	struct tagset *ts;
+
+	TAILQ_FOREACH(ts, &s->busy, busy_entry)
+		fn(arg, ts->key, ts->class_, ts->nwaiting);
 }
 
 int

@@ -64,6 +64,7 @@ struct sched_ticket_view {
 	size_t output_len;
 	const char *waiting_reason;  /* borrowed, NULL when not waiting */
 	const char *owner;           /* borrowed, NULL if unknown */
+	int64_t created_ms;          /* wall clock */
 	const char *delegate;        /* borrowed, NULL if none */
 };
 
@@ -164,6 +165,13 @@ size_t sched_open_tickets(const struct sched *s);
 size_t sched_tagsets(const struct sched *s);
 
 /*
+ * The upper bounds, in seconds, of the buckets of a pool's successful
+ * start durations (a Prometheus histogram; +Inf is starts_ok).
+ */
+#define SCHED_START_BUCKETS 10
+extern const double sched_start_bucket_s[SCHED_START_BUCKETS];
+
+/*
  * Read-only views for the faces (status page, JSON API, metrics, control
  * RPCs).  Every pointer in a view is borrowed for the callback only.
  */
@@ -175,7 +183,13 @@ struct sched_pool_view {
 	size_t waiting;                /* tickets this pool could serve */
 	uint64_t starts_ok, starts_failed;
 	double start_ms_avg;           /* successful starts; 0 if none */
+	double start_ms_sum;           /* of successful starts */
+	/* successful starts that took at most sched_start_bucket_s[i] */
+	uint64_t start_le[SCHED_START_BUCKETS];
 	int64_t last_start_ms;         /* wall clock, 0 if never */
+	int64_t oldest_waiting_ms;     /* wall clock creation of the oldest
+					* waiting ticket it could serve, 0 if
+					* none */
 };
 
 struct sched_resource_view {
@@ -226,6 +240,14 @@ struct sched_event {
 
 void sched_foreach_pool(struct sched *s,
     void (*fn)(void *arg, const struct sched_pool_view *v), void *arg);
+/*
+ * Lanes (tag set and class) with waiting tickets: the tag-set key, the
+ * class (NULL if none) and how many OPEN tickets wait there.  Costs one
+ * step per busy lane, never one per ticket.
+ */
+void sched_foreach_waiting(struct sched *s,
+    void (*fn)(void *arg, const char *key, const char *class_, size_t n),
+    void *arg);
 /* Live (not ENDED) resources, by ID. */
 void sched_foreach_resource(struct sched *s,
     void (*fn)(void *arg, const struct sched_resource_view *v), void *arg);

@@ -2,8 +2,9 @@
  * store_sqlite -- the embedded store: one SQLite file, WAL, full sync.
  *
  * It is the default for one host and for the quick start.  The schema is
- * created and migrated at open by a list of numbered steps; the version
- * applied last is kept in the schema_version table.  Statements are
+ * created and migrated by a list of numbered steps, at open or, in a
+ * standby, once it holds the lock; the version applied last is kept in
+ * the schema_version table.  Statements are
  * prepared once and reused: a loop iteration that records a ticket writes
  * a handful of rows inside one transaction, and a commit is one fsync of
  * the WAL.
@@ -123,6 +124,7 @@ struct store_sqlite {
 	sqlite3_stmt *st[ST_COUNT];
 	char *lock_path;             /* <db file>.lock */
 	int lock_fd;                 /* held while this process leads */
+	bool ready;                  /* migrated, statements prepared */
 	char error[512];
 };
 
@@ -202,12 +204,57 @@ sq_migrate(struct store_sqlite *q)
 
 static void sq_close(struct store *s);
 
+/*
+ * Takes the lock on "<file>.lock" if nobody holds it: 1 when this process
+ * holds it, 0 when another does, -1 on failure.
+ */
+static int
+sq_lock(struct store_sqlite *q)
+{
+	if (q->lock_fd == -1) {
+		q->lock_fd = open(q->lock_path, O_RDWR | O_CREAT | O_CLOEXEC,
+		    0644);
+		if (q->lock_fd == -1) {
+			snprintf(q->error, sizeof(q->error), "sqlite: %s: %s",
+			    q->lock_path, strerror(errno));
+			return -1;
+		}
+	}
+	if (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 1;
+	if (errno == EWOULDBLOCK)
+		return 0;
+	snprintf(q->error, sizeof(q->error), "sqlite: flock %s: %s",
+	    q->lock_path, strerror(errno));
+	return -1;
+}
+
+/* Migrates the schema and prepares the statements: only under the lock,
+ * so that a standby changes nothing in the file of the broker that
+ * leads. */
+static int
+sq_ready(struct store_sqlite *q)
+{
+	size_t i;
+
+	if (q->ready)
+		return 0;
+	if (sq_migrate(q) == -1)
+		return -1;
+	for (i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(q->db, sqlite_statements[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK)
+			return sq_fail(q, "prepare");
+	q->ready = true;
+	return 0;
+}
+
 static struct store *
 sq_open(const char *url, char *err, size_t errlen)
 {
 	struct store_sqlite *q;
 	const char *path;
-	size_t i;
+	int held;
 
 	if (strncmp(url, "sqlite:///", 10) != 0) {
 		snprintf(err, errlen, "db_url \"%s\": expected "
@@ -235,14 +282,8 @@ sq_open(const char *url, char *err, size_t errlen)
 	sqlite3_busy_timeout(q->db, 5000);
 	if (sq_exec(q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
 	    "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -65536;") == -1 ||
-	    sq_migrate(q) == -1)
+	    (held = sq_lock(q)) == -1 || (held == 1 && sq_ready(q) == -1))
 		goto fail;
-	for (i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(q->db, sqlite_statements[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
-			(void)sq_fail(q, "prepare");
-			goto fail;
-		}
 	return &q->base;
 fail:
 	snprintf(err, errlen, "%s: %s", path, q->error);
@@ -279,22 +320,11 @@ sq_lead_try(struct store *s, const char *who, int lease_s, int64_t *epoch,
 	struct store_sqlite *q = to_sqlite(s);
 	char buf[256], *text;
 	ssize_t n;
+	int rc;
 
-	if (q->lock_fd == -1) {
-		q->lock_fd = open(q->lock_path, O_RDWR | O_CREAT | O_CLOEXEC,
-		    0644);
-		if (q->lock_fd == -1) {
-			snprintf(q->error, sizeof(q->error), "sqlite: %s: %s",
-			    q->lock_path, strerror(errno));
-			return -1;
-		}
-	}
-	if (flock(q->lock_fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno != EWOULDBLOCK) {
-			snprintf(q->error, sizeof(q->error), "sqlite: flock "
-			    "%s: %s", q->lock_path, strerror(errno));
-			return -1;
-		}
+	if ((rc = sq_lock(q)) == -1)
+		return -1;
+	if (rc == 0) {
 		n = pread(q->lock_fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
@@ -302,6 +332,8 @@ sq_lead_try(struct store *s, const char *who, int lease_s, int64_t *epoch,
 		    buf[0] != '\0' ? buf : "another resbusd");
 		return 0;
 	}
+	if (sq_ready(q) == -1)
+		return -1;
 	{
 		time_t now = time(NULL);
 		struct tm tm;

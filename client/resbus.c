@@ -16,9 +16,14 @@
  *
  * Unlike resalloc, a request never needs the broker to be up: it waits in
  * a durable queue.  So that nobody waits in silence, every command first
- * checks whether resbusd consumes its request queue and warns if not.
+ * checks whether resbusd consumes its request queue and warns if not,
+ * and ticket-wait on a terminal keeps a line on stderr saying why the
+ * ticket waits and for how long (nothing when stderr is not a terminal,
+ * so scripts see resalloc's output).
  */
 #include "config.h"
+
+#include <sys/ioctl.h>
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -72,7 +77,8 @@ static const char usage_text[] =
     "        exit 0 only if it has one and is still open\n"
     "  ticket-wait ID [--timeout SEC]\n"
     "        wait until ticket ID has a resource and print its data\n"
-    "        (default: wait without limit)\n"
+    "        (default: wait without limit); on a terminal, stderr shows\n"
+    "        why the ticket waits and for how long meanwhile\n"
     "  ticket-close ID [--timeout SEC]\n"
     "        close ticket ID and give its resource back\n"
     "  ticket-renew ID [--timeout SEC]\n"
@@ -482,10 +488,100 @@ cmd_ticket_check(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * The line ticket-wait keeps on a terminal's stderr while the ticket
+ * waits, "ticket 42 waiting for 1m05s: <resbusd's reason>", drawn again
+ * in place (a carriage return, then blanks over what is left of the
+ * previous one) every second and whenever the reason changes, and cut to
+ * the terminal's width so that it never wraps.  Control characters of
+ * the reason are shown as '?': it cannot move the cursor.
+ */
+struct waitline {
+	uint64_t id;
+	size_t shown; /* columns on the line now */
+};
+
+static size_t
+waitline_columns(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		return ws.ws_col;
+	return 80;
+}
+
+/* A duration as "12s", "3m07s", "4h05m" or "2d03h". */
+static void
+waitline_age(char *out, size_t len, int64_t ms)
+{
+	long long s = (long long)(ms / 1000);
+
+	if (s < 60)
+		snprintf(out, len, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, len, "%lldm%02llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+static void
+waitline_show(void *arg, const char *reason, int64_t waited_ms)
+{
+	struct waitline *w = arg;
+	char age[32], line[1024];
+	size_t max = waitline_columns() - 1, cols = 0, i, n;
+	unsigned char ch;
+
+	waitline_age(age, sizeof(age), waited_ms);
+	snprintf(line, sizeof(line), "ticket %" PRIu64 " waiting for %s: %s",
+	    w->id, age, reason != NULL ? reason : "no reason given yet");
+	/* One column per character; UTF-8 continuation bytes take none. */
+	for (n = 0; line[n] != '\0'; n++) {
+		ch = (unsigned char)line[n];
+		if ((ch & 0xc0) == 0x80)
+			continue;
+		if (cols == max)
+			break;
+		if (ch < 0x20 || ch == 0x7f)
+			line[n] = '?';
+		cols++;
+	}
+	fputc('\r', stderr);
+	fwrite(line, 1, n, stderr);
+	for (i = cols; i < w->shown; i++)
+		fputc(' ', stderr);
+	w->shown = cols;
+	fflush(stderr);
+}
+
+/* The wait is over: the line goes, or stays above an error (KEEP). */
+static void
+waitline_end(struct waitline *w, bool keep)
+{
+	size_t i;
+
+	if (w->shown == 0)
+		return;
+	if (keep) {
+		fputc('\n', stderr);
+	} else {
+		fputc('\r', stderr);
+		for (i = 0; i < w->shown; i++)
+			fputc(' ', stderr);
+		fputc('\r', stderr);
+	}
+	fflush(stderr);
+	w->shown = 0;
+}
+
 static int
 cmd_ticket_wait(struct cli *cli, int argc, char **argv)
 {
 	struct resbus_ticket_info info;
+	struct waitline wl = {0, 0};
 	int timeout_ms = -1;
 	uint64_t id;
 	bool timed_out;
@@ -493,9 +589,14 @@ cmd_ticket_wait(struct cli *cli, int argc, char **argv)
 
 	if (!cli_id_start(cli, argc, argv, &id, &timeout_ms, &rc))
 		return rc;
-	if (resbus_ticket_wait(
-		cli->client, id, timeout_ms, &info, &timed_out) == -1)
+	wl.id = id;
+	if (resbus_ticket_wait_progress(cli->client, id, timeout_ms,
+		isatty(STDERR_FILENO) ? waitline_show : NULL, &wl, &info,
+		&timed_out) == -1) {
+		waitline_end(&wl, true);
 		return cli_fail(cli);
+	}
+	waitline_end(&wl, false);
 	rc = write_output(&info) == -1 ? 1 : 0;
 	resbus_ticket_info_clear(&info);
 	return rc;
@@ -548,7 +649,7 @@ cmd_ticket_hold(struct cli *cli, int argc, char **argv)
 	struct resbus_ticket_info info;
 	int interval_ms = 10000, timeout_ms = DEFAULT_RPC_TIMEOUT_S * 1000;
 	char **rest;
-	uint64_t id;
+	uint64_t id = 0;
 	int i, n = 0, rc;
 
 	/* Take --interval out; the rest parses like any ID command. */

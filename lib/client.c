@@ -45,6 +45,7 @@
  * own correlation id and callback, and wake-ups reach watchers of a
  * ticket.  The two styles are not mixed on one client.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,6 +65,13 @@
 #define CLIENT_POLL_SLICE_MS 1000
 /* Wake-up queries of one wait are at least this far apart. */
 #define CLIENT_REQUERY_MIN_MS 200
+/*
+ * A wait that shows its progress asks again this often without an event
+ * (the reason a ticket waits changes without one: a resource starts for
+ * it, a pool fills up), and tells its function at least this often.
+ */
+#define CLIENT_PROGRESS_REQUERY_MS 2000
+#define CLIENT_PROGRESS_TICK_MS 1000
 /* Reconnecting: first after this, doubling up to the maximum. */
 #define CLIENT_RECONNECT_MIN_MS 200
 #define CLIENT_RECONNECT_MAX_MS 5000
@@ -133,6 +141,12 @@ struct resbus_client {
 	bool woken;
 	uint64_t watch_id;
 	Resbus__V1__TicketUpdate *watch_done; /* owned */
+	/* What a wait with a progress function shows. */
+	resbus_wait_progress_fn *progress;
+	void *progress_arg;
+	char *watch_reason;     /* resbusd's latest waiting_reason, or NULL */
+	int64_t watch_created;  /* the ticket's creation, wall clock; 0 */
+	int64_t watch_start;    /* the wait's start, monotonic */
 
 	/* Asynchronous use. */
 	struct resbus_call *calls;
@@ -253,10 +267,18 @@ client_watch(struct resbus_client *c, ProtobufCMessage *m)
 		msg_free(m);
 		return;
 	}
-	if (client_update_final(u))
+	if (client_update_final(u)) {
 		c->watch_done = u;
-	else
-		msg_free(m);
+		return;
+	}
+	free(c->watch_reason);
+	c->watch_reason = u->waiting_reason != NULL &&
+		*u->waiting_reason != '\0'
+	    ? xstrdup(u->waiting_reason)
+	    : NULL;
+	if (u->created_ms > 0)
+		c->watch_created = u->created_ms;
+	msg_free(m);
 }
 
 /*
@@ -1066,9 +1088,56 @@ client_wait_query(struct resbus_client *c, const Resbus__V1__TicketQuery *q,
 }
 
 /*
- * Polls the bus until ticket events wake the wait, then until
- * CLIENT_REQUERY_MIN_MS after the query sent at SENT.  0, 1 when
- * DEADLINE passed, -1 on error.
+ * Tells the wait's progress function, if any, why the ticket waits and
+ * for how long: since its creation as resbusd says, else (an older
+ * resbusd) since the wait began.
+ */
+static void
+client_progress(struct resbus_client *c)
+{
+	int64_t waited;
+
+	if (c->progress == NULL)
+		return;
+	if (c->watch_created > 0)
+		waited = now_wall_ms() - c->watch_created;
+	else
+		waited = now_mono_ms() - c->watch_start;
+	c->progress(c->progress_arg, c->watch_reason, waited < 0 ? 0 : waited);
+}
+
+/*
+ * A wait with a progress function: polls the bus until an event wakes it
+ * or CLIENT_PROGRESS_REQUERY_MS after the query sent at SENT, telling the
+ * function every CLIENT_PROGRESS_TICK_MS.  0, 1 when DEADLINE passed, -1
+ * on error.
+ */
+static int
+client_wait_tick(struct resbus_client *c, int64_t sent, int64_t deadline)
+{
+	int64_t until, requery = sent + CLIENT_PROGRESS_REQUERY_MS;
+	int rc;
+
+	for (;;) {
+		until = now_mono_ms() + CLIENT_PROGRESS_TICK_MS;
+		if (until > requery)
+			until = requery;
+		if (deadline >= 0 && until > deadline)
+			until = deadline;
+		if ((rc = client_pump(c, until, client_woken)) != 1)
+			return rc;
+		if (deadline >= 0 && now_mono_ms() >= deadline)
+			return 1;
+		if (now_mono_ms() >= requery)
+			return 0;
+		client_progress(c);
+	}
+}
+
+/*
+ * Polls the bus until ticket events wake the wait (or, with a progress
+ * function, it is time to ask again), then until CLIENT_REQUERY_MIN_MS
+ * after the query sent at SENT.  0, 1 when DEADLINE passed, -1 on error.
  */
 static int
 client_wait_wake(struct resbus_client *c, int64_t sent, int64_t deadline)
@@ -1076,13 +1145,14 @@ client_wait_wake(struct resbus_client *c, int64_t sent, int64_t deadline)
 	int64_t next;
 	int rc;
 
-	if ((rc = client_pump(c, deadline, client_woken)) != 0)
+	rc = c->progress != NULL ? client_wait_tick(c, sent, deadline)
+				 : client_pump(c, deadline, client_woken);
+	if (rc != 0)
 		return rc;
 	next = sent + CLIENT_REQUERY_MIN_MS;
 	if (deadline >= 0 && deadline < next)
 		next = deadline;
-	if (now_mono_ms() < next &&
-	    (rc = client_pump(c, next, client_never)) == -1)
+	if (now_mono_ms() < next && client_pump(c, next, client_never) == -1)
 		return -1;
 	return deadline >= 0 && now_mono_ms() >= deadline ? 1 : 0;
 }
@@ -1105,6 +1175,21 @@ int
 resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info, bool *timed_out)
 {
+	return resbus_ticket_wait_progress(
+	    c, id, timeout_ms, NULL, NULL, info, timed_out);
+}
+
+/*
+ * resbus_ticket_wait, telling FN (if not NULL) after every answer that
+ * leaves the ticket waiting and about once a second in between.  With FN
+ * the ticket is also queried every CLIENT_PROGRESS_REQUERY_MS without an
+ * event, since its reason changes without one.
+ */
+int
+resbus_ticket_wait_progress(struct resbus_client *c, uint64_t id,
+    int timeout_ms, resbus_wait_progress_fn *fn, void *arg,
+    struct resbus_ticket_info *info, bool *timed_out)
+{
 	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
 	const Resbus__V1__TicketUpdate *u;
 	int64_t deadline, sent;
@@ -1119,6 +1204,10 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 	c->watch_done = NULL;
 	c->watch_id = id;
 	c->watching = true;
+	c->progress = fn;
+	c->progress_arg = arg;
+	c->watch_created = 0;
+	c->watch_start = now_mono_ms();
 	q.ticket_id = id;
 
 	rc = client_wait_query(c, &q, deadline);
@@ -1136,6 +1225,7 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 			rc = client_wait_query(c, &q, deadline);
 			if (rc != 0 || c->watch_done != NULL)
 				break;
+			client_progress(c);
 			if ((rc = client_wait_wake(c, sent, deadline)) != 0)
 				break;
 		}
@@ -1179,6 +1269,10 @@ out:
 	c->watch_key = NULL;
 	c->watching = false;
 	c->woken = false;
+	c->progress = NULL;
+	c->progress_arg = NULL;
+	free(c->watch_reason);
+	c->watch_reason = NULL;
 	if (c->watch_done != NULL)
 		msg_free(&c->watch_done->base);
 	c->watch_done = NULL;
@@ -1234,6 +1328,8 @@ resbus_client_pending(const struct resbus_client *c)
 static void
 client_call_unlink(struct resbus_client *c, struct resbus_call *call)
 {
+	/* The first call, and only it, has no previous one. */
+	assert((call->prev == NULL) == (c->calls == call));
 	if (call->prev != NULL)
 		call->prev->next = call->next;
 	else

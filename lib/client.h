@@ -85,6 +85,25 @@ int resbus_ticket_query(struct resbus_client *c, uint64_t id, int timeout_ms,
 int resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info, bool *timed_out)
 	__attribute__((warn_unused_result));
+/*
+ * What a wait tells while the ticket still waits: resbusd's latest
+ * reason (borrowed for the call; NULL when it gave none) and how long
+ * the ticket has waited, from its creation (from the start of the wait
+ * when resbusd does not say when it was created).
+ */
+typedef void resbus_wait_progress_fn(
+    void *arg, const char *reason, int64_t waited_ms);
+/*
+ * resbus_ticket_wait, calling FN(ARG, ...) (if FN is not NULL) after
+ * every answer that leaves the ticket waiting and about once a second in
+ * between.  With FN the ticket is also asked about every 2 s without an
+ * event: its reason changes without one.  A ticket that is served at
+ * once never calls FN.
+ */
+int resbus_ticket_wait_progress(struct resbus_client *c, uint64_t id,
+    int timeout_ms, resbus_wait_progress_fn *fn, void *arg,
+    struct resbus_ticket_info *info, bool *timed_out)
+	__attribute__((warn_unused_result));
 /* Closes ticket ID; -1 if it does not exist. */
 int resbus_ticket_close(struct resbus_client *c, uint64_t id, int timeout_ms)
 	__attribute__((warn_unused_result));

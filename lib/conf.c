@@ -289,6 +289,7 @@ static const struct conf_key server_keys[] = {
     KEY_INT(conf_server, leader_lease_s, 5, 2, 3600),
     KEY_STR(conf_server, http_listen, "127.0.0.1:49110", check_listen,
 	KEY_FALSE_OFF),
+    KEY_INT(conf_server, history_interval_s, 60, 1, 3600),
     KEY_BOOL(conf_server, notify, 1),
     KEY_STR(conf_server, notify_exchange, "amq.topic", check_nonempty, 0),
     KEY_STR(conf_server, notify_topic_prefix, "org.resbus", check_nonempty, 0),
@@ -1216,7 +1217,7 @@ parse_named_elem(struct parse *p, const struct conf_key *k,
 {
 	yaml_node_t *key, *value;
 	char label[160], q[128];
-	int64_t v;
+	int64_t v = 0;
 
 	if ((key = mapping_key(p, pair)) == NULL)
 		return -1;

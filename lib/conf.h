@@ -154,6 +154,8 @@ struct conf_server {
 	int64_t leader_lease_s;
 	/* the status page, JSON API and metrics: "HOST:PORT", or "" / "off" */
 	char *http_listen;            /* default "127.0.0.1:49110" */
+	/* the status page's history: seconds between samples, 60 */
+	int64_t history_interval_s;
 	bool notify;                  /* JSON notifications, default true */
 	char *notify_exchange;        /* default "amq.topic" */
 	char *notify_topic_prefix;    /* default "org.resbus" */

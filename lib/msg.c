@@ -36,6 +36,7 @@ static const ProtobufCMessageDescriptor *const msg_descriptors[] = {
 	&resbus__v1__cancel__descriptor,
 	&resbus__v1__control_request__descriptor,
 	&resbus__v1__control_reply__descriptor,
+	&resbus__v1__broker_standby__descriptor,
 	NULL,
 };
 

@@ -89,6 +89,12 @@ topo_dead_queue(const char *prefix)
 	return xasprintf("%s.dead", prefix);
 }
 
+char *
+topo_brokers_queue(const char *prefix)
+{
+	return xasprintf("%s.brokers", prefix);
+}
+
 unsigned
 topo_queue_flags(const char *queue_type)
 {
@@ -165,6 +171,19 @@ topo_ensure_core(struct bus *bus, const char *prefix, unsigned queue_flags)
 	if (rc == 0)
 		return 0;
 	return topo_declare_core(bus, prefix, queue_flags);
+}
+
+int
+topo_declare_brokers(struct bus *bus, const char *prefix,
+    unsigned queue_flags)
+{
+	char *q = topo_brokers_queue(prefix);
+	int rc;
+
+	rc = bus_queue_declare_bounded(bus, q, TOPO_BROKERS_MAX,
+	    TOPO_BROKERS_MAX_BYTES, queue_flags & BUS_QUORUM);
+	free(q);
+	return rc;
 }
 
 int

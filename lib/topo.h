@@ -25,6 +25,7 @@ char *topo_control_queue(const char *prefix);        /* P.control */
 char *topo_job_exchange(const char *prefix);         /* P.job */
 char *topo_dead_exchange(const char *prefix);        /* P.dead */
 char *topo_dead_queue(const char *prefix);           /* P.dead */
+char *topo_brokers_queue(const char *prefix);        /* P.brokers */
 
 /* Messages the dead-letter queue keeps; the oldest go beyond that. */
 #define TOPO_DEAD_MAX 10000
@@ -54,6 +55,15 @@ int topo_declare_core(struct bus *bus, const char *prefix,
  * out without that permission.
  */
 int topo_ensure_core(struct bus *bus, const char *prefix,
+    unsigned queue_flags) __attribute__((warn_unused_result));
+
+/* Standby beats the brokers queue keeps; the oldest go beyond that. */
+#define TOPO_BROKERS_MAX 64
+#define TOPO_BROKERS_MAX_BYTES (64 << 10)
+
+/* Declares the brokers' queue, where standby brokers say that they wait
+ * (resbusd only).  0 / -1. */
+int topo_declare_brokers(struct bus *bus, const char *prefix,
     unsigned queue_flags) __attribute__((warn_unused_result));
 
 /* Declares the (durable) queue of POOL and binds it to the job exchange

@@ -16,14 +16,25 @@ PACKAGES=(
 	clang libclang-rt-14-dev
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
-	procps iproute2 iputils-ping util-linux coreutils findutils gawk sed grep
+	procps iproute2 iputils-ping util-linux bsdutils coreutils findutils gawk sed grep
 	curl chromium
 	# the cluster tests' relay into a worker's network namespace
 	socat
 	# the hostile tests' AMQP client (tests/hostile/amqp.py)
 	python3 python3-pika
+	# the notification schemas' test (tests/schemas/validate.py)
+	python3-jsonschema
+	# the Grafana dashboard's test runs its queries in a real Prometheus
+	prometheus
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
+	# the RPM and Debian packages (scripts/pkgcheck.sh): rpmbuild and
+	# rpmlint, find-debuginfo's eu-strip, dpkg-buildpackage with
+	# debhelper, lintian; systemd (systemd-sysusers, systemd-analyze) and
+	# logrotate to check what the .debs install
+	rpm rpmlint debugedit elfutils file
+	dpkg-dev debhelper lintian
+	systemd logrotate
 )
 
 missing=()

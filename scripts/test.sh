@@ -8,11 +8,12 @@
 # Installs what is missing (scripts/deps.sh), builds in build/ with
 # -Werror and the sanitizers, starts a private RabbitMQ and PostgreSQL in
 # a fresh build/test-state on free ports, runs `make check`, a short pass
-# of the fuzz targets (scripts/fuzz.sh, clang, in build-fuzz/) and then
-# `make distcheck` against them, and stops both services however it ends.
-# The last line printed is "N passed, N failed", from automake's totals
-# of `make check` plus one for the fuzz pass (ERROR and XPASS count as
-# failed, and a failed build or distcheck counts as one failure more).
+# of the fuzz targets (scripts/fuzz.sh, clang, in build-fuzz/), the
+# package check (scripts/pkgcheck.sh) and then `make distcheck` against
+# them, and stops both services however it ends.  The last line printed
+# is "N passed, N failed", from automake's totals of `make check` plus one
+# for the fuzz pass and one for the package check (ERROR and XPASS count
+# as failed, and a failed build or distcheck counts as one failure more).
 # Exits non-zero if anything failed.
 set -uo pipefail
 
@@ -124,6 +125,23 @@ else
 	tail -n 100 "$build/fuzz.out"
 	echo "test.sh: the fuzz pass failed (full output in" \
 	    "$build/fuzz.out)" >&2
+	failed=$((failed + 1))
+fi
+
+# The RPM and Debian packages (scripts/pkgcheck.sh): built from the
+# tarball with their unit tests (check_store against this run's
+# PostgreSQL), rpmlint and lintian, the .debs installed, checked
+# (resbusd --check-config on /etc/resbus, ...) and purged: one counted
+# test.  The full builds, not a shortened form: they take about two
+# minutes, without sanitizers.
+step "packages (scripts/pkgcheck.sh)"
+if bash scripts/pkgcheck.sh >"$build/pkgcheck.out" 2>&1; then
+	grep -E '^pkgcheck.sh:|checked;' "$build/pkgcheck.out" || true
+	passed=$((passed + 1))
+else
+	tail -n 100 "$build/pkgcheck.out"
+	echo "test.sh: the package check failed (full output in" \
+	    "$build/pkgcheck.out)" >&2
 	failed=$((failed + 1))
 fi
 

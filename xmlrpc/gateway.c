@@ -34,6 +34,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -155,6 +156,8 @@ call_unlink(struct gateway_call *c)
 {
 	struct gateway *g = c->g;
 
+	/* The first call, and only it, has no previous one. */
+	assert((c->prev == NULL) == (g->calls == c));
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

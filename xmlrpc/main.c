@@ -449,6 +449,7 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			    srv->nconns);
 			break;
 		}
+		memset(&ss, 0, sizeof(ss));
 		sslen = sizeof(ss);
 		fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sslen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -581,14 +581,31 @@ rc_check() {
 	rc_check_status
 }
 
-# resbus-maint broker-status names the broker that leads now.
+rc_broker_status() {
+	timeout -k 5 60 "$RESBUS_BUILDDIR/resbus-maint" --config-dir \
+	    "$RB_CONF" broker-status 2>&1
+}
+
+# Whether broker-status lists broker Y (a pid) as a standby.
+rc_lists_standby() {
+	rc_broker_status | grep -q "^standby: resbusd pid $1 on .*waiting since"
+}
+
+# resbus-maint broker-status names the broker that leads now, and the
+# other one as a standby when it runs and waits as one.
 rc_check_status() {
-	local x st
+	local x y st
 	x=$(rc_active) || rb_fail "no broker leads at the end"
-	st=$(timeout -k 5 60 "$RESBUS_BUILDDIR/resbus-maint" --config-dir \
-	    "$RB_CONF" broker-status 2>&1)
+	y=$(rc_other "$x")
+	st=$(rc_broker_status)
 	rb_assert_match "^active: resbusd .*pid ${RC_BROKER[$x]}[^0-9].*since .*epoch" \
 	    "$st" "resbus-maint broker-status"
+	if [ -n "${RC_BROKER[$y]:-}" ] && rb_alive "${RC_BROKER[$y]}" &&
+	    rc_is_standby "$y" && ! rc_is_active "$y"; then
+		rb_wait_for "broker-status to list resbusd $y as a standby" 15 \
+		    rc_lists_standby "${RC_BROKER[$y]}"
+		st=$(rc_broker_status)
+	fi
 	rb_log "$st"
 }
 

@@ -14,15 +14,18 @@
 
 RC_MULTI_URL=0
 rc_setup sqlite-standby
+# The active broker's status page (a standby serves none).
+HTTP=127.0.0.1:$(rb_closed_port)
+RB_SERVER_EXTRA+=$'\n'"http_listen: \"$HTTP\""
+rb_server_yaml
 rc_pools_cl
 DB=$RB_TMP/db.sqlite
 
 # Notes when broker X has a descriptor open for writing on the database
 # or its journal (the lock file aside).  Not a failure: a standby may keep
 # the store open to take over quickly; that it writes nothing shows in the
-# lock, its log and the checks.  (Worth knowing, though: a standby that
-# opens the store before it holds the lock also runs the schema's
-# migrations before it.)
+# lock, its log and the checks (it migrates the schema only once it holds
+# the lock).
 no_write_fd() {
 	local pid=${RC_BROKER[$1]} fd target flags
 	for fd in /proc/"$pid"/fd/*; do
@@ -63,6 +66,13 @@ standby_checks() {
 	rb_assert_match "pid ${RC_BROKER[$x]} " "$(cat "$DB.lock")" "$DB.lock"
 	no_write_fd "$y"
 	one_consumer
+	# The active one lists it, on the status page and in /metrics too.
+	rb_wait_for "broker-status to list resbusd $y as a standby" 15 \
+	    rc_lists_standby "${RC_BROKER[$y]}"
+	rb_assert_match "Standby brokers: pid ${RC_BROKER[$y]} on " \
+	    "$(curl -sf "http://$HTTP/")" "the status page"
+	rb_assert_match "^resbus_broker_standbys 1\$" \
+	    "$(curl -sf "http://$HTTP/metrics")" "/metrics"
 }
 
 rc_start_worker 1

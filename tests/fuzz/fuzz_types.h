@@ -31,6 +31,7 @@ static const ProtobufCMessageDescriptor *const fuzz_types[] = {
 	&resbus__v1__cancel__descriptor,
 	&resbus__v1__control_request__descriptor,
 	&resbus__v1__control_reply__descriptor,
+	&resbus__v1__broker_standby__descriptor,
 };
 #define FUZZ_NTYPES (sizeof(fuzz_types) / sizeof(fuzz_types[0]))
 

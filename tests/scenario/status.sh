@@ -1,7 +1,9 @@
 #!/bin/bash
 # The faces of resbusd: the status page, the JSON API and the Prometheus
 # metrics served on http_listen, seen by curl and by a real headless
-# Chromium; no secret from a pool's commands on any of them; and the
+# Chromium; the history of the last minutes on the page (SVG charts with
+# data in them) and in /api/v1/history, sampled every second here; no
+# secret from a pool's commands on any of them; and the
 # fedora-messaging-style JSON notifications, seen by a real AMQP consumer
 # with their properties and headers.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -23,6 +25,7 @@ port=$(rb_closed_port)
 BASE="http://127.0.0.1:$port"
 PREFIX="org.resbus.test$$"
 RB_SERVER_EXTRA="http_listen: \"127.0.0.1:$port\"
+history_interval_s: 1
 notify_topic_prefix: $PREFIX"
 rb_server_yaml
 SECRET=s3cr3t-value
@@ -41,7 +44,7 @@ web:
       priority: 5
 spare:
   max: 1
-  cmd_new: "TOKEN=$SECRET @DRIVERDIR@/new"
+  cmd_new: "TOKEN=$SECRET RESBUS_LOCAL_DELAY=2 @DRIVERDIR@/new"
   cmd_delete: "TOKEN=$SECRET @DRIVERDIR@/delete"
   tags_on_demand:
     - huge
@@ -191,6 +194,121 @@ if grep -l -e "$SECRET" -e 'TOKEN=' -e "$RB_DRIVERDIR" "$D"/*; then
 	rb_fail "a page shows a pool's command"
 fi
 
+# ---- (b2) the history: charts and /api/v1/history -------------------------
+# Two tickets for spare's on-demand tag: the first waits for a start of
+# 2 s, the second for the first to let go (spare's max is 1).
+h1=$(rb_resbus ticket --tag huge) || rb_fail "resbus ticket failed ($?)"
+h2=$(rb_resbus ticket --tag huge) || rb_fail "resbus ticket failed ($?)"
+rb_resbus ticket-wait "$h1" --timeout 60 >/dev/null ||
+    rb_fail "resbus ticket-wait $h1 failed ($?)"
+# waited_samples KEY N: /api/v1/history has N samples with tickets of
+# tag set KEY waiting.
+waited_samples() {
+	curl -s --max-time 10 "$BASE/api/v1/history" >"$D/history-poll.json" &&
+	    python3 - "$D/history-poll.json" "$1" "$2" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+s = [w for w in doc["waiting"] if w["key"] == sys.argv[2]]
+assert s and sum(1 for v in s[0]["values"] if v > 0) >= int(sys.argv[3])
+EOF
+}
+# holding_while_waiting: the last sample saw the first ticket's resource
+# taken and the second ticket waiting.
+holding_while_waiting() {
+	curl -s --max-time 10 "$BASE/api/v1/history" >"$D/history-poll.json" &&
+	    python3 - "$D/history-poll.json" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+spare = [r for r in doc["resources"] if r["pool"] == "spare"][0]
+huge = [w for w in doc["waiting"] if w["key"] == "huge"][0]
+assert spare["taken"][-1] == 1 and huge["values"][-1] == 1
+EOF
+}
+rb_wait_for "three samples with ticket $h2 waiting" 30 waited_samples huge 3
+rb_wait_for "a sample with ticket $h1 served and $h2 waiting" 30 \
+    holding_while_waiting
+rb_resbus ticket-close "$h1" || rb_fail "resbus ticket-close $h1 failed ($?)"
+rb_resbus ticket-wait "$h2" --timeout 60 >/dev/null ||
+    rb_fail "resbus ticket-wait $h2 failed ($?)"
+rb_resbus ticket-close "$h2" || rb_fail "resbus ticket-close $h2 failed ($?)"
+# samples_after MS: a sample was taken after MS (Unix time in ms).
+samples_after() {
+	curl -s --max-time 10 "$BASE/api/v1/history" >"$D/history-poll.json" &&
+	    python3 -c 'import json, sys
+assert json.load(open(sys.argv[1]))["times_ms"][-1] > int(sys.argv[2])' \
+	    "$D/history-poll.json" "$1"
+}
+rb_wait_for "a sample after ticket $h2 was closed" 30 \
+    samples_after "$(($(date +%s%3N) + 1000))"
+fetch /api/v1/history "$D/history.json"
+fetch / "$D/index-history.html"
+python3 - "$D/history.json" "$D/index-history.html" <<'EOF' ||
+import json, re, sys
+doc = json.load(open(sys.argv[1]))
+page = open(sys.argv[2]).read()
+assert doc["interval_seconds"] == 1 and doc["capacity"] == 360, doc
+assert doc["max_tagsets"] == 16 and doc["max_pools"] == 16, doc
+n = doc["samples"]
+assert 5 <= n <= 360 and len(doc["times_ms"]) == n, doc
+t = doc["times_ms"]
+assert all(a < b for a, b in zip(t, t[1:])), t
+# Tickets waiting: huge's two waited; the web ticket was served at once.
+waiting = {w["key"]: w for w in doc["waiting"]}
+assert "huge" in waiting, doc["waiting"]
+huge = waiting["huge"]
+assert huge["tags"] == ["huge"] and huge["other"] is False, huge
+assert len(huge["values"]) == n and max(huge["values"]) == 2, huge
+assert huge["values"][-1] == 0, huge  # both got a resource
+# Resources per pool and state.
+res = {r["pool"]: r for r in doc["resources"]}
+assert set(res) == {"web", "spare", "fragile"}, res
+states = ("starting", "free", "released", "taken", "releasing", "deleting")
+for r in res.values():
+    assert all(len(r[s]) == n for s in states) and r["other"] is False, r
+assert res["web"]["taken"][-1] == 1, res["web"]  # the first ticket's
+assert max(res["spare"]["starting"]) == 1, res["spare"]
+assert max(res["spare"]["taken"]) == 1, res["spare"]
+# Time to READY: the web ticket at once, huge's first after a 2 s start,
+# its second after that and another start (or a reuse).
+ready = doc["ready"]
+assert sum(ready["count"]) == 3, ready
+for c, p, m in zip(ready["count"], ready["p50_seconds"], ready["max_seconds"]):
+    assert (c == 0) == (p is None) == (m is None), ready
+    assert c == 0 or 0 <= p <= m, ready
+assert max(m for m in ready["max_seconds"] if m is not None) >= 2, ready
+# The page draws the same: one path per series, with points in them.
+def chart(cid):
+    m = re.search(r'<figure class="chart" id="%s">(.*?)</figure>' % cid,
+                  page, re.S)
+    assert m, "no chart %s" % cid
+    return m.group(1)
+def path(body, series):
+    m = re.search(r'<path class="series" data-series="%s"[^>]* d="([^"]*)"'
+                  % re.escape(series), body)
+    assert m, "no path %s in %s" % (series, body)
+    d = m.group(1)
+    assert d.startswith("M") and len(re.findall(r"[MHV]", d)) >= 3, d
+    return d
+w = chart("chart-waiting")
+assert w.count('class="series"') == len(doc["waiting"]), w
+d = path(w, "huge")
+# The line rose to 2, the top of the axis (y 8.0), and fell back to 0
+# (y 128.0).
+assert ">2</text>" in w and "V8.0" in d and "V128.0" in d, d
+r = chart("chart-ready")
+path(r, "median")
+path(r, "max")
+p = chart("chart-pool-spare")
+path(p, "starting")
+path(p, "taken")
+path(chart("chart-pool-web"), "taken")
+assert '<a href="/api/v1/history">' in page
+assert "<script" not in page.lower()
+EOF
+    rb_fail "history: $(cat "$D/history.json")"
+rb_log "history: $(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["samples"])' "$D/history.json") samples, charts with data"
+
 # ---- (c) a real browser renders the page -----------------------------------
 chrome() {
 	timeout -k 5 120 chromium --headless --no-sandbox --disable-gpu \
@@ -204,6 +322,10 @@ dom=$(cat "$D/dom.html")
 rb_assert_match '<td>web</td>' "$dom" "rendered DOM: pool"
 rb_assert_match ">$rname</a>" "$dom" "rendered DOM: resource"
 rb_assert_match '<h1>resbus status</h1>' "$dom" "rendered DOM: title"
+# The charts are in the rendered page, drawn from the samples.
+rb_assert_match '<figure class="chart" id="chart-waiting">' "$dom" "rendered DOM: chart"
+rb_assert_match '<path class="series" data-series="huge"[^>]* d="M' "$dom" \
+    "rendered DOM: the waiting tickets' line"
 chrome --screenshot="$RB_TMP/status.png" --window-size=1280,900 "$BASE/" \
     >"$RB_TMP/chrome-shot.out" 2>&1 ||
     rb_fail "chromium --screenshot failed: $(tail -5 "$RB_TMP/chrome-shot.out")"

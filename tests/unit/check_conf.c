@@ -248,6 +248,8 @@ START_TEST(test_server_defaults)
 	ck_assert_int_eq(s->max_tagsets, 10000);
 	ck_assert_int_eq(s->tagset_idle_s, 86400);
 	ck_assert_int_eq(s->max_redeliveries, 3);
+	/* the status page's history: one sample a minute */
+	ck_assert_int_eq(s->history_interval_s, 60);
 	conf_server_free(s);
 }
 END_TEST
@@ -450,7 +452,8 @@ START_TEST(test_server_bounds)
 	    "max_open_tickets_per_owner: 50\n"
 	    "max_tagsets: 0\n"
 	    "tagset_idle_s: 600\n"
-	    "max_redeliveries: 7\n",
+	    "max_redeliveries: 7\n"
+	    "history_interval_s: 1\n",
 	    &path);
 	ck_assert_msg(s != NULL, "%s", err);
 	ck_assert(s->workers_set);
@@ -461,6 +464,7 @@ START_TEST(test_server_bounds)
 	ck_assert_int_eq(s->max_tagsets, 0); /* no cap */
 	ck_assert_int_eq(s->tagset_idle_s, 600);
 	ck_assert_int_eq(s->max_redeliveries, 7);
+	ck_assert_int_eq(s->history_interval_s, 1);
 	conf_server_free(s);
 	unlink(path);
 	free(path);
@@ -503,6 +507,9 @@ static const struct bad_text bad_texts[] = {
 	{ 0, "max_redeliveries: 0\n",
 	    "1:19: max_redeliveries: expected an integer between 1 and "
 	    "1000000, got \"0\"" },
+	{ 0, "history_interval_s: 0\n",
+	    "1:21: history_interval_s: expected an integer between 1 and "
+	    "3600, got \"0\"" },
 	{ 1, "broker_users: []\n",
 	    "1:15: broker_users: must list at least one item" },
 	{ 1, "broker_users: broker\n",
