@@ -729,8 +729,8 @@ reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 
 /*
  * Whether DC's sender may act on the ticket V shows: its owner, the
- * delegate that took it for the owner, and admins may; anyone else is told so (the ticket's existence is no
- * secret, its resource is).
+ * delegate that took it for the owner, and admins may; anyone else is
+ * told so (the ticket's existence is no secret, its resource is).
  */
 static bool
 ticket_allowed(struct broker *b, struct delivery_ctx *dc,

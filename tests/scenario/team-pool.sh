@@ -76,6 +76,12 @@ logdir: "$TEAMDIR/logs"
 broker_users: [guest]
 EOF
 
+# A worker told to serve it with the broker's file has no commands for it.
+out=$(timeout 30 "$RB_WORKER" --config-dir "$RB_CONF" --pool team 2>&1)
+rb_assert_eq 1 "$?" "exit status of resbus-worker --pool team"
+rb_assert_match "pools.yaml: pool 'team' has worker: external, no commands to serve it with" \
+    "$out" "resbus-worker --pool team"
+
 rb_start_worker
 rb_start_broker
 grep -q "pool team: worker: external in $RB_CONF/pools.yaml, not served here" \
