@@ -7,8 +7,9 @@
 # space or one of 129 bytes.  bob's ticket for alice is hers: it counts
 # in her per-owner limit of 1, her second waits, and mallory may not
 # close it.
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
+# shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 # shellcheck source=tests/hostile/lib.sh

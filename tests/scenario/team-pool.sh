@@ -8,9 +8,9 @@
 # RabbitMQ user of its own limited to resbus.pool.team, a worker.yaml and
 # a pools.yaml with the commands -- then serves it: its cmd_new runs with
 # the team's environment and logs into the team's log directory.
-[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
 
