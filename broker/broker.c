@@ -649,7 +649,7 @@ reply_update(struct broker *b, const char *reply_to,
 
 static void
 reply_stored(void *arg, int found, const char *state, const char *owner,
-    const void *data, size_t data_len)
+    const char *delegate, const void *data, size_t data_len)
 {
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	Resbus__V1__Error e = RESBUS__V1__ERROR__INIT;
@@ -661,9 +661,11 @@ reply_stored(void *arg, int found, const char *state, const char *owner,
 	if (found == 1) {
 		u.state = msg_ticket_state_parse(state);
 		u.assigned = data != NULL;
-		/* The resource's data is for the owner and admins. */
+		/* The resource's data is for the owner, the delegate that
+		 * took the ticket for the owner, and admins. */
 		if (rt->admin ||
-		    (owner != NULL && strcmp(owner, rt->user) == 0)) {
+		    (owner != NULL && strcmp(owner, rt->user) == 0) ||
+		    (delegate != NULL && strcmp(delegate, rt->user) == 0)) {
 			u.output.data = (uint8_t *)data;
 			u.output.len = data_len;
 		}
@@ -1473,7 +1475,8 @@ broker_on_standby(struct bus *bus, const struct bus_delivery *d, void *arg)
 /* The answer to the lease's keep-alive query: nothing to do. */
 static void
 broker_lease_answer(void *arg, int found, const char *state,
-    const char *owner, const void *data, size_t data_len)
+    const char *owner, const char *delegate, const void *data,
+    size_t data_len)
 {
 }
 

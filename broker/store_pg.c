@@ -202,7 +202,7 @@ static const struct {
     [ST_FENCE] = {"resbus_fence", "SELECT resbus_fence($1)", 1,
 	{PG_OID_INT8}},
     [ST_GET_TICKET] = {"resbus_get_ticket",
-	"SELECT t.state, r.data, t.owner FROM tickets t "
+	"SELECT t.state, r.data, t.owner, t.delegate FROM tickets t "
 	"LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = $1",
 	1, {PG_OID_INT8}},
 };
@@ -664,7 +664,7 @@ pg_pending_fail(const struct pg_pending *e)
 	if (e->kind == PG_PENDING_COMMIT)
 		e->done(e->arg, false);
 	else if (e->kind == PG_PENDING_GET_TICKET)
-		e->ticket_fn(e->arg, -1, NULL, NULL, NULL, 0);
+		e->ticket_fn(e->arg, -1, NULL, NULL, NULL, NULL, 0);
 }
 
 /*
@@ -1098,7 +1098,7 @@ pg_get_ticket(struct store *s, uint64_t id, store_ticket_fn *fn, void *arg)
 
 	if (pg_running(p, "get ticket") == -1 ||
 	    (!p->txn && pg_segment(p) == -1)) {
-		fn(arg, -1, NULL, NULL, NULL, 0);
+		fn(arg, -1, NULL, NULL, NULL, NULL, 0);
 		return -1;
 	}
 	pg_param_int8(&pp, (int64_t)id);
@@ -1135,14 +1135,16 @@ pg_result(struct store_pg *p, const struct pg_pending *e, PGresult *res)
 		e->done(e->arg, ok);
 		break;
 	case PG_PENDING_GET_TICKET:
-		if (status != PGRES_TUPLES_OK || PQnfields(res) != 3)
-			e->ticket_fn(e->arg, -1, NULL, NULL, NULL, 0);
+		if (status != PGRES_TUPLES_OK || PQnfields(res) != 4)
+			e->ticket_fn(e->arg, -1, NULL, NULL, NULL, NULL, 0);
 		else if (PQntuples(res) == 0)
-			e->ticket_fn(e->arg, 0, NULL, NULL, NULL, 0);
+			e->ticket_fn(e->arg, 0, NULL, NULL, NULL, NULL, 0);
 		else
 			e->ticket_fn(e->arg, 1, PQgetvalue(res, 0, 0),
 			    PQgetisnull(res, 0, 2) ? NULL
 						   : PQgetvalue(res, 0, 2),
+			    PQgetisnull(res, 0, 3) ? NULL
+						   : PQgetvalue(res, 0, 3),
 			    PQgetisnull(res, 0, 1) ? NULL
 						   : PQgetvalue(res, 0, 1),
 			    (size_t)PQgetlength(res, 0, 1));

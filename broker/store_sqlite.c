@@ -114,7 +114,8 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	[ST_DEL_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
 	[ST_DEL_META] = "DELETE FROM meta WHERE key = ?1",
 	[ST_DEL_TAGSET] = "DELETE FROM tagsets WHERE key = ?1",
-	[ST_GET_TICKET] = "SELECT t.state, r.data, t.owner FROM tickets t "
+	[ST_GET_TICKET] = "SELECT t.state, r.data, t.owner, t.delegate "
+	    "FROM tickets t "
 	    "LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = ?1",
 };
 
@@ -518,13 +519,14 @@ sq_get_ticket(struct store *s, uint64_t id, store_ticket_fn *fn, void *arg)
 	if (rc == SQLITE_ROW)
 		fn(arg, 1, (const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
 		    sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL :
 		    sqlite3_column_blob(st, 1) ? sqlite3_column_blob(st, 1) : "",
 		    (size_t)sqlite3_column_bytes(st, 1));
 	else if (rc == SQLITE_DONE)
-		fn(arg, 0, NULL, NULL, NULL, 0);
+		fn(arg, 0, NULL, NULL, NULL, NULL, 0);
 	else
-		fn(arg, -1, NULL, NULL, NULL, 0);
+		fn(arg, -1, NULL, NULL, NULL, NULL, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
 	    sq_fail(q, "get ticket");

@@ -140,6 +140,12 @@ as_delegate ticket-wait "$a2" --timeout 60 >/dev/null ||
     rb_fail "ticket-wait $a2 (alice's second) after her first closed failed ($?)"
 as_delegate ticket-close "$a2" || rb_fail "ticket-close $a2 failed"
 as_delegate ticket-close "$b1" || rb_fail "ticket-close $b1 failed"
+# A closed ticket is answered from the store: the delegate still gets the
+# resource's data, someone else does not.
+out=$(as_delegate ticket-check "$b1" 2>/dev/null)
+rb_assert_eq "$data" "$out" "the data of bob's closed ticket, to the delegate"
+out=$(rb_resbus --amqp-url "$OTHER_URL" ticket-check "$b1" 2>/dev/null)
+rb_assert_eq "" "$out" "the data of bob's closed ticket, to another user"
 # Someone else may not close the delegate's tickets.
 t=$(as_delegate ticket --tag big --owner bob) || rb_fail "ticket for bob failed"
 err=$(rb_resbus --amqp-url "$OTHER_URL" ticket-close "$t" 2>&1)
