@@ -432,8 +432,12 @@ tix_deliver(struct bus *bus, const struct bus_delivery *d, void *arg)
 
 			x->ready_id[i] = u->ticket_id;
 			x->ready_us[i] = t;
-		} else
+		} else if (d->correlation_id != NULL &&
+		    d->correlation_id[0] != '\0') {
+			/* The answer to the close; the update pushed when
+			 * the ticket became READY carries no correlation id. */
 			x->close_done = true;
+		}
 	}
 	msg_free(m);
 }

@@ -44,12 +44,13 @@ CLUSTER_UP=
 # TicketQuery, its TicketUpdate reply, the ticket.<id>.ready event,
 # TicketClose, its TicketUpdate reply, the ticket.<id>.closed event, the
 # Delete job, its DeleteResult, the Allocate job of the replacement, its
-# AllocateResult.  (Plus the acks and confirms, not counted; a wait binds
+# AllocateResult, and the TicketUpdate pushed to the reply queue of the
+# request when the ticket became READY.  (Plus the acks and confirms, not counted; a wait binds
 # the ticket's events only when its query finds no resource yet.)
 # With notifications on (server.yaml's default), six more: the JSON
 # notifications ticket.open, ticket.ready, ticket.closed, resource.deleted,
 # resource.starting and resource.up (counted in resbusd's debug log).
-MSGS_PER_CYCLE=18
+MSGS_PER_CYCLE=19
 
 for f in "$RBBENCH" "$SCHED_STEP" "$B/resbusd" "$B/resbus-worker"; do
 	[ -x "$f" ] || { echo "bench: $f is missing: run 'make bench'" >&2; exit 1; }
@@ -395,7 +396,7 @@ phase_cycles() {
 		    "$((c1[2] - c0[2])) / $span" | xargs printf '%.2f')" \
 		    "of $(nproc)" "-" "-" "-"
 	done
-	row "messages per cycle (12 + 6 notifications)" "$MSGS_PER_CYCLE" "-" "-" "-" "-"
+	row "messages per cycle (13 + 6 notifications)" "$MSGS_PER_CYCLE" "-" "-" "-" "-"
 }
 
 # ---- one scheduling step -------------------------------------------------

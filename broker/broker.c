@@ -197,6 +197,7 @@ struct delivery_ctx {
 	const struct bus_delivery *d;
 	bool ack_later;
 	const char *dead;            /* refused as invalid: dead-letter it */
+	char why[512];               /* what dead may point to */
 };
 
 static void
@@ -580,22 +581,41 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	struct broker *b = ctx;
 	struct delivery_ctx *dc = arg;
 	struct sched_ticket_req tr;
-	char err[512], *key, *labels = NULL, *idem;
+	char err[512], *key = NULL, *labels = NULL, *idem;
 	uint64_t id;
 
-	if (ticket_request_check(req, dc->d, &key, &labels, err,
-	    sizeof(err)) == -1) {
+	/*
+	 * Without a reply queue nobody would learn the ticket's ID, and its
+	 * resource would be held for nobody: refused, kept in resbus.dead.
+	 */
+	if (dc->d->reply_to == NULL || dc->d->reply_to[0] == '\0')
+		snprintf(err, sizeof(err), "a TicketRequest needs the AMQP "
+		    "reply_to property");
+	/* It is kept with the ticket: text, as the store takes it. */
+	else if (!msg_utf8_valid(dc->d->reply_to, strlen(dc->d->reply_to)))
+		snprintf(err, sizeof(err), "reply_to is not valid UTF-8");
+	else if (ticket_request_check(req, dc->d, &key, &labels, err,
+	    sizeof(err)) == 0)
+		err[0] = '\0';
+	if (err[0] != '\0') {
 		broker_reply_error(b, dc->d, err);
-		dc->dead = "invalid ticket request";
-		log_info("ticket request refused: %s", err);
+		snprintf(dc->why, sizeof(dc->why), "invalid ticket request: %s",
+		    err);
+		dc->dead = dc->why;
+		log_warnx("ticket request from user \"%.64s\" via %.200s "
+		    "refused: %s", dc->d->user_id, dc->d->routing_key ?
+		    dc->d->routing_key : "", err);
 		return;
 	}
 	memset(&tr, 0, sizeof(tr));
 	if (ticket_owner(b, req, dc->d->user_id, &tr.owner, &tr.delegate, err,
 	    sizeof(err)) == -1) {
 		broker_reply_error(b, dc->d, err);
-		dc->dead = "ticket request naming an owner refused";
-		log_info("ticket request refused: %s", err);
+		snprintf(dc->why, sizeof(dc->why), "ticket request naming an "
+		    "owner refused: %s", err);
+		dc->dead = dc->why;
+		log_warnx("ticket request from user \"%.64s\" refused: %s",
+		    dc->d->user_id, err);
 		free(labels);
 		free(key);
 		return;
@@ -609,6 +629,7 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	tr.lease_s = req->lease_s;
 	tr.deadline_ms = req->deadline_ms;
 	tr.refuse_unprovidable = req->refuse_unprovidable;
+	tr.reply_to = dc->d->reply_to;
 	if (sched_ticket_new(b->sched, &tr, &id, err, sizeof(err)) == -1) {
 		log_info("ticket request for %s refused: %s", key, err);
 		broker_reply_error(b, dc->d, err);
@@ -618,6 +639,8 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		acc.ticket_id = id;
 		acc.idempotency_key = req->idempotency_key;
 		broker_reply(b, dc->d, &acc.base);
+		/* A retry of a request whose ticket is served already. */
+		sched_ticket_reply(b->sched, id);
 	}
 	free(idem);
 	free(labels);
@@ -703,6 +726,11 @@ update_from_view(Resbus__V1__TicketUpdate *u,
 	if (v->owner != NULL)
 		u->owner = (char *)v->owner;
 	u->created_ms = v->created_ms;
+	u->resource_id = v->resource_id;
+	if (v->resource_name != NULL)
+		u->resource_name = (char *)v->resource_name;
+	if (v->resource_pool != NULL)
+		u->resource_pool = (char *)v->resource_pool;
 }
 
 /*
@@ -1637,10 +1665,36 @@ control_status(void *ctx)
 static void
 broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
+	Resbus__V1__ControlReply r = RESBUS__V1__CONTROL_REPLY__INIT;
 	struct broker *b = arg;
 	struct control_ops ops = { control_reply, control_reload, b,
 		control_is_admin, control_status };
+	const char *name = resbus__v1__control_request__descriptor.name;
+	char err[256];
 
+	/*
+	 * Refused like the other queues' messages (logged, dead-lettered),
+	 * but answered with the ControlReply a control client waits for.
+	 */
+	err[0] = '\0';
+	if (d->type == NULL || d->type[0] == '\0')
+		snprintf(err, sizeof(err), "no type property");
+	else if (strcmp(d->type, name) != 0)
+		snprintf(err, sizeof(err), "a message of type \"%.80s\" is not "
+		    "taken here", d->type);
+	else if (d->user_id == NULL || d->user_id[0] == '\0')
+		snprintf(err, sizeof(err), "a request needs the AMQP user_id "
+		    "property");
+	if (err[0] != '\0') {
+		log_warnx("refused a message of type \"%.80s\" from user "
+		    "\"%.64s\" on the control queue: %s", d->type ? d->type :
+		    "", d->user_id ? d->user_id : "", err);
+		r.error = err;
+		broker_reply(b, d, &r.base);
+		broker_dead_letter(b, d, err);
+		broker_ack(b, d->delivery_tag);
+		return;
+	}
 	control_handle(b->sched, b->server, d, &ops);
 	sched_touch(b->sched);
 	broker_ack(b, d->delivery_tag);

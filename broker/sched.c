@@ -94,6 +94,7 @@ enum pool_list {
 };
 
 #define REUSE_BONUS 500              /* resalloc's REUSED_RESOURCE_PRIORITY */
+#define POOL_BACKOFF_MAX_MS 60000     /* the longest wait after failed starts */
 
 struct counter_value {
 	char *name;
@@ -214,6 +215,7 @@ struct ticket {
 	uint32_t lease_s;
 	int64_t deadline_ms;
 	const char *closed_reason;           /* static text, or NULL */
+	char *reply_to;                      /* hears READY/FAILED, or NULL */
 	struct pool *charged;                /* counted in limits for this pool */
 	struct pool *avoid;                  /* its start failed there */
 	ev_timer lease_timer;                /* the holder must renew by then */
@@ -760,6 +762,7 @@ put_ticket(struct sched *s, const struct ticket *t)
 		.lease_s = (int32_t)t->lease_s,
 		.deadline_ms = t->deadline_ms,
 		.closed_reason = t->closed_reason,
+		.reply_to = t->reply_to,
 		.delegate = t->delegate,
 	};
 
@@ -1724,6 +1727,38 @@ observe_resource(struct sched *s, const struct resource *r, const char *what)
 		resource_view(r, observe_resource_view, &oc);
 }
 
+/*
+ * Tells the reply queue of the request that made T, if it named one,
+ * that T is READY or FAILED, with its resource's ID, name and data: the
+ * queue is its owner's.  Through the outbox, like the events, so that it
+ * survives a restart; RabbitMQ drops it if the queue is gone by then, and
+ * the state is in the store and on the event exchange anyway.
+ */
+static void
+ticket_reply(struct sched *s, const struct ticket *t)
+{
+	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
+	struct sched_ticket_view v;
+
+	if (t->reply_to == NULL ||
+	    (t->state != TICKET_READY && t->state != TICKET_FAILED) ||
+	    sched_ticket_view(s, t->id, &v) == 0)
+		return;
+	u.ticket_id = v.id;
+	u.state = v.state;
+	u.assigned = v.assigned;
+	u.output.data = (uint8_t *)v.output;
+	u.output.len = v.output_len;
+	if (v.owner != NULL)
+		u.owner = (char *)v.owner;
+	u.resource_id = v.resource_id;
+	if (v.resource_name != NULL)
+		u.resource_name = (char *)v.resource_name;
+	if (v.resource_pool != NULL)
+		u.resource_pool = (char *)v.resource_pool;
+	s->ops.emit(s->ops.ctx, "", t->reply_to, &u.base);
+}
+
 static void
 ticket_emit(struct sched *s, const struct ticket *t)
 {
@@ -1746,6 +1781,7 @@ ticket_emit(struct sched *s, const struct ticket *t)
 	x = topo_event_exchange(s->prefix);
 	s->ops.emit(s->ops.ctx, x, key, &u.base);
 	free(x);
+	ticket_reply(s, t);
 	observe_ticket(s, t, ticket_state_words[t->state]);
 }
 
@@ -1763,6 +1799,7 @@ ticket_free(struct ticket *t)
 	free(t->delegate);
 	free(t->labels);
 	free(t->class_);
+	free(t->reply_to);
 	free(t);
 }
 
@@ -2235,6 +2272,7 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t->delegate = dup_or_null(row->delegate);
 	t->labels = dup_or_null(row->labels);
 	t->class_ = dup_or_null(row->class_);
+	t->reply_to = dup_or_null(row->reply_to);
 	ticket_bind(s, t, tagset_get(s, row->tagset, t->class_));
 	t->lease_s = row->lease_s > 0 ? (uint32_t)row->lease_s : 0;
 	t->deadline_ms = row->deadline_ms;
@@ -2512,6 +2550,15 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 
 	if (req->idem_key[0] != '\0' &&
 	    (t = RB_FIND(ticket_idems, &s->idems, &k)) != NULL) {
+		/* A retry: perhaps from a new connection, whose reply queue
+		 * is the one that hears the outcome now. */
+		if (req->reply_to != NULL && req->reply_to[0] != '\0' &&
+		    (t->reply_to == NULL ||
+		    strcmp(t->reply_to, req->reply_to) != 0)) {
+			free(t->reply_to);
+			t->reply_to = xstrdup(req->reply_to);
+			put_ticket(s, t);
+		}
 		*id = t->id;
 		return 0;
 	}
@@ -2545,6 +2592,8 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	t->delegate = dup_or_null(req->delegate);
 	t->labels = dup_or_null(req->labels);
 	t->class_ = dup_or_null(class_);
+	if (req->reply_to != NULL && req->reply_to[0] != '\0')
+		t->reply_to = xstrdup(req->reply_to);
 	ticket_bind(s, t, ts);
 	t->lease_s = req->lease_s;
 	t->deadline_ms = req->deadline_ms;
@@ -2599,13 +2648,31 @@ sched_ticket_renew(struct sched *s, uint64_t id)
 	return 1;
 }
 
+/*
+ * How long pool P waits after its last start while its starts fail: 1 s
+ * after one failure, doubling up to POOL_BACKOFF_MAX_MS, so that a
+ * cmd_new that fails at once is not run in a tight loop against a cloud's
+ * API while tickets wait.  A start that succeeds ends it.
+ */
+static int64_t
+pool_backoff_ms(const struct pool *p)
+{
+	unsigned n = p->fail_streak > 8 ? 8 : p->fail_streak;
+
+	if (n == 0)
+		return 0;
+	return (int64_t)1000 << (n - 1) < POOL_BACKOFF_MAX_MS ?
+	    (int64_t)1000 << (n - 1) : POOL_BACKOFF_MAX_MS;
+}
+
 /* Whether pool P may start a resource now; arms its delay timer if only
- * start_delay is in the way.  *why (may be NULL) says what stops it. */
+ * start_delay, or the wait after failed starts, is in the way.  *why (may
+ * be NULL) says what stops it. */
 static bool
 pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 {
 	const struct conf_pool *c = p->conf;
-	int64_t wait_ms;
+	int64_t wait_ms, delay_ms;
 
 	if (c == NULL) {
 		if (why)
@@ -2629,16 +2696,22 @@ pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 			    p->name, (long long)c->max_starting);
 		return false;
 	}
-	if (c->start_delay > 0 && p->last_start_ms != 0) {
-		wait_ms = p->last_start_ms + c->start_delay * 1000 -
-		    now_mono_ms();
+	delay_ms = c->start_delay * 1000;
+	if (p->fail_streak > 0 && pool_backoff_ms(p) > delay_ms)
+		delay_ms = pool_backoff_ms(p);
+	if (delay_ms > 0 && p->last_start_ms != 0) {
+		wait_ms = p->last_start_ms + delay_ms - now_mono_ms();
 		if (wait_ms > 0) {
 			if (!ev_is_active(&p->delay_timer)) {
 				ev_timer_set(&p->delay_timer,
 				    (double)wait_ms / 1000., 0.);
 				ev_timer_start(s->loop, &p->delay_timer);
 			}
-			if (why)
+			if (why && delay_ms > c->start_delay * 1000)
+				snprintf(why, len, "pool %s waits after %u "
+				    "failed starts (%lld ms left)", p->name,
+				    p->fail_streak, (long long)wait_ms);
+			else if (why)
 				snprintf(why, len, "pool %s in start_delay "
 				    "(%lld ms left)", p->name,
 				    (long long)wait_ms);
@@ -2713,8 +2786,20 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 	}
 	v->owner = t->owner;
 	v->created_ms = t->created_ms;
+	v->resource_id = t->resource_id;
+	v->resource_name = t->res_name;
+	v->resource_pool = t->res_pool;
 	v->delegate = t->delegate;
 	return 1;
+}
+
+void
+sched_ticket_reply(struct sched *s, uint64_t id)
+{
+	struct ticket *t = ticket_find(s, id);
+
+	if (t != NULL)
+		ticket_reply(s, t);
 }
 
 int

@@ -65,6 +65,9 @@ struct sched_ticket_view {
 	const char *waiting_reason;  /* borrowed, NULL when not waiting */
 	const char *owner;           /* borrowed, NULL if unknown */
 	int64_t created_ms;          /* wall clock */
+	uint64_t resource_id;        /* 0: none assigned */
+	const char *resource_name;   /* borrowed, NULL: none */
+	const char *resource_pool;   /* borrowed, NULL: none */
 	const char *delegate;        /* borrowed, NULL if none */
 };
 
@@ -108,15 +111,22 @@ struct sched_ticket_req {
 	const char *class_;          /* NULL or "" for the default */
 	uint32_t lease_s;            /* 0: no lease */
 	int64_t deadline_ms;         /* wall clock; 0: none */
+	const char *reply_to;        /* NULL or "": no reply queue */
 	bool refuse_unprovidable;    /* refuse tags no pool provides now */
 };
 
 /*
  * Records a ticket.  A known idempotency key returns the ticket made for
- * it before.  -1 with a message in ERR when a bound refuses it, or when
- * no configured pool provides its tags and refusal was asked for (by the
- * request or server.yaml's refuse_unprovidable); otherwise such a ticket
- * waits for a reload that adds a pool.
+ * it before; the retry's reply queue replaces the first one's (see
+ * sched_ticket_reply).  -1 with a message in ERR when a bound refuses it,
+ * or when no configured pool provides its tags and refusal was asked for
+ * (by the request or server.yaml's refuse_unprovidable); otherwise such
+ * a ticket waits for a reload that adds a pool.
+ *
+ * When the ticket becomes READY or FAILED, a TicketUpdate with its
+ * resource's ID, name and data goes to REQ->reply_to through the emit
+ * callback (the default exchange, routing key = the queue): durably,
+ * after the commit, and to nobody if the queue is gone by then.
  */
 int sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
     uint64_t *id, char *err, size_t errlen)
@@ -131,6 +141,11 @@ int sched_ticket_renew(struct sched *s, uint64_t id);
  */
 int sched_ticket_view(struct sched *s, uint64_t id,
     struct sched_ticket_view *v) __attribute__((warn_unused_result));
+/*
+ * Tells ticket ID's reply queue its outcome again if it is READY or
+ * FAILED (a retry of its request, after the retry's TicketAccepted).
+ */
+void sched_ticket_reply(struct sched *s, uint64_t id);
 /* Closes ticket ID if it is in memory: 1 closed now, 0 not in memory. */
 int sched_ticket_close(struct sched *s, uint64_t id);
 

@@ -35,7 +35,9 @@ struct store_ticket {
 	int32_t lease_s;             /* 0: no lease */
 	int64_t deadline_ms;         /* 0: none */
 	const char *closed_reason;   /* NULL unless resbus closed it */
-	/* schema 4 */
+	/* the reply queue of its request (SQLite schema 4, PostgreSQL 5) */
+	const char *reply_to;        /* may be NULL */
+	/* schema: SQLite 5, PostgreSQL 6 */
 	const char *delegate;        /* who took it for OWNER; may be NULL */
 };
 

@@ -118,7 +118,9 @@ static const char *const pg_migrations[] = {
     "(epoch %, this one has %)', cur, mine; "
     " END IF; "
     "END $$ LANGUAGE plpgsql;",
-    /* 5: the delegate that took a ticket for its owner */
+    /* 5: the reply queue that hears when a ticket is ready or failed */
+    "ALTER TABLE tickets ADD COLUMN reply_to TEXT;",
+    /* 6: the delegate that took a ticket for its owner */
     "ALTER TABLE tickets ADD COLUMN delegate TEXT;",
 };
 
@@ -160,15 +162,16 @@ static const struct {
     [ST_PUT_TICKET] = {"resbus_put_ticket",
 	"INSERT INTO tickets (id, idem_key, tagset, sandbox, state, "
 	"resource_id, created_ms, owner, labels, class, lease_s, deadline_ms, "
-	"closed_reason, delegate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-	"$10, $11, $12, $13, $14) "
+	"closed_reason, reply_to, delegate) VALUES ($1, $2, $3, $4, $5, $6, "
+	"$7, $8, $9, $10, $11, $12, $13, $14, $15) "
 	"ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
 	"resource_id = excluded.resource_id, "
-	"closed_reason = excluded.closed_reason",
-	14,
+	"closed_reason = excluded.closed_reason, "
+	"reply_to = excluded.reply_to",
+	15,
 	{PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
 	    PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
-	    PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT}},
+	    PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT}},
     [ST_PUT_RESOURCE] = {"resbus_put_resource",
 	"INSERT INTO resources (id, pool, name, state, ticket_id, "
 	"id_in_pool, data, created_ms, sandbox, sandboxed_since_ms, "
@@ -519,8 +522,9 @@ pg_load(struct store *s, const struct store_loader *l)
 		14, {8, 0, 0, 0, 8, 4, 0, 8, 0, 8, 8, 4, 4, 0}},
 	    {"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
 	     "created_ms, owner, labels, class, lease_s, deadline_ms, "
-	     "delegate FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
-		13, {8, 0, 0, 0, 0, 8, 8, 0, 0, 0, 4, 8, 0}},
+	     "reply_to, delegate "
+	     "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		14, {8, 0, 0, 0, 0, 8, 8, 0, 0, 0, 4, 8, 0, 0}},
 	    {"SELECT id, exchange, routing_key, type, body FROM outbox "
 	     "ORDER BY id",
 		5, {8, 0, 0, 0, 0}},
@@ -596,7 +600,8 @@ pg_load(struct store *s, const struct store_loader *l)
 				    .class_ = pg_text(res, row, 9),
 				    .lease_s = (int32_t)pg_int(res, row, 10),
 				    .deadline_ms = pg_int(res, row, 11),
-				    .delegate = pg_text(res, row, 12),
+				    .reply_to = pg_text(res, row, 12),
+				    .delegate = pg_text(res, row, 13),
 				};
 				l->ticket(l->arg, &t);
 			} else {
@@ -917,6 +922,7 @@ pg_put_ticket(struct store *s, const struct store_ticket *t)
 	pg_param_int(&pp, t->lease_s, 4);
 	pg_param_int8(&pp, t->deadline_ms);
 	pg_param_text(&pp, t->closed_reason);
+	pg_param_text(&pp, t->reply_to);
 	pg_param_text(&pp, t->delegate);
 	return pg_write(to_pg(s), ST_PUT_TICKET, &pp);
 }

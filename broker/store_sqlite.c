@@ -69,7 +69,9 @@ static const char *const sqlite_migrations[] = {
 	"ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tickets ADD COLUMN deadline_ms INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
-	/* 4: the delegate that took a ticket for its owner */
+	/* 4: the reply queue that hears when a ticket is ready or failed */
+	"ALTER TABLE tickets ADD COLUMN reply_to TEXT;",
+	/* 5: the delegate that took a ticket for its owner */
 	"ALTER TABLE tickets ADD COLUMN delegate TEXT;",
 };
 
@@ -92,11 +94,12 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	[ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
 	[ST_PUT_TICKET] = "INSERT INTO tickets (id, idem_key, tagset, sandbox, "
 	    "state, resource_id, created_ms, owner, labels, class, lease_s, "
-	    "deadline_ms, closed_reason, delegate) VALUES (?1, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+	    "deadline_ms, closed_reason, reply_to, delegate) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
 	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
 	    "resource_id = excluded.resource_id, "
-	    "closed_reason = excluded.closed_reason",
+	    "closed_reason = excluded.closed_reason, "
+	    "reply_to = excluded.reply_to",
 	[ST_PUT_RESOURCE] = "INSERT INTO resources (id, pool, name, state, "
 	    "ticket_id, id_in_pool, data, created_ms, sandbox, "
 	    "sandboxed_since_ms, released_at_ms, releases, check_failed, "
@@ -435,7 +438,8 @@ sq_put_ticket(struct store *s, const struct store_ticket *t)
 	sqlite3_bind_int(st, 11, t->lease_s);
 	sqlite3_bind_int64(st, 12, t->deadline_ms);
 	sq_bind_text(st, 13, t->closed_reason);
-	sq_bind_text(st, 14, t->delegate);
+	sq_bind_text(st, 14, t->reply_to);
+	sq_bind_text(st, 15, t->delegate);
 	return sq_run(q, ST_PUT_TICKET, "put ticket");
 }
 
@@ -563,7 +567,8 @@ sq_load(struct store *s, const struct store_loader *l)
 		"FROM resources WHERE state <> 'ENDED' ORDER BY id",
 		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
 		"created_ms, owner, labels, class, lease_s, deadline_ms, "
-		"delegate FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		"reply_to, delegate "
+		"FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
 		"SELECT id, exchange, routing_key, type, body FROM outbox "
 		"ORDER BY id",
 	};
@@ -619,7 +624,8 @@ sq_load(struct store *s, const struct store_loader *l)
 					.class_ = COL_TEXT(9),
 					.lease_s = sqlite3_column_int(st, 10),
 					.deadline_ms = sqlite3_column_int64(st, 11),
-					.delegate = COL_TEXT(12),
+					.reply_to = COL_TEXT(12),
+					.delegate = COL_TEXT(13),
 				};
 				l->ticket(l->arg, &t);
 			} else {

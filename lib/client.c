@@ -6,7 +6,9 @@
  * publish a request carrying reply_to and a fresh correlation_id, then
  * poll the connection until the reply with that correlation_id arrives
  * or the deadline passes.  Replies to other correlation ids (answers to
- * an earlier call that timed out) are dropped.
+ * an earlier call that timed out) are dropped, and so is the TicketUpdate
+ * resbusd pushes, without a correlation id, when a ticket this client
+ * took becomes READY or FAILED: a wait asks resbusd itself.
  *
  * The client makes sure the core topology exists (topo_ensure_core: a
  * passive look first, as a client of the permissions recipe may not

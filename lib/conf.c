@@ -2211,3 +2211,36 @@ conf_tag_on_demand(const struct conf_pool *pool, const char *tag)
 			return true;
 	return false;
 }
+
+/* Adds the names of the N keys of K, and of their elements' keys. */
+static size_t
+keys_walk(const struct conf_key *k, size_t n, const char **names, size_t max,
+    size_t have)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (have < max)
+			names[have] = k[i].name;
+		have++;
+		if (k[i].sub != NULL)
+			have = keys_walk(k[i].sub, k[i].nsub, names, max, have);
+	}
+	return have;
+}
+
+size_t
+conf_file_keys(const char *file, const char **names, size_t max)
+{
+	size_t n = 0;
+
+	if (strcmp(file, "server") == 0) {
+		n = keys_walk(server_keys, NKEYS(server_keys), names, max, 0);
+	} else if (strcmp(file, "pools") == 0) {
+		n = keys_walk(pool_keys, NKEYS(pool_keys), names, max, 0);
+		n = keys_walk(tag_keys, NKEYS(tag_keys), names, max, n);
+	} else if (strcmp(file, "worker") == 0) {
+		n = keys_walk(worker_keys, NKEYS(worker_keys), names, max, 0);
+	}
+	return n;
+}

@@ -219,4 +219,12 @@ const char *conf_dir_pick(const char *option);
 struct conf_server *conf_server_load_dir(const char *option, char *err,
     size_t errlen);
 
+/*
+ * The keys FILE ("server", "pools" or "worker") takes, nested ones (a
+ * class's, a limit's, a tag's ...) included: up to MAX names (borrowed)
+ * into NAMES; returns how many there are.  For the check that every key
+ * has its place in the man page.
+ */
+size_t conf_file_keys(const char *file, const char **names, size_t max);
+
 #endif

@@ -14,7 +14,7 @@ set -euo pipefail
 srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=${1:-$srcdir/build-analyze}
 supp=$srcdir/scripts/analyze.supp
-scan=scan-build-14
+scan="scan-build-14"
 
 command -v "$scan" >/dev/null || {
 	echo "analyze.sh: $scan is missing (scripts/deps.sh installs clang-tools-14)" >&2
@@ -48,12 +48,14 @@ stale=$(comm -13 findings.txt supp.txt)
 total=$(wc -l <findings.txt)
 if [ -n "$stale" ]; then
 	echo "analyze.sh: suppressions that match nothing any more (remove them):" >&2
-	echo "$stale" | sed 's/^/  /' >&2
+	printf '  %s\n' "$stale" >&2
 fi
 if [ -n "$new" ]; then
 	echo "analyze.sh: new findings (reports in $builddir/reports):" >&2
-	grep -E ': warning: .*\[[a-zA-Z.]+\]$' make.out |
-	    grep -F -f <(echo "$new" | sed -E 's/^[^:]+: //') | sed 's/^/  /' >&2
+	while IFS= read -r f; do
+		grep -F -- ": warning: ${f#*: }" make.out |
+		    grep -F -- "${f%%: *}:" | sed 's/^/  /' >&2
+	done <<<"$new"
 	exit 1
 fi
 echo "analyze.sh: $total findings, all in scripts/analyze.supp with their reason"

@@ -14,6 +14,8 @@ PACKAGES=(
 	libmicrohttpd-dev libjson-c-dev libxml2-dev
 	# fuzz targets (scripts/fuzz.sh): clang's libFuzzer and sanitizers
 	clang libclang-rt-14-dev
+	# static analysis (scripts/analyze.sh): scan-build
+	clang-tools-14
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
 	procps iproute2 iputils-ping util-linux bsdutils coreutils findutils gawk sed grep
@@ -26,6 +28,9 @@ PACKAGES=(
 	python3-jsonschema
 	# the Grafana dashboard's test runs its queries in a real Prometheus
 	prometheus
+	# the Python example client (examples/python/): protobuf code made
+	# by protoc at test time
+	protobuf-compiler python3-protobuf
 	# packaging checks (make distcheck)
 	xz-utils gzip tar
 	# the RPM and Debian packages (scripts/pkgcheck.sh): rpmbuild and

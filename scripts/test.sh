@@ -7,13 +7,15 @@
 #
 # Installs what is missing (scripts/deps.sh), builds in build/ with
 # -Werror and the sanitizers, starts a private RabbitMQ and PostgreSQL in
-# a fresh build/test-state on free ports, runs `make check`, a short pass
-# of the fuzz targets (scripts/fuzz.sh, clang, in build-fuzz/), the
-# package check (scripts/pkgcheck.sh) and then `make distcheck` against
-# them, and stops both services however it ends.  The last line printed
-# is "N passed, N failed", from automake's totals of `make check` plus one
-# for the fuzz pass and one for the package check (ERROR and XPASS count
-# as failed, and a failed build or distcheck counts as one failure more).
+# a fresh build/test-state on free ports, runs `make check` with clang's
+# static analyzer beside it (scripts/analyze.sh, in build-analyze/), a
+# short pass of the fuzz targets (scripts/fuzz.sh, clang, in
+# build-fuzz/), the package check (scripts/pkgcheck.sh) and then `make
+# distcheck` against them, and stops both services however it ends.  The
+# last line printed is "N passed, N failed", from automake's totals of
+# `make check` plus one each for the analysis, the fuzz pass and the
+# package check (ERROR and XPASS count as failed, and a failed build or
+# distcheck counts as one failure more).
 # Exits non-zero if anything failed.
 set -uo pipefail
 
@@ -47,6 +49,9 @@ stop_services() {
 finish() {
 	local rc=$?
 	trap - EXIT INT TERM
+	if [ -n "${analyze_pid:-}" ]; then
+		kill "$analyze_pid" 2>/dev/null
+	fi
 	step "stopping RabbitMQ and PostgreSQL"
 	stop_services
 	if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
@@ -98,6 +103,13 @@ total() {
 	echo "${v:-0}"
 }
 
+# clang's static analyzer over a build of its own, one compiler at a time
+# beside the tests (which mostly wait): one counted test, collected after
+# the fuzz pass.
+step "static analysis (scripts/analyze.sh), in the background"
+JOBS=1 bash scripts/analyze.sh "$top/build-analyze" >"$build/analyze.out" 2>&1 &
+analyze_pid=$!
+
 step "make check"
 rm -f "$build/test-suite.log"
 # The scenario tests spend their time waiting on RabbitMQ, drivers and
@@ -113,6 +125,18 @@ if [ "$check_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
 	echo "test.sh: make check failed before its tests ran" >&2
 	failed=1
 fi
+
+step "static analysis (scripts/analyze.sh)"
+if wait "$analyze_pid"; then
+	tail -n 3 "$build/analyze.out"
+	passed=$((passed + 1))
+else
+	tail -n 60 "$build/analyze.out"
+	echo "test.sh: the static analysis failed (full output in" \
+	    "$build/analyze.out)" >&2
+	failed=$((failed + 1))
+fi
+analyze_pid=
 
 # A short pass of every fuzz target over its saved corpus (which holds a
 # reproducer of each past finding), then fuzzing from it: one counted

@@ -266,6 +266,7 @@ listen_open(const char *host, const char *port, char *shown, size_t len)
 		errno = saved;
 		fatal("cannot listen on %s:%s", host, port);
 	}
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		addr_format((struct sockaddr *)&ss, sslen, shown, len);
 	else

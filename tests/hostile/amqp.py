@@ -23,7 +23,9 @@ UTF-8, any size).
                         "" for none)
         --user-id U / --no-user-id   (default: the URL's login)
         --reply-to Q    (default with --wait: a server-named queue)
-        --wait S        wait up to S seconds for the replies
+        --wait S        wait up to S seconds for the replies (answers
+                        by correlation id; a pushed TicketUpdate is not
+                        one)
         --repeat N      publish N messages (FIELDS may use the index i)
         --print FIELD   print only this field of each reply
         --time          print elapsed_ms=N: from the first publish to the
@@ -257,8 +259,10 @@ def cmd_publish(ch, a):
     if a.wait is not None and reply_to is None:
         r = ch.queue_declare('', exclusive=True, auto_delete=True)
         reply_to = r.method.queue
-        ch.basic_consume(reply_to, lambda c, m, p, b: replies.append((p, b)),
-                         auto_ack=True)
+        # Answers carry the request's correlation id; the TicketUpdate
+        # resbusd pushes when a ticket is ready or failed carries none.
+        ch.basic_consume(reply_to, lambda c, m, p, b: replies.append((p, b))
+                         if p.correlation_id else None, auto_ack=True)
     if a.repeat == 1:
         # A refusal shows at once; a flood goes without waiting.
         ch.confirm_delivery()

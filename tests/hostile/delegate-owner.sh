@@ -38,7 +38,7 @@ rbh_error_reply 'invalid owner' "$out" "an owner of 129 bytes"
 rbh_wait_dead $((dead0 + 3)) "the three refused requests"
 peek=$(rbh_dead_peek)
 rbh_dead_by "$peek" mallory
-rb_assert_match '^header\.x-resbus-reason=ticket request naming an owner refused$' \
+rb_assert_match '^header\.x-resbus-reason=ticket request naming an owner refused: user ".*" is not one of the delegates' \
     "$peek" "the reason of the dead-lettered requests"
 rb_assert_eq "" "$(rbh_maint admin ticket-list)" "tickets after the refusals"
 

@@ -792,6 +792,163 @@ START_TEST(test_bad)
 }
 END_TEST
 
+/* ---- every key in its man page, every documented key a key ----------- */
+
+#define DOC_KEYS_MAX 256
+
+/* The man page MAN under $RESBUS_SRCDIR/man, whole (caller frees). */
+static char *
+man_read(const char *man)
+{
+	const char *src = getenv("RESBUS_SRCDIR");
+	char path[1024], *text;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/man/%s", src ? src : ".", man);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return text;
+}
+
+static bool
+is_word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Whether WORD appears in TEXT as a whole word. */
+static bool
+has_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = strstr(text, word); p != NULL; p = strstr(p + 1, word))
+		if ((p == text || !is_word_char(p[-1])) && !is_word_char(p[n]))
+			return true;
+	return false;
+}
+
+static bool
+in_names(const char *const *names, size_t n, const char *word)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], word) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The keys a man page documents as entries: ".It Cm KEY" (mdoc) or ".TP"
+ * followed by ".B KEY" / ".BR KEY ..." (man), before the sections that
+ * list no keys (FILES, EXAMPLE(S), SEE ALSO).  Each found goes to FN.
+ */
+static void
+man_entries(const char *text, void (*fn)(const char *word, void *arg),
+    void *arg)
+{
+	const char *line = text, *next, *p;
+	char word[128];
+	bool after_tp = false;
+	size_t n;
+
+	for (; *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		next = next != NULL ? next + 1 : line + strlen(line);
+		if (strncmp(line, ".SH FILES", 9) == 0 ||
+		    strncmp(line, ".Sh FILES", 9) == 0 ||
+		    strncmp(line, ".SH EXAMPLE", 11) == 0 ||
+		    strncmp(line, ".Sh EXAMPLE", 11) == 0 ||
+		    strncmp(line, ".SH SEE ALSO", 12) == 0 ||
+		    strncmp(line, ".Sh SEE ALSO", 12) == 0)
+			return;
+		p = NULL;
+		if (strncmp(line, ".It Cm ", 7) == 0)
+			p = line + 7;
+		else if (after_tp && strncmp(line, ".BR ", 4) == 0)
+			p = line + 4;
+		else if (after_tp && strncmp(line, ".B ", 3) == 0)
+			p = line + 3;
+		after_tp = strncmp(line, ".TP", 3) == 0;
+		if (p == NULL)
+			continue;
+		for (n = 0; n < sizeof(word) - 1 && is_word_char(p[n]); n++)
+			word[n] = p[n];
+		word[n] = '\0';
+		if (n > 0)
+			fn(word, arg);
+	}
+}
+
+struct doc_check {
+	const char *man;
+	const char *names[2 * DOC_KEYS_MAX];
+	size_t n;
+	size_t entries;
+};
+
+static void
+doc_entry(const char *word, void *arg)
+{
+	struct doc_check *d = arg;
+
+	d->entries++;
+	ck_assert_msg(in_names(d->names, d->n, word),
+	    "man/%s documents \"%s\", which is no key of the file", d->man,
+	    word);
+}
+
+static const struct {
+	const char *file, *man, *also;
+} doc_files[] = {
+	{ "server", "resbus-server.yaml.5", NULL },
+	{ "pools", "resbus-pools.yaml.5", NULL },
+	/* resbus-worker.yaml(5) also lists the keys of pools.yaml it uses. */
+	{ "worker", "resbus-worker.yaml.5", "pools" },
+};
+
+START_TEST(test_keys_documented)
+{
+	static struct doc_check d;
+	char *text;
+	size_t i, n;
+
+	memset(&d, 0, sizeof(d));
+	d.man = doc_files[_i].man;
+	d.n = conf_file_keys(doc_files[_i].file, d.names, DOC_KEYS_MAX);
+	ck_assert_uint_gt(d.n, 0);
+	ck_assert_uint_le(d.n, DOC_KEYS_MAX);
+	text = man_read(d.man);
+	for (i = 0; i < d.n; i++)
+		ck_assert_msg(has_word(text, d.names[i]),
+		    "%s.yaml's key \"%s\" is not in man/%s",
+		    doc_files[_i].file, d.names[i], d.man);
+	if (doc_files[_i].also != NULL) {
+		n = conf_file_keys(doc_files[_i].also, d.names + d.n,
+		    DOC_KEYS_MAX);
+		ck_assert_uint_le(n, DOC_KEYS_MAX);
+		d.n += n;
+	}
+	man_entries(text, doc_entry, &d);
+	/* The page lists its keys as entries at all. */
+	ck_assert_uint_gt(d.entries, 5);
+	free(text);
+}
+END_TEST
+
+
 static Suite *
 conf_suite(void)
 {
@@ -812,6 +969,8 @@ conf_suite(void)
 	tcase_add_test(tc, test_server_bounds);
 	tcase_add_test(tc, test_worker_broker_users);
 	tcase_add_test(tc, test_dir_pick);
+	tcase_add_loop_test(tc, test_keys_documented, 0,
+	    (int)(sizeof(doc_files) / sizeof(doc_files[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bad");

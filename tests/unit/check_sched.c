@@ -46,6 +46,14 @@ struct sink {
 	uint64_t sweep_id;            /* of the last List job */
 	char retired[8][64];
 	size_t nretired;
+	/* TicketUpdates to reply queues (the default exchange) */
+	size_t nreplies;
+	char reply_queue[64];         /* of the last one */
+	uint64_t reply_ticket;
+	int reply_state;
+	uint64_t reply_resource;
+	char reply_name[128];
+	char reply_output[64];
 };
 
 struct fixture {
@@ -75,6 +83,19 @@ sink_emit(void *ctx, const char *exchange, const char *key,
 		snprintf(k->starts[k->nstarts].name,
 		    sizeof(k->starts[0].name), "%s", a->resource->name);
 		k->nstarts++;
+	} else if (m->descriptor == &resbus__v1__ticket_update__descriptor &&
+	    exchange[0] == '\0') {
+		const Resbus__V1__TicketUpdate *u = (const void *)m;
+
+		k->nreplies++;
+		snprintf(k->reply_queue, sizeof(k->reply_queue), "%s", key);
+		k->reply_ticket = u->ticket_id;
+		k->reply_state = u->state;
+		k->reply_resource = u->resource_id;
+		snprintf(k->reply_name, sizeof(k->reply_name), "%s",
+		    u->resource_name);
+		snprintf(k->reply_output, sizeof(k->reply_output), "%.*s",
+		    (int)u->output.len, (const char *)u->output.data);
 	} else if (m->descriptor == &resbus__v1__ticket_update__descriptor) {
 		const Resbus__V1__TicketUpdate *u = (const void *)m;
 
@@ -819,6 +840,82 @@ control_json(struct fixture *f, const char *user, const char *command,
 }
 
 /* A resource's data is in control answers to admins only. */
+/* A ticket request with a reply queue and idempotency key IDEM. */
+static uint64_t
+ticket_reply_to(struct fixture *f, const char *idem, const char *queue)
+{
+	struct sched_ticket_req req;
+	uint64_t id = 0;
+	char err[256];
+
+	memset(&req, 0, sizeof(req));
+	req.idem_key = idem;
+	req.key = "a";
+	req.owner = "alice";
+	req.reply_to = queue;
+	ck_assert_msg(sched_ticket_new(f->s, &req, &id, err, sizeof(err)) == 0,
+	    "%s", err);
+	return id;
+}
+
+/*
+ * The reply queue of the request that made a ticket hears, once, that it
+ * is READY, with the resource's ID, name and data; the queue is in the
+ * store, so a restart in between changes nothing; a retry's queue takes
+ * its place and hears the outcome again; a resource that dies is told to
+ * it as FAILED.
+ */
+START_TEST(test_reply_queue)
+{
+	struct fixture *f = fixture_new(two_of_a, "");
+	uint64_t id;
+
+	ck_assert_uint_eq(ticket_reply_to(f, "k1", "amq.gen-1"), 1);
+	id = 1;
+	step(f);
+	ck_assert_uint_eq(f->sink.nreplies, 0);
+	restart(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	allocated(f, 0);
+	allocated(f, 1);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, id), READY);
+	ck_assert_uint_eq(f->sink.nreplies, 1);
+	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-1");
+	ck_assert_uint_eq(f->sink.reply_ticket, id);
+	ck_assert_int_eq(f->sink.reply_state, READY);
+	ck_assert_uint_ne(f->sink.reply_resource, 0);
+	ck_assert_str_eq(f->sink.reply_name, f->sink.starts[0].name);
+	ck_assert_str_eq(f->sink.reply_output, "host\n");
+
+	/* A retry from a new connection: same ticket, told again there. */
+	ck_assert_uint_eq(ticket_reply_to(f, "k1", "amq.gen-2"), id);
+	ck_assert_uint_eq(f->sink.nreplies, 1);
+	sched_ticket_reply(f->s, id);
+	ck_assert_uint_eq(f->sink.nreplies, 2);
+	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-2");
+	step(f);
+
+	/* The resource dies: FAILED, to the retry's queue (kept across a
+	 * restart too). */
+	restart(f);
+	ck_assert_int_eq(sched_resource_delete(f->s, f->sink.reply_resource),
+	    1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nreplies, 3);
+	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-2");
+	ck_assert_int_eq(f->sink.reply_state,
+	    RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED);
+
+	/* Closing tells the events, not the reply queue. */
+	ck_assert_int_eq(sched_ticket_close(f->s, id), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nreplies, 3);
+	fixture_free(f);
+}
+END_TEST
+
 START_TEST(test_control_data)
 {
 	struct fixture *f = fixture_new(two_of_a, "admins: [root]\n");
@@ -869,6 +966,7 @@ sched_suite(void)
 	tcase_add_test(tc, test_result_mismatch);
 	tcase_add_test(tc, test_idem_per_owner);
 	tcase_add_test(tc, test_control_data);
+	tcase_add_test(tc, test_reply_queue);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -379,11 +379,11 @@ load_ticket(void *arg, const struct store_ticket *t)
 {
 	trace_add(arg, "ticket %llu idem=%s tagset=%s sandbox=%s state=%s "
 	    "resource=%llu created=%lld owner=%s labels=%s class=%s "
-	    "lease=%d deadline=%lld\n", (unsigned long long)t->id,
+	    "lease=%d deadline=%lld reply_to=%s\n", (unsigned long long)t->id,
 	    S(t->idem_key), S(t->tagset), S(t->sandbox), S(t->state),
 	    (unsigned long long)t->resource_id, (long long)t->created_ms,
 	    S(t->owner), S(t->labels), S(t->class_), (int)t->lease_s,
-	    (long long)t->deadline_ms);
+	    (long long)t->deadline_ms, S(t->reply_to));
 }
 
 static void
@@ -433,7 +433,7 @@ static const struct store_ticket tickets[] = {
 	{ .id = 1, .idem_key = "idem-1", .tagset = "a+b", .state = "OPEN",
 	    .created_ms = 1000, .owner = "alice",
 	    .labels = "project=p\npackage=chromium\n", .class_ = "scratch",
-	    .lease_s = 30, .deadline_ms = 5000 },
+	    .lease_s = 30, .deadline_ms = 5000, .reply_to = "amq.gen-1" },
 	{ .id = 2, .tagset = "a+b", .sandbox = "user/proj", .state = "CLOSED",
 	    .resource_id = 11, .created_ms = 1001,
 	    .closed_reason = "lease lapsed" },
@@ -473,9 +473,10 @@ static const char rows_loaded[] =
     "check_failed=0 counters=NULL data=NULL\n"
     "ticket 1 idem=idem-1 tagset=a+b sandbox=NULL state=OPEN resource=0 "
     "created=1000 owner=alice labels=project=p\npackage=chromium\n "
-    "class=scratch lease=30 deadline=5000\n"
+    "class=scratch lease=30 deadline=5000 reply_to=amq.gen-1\n"
     "ticket 3 idem=idem-3 tagset=x sandbox=sb state=READY resource=10 "
-    "created=1002 owner=NULL labels=NULL class=NULL lease=0 deadline=0\n"
+    "created=1002 owner=NULL labels=NULL class=NULL lease=0 deadline=0 "
+    "reply_to=NULL\n"
     "outbox 1 resbus.x rk.1 resbus.v1.TicketReady body=08010002\n"
     "outbox 2 resbus.y rk.2 resbus.v1.Allocate body=000007\n";
 
@@ -566,6 +567,7 @@ START_TEST(test_commit_upsert_load)
 	t.state = "READY";
 	t.resource_id = 12;
 	t.idem_key = "ignored";
+	t.reply_to = "amq.gen-2";        /* a retry's reply queue */
 	ck_assert_int_eq(be->put_ticket(s, &t), 0);
 	t = tickets[2];
 	t.state = "CLOSED";
@@ -606,7 +608,7 @@ START_TEST(test_commit_upsert_load)
 	    "ticket 1 idem=idem-1 tagset=a+b sandbox=NULL state=READY "
 	    "resource=12 created=1000 owner=alice "
 	    "labels=project=p\npackage=chromium\n class=scratch lease=30 "
-	    "deadline=5000\n"
+	    "deadline=5000 reply_to=amq.gen-2\n"
 	    "outbox 1 resbus.x rk.1 resbus.v1.TicketReady body=08010002\n"
 	    "outbox 2 resbus.y rk.2 resbus.v1.Allocate body=01\n");
 	store_close(s);
