@@ -350,6 +350,49 @@ broker_is_admin(const struct broker *b, const char *user)
 	return user_in(b->server->admins, b->server->nadmins, user);
 }
 
+/* Whether USER may take tickets for others (server.yaml `delegates`). */
+static bool
+broker_is_delegate(const struct broker *b, const char *user)
+{
+	return user_in(b->server->delegates, b->server->ndelegates, user);
+}
+
+/*
+ * The owner a ticket request names, if any, checked: only a delegate may
+ * name one, and a name is what a user_id may be.  0 with *owner (borrowed
+ * from REQ, or the sender) and *delegate (NULL unless one named it), or
+ * -1 with the reason in ERR.
+ */
+static int
+ticket_owner(const struct broker *b, const Resbus__V1__TicketRequest *req,
+    const char *user, const char **owner, const char **delegate, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	*owner = user;
+	*delegate = NULL;
+	if (req->owner == NULL || req->owner[0] == '\0')
+		return 0;
+	if (!broker_is_delegate(b, user)) {
+		snprintf(err, errlen, "user \"%.64s\" is not one of the "
+		    "delegates in server.yaml and cannot name an owner", user);
+		return -1;
+	}
+	for (i = 0; req->owner[i] != '\0'; i++)
+		if (i >= 128 || (unsigned char)req->owner[i] <= ' ' ||
+		    (unsigned char)req->owner[i] == 0x7f)
+			break;
+	if (req->owner[i] != '\0') {
+		snprintf(err, errlen, "invalid owner: 1 to 128 bytes without "
+		    "spaces or control characters");
+		return -1;
+	}
+	*owner = req->owner;
+	*delegate = user;
+	return 0;
+}
+
 /* Whether job results from USER are believed (server.yaml `workers`). */
 static bool
 broker_is_worker(const struct broker *b, const char *user)
@@ -564,16 +607,28 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		    dc->d->routing_key : "", err);
 		return;
 	}
-	idem = idem_scoped(dc->d->user_id, req->idempotency_key);
 	memset(&tr, 0, sizeof(tr));
+	if (ticket_owner(b, req, dc->d->user_id, &tr.owner, &tr.delegate, err,
+	    sizeof(err)) == -1) {
+		broker_reply_error(b, dc->d, err);
+		snprintf(dc->why, sizeof(dc->why), "ticket request naming an "
+		    "owner refused: %s", err);
+		dc->dead = dc->why;
+		log_warnx("ticket request from user \"%.64s\" refused: %s",
+		    dc->d->user_id, err);
+		free(labels);
+		free(key);
+		return;
+	}
+	idem = idem_scoped(dc->d->user_id, req->idempotency_key);
 	tr.idem_key = idem != NULL ? idem : "";
 	tr.key = key;
 	tr.sandbox = req->sandbox;
-	tr.owner = dc->d->user_id;
 	tr.labels = labels;
 	tr.class_ = req->class_;
 	tr.lease_s = req->lease_s;
 	tr.deadline_ms = req->deadline_ms;
+	tr.refuse_unprovidable = req->refuse_unprovidable;
 	tr.reply_to = dc->d->reply_to;
 	if (sched_ticket_new(b->sched, &tr, &id, err, sizeof(err)) == -1) {
 		log_info("ticket request for %s refused: %s", key, err);
@@ -617,7 +672,7 @@ reply_update(struct broker *b, const char *reply_to,
 
 static void
 reply_stored(void *arg, int found, const char *state, const char *owner,
-    const void *data, size_t data_len)
+    const char *delegate, const void *data, size_t data_len)
 {
 	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
 	Resbus__V1__Error e = RESBUS__V1__ERROR__INIT;
@@ -629,9 +684,11 @@ reply_stored(void *arg, int found, const char *state, const char *owner,
 	if (found == 1) {
 		u.state = msg_ticket_state_parse(state);
 		u.assigned = data != NULL;
-		/* The resource's data is for the owner and admins. */
+		/* The resource's data is for the owner, the delegate that
+		 * took the ticket for the owner, and admins. */
 		if (rt->admin ||
-		    (owner != NULL && strcmp(owner, rt->user) == 0)) {
+		    (owner != NULL && strcmp(owner, rt->user) == 0) ||
+		    (delegate != NULL && strcmp(delegate, rt->user) == 0)) {
 			u.output.data = (uint8_t *)data;
 			u.output.len = data_len;
 		}
@@ -701,9 +758,9 @@ reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 }
 
 /*
- * Whether DC's sender may act on the ticket V shows: its owner and
- * admins may; anyone else is told so (the ticket's existence is no
- * secret, its resource is).
+ * Whether DC's sender may act on the ticket V shows: its owner, the
+ * delegate that took it for the owner, and admins may; anyone else is
+ * told so (the ticket's existence is no secret, its resource is).
  */
 static bool
 ticket_allowed(struct broker *b, struct delivery_ctx *dc,
@@ -712,6 +769,7 @@ ticket_allowed(struct broker *b, struct delivery_ctx *dc,
 	char err[128];
 
 	if ((v->owner != NULL && strcmp(v->owner, dc->d->user_id) == 0) ||
+	    (v->delegate != NULL && strcmp(v->delegate, dc->d->user_id) == 0) ||
 	    broker_is_admin(b, dc->d->user_id))
 		return true;
 	snprintf(err, sizeof(err), "ticket %llu is not yours",
@@ -1445,7 +1503,8 @@ broker_on_standby(struct bus *bus, const struct bus_delivery *d, void *arg)
 /* The answer to the lease's keep-alive query: nothing to do. */
 static void
 broker_lease_answer(void *arg, int found, const char *state,
-    const char *owner, const void *data, size_t data_len)
+    const char *owner, const char *delegate, const void *data,
+    size_t data_len)
 {
 }
 

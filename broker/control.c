@@ -590,6 +590,9 @@ ticket_json(struct json *j, const struct sched_ticket_info *t)
 	free(tags);
 	json_close(j, ']');
 	json_str(j, "sandbox", t->sandbox);
+	json_str(j, "owner", t->owner);
+	if (t->delegate != NULL)
+		json_str(j, "delegate", t->delegate);
 	json_uint_or_null(j, "resource_id", t->resource_id);
 	json_str(j, "resource", t->resource_name);
 	json_str(j, "created", when[0] ? when : NULL);
@@ -602,7 +605,7 @@ static void
 ticket_line(void *arg, const struct sched_ticket_info *t)
 {
 	struct ticket_walk *w = arg;
-	char *tags, *res, *wait;
+	char *tags, *res, *wait, *who;
 
 	if (w->json) {
 		ticket_json(&w->j, t);
@@ -619,8 +622,13 @@ ticket_line(void *arg, const struct sched_ticket_info *t)
 		free(q);
 	} else
 		wait = xstrdup("");
-	answer_line(w->a, xasprintf("%" PRIu64 " - state=%s tags=%s%s%s",
-	    t->id, t->state, tags, res, wait));
+	/* After resalloc's fields, so that its users' scripts still match. */
+	who = t->owner == NULL ? xstrdup("") : t->delegate == NULL ?
+	    xasprintf(" owner=%s", t->owner) :
+	    xasprintf(" owner=%s delegate=%s", t->owner, t->delegate);
+	answer_line(w->a, xasprintf("%" PRIu64 " - state=%s tags=%s%s%s%s",
+	    t->id, t->state, tags, res, who, wait));
+	free(who);
 	free(tags);
 	free(res);
 	free(wait);

@@ -475,8 +475,12 @@ json_pool_settings(const struct conf_pool *c)
 		    counters, json_object_new_string(c->named_counters[i]));
 	json_object_object_add(o, "named_counters", counters);
 	/* Which commands exist, never what they say. */
-	json_object_array_add(cmds, json_object_new_string("cmd_new"));
-	json_object_array_add(cmds, json_object_new_string("cmd_delete"));
+	if (!conf_pool_external(c)) {
+		json_object_array_add(cmds, json_object_new_string("cmd_new"));
+		json_object_array_add(cmds,
+		    json_object_new_string("cmd_delete"));
+	}
+	json_object_object_add(o, "worker", json_str_or_null(c->worker));
 	if (c->cmd_livecheck != NULL)
 		json_object_array_add(
 		    cmds, json_object_new_string("cmd_livecheck"));
@@ -767,6 +771,13 @@ html_ticket_row(void *arg, const struct sched_ticket_info *t)
 	buf_puts(b, "</td><td>");
 	buf_html(b, t->sandbox);
 	buf_puts(b, "</td><td>");
+	buf_html(b, t->owner);
+	if (t->delegate != NULL) {
+		buf_puts(b, " (by ");
+		buf_html(b, t->delegate);
+		buf_puts(b, ")");
+	}
+	buf_puts(b, "</td><td>");
 	if (t->resource_id != 0) {
 		buf_printf(b, "<a href=\"/resources/%llu\">",
 		    (unsigned long long)t->resource_id);
@@ -878,7 +889,7 @@ page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 	buf_puts(&b,
 	    "<h2>Tickets</h2>\n<table id=\"tickets\">\n<thead><tr>"
 	    "<th>ID</th><th>state</th><th>tags</th><th>sandbox</th>"
-	    "<th>resource</th><th>age</th><th>waiting because</th></tr>"
+	    "<th>owner</th><th>resource</th><th>age</th><th>waiting because</th></tr>"
 	    "</thead>\n<tbody>\n");
 	memset(&hc, 0, sizeof(hc));
 	hc.b = &b;
@@ -993,7 +1004,8 @@ html_pool_settings(struct buf *b, const struct conf_pool *c)
 	free(cmds.s);
 	memset(&cmds, 0, sizeof(cmds));
 	/* Which commands exist, never what they say. */
-	buf_puts(&cmds, "cmd_new, cmd_delete");
+	buf_puts(&cmds, conf_pool_external(c) ? "(worker: external)" :
+	    "cmd_new, cmd_delete");
 	if (c->cmd_livecheck != NULL)
 		buf_puts(&cmds, ", cmd_livecheck");
 	if (c->cmd_release != NULL)

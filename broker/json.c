@@ -44,6 +44,9 @@ json_ticket(const struct sched_ticket_info *t, const char *state)
 	json_object_object_add(o, "tags", json_key_tags(t->tags));
 	json_object_object_add(o, "sandbox", json_str_or_null(t->sandbox));
 	json_object_object_add(o, "owner", json_str_or_null(t->owner));
+	if (t->delegate != NULL)
+		json_object_object_add(o, "delegate",
+		    json_object_new_string(t->delegate));
 	json_object_object_add(o, "class", json_str_or_null(t->class_));
 	if (t->resource_id != 0) {
 		res = json_object_new_object();

@@ -59,6 +59,45 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/*
+ * pools.yaml changed on disk: read it again, as resalloc does on every
+ * loop, so that an edit applies without a signal.  The reload waits until
+ * the file has stayed the same for a second, so that an editor's
+ * truncate-then-write is read whole; an empty file seen this way is taken
+ * for one caught half written and left alone (SIGHUP applies it).
+ */
+struct pools_watch {
+	ev_stat stat;
+	ev_timer settle;
+	struct broker *b;
+};
+
+static void
+on_pools_changed(struct ev_loop *loop, ev_stat *w, int revents)
+{
+	struct pools_watch *pw = container_of(w, struct pools_watch, stat);
+
+	ev_timer_stop(loop, &pw->settle);
+	ev_timer_set(&pw->settle, 1., 0.);
+	ev_timer_start(loop, &pw->settle);
+}
+
+static void
+on_pools_settled(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pools_watch *pw = container_of(w, struct pools_watch, settle);
+	char err[1024];
+
+	if (pw->stat.attr.st_nlink == 0 || pw->stat.attr.st_size == 0) {
+		log_info("%s is missing or empty: taken for a file being "
+		    "written, not applied (SIGHUP applies it)", pw->stat.path);
+		return;
+	}
+	log_info("%s changed, reading it again", pw->stat.path);
+	if (broker_reload(pw->b, err, sizeof(err)) == -1)
+		log_warnx("reload refused, the running pools stay: %s", err);
+}
+
 /* SIGHUP: read pools.yaml again; a bad file keeps the running pools. */
 static void
 on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -89,6 +128,8 @@ main(int argc, char *argv[])
 	struct broker *b;
 	struct store *store;
 	ev_signal sigint, sigterm, sighup;
+	struct pools_watch pools_watch;
+	char *pools_stat_path;
 	bool check = false, debug = false;
 	struct standby *standby;
 	struct bus *bus;
@@ -147,7 +188,17 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration OK, %zu pools\n", dir, pools->npools);
+		size_t i, next = 0;
+
+		for (i = 0; i < pools->npools; i++)
+			next += conf_pool_external(&pools->pools[i]);
+		if (next > 0)
+			printf("%s: configuration OK, %zu pools (%zu with "
+			    "worker: external, served only by a worker with "
+			    "their commands)\n", dir, pools->npools, next);
+		else
+			printf("%s: configuration OK, %zu pools\n", dir,
+			    pools->npools);
 		conf_pools_free(pools);
 		conf_server_free(server);
 		free(path);
@@ -207,7 +258,7 @@ main(int argc, char *argv[])
 	}
 
 	b = broker_new(loop, url, server, pools, path, store, bus);
-	free(path);
+	pools_stat_path = path;      /* ev_stat keeps it while it watches */
 	if (b == NULL) {
 		store_close(store);
 		fatalx("cannot start");
@@ -217,12 +268,21 @@ main(int argc, char *argv[])
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
 	sighup.data = b;
 	ev_signal_start(loop, &sighup);
+	pools_watch.b = b;
+	ev_stat_init(&pools_watch.stat, on_pools_changed, pools_stat_path, 2.);
+	ev_stat_start(loop, &pools_watch.stat);
+	ev_init(&pools_watch.settle, on_pools_settled);
+	ev_unref(loop);
 	ev_unref(loop);
 	ev_unref(loop);
 	ev_unref(loop);
 
 	ev_run(loop, 0);
 
+	ev_ref(loop);
+	ev_stat_stop(loop, &pools_watch.stat);
+	ev_timer_stop(loop, &pools_watch.settle);
+	free(pools_stat_path);
 	broker_free(b);
 	store_close(store);
 

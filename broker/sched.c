@@ -209,6 +209,7 @@ struct ticket {
 	char *res_name;                      /* the resource it got, kept */
 	char *res_pool;                      /* after it is gone */
 	char *owner;                         /* the AMQP user, or NULL */
+	char *delegate;                      /* who took it for owner, or NULL */
 	char *labels;                        /* "key=value\n...", or NULL */
 	char *class_;                        /* or NULL: the default class */
 	uint32_t lease_s;
@@ -762,6 +763,7 @@ put_ticket(struct sched *s, const struct ticket *t)
 		.deadline_ms = t->deadline_ms,
 		.closed_reason = t->closed_reason,
 		.reply_to = t->reply_to,
+		.delegate = t->delegate,
 	};
 
 	sched_begin(s);
@@ -1679,6 +1681,7 @@ ticket_info(struct sched *s, const struct ticket *t,
 	info->resource_pool = t->res_pool;
 	info->created_ms = t->created_ms;
 	info->owner = t->owner;
+	info->delegate = t->delegate;
 	info->class_ = t->class_;
 	info->closed_reason = t->closed_reason;
 	if (with_reason && t->state == TICKET_OPEN) {
@@ -1793,6 +1796,7 @@ ticket_free(struct ticket *t)
 	free(t->res_name);
 	free(t->res_pool);
 	free(t->owner);
+	free(t->delegate);
 	free(t->labels);
 	free(t->class_);
 	free(t->reply_to);
@@ -1835,9 +1839,35 @@ waiting_without_start(struct tagset *ts, const struct ticket *but)
 }
 
 /*
+ * Whether a ticket other than BUT, with no start of its own, waits in a
+ * lane of another tag set that pool P serves: a resource of P starting
+ * now would serve it once up, as resalloc hands an on-demand resource
+ * whose ticket closed to any matching ticket.
+ */
+static bool
+pool_awaited(struct sched *s, struct pool *p, const struct ticket *but)
+{
+	struct tagset *ts;
+	size_t i;
+
+	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+		if (ts == but->ts)
+			continue;
+		tagset_providers(s, ts);
+		for (i = 0; i < ts->nproviders; i++)
+			if (ts->providers[i].pool == p)
+				break;
+		if (i < ts->nproviders && waiting_without_start(ts, but) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
  * T no longer needs the on-demand start made for it: hand the start to
- * another waiting ticket of its tag set, or, if CANCEL and nobody waits,
- * stop it.
+ * another waiting ticket of its tag set; or, if CANCEL, stop it, unless a
+ * ticket of another tag set that the pool serves waits (the resource then
+ * comes up free and goes to the waiting tickets, on-demand ones first).
  */
 static void
 ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
@@ -1850,7 +1880,8 @@ ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
 	pending_unlink(s, r);
 	if ((other = waiting_without_start(t->ts, t)) != NULL) {
 		pending_link(s, other, r);
-	} else if (cancel && r->state == RES_STARTING) {
+	} else if (cancel && r->state == RES_STARTING &&
+	    !pool_awaited(s, r->pool, t)) {
 		resource_cancel(s, r);
 	}
 }
@@ -2238,6 +2269,7 @@ load_ticket(void *arg, const struct store_ticket *row)
 	t->resource_id = row->resource_id;
 	t->created_ms = row->created_ms;
 	t->owner = dup_or_null(row->owner);
+	t->delegate = dup_or_null(row->delegate);
 	t->labels = dup_or_null(row->labels);
 	t->class_ = dup_or_null(row->class_);
 	t->reply_to = dup_or_null(row->reply_to);
@@ -2430,6 +2462,33 @@ dup_or_null(const char *s)
 }
 
 /*
+ * Why no pool provides TS, into BUF: the first of its tags no configured
+ * pool carries, or, when each has one, that none carries them all.
+ */
+static void
+tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
+    size_t len)
+{
+	struct pool *p;
+	int64_t prio;
+	size_t i;
+
+	for (i = 0; i < ts->ntags; i++) {
+		TAILQ_FOREACH(p, &s->pools, entry)
+			if (p->conf != NULL &&
+			    pool_has_tag(p->conf, ts->tags[i], &prio, NULL))
+				break;
+		if (p == NULL) {
+			snprintf(buf, len, "no pool provides tag %s",
+			    ts->tags[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "no single pool provides all of the tags %s",
+	    ts->key);
+}
+
+/*
  * A refused request leaves nothing behind: a lane it made that no ticket
  * uses and that has no queue is forgotten at once.
  */
@@ -2488,9 +2547,6 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	struct tagset *ts, *raw;
 	const char *class_;
 	char *key;
-	size_t i;
-	int64_t prio;
-	struct pool *p;
 
 	if (req->idem_key[0] != '\0' &&
 	    (t = RB_FIND(ticket_idems, &s->idems, &k)) != NULL) {
@@ -2521,23 +2577,9 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	ts = tagset_get(s, key, class_);
 	free(key);
 	tagset_providers(s, ts);
-	if (ts->nproviders == 0) {
-		/* Name the first tag nobody provides, if there is one. */
-		for (i = 0; i < ts->ntags; i++) {
-			TAILQ_FOREACH(p, &s->pools, entry)
-				if (p->conf != NULL &&
-				    pool_has_tag(p->conf, ts->tags[i], &prio,
-					NULL))
-					break;
-			if (p == NULL) {
-				snprintf(err, errlen, "no pool provides tag "
-				    "%s", ts->tags[i]);
-				tagset_drop_unused(s, ts);
-				return -1;
-			}
-		}
-		snprintf(err, errlen, "no single pool provides all of the tags "
-		    "%s", ts->key);
+	if (ts->nproviders == 0 && (req->refuse_unprovidable ||
+	    (s->policy != NULL && s->policy->refuse_unprovidable))) {
+		tagset_unprovided(s, ts, err, errlen);
 		tagset_drop_unused(s, ts);
 		return -1;
 	}
@@ -2547,6 +2589,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	t->idem_key = xstrdup(req->idem_key);
 	t->sandbox = dup_or_null(req->sandbox);
 	t->owner = dup_or_null(req->owner);
+	t->delegate = dup_or_null(req->delegate);
 	t->labels = dup_or_null(req->labels);
 	t->class_ = dup_or_null(class_);
 	if (req->reply_to != NULL && req->reply_to[0] != '\0')
@@ -2565,11 +2608,19 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	observe_ticket(s, t, "open");
 	s->dirty = true;
 	*id = t->id;
-	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s",
+	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s%s%s",
 	    (unsigned long long)t->id, ts->key,
 	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
 	    t->owner ? t->owner : "(unknown)",
+	    t->delegate ? " by delegate " : "",
+	    t->delegate ? t->delegate : "",
 	    t->lease_s ? ", leased" : "");
+	if (ts->nproviders == 0) {
+		tagset_unprovided(s, ts, s->view_reason,
+		    sizeof(s->view_reason));
+		log_info("ticket %llu: waits, %s (until a reload adds one)",
+		    (unsigned long long)t->id, s->view_reason);
+	}
 	/* The queue the request came through is in use, even when the tag
 	 * rules put the ticket in another lane. */
 	raw = RB_FIND(tagset_keys, &s->tagsets,
@@ -2680,7 +2731,7 @@ ticket_reason(struct sched *s, const struct ticket *t, char *buf, size_t len)
 
 	tagset_providers(s, t->ts);
 	if (t->ts->nproviders == 0) {
-		snprintf(buf, len, "no pool provides tags %s", t->ts->key);
+		tagset_unprovided(s, t->ts, buf, len);
 		return;
 	}
 	if (limits_block(s, t, buf, len))
@@ -2738,6 +2789,7 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 	v->resource_id = t->resource_id;
 	v->resource_name = t->res_name;
 	v->resource_pool = t->res_pool;
+	v->delegate = t->delegate;
 	return 1;
 }
 
@@ -3125,8 +3177,11 @@ lane_next(struct sched *s, struct tagset *ts)
 /*
  * Released resources wait for their own sandbox: give each to the oldest
  * waiting ticket of that sandbox in any lane the pool serves, even if it
- * is not at the head of its FIFO.  Runs only while resources are
- * released, and costs released resources x busy lanes.
+ * is not at the head of its FIFO -- the oldest of the on-demand lanes
+ * first, as resalloc serves on-demand tickets before others, so that a
+ * resource of an on-demand pool goes back to a ticket that asked for
+ * that pool.  Runs only while resources are released, and costs
+ * released resources x busy lanes.
  */
 static void
 sched_assign_released(struct sched *s)
@@ -3136,12 +3191,14 @@ sched_assign_released(struct sched *s)
 	struct tagset *ts;
 	struct pool *p;
 	size_t j;
+	bool best_od;
 
 	TAILQ_FOREACH(p, &s->pools, entry) {
 		TAILQ_FOREACH_SAFE(r, &p->lists[LIST_RELEASED], entry, rn) {
 			if (r->check_failed != 0)
 				continue;
 			best = NULL;
+			best_od = false;
 			TAILQ_FOREACH(ts, &s->busy, busy_entry) {
 				for (j = 0; j < ts->nproviders; j++)
 					if (ts->providers[j].pool == p)
@@ -3152,10 +3209,15 @@ sched_assign_released(struct sched *s)
 				key.id = 0;
 				t = RB_NFIND(ticket_sandboxes, &ts->by_sandbox,
 				    &key);
-				if (t != NULL && strcmp(t->sandbox,
-				    r->sandbox) == 0 &&
-				    (best == NULL || t->id < best->id))
+				if (t == NULL || strcmp(t->sandbox,
+				    r->sandbox) != 0)
+					continue;
+				if (best == NULL || (ts->ondemand && !best_od) ||
+				    (ts->ondemand == best_od &&
+				    t->id < best->id)) {
 					best = t;
+					best_od = ts->ondemand;
+				}
 			}
 			if (best != NULL && !ticket_expired(s, best) &&
 			    !limits_block(s, best, NULL, 0) &&

@@ -68,6 +68,7 @@ struct sched_ticket_view {
 	uint64_t resource_id;        /* 0: none assigned */
 	const char *resource_name;   /* borrowed, NULL: none */
 	const char *resource_pool;   /* borrowed, NULL: none */
+	const char *delegate;        /* borrowed, NULL if none */
 };
 
 /*
@@ -103,19 +104,24 @@ struct sched_ticket_req {
 	const char *idem_key;        /* "" if none */
 	const char *key;             /* canonical tag-set key, valid */
 	const char *sandbox;         /* NULL or "" if none */
-	const char *owner;           /* the AMQP user; NULL or "" if unknown */
+	const char *owner;           /* the AMQP user, or the owner a delegate
+				      * names; NULL or "" if unknown */
+	const char *delegate;        /* the delegate that named OWNER, or NULL */
 	const char *labels;          /* "key=value\n..."; NULL if none */
 	const char *class_;          /* NULL or "" for the default */
 	uint32_t lease_s;            /* 0: no lease */
 	int64_t deadline_ms;         /* wall clock; 0: none */
 	const char *reply_to;        /* NULL or "": no reply queue */
+	bool refuse_unprovidable;    /* refuse tags no pool provides now */
 };
 
 /*
  * Records a ticket.  A known idempotency key returns the ticket made for
  * it before; the retry's reply queue replaces the first one's (see
- * sched_ticket_reply).  -1 with a message in ERR when no pool can ever
- * provide the tags.
+ * sched_ticket_reply).  -1 with a message in ERR when a bound refuses it,
+ * or when no configured pool provides its tags and refusal was asked for
+ * (by the request or server.yaml's refuse_unprovidable); otherwise such
+ * a ticket waits for a reload that adds a pool.
  *
  * When the ticket becomes READY or FAILED, a TicketUpdate with its
  * resource's ID, name and data goes to REQ->reply_to through the emit
@@ -229,6 +235,7 @@ struct sched_ticket_info {
 	int64_t created_ms;
 	const char *waiting_reason;    /* NULL unless OPEN (and asked for) */
 	const char *owner;             /* NULL if unknown */
+	const char *delegate;          /* who took it for owner; NULL: none */
 	const char *class_;            /* NULL if none */
 	const char *closed_reason;     /* NULL unless resbus closed it */
 };

@@ -37,6 +37,8 @@ struct store_ticket {
 	const char *closed_reason;   /* NULL unless resbus closed it */
 	/* the reply queue of its request (SQLite schema 4, PostgreSQL 5) */
 	const char *reply_to;        /* may be NULL */
+	/* schema: SQLite 5, PostgreSQL 6 */
+	const char *delegate;        /* who took it for OWNER; may be NULL */
 };
 
 struct store_resource {
@@ -81,12 +83,14 @@ struct store_loader {
 typedef void store_done_fn(void *arg, bool ok);
 /*
  * Called with a ticket no longer in memory: FOUND 1 with its STATE, its
- * OWNER (NULL if unknown) and its resource's DATA (all borrowed for the
- * call; DATA NULL if it never had one), 0 if there is no such ticket, -1
- * on a store error.
+ * OWNER (NULL if unknown), the DELEGATE that took it for the owner (NULL
+ * if none) and its resource's DATA (all borrowed for the call; DATA NULL
+ * if it never had one), 0 if there is no such ticket, -1 on a store
+ * error.
  */
 typedef void store_ticket_fn(void *arg, int found, const char *state,
-    const char *owner, const void *data, size_t data_len);
+    const char *owner, const char *delegate, const void *data,
+    size_t data_len);
 
 /*
  * A backend.  Writes (put_*, add/del_outbox) only queue work inside the

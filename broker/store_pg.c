@@ -120,6 +120,8 @@ static const char *const pg_migrations[] = {
     "END $$ LANGUAGE plpgsql;",
     /* 5: the reply queue that hears when a ticket is ready or failed */
     "ALTER TABLE tickets ADD COLUMN reply_to TEXT;",
+    /* 6: the delegate that took a ticket for its owner */
+    "ALTER TABLE tickets ADD COLUMN delegate TEXT;",
 };
 
 enum {
@@ -160,16 +162,16 @@ static const struct {
     [ST_PUT_TICKET] = {"resbus_put_ticket",
 	"INSERT INTO tickets (id, idem_key, tagset, sandbox, state, "
 	"resource_id, created_ms, owner, labels, class, lease_s, deadline_ms, "
-	"closed_reason, reply_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-	"$10, $11, $12, $13, $14) "
+	"closed_reason, reply_to, delegate) VALUES ($1, $2, $3, $4, $5, $6, "
+	"$7, $8, $9, $10, $11, $12, $13, $14, $15) "
 	"ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
 	"resource_id = excluded.resource_id, "
 	"closed_reason = excluded.closed_reason, "
 	"reply_to = excluded.reply_to",
-	14,
+	15,
 	{PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
 	    PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
-	    PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT}},
+	    PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT}},
     [ST_PUT_RESOURCE] = {"resbus_put_resource",
 	"INSERT INTO resources (id, pool, name, state, ticket_id, "
 	"id_in_pool, data, created_ms, sandbox, sandboxed_since_ms, "
@@ -203,7 +205,7 @@ static const struct {
     [ST_FENCE] = {"resbus_fence", "SELECT resbus_fence($1)", 1,
 	{PG_OID_INT8}},
     [ST_GET_TICKET] = {"resbus_get_ticket",
-	"SELECT t.state, r.data, t.owner FROM tickets t "
+	"SELECT t.state, r.data, t.owner, t.delegate FROM tickets t "
 	"LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = $1",
 	1, {PG_OID_INT8}},
 };
@@ -520,8 +522,9 @@ pg_load(struct store *s, const struct store_loader *l)
 		14, {8, 0, 0, 0, 8, 4, 0, 8, 0, 8, 8, 4, 4, 0}},
 	    {"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
 	     "created_ms, owner, labels, class, lease_s, deadline_ms, "
-	     "reply_to FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
-		13, {8, 0, 0, 0, 0, 8, 8, 0, 0, 0, 4, 8, 0}},
+	     "reply_to, delegate "
+	     "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		14, {8, 0, 0, 0, 0, 8, 8, 0, 0, 0, 4, 8, 0, 0}},
 	    {"SELECT id, exchange, routing_key, type, body FROM outbox "
 	     "ORDER BY id",
 		5, {8, 0, 0, 0, 0}},
@@ -598,6 +601,7 @@ pg_load(struct store *s, const struct store_loader *l)
 				    .lease_s = (int32_t)pg_int(res, row, 10),
 				    .deadline_ms = pg_int(res, row, 11),
 				    .reply_to = pg_text(res, row, 12),
+				    .delegate = pg_text(res, row, 13),
 				};
 				l->ticket(l->arg, &t);
 			} else {
@@ -665,7 +669,7 @@ pg_pending_fail(const struct pg_pending *e)
 	if (e->kind == PG_PENDING_COMMIT)
 		e->done(e->arg, false);
 	else if (e->kind == PG_PENDING_GET_TICKET)
-		e->ticket_fn(e->arg, -1, NULL, NULL, NULL, 0);
+		e->ticket_fn(e->arg, -1, NULL, NULL, NULL, NULL, 0);
 }
 
 /*
@@ -919,6 +923,7 @@ pg_put_ticket(struct store *s, const struct store_ticket *t)
 	pg_param_int8(&pp, t->deadline_ms);
 	pg_param_text(&pp, t->closed_reason);
 	pg_param_text(&pp, t->reply_to);
+	pg_param_text(&pp, t->delegate);
 	return pg_write(to_pg(s), ST_PUT_TICKET, &pp);
 }
 
@@ -1099,7 +1104,7 @@ pg_get_ticket(struct store *s, uint64_t id, store_ticket_fn *fn, void *arg)
 
 	if (pg_running(p, "get ticket") == -1 ||
 	    (!p->txn && pg_segment(p) == -1)) {
-		fn(arg, -1, NULL, NULL, NULL, 0);
+		fn(arg, -1, NULL, NULL, NULL, NULL, 0);
 		return -1;
 	}
 	pg_param_int8(&pp, (int64_t)id);
@@ -1136,14 +1141,16 @@ pg_result(struct store_pg *p, const struct pg_pending *e, PGresult *res)
 		e->done(e->arg, ok);
 		break;
 	case PG_PENDING_GET_TICKET:
-		if (status != PGRES_TUPLES_OK || PQnfields(res) != 3)
-			e->ticket_fn(e->arg, -1, NULL, NULL, NULL, 0);
+		if (status != PGRES_TUPLES_OK || PQnfields(res) != 4)
+			e->ticket_fn(e->arg, -1, NULL, NULL, NULL, NULL, 0);
 		else if (PQntuples(res) == 0)
-			e->ticket_fn(e->arg, 0, NULL, NULL, NULL, 0);
+			e->ticket_fn(e->arg, 0, NULL, NULL, NULL, NULL, 0);
 		else
 			e->ticket_fn(e->arg, 1, PQgetvalue(res, 0, 0),
 			    PQgetisnull(res, 0, 2) ? NULL
 						   : PQgetvalue(res, 0, 2),
+			    PQgetisnull(res, 0, 3) ? NULL
+						   : PQgetvalue(res, 0, 3),
 			    PQgetisnull(res, 0, 1) ? NULL
 						   : PQgetvalue(res, 0, 1),
 			    (size_t)PQgetlength(res, 0, 1));

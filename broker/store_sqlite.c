@@ -71,6 +71,8 @@ static const char *const sqlite_migrations[] = {
 	"ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
 	/* 4: the reply queue that hears when a ticket is ready or failed */
 	"ALTER TABLE tickets ADD COLUMN reply_to TEXT;",
+	/* 5: the delegate that took a ticket for its owner */
+	"ALTER TABLE tickets ADD COLUMN delegate TEXT;",
 };
 
 enum {
@@ -92,8 +94,8 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	[ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
 	[ST_PUT_TICKET] = "INSERT INTO tickets (id, idem_key, tagset, sandbox, "
 	    "state, resource_id, created_ms, owner, labels, class, lease_s, "
-	    "deadline_ms, closed_reason, reply_to) VALUES (?1, ?2, ?3, ?4, "
-	    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+	    "deadline_ms, closed_reason, reply_to, delegate) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
 	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
 	    "resource_id = excluded.resource_id, "
 	    "closed_reason = excluded.closed_reason, "
@@ -115,7 +117,8 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	[ST_DEL_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
 	[ST_DEL_META] = "DELETE FROM meta WHERE key = ?1",
 	[ST_DEL_TAGSET] = "DELETE FROM tagsets WHERE key = ?1",
-	[ST_GET_TICKET] = "SELECT t.state, r.data, t.owner FROM tickets t "
+	[ST_GET_TICKET] = "SELECT t.state, r.data, t.owner, t.delegate "
+	    "FROM tickets t "
 	    "LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = ?1",
 };
 
@@ -436,6 +439,7 @@ sq_put_ticket(struct store *s, const struct store_ticket *t)
 	sqlite3_bind_int64(st, 12, t->deadline_ms);
 	sq_bind_text(st, 13, t->closed_reason);
 	sq_bind_text(st, 14, t->reply_to);
+	sq_bind_text(st, 15, t->delegate);
 	return sq_run(q, ST_PUT_TICKET, "put ticket");
 }
 
@@ -519,13 +523,14 @@ sq_get_ticket(struct store *s, uint64_t id, store_ticket_fn *fn, void *arg)
 	if (rc == SQLITE_ROW)
 		fn(arg, 1, (const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
 		    sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL :
 		    sqlite3_column_blob(st, 1) ? sqlite3_column_blob(st, 1) : "",
 		    (size_t)sqlite3_column_bytes(st, 1));
 	else if (rc == SQLITE_DONE)
-		fn(arg, 0, NULL, NULL, NULL, 0);
+		fn(arg, 0, NULL, NULL, NULL, NULL, 0);
 	else
-		fn(arg, -1, NULL, NULL, NULL, 0);
+		fn(arg, -1, NULL, NULL, NULL, NULL, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
 	    sq_fail(q, "get ticket");
@@ -562,7 +567,8 @@ sq_load(struct store *s, const struct store_loader *l)
 		"FROM resources WHERE state <> 'ENDED' ORDER BY id",
 		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
 		"created_ms, owner, labels, class, lease_s, deadline_ms, "
-		"reply_to FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+		"reply_to, delegate "
+		"FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
 		"SELECT id, exchange, routing_key, type, body FROM outbox "
 		"ORDER BY id",
 	};
@@ -619,6 +625,7 @@ sq_load(struct store *s, const struct store_loader *l)
 					.lease_s = sqlite3_column_int(st, 10),
 					.deadline_ms = sqlite3_column_int64(st, 11),
 					.reply_to = COL_TEXT(12),
+					.delegate = COL_TEXT(13),
 				};
 				l->ticket(l->arg, &t);
 			} else {

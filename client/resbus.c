@@ -63,12 +63,15 @@ static const char usage_text[] =
     "commands:\n"
     "  ticket --tag TAG [--tag TAG]... [--sandbox SANDBOX] [--timeout SEC]\n"
     "         [--label KEY=VALUE]... [--class CLASS] [--lease SEC]\n"
-    "         [--deadline SEC]\n"
+    "         [--deadline SEC] [--owner NAME] [--refuse-unprovidable]\n"
     "        ask for a resource with all the tags; prints the ticket id\n"
     "        (default timeout: 60 s for resbusd to accept the request).\n"
     "        With --lease, the ticket is closed when nobody renews it\n"
     "        within SEC seconds (see ticket-hold); with --deadline, when\n"
-    "        it has no resource SEC seconds from now\n"
+    "        it has no resource SEC seconds from now.  --owner: take it\n"
+    "        for NAME (only server.yaml's delegates may).  With\n"
+    "        --refuse-unprovidable, a ticket for tags no pool provides is\n"
+    "        refused instead of waiting for a pool that does\n"
     "  ticket-check ID [--timeout SEC]\n"
     "        print the resource data of ticket ID if it has a resource;\n"
     "        exit 0 only if it has one and is still open\n"
@@ -242,6 +245,8 @@ enum {
 	OPT_CLASS,
 	OPT_LEASE,
 	OPT_DEADLINE,
+	OPT_OWNER,
+	OPT_REFUSE_UNPROVIDABLE,
 	OPT_INTERVAL,
 };
 
@@ -325,6 +330,9 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 	    {"class", required_argument, NULL, OPT_CLASS},
 	    {"lease", required_argument, NULL, OPT_LEASE},
 	    {"deadline", required_argument, NULL, OPT_DEADLINE},
+	    {"owner", required_argument, NULL, OPT_OWNER},
+	    {"refuse-unprovidable", no_argument, NULL,
+		OPT_REFUSE_UNPROVIDABLE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -360,6 +368,17 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_CLASS:
 			opts.class_ = optarg;
+			break;
+		case OPT_OWNER:
+			if (*optarg == '\0' || strlen(optarg) > 128) {
+				rc = usage_error("bad --owner '%s': give 1 to "
+				    "128 bytes", optarg);
+				goto out;
+			}
+			opts.owner = optarg;
+			break;
+		case OPT_REFUSE_UNPROVIDABLE:
+			opts.refuse_unprovidable = true;
 			break;
 		case OPT_LEASE:
 		case OPT_DEADLINE:

@@ -938,6 +938,9 @@ client_take_publish(struct resbus_client *c, char *const *tags, size_t ntags,
 		req.class_ = (char *)opts->class_;
 	req.lease_s = opts->lease_s;
 	req.deadline_ms = opts->deadline_ms;
+	if (opts->owner != NULL)
+		req.owner = (char *)opts->owner;
+	req.refuse_unprovidable = opts->refuse_unprovidable;
 	rc = client_publish(c, c->ticket_exchange, key, &req.base, corr);
 	tagset_free_list(canon, ncanon);
 	tagset_free_list(lk, opts->nlabels);

@@ -63,6 +63,8 @@ struct resbus_ticket_opts {
 	const char *class_;          /* NULL: the default class */
 	uint32_t lease_s;            /* 0: no lease; else renew within it */
 	int64_t deadline_ms;         /* wall clock; 0: none */
+	const char *owner;           /* a delegate's: for whom; NULL: none */
+	bool refuse_unprovidable;    /* refused if no pool provides the tags */
 };
 
 /* resbus_ticket_take with labels, a class, a lease and a deadline. */

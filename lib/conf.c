@@ -185,6 +185,7 @@ static int check_db_url(const char *, char *, size_t);
 static int check_amqp_url(const char *, char *, size_t);
 static int check_loglevel(const char *, char *, size_t);
 static int check_queue_type(const char *, char *, size_t);
+static int check_pool_worker(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
 static int check_regex(const char *, char *, size_t);
 static int check_cap_pool(const char *, char *, size_t);
@@ -198,8 +199,12 @@ static const struct conf_key pool_keys[] = {
     KEY_INT(conf_pool, max_starting, 1, 0, INT64_MAX),
     KEY_INT(conf_pool, max_prealloc, 2, 0, INT64_MAX),
     KEY_INT(conf_pool, start_delay, 0, 0, INT64_MAX),
+    /* Required unless `worker: external` (parse_pool). */
     KEY_STR(conf_pool, cmd_new, NULL, check_nonempty, KEY_REQUIRED),
     KEY_STR(conf_pool, cmd_delete, NULL, check_nonempty, KEY_REQUIRED),
+    /* "external": a team's own worker, with commands of its own, serves
+     * the pool; this file's workers never do. */
+    KEY_STR(conf_pool, worker, NULL, check_pool_worker, 0),
     KEY_STR(conf_pool, cmd_livecheck, NULL, check_nonempty, 0),
     KEY_STR(conf_pool, cmd_release, NULL, check_nonempty, 0),
     KEY_STR(conf_pool, cmd_list, NULL, check_nonempty, 0),
@@ -275,6 +280,8 @@ static const struct conf_key server_keys[] = {
     KEY_STRLIST(conf_server, admins, check_nonempty),
     /* When given, at least one: an empty list would believe nobody. */
     KEY_STRLIST_F(conf_server, workers, check_nonempty, KEY_NONEMPTY),
+    KEY_STRLIST(conf_server, delegates, check_nonempty),
+    KEY_BOOL(conf_server, refuse_unprovidable, 0),
     KEY_INT(conf_server, max_open_tickets_per_owner, 10000, 0, INT64_MAX),
     KEY_INT(conf_server, max_tagsets, 10000, 0, INT64_MAX),
     KEY_INT(conf_server, tagset_idle_s, 86400, 0, INT64_MAX),
@@ -703,6 +710,18 @@ check_queue_type(const char *v, char *why, size_t whylen)
 	if (strcmp(v, "classic") == 0 || strcmp(v, "quorum") == 0)
 		return 0;
 	snprintf(why, whylen, "expected classic or quorum, got %s",
+	    quote(v, q, sizeof(q)));
+	return -1;
+}
+
+static int
+check_pool_worker(const char *v, char *why, size_t whylen)
+{
+	char q[128];
+
+	if (strcmp(v, "external") == 0)
+		return 0;
+	snprintf(why, whylen, "expected external, got %s",
 	    quote(v, q, sizeof(q)));
 	return -1;
 }
@@ -1924,8 +1943,14 @@ parse_pool(struct parse *p, const yaml_node_t *key, const yaml_node_t *value,
 		    describe(value, got, sizeof(got)));
 	if (parse_mapping(p, value, pool_keys, NKEYS(pool_keys), pool) == -1)
 		return -1;
-	if (check_required(p, key, label, pool_keys, NKEYS(pool_keys), pool) ==
-	    -1)
+	if (conf_pool_external(pool)) {
+		/* Its commands live with the team's worker, never here. */
+		if (pool->cmd_new != NULL || pool->cmd_delete != NULL)
+			return fail(p, key, "%s: worker: external takes no "
+			    "cmd_new or cmd_delete (they belong in the "
+			    "pools.yaml of the worker that serves it)", label);
+	} else if (check_required(p, key, label, pool_keys, NKEYS(pool_keys),
+	    pool) == -1)
 		return -1;
 	if (pool->ntags_on_demand > 0 && pool->max_prealloc != 0) {
 		log_info("%s: pool \"%s\" has tags_on_demand: max_prealloc set "
@@ -2014,6 +2039,12 @@ conf_pools_free(struct conf_pools *pools)
 	}
 	free(pools->pools);
 	free(pools);
+}
+
+bool
+conf_pool_external(const struct conf_pool *pool)
+{
+	return pool->worker != NULL && strcmp(pool->worker, "external") == 0;
 }
 
 /* Borrowed from POOLS. */

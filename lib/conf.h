@@ -25,8 +25,15 @@ struct conf_pool {
 	int64_t max_starting;         /* default 1 */
 	int64_t max_prealloc;         /* default 2; 0 for on-demand pools */
 	int64_t start_delay;          /* seconds, default 0 */
-	char *cmd_new;                /* required */
-	char *cmd_delete;             /* required */
+	char *cmd_new;                /* required unless external */
+	char *cmd_delete;             /* required unless external */
+	/*
+	 * "external" (conf_pool_external): served only by a worker with a
+	 * pools.yaml of its own (a team's), which has the commands; no
+	 * cmd_new or cmd_delete here, and workers reading this file never
+	 * consume the pool.  NULL otherwise.
+	 */
+	char *worker;
 	char *cmd_livecheck;
 	char *cmd_release;
 	char *cmd_list;
@@ -119,6 +126,18 @@ struct conf_server {
 	char **workers;
 	size_t nworkers;
 	bool workers_set;
+	/*
+	 * AMQP users that may take tickets on behalf of others: a ticket
+	 * request of theirs may name its owner.  None by default.
+	 */
+	char **delegates;
+	size_t ndelegates;
+	/*
+	 * Refuse a ticket for tags no configured pool provides, instead of
+	 * letting it wait for a reload that adds one (resalloc's way, the
+	 * default).  A request may ask for refusal on its own.
+	 */
+	bool refuse_unprovidable;
 	/* bounds: 0 = no cap (tagset_idle_s: never retire) */
 	int64_t max_open_tickets_per_owner; /* default 10000 */
 	int64_t max_tagsets;          /* distinct tag sets, default 10000 */
@@ -182,6 +201,8 @@ void conf_worker_free(struct conf_worker *worker);
 /* The pool named NAME, or NULL.  Borrowed. */
 const struct conf_pool *conf_pools_find(const struct conf_pools *pools,
     const char *name);
+/* Whether POOL says `worker: external`: no commands in this file. */
+bool conf_pool_external(const struct conf_pool *pool);
 /* Whether POOL carries TAG (normal or on-demand); *priority if it does. */
 bool conf_pool_has_tag(const struct conf_pool *pool, const char *tag,
     int64_t *priority);

@@ -218,19 +218,36 @@ settings_read(const struct options *o, struct settings *s, char *err,
 		s->nserved = o->npools;
 	}
 	if (s->nserved == 0) {
+		/* All pools this file has the commands of: a pool served by
+		 * a team's own worker (`worker: external`) is not ours. */
 		s->served_owned = xcalloc(s->pools->npools + 1, sizeof(char *));
-		for (i = 0; i < s->pools->npools; i++)
-			s->served_owned[i] = s->pools->pools[i].name;
+		for (i = 0; i < s->pools->npools; i++) {
+			if (conf_pool_external(&s->pools->pools[i])) {
+				log_info("pool %s: worker: external in %s, "
+				    "not served here", s->pools->pools[i].name,
+				    s->pools_path);
+				continue;
+			}
+			s->served_owned[s->nserved++] =
+			    s->pools->pools[i].name;
+		}
 		s->served = s->served_owned;
-		s->nserved = s->pools->npools;
 	}
 	if (s->nserved == 0) {
 		snprintf(err, errlen, "%s: no pools to serve", s->pools_path);
 		return -1;
 	}
 	for (i = 0; i < s->nserved; i++) {
-		if (conf_pools_find(s->pools, s->served[i]) == NULL) {
+		const struct conf_pool *cp;
+
+		if ((cp = conf_pools_find(s->pools, s->served[i])) == NULL) {
 			snprintf(err, errlen, "%s: no pool named '%s'",
+			    s->pools_path, s->served[i]);
+			return -1;
+		}
+		if (conf_pool_external(cp)) {
+			snprintf(err, errlen, "%s: pool '%s' has worker: "
+			    "external, no commands to serve it with",
 			    s->pools_path, s->served[i]);
 			return -1;
 		}
@@ -326,6 +343,42 @@ nofile_raise(void)
 	}
 }
 
+/*
+ * The pools file changed on disk: read it again as SIGHUP does (the
+ * signal's own handler runs the reload), as resalloc applies an edited
+ * pools.yaml without a signal -- once the file has stayed the same for a
+ * second, and not when it is empty (taken for one being written), as
+ * resbusd does.
+ */
+struct pools_watch {
+	ev_stat stat;
+	ev_timer settle;
+};
+
+static void
+pools_changed_cb(struct ev_loop *loop, ev_stat *w, int revents)
+{
+	struct pools_watch *pw = container_of(w, struct pools_watch, stat);
+
+	ev_timer_stop(loop, &pw->settle);
+	ev_timer_set(&pw->settle, 1., 0.);
+	ev_timer_start(loop, &pw->settle);
+}
+
+static void
+pools_settled_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pools_watch *pw = container_of(w, struct pools_watch, settle);
+
+	if (pw->stat.attr.st_nlink == 0 || pw->stat.attr.st_size == 0) {
+		log_info("%s is missing or empty: taken for a file being "
+		    "written, not applied (SIGHUP applies it)", pw->stat.path);
+		return;
+	}
+	log_info("%s changed, reading it again", pw->stat.path);
+	(void)raise(SIGHUP);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -335,6 +388,7 @@ main(int argc, char **argv)
 	struct worker *w;
 	struct bus *bus;
 	struct ev_loop *loop;
+	struct pools_watch pools_watch;
 	char err[1024], host[HOST_NAME_MAX + 1];
 	char *name;
 	const char *url;
@@ -402,8 +456,16 @@ main(int argc, char **argv)
 	}
 	log_info("worker %s started: %zu pool(s), concurrency %u", name,
 	    s.nserved, (unsigned)wc.concurrency);
+	ev_stat_init(&pools_watch.stat, pools_changed_cb, s.pools_path, 2.);
+	ev_stat_start(loop, &pools_watch.stat);
+	ev_init(&pools_watch.settle, pools_settled_cb);
+	ev_unref(loop);              /* it keeps no worker running */
 
 	ev_run(loop, 0);
+
+	ev_ref(loop);
+	ev_stat_stop(loop, &pools_watch.stat);
+	ev_timer_stop(loop, &pools_watch.settle);
 
 	status = worker_exit_status(w);
 	worker_free(w);

@@ -6,7 +6,7 @@
  * the resbus client library (lib/client.h) and its answers back into the
  * values resalloc's server returns:
  *
- *	takeTicket(tags, sandbox=None)	-> int
+ *	takeTicket(tags, sandbox=None, owner=None)	-> int
  *	collectTicket(id)		-> {ready, output, closed, failed}
  *	waitTicket(id)			-> base64, once the ticket is assigned
  *	closeTicket(id)			-> nil
@@ -420,12 +420,16 @@ take_answered(void *arg, const struct resbus_answer *a)
 	call_step(c, call_value(c, xmlrpc_value_int((int64_t)a->ticket_id)));
 }
 
-/* takeTicket(tags=None, sandbox=None) -> int */
+/*
+ * takeTicket(tags=None, sandbox=None, owner=None) -> int; OWNER, a resbus
+ * extension, is the ticket's owner when the gateway's login is one of
+ * the broker's delegates (Copr's backend speaking for its users).
+ */
 static enum call_state
 method_take_ticket(struct gateway_call *c)
 {
 	const struct xmlrpc_request *req = c->req;
-	const struct xmlrpc_value *tv = NULL, *sv = NULL;
+	const struct xmlrpc_value *tv = NULL, *sv = NULL, *ov = NULL;
 	struct resbus_ticket_opts opts;
 	struct resbus_client *cl;
 	char **tags = NULL;
@@ -435,6 +439,8 @@ method_take_ticket(struct gateway_call *c)
 		tv = req->params[0];
 	if (req->nparams >= 2)
 		sv = req->params[1];
+	if (req->nparams >= 3)
+		ov = req->params[2];
 	memset(&opts, 0, sizeof(opts));
 	if (tv != NULL && tv->type == XMLRPC_ARRAY) {
 		ntags = tv->nitems;
@@ -462,6 +468,15 @@ method_take_ticket(struct gateway_call *c)
 		return call_fault(c, XMLRPC_FAULT_INVALID_PARAMS,
 		    "sandbox must be a string, not %s",
 		    xmlrpc_type_name(sv->type));
+	}
+	if (ov != NULL && value_cstring(ov)) {
+		if (ov->len > 0)
+			opts.owner = ov->s;
+	} else if (ov != NULL && ov->type != XMLRPC_NIL) {
+		free(tags);
+		return call_fault(c, XMLRPC_FAULT_INVALID_PARAMS,
+		    "owner must be a string, not %s",
+		    xmlrpc_type_name(ov->type));
 	}
 	if ((cl = call_client(c)) == NULL) {
 		free(tags);
@@ -703,9 +718,10 @@ method_close_ticket(struct gateway_call *c)
 }
 
 static const struct method methods[] = {
-    {"takeTicket", 0, 2, method_take_ticket,
-	"takeTicket(tags, sandbox=None): asks for a resource carrying "
-	"all TAGS; returns the ticket id"},
+    {"takeTicket", 0, 3, method_take_ticket,
+	"takeTicket(tags, sandbox=None, owner=None): asks for a resource "
+	"carrying all TAGS, for OWNER if the gateway's login is a delegate; "
+	"returns the ticket id"},
     {"collectTicket", 1, 1, method_collect_ticket,
 	"collectTicket(ticket_id): the ticket's state as a struct "
 	"{ready, output, closed, failed}; never blocks"},

@@ -62,9 +62,13 @@ done
 for t in a b c; do
 	rbh_cycle bob --tag "$t"
 done
-# Refusals for tags nobody provides make none: d is still the fifth.
+# Refusals for tags nobody provides (asked for: such tickets wait by
+# default) make none: d is still the fifth.
 for t in nosuch1 nosuch2 nosuch3; do
-	out=$(req bob "$t")
+	out=$(rbh_amqp bob publish TicketRequest \
+	    "{'tags': ['$t'], 'refuse_unprovidable': True}" \
+	    --exchange resbus.ticket --key "$t" --wait 20) ||
+	    rb_fail "no answer to bob's request for $t ($?)"
 	rbh_error_reply "no pool provides tag $t" "$out" "a request for $t"
 done
 rbh_cycle bob --tag d

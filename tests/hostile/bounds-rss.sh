@@ -16,6 +16,8 @@
 . "$RESBUS_SRCDIR/tests/hostile/lib.sh"
 
 rbh_setup bounds-rss
+# Tickets for tags no pool provides wait by default; refused here.
+rbh_server_yaml "refuse_unprovidable: true"
 rbh_pool_demo 3 1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8"
 rbh_start_broker

@@ -20,8 +20,10 @@ EOF
 rb_start_worker
 rb_start_broker
 
-# (d) a tag that no pool provides is refused, naming the tag.
-err=$(RB_CMD_TIMEOUT=60 rb_resbus ticket --tag nosuchtag --timeout 30 2>&1)
+# (d) a tag that no pool provides is refused, naming the tag, when the
+# request asks for that (by default such a ticket waits: unprovidable.sh).
+err=$(RB_CMD_TIMEOUT=60 rb_resbus ticket --tag nosuchtag --timeout 30 \
+    --refuse-unprovidable 2>&1)
 rc=$?
 [ "$rc" -ne 124 ] || rb_fail "resbus ticket --tag nosuchtag hung"
 [ "$rc" -ne 0 ] || rb_fail "resbus ticket --tag nosuchtag succeeded: $err"
@@ -29,7 +31,7 @@ rb_assert_match 'nosuchtag' "$err" "message for an unknown tag"
 
 # ... also when it comes with a tag that exists.
 err=$(RB_CMD_TIMEOUT=60 rb_resbus ticket --tag demo --tag nosuchtag \
-    --timeout 30 2>&1)
+    --timeout 30 --refuse-unprovidable 2>&1)
 rc=$?
 [ "$rc" -ne 124 ] || rb_fail "resbus ticket --tag demo --tag nosuchtag hung"
 [ "$rc" -ne 0 ] || rb_fail "resbus ticket --tag demo --tag nosuchtag succeeded: $err"

@@ -139,7 +139,7 @@ d1=$(rb_resbus ticket-wait "$t1" --timeout 60) || rb_fail "ticket-wait $t1 faile
 n1=${d1#local:"$RESBUS_LOCAL_ROOT"/}
 tl=$(maint ticket-list) || rb_fail "ticket-list failed ($?)"
 rb_log "ticket-list:"$'\n'"$tl"
-rb_assert_match "^$t1 - state=[A-Z]+ tags=mt resource=$n1\$" "$tl" "ticket-list line"
+rb_assert_match "^$t1 - state=[A-Z]+ tags=mt resource=$n1 owner=guest\$" "$tl" "ticket-list line"
 rb_assert_eq 1 "$(grep -c 'resource=' <<<"$tl")" "assigned tickets in ticket-list"
 rb_assert_match "^[0-9]+ - $n1 pool=mp tags=mt,extra status=UP releases=0 ticket=$t1\$" \
     "$(maint resource-list --up)" "resource-list line of the taken resource"
@@ -171,7 +171,7 @@ for args in "resource-delete $t1id" "resource-delete --all" \
 	rb_assert_eq "resbus-maint: $cmd: user \"$nobody\" is not one of the admins in server.yaml" \
 	    "$err" "refusal of '$args'"
 done
-rb_assert_match "^$t1 - state=[A-Z]+ tags=mt resource=$n1\$" "$(maint ticket-list)" \
+rb_assert_match "^$t1 - state=[A-Z]+ tags=mt resource=$n1 owner=guest\$" "$(maint ticket-list)" \
     "ticket $t1 after the refusals"
 sleep 1
 rb_assert_eq 3 "$(count_resources ' status=UP ')" "resources after the refusals"
@@ -220,7 +220,7 @@ rb_assert_eq "$starts" "$(grep -c 'starting in pool mp ' "$RB_TMP/resbusd.out")"
 rb_assert_eq 0 "$(rb_local_count)" "resources of the paused pool"
 tl=$(maint ticket-list)
 rb_log "ticket-list:"$'\n'"$tl"
-rb_assert_match "^$t2 - state=OPEN tags=extra waiting=\".+\"\$" "$tl" \
+rb_assert_match "^$t2 - state=OPEN tags=extra owner=guest waiting=\".+\"\$" "$tl" \
     "ticket-list line of a waiting ticket"
 rb_assert_eq 0 "$(grep -c 'resource=' <<<"$tl")" "assigned tickets while paused"
 # pool-resume starts it again, and serves the ticket.
@@ -230,7 +230,7 @@ d2=$(rb_resbus ticket-wait "$t2" --timeout 60) || rb_fail "ticket-wait $t2 faile
 n2=${d2#local:"$RESBUS_LOCAL_ROOT"/}
 rb_wait_for "two free resources after pool-resume" 60 \
     count_is 2 count_resources ' pool=mp .*ticket=NULL$' --up
-rb_assert_match "^$t2 - state=[A-Z]+ tags=extra resource=$n2\$" "$(maint ticket-list)" \
+rb_assert_match "^$t2 - state=[A-Z]+ tags=extra resource=$n2 owner=guest\$" "$(maint ticket-list)" \
     "ticket-list line of the served ticket"
 
 # (i) pool-drain deletes the free resources, not the taken one.

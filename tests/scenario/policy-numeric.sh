@@ -5,9 +5,9 @@
 # asking `memory>=32` gets the 64 one, `memory>=100` the 128 one,
 # `memory<=20` the 16 one, `memory>16` the 64 one, and with 64 taken
 # `memory>=32` the 128 one; `ram>=32` starts one resource, in the ram=64
-# pool.  `memory>=512` (no pool provides it) is refused with a clear
-# message and exit status 1, and so is a ticket that combines tags no
-# single pool has.  Run once per store (SQLite, PostgreSQL).
+# pool.  With --refuse-unprovidable, `memory>=512` (no pool provides it)
+# is refused with a clear message and exit status 1, and so is a ticket
+# that combines tags no single pool has.  Run once per store (SQLite, PostgreSQL).
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck disable=SC2317 # functions called through rb_wait_for
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -71,12 +71,12 @@ choice_is() {
 	fi
 }
 
-# (a) refused ARGS...: a ticket that no pool can serve is refused: exit
-# 1, the message, nothing listed.
+# (a) refused ARGS...: a ticket that no pool can serve is refused, when
+# it asks for that: exit 1, the message, nothing listed.
 refused() {
 	local msg=$1 err rc
 	shift
-	err=$(rb_resbus ticket "$@" 2>&1 >/dev/null)
+	err=$(rb_resbus ticket --refuse-unprovidable "$@" 2>&1 >/dev/null)
 	rc=$?
 	rb_assert_eq 1 "$rc" "exit status of resbus ticket $*"
 	rb_assert_match "$msg" "$err" "error of resbus ticket $*"

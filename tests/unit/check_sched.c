@@ -488,12 +488,15 @@ START_TEST(test_deadline_at_assignment)
 }
 END_TEST
 
-/* Refused requests leave nothing behind: 20000 of them, no new lane. */
+/*
+ * Refused requests leave nothing behind: 20000 of them, no new lane
+ * (tags no pool provides are refused only with refuse_unprovidable).
+ */
 START_TEST(test_refusal_frees)
 {
 	struct fixture *f = fixture_new("p:\n  cmd_new: x\n  cmd_delete: y\n"
 	    "  tags: [a]\nq:\n  cmd_new: x\n  cmd_delete: y\n  tags: [z]\n",
-	    "");
+	    "refuse_unprovidable: true\n");
 	size_t before, i;
 	char key[32], err[256];
 

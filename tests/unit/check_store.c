@@ -289,7 +289,7 @@ struct ticket_rec {
 
 static void
 on_ticket(void *arg, int found, const char *state, const char *owner,
-    const void *data, size_t data_len)
+    const char *delegate, const void *data, size_t data_len)
 {
 	struct ticket_rec *r = arg;
 
