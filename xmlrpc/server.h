@@ -3,8 +3,8 @@
  *
  * The program (main.c) fills a struct server and calls server_listen(),
  * server_start(), and at the end server_stop() and server_close(); all
- * the rest -- accepting, per-address limits, deadlines, requests and
- * their calls to the gateway -- is server.c's.
+ * the rest -- accepting, per-address limits, deadlines -- is server.c's,
+ * and the requests and their calls to the gateway are request.c's.
  */
 #ifndef RESBUS_XMLRPC_SERVER_H
 #define RESBUS_XMLRPC_SERVER_H
