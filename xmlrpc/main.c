@@ -8,54 +8,28 @@
  * of its own: tickets live in resbusd, so gateways can be restarted, or
  * run several at once, freely.
  *
- * One libev loop runs everything.  The daemon accepts connections itself
- * and hands them to libmicrohttpd (external polling: MHD's epoll
- * descriptor and its next timeout are one ev_io and one ev_timer, as in
- * resbusd's http.c), so that it can
- *
- *  - refuse a connection from an address that has max_per_address open
- *    already, and stop accepting (connections wait in the kernel's
- *    backlog) while max_connections are open, taking up again as soon as
- *    one closes;
- *  - close a connection that has not sent a whole request head within
- *    header_timeout seconds of opening, or of its previous response
- *    (keep-alive), however slowly it trickles bytes, and one whose body
- *    has not come within BODY_TIMEOUT_S.  MHD's own timeout only sees
- *    idleness, which a trickle never is.
- *
- * A call is handed to the gateway (gateway.c), which shares one AMQP
- * connection between all of them.  A call that cannot be answered at
- * once suspends its connection (MHD_suspend_connection) and is resumed
- * when the answer comes: a waitTicket costs a few hundred bytes, not a
- * thread.  While suspended, the connection's socket is watched for the
- * client hanging up, which gives the call up.
+ * This file is the program: its options, server.yaml, signals and the
+ * loop.  The HTTP server (accepting, per-address limits, deadlines,
+ * suspended calls) is server.c; the calls on the bus are gateway.c.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <netinet/in.h>
 
 #include <ev.h>
-#include <microhttpd.h>
 
 #include "conf.h"
 #include "gateway.h"
 #include "log.h"
+#include "server.h"
 #include "util.h"
 #include "xmlrpc.h"
 
@@ -63,67 +37,8 @@
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_MAX_PER_ADDRESS 64
 #define DEFAULT_HEADER_TIMEOUT_S 10
-/* The body of a request must be in this long after its head. */
-#define BODY_TIMEOUT_S 30
-/* A connection that reads nothing of its response is closed after this. */
-#define IDLE_TIMEOUT_S 30
 /* waitTicket asks resbusd again this often even without an event. */
 #define WAIT_REQUERY_MS 30000
-/* A suspended connection with bytes pending is checked for a hang-up. */
-#define HANGUP_CHECK_S 2.
-/* After SIGTERM, answers in flight get this long to go out. */
-#define STOP_GRACE_S 1.
-#define ADDR_BUCKETS 256
-
-/* How many connections one client address has open. */
-struct addr_count {
-	struct addr_count *next;
-	int family;
-	unsigned char addr[16];
-	unsigned int n;
-};
-
-struct server {
-	struct ev_loop *loop;
-	struct gateway_conf gw;
-	struct gateway *g;
-	struct MHD_Daemon *mhd;
-	ev_io mhd_io;	    /* MHD's epoll descriptor */
-	ev_timer mhd_timer; /* MHD's next timeout */
-	ev_io accept_io;    /* the listening socket */
-	ev_signal sigint, sigterm, sighup;
-	ev_timer grace;
-	int listen_fd;
-	unsigned int nconns, max_conns, max_per_addr, header_timeout_s;
-	struct addr_count *addrs[ADDR_BUCKETS];
-	bool stopping;
-};
-
-/* One client connection (MHD's socket context). */
-struct conn {
-	struct server *srv;
-	struct MHD_Connection *mc;
-	int fd;
-	char peer[128];
-	ev_timer deadline; /* for the request's head, then its body */
-	ev_io hangup;	   /* while suspended: did the client go? */
-	ev_timer hangup_check;
-};
-
-/* One HTTP request: its body as it arrives, then its call. */
-struct request {
-	struct conn *conn;
-	char *body;
-	size_t len;
-	bool too_big;
-	bool answered;	/* a response was queued before the body */
-	bool started;	/* the call was made */
-	bool suspended;
-	bool abandoned; /* the client went while its call ran */
-	struct gateway_call *call; /* in progress */
-	char *out;		   /* the methodResponse, once there */
-	size_t outlen;
-};
 
 static void
 usage(FILE *f)
@@ -205,691 +120,21 @@ listen_parse(const char *s, char **host, char **port)
 	return 0;
 }
 
-/* ADDR as "host:port" (IPv6 in brackets) into BUF. */
-static void
-addr_format(const struct sockaddr *addr, socklen_t alen, char *buf, size_t len)
-{
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
-
-	if (addr == NULL ||
-	    getnameinfo(addr, alen, host, sizeof(host), serv, sizeof(serv),
-		NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		snprintf(buf, len, "?");
-		return;
-	}
-	snprintf(buf, len, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-	    host, serv);
-}
-
-/*
- * A listening TCP socket on HOST:PORT; the address it got into SHOWN.
- * IPv4 addresses are tried first, as resalloc (Python's XML-RPC server)
- * only ever listens on IPv4.  Fatal if none can be bound.
- */
-static int
-listen_open(const char *host, const char *port, char *shown, size_t len)
-{
-	struct addrinfo hints, *res, *ai;
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	int fd = -1, gai, pass, one = 1, saved = 0;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((gai = getaddrinfo(
-		 *host != '\0' ? host : NULL, port, &hints, &res)) != 0)
-		fatalx("cannot resolve %s: %s", host, gai_strerror(gai));
-	for (pass = 0; pass < 2 && fd == -1; pass++) {
-		for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
-			if ((ai->ai_family == AF_INET) != (pass == 0))
-				continue;
-			fd = socket(ai->ai_family,
-			    ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-			if (fd == -1) {
-				saved = errno;
-				continue;
-			}
-			(void)setsockopt(
-			    fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-			    listen(fd, 128) == -1) {
-				saved = errno;
-				close(fd);
-				fd = -1;
-			}
-		}
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		errno = saved;
-		fatal("cannot listen on %s:%s", host, port);
-	}
-	memset(&ss, 0, sizeof(ss));
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		addr_format((struct sockaddr *)&ss, sslen, shown, len);
-	else
-		snprintf(shown, len, "%s:%s", host, port);
-	return fd;
-}
-
-/* The client's address, for logs. */
-static void
-peer_name(struct MHD_Connection *conn, char *buf, size_t len)
-{
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	sa = ci != NULL ? ci->client_addr : NULL;
-	addr_format(sa,
-	    sa != NULL && sa->sa_family == AF_INET6
-		? sizeof(struct sockaddr_in6)
-		: sizeof(struct sockaddr_in),
-	    buf, len);
-}
-
-
-/* ---- connections per address ---------------------------------------- */
-
-/* The bytes of SA's address into KEY; 0, or -1 if it is no IP address. */
-static int
-addr_key(const struct sockaddr *sa, int *family, unsigned char key[16])
-{
-	memset(key, 0, 16);
-	*family = sa->sa_family;
-	if (sa->sa_family == AF_INET)
-		memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	else if (sa->sa_family == AF_INET6)
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	else
-		return -1;
-	return 0;
-}
-
-/* The bucket of SA's address; -1 if it is no IP address. */
-static int
-addr_bucket(const struct sockaddr *sa, int *family, unsigned char key[16])
-{
-	unsigned int h = 0;
-	int i;
-
-	if (addr_key(sa, family, key) == -1)
-		return -1;
-	for (i = 0; i < 16; i++)
-		h = h * 31 + key[i];
-	return (int)(h % ADDR_BUCKETS);
-}
-
-/* The count of SA's address; made (at 0) if CREATE, else NULL if none. */
-static struct addr_count *
-addr_find(struct server *srv, const struct sockaddr *sa, bool create)
-{
-	struct addr_count *a;
-	unsigned char key[16];
-	int family, h;
-
-	if ((h = addr_bucket(sa, &family, key)) == -1)
-		return NULL;
-	for (a = srv->addrs[h]; a != NULL; a = a->next)
-		if (a->family == family && memcmp(a->addr, key, 16) == 0)
-			return a;
-	if (!create)
-		return NULL;
-	a = xcalloc(1, sizeof(*a));
-	a->family = family;
-	memcpy(a->addr, key, 16);
-	a->next = srv->addrs[h];
-	srv->addrs[h] = a;
-	return a;
-}
-
-/* One connection fewer from SA's address; forgets it at 0. */
-static void
-addr_release(struct server *srv, const struct sockaddr *sa)
-{
-	struct addr_count *a, **pp;
-	unsigned char key[16];
-	int family, h;
-
-	if ((h = addr_bucket(sa, &family, key)) == -1)
-		return;
-	for (pp = &srv->addrs[h]; (a = *pp) != NULL; pp = &a->next)
-		if (a->family == family && memcmp(a->addr, key, 16) == 0) {
-			if (a->n > 0 && --a->n == 0) {
-				*pp = a->next;
-				free(a);
-			}
-			return;
-		}
-}
-
-/* Frees every count (at exit). */
-static void
-addr_free_all(struct server *srv)
-{
-	struct addr_count *a;
-	size_t i;
-
-	for (i = 0; i < ADDR_BUCKETS; i++)
-		while ((a = srv->addrs[i]) != NULL) {
-			srv->addrs[i] = a->next;
-			free(a);
-		}
-}
-
-/* ---- libmicrohttpd on the loop -------------------------------------- */
-
-static void
-mhd_arm(struct server *srv)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	ev_timer_stop(srv->loop, &srv->mhd_timer);
-	if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES) {
-		ev_timer_set(&srv->mhd_timer, (double)ms / 1000., 0.);
-		ev_timer_start(srv->loop, &srv->mhd_timer);
-	}
-}
-
-static void
-mhd_run(struct server *srv)
-{
-	if (MHD_run(srv->mhd) == MHD_NO)
-		log_warnx("http: MHD_run failed");
-	mhd_arm(srv);
-}
-
-static void
-mhd_readable(struct ev_loop *loop, ev_io *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	mhd_run(container_of(w, struct server, mhd_io));
-}
-
-static void
-mhd_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	mhd_run(container_of(w, struct server, mhd_timer));
-}
-
-/* Takes up accepting again when a place is free. */
-static void
-accept_resume(struct server *srv)
-{
-	if (!srv->stopping && srv->nconns < srv->max_conns &&
-	    !ev_is_active(&srv->accept_io))
-		ev_io_start(srv->loop, &srv->accept_io);
-}
-
-/*
- * Accepts what the backlog holds, up to the connection limit, and hands
- * each connection to libmicrohttpd unless its address has too many.
- */
-static void
-on_accept(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct server *srv = container_of(w, struct server, accept_io);
-	struct sockaddr_storage ss;
-	struct addr_count *a;
-	socklen_t sslen;
-	char shown[128];
-	int fd;
-
-	(void)revents;
-	for (;;) {
-		if (srv->nconns >= srv->max_conns) {
-			/* The backlog keeps the rest until one closes. */
-			ev_io_stop(loop, &srv->accept_io);
-			log_debug("%u connections open: not accepting more "
-				  "for now",
-			    srv->nconns);
-			break;
-		}
-		memset(&ss, 0, sizeof(ss));
-		sslen = sizeof(ss);
-		fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sslen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept");
-			break;
-		}
-		a = addr_find(srv, (struct sockaddr *)&ss, true);
-		if (a != NULL && a->n >= srv->max_per_addr) {
-			addr_format(
-			    (struct sockaddr *)&ss, sslen, shown, sizeof(shown));
-			log_info("%s: refused: %u connections from its address "
-				 "are open already",
-			    shown, a->n);
-			close(fd);
-			continue;
-		}
-		if (a != NULL)
-			a->n++;
-		srv->nconns++;
-		if (MHD_add_connection(srv->mhd, fd, (struct sockaddr *)&ss,
-			sslen) == MHD_NO) {
-			/* MHD closed it. */
-			log_warn("cannot serve a new connection");
-			srv->nconns--;
-			addr_release(srv, (struct sockaddr *)&ss);
-		}
-	}
-	mhd_run(srv);
-}
-
-/* The connection of a request that timed out: shut it, MHD closes it. */
-static void
-conn_deadline(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct conn *cn = container_of(w, struct conn, deadline);
-
-	(void)loop;
-	(void)revents;
-	log_info("%s: closing: no whole request in time", cn->peer);
-	(void)shutdown(cn->fd, SHUT_RDWR);
-}
-
-static void
-conn_deadline_set(struct conn *cn, unsigned int s)
-{
-	ev_timer_stop(cn->srv->loop, &cn->deadline);
-	if (s == 0)
-		return;
-	ev_timer_set(&cn->deadline, (double)s, 0.);
-	ev_timer_start(cn->srv->loop, &cn->deadline);
-}
-
-/* ---- calls in progress ---------------------------------------------- */
-
-static void
-request_hangup_stop(struct request *r)
-{
-	struct conn *cn = r->conn;
-
-	ev_io_stop(cn->srv->loop, &cn->hangup);
-	ev_timer_stop(cn->srv->loop, &cn->hangup_check);
-}
-
-/* Resumes R's connection: MHD calls on_request for it again. */
-static void
-request_resume(struct request *r)
-{
-	struct conn *cn = r->conn;
-
-	request_hangup_stop(r);
-	if (!r->suspended)
-		return;
-	r->suspended = false;
-	MHD_resume_connection(cn->mc);
-	(void)MHD_set_connection_option(
-	    cn->mc, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S);
-	/* The ITC wakes MHD's epoll; run it now all the same. */
-	ev_feed_event(cn->srv->loop, &cn->srv->mhd_io, EV_READ);
-}
-
-/* The call ended: its response goes out when MHD calls on_request again. */
-static void
-on_call_done(void *arg, char *body, size_t len)
-{
-	struct request *r = arg;
-
-	r->call = NULL;
-	r->out = body;
-	r->outlen = len;
-	request_resume(r);
-}
-
-/* The client of a suspended call hung up: give the call up. */
-static void
-request_abandon(struct request *r)
-{
-	gateway_call_cancel(r->call);
-	r->call = NULL;
-	r->abandoned = true;
-	request_resume(r);
-}
-
-/*
- * Whether the client of suspended R hung up.  A client may send its next
- * request before this answer (pipelining): then its socket is readable
- * although it is there, and a poll for POLLRDHUP tells.
- */
-static bool
-request_gone(struct request *r)
-{
-	struct pollfd pfd;
-
-	pfd.fd = r->conn->fd;
-	pfd.events = POLLRDHUP;
-	pfd.revents = 0;
-	return poll(&pfd, 1, 0) == 1 &&
-	       (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
-static void
-request_hangup_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct conn *cn = container_of(w, struct conn, hangup);
-	struct request *r = w->data;
-
-	(void)revents;
-	if (request_gone(r)) {
-		request_abandon(r);
-		return;
-	}
-	/* Bytes of a next request: look now and then instead. */
-	ev_io_stop(loop, &cn->hangup);
-	ev_timer_again(loop, &cn->hangup_check);
-}
-
-static void
-request_hangup_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct request *r = w->data;
-
-	(void)loop;
-	(void)revents;
-	if (request_gone(r))
-		request_abandon(r);
-}
-
-/* Suspends R's connection until its call ends, watching for a hang-up. */
-static void
-request_suspend(struct request *r)
-{
-	struct conn *cn = r->conn;
-
-	(void)MHD_set_connection_option(
-	    cn->mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
-	MHD_suspend_connection(cn->mc);
-	r->suspended = true;
-	cn->hangup.data = r;
-	cn->hangup_check.data = r;
-	ev_io_set(&cn->hangup, cn->fd, EV_READ);
-	ev_io_start(cn->srv->loop, &cn->hangup);
-}
-
-/* Queues BODY (LEN bytes, taken over) with STATUS and content TYPE. */
-static enum MHD_Result
-respond(struct MHD_Connection *conn, unsigned int status, char *body,
-    size_t len, const char *type)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp =
-	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return MHD_NO;
-	}
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		(void)MHD_add_response_header(
-		    resp, MHD_HTTP_HEADER_ALLOW, "POST");
-	ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result
-respond_text(struct MHD_Connection *conn, unsigned int status, const char *msg)
-{
-	char *body = xasprintf("%s\n", msg);
-
-	return respond(conn, status, body, strlen(body), "text/plain");
-}
-
-/*
- * An error that can be told from the request line and headers alone:
- * queued before the body is read.  MHD_YES with *DONE false if none.
- */
-static enum MHD_Result
-request_check(struct MHD_Connection *conn, const char *url, const char *method,
-    bool *done)
-{
-	const char *cl;
-	long n;
-
-	*done = true;
-	if (strcmp(url, "/") != 0 && strcmp(url, "/RPC2") != 0)
-		return respond_text(conn, MHD_HTTP_NOT_FOUND,
-		    "not found: XML-RPC is served on / and /RPC2");
-	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-		return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-		    "XML-RPC calls are POST requests");
-	cl = MHD_lookup_connection_value(
-	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl != NULL && (number_parse(cl, 0, LONG_MAX, &n) == -1 ||
-			      n > XMLRPC_MAX_BODY_BYTES))
-		return respond_text(
-		    conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-	*done = false;
-	return MHD_YES;
-}
-
-/* Parses R's body and starts its call; queues the response if it ended. */
-static enum MHD_Result
-request_call(struct server *srv, struct request *r)
-{
-	struct xmlrpc_request *req;
-	char err[512], *out;
-	size_t len;
-
-	r->started = true;
-	if (xmlrpc_request_parse(r->body, r->len, &req, err, sizeof(err)) ==
-	    -1) {
-		log_info("%s: bad request: %s", r->conn->peer, err);
-		out = xmlrpc_fault_encode(XMLRPC_FAULT_PARSE, err, &len);
-		return respond(r->conn->mc, MHD_HTTP_OK, out, len, "text/xml");
-	}
-	r->call = gateway_call_start(srv->g, req, r->conn->peer, on_call_done, r);
-	xmlrpc_request_free(req);
-	if (r->call != NULL) {
-		request_suspend(r);
-		return MHD_YES;
-	}
-	out = r->out;
-	r->out = NULL;
-	return respond(r->conn->mc, MHD_HTTP_OK, out, r->outlen, "text/xml");
-}
-
-/* libmicrohttpd's access handler: collects the body, then calls. */
-static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_data_size, void **con_cls)
-{
-	struct server *srv = cls;
-	struct request *r = *con_cls;
-	const union MHD_ConnectionInfo *ci;
-	struct conn *cn;
-	char *out;
-
-	(void)version;
-	if (r == NULL) {
-		ci = MHD_get_connection_info(
-		    conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		if (ci == NULL || (cn = ci->socket_context) == NULL)
-			return MHD_NO;
-		/* The head is in; the body gets a deadline of its own. */
-		conn_deadline_set(cn, BODY_TIMEOUT_S);
-		r = xcalloc(1, sizeof(*r));
-		r->conn = cn;
-		*con_cls = r;
-		return request_check(conn, url, method, &r->answered);
-	}
-	if (*upload_data_size > 0) {
-		if (!r->answered && !r->too_big) {
-			if (r->len + *upload_data_size >
-			    XMLRPC_MAX_BODY_BYTES) {
-				r->too_big = true;
-				free(r->body);
-				r->body = NULL;
-				r->len = 0;
-			} else {
-				r->body = xrealloc(
-				    r->body, r->len + *upload_data_size);
-				memcpy(r->body + r->len, upload_data,
-				    *upload_data_size);
-				r->len += *upload_data_size;
-			}
-		}
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	conn_deadline_set(r->conn, 0);
-	if (r->answered)
-		return MHD_YES;
-	if (r->abandoned) {
-		/* Nobody reads it; MHD closes the connection on writing. */
-		(void)shutdown(r->conn->fd, SHUT_RD);
-		return respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    "the call was given up");
-	}
-	if (r->out != NULL) {
-		/* A resumed call's answer. */
-		out = r->out;
-		r->out = NULL;
-		return respond(conn, MHD_HTTP_OK, out, r->outlen, "text/xml");
-	}
-	if (r->started)
-		return MHD_YES; /* resumed before its answer: cannot be */
-	if (r->too_big)
-		return respond_text(
-		    conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-	if (srv->stopping)
-		return respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    "resbus-xmlrpc is stopping");
-	return request_call(srv, r);
-}
-
-/*
- * Frees a request once its response went out (or the connection died),
- * and gives the connection header_timeout for its next request.
- */
-static void
-on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-    enum MHD_RequestTerminationCode toe)
-{
-	struct server *srv = cls;
-	struct request *r = *con_cls;
-
-	(void)conn;
-	if (r == NULL)
-		return;
-	if (r->call != NULL)
-		gateway_call_cancel(r->call);
-	request_hangup_stop(r);
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		conn_deadline_set(r->conn, srv->header_timeout_s);
-	free(r->out);
-	free(r->body);
-	free(r);
-	*con_cls = NULL;
-}
-
-/* A connection's context: made when it opens, freed when it closes. */
-static void
-on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-    enum MHD_ConnectionNotificationCode code)
-{
-	struct server *srv = cls;
-	const union MHD_ConnectionInfo *ci;
-	struct conn *cn;
-
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		cn = xcalloc(1, sizeof(*cn));
-		cn->srv = srv;
-		cn->mc = conn;
-		ci = MHD_get_connection_info(
-		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		cn->fd = ci != NULL ? ci->connect_fd : -1;
-		peer_name(conn, cn->peer, sizeof(cn->peer));
-		ev_timer_init(&cn->deadline, conn_deadline, 0., 0.);
-		ev_io_init(&cn->hangup, request_hangup_io, cn->fd, EV_READ);
-		ev_timer_init(&cn->hangup_check, request_hangup_timer, 0.,
-		    HANGUP_CHECK_S);
-		conn_deadline_set(cn, srv->header_timeout_s);
-		*socket_context = cn;
-		return;
-	}
-	if (code != MHD_CONNECTION_NOTIFY_CLOSED ||
-	    (cn = *socket_context) == NULL)
-		return;
-	ev_timer_stop(srv->loop, &cn->deadline);
-	ev_io_stop(srv->loop, &cn->hangup);
-	ev_timer_stop(srv->loop, &cn->hangup_check);
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && ci->client_addr != NULL)
-		addr_release(srv, ci->client_addr);
-	free(cn);
-	*socket_context = NULL;
-	srv->nconns--;
-	accept_resume(srv);
-	if (srv->stopping && srv->nconns == 0)
-		ev_break(srv->loop, EVBREAK_ALL);
-}
-
-/*
- * libmicrohttpd's own messages, into our log.  That a client's socket
- * closed is no news (a request timed out, a caller gave up): debug only.
- */
-static void
-on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char buf[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	if (strstr(buf, "connection closure") != NULL ||
-	    strstr(buf, "onnection reset") != NULL)
-		log_debug("libmicrohttpd: %s", buf);
-	else
-		log_warnx("http: %s", buf);
-}
-
-static void
-on_stop_grace(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(loop, EVBREAK_ALL);
-}
-
 /*
  * SIGINT, SIGTERM: stop accepting, end every call with a fault and give
- * the answers STOP_GRACE_S to go out.
+ * the answers a short grace to go out.
  */
 static void
 on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct server *srv = w->data;
 
+	(void)loop;
 	(void)revents;
 	if (srv->stopping)
 		return;
 	log_info("signal %d: stopping", w->signum);
-	srv->stopping = true;
-	ev_io_stop(loop, &srv->accept_io);
-	gateway_stop(srv->g);
-	if (srv->nconns == 0) {
-		ev_break(loop, EVBREAK_ALL);
-		return;
-	}
-	ev_timer_init(&srv->grace, on_stop_grace, STOP_GRACE_S, 0.);
-	ev_timer_start(loop, &srv->grace);
+	server_stop(srv);
 }
 
 static void
@@ -910,38 +155,6 @@ option_number(const char *name, const char *arg, long min, long max, long *out)
 		fprintf(stderr, "resbus-xmlrpc: bad --%s '%s'\n", name, arg);
 		exit(2);
 	}
-}
-
-/* Starts libmicrohttpd without a listening socket, on SRV's loop. */
-static void
-server_start_http(struct server *srv, const char *shown)
-{
-	const union MHD_DaemonInfo *info;
-
-	/* One option and its arguments a line. */
-	/* clang-format off */
-	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	    on_request, srv,
-	    /* The logger first, so that no option's message escapes it. */
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	    MHD_OPTION_CONNECTION_LIMIT, srv->max_conns,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_END);
-	/* clang-format on */
-	if (srv->mhd == NULL)
-		fatalx("cannot start the HTTP server on %s", shown);
-	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	if (info == NULL || info->epoll_fd < 0)
-		fatalx("libmicrohttpd has no epoll descriptor");
-	ev_io_init(&srv->mhd_io, mhd_readable, info->epoll_fd, EV_READ);
-	ev_io_start(srv->loop, &srv->mhd_io);
-	ev_timer_init(&srv->mhd_timer, mhd_timeout, 0., 0.);
-	ev_io_init(&srv->accept_io, on_accept, srv->listen_fd, EV_READ);
-	ev_io_start(srv->loop, &srv->accept_io);
-	mhd_arm(srv);
 }
 
 static void
@@ -984,7 +197,7 @@ main(int argc, char *argv[])
 	long max_conn = DEFAULT_MAX_CONNECTIONS;
 	long max_per_addr = DEFAULT_MAX_PER_ADDRESS;
 	long header_s = DEFAULT_HEADER_TIMEOUT_S;
-	int c, level, flags;
+	int c, level;
 
 	log_init("resbus-xmlrpc", LOG_LEVEL_INFO);
 	while ((c = getopt_long(argc, argv, "dhV", opts, NULL)) != -1) {
@@ -1078,14 +291,11 @@ main(int argc, char *argv[])
 
 	xmlrpc_init();
 	server_signals(&srv);
-	srv.listen_fd = listen_open(host, port, shown, sizeof(shown));
+	srv.listen_fd = server_listen(host, port, shown, sizeof(shown));
 	free(host);
 	free(port);
-	if ((flags = fcntl(srv.listen_fd, F_GETFL)) == -1 ||
-	    fcntl(srv.listen_fd, F_SETFL, flags | O_NONBLOCK) == -1)
-		fatal("fcntl");
 	srv.g = gateway_new(srv.loop, &srv.gw);
-	server_start_http(&srv, shown);
+	server_start(&srv, shown);
 	log_info("serving XML-RPC on http://%s/ and /RPC2 (at most %u "
 		 "connections, %u per address; %u s for a request head)",
 	    shown, srv.max_conns, srv.max_per_addr, srv.header_timeout_s);
@@ -1093,15 +303,8 @@ main(int argc, char *argv[])
 
 	ev_run(srv.loop, 0);
 
-	ev_io_stop(srv.loop, &srv.accept_io);
-	close(srv.listen_fd);
-	ev_io_stop(srv.loop, &srv.mhd_io);
-	ev_timer_stop(srv.loop, &srv.mhd_timer);
-	ev_timer_stop(srv.loop, &srv.grace);
-	/* Closes what is left; on_connection frees their contexts. */
-	MHD_stop_daemon(srv.mhd);
+	server_close(&srv);
 	gateway_free(srv.g);
-	addr_free_all(&srv);
 	xmlrpc_cleanup();
 	conf_server_free(conf);
 	ev_loop_destroy(srv.loop);

@@ -11,6 +11,9 @@
  * The encoder writes a methodResponse for one value, or a fault, as
  * Python's xmlrpc.client and every other XML-RPC client read them,
  * including the <nil/> extension resalloc relies on.
+ *
+ * The values are in xmlrpc.c, the decoder in decode.c, the encoder in
+ * encode.c.
  */
 #ifndef RESBUS_XMLRPC_H
 #define RESBUS_XMLRPC_H
