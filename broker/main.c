@@ -133,10 +133,10 @@ main(int argc, char *argv[])
 	bool check = false, debug = false;
 	struct standby *standby;
 	struct bus *bus;
-	char err[1024], *path, *logfile, host[256], *who;
+	char err[1024], *path, host[256], *who;
 	const char *url;
 	int64_t epoch;
-	int c, level;
+	int c;
 
 	log_init("resbusd", LOG_LEVEL_INFO);
 	while ((c = getopt_long(argc, argv, "dhV", opts, NULL)) != -1) {
@@ -204,14 +204,7 @@ main(int argc, char *argv[])
 		free(path);
 		return 0;
 	}
-	level = debug ? LOG_LEVEL_DEBUG : log_level_parse(server->loglevel);
-	log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
-	if (mkdir_p(server->logdir) == -1)
-		fatal("cannot create log directory %s", server->logdir);
-	logfile = xasprintf("%s/main.log", server->logdir);
-	if (log_open_file(logfile) == -1)
-		fatal("cannot open %s", logfile);
-	free(logfile);
+	log_setup(debug, server->loglevel, server->logdir, "main.log");
 
 	store = store_open(server->db_url, err, sizeof(err));
 	if (store == NULL)

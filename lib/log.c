@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 static const char *log_progname = "resbus";
 static enum log_level log_level = LOG_LEVEL_INFO;
@@ -69,6 +70,29 @@ log_level_parse(const char *name)
 	if (strcasecmp(name, "debug") == 0)
 		return LOG_LEVEL_DEBUG;
 	return -1;
+}
+
+void
+log_setup(int debug, const char *name, const char *dir, const char *file)
+{
+	char *path;
+	int level = LOG_LEVEL_INFO;
+
+	if (debug)
+		level = LOG_LEVEL_DEBUG;
+	else if (name != NULL && (level = log_level_parse(name)) == -1) {
+		log_warnx("unknown loglevel '%s', using info", name);
+		level = LOG_LEVEL_INFO;
+	}
+	log_set_level((enum log_level)level);
+	if (dir == NULL)
+		return;
+	if (mkdir_p(dir) == -1)
+		fatal("cannot create log directory %s", dir);
+	path = xasprintf("%s/%s", dir, file);
+	if (log_open_file(path) == -1)
+		fatal("cannot open %s", path);
+	free(path);
 }
 
 static void

@@ -24,6 +24,14 @@ int log_open_file(const char *path) __attribute__((warn_unused_result));
 void log_set_level(enum log_level level);
 /* Parses "error", "warning", "info", "debug" (any case); -1 if unknown. */
 int log_level_parse(const char *name);
+/*
+ * A daemon's logging as its configuration says: debug when DEBUG (its
+ * -d option), else the level NAME (NULL: info; unknown: info, with a
+ * warning); and, when DIR is not NULL, every line also to DIR/FILE
+ * (DIR made first).  fatal() when the file cannot be had: at start-up.
+ */
+void log_setup(int debug, const char *name, const char *dir,
+    const char *file);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

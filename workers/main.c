@@ -392,21 +392,13 @@ main(int argc, char **argv)
 	char err[1024], host[HOST_NAME_MAX + 1];
 	char *name;
 	const char *url;
-	int level, status;
+	int status;
 
 	stdio_ensure();
 	options_parse(argc, argv, &o);
 	log_init("resbus-worker", LOG_LEVEL_INFO);
 	settings_load(&o, &s);
-	if (o.debug)
-		log_set_level(LOG_LEVEL_DEBUG);
-	else if (s.loglevel != NULL) {
-		if ((level = log_level_parse(s.loglevel)) == -1)
-			log_warnx(
-			    "unknown loglevel '%s', using info", s.loglevel);
-		else
-			log_set_level((enum log_level)level);
-	}
+	log_setup(o.debug, s.loglevel, NULL, NULL);
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	nofile_raise();

@@ -192,12 +192,12 @@ main(int argc, char *argv[])
 	struct server srv;
 	bool debug = false;
 	char err[1024], shown[NI_MAXHOST + NI_MAXSERV + 4];
-	char *logfile, *host, *port;
+	char *host, *port;
 	long timeout_s = DEFAULT_RPC_TIMEOUT_S;
 	long max_conn = DEFAULT_MAX_CONNECTIONS;
 	long max_per_addr = DEFAULT_MAX_PER_ADDRESS;
 	long header_s = DEFAULT_HEADER_TIMEOUT_S;
-	int c, level;
+	int c;
 
 	log_init("resbus-xmlrpc", LOG_LEVEL_INFO);
 	while ((c = getopt_long(argc, argv, "dhV", opts, NULL)) != -1) {
@@ -270,14 +270,7 @@ main(int argc, char *argv[])
 		host = xstrdup(conf->hostname != NULL ? conf->hostname : "");
 		port = xasprintf("%lld", (long long)conf->port);
 	}
-	level = debug ? LOG_LEVEL_DEBUG : log_level_parse(conf->loglevel);
-	log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
-	if (mkdir_p(conf->logdir) == -1)
-		fatal("cannot create log directory %s", conf->logdir);
-	logfile = xasprintf("%s/xmlrpc.log", conf->logdir);
-	if (log_open_file(logfile) == -1)
-		fatal("cannot open %s", logfile);
-	free(logfile);
+	log_setup(debug, conf->loglevel, conf->logdir, "xmlrpc.log");
 
 	memset(&srv, 0, sizeof(srv));
 	srv.loop = ev_default_loop(EVFLAG_AUTO);
