@@ -16,6 +16,8 @@ PACKAGES=(
 	clang libclang-rt-14-dev
 	# static analysis (scripts/analyze.sh): scan-build
 	clang-tools-14
+	# make format-check: the pinned formatter
+	clang-format-14
 	# run and test
 	rabbitmq-server postgresql postgresql-15 amqp-tools sqlite3
 	procps iproute2 iputils-ping util-linux bsdutils coreutils findutils gawk sed grep
