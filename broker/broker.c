@@ -20,11 +20,6 @@
 #include <string.h>
 #include <time.h>
 #include <sys/queue.h>
-/* libbsd's tree.h marks generated functions __unused without defining it. */
-#ifndef __unused
-#define __unused __attribute__((unused))
-#endif
-#include <sys/tree.h>
 
 #include <ev.h>
 
@@ -32,6 +27,7 @@
 #include "bus.h"
 #include "conf.h"
 #include "control.h"
+#include "delivery.h"
 #include "history.h"
 #include "http.h"
 #include "log.h"
@@ -74,23 +70,6 @@ struct held {
 	struct bus_delivery d;       /* strings and body are copies */
 };
 
-/* How often a redelivered message was seen, by fingerprint. */
-struct delivery_count {
-	RB_ENTRY(delivery_count) by_fp;
-	uint64_t fp;
-	int64_t value;               /* seen (wall s) << 8 | attempts */
-	bool this_run;               /* counted by this process already */
-};
-RB_HEAD(delivery_counts, delivery_count);
-
-static int
-delivery_count_cmp(const struct delivery_count *a,
-    const struct delivery_count *b)
-{
-	return a->fp < b->fp ? -1 : a->fp > b->fp;
-}
-RB_GENERATE_STATIC(delivery_counts, delivery_count, by_fp, delivery_count_cmp)
-
 struct broker {
 	struct ev_loop *loop;
 	struct bus *bus;
@@ -116,7 +95,7 @@ struct broker {
 	char **new_tagsets;          /* to declare and consume, off handlers */
 	size_t nnew_tagsets, new_tagsets_cap;
 	struct held_list ready;      /* held deliveries whose count is durable */
-	struct delivery_counts counts;
+	struct delivery_counts *counts; /* of redelivered messages */
 	struct peers standbys;       /* the standby brokers heard */
 };
 
@@ -839,79 +818,6 @@ broker_deliver(struct broker *b, const struct bus_delivery *d,
 
 /* ---- redelivered messages ------------------------------------------------ */
 
-#define DELIVERY_META_PREFIX "delivery."
-#define DELIVERY_KEEP_S (7 * 86400)  /* counts older than this are dropped */
-
-/* FNV-1a over S (LEN bytes), continuing from H. */
-static uint64_t
-fnv1a(uint64_t h, const void *s, size_t len)
-{
-	const unsigned char *p = s;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static uint64_t
-fnv1a_str(uint64_t h, const char *s)
-{
-	/* The terminating NUL keeps ("ab", "c") apart from ("a", "bc"). */
-	return s != NULL ? fnv1a(h, s, strlen(s) + 1) : fnv1a(h, "", 1);
-}
-
-/* What identifies a message across its deliveries. */
-static uint64_t
-delivery_fp(const struct bus_delivery *d)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = fnv1a_str(h, d->exchange);
-	h = fnv1a_str(h, d->routing_key);
-	h = fnv1a_str(h, d->type);
-	h = fnv1a_str(h, d->user_id);
-	h = fnv1a_str(h, d->reply_to);
-	h = fnv1a_str(h, d->correlation_id);
-	h = fnv1a_str(h, d->message_id);
-	return fnv1a(h, d->body, d->len);
-}
-
-static void
-delivery_meta_key(uint64_t fp, char *buf, size_t len)
-{
-	snprintf(buf, len, DELIVERY_META_PREFIX "%016llx",
-	    (unsigned long long)fp);
-}
-
-static struct delivery_count *
-delivery_count_find(struct broker *b, uint64_t fp)
-{
-	struct delivery_count k;
-
-	k.fp = fp;
-	return RB_FIND(delivery_counts, &b->counts, &k);
-}
-
-/* Forgets FP's count, in memory and (in this transaction) the store. */
-static void
-delivery_count_drop(struct broker *b, uint64_t fp)
-{
-	struct delivery_count *c = delivery_count_find(b, fp);
-	char key[64];
-
-	if (c == NULL)
-		return;
-	RB_REMOVE(delivery_counts, &b->counts, c);
-	free(c);
-	delivery_meta_key(fp, key, sizeof(key));
-	if (store_begin(b->store) == -1 ||
-	    b->store->be->del_meta(b->store, key) == -1)
-		broker_store_failed(b, "delivery count");
-}
-
 static void
 held_free(struct held *h)
 {
@@ -945,22 +851,17 @@ static void
 broker_hold(struct broker *b, const struct bus_delivery *d,
     enum broker_source src)
 {
-	struct delivery_count *c;
 	struct held *h;
 	uint64_t fp = delivery_fp(d);
 	int64_t attempts;
-	char key[64], reason[160];
+	char reason[160];
+	int rc;
 
-	c = delivery_count_find(b, fp);
-	/*
-	 * One process counts a message once: copies of it (a client
-	 * publishes an unanswered request again) and requeues within this
-	 * run say nothing of a broker that stopped.
-	 */
-	attempts = (c != NULL ? (c->value & 0xff) : 0) +
-	    (c != NULL && c->this_run ? 0 : 1);
-	if (attempts >= b->server->max_redeliveries &&
-	    (c == NULL || !c->this_run)) {
+	rc = delivery_count(b->counts, b->store, fp,
+	    b->server->max_redeliveries, &attempts);
+	if (rc == -1)
+		broker_store_failed(b, "delivery count");
+	if (rc == 1) {
 		snprintf(reason, sizeof(reason), "delivered %lld times to a "
 		    "resbusd that stopped while handling it",
 		    (long long)attempts);
@@ -975,21 +876,9 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 			    "delivered too many times");
 		broker_dead_letter(b, d, reason);
 		broker_ack(b, d->delivery_tag);
-		delivery_count_drop(b, fp);
-		return;
-	}
-	if (c == NULL) {
-		c = xcalloc(1, sizeof(*c));
-		c->fp = fp;
-		RB_INSERT(delivery_counts, &b->counts, c);
-	}
-	if (!c->this_run) {
-		c->this_run = true;
-		c->value = (now_wall_ms() / 1000) << 8 | attempts;
-		delivery_meta_key(fp, key, sizeof(key));
-		if (store_begin(b->store) == -1 ||
-		    b->store->be->put_meta(b->store, key, c->value) == -1)
+		if (delivery_count_drop(b->counts, b->store, fp) == -1)
 			broker_store_failed(b, "delivery count");
+		return;
 	}
 	h = xcalloc(1, sizeof(*h));
 	h->src = src;
@@ -1019,43 +908,12 @@ broker_handle_ready(struct broker *b)
 	while ((h = TAILQ_FIRST(&b->ready)) != NULL) {
 		TAILQ_REMOVE(&b->ready, h, entry);
 		broker_deliver(b, &h->d, h->src);
-		delivery_count_drop(b, h->fp);
+		if (delivery_count_drop(b->counts, b->store, h->fp) == -1)
+			broker_store_failed(b, "delivery count");
 		held_free(h);
 		any = true;
 	}
 	return any;
-}
-
-/* The store's meta rows of delivery counts, at load. */
-static void
-broker_load_count(void *arg, const char *key, int64_t value)
-{
-	struct broker *b = arg;
-	struct delivery_count *c;
-	uint64_t fp;
-
-	if (strncmp(key, DELIVERY_META_PREFIX,
-	    strlen(DELIVERY_META_PREFIX)) != 0)
-		return;
-	fp = strtoull(key + strlen(DELIVERY_META_PREFIX), NULL, 16);
-	if (delivery_count_find(b, fp) != NULL)
-		return;
-	c = xcalloc(1, sizeof(*c));
-	c->fp = fp;
-	c->value = value;
-	RB_INSERT(delivery_counts, &b->counts, c);
-}
-
-/* Drops the counts of messages not seen again for DELIVERY_KEEP_S. */
-static void
-broker_prune_counts(struct broker *b)
-{
-	struct delivery_count *c, *next;
-	int64_t now_s = now_wall_ms() / 1000;
-
-	RB_FOREACH_SAFE(c, delivery_counts, &b->counts, next)
-		if ((c->value >> 8) + DELIVERY_KEEP_S < now_s)
-			delivery_count_drop(b, c->fp);
 }
 
 static void
@@ -1497,7 +1355,7 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	oops.ctx = b;
 	outbox_init(&b->outbox, loop, store, &oops);
 	TAILQ_INIT(&b->ready);
-	RB_INIT(&b->counts);
+	b->counts = delivery_counts_new();
 	b->dead_exchange = topo_dead_exchange(b->prefix);
 	ops.ctx = b;
 	b->sched = sched_new(loop, store, b->prefix, pools, &ops);
@@ -1507,14 +1365,15 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 		    "would pass AMQP's 255", b->prefix, RESBUS_PREFIX_MAX);
 		goto fail;
 	}
-	store->meta_tap = broker_load_count;
-	store->meta_tap_arg = b;
+	store->meta_tap = delivery_count_load;
+	store->meta_tap_arg = b->counts;
 	if (sched_load(b->sched, outbox_load, &b->outbox) == -1) {
 		log_warnx("store: cannot load state: %s", store_error(store));
 		goto fail;
 	}
 	store->meta_tap = NULL;
-	broker_prune_counts(b);
+	if (delivery_counts_prune(b->counts, b->store) == -1)
+		broker_store_failed(b, "delivery count");
 	b->bus = bus != NULL ? bus :
 	    bus_connect(amqp_url, "resbusd", err, sizeof(err));
 	if (b->bus == NULL) {
@@ -1658,18 +1517,14 @@ broker_free(struct broker *b)
 	TAILQ_CONCAT(&b->ready, &b->outbox.cur->held, entry);
 	outbox_clear(&b->outbox);
 	{
-		struct delivery_count *c, *next;
 		struct held *h;
 
 		while ((h = TAILQ_FIRST(&b->ready)) != NULL) {
 			TAILQ_REMOVE(&b->ready, h, entry);
 			held_free(h);
 		}
-		RB_FOREACH_SAFE(c, delivery_counts, &b->counts, next) {
-			RB_REMOVE(delivery_counts, &b->counts, c);
-			free(c);
-		}
 	}
+	delivery_counts_free(b->counts);
 	strv_free(b->new_tagsets, b->nnew_tagsets);
 	free(b->dead_exchange);
 	free(b->leader);
