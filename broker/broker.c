@@ -10,6 +10,8 @@
  * outbox of that same transaction and is deleted only when RabbitMQ
  * confirms it, so it is published at least once.  Replies to a client's
  * reply_to queue are not durable: the client's retry gets a fresh one.
+ * The batches, their commit, publishing with confirms and the outbox
+ * table are outbox.c's; this file fills the batch and drives the flush.
  */
 #include "config.h"
 
@@ -18,11 +20,6 @@
 #include <string.h>
 #include <time.h>
 #include <sys/queue.h>
-/* libbsd's tree.h marks generated functions __unused without defining it. */
-#ifndef __unused
-#define __unused __attribute__((unused))
-#endif
-#include <sys/tree.h>
 
 #include <ev.h>
 
@@ -30,11 +27,13 @@
 #include "bus.h"
 #include "conf.h"
 #include "control.h"
+#include "delivery.h"
 #include "history.h"
 #include "http.h"
 #include "log.h"
 #include "msg.h"
 #include "notify.h"
+#include "outbox.h"
 #include "peers.h"
 #include "sched.h"
 #include "store.h"
@@ -46,27 +45,6 @@
 /* "<prefix>.ticket.<key>" stays within AMQP's 255 bytes. */
 #define RESBUS_PREFIX_MAX 40
 #define BROKER_HEARTBEAT_S 1.       /* polls, so that heartbeats go out */
-#define OUTBOX_SWEEP_S 1.            /* confirmed rows wait at most this */
-#define OUTBOX_SWEEP_MAX 1024        /* or until this many wait */
-
-/* A message to publish after the commit; durable ones have an outbox id. */
-struct outmsg {
-	TAILQ_ENTRY(outmsg) entry;
-	char *exchange;
-	char *key;
-	char *type;
-	char *correlation_id;
-	void *body;
-	size_t len;
-	uint64_t outbox_id;          /* 0: a reply, not in the outbox */
-	uint64_t seq;                /* publish sequence number, once sent */
-	/* A dead letter: why, where it came from, who sent it. */
-	char *dead_reason;
-	char *dead_source;
-	char *dead_queue;
-	char *dead_user;
-};
-TAILQ_HEAD(outmsg_list, outmsg);
 
 /*
  * Which queue a delivery came from, and so what it may carry: tickets
@@ -91,33 +69,6 @@ struct held {
 	uint64_t fp;
 	struct bus_delivery d;       /* strings and body are copies */
 };
-TAILQ_HEAD(held_list, held);
-
-/* How often a redelivered message was seen, by fingerprint. */
-struct delivery_count {
-	RB_ENTRY(delivery_count) by_fp;
-	uint64_t fp;
-	int64_t value;               /* seen (wall s) << 8 | attempts */
-	bool this_run;               /* counted by this process already */
-};
-RB_HEAD(delivery_counts, delivery_count);
-
-static int
-delivery_count_cmp(const struct delivery_count *a,
-    const struct delivery_count *b)
-{
-	return a->fp < b->fp ? -1 : a->fp > b->fp;
-}
-RB_GENERATE_STATIC(delivery_counts, delivery_count, by_fp, delivery_count_cmp)
-
-/* What one transaction releases once it is durable. */
-struct batch {
-	struct broker *owner;
-	struct outmsg_list msgs;     /* to publish */
-	uint64_t *acks;              /* delivery tags to acknowledge */
-	size_t nacks, acks_cap;
-	struct held_list held;       /* handled once this is durable */
-};
 
 struct broker {
 	struct ev_loop *loop;
@@ -136,55 +87,17 @@ struct broker {
 	ev_io store_rio, store_wio;  /* a networked store's socket */
 	ev_prepare flush;
 	ev_timer heartbeat;
-	ev_timer sweep;              /* writes confirmed outbox deletes */
 	ev_timer lease;              /* keeps a networked store's session busy */
 	char *leader;                /* "pid N on HOST" */
 	int64_t leader_epoch, leader_since_ms;
-	bool sweep_due;
-	struct batch *cur;           /* released by the next commit */
-	bool committing;             /* a commit is in flight */
-	struct outmsg_list inflight; /* published, awaiting the confirm */
-	uint64_t *done;              /* confirmed outbox ids to delete */
-	size_t ndone, done_cap;
-	uint64_t last_outbox_id;
+	struct outbox outbox;        /* batches, confirms, group commit */
 	char *dead_exchange;
 	char **new_tagsets;          /* to declare and consume, off handlers */
 	size_t nnew_tagsets, new_tagsets_cap;
 	struct held_list ready;      /* held deliveries whose count is durable */
-	struct delivery_counts counts;
+	struct delivery_counts *counts; /* of redelivered messages */
 	struct peers standbys;       /* the standby brokers heard */
 };
-
-static struct batch *
-batch_new(void)
-{
-	struct batch *bt = xcalloc(1, sizeof(*bt));
-
-	TAILQ_INIT(&bt->msgs);
-	TAILQ_INIT(&bt->held);
-	return bt;
-}
-
-static void outmsg_free(struct outmsg *o);
-static void held_free(struct held *h);
-
-static void
-batch_free(struct batch *bt)
-{
-	struct outmsg *o;
-	struct held *h;
-
-	while ((o = TAILQ_FIRST(&bt->msgs)) != NULL) {
-		TAILQ_REMOVE(&bt->msgs, o, entry);
-		outmsg_free(o);
-	}
-	while ((h = TAILQ_FIRST(&bt->held)) != NULL) {
-		TAILQ_REMOVE(&bt->held, h, entry);
-		held_free(h);
-	}
-	free(bt->acks);
-	free(bt);
-}
 
 /*
  * What a handler needs to know about the delivery it handles.  A handler
@@ -201,46 +114,6 @@ struct delivery_ctx {
 };
 
 static void
-push_u64(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
-{
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		*v = xrealloc(*v, *cap * sizeof(**v));
-	}
-	(*v)[(*n)++] = x;
-}
-
-static void
-outmsg_free(struct outmsg *o)
-{
-	free(o->exchange);
-	free(o->key);
-	free(o->type);
-	free(o->correlation_id);
-	free(o->body);
-	free(o->dead_reason);
-	free(o->dead_source);
-	free(o->dead_queue);
-	free(o->dead_user);
-	free(o);
-}
-
-static struct outmsg *
-outmsg_new(const char *exchange, const char *key, const char *type,
-    const void *body, size_t len)
-{
-	struct outmsg *o = xcalloc(1, sizeof(*o));
-
-	o->exchange = xstrdup(exchange);
-	o->key = xstrdup(key);
-	o->type = xstrdup(type);
-	o->body = xmalloc(len);
-	memcpy(o->body, body, len);
-	o->len = len;
-	return o;
-}
-
-static void
 broker_store_failed(struct broker *b, const char *what)
 {
 	fatalx("store: %s: %s", what, store_error(b->store));
@@ -252,24 +125,8 @@ broker_emit(void *ctx, const char *exchange, const char *key,
     const ProtobufCMessage *m)
 {
 	struct broker *b = ctx;
-	struct store_outbox row;
-	struct outmsg *o;
-	size_t len;
-	void *body = msg_pack(m, &len);
 
-	o = outmsg_new(exchange, key, msg_type(m), body, len);
-	free(body);
-	o->outbox_id = ++b->last_outbox_id;
-	row.id = o->outbox_id;
-	row.exchange = o->exchange;
-	row.routing_key = o->key;
-	row.type = o->type;
-	row.body = o->body;
-	row.len = o->len;
-	if (store_begin(b->store) == -1 ||
-	    b->store->be->add_outbox(b->store, &row) == -1)
-		broker_store_failed(b, "outbox");
-	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
+	outbox_emit(&b->outbox, exchange, key, m);
 }
 
 /* sched's observer: what users watch, for notifications. */
@@ -286,7 +143,7 @@ broker_observe(void *ctx, const struct sched_event *ev)
 static void
 broker_ack(struct broker *b, uint64_t tag)
 {
-	push_u64(&b->cur->acks, &b->cur->nacks, &b->cur->acks_cap, tag);
+	outbox_ack(&b->outbox, tag);
 }
 
 static void
@@ -308,11 +165,11 @@ broker_reply(struct broker *b, const struct bus_delivery *d,
 	if (d->reply_to == NULL || d->reply_to[0] == '\0')
 		return;
 	body = msg_pack(m, &len);
-	o = outmsg_new("", d->reply_to, msg_type(m), body, len);
+	o = outbox_msg_new("", d->reply_to, msg_type(m), body, len);
 	free(body);
 	if (d->correlation_id[0] != '\0')
 		o->correlation_id = xstrdup(d->correlation_id);
-	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
+	outbox_add(&b->outbox, o);
 }
 
 static void
@@ -417,7 +274,7 @@ broker_dead_letter(struct broker *b, const struct bus_delivery *d,
 	struct outmsg *o;
 	size_t len = d->len < MSG_MAX_BYTES ? d->len : MSG_MAX_BYTES;
 
-	o = outmsg_new(b->dead_exchange, "", d->type != NULL ? d->type : "",
+	o = outbox_msg_new(b->dead_exchange, "", d->type != NULL ? d->type : "",
 	    d->body, len);
 	if (d->correlation_id != NULL && d->correlation_id[0] != '\0')
 		o->correlation_id = xstrdup(d->correlation_id);
@@ -426,7 +283,7 @@ broker_dead_letter(struct broker *b, const struct bus_delivery *d,
 	    d->routing_key ? d->routing_key : "");
 	o->dead_user = xstrdup(d->user_id ? d->user_id : "");
 	o->dead_queue = xstrdup(d->queue ? d->queue : "");
-	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
+	outbox_add(&b->outbox, o);
 }
 
 /*
@@ -961,79 +818,6 @@ broker_deliver(struct broker *b, const struct bus_delivery *d,
 
 /* ---- redelivered messages ------------------------------------------------ */
 
-#define DELIVERY_META_PREFIX "delivery."
-#define DELIVERY_KEEP_S (7 * 86400)  /* counts older than this are dropped */
-
-/* FNV-1a over S (LEN bytes), continuing from H. */
-static uint64_t
-fnv1a(uint64_t h, const void *s, size_t len)
-{
-	const unsigned char *p = s;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static uint64_t
-fnv1a_str(uint64_t h, const char *s)
-{
-	/* The terminating NUL keeps ("ab", "c") apart from ("a", "bc"). */
-	return s != NULL ? fnv1a(h, s, strlen(s) + 1) : fnv1a(h, "", 1);
-}
-
-/* What identifies a message across its deliveries. */
-static uint64_t
-delivery_fp(const struct bus_delivery *d)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = fnv1a_str(h, d->exchange);
-	h = fnv1a_str(h, d->routing_key);
-	h = fnv1a_str(h, d->type);
-	h = fnv1a_str(h, d->user_id);
-	h = fnv1a_str(h, d->reply_to);
-	h = fnv1a_str(h, d->correlation_id);
-	h = fnv1a_str(h, d->message_id);
-	return fnv1a(h, d->body, d->len);
-}
-
-static void
-delivery_meta_key(uint64_t fp, char *buf, size_t len)
-{
-	snprintf(buf, len, DELIVERY_META_PREFIX "%016llx",
-	    (unsigned long long)fp);
-}
-
-static struct delivery_count *
-delivery_count_find(struct broker *b, uint64_t fp)
-{
-	struct delivery_count k;
-
-	k.fp = fp;
-	return RB_FIND(delivery_counts, &b->counts, &k);
-}
-
-/* Forgets FP's count, in memory and (in this transaction) the store. */
-static void
-delivery_count_drop(struct broker *b, uint64_t fp)
-{
-	struct delivery_count *c = delivery_count_find(b, fp);
-	char key[64];
-
-	if (c == NULL)
-		return;
-	RB_REMOVE(delivery_counts, &b->counts, c);
-	free(c);
-	delivery_meta_key(fp, key, sizeof(key));
-	if (store_begin(b->store) == -1 ||
-	    b->store->be->del_meta(b->store, key) == -1)
-		broker_store_failed(b, "delivery count");
-}
-
 static void
 held_free(struct held *h)
 {
@@ -1067,22 +851,17 @@ static void
 broker_hold(struct broker *b, const struct bus_delivery *d,
     enum broker_source src)
 {
-	struct delivery_count *c;
 	struct held *h;
 	uint64_t fp = delivery_fp(d);
 	int64_t attempts;
-	char key[64], reason[160];
+	char reason[160];
+	int rc;
 
-	c = delivery_count_find(b, fp);
-	/*
-	 * One process counts a message once: copies of it (a client
-	 * publishes an unanswered request again) and requeues within this
-	 * run say nothing of a broker that stopped.
-	 */
-	attempts = (c != NULL ? (c->value & 0xff) : 0) +
-	    (c != NULL && c->this_run ? 0 : 1);
-	if (attempts >= b->server->max_redeliveries &&
-	    (c == NULL || !c->this_run)) {
+	rc = delivery_count(b->counts, b->store, fp,
+	    b->server->max_redeliveries, &attempts);
+	if (rc == -1)
+		broker_store_failed(b, "delivery count");
+	if (rc == 1) {
 		snprintf(reason, sizeof(reason), "delivered %lld times to a "
 		    "resbusd that stopped while handling it",
 		    (long long)attempts);
@@ -1097,21 +876,9 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 			    "delivered too many times");
 		broker_dead_letter(b, d, reason);
 		broker_ack(b, d->delivery_tag);
-		delivery_count_drop(b, fp);
-		return;
-	}
-	if (c == NULL) {
-		c = xcalloc(1, sizeof(*c));
-		c->fp = fp;
-		RB_INSERT(delivery_counts, &b->counts, c);
-	}
-	if (!c->this_run) {
-		c->this_run = true;
-		c->value = (now_wall_ms() / 1000) << 8 | attempts;
-		delivery_meta_key(fp, key, sizeof(key));
-		if (store_begin(b->store) == -1 ||
-		    b->store->be->put_meta(b->store, key, c->value) == -1)
+		if (delivery_count_drop(b->counts, b->store, fp) == -1)
 			broker_store_failed(b, "delivery count");
+		return;
 	}
 	h = xcalloc(1, sizeof(*h));
 	h->src = src;
@@ -1128,7 +895,7 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 	h->d.queue = dup_or_null(d->queue);
 	h->d.body = xmalloc(d->len > 0 ? d->len : 1);
 	memcpy((void *)h->d.body, d->body, d->len);
-	TAILQ_INSERT_TAIL(&b->cur->held, h, entry);
+	TAILQ_INSERT_TAIL(&b->outbox.cur->held, h, entry);
 }
 
 /* Handles the held deliveries whose counts are durable now. */
@@ -1141,43 +908,12 @@ broker_handle_ready(struct broker *b)
 	while ((h = TAILQ_FIRST(&b->ready)) != NULL) {
 		TAILQ_REMOVE(&b->ready, h, entry);
 		broker_deliver(b, &h->d, h->src);
-		delivery_count_drop(b, h->fp);
+		if (delivery_count_drop(b->counts, b->store, h->fp) == -1)
+			broker_store_failed(b, "delivery count");
 		held_free(h);
 		any = true;
 	}
 	return any;
-}
-
-/* The store's meta rows of delivery counts, at load. */
-static void
-broker_load_count(void *arg, const char *key, int64_t value)
-{
-	struct broker *b = arg;
-	struct delivery_count *c;
-	uint64_t fp;
-
-	if (strncmp(key, DELIVERY_META_PREFIX,
-	    strlen(DELIVERY_META_PREFIX)) != 0)
-		return;
-	fp = strtoull(key + strlen(DELIVERY_META_PREFIX), NULL, 16);
-	if (delivery_count_find(b, fp) != NULL)
-		return;
-	c = xcalloc(1, sizeof(*c));
-	c->fp = fp;
-	c->value = value;
-	RB_INSERT(delivery_counts, &b->counts, c);
-}
-
-/* Drops the counts of messages not seen again for DELIVERY_KEEP_S. */
-static void
-broker_prune_counts(struct broker *b)
-{
-	struct delivery_count *c, *next;
-	int64_t now_s = now_wall_ms() / 1000;
-
-	RB_FOREACH_SAFE(c, delivery_counts, &b->counts, next)
-		if ((c->value >> 8) + DELIVERY_KEEP_S < now_s)
-			delivery_count_drop(b, c->fp);
 }
 
 static void
@@ -1245,34 +981,7 @@ broker_declare_tagsets(struct broker *b)
 	b->nnew_tagsets = 0;
 }
 
-/* ---- confirms and the end of the iteration ------------------------------ */
-
-static void
-broker_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
-    void *arg)
-{
-	struct broker *b = arg;
-	struct outmsg *o, *next;
-
-	TAILQ_FOREACH_SAFE(o, &b->inflight, entry, next) {
-		/* In flight in publish order: nothing past SEQ is confirmed. */
-		if (o->seq > seq)
-			break;
-		if (!multiple && o->seq != seq)
-			continue;
-		TAILQ_REMOVE(&b->inflight, o, entry);
-		if (!ack) {
-			log_warnx("RabbitMQ refused %s to %s/%s; sending it "
-			    "again", o->type, o->exchange, o->key);
-			TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
-			continue;
-		}
-		if (o->outbox_id != 0)
-			push_u64(&b->done, &b->ndone, &b->done_cap,
-			    o->outbox_id);
-		outmsg_free(o);
-	}
-}
+/* ---- the end of the iteration ------------------------------------------- */
 
 static void
 broker_lost_bus(struct broker *b)
@@ -1286,59 +995,38 @@ broker_lost_bus(struct broker *b)
 	    "restarts resbusd (state is in the store)", bus_error(b->bus));
 }
 
-static void broker_store_watch(struct broker *b);
-
-/* The commit of BT's transaction is durable: publish, then acknowledge. */
+/* The outbox's callbacks (outbox.h). */
 static void
-broker_committed(void *arg, bool ok)
+broker_sealed(void *ctx, struct batch *bt)
 {
-	struct batch *bt = arg;
-	struct broker *b = bt->owner;
-	struct bus_header hdrs[4];
-	struct bus_props props;
-	struct outmsg *o;
-	size_t i;
+	struct broker *b = ctx;
 
-	if (!ok)
-		broker_store_failed(b, "commit");
-	b->committing = false;
-	while ((o = TAILQ_FIRST(&bt->msgs)) != NULL) {
-		TAILQ_REMOVE(&bt->msgs, o, entry);
-		memset(&props, 0, sizeof(props));
-		props.type = o->type;
-		props.correlation_id = o->correlation_id;
-		/* Workers and clients may check who sent it. */
-		props.user_id = bus_user(b->bus);
-		props.persistent = o->outbox_id != 0 || o->dead_reason != NULL;
-		if (o->dead_reason != NULL) {
-			hdrs[0].key = "x-resbus-reason";
-			hdrs[0].kind = BUS_HDR_STRING;
-			hdrs[0].s = o->dead_reason;
-			hdrs[1].key = "x-resbus-source";
-			hdrs[1].kind = BUS_HDR_STRING;
-			hdrs[1].s = o->dead_source;
-			hdrs[2].key = "x-resbus-user";
-			hdrs[2].kind = BUS_HDR_STRING;
-			hdrs[2].s = o->dead_user;
-			hdrs[3].key = "x-resbus-queue";
-			hdrs[3].kind = BUS_HDR_STRING;
-			hdrs[3].s = o->dead_queue;
-			props.headers = hdrs;
-			props.nheaders = 4;
-		}
-		if (bus_publish(b->bus, o->exchange, o->key, &props, o->body,
-		    o->len, &o->seq) == -1)
-			broker_lost_bus(b);
-		TAILQ_INSERT_TAIL(&b->inflight, o, entry);
-	}
+	notify_seal(b->notify, bt);
+}
+
+static void
+broker_durable(void *ctx, struct batch *bt)
+{
+	struct broker *b = ctx;
+
 	/* Their counts are durable: they may be handled now. */
 	TAILQ_CONCAT(&b->ready, &bt->held, entry);
 	notify_publish(b->notify, bt);
-	for (i = 0; i < bt->nacks; i++)
-		if (bus_ack(b->bus, bt->acks[i]) == -1)
-			broker_lost_bus(b);
-	batch_free(bt);
 }
+
+static void
+broker_outbox_failed(void *ctx, const char *what)
+{
+	broker_store_failed(ctx, what);
+}
+
+static void
+broker_outbox_lost_bus(void *ctx)
+{
+	broker_lost_bus(ctx);
+}
+
+static void broker_store_watch(struct broker *b);
 
 /*
  * Schedule, then commit what this iteration changed.  One commit is in
@@ -1347,43 +1035,10 @@ broker_committed(void *arg, bool ok)
 static void
 broker_flush_once(struct broker *b)
 {
-	struct batch *bt;
-	size_t i;
-
 	(void)broker_handle_ready(b);
 	sched_run(b->sched);
 	broker_declare_tagsets(b);
-	/*
-	 * Confirmed messages leave the outbox in a transaction that commits
-	 * anyway, so a confirm alone never costs an fsync; when nothing else
-	 * happens, the sweep timer writes them within a second.  A delete
-	 * lost in a crash only sends a message again, which every handler
-	 * takes idempotently.
-	 */
-	if (b->ndone > 0 && (b->store->in_txn || b->sweep_due ||
-	    b->ndone >= OUTBOX_SWEEP_MAX)) {
-		for (i = 0; i < b->ndone; i++)
-			if (store_begin(b->store) == -1 ||
-			    b->store->be->del_outbox(b->store,
-				b->done[i]) == -1)
-				broker_store_failed(b, "outbox delete");
-		b->ndone = 0;
-		b->sweep_due = false;
-		ev_timer_stop(b->loop, &b->sweep);
-	} else if (b->ndone > 0 && !ev_is_active(&b->sweep)) {
-		ev_timer_set(&b->sweep, OUTBOX_SWEEP_S, 0.);
-		ev_timer_start(b->loop, &b->sweep);
-	}
-	if (!b->committing && (b->store->in_txn ||
-	    !TAILQ_EMPTY(&b->cur->msgs) || b->cur->nacks > 0)) {
-		bt = b->cur;
-		bt->owner = b;
-		b->cur = batch_new();
-		notify_seal(b->notify, bt);
-		b->committing = true;
-		if (store_commit(b->store, broker_committed, bt) == -1)
-			broker_store_failed(b, "commit");
-	}
+	outbox_flush(&b->outbox);
 	broker_store_watch(b);
 }
 
@@ -1437,15 +1092,6 @@ broker_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (bus_poll(b->bus, 0) == -1)
 		broker_lost_bus(b);
-}
-
-static void
-broker_sweep(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct broker *b = container_of(w, struct broker, sweep);
-
-	/* The flush before the loop sleeps writes them. */
-	b->sweep_due = true;
 }
 
 static void
@@ -1542,20 +1188,6 @@ broker_set_leader(struct broker *b, const char *who, int64_t epoch,
 }
 
 /* ---- start-up -------------------------------------------------------- */
-
-static void
-broker_load_outbox(void *arg, const struct store_outbox *row)
-{
-	struct broker *b = arg;
-	struct outmsg *o;
-
-	o = outmsg_new(row->exchange, row->routing_key, row->type, row->body,
-	    row->len);
-	o->outbox_id = row->id;
-	if (row->id > b->last_outbox_id)
-		b->last_outbox_id = row->id;
-	TAILQ_INSERT_TAIL(&b->cur->msgs, o, entry);
-}
 
 static void
 broker_consume_known(void *arg, const char *key)
@@ -1707,6 +1339,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 {
 	struct sched_ops ops = { broker_emit, broker_wake, broker_observe,
 		NULL, broker_retire };
+	struct outbox_ops oops = { broker_sealed, broker_durable,
+		broker_outbox_failed, broker_outbox_lost_bus, NULL };
 	struct broker *b = xcalloc(1, sizeof(*b));
 	char err[512];
 	size_t i;
@@ -1718,10 +1352,10 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	b->pools_path = xstrdup(pools_path);
 	b->prefix = xstrdup(server->prefix ? server->prefix :
 	    RESBUS_DEFAULT_PREFIX);
-	b->cur = batch_new();
-	TAILQ_INIT(&b->inflight);
+	oops.ctx = b;
+	outbox_init(&b->outbox, loop, store, &oops);
 	TAILQ_INIT(&b->ready);
-	RB_INIT(&b->counts);
+	b->counts = delivery_counts_new();
 	b->dead_exchange = topo_dead_exchange(b->prefix);
 	ops.ctx = b;
 	b->sched = sched_new(loop, store, b->prefix, pools, &ops);
@@ -1731,25 +1365,27 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 		    "would pass AMQP's 255", b->prefix, RESBUS_PREFIX_MAX);
 		goto fail;
 	}
-	store->meta_tap = broker_load_count;
-	store->meta_tap_arg = b;
-	if (sched_load(b->sched, broker_load_outbox, b) == -1) {
+	store->meta_tap = delivery_count_load;
+	store->meta_tap_arg = b->counts;
+	if (sched_load(b->sched, outbox_load, &b->outbox) == -1) {
 		log_warnx("store: cannot load state: %s", store_error(store));
 		goto fail;
 	}
 	store->meta_tap = NULL;
-	broker_prune_counts(b);
+	if (delivery_counts_prune(b->counts, b->store) == -1)
+		broker_store_failed(b, "delivery count");
 	b->bus = bus != NULL ? bus :
 	    bus_connect(amqp_url, "resbusd", err, sizeof(err));
 	if (b->bus == NULL) {
 		log_warnx("cannot connect to the AMQP broker: %s", err);
 		goto fail;
 	}
+	b->outbox.bus = b->bus;
 	if (topo_declare_core(b->bus, b->prefix,
 	    topo_queue_flags(server->queue_type)) == -1 ||
 	    topo_declare_brokers(b->bus, b->prefix,
 	    topo_queue_flags(server->queue_type)) == -1 ||
-	    bus_confirm_select(b->bus, broker_on_confirm, b) == -1 ||
+	    bus_confirm_select(b->bus, outbox_on_confirm, &b->outbox) == -1 ||
 	    bus_qos(b->bus, BROKER_PREFETCH) == -1) {
 		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
 		goto fail;
@@ -1812,7 +1448,6 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	}
 	ev_prepare_init(&b->flush, broker_flush);
 	ev_prepare_start(loop, &b->flush);
-	ev_timer_init(&b->sweep, broker_sweep, OUTBOX_SWEEP_S, 0.);
 	ev_timer_init(&b->heartbeat, broker_heartbeat, BROKER_HEARTBEAT_S,
 	    BROKER_HEARTBEAT_S);
 	ev_timer_start(loop, &b->heartbeat);
@@ -1854,7 +1489,6 @@ broker_reload(struct broker *b, char *err, size_t errlen)
 void
 broker_free(struct broker *b)
 {
-	struct outmsg *o;
 	int i;
 
 	if (b == NULL)
@@ -1865,39 +1499,32 @@ broker_free(struct broker *b)
 		ev_io_stop(b->loop, &b->store_wio);
 		ev_prepare_stop(b->loop, &b->flush);
 		ev_timer_stop(b->loop, &b->heartbeat);
-		ev_timer_stop(b->loop, &b->sweep);
 		ev_timer_stop(b->loop, &b->lease);
-		b->sweep_due = true;
+		outbox_stop(&b->outbox);
 		/* Finish the last commit, and give confirms a moment so that
 		 * the outbox stays small; what is left is re-sent at start. */
-		for (i = 0; i < 50 && (b->committing || b->store->in_txn ||
-		    !TAILQ_EMPTY(&b->inflight)); i++) {
+		for (i = 0; i < 50 && (b->outbox.committing || b->store->in_txn ||
+		    !TAILQ_EMPTY(&b->outbox.inflight)); i++) {
 			broker_flush_once(b);
-			if (b->committing && b->store->be->io(b->store) == -1)
+			if (b->outbox.committing && b->store->be->io(b->store) == -1)
 				break;
 			if (bus_poll(b->bus, 10) == -1)
 				break;
 		}
 		bus_free(b->bus);
 	}
-	while ((o = TAILQ_FIRST(&b->inflight)) != NULL) {
-		TAILQ_REMOVE(&b->inflight, o, entry);
-		outmsg_free(o);
-	}
-	batch_free(b->cur);
+	/* The held deliveries of the batch never committed go with the rest. */
+	TAILQ_CONCAT(&b->ready, &b->outbox.cur->held, entry);
+	outbox_clear(&b->outbox);
 	{
-		struct delivery_count *c, *next;
 		struct held *h;
 
 		while ((h = TAILQ_FIRST(&b->ready)) != NULL) {
 			TAILQ_REMOVE(&b->ready, h, entry);
 			held_free(h);
 		}
-		RB_FOREACH_SAFE(c, delivery_counts, &b->counts, next) {
-			RB_REMOVE(delivery_counts, &b->counts, c);
-			free(c);
-		}
 	}
+	delivery_counts_free(b->counts);
 	strv_free(b->new_tagsets, b->nnew_tagsets);
 	free(b->dead_exchange);
 	free(b->leader);
@@ -1905,7 +1532,6 @@ broker_free(struct broker *b)
 	history_free(b->history);
 	notify_free(b->notify);
 	sched_free(b->sched);
-	free(b->done);
 	conf_pools_free(b->pools);
 	free(b->pools_path);
 	free(b->prefix);
