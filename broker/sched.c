@@ -13,6 +13,10 @@
  * transaction.  A store that fails mid-iteration leaves memory ahead of
  * the disk; the broker then exits without acknowledging anything, and the
  * next start rebuilds from the last commit and the redelivered messages.
+ *
+ * This file keeps the objects' lifecycle -- the only functions that move
+ * their state -- and the scheduling step.  The other pieces: sched_priv.h
+ * (the types); sched_view.c (views and operators' actions).
  */
 #include "config.h"
 
@@ -178,7 +182,6 @@ pending_link(struct sched *s, struct ticket *t, struct resource *r)
 	ticket_charge(s, t);
 }
 
-static void tagset_providers(struct sched *s, struct tagset *ts);
 
 /*
  * Counts every ticket's share of limits and caps again from nothing.  At
@@ -200,7 +203,7 @@ usage_recount(struct sched *s)
 	}
 	RB_FOREACH(t, ticket_ids, &s->tickets) {
 		t->charged = NULL;
-		tagset_providers(s, t->ts);
+		sched_tagset_providers(s, t->ts);
 		ticket_charge(s, t);
 	}
 }
@@ -248,8 +251,9 @@ owner_count_add(struct sched *s, const char *owner, int delta)
  * says which.  A ticket already counted (its start is running) is not
  * kept back by its own share.
  */
-static bool
-limits_block(struct sched *s, const struct ticket *t, char *why, size_t len)
+bool
+sched_limits_block(struct sched *s, const struct ticket *t, char *why,
+    size_t len)
 {
 	const struct conf_limit *l;
 	char key[512];
@@ -290,8 +294,8 @@ limits_block(struct sched *s, const struct ticket *t, char *why, size_t len)
 }
 
 /* Whether T's class may take one more resource of pool P. */
-static bool
-cap_allows(struct sched *s, const struct ticket *t, const struct pool *p)
+bool
+sched_cap_allows(struct sched *s, const struct ticket *t, const struct pool *p)
 {
 	int64_t cap = class_cap(t, p);
 	char key[512];
@@ -490,8 +494,8 @@ put_resource(struct sched *s, const struct resource *r)
 	free(counters);
 }
 
-static void
-put_meta(struct sched *s, const char *key, int64_t value)
+void
+sched_put_meta(struct sched *s, const char *key, int64_t value)
 {
 	sched_begin(s);
 	if (s->store->be->put_meta(s->store, key, value) == -1)
@@ -522,8 +526,8 @@ pool_new(struct sched *s, const char *name)
 	return p;
 }
 
-static struct pool *
-pool_find(struct sched *s, const char *name)
+struct pool *
+sched_pool_find(struct sched *s, const char *name)
 {
 	struct pool *p;
 
@@ -729,8 +733,8 @@ resource_send(struct sched *s, const struct resource *r,
 }
 
 /* Asks the pool's workers to delete R. */
-static void
-resource_delete(struct sched *s, struct resource *r)
+void
+sched_resource_send_delete(struct sched *s, struct resource *r)
 {
 	pending_unlink(s, r);
 	resource_move(s, r, RES_DELETING);
@@ -826,7 +830,7 @@ resource_start(struct sched *s, struct pool *p)
 	size_t i;
 
 	r->id = ++s->last_resource_id;
-	put_meta(s, "last_resource_id", (int64_t)r->id);
+	sched_put_meta(s, "last_resource_id", (int64_t)r->id);
 	r->pool = p;
 	r->name = resource_name(p, r->id);
 	r->state = RES_STARTING;
@@ -851,7 +855,7 @@ resource_start(struct sched *s, struct pool *p)
 	put_resource(s, r);
 	p->last_start_ms = now_mono_ms();
 	snprintf(key, sizeof(key), "pool.%s.last_start_ms", p->name);
-	put_meta(s, key, now_wall_ms());
+	sched_put_meta(s, key, now_wall_ms());
 	resource_send(s, r, &resbus__v1__allocate__descriptor);
 	observe_resource(s, r, "starting");
 	log_info("resource %llu %s: starting in pool %s (id_in_pool %d)",
@@ -944,7 +948,7 @@ resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	log_info("resource %llu %s: no ticket of sandbox %s came in time",
 	    (unsigned long long)r->id, r->name, r->sandbox);
-	resource_delete(s, r);
+	sched_resource_send_delete(s, r);
 	sched_touch(s);
 }
 
@@ -968,7 +972,7 @@ resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 	if (r->for_ticket != NULL)
 		r->for_ticket->avoid = r->pool;
 	resource_send(s, r, &resbus__v1__cancel__descriptor);
-	resource_delete(s, r);
+	sched_resource_send_delete(s, r);
 	sched_touch(s);
 }
 
@@ -1254,8 +1258,8 @@ provider_cmp(const void *a, const void *b)
 }
 
 /* The configured pools that carry every tag of TS, best score first. */
-static void
-tagset_providers(struct sched *s, struct tagset *ts)
+void
+sched_tagset_providers(struct sched *s, struct tagset *ts)
 {
 	struct pool *p;
 	int64_t score, prio, fit;
@@ -1323,7 +1327,7 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 	}
 	if (!ts->busy)
 		return;
-	tagset_providers(s, ts);
+	sched_tagset_providers(s, ts);
 	ts->q_prio = ts->cls ? ts->cls->priority : 0;
 	ts->q_ondemand = ts->ondemand;
 	ts->q_head = TAILQ_FIRST(&ts->waiting)->id;
@@ -1336,35 +1340,6 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 
 /* ---- tickets: the only place their state changes ---------------------- */
 
-static void ticket_reason(struct sched *s, const struct ticket *t, char *buf,
-    size_t len);
-static void resource_view(const struct resource *r, void (*fn)(void *arg,
-    const struct sched_resource_view *v), void *arg);
-
-/* T as the faces see it; the reason only when WITH_REASON. */
-static void
-ticket_info(struct sched *s, const struct ticket *t,
-    struct sched_ticket_info *info, bool with_reason)
-{
-	memset(info, 0, sizeof(*info));
-	info->id = t->id;
-	info->state = ticket_state_names[t->state];
-	info->tags = t->ts->key;
-	info->sandbox = t->sandbox;
-	info->resource_id = t->resource_id;
-	info->resource_name = t->res_name;
-	info->resource_pool = t->res_pool;
-	info->created_ms = t->created_ms;
-	info->owner = t->owner;
-	info->delegate = t->delegate;
-	info->class_ = t->class_;
-	info->closed_reason = t->closed_reason;
-	if (with_reason && t->state == TICKET_OPEN) {
-		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
-		info->waiting_reason = s->view_reason;
-	}
-}
-
 /* Tells the observer, if any, that T became WHAT. */
 static void
 observe_ticket(struct sched *s, const struct ticket *t, const char *what)
@@ -1374,7 +1349,7 @@ observe_ticket(struct sched *s, const struct ticket *t, const char *what)
 
 	if (s->ops.observe == NULL)
 		return;
-	ticket_info(s, t, &info, false);
+	sched_ticket_describe(s, t, &info, false);
 	s->ops.observe(s->ops.ctx, &ev);
 }
 
@@ -1399,7 +1374,7 @@ observe_resource(struct sched *s, const struct resource *r, const char *what)
 	struct observe_ctx oc = { s, what };
 
 	if (s->ops.observe != NULL)
-		resource_view(r, observe_resource_view, &oc);
+		sched_resource_describe(r, observe_resource_view, &oc);
 }
 
 /*
@@ -1528,7 +1503,7 @@ pool_awaited(struct sched *s, struct pool *p, const struct ticket *but)
 	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
 		if (ts == but->ts)
 			continue;
-		tagset_providers(s, ts);
+		sched_tagset_providers(s, ts);
 		for (i = 0; i < ts->nproviders; i++)
 			if (ts->providers[i].pool == p)
 				break;
@@ -1638,7 +1613,7 @@ resource_release(struct sched *s, struct resource *r, const struct ticket *t)
 	r->releases++;
 	r->released_at_ms = now_wall_ms();
 	if (t->sandbox == NULL || !resource_reusable(r)) {
-		resource_delete(s, r);
+		sched_resource_send_delete(s, r);
 		return;
 	}
 	if (r->pool->conf->cmd_release != NULL) {
@@ -1650,8 +1625,8 @@ resource_release(struct sched *s, struct resource *r, const struct ticket *t)
 }
 
 /* R died (livecheck, operator): its ticket FAILED, R deleted. */
-static void
-resource_kill(struct sched *s, struct resource *r, const char *why)
+void
+sched_resource_kill(struct sched *s, struct resource *r, const char *why)
 {
 	struct ticket *t = r->ticket;
 
@@ -1665,11 +1640,11 @@ resource_kill(struct sched *s, struct resource *r, const char *why)
 		r->ticket = NULL;
 		ticket_move(s, t, TICKET_FAILED);
 	}
-	resource_delete(s, r);
+	sched_resource_send_delete(s, r);
 }
 
-static struct ticket *
-ticket_find(struct sched *s, uint64_t id)
+struct ticket *
+sched_ticket_find(struct sched *s, uint64_t id)
 {
 	struct ticket k = { .id = id };
 
@@ -1689,7 +1664,7 @@ sched_bind_pools(struct sched *s, const struct conf_pools *pools)
 	TAILQ_FOREACH(p, &s->pools, entry)
 		p->conf = NULL;
 	for (i = 0; i < pools->npools; i++) {
-		if ((p = pool_find(s, pools->pools[i].name)) == NULL)
+		if ((p = sched_pool_find(s, pools->pools[i].name)) == NULL)
 			p = pool_new(s, pools->pools[i].name);
 		p->conf = &pools->pools[i];
 	}
@@ -1840,7 +1815,7 @@ load_meta(void *arg, const char *key, int64_t value)
 		return;
 	memcpy(name, key + 5, (size_t)(dot - key - 5));
 	name[dot - key - 5] = '\0';
-	if ((p = pool_find(s, name)) == NULL)
+	if ((p = sched_pool_find(s, name)) == NULL)
 		return;
 	if (strcmp(dot, ".last_start_ms") == 0)
 		/* Carry the wall-clock start over to the monotonic clock. */
@@ -1891,7 +1866,7 @@ load_resource(void *arg, const struct store_resource *row)
 		    (unsigned long long)row->id, row->state);
 		return;
 	}
-	if ((p = pool_find(s, row->pool)) == NULL) {
+	if ((p = sched_pool_find(s, row->pool)) == NULL) {
 		log_warnx("resource %llu: pool %s is no longer configured",
 		    (unsigned long long)row->id, row->pool);
 		p = pool_new(s, row->pool);
@@ -2000,7 +1975,7 @@ sched_adopt_starts(struct sched *s)
 		    r->pool->conf->ntags_on_demand == 0)
 			continue;
 		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
-			tagset_providers(s, ts);
+			sched_tagset_providers(s, ts);
 			for (i = 0; i < ts->nproviders; i++)
 				if (ts->providers[i].pool == r->pool)
 					break;
@@ -2044,17 +2019,6 @@ sched_load(struct sched *s,
 	log_info("loaded %zu open tickets and %zu live resources", s->nopen,
 	    nres);
 	return 0;
-}
-
-void
-sched_foreach_tagset(struct sched *s, void (*fn)(void *arg, const char *key),
-    void *arg)
-{
-	struct tagset *ts;
-
-	RB_FOREACH(ts, tagset_keys, &s->tagsets)
-		if (ts->persisted)
-			fn(arg, ts->key);
 }
 
 int
@@ -2140,8 +2104,8 @@ dup_or_null(const char *s)
  * Why no pool provides TS, into BUF: the first of its tags no configured
  * pool carries, or, when each has one, that none carries them all.
  */
-static void
-tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
+void
+sched_tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
     size_t len)
 {
 	struct pool *p;
@@ -2251,16 +2215,16 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	}
 	ts = tagset_get(s, key, class_);
 	free(key);
-	tagset_providers(s, ts);
+	sched_tagset_providers(s, ts);
 	if (ts->nproviders == 0 && (req->refuse_unprovidable ||
 	    (s->policy != NULL && s->policy->refuse_unprovidable))) {
-		tagset_unprovided(s, ts, err, errlen);
+		sched_tagset_unprovided(s, ts, err, errlen);
 		tagset_drop_unused(s, ts);
 		return -1;
 	}
 	t = xcalloc(1, sizeof(*t));
 	t->id = ++s->last_ticket_id;
-	put_meta(s, "last_ticket_id", (int64_t)t->id);
+	sched_put_meta(s, "last_ticket_id", (int64_t)t->id);
 	t->idem_key = xstrdup(req->idem_key);
 	t->sandbox = dup_or_null(req->sandbox);
 	t->owner = dup_or_null(req->owner);
@@ -2291,7 +2255,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	    t->delegate ? t->delegate : "",
 	    t->lease_s ? ", leased" : "");
 	if (ts->nproviders == 0) {
-		tagset_unprovided(s, ts, s->view_reason,
+		sched_tagset_unprovided(s, ts, s->view_reason,
 		    sizeof(s->view_reason));
 		log_info("ticket %llu: waits, %s (until a reload adds one)",
 		    (unsigned long long)t->id, s->view_reason);
@@ -2311,7 +2275,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 int
 sched_ticket_renew(struct sched *s, uint64_t id)
 {
-	struct ticket *t = ticket_find(s, id);
+	struct ticket *t = sched_ticket_find(s, id);
 
 	if (t == NULL)
 		return 0;
@@ -2343,8 +2307,8 @@ pool_backoff_ms(const struct pool *p)
 /* Whether pool P may start a resource now; arms its delay timer if only
  * start_delay, or the wait after failed starts, is in the way.  *why (may
  * be NULL) says what stops it. */
-static bool
-pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
+bool
+sched_pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 {
 	const struct conf_pool *c = p->conf;
 	int64_t wait_ms, delay_ms;
@@ -2396,82 +2360,10 @@ pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 	return true;
 }
 
-/* Why T still waits, in words a user can act on. */
-static void
-ticket_reason(struct sched *s, const struct ticket *t, char *buf, size_t len)
-{
-	const struct tagset_provider *pv;
-	char why[160];
-	size_t i, n;
-
-	tagset_providers(s, t->ts);
-	if (t->ts->nproviders == 0) {
-		tagset_unprovided(s, t->ts, buf, len);
-		return;
-	}
-	if (limits_block(s, t, buf, len))
-		return;
-	for (i = 0; i < t->ts->nproviders; i++)
-		if (cap_allows(s, t, t->ts->providers[i].pool))
-			break;
-	if (i == t->ts->nproviders) {
-		snprintf(buf, len, "class %s at its cap in every pool that "
-		    "provides %s", t->ts->class_, t->ts->key);
-		return;
-	}
-	if (t->pending != NULL) {
-		snprintf(buf, len, "resource %llu %s is starting for it in "
-		    "pool %s", (unsigned long long)t->pending->id,
-		    t->pending->name, t->pending->pool->name);
-		return;
-	}
-	n = (size_t)snprintf(buf, len, "no free resource with tags %s",
-	    t->ts->key);
-	for (i = 0; i < t->ts->nproviders && n < len; i++) {
-		pv = &t->ts->providers[i];
-		if (pool_can_start(s, pv->pool, why, sizeof(why)))
-			snprintf(why, sizeof(why), "pool %s: %zu starting",
-			    pv->pool->name, pv->pool->counts[LIST_STARTING]);
-		n += (size_t)snprintf(buf + n, len - n, "; %s", why);
-	}
-}
-
-int
-sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
-{
-	struct ticket *t = ticket_find(s, id);
-
-	memset(v, 0, sizeof(*v));
-	v->id = id;
-	if (t == NULL)
-		return 0;
-	v->state = (Resbus__V1__TicketState)(t->state + 1);
-	if (t->res != NULL) {
-		v->assigned = true;
-		v->output = t->res->data;
-		v->output_len = t->res->data_len;
-	} else if (t->resource_id != 0) {
-		v->assigned = true;
-		v->output = t->failed_data;
-		v->output_len = t->failed_len;
-	}
-	if (t->state == TICKET_OPEN) {
-		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
-		v->waiting_reason = s->view_reason;
-	}
-	v->owner = t->owner;
-	v->created_ms = t->created_ms;
-	v->resource_id = t->resource_id;
-	v->resource_name = t->res_name;
-	v->resource_pool = t->res_pool;
-	v->delegate = t->delegate;
-	return 1;
-}
-
 void
 sched_ticket_reply(struct sched *s, uint64_t id)
 {
-	struct ticket *t = ticket_find(s, id);
+	struct ticket *t = sched_ticket_find(s, id);
 
 	if (t != NULL)
 		ticket_reply(s, t);
@@ -2480,7 +2372,7 @@ sched_ticket_reply(struct sched *s, uint64_t id)
 int
 sched_ticket_close(struct sched *s, uint64_t id)
 {
-	struct ticket *t = ticket_find(s, id);
+	struct ticket *t = sched_ticket_find(s, id);
 
 	if (t == NULL)
 		return 0;
@@ -2539,7 +2431,7 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 		if (r != NULL && r->state == RES_DELETE_REQUESTED &&
 		    result_matches(r, res->resource, "allocation")) {
 			/* Cancelled while starting: delete what it made. */
-			resource_delete(s, r);
+			sched_resource_send_delete(s, r);
 			s->dirty = true;
 			return;
 		}
@@ -2565,7 +2457,7 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
 		    "%s", (unsigned long long)r->id, r->name, res->exit_status,
 		    res->timed_out ? ", timed out" : "", res->worker);
-		resource_delete(s, r);
+		sched_resource_send_delete(s, r);
 		return;
 	}
 	free(r->data);
@@ -2618,7 +2510,7 @@ sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
 	}
 	attempts = r->pool->conf ? r->pool->conf->livecheck_attempts : 3;
 	if (r->check_failed >= (attempts > 0 ? attempts : 1)) {
-		resource_kill(s, r, "livecheck failed, resource is dead");
+		sched_resource_kill(s, r, "livecheck failed, resource is dead");
 	} else {
 		put_resource(s, r);
 		resource_arm_timers(s, r);
@@ -2639,11 +2531,11 @@ sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *res)
 		log_warnx("resource %llu %s: cmd_release exited %d; not "
 		    "reused", (unsigned long long)r->id, r->name,
 		    res->exit_status);
-		resource_delete(s, r);
+		sched_resource_send_delete(s, r);
 		return;
 	}
 	if (!resource_reusable(r)) {
-		resource_delete(s, r);
+		sched_resource_send_delete(s, r);
 		return;
 	}
 	resource_move(s, r, RES_UP);
@@ -2666,7 +2558,7 @@ sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 	size_t n = 0, i;
 	char *q;
 
-	if ((p = pool_find(s, res->pool)) == NULL || p->conf == NULL) {
+	if ((p = sched_pool_find(s, res->pool)) == NULL || p->conf == NULL) {
 		log_warnx("cmd_list result of unknown pool \"%s\" ignored",
 		    res->pool);
 		return;
@@ -2733,18 +2625,6 @@ sched_touch(struct sched *s)
 	s->dirty = true;
 }
 
-size_t
-sched_open_tickets(const struct sched *s)
-{
-	return s->nopen;
-}
-
-size_t
-sched_tagsets(const struct sched *s)
-{
-	return s->ntagsets;
-}
-
 /* ---- the scheduling step ----------------------------------------------- */
 
 /* The first resource of list L of P that passes its livechecks. */
@@ -2775,11 +2655,11 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 	(best == NULL || (score_) > best_score ||                         \
 	    ((score_) == best_score && ((fit_) < best_fit ||              \
 	    ((fit_) == best_fit && (r_)->id < best->id))))
-	tagset_providers(s, ts);
+	sched_tagset_providers(s, ts);
 	for (i = 0; i < ts->nproviders; i++) {
 		struct pool *p = ts->providers[i].pool;
 
-		if (!cap_allows(s, t, p))
+		if (!sched_cap_allows(s, t, p))
 			continue;
 		fit = ts->providers[i].fit;
 		if (t->sandbox != NULL && p->counts[LIST_RELEASED] > 0)
@@ -2841,7 +2721,7 @@ lane_next(struct sched *s, struct tagset *ts)
 		tn = TAILQ_NEXT(t, wait_entry);
 		if (ticket_expired(s, t))
 			continue;
-		if (!limits_block(s, t, NULL, 0))
+		if (!sched_limits_block(s, t, NULL, 0))
 			return t;
 		if (++n == LANE_LOOKAHEAD)
 			break;
@@ -2895,8 +2775,8 @@ sched_assign_released(struct sched *s)
 				}
 			}
 			if (best != NULL && !ticket_expired(s, best) &&
-			    !limits_block(s, best, NULL, 0) &&
-			    cap_allows(s, best, p))
+			    !sched_limits_block(s, best, NULL, 0) &&
+			    sched_cap_allows(s, best, p))
 				ticket_assign(s, best, r);
 		}
 	}
@@ -2967,9 +2847,9 @@ ondemand_pool(struct sched *s, struct tagset *ts, const struct ticket *t)
 			if (p->conf->ntags_on_demand == 0 ||
 			    (pass == 0) != (p->fail_streak < 2 &&
 				p != t->avoid) ||
-			    !cap_allows(s, t, p))
+			    !sched_cap_allows(s, t, p))
 				continue;
-			if (pool_can_start(s, p, NULL, 0))
+			if (sched_pool_can_start(s, p, NULL, 0))
 				return p;
 		}
 	return NULL;
@@ -2998,7 +2878,7 @@ sched_ondemand(struct sched *s)
 		TAILQ_FOREACH_SAFE(t, &ts->waiting, wait_entry, tn) {
 			if (t->pending != NULL || ticket_expired(s, t))
 				continue;
-			if (limits_block(s, t, NULL, 0)) {
+			if (sched_limits_block(s, t, NULL, 0)) {
 				if (++blocked == LANE_LOOKAHEAD)
 					break;
 				continue;
@@ -3038,7 +2918,7 @@ sched_ondemand_surplus(struct sched *s, struct pool *p)
 			continue;
 		log_info("resource %llu %s: no ticket waits for it",
 		    (unsigned long long)r->id, r->name);
-		resource_delete(s, r);
+		sched_resource_send_delete(s, r);
 		healthy--;
 	}
 }
@@ -3053,7 +2933,7 @@ sched_preallocate(struct sched *s, struct pool *p)
 		return;
 	while ((int64_t)(p->counts[LIST_FREE] + p->counts[LIST_STARTING]) <
 		c->max_prealloc &&
-	    pool_can_start(s, p, NULL, 0))
+	    sched_pool_can_start(s, p, NULL, 0))
 		(void)resource_start(s, p);
 }
 
@@ -3072,238 +2952,4 @@ sched_run(struct sched *s)
 			sched_ondemand_surplus(s, p);
 		sched_preallocate(s, p);
 	}
-}
-
-/* ---- views and operators' actions ----------------------------------------- */
-
-void
-sched_foreach_pool(struct sched *s,
-    void (*fn)(void *arg, const struct sched_pool_view *v), void *arg)
-{
-	struct sched_pool_view v;
-	struct tagset *ts;
-	struct pool *p;
-	const struct ticket *t;
-	size_t i;
-
-	TAILQ_FOREACH(p, &s->pools, entry) {
-		memset(&v, 0, sizeof(v));
-		v.name = p->name;
-		v.conf = p->conf;
-		v.paused = p->paused;
-		v.starting = p->counts[LIST_STARTING];
-		v.free = p->counts[LIST_FREE];
-		v.released = p->counts[LIST_RELEASED];
-		v.taken = p->counts[LIST_TAKEN];
-		v.releasing = p->counts[LIST_RELEASING];
-		v.deleting = p->counts[LIST_DELETING];
-		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
-			tagset_providers(s, ts);
-			for (i = 0; i < ts->nproviders; i++) {
-				if (ts->providers[i].pool != p)
-					continue;
-				v.waiting += ts->nwaiting;
-				/* A FIFO: its first is its oldest. */
-				t = TAILQ_FIRST(&ts->waiting);
-				if (t != NULL &&
-				    (v.oldest_waiting_ms == 0 ||
-					t->created_ms < v.oldest_waiting_ms))
-					v.oldest_waiting_ms = t->created_ms;
-			}
-		}
-		v.starts_ok = p->starts_ok;
-		v.starts_failed = p->starts_failed;
-		v.start_ms_avg = p->starts_ok ? p->start_ms_sum /
-		    (double)p->starts_ok : 0.;
-		v.start_ms_sum = p->start_ms_sum;
-		memcpy(v.start_le, p->start_le, sizeof(v.start_le));
-		if (p->last_start_ms != 0)
-			v.last_start_ms = now_wall_ms() - (now_mono_ms() -
-			    p->last_start_ms);
-		fn(arg, &v);
-	}
-}
-
-static void
-resource_view(const struct resource *r, void (*fn)(void *arg,
-    const struct sched_resource_view *v), void *arg)
-{
-	const struct conf_pool *c = r->pool->conf;
-	const char *tags[2 * TAGSET_MAX_TAGS];
-	struct sched_resource_view v;
-	size_t i, n = 0;
-
-	memset(&v, 0, sizeof(v));
-	v.id = r->id;
-	v.name = r->name;
-	v.pool = r->pool->name;
-	v.state = resource_state_names[r->state];
-	v.ticket_id = r->ticket ? r->ticket->id : 0;
-	v.id_in_pool = r->id_in_pool;
-	v.data = r->data;
-	v.data_len = r->data_len;
-	v.created_ms = r->created_ms;
-	v.sandbox = r->sandbox;
-	v.releases = r->releases;
-	v.check_failed = r->check_failed;
-	for (i = 0; c != NULL && i < c->ntags && n < 2 * TAGSET_MAX_TAGS; i++)
-		tags[n++] = c->tags[i].name;
-	for (i = 0; c != NULL && i < c->ntags_on_demand &&
-	    n < 2 * TAGSET_MAX_TAGS; i++)
-		tags[n++] = c->tags_on_demand[i].name;
-	v.tags = tags;
-	v.ntags = n;
-	fn(arg, &v);
-}
-
-void
-sched_foreach_resource(struct sched *s,
-    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
-{
-	struct resource *r;
-
-	RB_FOREACH(r, resource_ids, &s->resources)
-		resource_view(r, fn, arg);
-}
-
-void
-sched_foreach_waiting(struct sched *s,
-    void (*fn)(void *arg, const char *key, const char *class_, size_t n),
-    void *arg)
-{
-	struct tagset *ts;
-
-	TAILQ_FOREACH(ts, &s->busy, busy_entry)
-		fn(arg, ts->key, ts->class_, ts->nwaiting);
-}
-
-int
-sched_resource_find(struct sched *s, uint64_t id, const char *name,
-    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
-{
-	struct resource k = { .id = id }, *r = NULL;
-
-	if (name == NULL) {
-		r = RB_FIND(resource_ids, &s->resources, &k);
-	} else {
-		RB_FOREACH(r, resource_ids, &s->resources)
-			if (strcmp(r->name, name) == 0)
-				break;
-	}
-	if (r == NULL)
-		return 0;
-	resource_view(r, fn, arg);
-	return 1;
-}
-
-void
-sched_foreach_ticket(struct sched *s,
-    void (*fn)(void *arg, const struct sched_ticket_info *i), void *arg)
-{
-	struct sched_ticket_info info;
-	struct ticket *t;
-
-	RB_FOREACH(t, ticket_ids, &s->tickets) {
-		ticket_info(s, t, &info, true);
-		fn(arg, &info);
-	}
-}
-
-/*
- * RB_NFIND finds the first ticket with an ID >= after_id + 1 in O(log n);
- * from there each step is RB_NEXT, so a page costs O(log n + limit).
- */
-int
-sched_foreach_ticket_from(struct sched *s, uint64_t after_id, size_t limit,
-    void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg)
-{
-	struct ticket k = { .id = after_id + 1 }, *t;
-	struct sched_ticket_info info;
-	int n = 0;
-
-	if (after_id == UINT64_MAX)
-		return 0;
-	for (t = RB_NFIND(ticket_ids, &s->tickets, &k);
-	    t != NULL && (size_t)n < limit && n < INT_MAX;
-	    t = RB_NEXT(ticket_ids, &s->tickets, t)) {
-		ticket_info(s, t, &info, true);
-		fn(arg, &info);
-		n++;
-	}
-	return n;
-}
-
-int
-sched_foreach_resource_from(struct sched *s, uint64_t after_id,
-    size_t limit, void (*fn)(void *arg, const struct sched_resource_view *v),
-    void *arg)
-{
-	struct resource k = { .id = after_id + 1 }, *r;
-	int n = 0;
-
-	if (after_id == UINT64_MAX)
-		return 0;
-	for (r = RB_NFIND(resource_ids, &s->resources, &k);
-	    r != NULL && (size_t)n < limit && n < INT_MAX;
-	    r = RB_NEXT(resource_ids, &s->resources, r)) {
-		resource_view(r, fn, arg);
-		n++;
-	}
-	return n;
-}
-
-void
-sched_ticket_counts(const struct sched *s, size_t *open, size_t *ready,
-    size_t *failed)
-{
-	*open = s->nopen;
-	*ready = s->nready;
-	*failed = s->nfailed;
-}
-
-int
-sched_resource_delete(struct sched *s, uint64_t id)
-{
-	struct resource k = { .id = id }, *r;
-
-	r = RB_FIND(resource_ids, &s->resources, &k);
-	if (r == NULL || r->state != RES_UP)
-		return 0;
-	resource_kill(s, r, "deleted by an operator");
-	s->dirty = true;
-	return 1;
-}
-
-int
-sched_pool_pause(struct sched *s, const char *name, bool paused)
-{
-	struct pool *p = pool_find(s, name);
-
-	char key[300];
-
-	if (p == NULL)
-		return 0;
-	p->paused = paused;
-	snprintf(key, sizeof(key), "pool.%s.paused", name);
-	put_meta(s, key, paused);
-	log_info("pool %s: %s", name, paused ? "paused" : "resumed");
-	s->dirty = true;
-	return 1;
-}
-
-int
-sched_pool_drain(struct sched *s, const char *name)
-{
-	struct pool *p = pool_find(s, name);
-	struct resource *r;
-
-	if (p == NULL || sched_pool_pause(s, name, true) == 0)
-		return 0;
-	while ((r = TAILQ_FIRST(&p->lists[LIST_FREE])) != NULL)
-		resource_delete(s, r);
-	while ((r = TAILQ_FIRST(&p->lists[LIST_RELEASED])) != NULL)
-		resource_delete(s, r);
-	log_info("pool %s: draining", name);
-	s->dirty = true;
-	return 1;
 }

@@ -349,4 +349,29 @@ owner_count_cmp(const struct owner_count *a, const struct owner_count *b)
 
 RB_GENERATE_STATIC(owner_counts, owner_count, entry, owner_count_cmp)
 
+/* ---- shared between the pieces ------------------------------------ */
+
+/* sched.c: the objects, the only functions that move their state. */
+struct pool *sched_pool_find(struct sched *s, const char *name);
+struct ticket *sched_ticket_find(struct sched *s, uint64_t id);
+void sched_tagset_providers(struct sched *s, struct tagset *ts);
+void sched_tagset_unprovided(struct sched *s, const struct tagset *ts,
+    char *buf, size_t len);
+bool sched_pool_can_start(struct sched *s, struct pool *p, char *why,
+    size_t len);
+void sched_resource_send_delete(struct sched *s, struct resource *r);
+void sched_resource_kill(struct sched *s, struct resource *r,
+    const char *why);
+void sched_put_meta(struct sched *s, const char *key, int64_t value);
+bool sched_limits_block(struct sched *s, const struct ticket *t, char *why,
+    size_t len);
+bool sched_cap_allows(struct sched *s, const struct ticket *t,
+    const struct pool *p);
+
+/* sched_view.c: T and R as the faces see them (for the observer too). */
+void sched_ticket_describe(struct sched *s, const struct ticket *t,
+    struct sched_ticket_info *info, bool with_reason);
+void sched_resource_describe(const struct resource *r, void (*fn)(void *arg,
+    const struct sched_resource_view *v), void *arg);
+
 #endif
