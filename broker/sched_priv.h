@@ -363,15 +363,27 @@ void sched_resource_send_delete(struct sched *s, struct resource *r);
 void sched_resource_kill(struct sched *s, struct resource *r,
     const char *why);
 void sched_put_meta(struct sched *s, const char *key, int64_t value);
-bool sched_limits_block(struct sched *s, const struct ticket *t, char *why,
-    size_t len);
-bool sched_cap_allows(struct sched *s, const struct ticket *t,
-    const struct pool *p);
+void sched_tagset_sweep_arm(struct sched *s);
 
 /* sched_view.c: T and R as the faces see them (for the observer too). */
 void sched_ticket_describe(struct sched *s, const struct ticket *t,
     struct sched_ticket_info *info, bool with_reason);
 void sched_resource_describe(const struct resource *r, void (*fn)(void *arg,
     const struct sched_resource_view *v), void *arg);
+
+
+/* sched_policy.c: classes, limits, caps, tag rules. */
+const struct conf_class *sched_policy_class(const struct sched *s,
+    const char *name);
+void sched_ticket_charge(struct sched *s, struct ticket *t);
+void sched_usage_recount(struct sched *s);
+size_t sched_owner_count_get(struct sched *s, const char *owner);
+void sched_owner_count_add(struct sched *s, const char *owner, int delta);
+bool sched_limits_block(struct sched *s, const struct ticket *t, char *why,
+    size_t len);
+bool sched_cap_allows(struct sched *s, const struct ticket *t,
+    const struct pool *p);
+char *sched_policy_apply_rules(struct sched *s, const char *key,
+    const char *labels, const char *owner);
 
 #endif
