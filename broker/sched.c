@@ -17,7 +17,8 @@
  * This file keeps the objects' lifecycle -- the only functions that move
  * their state -- and the scheduling step.  The other pieces: sched_priv.h
  * (the types); sched_policy.c (classes, limits, caps, tag rules);
- * sched_view.c (views and operators' actions).
+ * sched_store.c (write-through and loading); sched_view.c (views and
+ * operators' actions).
  */
 #include "config.h"
 
@@ -36,7 +37,6 @@
 #include "msg.h"
 #include "sched.h"
 #include "sched_priv.h"
-#include "store.h"
 #include "tags.h"
 #include "topo.h"
 #include "util.h"
@@ -66,111 +66,13 @@ pending_link(struct sched *s, struct ticket *t, struct resource *r)
 	sched_ticket_charge(s, t);
 }
 
-/* ---- store write-through --------------------------------------------- */
-
-/*
- * A failed write leaves memory ahead of the store.  Nothing has been
- * acknowledged yet in this iteration, so exiting is safe: the restart
- * reloads the last commit and RabbitMQ redelivers the messages.
- */
-static void
-sched_store_failed(struct sched *s, const char *what)
-{
-	fatalx("store: %s: %s", what, store_error(s->store));
-}
-
-static void
-sched_begin(struct sched *s)
-{
-	if (store_begin(s->store) == -1)
-		sched_store_failed(s, "begin");
-}
-
-static void
-put_ticket(struct sched *s, const struct ticket *t)
-{
-	struct store_ticket row = {
-		.id = t->id,
-		.idem_key = t->idem_key,
-		.tagset = t->ts->key,
-		.sandbox = t->sandbox,
-		.state = ticket_state_names[t->state],
-		.resource_id = t->resource_id,
-		.created_ms = t->created_ms,
-		.owner = t->owner,
-		.labels = t->labels,
-		.class_ = t->class_,
-		.lease_s = (int32_t)t->lease_s,
-		.deadline_ms = t->deadline_ms,
-		.closed_reason = t->closed_reason,
-		.reply_to = t->reply_to,
-		.delegate = t->delegate,
-	};
-
-	sched_begin(s);
-	if (s->store->be->put_ticket(s->store, &row) == -1)
-		sched_store_failed(s, "ticket");
-}
-
-/* "name=value,..." of R's named counters; caller frees (NULL if none). */
-static char *
-resource_counters_text(const struct resource *r)
-{
-	char *text = NULL, *next;
-	size_t i;
-
-	for (i = 0; i < r->ncounters; i++) {
-		next = xasprintf("%s%s%s=%u", text ? text : "", text ? "," : "",
-		    r->counters[i].name, r->counters[i].value);
-		free(text);
-		text = next;
-	}
-	return text;
-}
-
-static void
-put_resource(struct sched *s, const struct resource *r)
-{
-	char *counters = resource_counters_text(r);
-	struct store_resource row = {
-		.id = r->id,
-		.pool = r->pool->name,
-		.name = r->name,
-		.state = resource_state_names[r->state],
-		.ticket_id = r->ticket ? r->ticket->id : 0,
-		.id_in_pool = r->id_in_pool,
-		.data = r->data,
-		.data_len = r->data_len,
-		.created_ms = r->created_ms,
-		.sandbox = r->sandbox,
-		.sandboxed_since_ms = r->sandboxed_since_ms,
-		.released_at_ms = r->released_at_ms,
-		.releases = r->releases,
-		.check_failed = r->check_failed,
-		.counters = counters,
-	};
-
-	sched_begin(s);
-	if (s->store->be->put_resource(s->store, &row) == -1)
-		sched_store_failed(s, "resource");
-	free(counters);
-}
-
-void
-sched_put_meta(struct sched *s, const char *key, int64_t value)
-{
-	sched_begin(s);
-	if (s->store->be->put_meta(s->store, key, value) == -1)
-		sched_store_failed(s, "meta");
-}
-
 /* ---- pools ------------------------------------------------------------ */
 
 static void pool_delay_expired(struct ev_loop *loop, ev_timer *w, int revents);
 static void pool_list_due(struct ev_loop *loop, ev_timer *w, int revents);
 
-static struct pool *
-pool_new(struct sched *s, const char *name)
+struct pool *
+sched_pool_new(struct sched *s, const char *name)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
 	int i;
@@ -259,8 +161,8 @@ resource_list_for(const struct resource *r)
 	}
 }
 
-static void
-resource_link(struct resource *r)
+void
+sched_resource_link(struct resource *r)
 {
 	r->list = resource_list_for(r);
 	TAILQ_INSERT_TAIL(&r->pool->lists[r->list], r, entry);
@@ -273,13 +175,6 @@ resource_unlink(struct resource *r)
 	TAILQ_REMOVE(&r->pool->lists[r->list], r, entry);
 	r->pool->counts[r->list]--;
 }
-
-static void resource_livecheck_due(struct ev_loop *loop, ev_timer *w,
-    int revents);
-static void resource_reuse_over(struct ev_loop *loop, ev_timer *w,
-    int revents);
-static void resource_start_late(struct ev_loop *loop, ev_timer *w,
-    int revents);
 
 static void
 resource_free(struct sched *s, struct resource *r)
@@ -299,7 +194,6 @@ resource_free(struct sched *s, struct resource *r)
 	free(r);
 }
 
-static void resource_arm_timers(struct sched *s, struct resource *r);
 static void observe_resource(struct sched *s, const struct resource *r,
     const char *what);
 
@@ -320,15 +214,15 @@ resource_move(struct sched *s, struct resource *r, enum resource_state state)
 	if (r->state == RES_STARTING && state == RES_UP)
 		observe_resource(s, r, "up");
 	r->state = state;
-	put_resource(s, r);
+	sched_put_resource(s, r);
 	if (state == RES_ENDED) {
 		observe_resource(s, r, "deleted");
 		RB_REMOVE(resource_ids, &s->resources, r);
 		resource_free(s, r);
 		return;
 	}
-	resource_link(r);
-	resource_arm_timers(s, r);
+	sched_resource_link(r);
+	sched_resource_arm_timers(s, r);
 }
 
 static Resbus__V1__ResourceRef *
@@ -508,13 +402,13 @@ resource_start(struct sched *s, struct pool *p)
 			r->ncounters = i + 1;
 		}
 	}
-	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
-	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
-	ev_timer_init(&r->start_timer, resource_start_late, 0., 0.);
+	ev_timer_init(&r->live_timer, sched_resource_livecheck_due, 0., 0.);
+	ev_timer_init(&r->reuse_timer, sched_resource_reuse_over, 0., 0.);
+	ev_timer_init(&r->start_timer, sched_resource_start_late, 0., 0.);
 	RB_INSERT(resource_ids, &s->resources, r);
-	resource_link(r);
-	resource_arm_timers(s, r);
-	put_resource(s, r);
+	sched_resource_link(r);
+	sched_resource_arm_timers(s, r);
+	sched_put_resource(s, r);
 	p->last_start_ms = now_mono_ms();
 	snprintf(key, sizeof(key), "pool.%s.last_start_ms", p->name);
 	sched_put_meta(s, key, now_wall_ms());
@@ -549,8 +443,8 @@ resource_reusable(const struct resource *r)
  * for UP resources of pools with cmd_livecheck, the end of the reuse
  * window for released ones.  Timers exist only for rules about time.
  */
-static void
-resource_arm_timers(struct sched *s, struct resource *r)
+void
+sched_resource_arm_timers(struct sched *s, struct resource *r)
 {
 	const struct conf_pool *c = r->pool->conf;
 	int64_t deadline, period;
@@ -588,8 +482,8 @@ resource_arm_timers(struct sched *s, struct resource *r)
 	}
 }
 
-static void
-resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
+void
+sched_resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct resource *r = container_of(w, struct resource, live_timer);
 	struct sched *s = r->pool->sched;
@@ -600,8 +494,8 @@ resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
 	resource_send(s, r, &resbus__v1__livecheck__descriptor);
 }
 
-static void
-resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
+void
+sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct resource *r = container_of(w, struct resource, reuse_timer);
 	struct sched *s = r->pool->sched;
@@ -619,8 +513,8 @@ resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
  * it and delete what it made; the pool counts a failure, and a ticket
  * waiting for this start gets one elsewhere.
  */
-static void
-resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
+void
+sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct resource *r = container_of(w, struct resource, start_timer);
 	struct sched *s = r->pool->sched;
@@ -730,8 +624,8 @@ pool_tag_on_demand(const struct conf_pool *pool, const char *tag)
  */
 static void tagset_idle_add(struct sched *s, struct tagset *ts);
 
-static struct tagset *
-tagset_get(struct sched *s, const char *key, const char *class_)
+struct tagset *
+sched_tagset_get(struct sched *s, const char *key, const char *class_)
 {
 	struct tagset k = { .key = (char *)key, .class_ = (char *)class_ };
 	struct tagset *ts = RB_FIND(tagset_keys, &s->tagsets, &k);
@@ -797,8 +691,8 @@ tagset_free(struct sched *s, struct tagset *ts)
 }
 
 /* T is a ticket of lane TS (in memory, not CLOSED). */
-static void
-ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts)
+void
+sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts)
 {
 	t->ts = ts;
 	if (ts->ntickets++ == 0)
@@ -842,9 +736,7 @@ tagset_retire(struct sched *s, struct tagset *ts)
 	key = ts->key;
 	ts->key = NULL;
 	tagset_free(s, ts);
-	sched_begin(s);
-	if (s->store->be->del_tagset(s->store, key) == -1)
-		sched_store_failed(s, "tagset");
+	sched_del_tagset(s, key);
 	log_info("tag set %s: no tickets for %llds, retired", key,
 	    (long long)s->policy->tagset_idle_s);
 	if (s->ops.retire != NULL)
@@ -1116,8 +1008,8 @@ ticket_free(struct ticket *t)
 }
 
 /* Puts T at the end of its tag set's FIFO. */
-static void
-waiting_add(struct sched *s, struct ticket *t)
+void
+sched_waiting_add(struct sched *s, struct ticket *t)
 {
 	TAILQ_INSERT_TAIL(&t->ts->waiting, t, wait_entry);
 	t->ts->nwaiting++;
@@ -1220,7 +1112,7 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 		s->nfailed++;
 	t->state = state;
 	sched_ticket_charge(s, t);
-	put_ticket(s, t);
+	sched_put_ticket(s, t);
 	ticket_emit(s, t);
 	if (state == TICKET_CLOSED) {
 		RB_REMOVE(ticket_ids, &s->tickets, t);
@@ -1327,7 +1219,7 @@ sched_bind_pools(struct sched *s, const struct conf_pools *pools)
 		p->conf = NULL;
 	for (i = 0; i < pools->npools; i++) {
 		if ((p = sched_pool_find(s, pools->pools[i].name)) == NULL)
-			p = pool_new(s, pools->pools[i].name);
+			p = sched_pool_new(s, pools->pools[i].name);
 		p->conf = &pools->pools[i];
 	}
 	TAILQ_FOREACH(p, &s->pools, entry) {
@@ -1377,7 +1269,7 @@ sched_set_pools(struct sched *s, const struct conf_pools *pools)
 
 	sched_bind_pools(s, pools);
 	RB_FOREACH(r, resource_ids, &s->resources)
-		resource_arm_timers(s, r);
+		sched_resource_arm_timers(s, r);
 	log_info("pools reloaded: %zu configured", pools->npools);
 }
 
@@ -1433,198 +1325,11 @@ sched_free(struct sched *s)
 	free(s);
 }
 
-/* ---- loading ----------------------------------------------------------- */
-
-static void ticket_arm(struct sched *s, struct ticket *t);
-static char *dup_or_null(const char *s);
-
-struct sched_loader {
-	struct sched *s;
-	void (*outbox)(void *arg, const struct store_outbox *o);
-	void *arg;
-};
-
-static int
-state_index(const char *const *names, size_t n, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (names[i] != NULL && strcmp(names[i], name) == 0)
-			return (int)i;
-	return -1;
-}
-
-static void
-load_meta(void *arg, const char *key, int64_t value)
-{
-	struct sched *s = ((struct sched_loader *)arg)->s;
-	const char *dot;
-	struct pool *p;
-	char name[256];
-
-	if (strcmp(key, "last_ticket_id") == 0) {
-		s->last_ticket_id = (uint64_t)value;
-		return;
-	}
-	if (strcmp(key, "last_resource_id") == 0) {
-		s->last_resource_id = (uint64_t)value;
-		return;
-	}
-	/* pool.<name>.<what>; pool names may contain dots themselves. */
-	if (strncmp(key, "pool.", 5) != 0 || (dot = strrchr(key, '.')) ==
-	    key + 4 || (size_t)(dot - key - 5) >= sizeof(name))
-		return;
-	memcpy(name, key + 5, (size_t)(dot - key - 5));
-	name[dot - key - 5] = '\0';
-	if ((p = sched_pool_find(s, name)) == NULL)
-		return;
-	if (strcmp(dot, ".last_start_ms") == 0)
-		/* Carry the wall-clock start over to the monotonic clock. */
-		p->last_start_ms = now_mono_ms() - (now_wall_ms() - value);
-	else if (strcmp(dot, ".paused") == 0)
-		p->paused = value != 0;
-}
-
-static void
-load_tagset(void *arg, const char *key)
-{
-	tagset_get(((struct sched_loader *)arg)->s, key, NULL)->persisted =
-	    true;
-}
-
-/* Reads back resource_counters_text(). */
-static void
-resource_parse_counters(struct resource *r, const char *text)
-{
-	char *copy = xstrdup(text), *item, *save = NULL, *eq;
-
-	for (item = strtok_r(copy, ",", &save); item != NULL;
-	    item = strtok_r(NULL, ",", &save)) {
-		if ((eq = strchr(item, '=')) == NULL)
-			continue;
-		*eq = '\0';
-		r->counters = xrealloc(r->counters,
-		    (r->ncounters + 1) * sizeof(*r->counters));
-		r->counters[r->ncounters].name = xstrdup(item);
-		r->counters[r->ncounters].value =
-		    (uint32_t)strtoul(eq + 1, NULL, 10);
-		r->ncounters++;
-	}
-	free(copy);
-}
-
-static void
-load_resource(void *arg, const struct store_resource *row)
-{
-	struct sched *s = ((struct sched_loader *)arg)->s;
-	struct resource *r;
-	struct pool *p;
-	int state;
-
-	state = state_index(resource_state_names, RES_NSTATES, row->state);
-	if (state == -1) {
-		log_warnx("resource %llu: unknown state %s in the store",
-		    (unsigned long long)row->id, row->state);
-		return;
-	}
-	if ((p = sched_pool_find(s, row->pool)) == NULL) {
-		log_warnx("resource %llu: pool %s is no longer configured",
-		    (unsigned long long)row->id, row->pool);
-		p = pool_new(s, row->pool);
-	}
-	r = xcalloc(1, sizeof(*r));
-	r->id = row->id;
-	r->pool = p;
-	r->name = xstrdup(row->name);
-	r->state = (enum resource_state)state;
-	r->id_in_pool = row->id_in_pool;
-	if (row->data != NULL) {
-		r->data = xmalloc(row->data_len + 1);
-		memcpy(r->data, row->data, row->data_len);
-		r->data_len = row->data_len;
-	}
-	r->created_ms = row->created_ms;
-	r->sandbox = row->sandbox ? xstrdup(row->sandbox) : NULL;
-	r->sandboxed_since_ms = row->sandboxed_since_ms;
-	r->released_at_ms = row->released_at_ms;
-	r->releases = row->releases;
-	r->check_failed = row->check_failed;
-	if (row->counters != NULL)
-		resource_parse_counters(r, row->counters);
-	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
-	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
-	ev_timer_init(&r->start_timer, resource_start_late, 0., 0.);
-	RB_INSERT(resource_ids, &s->resources, r);
-	if (r->id > s->last_resource_id)
-		s->last_resource_id = r->id;
-	/* Linked to its list once tickets are loaded and attached. */
-	r->list = LIST_COUNT;
-}
-
-static void
-load_ticket(void *arg, const struct store_ticket *row)
-{
-	struct sched *s = ((struct sched_loader *)arg)->s;
-	struct resource rk = { .id = row->resource_id };
-	struct ticket *t;
-	int state;
-
-	state = state_index(ticket_state_names, 4, row->state);
-	if (state == -1 || state == TICKET_CLOSED)
-		return;
-	t = xcalloc(1, sizeof(*t));
-	t->id = row->id;
-	t->idem_key = xstrdup(row->idem_key ? row->idem_key : "");
-	t->sandbox = row->sandbox ? xstrdup(row->sandbox) : NULL;
-	t->state = (enum ticket_state)state;
-	t->resource_id = row->resource_id;
-	t->created_ms = row->created_ms;
-	t->owner = dup_or_null(row->owner);
-	t->delegate = dup_or_null(row->delegate);
-	t->labels = dup_or_null(row->labels);
-	t->class_ = dup_or_null(row->class_);
-	t->reply_to = dup_or_null(row->reply_to);
-	ticket_bind(s, t, tagset_get(s, row->tagset, t->class_));
-	t->lease_s = row->lease_s > 0 ? (uint32_t)row->lease_s : 0;
-	t->deadline_ms = row->deadline_ms;
-	ticket_arm(s, t);
-	if (t->state == TICKET_READY) {
-		t->res = RB_FIND(resource_ids, &s->resources, &rk);
-		if (t->res != NULL && t->res->state == RES_UP) {
-			t->res->ticket = t;
-			t->res_name = xstrdup(t->res->name);
-			t->res_pool = xstrdup(t->res->pool->name);
-		} else {
-			t->res = NULL;
-		}
-	}
-	RB_INSERT(ticket_ids, &s->tickets, t);
-	if (t->idem_key[0] != '\0')
-		RB_INSERT(ticket_idems, &s->idems, t);
-	if (t->id > s->last_ticket_id)
-		s->last_ticket_id = t->id;
-	if (t->state == TICKET_OPEN)
-		waiting_add(s, t);
-	else if (t->state == TICKET_READY)
-		s->nready++;
-	else if (t->state == TICKET_FAILED)
-		s->nfailed++;
-}
-
-static void
-load_outbox(void *arg, const struct store_outbox *o)
-{
-	struct sched_loader *l = arg;
-
-	l->outbox(l->arg, o);
-}
-
 /*
  * After a restart, on-demand starts still running are matched again with
  * waiting tickets they can serve, so no ticket asks for a second start.
  */
-static void
+void
 sched_adopt_starts(struct sched *s)
 {
 	struct resource *r;
@@ -1648,53 +1353,6 @@ sched_adopt_starts(struct sched *s)
 			break;
 		}
 	}
-}
-
-int
-sched_load(struct sched *s,
-    void (*outbox)(void *arg, const struct store_outbox *o), void *arg)
-{
-	struct sched_loader sl = { s, outbox, arg };
-	struct store_loader l = {
-		.meta = load_meta,
-		.tagset = load_tagset,
-		.ticket = load_ticket,
-		.resource = load_resource,
-		.outbox = load_outbox,
-		.arg = &sl,
-	};
-	struct resource *r;
-	size_t nres = 0;
-
-	if (s->store->be->load(s->store, &l) == -1)
-		return -1;
-	RB_FOREACH(r, resource_ids, &s->resources) {
-		resource_link(r);
-		resource_arm_timers(s, r);
-		nres++;
-	}
-	sched_adopt_starts(s);
-	/* READY tickets hold their resources, and starts run for tickets:
-	 * both count in limits and caps as they did before the restart. */
-	sched_usage_recount(s);
-	s->dirty = true;
-	log_info("loaded %zu open tickets and %zu live resources", s->nopen,
-	    nres);
-	return 0;
-}
-
-int
-sched_tagset_add(struct sched *s, const char *key)
-{
-	struct tagset *ts = tagset_get(s, key, NULL);
-
-	if (ts->persisted)
-		return 0;
-	sched_begin(s);
-	if (s->store->be->put_tagset(s->store, key) == -1)
-		sched_store_failed(s, "tagset");
-	ts->persisted = true;
-	return 1;
 }
 
 /* Closes T for REASON (NULL: its holder closed it); see ticket_move. */
@@ -1736,8 +1394,8 @@ ticket_deadline_passed(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Starts T's lease and deadline timers, as far as it has them. */
-static void
-ticket_arm(struct sched *s, struct ticket *t)
+void
+sched_ticket_arm(struct sched *s, struct ticket *t)
 {
 	int64_t left;
 
@@ -1756,8 +1414,8 @@ ticket_arm(struct sched *s, struct ticket *t)
 	}
 }
 
-static char *
-dup_or_null(const char *s)
+char *
+sched_dup_or_null(const char *s)
 {
 	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
 }
@@ -1858,7 +1516,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		    strcmp(t->reply_to, req->reply_to) != 0)) {
 			free(t->reply_to);
 			t->reply_to = xstrdup(req->reply_to);
-			put_ticket(s, t);
+			sched_put_ticket(s, t);
 		}
 		*id = t->id;
 		return 0;
@@ -1875,7 +1533,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		free(key);
 		return -1;
 	}
-	ts = tagset_get(s, key, class_);
+	ts = sched_tagset_get(s, key, class_);
 	free(key);
 	sched_tagset_providers(s, ts);
 	if (ts->nproviders == 0 && (req->refuse_unprovidable ||
@@ -1888,14 +1546,14 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	t->id = ++s->last_ticket_id;
 	sched_put_meta(s, "last_ticket_id", (int64_t)t->id);
 	t->idem_key = xstrdup(req->idem_key);
-	t->sandbox = dup_or_null(req->sandbox);
-	t->owner = dup_or_null(req->owner);
-	t->delegate = dup_or_null(req->delegate);
-	t->labels = dup_or_null(req->labels);
-	t->class_ = dup_or_null(class_);
+	t->sandbox = sched_dup_or_null(req->sandbox);
+	t->owner = sched_dup_or_null(req->owner);
+	t->delegate = sched_dup_or_null(req->delegate);
+	t->labels = sched_dup_or_null(req->labels);
+	t->class_ = sched_dup_or_null(class_);
 	if (req->reply_to != NULL && req->reply_to[0] != '\0')
 		t->reply_to = xstrdup(req->reply_to);
-	ticket_bind(s, t, ts);
+	sched_ticket_bind(s, t, ts);
 	t->lease_s = req->lease_s;
 	t->deadline_ms = req->deadline_ms;
 	t->state = TICKET_OPEN;
@@ -1903,9 +1561,9 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	RB_INSERT(ticket_ids, &s->tickets, t);
 	if (t->idem_key[0] != '\0')
 		RB_INSERT(ticket_idems, &s->idems, t);
-	waiting_add(s, t);
-	ticket_arm(s, t);
-	put_ticket(s, t);
+	sched_waiting_add(s, t);
+	sched_ticket_arm(s, t);
+	sched_put_ticket(s, t);
 	observe_ticket(s, t, "open");
 	s->dirty = true;
 	*id = t->id;
@@ -2174,8 +1832,8 @@ sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
 	if (r->check_failed >= (attempts > 0 ? attempts : 1)) {
 		sched_resource_kill(s, r, "livecheck failed, resource is dead");
 	} else {
-		put_resource(s, r);
-		resource_arm_timers(s, r);
+		sched_put_resource(s, r);
+		sched_resource_arm_timers(s, r);
 	}
 	s->dirty = true;
 }

@@ -362,8 +362,23 @@ bool sched_pool_can_start(struct sched *s, struct pool *p, char *why,
 void sched_resource_send_delete(struct sched *s, struct resource *r);
 void sched_resource_kill(struct sched *s, struct resource *r,
     const char *why);
-void sched_put_meta(struct sched *s, const char *key, int64_t value);
 void sched_tagset_sweep_arm(struct sched *s);
+struct pool *sched_pool_new(struct sched *s, const char *name);
+struct tagset *sched_tagset_get(struct sched *s, const char *key,
+    const char *class_);
+void sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts);
+void sched_ticket_arm(struct sched *s, struct ticket *t);
+void sched_waiting_add(struct sched *s, struct ticket *t);
+void sched_resource_link(struct resource *r);
+void sched_resource_arm_timers(struct sched *s, struct resource *r);
+void sched_resource_livecheck_due(struct ev_loop *loop, ev_timer *w,
+    int revents);
+void sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w,
+    int revents);
+void sched_resource_start_late(struct ev_loop *loop, ev_timer *w,
+    int revents);
+void sched_adopt_starts(struct sched *s);
+char *sched_dup_or_null(const char *s);
 
 /* sched_view.c: T and R as the faces see them (for the observer too). */
 void sched_ticket_describe(struct sched *s, const struct ticket *t,
@@ -385,5 +400,13 @@ bool sched_cap_allows(struct sched *s, const struct ticket *t,
     const struct pool *p);
 char *sched_policy_apply_rules(struct sched *s, const char *key,
     const char *labels, const char *owner);
+
+
+/* sched_store.c: write-through (in the iteration's transaction). */
+void sched_begin(struct sched *s);
+void sched_put_ticket(struct sched *s, const struct ticket *t);
+void sched_put_resource(struct sched *s, const struct resource *r);
+void sched_put_meta(struct sched *s, const char *key, int64_t value);
+void sched_del_tagset(struct sched *s, const char *key);
 
 #endif
