@@ -17,8 +17,9 @@
  * This file keeps the objects' lifecycle -- the only functions that move
  * their state -- and the scheduling step.  The other pieces: sched_priv.h
  * (the types); sched_policy.c (classes, limits, caps, tag rules);
- * sched_store.c (write-through and loading); sched_view.c (views and
- * operators' actions).
+ * sched_store.c (write-through and loading); sched_wire.c (jobs and
+ * updates out, job results in); sched_view.c (views and operators'
+ * actions).
  */
 #include "config.h"
 
@@ -34,11 +35,9 @@
 
 #include "conf.h"
 #include "log.h"
-#include "msg.h"
 #include "sched.h"
 #include "sched_priv.h"
 #include "tags.h"
-#include "topo.h"
 #include "util.h"
 
 const double sched_start_bucket_s[SCHED_START_BUCKETS] = {
@@ -69,7 +68,6 @@ pending_link(struct sched *s, struct ticket *t, struct resource *r)
 /* ---- pools ------------------------------------------------------------ */
 
 static void pool_delay_expired(struct ev_loop *loop, ev_timer *w, int revents);
-static void pool_list_due(struct ev_loop *loop, ev_timer *w, int revents);
 
 struct pool *
 sched_pool_new(struct sched *s, const char *name)
@@ -82,7 +80,7 @@ sched_pool_new(struct sched *s, const char *name)
 	for (i = 0; i < LIST_COUNT; i++)
 		TAILQ_INIT(&p->lists[i]);
 	ev_timer_init(&p->delay_timer, pool_delay_expired, 0., 0.);
-	ev_timer_init(&p->list_timer, pool_list_due, 0., 0.);
+	ev_timer_init(&p->list_timer, sched_pool_list_due, 0., 0.);
 	/* Sweep IDs go on from the wall clock, so that an answer to a sweep
 	 * of the process before a restart never matches one of this one. */
 	p->list_sweep = (uint64_t)now_wall_ms() * 1000;
@@ -202,8 +200,9 @@ static void observe_resource(struct sched *s, const struct resource *r,
  * it through, arms or stops its timers, and frees it once ENDED.  R must
  * not be used after a move to RES_ENDED.
  */
-static void
-resource_move(struct sched *s, struct resource *r, enum resource_state state)
+void
+sched_resource_move(struct sched *s, struct resource *r,
+    enum resource_state state)
 {
 	resource_unlink(r);
 	if (r->state != state)
@@ -225,76 +224,13 @@ resource_move(struct sched *s, struct resource *r, enum resource_state state)
 	sched_resource_arm_timers(s, r);
 }
 
-static Resbus__V1__ResourceRef *
-resource_ref(const struct resource *r, Resbus__V1__ResourceRef *ref,
-    Resbus__V1__NamedCounter *cv, Resbus__V1__NamedCounter **cp, size_t max)
-{
-	size_t i;
-
-	resbus__v1__resource_ref__init(ref);
-	ref->resource_id = r->id;
-	ref->pool = r->pool->name;
-	ref->name = r->name;
-	ref->id_in_pool = r->id_in_pool;
-	ref->data.data = r->data;
-	ref->data.len = r->data_len;
-	for (i = 0; i < r->ncounters && i < max; i++) {
-		resbus__v1__named_counter__init(&cv[i]);
-		cv[i].name = r->counters[i].name;
-		cv[i].value = r->counters[i].value;
-		cp[i] = &cv[i];
-	}
-	ref->n_counters = i;
-	ref->counters = cp;
-	return ref;
-}
-
-#define JOB_MAX_COUNTERS 32
-
-/*
- * Sends job KIND about R to its pool's queue.  KIND is the descriptor of
- * a message whose only field is `resource` (Allocate, Delete, Livecheck,
- * Release) or the Cancel broadcast.
- */
-static void
-resource_send(struct sched *s, const struct resource *r,
-    const ProtobufCMessageDescriptor *kind)
-{
-	Resbus__V1__NamedCounter cv[JOB_MAX_COUNTERS];
-	Resbus__V1__NamedCounter *cp[JOB_MAX_COUNTERS];
-	Resbus__V1__ResourceRef ref;
-	union {
-		Resbus__V1__Allocate allocate;
-		Resbus__V1__Delete delete_;
-		Resbus__V1__Livecheck livecheck;
-		Resbus__V1__Release release;
-		Resbus__V1__Cancel cancel;
-	} job;
-	char *q, *x = NULL;
-
-	/* All five messages are { base; ResourceRef *resource; }. */
-	protobuf_c_message_init(kind, &job);
-	job.allocate.resource = resource_ref(r, &ref, cv, cp,
-	    JOB_MAX_COUNTERS);
-	if (kind == &resbus__v1__cancel__descriptor) {
-		x = topo_event_exchange(s->prefix);
-		q = xasprintf("cancel.%s", r->pool->name);
-	} else {
-		x = topo_job_exchange(s->prefix);
-		q = xstrdup(r->pool->name);
-	}
-	s->ops.emit(s->ops.ctx, x, q, &job.allocate.base);
-	free(q);
-	free(x);
-}
-
 /* Asks the pool's workers to delete R. */
 void
 sched_resource_send_delete(struct sched *s, struct resource *r)
 {
 	pending_unlink(s, r);
-	resource_move(s, r, RES_DELETING);
-	resource_send(s, r, &resbus__v1__delete__descriptor);
+	sched_resource_move(s, r, RES_DELETING);
+	sched_resource_send(s, r, &resbus__v1__delete__descriptor);
 	log_info("resource %llu %s: delete requested",
 	    (unsigned long long)r->id, r->name);
 }
@@ -412,7 +348,7 @@ resource_start(struct sched *s, struct pool *p)
 	p->last_start_ms = now_mono_ms();
 	snprintf(key, sizeof(key), "pool.%s.last_start_ms", p->name);
 	sched_put_meta(s, key, now_wall_ms());
-	resource_send(s, r, &resbus__v1__allocate__descriptor);
+	sched_resource_send(s, r, &resbus__v1__allocate__descriptor);
 	observe_resource(s, r, "starting");
 	log_info("resource %llu %s: starting in pool %s (id_in_pool %d)",
 	    (unsigned long long)r->id, r->name, p->name, r->id_in_pool);
@@ -422,8 +358,8 @@ resource_start(struct sched *s, struct pool *p)
 /* ---- health and reuse --------------------------------------------------- */
 
 /* Whether R, just released, may wait for another ticket of its sandbox. */
-static bool
-resource_reusable(const struct resource *r)
+bool
+sched_resource_reusable(const struct resource *r)
 {
 	const struct conf_pool *c = r->pool->conf;
 	int64_t now = now_wall_ms();
@@ -491,7 +427,7 @@ sched_resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
 	if (r->state != RES_UP || r->check_inflight)
 		return;
 	r->check_inflight = true;
-	resource_send(s, r, &resbus__v1__livecheck__descriptor);
+	sched_resource_send(s, r, &resbus__v1__livecheck__descriptor);
 }
 
 void
@@ -527,7 +463,7 @@ sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 	r->pool->starts_failed++;
 	if (r->for_ticket != NULL)
 		r->for_ticket->avoid = r->pool;
-	resource_send(s, r, &resbus__v1__cancel__descriptor);
+	sched_resource_send(s, r, &resbus__v1__cancel__descriptor);
 	sched_resource_send_delete(s, r);
 	sched_touch(s);
 }
@@ -537,8 +473,8 @@ static void
 resource_cancel(struct sched *s, struct resource *r)
 {
 	pending_unlink(s, r);
-	resource_send(s, r, &resbus__v1__cancel__descriptor);
-	resource_move(s, r, RES_DELETE_REQUESTED);
+	sched_resource_send(s, r, &resbus__v1__cancel__descriptor);
+	sched_resource_move(s, r, RES_DELETE_REQUESTED);
 	log_info("resource %llu %s: start cancelled", (unsigned long long)r->id,
 	    r->name);
 }
@@ -895,8 +831,8 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 /* ---- tickets: the only place their state changes ---------------------- */
 
 /* Tells the observer, if any, that T became WHAT. */
-static void
-observe_ticket(struct sched *s, const struct ticket *t, const char *what)
+void
+sched_observe_ticket(struct sched *s, const struct ticket *t, const char *what)
 {
 	struct sched_ticket_info info;
 	struct sched_event ev = { SCHED_EV_TICKET, what, &info, NULL };
@@ -929,64 +865,6 @@ observe_resource(struct sched *s, const struct resource *r, const char *what)
 
 	if (s->ops.observe != NULL)
 		sched_resource_describe(r, observe_resource_view, &oc);
-}
-
-/*
- * Tells the reply queue of the request that made T, if it named one,
- * that T is READY or FAILED, with its resource's ID, name and data: the
- * queue is its owner's.  Through the outbox, like the events, so that it
- * survives a restart; RabbitMQ drops it if the queue is gone by then, and
- * the state is in the store and on the event exchange anyway.
- */
-static void
-ticket_reply(struct sched *s, const struct ticket *t)
-{
-	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
-	struct sched_ticket_view v;
-
-	if (t->reply_to == NULL ||
-	    (t->state != TICKET_READY && t->state != TICKET_FAILED) ||
-	    sched_ticket_view(s, t->id, &v) == 0)
-		return;
-	u.ticket_id = v.id;
-	u.state = v.state;
-	u.assigned = v.assigned;
-	u.output.data = (uint8_t *)v.output;
-	u.output.len = v.output_len;
-	if (v.owner != NULL)
-		u.owner = (char *)v.owner;
-	u.resource_id = v.resource_id;
-	if (v.resource_name != NULL)
-		u.resource_name = (char *)v.resource_name;
-	if (v.resource_pool != NULL)
-		u.resource_pool = (char *)v.resource_pool;
-	s->ops.emit(s->ops.ctx, "", t->reply_to, &u.base);
-}
-
-static void
-ticket_emit(struct sched *s, const struct ticket *t)
-{
-	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
-	char key[64], *x;
-
-	u.ticket_id = t->id;
-	u.state = (Resbus__V1__TicketState)(t->state + 1);
-	if (t->owner != NULL)
-		u.owner = t->owner;
-	if (t->closed_reason != NULL)
-		u.closed_reason = (char *)t->closed_reason;
-	/*
-	 * Anyone may bind to resbus.event: an event says what happened, not
-	 * the resource's data, which its owner asks resbusd for.
-	 */
-	u.assigned = t->res != NULL || t->resource_id != 0;
-	snprintf(key, sizeof(key), "ticket.%llu.%s", (unsigned long long)t->id,
-	    ticket_state_words[t->state]);
-	x = topo_event_exchange(s->prefix);
-	s->ops.emit(s->ops.ctx, x, key, &u.base);
-	free(x);
-	ticket_reply(s, t);
-	observe_ticket(s, t, ticket_state_words[t->state]);
 }
 
 static void
@@ -1113,7 +991,7 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 	t->state = state;
 	sched_ticket_charge(s, t);
 	sched_put_ticket(s, t);
-	ticket_emit(s, t);
+	sched_ticket_emit(s, t);
 	if (state == TICKET_CLOSED) {
 		RB_REMOVE(ticket_ids, &s->tickets, t);
 		if (t->idem_key[0] != '\0')
@@ -1152,7 +1030,7 @@ ticket_assign(struct sched *s, struct ticket *t, struct resource *r)
 	t->res_pool = xstrdup(r->pool->name);
 	r->ticket = t;
 	ev_timer_stop(s->loop, &t->deadline_timer);
-	resource_move(s, r, RES_UP);
+	sched_resource_move(s, r, RES_UP);
 	ticket_move(s, t, TICKET_READY);
 	log_info("ticket %llu: got resource %llu %s%s",
 	    (unsigned long long)t->id, (unsigned long long)r->id, r->name,
@@ -1166,16 +1044,16 @@ resource_release(struct sched *s, struct resource *r, const struct ticket *t)
 	r->ticket = NULL;
 	r->releases++;
 	r->released_at_ms = now_wall_ms();
-	if (t->sandbox == NULL || !resource_reusable(r)) {
+	if (t->sandbox == NULL || !sched_resource_reusable(r)) {
 		sched_resource_send_delete(s, r);
 		return;
 	}
 	if (r->pool->conf->cmd_release != NULL) {
-		resource_move(s, r, RES_RELEASING);
-		resource_send(s, r, &resbus__v1__release__descriptor);
+		sched_resource_move(s, r, RES_RELEASING);
+		sched_resource_send(s, r, &resbus__v1__release__descriptor);
 		return;
 	}
-	resource_move(s, r, RES_UP);
+	sched_resource_move(s, r, RES_UP);
 }
 
 /* R died (livecheck, operator): its ticket FAILED, R deleted. */
@@ -1564,7 +1442,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	sched_waiting_add(s, t);
 	sched_ticket_arm(s, t);
 	sched_put_ticket(s, t);
-	observe_ticket(s, t, "open");
+	sched_observe_ticket(s, t, "open");
 	s->dirty = true;
 	*id = t->id;
 	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s%s%s",
@@ -1680,15 +1558,6 @@ sched_pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 	return true;
 }
 
-void
-sched_ticket_reply(struct sched *s, uint64_t id)
-{
-	struct ticket *t = sched_ticket_find(s, id);
-
-	if (t != NULL)
-		ticket_reply(s, t);
-}
-
 int
 sched_ticket_close(struct sched *s, uint64_t id)
 {
@@ -1698,245 +1567,6 @@ sched_ticket_close(struct sched *s, uint64_t id)
 		return 0;
 	ticket_close(s, t, NULL);
 	return 1;
-}
-
-/*
- * Whether REF names R: the same ID, pool and name.  A result naming
- * another pool or name is not about R, whatever its ID says.
- */
-static bool
-result_matches(const struct resource *r, const Resbus__V1__ResourceRef *ref,
-    const char *what)
-{
-	if (strcmp(ref->pool, r->pool->name) == 0 &&
-	    strcmp(ref->name, r->name) == 0)
-		return true;
-	log_warnx("resource %llu %s of pool %s: %s result for \"%s\" of pool "
-	    "\"%s\" ignored", (unsigned long long)r->id, r->name,
-	    r->pool->name, what, ref->name, ref->pool);
-	return false;
-}
-
-/* The live resource a job result is about, if it is in STATE. */
-static struct resource *
-result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
-    enum resource_state state, const char *what)
-{
-	struct resource k, *r;
-
-	if (ref == NULL)
-		return NULL;
-	k.id = ref->resource_id;
-	r = RB_FIND(resource_ids, &s->resources, &k);
-	if (r == NULL || r->state != state) {
-		log_debug("resource %llu: stale %s result ignored",
-		    (unsigned long long)k.id, what);
-		return NULL;
-	}
-	if (!result_matches(r, ref, what))
-		return NULL;
-	return r;
-}
-
-void
-sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
-{
-	struct resource *r;
-	struct resource k;
-	size_t i;
-
-	if (res->resource != NULL) {
-		k.id = res->resource->resource_id;
-		r = RB_FIND(resource_ids, &s->resources, &k);
-		if (r != NULL && r->state == RES_DELETE_REQUESTED &&
-		    result_matches(r, res->resource, "allocation")) {
-			/* Cancelled while starting: delete what it made. */
-			sched_resource_send_delete(s, r);
-			s->dirty = true;
-			return;
-		}
-	}
-	if ((r = result_resource(s, res->resource, RES_STARTING,
-	    "allocation")) == NULL)
-		return;
-	s->dirty = true;
-	if (!res->ok) {
-		r->pool->starts_failed++;
-		r->pool->fail_streak++;
-		if (r->for_ticket != NULL)
-			r->for_ticket->avoid = r->pool;
-	} else {
-		r->pool->starts_ok++;
-		r->pool->start_ms_sum += res->duration_ms;
-		for (i = 0; i < SCHED_START_BUCKETS; i++)
-			if (res->duration_ms <= sched_start_bucket_s[i] * 1000.)
-				r->pool->start_le[i]++;
-		r->pool->fail_streak = 0;
-	}
-	if (!res->ok) {
-		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
-		    "%s", (unsigned long long)r->id, r->name, res->exit_status,
-		    res->timed_out ? ", timed out" : "", res->worker);
-		sched_resource_send_delete(s, r);
-		return;
-	}
-	free(r->data);
-	r->data = xmalloc(res->data.len + 1);
-	memcpy(r->data, res->data.data, res->data.len);
-	((char *)r->data)[res->data.len] = '\0';
-	r->data_len = res->data.len;
-	resource_move(s, r, RES_UP);
-	log_info("resource %llu %s: UP after %u ms on %s",
-	    (unsigned long long)r->id, r->name, res->duration_ms, res->worker);
-}
-
-void
-sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *res)
-{
-	struct resource *r;
-
-	if ((r = result_resource(s, res->resource, RES_DELETING,
-	    "delete")) == NULL)
-		return;
-	if (!res->ok)
-		log_warnx("resource %llu %s: cmd_delete exited %d; marked "
-		    "ENDED, cmd_list finds it if it leaked",
-		    (unsigned long long)r->id, r->name, res->exit_status);
-	log_info("resource %llu %s: ENDED", (unsigned long long)r->id,
-	    r->name);
-	resource_move(s, r, RES_ENDED);
-	s->dirty = true;
-}
-
-void
-sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
-{
-	struct resource *r;
-	int64_t attempts;
-
-	if ((r = result_resource(s, res->resource, RES_UP,
-	    "livecheck")) == NULL)
-		return;
-	r->check_inflight = false;
-	if (res->ok) {
-		if (r->check_failed > 0)
-			log_info("resource %llu %s: livecheck passes again",
-			    (unsigned long long)r->id, r->name);
-		r->check_failed = 0;
-	} else {
-		r->check_failed++;
-		log_warnx("resource %llu %s: livecheck failed (%d in a row)",
-		    (unsigned long long)r->id, r->name, r->check_failed);
-	}
-	attempts = r->pool->conf ? r->pool->conf->livecheck_attempts : 3;
-	if (r->check_failed >= (attempts > 0 ? attempts : 1)) {
-		sched_resource_kill(s, r, "livecheck failed, resource is dead");
-	} else {
-		sched_put_resource(s, r);
-		sched_resource_arm_timers(s, r);
-	}
-	s->dirty = true;
-}
-
-void
-sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *res)
-{
-	struct resource *r;
-
-	if ((r = result_resource(s, res->resource, RES_RELEASING,
-	    "release")) == NULL)
-		return;
-	s->dirty = true;
-	if (!res->ok) {
-		log_warnx("resource %llu %s: cmd_release exited %d; not "
-		    "reused", (unsigned long long)r->id, r->name,
-		    res->exit_status);
-		sched_resource_send_delete(s, r);
-		return;
-	}
-	if (!resource_reusable(r)) {
-		sched_resource_send_delete(s, r);
-		return;
-	}
-	resource_move(s, r, RES_UP);
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void
-sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
-{
-	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
-	Resbus__V1__Delete job = RESBUS__V1__DELETE__INIT;
-	struct resource *r;
-	struct pool *p;
-	const char **known;
-	size_t n = 0, i;
-	char *q;
-
-	if ((p = sched_pool_find(s, res->pool)) == NULL || p->conf == NULL) {
-		log_warnx("cmd_list result of unknown pool \"%s\" ignored",
-		    res->pool);
-		return;
-	}
-	/* Only the answer to the latest sweep sent, and only once: an old
-	 * answer may miss resources started since, and a forged one is
-	 * unlikely to guess the ID. */
-	if (!p->list_pending || res->sweep_id != p->list_sweep) {
-		log_warnx("pool %s: cmd_list result of sweep %llu ignored: %s "
-		    "%llu", p->name, (unsigned long long)res->sweep_id,
-		    p->list_pending ? "the latest sweep sent is" :
-		    "no sweep is awaited; the latest sent was",
-		    (unsigned long long)p->list_sweep);
-		return;
-	}
-	p->list_pending = false;
-	/* Names of every live resource of every pool, as resalloc does. */
-	RB_FOREACH(r, resource_ids, &s->resources)
-		n++;
-	known = xcalloc(n + 1, sizeof(*known));
-	n = 0;
-	RB_FOREACH(r, resource_ids, &s->resources)
-		known[n++] = r->name;
-	qsort(known, n, sizeof(*known), name_cmp);
-	q = topo_job_exchange(s->prefix);
-	for (i = 0; i < res->n_names; i++) {
-		if (n > 0 && bsearch(&res->names[i], known, n, sizeof(*known),
-		    name_cmp) != NULL)
-			continue;
-		log_warnx("pool %s: cmd_list reports %s, which resbus does "
-		    "not know; deleting it", p->name, res->names[i]);
-		ref.pool = p->name;
-		ref.name = res->names[i];
-		ref.id_in_pool = -1;
-		job.resource = &ref;
-		s->ops.emit(s->ops.ctx, q, p->name, &job.base);
-	}
-	free(q);
-	free(known);
-}
-
-static void
-pool_list_due(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct pool *p = container_of(w, struct pool, list_timer);
-	Resbus__V1__List job = RESBUS__V1__LIST__INIT;
-	char *q;
-
-	if (p->conf == NULL || p->conf->cmd_list == NULL)
-		return;
-	job.pool = p->name;
-	job.sweep_id = ++p->list_sweep;
-	p->list_pending = true;
-	q = topo_job_exchange(p->sched->prefix);
-	p->sched->ops.emit(p->sched->ops.ctx, q, p->name, &job.base);
-	free(q);
-	log_debug("pool %s: cmd_list sweep %llu", p->name,
-	    (unsigned long long)job.sweep_id);
 }
 
 void

@@ -379,6 +379,11 @@ void sched_resource_start_late(struct ev_loop *loop, ev_timer *w,
     int revents);
 void sched_adopt_starts(struct sched *s);
 char *sched_dup_or_null(const char *s);
+void sched_resource_move(struct sched *s, struct resource *r,
+    enum resource_state state);
+bool sched_resource_reusable(const struct resource *r);
+void sched_observe_ticket(struct sched *s, const struct ticket *t,
+    const char *what);
 
 /* sched_view.c: T and R as the faces see them (for the observer too). */
 void sched_ticket_describe(struct sched *s, const struct ticket *t,
@@ -408,5 +413,12 @@ void sched_put_ticket(struct sched *s, const struct ticket *t);
 void sched_put_resource(struct sched *s, const struct resource *r);
 void sched_put_meta(struct sched *s, const char *key, int64_t value);
 void sched_del_tagset(struct sched *s, const char *key);
+
+
+/* sched_wire.c: jobs and ticket updates out, job results in. */
+void sched_resource_send(struct sched *s, const struct resource *r,
+    const ProtobufCMessageDescriptor *kind);
+void sched_ticket_emit(struct sched *s, const struct ticket *t);
+void sched_pool_list_due(struct ev_loop *loop, ev_timer *w, int revents);
 
 #endif
