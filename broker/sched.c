@@ -13,6 +13,13 @@
  * transaction.  A store that fails mid-iteration leaves memory ahead of
  * the disk; the broker then exits without acknowledging anything, and the
  * next start rebuilds from the last commit and the redelivered messages.
+ *
+ * This file keeps the objects' lifecycle -- the only functions that move
+ * their state -- and the scheduling step.  The other pieces: sched_priv.h
+ * (the types); sched_policy.c (classes, limits, caps, tag rules);
+ * sched_store.c (write-through and loading); sched_wire.c (jobs and
+ * updates out, job results in); sched_view.c (views and operators'
+ * actions).
  */
 #include "config.h"
 
@@ -22,464 +29,19 @@
 #include <string.h>
 #include <time.h>
 #include <sys/queue.h>
-/* libbsd's tree.h marks generated functions __unused without defining it. */
-#ifndef __unused
-#define __unused __attribute__((unused))
-#endif
-#include <sys/tree.h>
-
 #include <regex.h>
 
 #include <ev.h>
 
 #include "conf.h"
 #include "log.h"
-#include "msg.h"
 #include "sched.h"
-#include "store.h"
+#include "sched_priv.h"
 #include "tags.h"
-#include "topo.h"
 #include "util.h"
-
-enum ticket_state {
-	TICKET_OPEN,
-	TICKET_READY,
-	TICKET_FAILED,
-	TICKET_CLOSED,
-};
-
-/* As they appear in routing keys and notifications. */
-static const char *const ticket_state_words[] = {
-	[TICKET_OPEN] = "open",
-	[TICKET_READY] = "ready",
-	[TICKET_FAILED] = "failed",
-	[TICKET_CLOSED] = "closed",
-};
-
-static const char *const ticket_state_names[] = {
-	[TICKET_OPEN] = "OPEN",
-	[TICKET_READY] = "READY",
-	[TICKET_FAILED] = "FAILED",
-	[TICKET_CLOSED] = "CLOSED",
-};
-
-enum resource_state {
-	RES_STARTING,
-	RES_UP,
-	RES_RELEASING,
-	RES_DELETE_REQUESTED,
-	RES_DELETING,
-	RES_ENDED,
-	RES_NSTATES,
-};
-
-static const char *const resource_state_names[] = {
-	[RES_STARTING] = "STARTING",
-	[RES_UP] = "UP",
-	[RES_RELEASING] = "RELEASING",
-	[RES_DELETE_REQUESTED] = "DELETE_REQUESTED",
-	[RES_DELETING] = "DELETING",
-	[RES_ENDED] = "ENDED",
-};
-
-/* The list of its pool a resource sits on. */
-enum pool_list {
-	LIST_STARTING,
-	LIST_FREE,                   /* UP, never assigned */
-	LIST_RELEASED,               /* UP, idle, bound to a sandbox */
-	LIST_TAKEN,
-	LIST_RELEASING,
-	LIST_DELETING,               /* DELETE_REQUESTED and DELETING */
-	LIST_COUNT,
-};
-
-#define REUSE_BONUS 500              /* resalloc's REUSED_RESOURCE_PRIORITY */
-#define POOL_BACKOFF_MAX_MS 60000     /* the longest wait after failed starts */
-
-struct counter_value {
-	char *name;
-	uint32_t value;
-};
-
-struct ticket;
-struct pool;
-
-struct resource {
-	RB_ENTRY(resource) by_id;
-	TAILQ_ENTRY(resource) entry;         /* on pool->lists[list] */
-	uint64_t id;
-	struct pool *pool;
-	char *name;
-	enum resource_state state;
-	enum pool_list list;
-	struct ticket *ticket;
-	int32_t id_in_pool;
-	void *data;
-	size_t data_len;
-	int64_t created_ms;
-	char *sandbox;                       /* NULL until first assigned */
-	int64_t sandboxed_since_ms;
-	int64_t released_at_ms;
-	int32_t releases;
-	int32_t check_failed;                /* consecutive livecheck failures */
-	bool check_inflight;
-	struct counter_value *counters;
-	size_t ncounters;
-	struct ticket *for_ticket;           /* the on-demand ticket it is for */
-	ev_timer live_timer;                 /* next livecheck */
-	ev_timer reuse_timer;                /* end of the reuse window */
-	ev_timer start_timer;                /* start_timeout */
-};
-TAILQ_HEAD(resource_list, resource);
-
-struct pool {
-	TAILQ_ENTRY(pool) entry;
-	char *name;
-	const struct conf_pool *conf;        /* NULL: no longer configured */
-	struct resource_list lists[LIST_COUNT];
-	size_t counts[LIST_COUNT];
-	int64_t last_start_ms;
-	ev_timer delay_timer;                /* start_delay expiry */
-	ev_timer list_timer;                 /* cmd_list sweeps */
-	uint64_t list_sweep;                 /* the latest sweep sent */
-	bool list_pending;                   /* its answer has not come */
-	bool paused;                         /* an operator stopped starts */
-	unsigned fail_streak;                /* starts failed or timed out */
-	uint64_t starts_ok, starts_failed;
-	double start_ms_sum;                 /* of successful starts */
-	uint64_t start_le[SCHED_START_BUCKETS]; /* see sched_pool_view */
-	struct sched *sched;
-};
 
 const double sched_start_bucket_s[SCHED_START_BUCKETS] = {
     1, 5, 10, 30, 60, 120, 300, 600, 1200, 3600};
-
-struct tagset_provider {
-	struct pool *pool;
-	int64_t score;
-	int64_t fit;                         /* sum of numeric tag values */
-};
-
-struct tagset {
-	RB_ENTRY(tagset) by_key;
-	TAILQ_ENTRY(tagset) busy_entry;      /* on sched->busy if waiting */
-	bool busy;
-	RB_ENTRY(tagset) queue_entry;        /* in sched->queue if waiting */
-	TAILQ_ENTRY(tagset) od_entry;        /* on sched->ondemand if busy and
-					      * on-demand */
-	bool in_od;
-	int64_t q_prio;                      /* its key there, as inserted */
-	bool q_ondemand;
-	uint64_t q_head;
-	bool persisted;                      /* has a row and a queue */
-	char *key;
-	char *class_;                        /* the class of this lane, or NULL */
-	const struct conf_class *cls;        /* resolved per configuration */
-	char **tags;
-	size_t ntags;
-	TAILQ_HEAD(, ticket) waiting;        /* FIFO of OPEN tickets */
-	size_t nwaiting;
-	struct tagset_provider *providers;   /* best score first */
-	size_t nproviders;
-	unsigned providers_gen;
-	bool ondemand;                       /* has a tag that is on-demand */
-	RB_HEAD(ticket_sandboxes, ticket) by_sandbox; /* waiting, with one */
-	size_t ntickets;                     /* in memory (not CLOSED) */
-	TAILQ_ENTRY(tagset) idle_entry;      /* on sched->idle if none */
-	bool idle;
-	int64_t idle_since_ms;               /* monotonic */
-};
-
-struct ticket {
-	RB_ENTRY(ticket) by_id;
-	RB_ENTRY(ticket) by_idem;
-	RB_ENTRY(ticket) by_sandbox;         /* in ts->by_sandbox if waiting */
-	TAILQ_ENTRY(ticket) wait_entry;
-	uint64_t id;
-	char *idem_key;
-	struct tagset *ts;
-	char *sandbox;
-	enum ticket_state state;
-	struct resource *res;
-	uint64_t resource_id;                /* kept after the resource ends */
-	int64_t created_ms;
-	struct resource *pending;            /* on-demand start made for it */
-	void *failed_data;                   /* data of a resource that died */
-	size_t failed_len;
-	char *res_name;                      /* the resource it got, kept */
-	char *res_pool;                      /* after it is gone */
-	char *owner;                         /* the AMQP user, or NULL */
-	char *delegate;                      /* who took it for owner, or NULL */
-	char *labels;                        /* "key=value\n...", or NULL */
-	char *class_;                        /* or NULL: the default class */
-	uint32_t lease_s;
-	int64_t deadline_ms;
-	const char *closed_reason;           /* static text, or NULL */
-	char *reply_to;                      /* hears READY/FAILED, or NULL */
-	struct pool *charged;                /* counted in limits for this pool */
-	struct pool *avoid;                  /* its start failed there */
-	ev_timer lease_timer;                /* the holder must renew by then */
-	ev_timer deadline_timer;             /* served by then, or closed */
-	struct sched *sched;
-};
-
-/* The tickets in memory (not CLOSED) of one owner. */
-struct owner_count {
-	RB_ENTRY(owner_count) entry;
-	char *owner;
-	size_t n;
-};
-
-/* A usage counter of limits and class caps, by a key string. */
-struct usage {
-	RB_ENTRY(usage) entry;
-	char *key;
-	int64_t n;
-};
-
-RB_HEAD(usages, usage);
-RB_HEAD(owner_counts, owner_count);
-RB_HEAD(ticket_ids, ticket);
-RB_HEAD(ticket_idems, ticket);
-RB_HEAD(resource_ids, resource);
-RB_HEAD(tagset_keys, tagset);
-RB_HEAD(lane_queue, tagset);
-
-struct sched {
-	struct ev_loop *loop;
-	struct store *store;
-	char *prefix;
-	const struct conf_pools *conf;
-	unsigned conf_gen;
-	struct sched_ops ops;
-	TAILQ_HEAD(, pool) pools;
-	struct ticket_ids tickets;
-	struct ticket_idems idems;
-	struct resource_ids resources;
-	struct tagset_keys tagsets;
-	TAILQ_HEAD(, tagset) busy;
-	struct lane_queue queue;             /* busy lanes, next to serve first */
-	TAILQ_HEAD(, tagset) ondemand;       /* busy on-demand lanes */
-	unsigned queue_gen;                  /* conf_gen of the queue's keys */
-	size_t nopen;                        /* waiting */
-	size_t nready, nfailed;
-	uint64_t last_ticket_id;
-	uint64_t last_resource_id;
-	bool dirty;
-	const struct conf_server *policy;    /* classes, limits, tag rules */
-	regex_t *rules;                      /* compiled tag_rules[].match */
-	size_t nrules;
-	struct usages usages;
-	struct owner_counts owners;
-	size_t ntagsets;                     /* lanes in memory */
-	TAILQ_HEAD(, tagset) idle;           /* lanes without tickets, oldest
-					      * idle first */
-	ev_timer idle_timer;                 /* the sweep that retires them */
-	char view_reason[256];
-};
-
-static int
-ticket_cmp(const struct ticket *a, const struct ticket *b)
-{
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
-/* Idempotency keys are per owner: one owner cannot reach another's. */
-static int
-ticket_idem_cmp(const struct ticket *a, const struct ticket *b)
-{
-	int c = strcmp(a->owner ? a->owner : "", b->owner ? b->owner : "");
-
-	return c != 0 ? c : strcmp(a->idem_key, b->idem_key);
-}
-
-static int
-resource_cmp(const struct resource *a, const struct resource *b)
-{
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
-/* Lanes: one per tag set and class, NULL class first. */
-static int
-tagset_cmp(const struct tagset *a, const struct tagset *b)
-{
-	int c = strcmp(a->key, b->key);
-
-	if (c != 0)
-		return c;
-	if (a->class_ == NULL || b->class_ == NULL)
-		return (a->class_ != NULL) - (b->class_ != NULL);
-	return strcmp(a->class_, b->class_);
-}
-
-/* Waiting tickets of a tag set by sandbox, oldest first within one. */
-static int
-ticket_sandbox_cmp(const struct ticket *a, const struct ticket *b)
-{
-	int c = strcmp(a->sandbox, b->sandbox);
-
-	if (c != 0)
-		return c;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
-RB_GENERATE_STATIC(ticket_ids, ticket, by_id, ticket_cmp)
-RB_GENERATE_STATIC(ticket_idems, ticket, by_idem, ticket_idem_cmp)
-RB_GENERATE_STATIC(resource_ids, resource, by_id, resource_cmp)
-RB_GENERATE_STATIC(tagset_keys, tagset, by_key, tagset_cmp)
-
-/*
- * The order lanes are served in: higher classes first, then on-demand
- * lanes (as resalloc serves on-demand tickets first), then the oldest
- * waiting ticket first.
- */
-static int
-lane_cmp(const struct tagset *x, const struct tagset *y)
-{
-	if (x->q_prio != y->q_prio)
-		return x->q_prio > y->q_prio ? -1 : 1;
-	if (x->q_ondemand != y->q_ondemand)
-		return x->q_ondemand ? -1 : 1;
-	if (x->q_head != y->q_head)
-		return x->q_head < y->q_head ? -1 : 1;
-	return x < y ? -1 : x > y;
-}
-
-RB_GENERATE_STATIC(lane_queue, tagset, queue_entry, lane_cmp)
-RB_GENERATE_STATIC(ticket_sandboxes, ticket, by_sandbox, ticket_sandbox_cmp)
-
-static int
-usage_cmp(const struct usage *a, const struct usage *b)
-{
-	return strcmp(a->key, b->key);
-}
-
-RB_GENERATE_STATIC(usages, usage, entry, usage_cmp)
-
-static int
-owner_count_cmp(const struct owner_count *a, const struct owner_count *b)
-{
-	return strcmp(a->owner, b->owner);
-}
-
-RB_GENERATE_STATIC(owner_counts, owner_count, entry, owner_count_cmp)
-
-/* ---- policy: classes, limits, caps, tag rules ----------------------------- */
-
-static const struct conf_class *
-policy_class(const struct sched *s, const char *name)
-{
-	size_t i;
-
-	for (i = 0; name != NULL && s->policy != NULL &&
-	    i < s->policy->nclasses; i++)
-		if (strcmp(s->policy->classes[i].name, name) == 0)
-			return &s->policy->classes[i];
-	return NULL;
-}
-
-static int64_t
-usage_get(struct sched *s, const char *key)
-{
-	struct usage k = { .key = (char *)key }, *u;
-
-	u = RB_FIND(usages, &s->usages, &k);
-	return u ? u->n : 0;
-}
-
-static void
-usage_add(struct sched *s, const char *key, int64_t delta)
-{
-	struct usage k = { .key = (char *)key }, *u;
-
-	if ((u = RB_FIND(usages, &s->usages, &k)) == NULL) {
-		u = xcalloc(1, sizeof(*u));
-		u->key = xstrdup(key);
-		RB_INSERT(usages, &s->usages, u);
-	}
-	u->n += delta;
-	if (u->n == 0) {
-		RB_REMOVE(usages, &s->usages, u);
-		free(u->key);
-		free(u);
-	}
-}
-
-static bool
-ticket_has_tag(const struct ticket *t, const char *tag)
-{
-	size_t i;
-
-	for (i = 0; i < t->ts->ntags; i++)
-		if (strcmp(t->ts->tags[i], tag) == 0)
-			return true;
-	return false;
-}
-
-/* The cap of T's class on pool P, or -1 if none. */
-static int64_t
-class_cap(const struct ticket *t, const struct pool *p)
-{
-	const struct conf_class *c = t->ts->cls;
-	size_t i;
-
-	for (i = 0; c != NULL && i < c->ncaps; i++)
-		if (strcmp(c->caps[i].pool, p->name) == 0)
-			return c->caps[i].max;
-	return -1;
-}
-
-/* Counts T in (DELTA +1) or out of (-1) the limits and its class's cap
- * on P. */
-static void
-usage_apply(struct sched *s, const struct ticket *t, const struct pool *p,
-    int64_t delta)
-{
-	const struct conf_limit *l;
-	char key[512];
-	size_t i;
-
-	for (i = 0; s->policy != NULL && i < s->policy->nlimits; i++) {
-		l = &s->policy->limits[i];
-		if (l->tag != NULL && !ticket_has_tag(t, l->tag))
-			continue;
-		if (l->per_owner >= 0 && t->owner != NULL) {
-			snprintf(key, sizeof(key), "L%zu\x1f%s", i, t->owner);
-			usage_add(s, key, delta);
-		}
-		if (l->total >= 0) {
-			snprintf(key, sizeof(key), "L%zu", i);
-			usage_add(s, key, delta);
-		}
-	}
-	if (class_cap(t, p) >= 0) {
-		snprintf(key, sizeof(key), "C%s\x1f%s", t->ts->class_, p->name);
-		usage_add(s, key, delta);
-	}
-}
-
-/*
- * Keeps T's share of limits and caps right: a ticket counts while it
- * holds a resource (READY) or has an on-demand start made for it, in the
- * pool of that resource.  Called wherever either changes.
- */
-static void
-ticket_charge(struct sched *s, struct ticket *t)
-{
-	struct pool *want = NULL;
-
-	if (t->state == TICKET_READY && t->res != NULL)
-		want = t->res->pool;
-	else if (t->state == TICKET_OPEN && t->pending != NULL)
-		want = t->pending->pool;
-	if (want == t->charged)
-		return;
-	if (t->charged != NULL)
-		usage_apply(s, t, t->charged, -1);
-	if (want != NULL)
-		usage_apply(s, t, want, +1);
-	t->charged = want;
-}
 
 /* R is no longer the on-demand start of any ticket. */
 static void
@@ -491,7 +53,7 @@ pending_unlink(struct sched *s, struct resource *r)
 		return;
 	t->pending = NULL;
 	r->for_ticket = NULL;
-	ticket_charge(s, t);
+	sched_ticket_charge(s, t);
 }
 
 /* R is the on-demand start made for T. */
@@ -500,336 +62,15 @@ pending_link(struct sched *s, struct ticket *t, struct resource *r)
 {
 	t->pending = r;
 	r->for_ticket = t;
-	ticket_charge(s, t);
-}
-
-static void tagset_providers(struct sched *s, struct tagset *ts);
-
-/*
- * Counts every ticket's share of limits and caps again from nothing.  At
- * load, READY tickets and tickets whose start is running hold what the
- * store remembers, and a restart must not forget it; when the policy
- * changes, limits are counted by their index in server.yaml and classes
- * may have gained or lost caps.  O(tickets), at those two times only.
- */
-static void
-usage_recount(struct sched *s)
-{
-	struct usage *u, *un;
-	struct ticket *t;
-
-	RB_FOREACH_SAFE(u, usages, &s->usages, un) {
-		RB_REMOVE(usages, &s->usages, u);
-		free(u->key);
-		free(u);
-	}
-	RB_FOREACH(t, ticket_ids, &s->tickets) {
-		t->charged = NULL;
-		tagset_providers(s, t->ts);
-		ticket_charge(s, t);
-	}
-}
-
-/* How many tickets OWNER has in memory (not CLOSED). */
-static size_t
-owner_count_get(struct sched *s, const char *owner)
-{
-	struct owner_count k = { .owner = (char *)owner }, *o;
-
-	if (owner == NULL)
-		return 0;
-	o = RB_FIND(owner_counts, &s->owners, &k);
-	return o ? o->n : 0;
-}
-
-/* One more (DELTA +1) or one fewer (-1) ticket of OWNER in memory. */
-static void
-owner_count_add(struct sched *s, const char *owner, int delta)
-{
-	struct owner_count k = { .owner = (char *)owner }, *o;
-
-	if (owner == NULL)
-		return;
-	if ((o = RB_FIND(owner_counts, &s->owners, &k)) == NULL) {
-		if (delta < 0)
-			return;
-		o = xcalloc(1, sizeof(*o));
-		o->owner = xstrdup(owner);
-		RB_INSERT(owner_counts, &s->owners, o);
-	}
-	if (delta < 0 && o->n > 0)
-		o->n--;
-	else if (delta > 0)
-		o->n++;
-	if (o->n == 0) {
-		RB_REMOVE(owner_counts, &s->owners, o);
-		free(o->owner);
-		free(o);
-	}
-}
-
-/*
- * Whether a limit keeps T from getting a resource now; WHY (may be NULL)
- * says which.  A ticket already counted (its start is running) is not
- * kept back by its own share.
- */
-static bool
-limits_block(struct sched *s, const struct ticket *t, char *why, size_t len)
-{
-	const struct conf_limit *l;
-	char key[512];
-	int64_t n;
-	size_t i;
-
-	if (t->charged != NULL || s->policy == NULL)
-		return false;
-	for (i = 0; i < s->policy->nlimits; i++) {
-		l = &s->policy->limits[i];
-		if (l->tag != NULL && !ticket_has_tag(t, l->tag))
-			continue;
-		if (l->per_owner >= 0 && t->owner != NULL) {
-			snprintf(key, sizeof(key), "L%zu\x1f%s", i, t->owner);
-			if ((n = usage_get(s, key)) >= l->per_owner) {
-				if (why)
-					snprintf(why, len, "owner %s at limit "
-					    "%s %lld/%lld", t->owner,
-					    l->tag ? l->tag : "(all)",
-					    (long long)n,
-					    (long long)l->per_owner);
-				return true;
-			}
-		}
-		if (l->total >= 0) {
-			snprintf(key, sizeof(key), "L%zu", i);
-			if ((n = usage_get(s, key)) >= l->total) {
-				if (why)
-					snprintf(why, len, "limit %s total "
-					    "%lld/%lld",
-					    l->tag ? l->tag : "(all)",
-					    (long long)n, (long long)l->total);
-				return true;
-			}
-		}
-	}
-	return false;
-}
-
-/* Whether T's class may take one more resource of pool P. */
-static bool
-cap_allows(struct sched *s, const struct ticket *t, const struct pool *p)
-{
-	int64_t cap = class_cap(t, p);
-	char key[512];
-
-	if (cap < 0 || t->charged == p)
-		return true;
-	snprintf(key, sizeof(key), "C%s\x1f%s", t->ts->class_, p->name);
-	return usage_get(s, key) < cap;
-}
-
-/* The value of label NAME in T's labels ("k=v\n..."), into BUF. */
-static void
-ticket_label(const char *labels, const char *owner, const char *name,
-    char *buf, size_t len)
-{
-	size_t n = strlen(name);
-	const char *p, *end;
-
-	buf[0] = '\0';
-	for (p = labels; p != NULL && *p != '\0'; p = end + 1) {
-		end = strchr(p, '\n');
-		if (end == NULL)
-			end = p + strlen(p);
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			snprintf(buf, len, "%.*s", (int)(end - p - (int)n - 1),
-			    p + n + 1);
-			return;
-		}
-		if (*end == '\0')
-			break;
-	}
-	if (strcmp(name, "owner") == 0 && owner != NULL)
-		snprintf(buf, len, "%s", owner);
-}
-
-/*
- * The tag-set key of a ticket with KEY after the tag rules: each rule
- * whose subject, filled from LABELS and OWNER, matches adds its tags.
- * Returns a fresh key (caller frees).
- */
-static char *
-policy_apply_rules(struct sched *s, const char *key, const char *labels,
-    const char *owner)
-{
-	const struct conf_tag_rule *r;
-	char subject[1024], value[300], name[40], **tags, *out;
-	const char *p, *close, *bad;
-	size_t ntags, n, i, j, k;
-
-	if (s->nrules == 0 || s->policy == NULL ||
-	    tagset_split(key, &tags, &ntags) == -1)
-		return xstrdup(key);
-	for (i = 0; i < s->nrules; i++) {
-		r = &s->policy->tag_rules[i];
-		for (p = r->subject, n = 0; *p != '\0' && n < sizeof(subject) - 1;
-		    p++) {
-			if (*p == '{' && (close = strchr(p, '}')) != NULL &&
-			    (size_t)(close - p - 1) < sizeof(name)) {
-				snprintf(name, sizeof(name), "%.*s",
-				    (int)(close - p - 1), p + 1);
-				ticket_label(labels, owner, name, value,
-				    sizeof(value));
-				for (k = 0; value[k] != '\0' &&
-				    n < sizeof(subject) - 1; k++)
-					subject[n++] = value[k];
-				p = close;
-				continue;
-			}
-			subject[n++] = *p;
-		}
-		subject[n] = '\0';
-		if (regexec(&s->rules[i], subject, 0, NULL, 0) != 0)
-			continue;
-		for (j = 0; j < r->nadd; j++) {
-			tags = xrealloc(tags, (ntags + 1) * sizeof(*tags));
-			tags[ntags++] = xstrdup(r->add[j]);
-		}
-	}
-	out = tagset_key(tags, ntags, &bad);
-	tagset_free_list(tags, ntags);
-	return out ? out : xstrdup(key);
-}
-
-static void tagset_sweep_arm(struct sched *s);
-
-void
-sched_set_policy(struct sched *s, const struct conf_server *server)
-{
-	size_t i;
-
-	for (i = 0; i < s->nrules; i++)
-		regfree(&s->rules[i]);
-	free(s->rules);
-	s->policy = server;
-	s->nrules = server->ntag_rules;
-	s->rules = xcalloc(s->nrules, sizeof(*s->rules));
-	for (i = 0; i < s->nrules; i++)
-		if (regcomp(&s->rules[i], server->tag_rules[i].match,
-		    REG_EXTENDED | REG_NOSUB) != 0)
-			/* conf validated it; a failure here is a bug */
-			fatalx("tag rule %zu: cannot compile %s", i,
-			    server->tag_rules[i].match);
-	s->conf_gen++;
-	s->dirty = true;
-	usage_recount(s);
-	tagset_sweep_arm(s);
-}
-
-/* ---- store write-through --------------------------------------------- */
-
-/*
- * A failed write leaves memory ahead of the store.  Nothing has been
- * acknowledged yet in this iteration, so exiting is safe: the restart
- * reloads the last commit and RabbitMQ redelivers the messages.
- */
-static void
-sched_store_failed(struct sched *s, const char *what)
-{
-	fatalx("store: %s: %s", what, store_error(s->store));
-}
-
-static void
-sched_begin(struct sched *s)
-{
-	if (store_begin(s->store) == -1)
-		sched_store_failed(s, "begin");
-}
-
-static void
-put_ticket(struct sched *s, const struct ticket *t)
-{
-	struct store_ticket row = {
-		.id = t->id,
-		.idem_key = t->idem_key,
-		.tagset = t->ts->key,
-		.sandbox = t->sandbox,
-		.state = ticket_state_names[t->state],
-		.resource_id = t->resource_id,
-		.created_ms = t->created_ms,
-		.owner = t->owner,
-		.labels = t->labels,
-		.class_ = t->class_,
-		.lease_s = (int32_t)t->lease_s,
-		.deadline_ms = t->deadline_ms,
-		.closed_reason = t->closed_reason,
-		.reply_to = t->reply_to,
-		.delegate = t->delegate,
-	};
-
-	sched_begin(s);
-	if (s->store->be->put_ticket(s->store, &row) == -1)
-		sched_store_failed(s, "ticket");
-}
-
-/* "name=value,..." of R's named counters; caller frees (NULL if none). */
-static char *
-resource_counters_text(const struct resource *r)
-{
-	char *text = NULL, *next;
-	size_t i;
-
-	for (i = 0; i < r->ncounters; i++) {
-		next = xasprintf("%s%s%s=%u", text ? text : "", text ? "," : "",
-		    r->counters[i].name, r->counters[i].value);
-		free(text);
-		text = next;
-	}
-	return text;
-}
-
-static void
-put_resource(struct sched *s, const struct resource *r)
-{
-	char *counters = resource_counters_text(r);
-	struct store_resource row = {
-		.id = r->id,
-		.pool = r->pool->name,
-		.name = r->name,
-		.state = resource_state_names[r->state],
-		.ticket_id = r->ticket ? r->ticket->id : 0,
-		.id_in_pool = r->id_in_pool,
-		.data = r->data,
-		.data_len = r->data_len,
-		.created_ms = r->created_ms,
-		.sandbox = r->sandbox,
-		.sandboxed_since_ms = r->sandboxed_since_ms,
-		.released_at_ms = r->released_at_ms,
-		.releases = r->releases,
-		.check_failed = r->check_failed,
-		.counters = counters,
-	};
-
-	sched_begin(s);
-	if (s->store->be->put_resource(s->store, &row) == -1)
-		sched_store_failed(s, "resource");
-	free(counters);
-}
-
-static void
-put_meta(struct sched *s, const char *key, int64_t value)
-{
-	sched_begin(s);
-	if (s->store->be->put_meta(s->store, key, value) == -1)
-		sched_store_failed(s, "meta");
+	sched_ticket_charge(s, t);
 }
 
 /* ---- pools ------------------------------------------------------------ */
 
 static void pool_delay_expired(struct ev_loop *loop, ev_timer *w, int revents);
-static void pool_list_due(struct ev_loop *loop, ev_timer *w, int revents);
 
-static struct pool *
-pool_new(struct sched *s, const char *name)
+struct pool *
+sched_pool_new(struct sched *s, const char *name)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
 	int i;
@@ -839,7 +80,7 @@ pool_new(struct sched *s, const char *name)
 	for (i = 0; i < LIST_COUNT; i++)
 		TAILQ_INIT(&p->lists[i]);
 	ev_timer_init(&p->delay_timer, pool_delay_expired, 0., 0.);
-	ev_timer_init(&p->list_timer, pool_list_due, 0., 0.);
+	ev_timer_init(&p->list_timer, sched_pool_list_due, 0., 0.);
 	/* Sweep IDs go on from the wall clock, so that an answer to a sweep
 	 * of the process before a restart never matches one of this one. */
 	p->list_sweep = (uint64_t)now_wall_ms() * 1000;
@@ -847,8 +88,8 @@ pool_new(struct sched *s, const char *name)
 	return p;
 }
 
-static struct pool *
-pool_find(struct sched *s, const char *name)
+struct pool *
+sched_pool_find(struct sched *s, const char *name)
 {
 	struct pool *p;
 
@@ -918,8 +159,8 @@ resource_list_for(const struct resource *r)
 	}
 }
 
-static void
-resource_link(struct resource *r)
+void
+sched_resource_link(struct resource *r)
 {
 	r->list = resource_list_for(r);
 	TAILQ_INSERT_TAIL(&r->pool->lists[r->list], r, entry);
@@ -932,13 +173,6 @@ resource_unlink(struct resource *r)
 	TAILQ_REMOVE(&r->pool->lists[r->list], r, entry);
 	r->pool->counts[r->list]--;
 }
-
-static void resource_livecheck_due(struct ev_loop *loop, ev_timer *w,
-    int revents);
-static void resource_reuse_over(struct ev_loop *loop, ev_timer *w,
-    int revents);
-static void resource_start_late(struct ev_loop *loop, ev_timer *w,
-    int revents);
 
 static void
 resource_free(struct sched *s, struct resource *r)
@@ -958,7 +192,6 @@ resource_free(struct sched *s, struct resource *r)
 	free(r);
 }
 
-static void resource_arm_timers(struct sched *s, struct resource *r);
 static void observe_resource(struct sched *s, const struct resource *r,
     const char *what);
 
@@ -967,8 +200,9 @@ static void observe_resource(struct sched *s, const struct resource *r,
  * it through, arms or stops its timers, and frees it once ENDED.  R must
  * not be used after a move to RES_ENDED.
  */
-static void
-resource_move(struct sched *s, struct resource *r, enum resource_state state)
+void
+sched_resource_move(struct sched *s, struct resource *r,
+    enum resource_state state)
 {
 	resource_unlink(r);
 	if (r->state != state)
@@ -979,87 +213,24 @@ resource_move(struct sched *s, struct resource *r, enum resource_state state)
 	if (r->state == RES_STARTING && state == RES_UP)
 		observe_resource(s, r, "up");
 	r->state = state;
-	put_resource(s, r);
+	sched_put_resource(s, r);
 	if (state == RES_ENDED) {
 		observe_resource(s, r, "deleted");
 		RB_REMOVE(resource_ids, &s->resources, r);
 		resource_free(s, r);
 		return;
 	}
-	resource_link(r);
-	resource_arm_timers(s, r);
-}
-
-static Resbus__V1__ResourceRef *
-resource_ref(const struct resource *r, Resbus__V1__ResourceRef *ref,
-    Resbus__V1__NamedCounter *cv, Resbus__V1__NamedCounter **cp, size_t max)
-{
-	size_t i;
-
-	resbus__v1__resource_ref__init(ref);
-	ref->resource_id = r->id;
-	ref->pool = r->pool->name;
-	ref->name = r->name;
-	ref->id_in_pool = r->id_in_pool;
-	ref->data.data = r->data;
-	ref->data.len = r->data_len;
-	for (i = 0; i < r->ncounters && i < max; i++) {
-		resbus__v1__named_counter__init(&cv[i]);
-		cv[i].name = r->counters[i].name;
-		cv[i].value = r->counters[i].value;
-		cp[i] = &cv[i];
-	}
-	ref->n_counters = i;
-	ref->counters = cp;
-	return ref;
-}
-
-#define JOB_MAX_COUNTERS 32
-
-/*
- * Sends job KIND about R to its pool's queue.  KIND is the descriptor of
- * a message whose only field is `resource` (Allocate, Delete, Livecheck,
- * Release) or the Cancel broadcast.
- */
-static void
-resource_send(struct sched *s, const struct resource *r,
-    const ProtobufCMessageDescriptor *kind)
-{
-	Resbus__V1__NamedCounter cv[JOB_MAX_COUNTERS];
-	Resbus__V1__NamedCounter *cp[JOB_MAX_COUNTERS];
-	Resbus__V1__ResourceRef ref;
-	union {
-		Resbus__V1__Allocate allocate;
-		Resbus__V1__Delete delete_;
-		Resbus__V1__Livecheck livecheck;
-		Resbus__V1__Release release;
-		Resbus__V1__Cancel cancel;
-	} job;
-	char *q, *x = NULL;
-
-	/* All five messages are { base; ResourceRef *resource; }. */
-	protobuf_c_message_init(kind, &job);
-	job.allocate.resource = resource_ref(r, &ref, cv, cp,
-	    JOB_MAX_COUNTERS);
-	if (kind == &resbus__v1__cancel__descriptor) {
-		x = topo_event_exchange(s->prefix);
-		q = xasprintf("cancel.%s", r->pool->name);
-	} else {
-		x = topo_job_exchange(s->prefix);
-		q = xstrdup(r->pool->name);
-	}
-	s->ops.emit(s->ops.ctx, x, q, &job.allocate.base);
-	free(q);
-	free(x);
+	sched_resource_link(r);
+	sched_resource_arm_timers(s, r);
 }
 
 /* Asks the pool's workers to delete R. */
-static void
-resource_delete(struct sched *s, struct resource *r)
+void
+sched_resource_send_delete(struct sched *s, struct resource *r)
 {
 	pending_unlink(s, r);
-	resource_move(s, r, RES_DELETING);
-	resource_send(s, r, &resbus__v1__delete__descriptor);
+	sched_resource_move(s, r, RES_DELETING);
+	sched_resource_send(s, r, &resbus__v1__delete__descriptor);
 	log_info("resource %llu %s: delete requested",
 	    (unsigned long long)r->id, r->name);
 }
@@ -1151,7 +322,7 @@ resource_start(struct sched *s, struct pool *p)
 	size_t i;
 
 	r->id = ++s->last_resource_id;
-	put_meta(s, "last_resource_id", (int64_t)r->id);
+	sched_put_meta(s, "last_resource_id", (int64_t)r->id);
 	r->pool = p;
 	r->name = resource_name(p, r->id);
 	r->state = RES_STARTING;
@@ -1167,17 +338,17 @@ resource_start(struct sched *s, struct pool *p)
 			r->ncounters = i + 1;
 		}
 	}
-	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
-	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
-	ev_timer_init(&r->start_timer, resource_start_late, 0., 0.);
+	ev_timer_init(&r->live_timer, sched_resource_livecheck_due, 0., 0.);
+	ev_timer_init(&r->reuse_timer, sched_resource_reuse_over, 0., 0.);
+	ev_timer_init(&r->start_timer, sched_resource_start_late, 0., 0.);
 	RB_INSERT(resource_ids, &s->resources, r);
-	resource_link(r);
-	resource_arm_timers(s, r);
-	put_resource(s, r);
+	sched_resource_link(r);
+	sched_resource_arm_timers(s, r);
+	sched_put_resource(s, r);
 	p->last_start_ms = now_mono_ms();
 	snprintf(key, sizeof(key), "pool.%s.last_start_ms", p->name);
-	put_meta(s, key, now_wall_ms());
-	resource_send(s, r, &resbus__v1__allocate__descriptor);
+	sched_put_meta(s, key, now_wall_ms());
+	sched_resource_send(s, r, &resbus__v1__allocate__descriptor);
 	observe_resource(s, r, "starting");
 	log_info("resource %llu %s: starting in pool %s (id_in_pool %d)",
 	    (unsigned long long)r->id, r->name, p->name, r->id_in_pool);
@@ -1187,8 +358,8 @@ resource_start(struct sched *s, struct pool *p)
 /* ---- health and reuse --------------------------------------------------- */
 
 /* Whether R, just released, may wait for another ticket of its sandbox. */
-static bool
-resource_reusable(const struct resource *r)
+bool
+sched_resource_reusable(const struct resource *r)
 {
 	const struct conf_pool *c = r->pool->conf;
 	int64_t now = now_wall_ms();
@@ -1208,8 +379,8 @@ resource_reusable(const struct resource *r)
  * for UP resources of pools with cmd_livecheck, the end of the reuse
  * window for released ones.  Timers exist only for rules about time.
  */
-static void
-resource_arm_timers(struct sched *s, struct resource *r)
+void
+sched_resource_arm_timers(struct sched *s, struct resource *r)
 {
 	const struct conf_pool *c = r->pool->conf;
 	int64_t deadline, period;
@@ -1247,8 +418,8 @@ resource_arm_timers(struct sched *s, struct resource *r)
 	}
 }
 
-static void
-resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
+void
+sched_resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct resource *r = container_of(w, struct resource, live_timer);
 	struct sched *s = r->pool->sched;
@@ -1256,11 +427,11 @@ resource_livecheck_due(struct ev_loop *loop, ev_timer *w, int revents)
 	if (r->state != RES_UP || r->check_inflight)
 		return;
 	r->check_inflight = true;
-	resource_send(s, r, &resbus__v1__livecheck__descriptor);
+	sched_resource_send(s, r, &resbus__v1__livecheck__descriptor);
 }
 
-static void
-resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
+void
+sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct resource *r = container_of(w, struct resource, reuse_timer);
 	struct sched *s = r->pool->sched;
@@ -1269,7 +440,7 @@ resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	log_info("resource %llu %s: no ticket of sandbox %s came in time",
 	    (unsigned long long)r->id, r->name, r->sandbox);
-	resource_delete(s, r);
+	sched_resource_send_delete(s, r);
 	sched_touch(s);
 }
 
@@ -1278,8 +449,8 @@ resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
  * it and delete what it made; the pool counts a failure, and a ticket
  * waiting for this start gets one elsewhere.
  */
-static void
-resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
+void
+sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct resource *r = container_of(w, struct resource, start_timer);
 	struct sched *s = r->pool->sched;
@@ -1292,8 +463,8 @@ resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 	r->pool->starts_failed++;
 	if (r->for_ticket != NULL)
 		r->for_ticket->avoid = r->pool;
-	resource_send(s, r, &resbus__v1__cancel__descriptor);
-	resource_delete(s, r);
+	sched_resource_send(s, r, &resbus__v1__cancel__descriptor);
+	sched_resource_send_delete(s, r);
 	sched_touch(s);
 }
 
@@ -1302,8 +473,8 @@ static void
 resource_cancel(struct sched *s, struct resource *r)
 {
 	pending_unlink(s, r);
-	resource_send(s, r, &resbus__v1__cancel__descriptor);
-	resource_move(s, r, RES_DELETE_REQUESTED);
+	sched_resource_send(s, r, &resbus__v1__cancel__descriptor);
+	sched_resource_move(s, r, RES_DELETE_REQUESTED);
 	log_info("resource %llu %s: start cancelled", (unsigned long long)r->id,
 	    r->name);
 }
@@ -1389,8 +560,8 @@ pool_tag_on_demand(const struct conf_pool *pool, const char *tag)
  */
 static void tagset_idle_add(struct sched *s, struct tagset *ts);
 
-static struct tagset *
-tagset_get(struct sched *s, const char *key, const char *class_)
+struct tagset *
+sched_tagset_get(struct sched *s, const char *key, const char *class_)
 {
 	struct tagset k = { .key = (char *)key, .class_ = (char *)class_ };
 	struct tagset *ts = RB_FIND(tagset_keys, &s->tagsets, &k);
@@ -1456,20 +627,20 @@ tagset_free(struct sched *s, struct tagset *ts)
 }
 
 /* T is a ticket of lane TS (in memory, not CLOSED). */
-static void
-ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts)
+void
+sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts)
 {
 	t->ts = ts;
 	if (ts->ntickets++ == 0)
 		tagset_idle_remove(s, ts);
-	owner_count_add(s, t->owner, +1);
+	sched_owner_count_add(s, t->owner, +1);
 }
 
 /* T is CLOSED and leaves memory. */
 static void
 ticket_unbind(struct sched *s, struct ticket *t)
 {
-	owner_count_add(s, t->owner, -1);
+	sched_owner_count_add(s, t->owner, -1);
 	if (--t->ts->ntickets == 0)
 		tagset_idle_add(s, t->ts);
 }
@@ -1501,9 +672,7 @@ tagset_retire(struct sched *s, struct tagset *ts)
 	key = ts->key;
 	ts->key = NULL;
 	tagset_free(s, ts);
-	sched_begin(s);
-	if (s->store->be->del_tagset(s->store, key) == -1)
-		sched_store_failed(s, "tagset");
+	sched_del_tagset(s, key);
 	log_info("tag set %s: no tickets for %llds, retired", key,
 	    (long long)s->policy->tagset_idle_s);
 	if (s->ops.retire != NULL)
@@ -1549,8 +718,8 @@ tagset_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* (Re)starts the sweep for the policy's tagset_idle_s: a few sweeps per
  * idle period, at least one a minute. */
-static void
-tagset_sweep_arm(struct sched *s)
+void
+sched_tagset_sweep_arm(struct sched *s)
 {
 	double period;
 
@@ -1579,8 +748,8 @@ provider_cmp(const void *a, const void *b)
 }
 
 /* The configured pools that carry every tag of TS, best score first. */
-static void
-tagset_providers(struct sched *s, struct tagset *ts)
+void
+sched_tagset_providers(struct sched *s, struct tagset *ts)
 {
 	struct pool *p;
 	int64_t score, prio, fit;
@@ -1588,7 +757,7 @@ tagset_providers(struct sched *s, struct tagset *ts)
 
 	if (ts->providers_gen == s->conf_gen)
 		return;
-	ts->cls = policy_class(s, ts->class_);
+	ts->cls = sched_policy_class(s, ts->class_);
 	ts->ondemand = false;
 	TAILQ_FOREACH(p, &s->pools, entry) {
 		if (p->conf == NULL)
@@ -1648,7 +817,7 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 	}
 	if (!ts->busy)
 		return;
-	tagset_providers(s, ts);
+	sched_tagset_providers(s, ts);
 	ts->q_prio = ts->cls ? ts->cls->priority : 0;
 	ts->q_ondemand = ts->ondemand;
 	ts->q_head = TAILQ_FIRST(&ts->waiting)->id;
@@ -1661,45 +830,16 @@ tagset_update_busy(struct sched *s, struct tagset *ts)
 
 /* ---- tickets: the only place their state changes ---------------------- */
 
-static void ticket_reason(struct sched *s, const struct ticket *t, char *buf,
-    size_t len);
-static void resource_view(const struct resource *r, void (*fn)(void *arg,
-    const struct sched_resource_view *v), void *arg);
-
-/* T as the faces see it; the reason only when WITH_REASON. */
-static void
-ticket_info(struct sched *s, const struct ticket *t,
-    struct sched_ticket_info *info, bool with_reason)
-{
-	memset(info, 0, sizeof(*info));
-	info->id = t->id;
-	info->state = ticket_state_names[t->state];
-	info->tags = t->ts->key;
-	info->sandbox = t->sandbox;
-	info->resource_id = t->resource_id;
-	info->resource_name = t->res_name;
-	info->resource_pool = t->res_pool;
-	info->created_ms = t->created_ms;
-	info->owner = t->owner;
-	info->delegate = t->delegate;
-	info->class_ = t->class_;
-	info->closed_reason = t->closed_reason;
-	if (with_reason && t->state == TICKET_OPEN) {
-		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
-		info->waiting_reason = s->view_reason;
-	}
-}
-
 /* Tells the observer, if any, that T became WHAT. */
-static void
-observe_ticket(struct sched *s, const struct ticket *t, const char *what)
+void
+sched_observe_ticket(struct sched *s, const struct ticket *t, const char *what)
 {
 	struct sched_ticket_info info;
 	struct sched_event ev = { SCHED_EV_TICKET, what, &info, NULL };
 
 	if (s->ops.observe == NULL)
 		return;
-	ticket_info(s, t, &info, false);
+	sched_ticket_describe(s, t, &info, false);
 	s->ops.observe(s->ops.ctx, &ev);
 }
 
@@ -1724,65 +864,7 @@ observe_resource(struct sched *s, const struct resource *r, const char *what)
 	struct observe_ctx oc = { s, what };
 
 	if (s->ops.observe != NULL)
-		resource_view(r, observe_resource_view, &oc);
-}
-
-/*
- * Tells the reply queue of the request that made T, if it named one,
- * that T is READY or FAILED, with its resource's ID, name and data: the
- * queue is its owner's.  Through the outbox, like the events, so that it
- * survives a restart; RabbitMQ drops it if the queue is gone by then, and
- * the state is in the store and on the event exchange anyway.
- */
-static void
-ticket_reply(struct sched *s, const struct ticket *t)
-{
-	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
-	struct sched_ticket_view v;
-
-	if (t->reply_to == NULL ||
-	    (t->state != TICKET_READY && t->state != TICKET_FAILED) ||
-	    sched_ticket_view(s, t->id, &v) == 0)
-		return;
-	u.ticket_id = v.id;
-	u.state = v.state;
-	u.assigned = v.assigned;
-	u.output.data = (uint8_t *)v.output;
-	u.output.len = v.output_len;
-	if (v.owner != NULL)
-		u.owner = (char *)v.owner;
-	u.resource_id = v.resource_id;
-	if (v.resource_name != NULL)
-		u.resource_name = (char *)v.resource_name;
-	if (v.resource_pool != NULL)
-		u.resource_pool = (char *)v.resource_pool;
-	s->ops.emit(s->ops.ctx, "", t->reply_to, &u.base);
-}
-
-static void
-ticket_emit(struct sched *s, const struct ticket *t)
-{
-	Resbus__V1__TicketUpdate u = RESBUS__V1__TICKET_UPDATE__INIT;
-	char key[64], *x;
-
-	u.ticket_id = t->id;
-	u.state = (Resbus__V1__TicketState)(t->state + 1);
-	if (t->owner != NULL)
-		u.owner = t->owner;
-	if (t->closed_reason != NULL)
-		u.closed_reason = (char *)t->closed_reason;
-	/*
-	 * Anyone may bind to resbus.event: an event says what happened, not
-	 * the resource's data, which its owner asks resbusd for.
-	 */
-	u.assigned = t->res != NULL || t->resource_id != 0;
-	snprintf(key, sizeof(key), "ticket.%llu.%s", (unsigned long long)t->id,
-	    ticket_state_words[t->state]);
-	x = topo_event_exchange(s->prefix);
-	s->ops.emit(s->ops.ctx, x, key, &u.base);
-	free(x);
-	ticket_reply(s, t);
-	observe_ticket(s, t, ticket_state_words[t->state]);
+		sched_resource_describe(r, observe_resource_view, &oc);
 }
 
 static void
@@ -1804,8 +886,8 @@ ticket_free(struct ticket *t)
 }
 
 /* Puts T at the end of its tag set's FIFO. */
-static void
-waiting_add(struct sched *s, struct ticket *t)
+void
+sched_waiting_add(struct sched *s, struct ticket *t)
 {
 	TAILQ_INSERT_TAIL(&t->ts->waiting, t, wait_entry);
 	t->ts->nwaiting++;
@@ -1853,7 +935,7 @@ pool_awaited(struct sched *s, struct pool *p, const struct ticket *but)
 	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
 		if (ts == but->ts)
 			continue;
-		tagset_providers(s, ts);
+		sched_tagset_providers(s, ts);
 		for (i = 0; i < ts->nproviders; i++)
 			if (ts->providers[i].pool == p)
 				break;
@@ -1907,9 +989,9 @@ ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 	else if (state == TICKET_FAILED)
 		s->nfailed++;
 	t->state = state;
-	ticket_charge(s, t);
-	put_ticket(s, t);
-	ticket_emit(s, t);
+	sched_ticket_charge(s, t);
+	sched_put_ticket(s, t);
+	sched_ticket_emit(s, t);
 	if (state == TICKET_CLOSED) {
 		RB_REMOVE(ticket_ids, &s->tickets, t);
 		if (t->idem_key[0] != '\0')
@@ -1948,7 +1030,7 @@ ticket_assign(struct sched *s, struct ticket *t, struct resource *r)
 	t->res_pool = xstrdup(r->pool->name);
 	r->ticket = t;
 	ev_timer_stop(s->loop, &t->deadline_timer);
-	resource_move(s, r, RES_UP);
+	sched_resource_move(s, r, RES_UP);
 	ticket_move(s, t, TICKET_READY);
 	log_info("ticket %llu: got resource %llu %s%s",
 	    (unsigned long long)t->id, (unsigned long long)r->id, r->name,
@@ -1962,21 +1044,21 @@ resource_release(struct sched *s, struct resource *r, const struct ticket *t)
 	r->ticket = NULL;
 	r->releases++;
 	r->released_at_ms = now_wall_ms();
-	if (t->sandbox == NULL || !resource_reusable(r)) {
-		resource_delete(s, r);
+	if (t->sandbox == NULL || !sched_resource_reusable(r)) {
+		sched_resource_send_delete(s, r);
 		return;
 	}
 	if (r->pool->conf->cmd_release != NULL) {
-		resource_move(s, r, RES_RELEASING);
-		resource_send(s, r, &resbus__v1__release__descriptor);
+		sched_resource_move(s, r, RES_RELEASING);
+		sched_resource_send(s, r, &resbus__v1__release__descriptor);
 		return;
 	}
-	resource_move(s, r, RES_UP);
+	sched_resource_move(s, r, RES_UP);
 }
 
 /* R died (livecheck, operator): its ticket FAILED, R deleted. */
-static void
-resource_kill(struct sched *s, struct resource *r, const char *why)
+void
+sched_resource_kill(struct sched *s, struct resource *r, const char *why)
 {
 	struct ticket *t = r->ticket;
 
@@ -1990,11 +1072,11 @@ resource_kill(struct sched *s, struct resource *r, const char *why)
 		r->ticket = NULL;
 		ticket_move(s, t, TICKET_FAILED);
 	}
-	resource_delete(s, r);
+	sched_resource_send_delete(s, r);
 }
 
-static struct ticket *
-ticket_find(struct sched *s, uint64_t id)
+struct ticket *
+sched_ticket_find(struct sched *s, uint64_t id)
 {
 	struct ticket k = { .id = id };
 
@@ -2014,8 +1096,8 @@ sched_bind_pools(struct sched *s, const struct conf_pools *pools)
 	TAILQ_FOREACH(p, &s->pools, entry)
 		p->conf = NULL;
 	for (i = 0; i < pools->npools; i++) {
-		if ((p = pool_find(s, pools->pools[i].name)) == NULL)
-			p = pool_new(s, pools->pools[i].name);
+		if ((p = sched_pool_find(s, pools->pools[i].name)) == NULL)
+			p = sched_pool_new(s, pools->pools[i].name);
 		p->conf = &pools->pools[i];
 	}
 	TAILQ_FOREACH(p, &s->pools, entry) {
@@ -2065,7 +1147,7 @@ sched_set_pools(struct sched *s, const struct conf_pools *pools)
 
 	sched_bind_pools(s, pools);
 	RB_FOREACH(r, resource_ids, &s->resources)
-		resource_arm_timers(s, r);
+		sched_resource_arm_timers(s, r);
 	log_info("pools reloaded: %zu configured", pools->npools);
 }
 
@@ -2121,198 +1203,11 @@ sched_free(struct sched *s)
 	free(s);
 }
 
-/* ---- loading ----------------------------------------------------------- */
-
-static void ticket_arm(struct sched *s, struct ticket *t);
-static char *dup_or_null(const char *s);
-
-struct sched_loader {
-	struct sched *s;
-	void (*outbox)(void *arg, const struct store_outbox *o);
-	void *arg;
-};
-
-static int
-state_index(const char *const *names, size_t n, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (names[i] != NULL && strcmp(names[i], name) == 0)
-			return (int)i;
-	return -1;
-}
-
-static void
-load_meta(void *arg, const char *key, int64_t value)
-{
-	struct sched *s = ((struct sched_loader *)arg)->s;
-	const char *dot;
-	struct pool *p;
-	char name[256];
-
-	if (strcmp(key, "last_ticket_id") == 0) {
-		s->last_ticket_id = (uint64_t)value;
-		return;
-	}
-	if (strcmp(key, "last_resource_id") == 0) {
-		s->last_resource_id = (uint64_t)value;
-		return;
-	}
-	/* pool.<name>.<what>; pool names may contain dots themselves. */
-	if (strncmp(key, "pool.", 5) != 0 || (dot = strrchr(key, '.')) ==
-	    key + 4 || (size_t)(dot - key - 5) >= sizeof(name))
-		return;
-	memcpy(name, key + 5, (size_t)(dot - key - 5));
-	name[dot - key - 5] = '\0';
-	if ((p = pool_find(s, name)) == NULL)
-		return;
-	if (strcmp(dot, ".last_start_ms") == 0)
-		/* Carry the wall-clock start over to the monotonic clock. */
-		p->last_start_ms = now_mono_ms() - (now_wall_ms() - value);
-	else if (strcmp(dot, ".paused") == 0)
-		p->paused = value != 0;
-}
-
-static void
-load_tagset(void *arg, const char *key)
-{
-	tagset_get(((struct sched_loader *)arg)->s, key, NULL)->persisted =
-	    true;
-}
-
-/* Reads back resource_counters_text(). */
-static void
-resource_parse_counters(struct resource *r, const char *text)
-{
-	char *copy = xstrdup(text), *item, *save = NULL, *eq;
-
-	for (item = strtok_r(copy, ",", &save); item != NULL;
-	    item = strtok_r(NULL, ",", &save)) {
-		if ((eq = strchr(item, '=')) == NULL)
-			continue;
-		*eq = '\0';
-		r->counters = xrealloc(r->counters,
-		    (r->ncounters + 1) * sizeof(*r->counters));
-		r->counters[r->ncounters].name = xstrdup(item);
-		r->counters[r->ncounters].value =
-		    (uint32_t)strtoul(eq + 1, NULL, 10);
-		r->ncounters++;
-	}
-	free(copy);
-}
-
-static void
-load_resource(void *arg, const struct store_resource *row)
-{
-	struct sched *s = ((struct sched_loader *)arg)->s;
-	struct resource *r;
-	struct pool *p;
-	int state;
-
-	state = state_index(resource_state_names, RES_NSTATES, row->state);
-	if (state == -1) {
-		log_warnx("resource %llu: unknown state %s in the store",
-		    (unsigned long long)row->id, row->state);
-		return;
-	}
-	if ((p = pool_find(s, row->pool)) == NULL) {
-		log_warnx("resource %llu: pool %s is no longer configured",
-		    (unsigned long long)row->id, row->pool);
-		p = pool_new(s, row->pool);
-	}
-	r = xcalloc(1, sizeof(*r));
-	r->id = row->id;
-	r->pool = p;
-	r->name = xstrdup(row->name);
-	r->state = (enum resource_state)state;
-	r->id_in_pool = row->id_in_pool;
-	if (row->data != NULL) {
-		r->data = xmalloc(row->data_len + 1);
-		memcpy(r->data, row->data, row->data_len);
-		r->data_len = row->data_len;
-	}
-	r->created_ms = row->created_ms;
-	r->sandbox = row->sandbox ? xstrdup(row->sandbox) : NULL;
-	r->sandboxed_since_ms = row->sandboxed_since_ms;
-	r->released_at_ms = row->released_at_ms;
-	r->releases = row->releases;
-	r->check_failed = row->check_failed;
-	if (row->counters != NULL)
-		resource_parse_counters(r, row->counters);
-	ev_timer_init(&r->live_timer, resource_livecheck_due, 0., 0.);
-	ev_timer_init(&r->reuse_timer, resource_reuse_over, 0., 0.);
-	ev_timer_init(&r->start_timer, resource_start_late, 0., 0.);
-	RB_INSERT(resource_ids, &s->resources, r);
-	if (r->id > s->last_resource_id)
-		s->last_resource_id = r->id;
-	/* Linked to its list once tickets are loaded and attached. */
-	r->list = LIST_COUNT;
-}
-
-static void
-load_ticket(void *arg, const struct store_ticket *row)
-{
-	struct sched *s = ((struct sched_loader *)arg)->s;
-	struct resource rk = { .id = row->resource_id };
-	struct ticket *t;
-	int state;
-
-	state = state_index(ticket_state_names, 4, row->state);
-	if (state == -1 || state == TICKET_CLOSED)
-		return;
-	t = xcalloc(1, sizeof(*t));
-	t->id = row->id;
-	t->idem_key = xstrdup(row->idem_key ? row->idem_key : "");
-	t->sandbox = row->sandbox ? xstrdup(row->sandbox) : NULL;
-	t->state = (enum ticket_state)state;
-	t->resource_id = row->resource_id;
-	t->created_ms = row->created_ms;
-	t->owner = dup_or_null(row->owner);
-	t->delegate = dup_or_null(row->delegate);
-	t->labels = dup_or_null(row->labels);
-	t->class_ = dup_or_null(row->class_);
-	t->reply_to = dup_or_null(row->reply_to);
-	ticket_bind(s, t, tagset_get(s, row->tagset, t->class_));
-	t->lease_s = row->lease_s > 0 ? (uint32_t)row->lease_s : 0;
-	t->deadline_ms = row->deadline_ms;
-	ticket_arm(s, t);
-	if (t->state == TICKET_READY) {
-		t->res = RB_FIND(resource_ids, &s->resources, &rk);
-		if (t->res != NULL && t->res->state == RES_UP) {
-			t->res->ticket = t;
-			t->res_name = xstrdup(t->res->name);
-			t->res_pool = xstrdup(t->res->pool->name);
-		} else {
-			t->res = NULL;
-		}
-	}
-	RB_INSERT(ticket_ids, &s->tickets, t);
-	if (t->idem_key[0] != '\0')
-		RB_INSERT(ticket_idems, &s->idems, t);
-	if (t->id > s->last_ticket_id)
-		s->last_ticket_id = t->id;
-	if (t->state == TICKET_OPEN)
-		waiting_add(s, t);
-	else if (t->state == TICKET_READY)
-		s->nready++;
-	else if (t->state == TICKET_FAILED)
-		s->nfailed++;
-}
-
-static void
-load_outbox(void *arg, const struct store_outbox *o)
-{
-	struct sched_loader *l = arg;
-
-	l->outbox(l->arg, o);
-}
-
 /*
  * After a restart, on-demand starts still running are matched again with
  * waiting tickets they can serve, so no ticket asks for a second start.
  */
-static void
+void
 sched_adopt_starts(struct sched *s)
 {
 	struct resource *r;
@@ -2325,7 +1220,7 @@ sched_adopt_starts(struct sched *s)
 		    r->pool->conf->ntags_on_demand == 0)
 			continue;
 		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
-			tagset_providers(s, ts);
+			sched_tagset_providers(s, ts);
 			for (i = 0; i < ts->nproviders; i++)
 				if (ts->providers[i].pool == r->pool)
 					break;
@@ -2336,64 +1231,6 @@ sched_adopt_starts(struct sched *s)
 			break;
 		}
 	}
-}
-
-int
-sched_load(struct sched *s,
-    void (*outbox)(void *arg, const struct store_outbox *o), void *arg)
-{
-	struct sched_loader sl = { s, outbox, arg };
-	struct store_loader l = {
-		.meta = load_meta,
-		.tagset = load_tagset,
-		.ticket = load_ticket,
-		.resource = load_resource,
-		.outbox = load_outbox,
-		.arg = &sl,
-	};
-	struct resource *r;
-	size_t nres = 0;
-
-	if (s->store->be->load(s->store, &l) == -1)
-		return -1;
-	RB_FOREACH(r, resource_ids, &s->resources) {
-		resource_link(r);
-		resource_arm_timers(s, r);
-		nres++;
-	}
-	sched_adopt_starts(s);
-	/* READY tickets hold their resources, and starts run for tickets:
-	 * both count in limits and caps as they did before the restart. */
-	usage_recount(s);
-	s->dirty = true;
-	log_info("loaded %zu open tickets and %zu live resources", s->nopen,
-	    nres);
-	return 0;
-}
-
-void
-sched_foreach_tagset(struct sched *s, void (*fn)(void *arg, const char *key),
-    void *arg)
-{
-	struct tagset *ts;
-
-	RB_FOREACH(ts, tagset_keys, &s->tagsets)
-		if (ts->persisted)
-			fn(arg, ts->key);
-}
-
-int
-sched_tagset_add(struct sched *s, const char *key)
-{
-	struct tagset *ts = tagset_get(s, key, NULL);
-
-	if (ts->persisted)
-		return 0;
-	sched_begin(s);
-	if (s->store->be->put_tagset(s->store, key) == -1)
-		sched_store_failed(s, "tagset");
-	ts->persisted = true;
-	return 1;
 }
 
 /* Closes T for REASON (NULL: its holder closed it); see ticket_move. */
@@ -2435,8 +1272,8 @@ ticket_deadline_passed(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Starts T's lease and deadline timers, as far as it has them. */
-static void
-ticket_arm(struct sched *s, struct ticket *t)
+void
+sched_ticket_arm(struct sched *s, struct ticket *t)
 {
 	int64_t left;
 
@@ -2455,8 +1292,8 @@ ticket_arm(struct sched *s, struct ticket *t)
 	}
 }
 
-static char *
-dup_or_null(const char *s)
+char *
+sched_dup_or_null(const char *s)
 {
 	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
 }
@@ -2465,8 +1302,8 @@ dup_or_null(const char *s)
  * Why no pool provides TS, into BUF: the first of its tags no configured
  * pool carries, or, when each has one, that none carries them all.
  */
-static void
-tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
+void
+sched_tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
     size_t len)
 {
 	struct pool *p;
@@ -2516,7 +1353,7 @@ ticket_bounds(struct sched *s, const struct sched_ticket_req *req,
 	if (c == NULL)
 		return 0;
 	if (c->max_open_tickets_per_owner > 0 && owner != NULL &&
-	    (n = owner_count_get(s, owner)) >=
+	    (n = sched_owner_count_get(s, owner)) >=
 	    (uint64_t)c->max_open_tickets_per_owner) {
 		snprintf(err, errlen, "owner %s has %zu open tickets, the limit "
 		    "of max_open_tickets_per_owner", owner, n);
@@ -2557,44 +1394,44 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		    strcmp(t->reply_to, req->reply_to) != 0)) {
 			free(t->reply_to);
 			t->reply_to = xstrdup(req->reply_to);
-			put_ticket(s, t);
+			sched_put_ticket(s, t);
 		}
 		*id = t->id;
 		return 0;
 	}
 	class_ = req->class_ != NULL && *req->class_ != '\0' ? req->class_ :
 	    (s->policy ? s->policy->default_class : NULL);
-	if (class_ != NULL && policy_class(s, class_) == NULL) {
+	if (class_ != NULL && sched_policy_class(s, class_) == NULL) {
 		snprintf(err, errlen, "no ticket class \"%s\" in server.yaml",
 		    class_);
 		return -1;
 	}
-	key = policy_apply_rules(s, req->key, req->labels, req->owner);
+	key = sched_policy_apply_rules(s, req->key, req->labels, req->owner);
 	if (ticket_bounds(s, req, owner, key, class_, err, errlen) == -1) {
 		free(key);
 		return -1;
 	}
-	ts = tagset_get(s, key, class_);
+	ts = sched_tagset_get(s, key, class_);
 	free(key);
-	tagset_providers(s, ts);
+	sched_tagset_providers(s, ts);
 	if (ts->nproviders == 0 && (req->refuse_unprovidable ||
 	    (s->policy != NULL && s->policy->refuse_unprovidable))) {
-		tagset_unprovided(s, ts, err, errlen);
+		sched_tagset_unprovided(s, ts, err, errlen);
 		tagset_drop_unused(s, ts);
 		return -1;
 	}
 	t = xcalloc(1, sizeof(*t));
 	t->id = ++s->last_ticket_id;
-	put_meta(s, "last_ticket_id", (int64_t)t->id);
+	sched_put_meta(s, "last_ticket_id", (int64_t)t->id);
 	t->idem_key = xstrdup(req->idem_key);
-	t->sandbox = dup_or_null(req->sandbox);
-	t->owner = dup_or_null(req->owner);
-	t->delegate = dup_or_null(req->delegate);
-	t->labels = dup_or_null(req->labels);
-	t->class_ = dup_or_null(class_);
+	t->sandbox = sched_dup_or_null(req->sandbox);
+	t->owner = sched_dup_or_null(req->owner);
+	t->delegate = sched_dup_or_null(req->delegate);
+	t->labels = sched_dup_or_null(req->labels);
+	t->class_ = sched_dup_or_null(class_);
 	if (req->reply_to != NULL && req->reply_to[0] != '\0')
 		t->reply_to = xstrdup(req->reply_to);
-	ticket_bind(s, t, ts);
+	sched_ticket_bind(s, t, ts);
 	t->lease_s = req->lease_s;
 	t->deadline_ms = req->deadline_ms;
 	t->state = TICKET_OPEN;
@@ -2602,10 +1439,10 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	RB_INSERT(ticket_ids, &s->tickets, t);
 	if (t->idem_key[0] != '\0')
 		RB_INSERT(ticket_idems, &s->idems, t);
-	waiting_add(s, t);
-	ticket_arm(s, t);
-	put_ticket(s, t);
-	observe_ticket(s, t, "open");
+	sched_waiting_add(s, t);
+	sched_ticket_arm(s, t);
+	sched_put_ticket(s, t);
+	sched_observe_ticket(s, t, "open");
 	s->dirty = true;
 	*id = t->id;
 	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s%s%s",
@@ -2616,7 +1453,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	    t->delegate ? t->delegate : "",
 	    t->lease_s ? ", leased" : "");
 	if (ts->nproviders == 0) {
-		tagset_unprovided(s, ts, s->view_reason,
+		sched_tagset_unprovided(s, ts, s->view_reason,
 		    sizeof(s->view_reason));
 		log_info("ticket %llu: waits, %s (until a reload adds one)",
 		    (unsigned long long)t->id, s->view_reason);
@@ -2636,7 +1473,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 int
 sched_ticket_renew(struct sched *s, uint64_t id)
 {
-	struct ticket *t = ticket_find(s, id);
+	struct ticket *t = sched_ticket_find(s, id);
 
 	if (t == NULL)
 		return 0;
@@ -2668,8 +1505,8 @@ pool_backoff_ms(const struct pool *p)
 /* Whether pool P may start a resource now; arms its delay timer if only
  * start_delay, or the wait after failed starts, is in the way.  *why (may
  * be NULL) says what stops it. */
-static bool
-pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
+bool
+sched_pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 {
 	const struct conf_pool *c = p->conf;
 	int64_t wait_ms, delay_ms;
@@ -2721,91 +1558,10 @@ pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 	return true;
 }
 
-/* Why T still waits, in words a user can act on. */
-static void
-ticket_reason(struct sched *s, const struct ticket *t, char *buf, size_t len)
-{
-	const struct tagset_provider *pv;
-	char why[160];
-	size_t i, n;
-
-	tagset_providers(s, t->ts);
-	if (t->ts->nproviders == 0) {
-		tagset_unprovided(s, t->ts, buf, len);
-		return;
-	}
-	if (limits_block(s, t, buf, len))
-		return;
-	for (i = 0; i < t->ts->nproviders; i++)
-		if (cap_allows(s, t, t->ts->providers[i].pool))
-			break;
-	if (i == t->ts->nproviders) {
-		snprintf(buf, len, "class %s at its cap in every pool that "
-		    "provides %s", t->ts->class_, t->ts->key);
-		return;
-	}
-	if (t->pending != NULL) {
-		snprintf(buf, len, "resource %llu %s is starting for it in "
-		    "pool %s", (unsigned long long)t->pending->id,
-		    t->pending->name, t->pending->pool->name);
-		return;
-	}
-	n = (size_t)snprintf(buf, len, "no free resource with tags %s",
-	    t->ts->key);
-	for (i = 0; i < t->ts->nproviders && n < len; i++) {
-		pv = &t->ts->providers[i];
-		if (pool_can_start(s, pv->pool, why, sizeof(why)))
-			snprintf(why, sizeof(why), "pool %s: %zu starting",
-			    pv->pool->name, pv->pool->counts[LIST_STARTING]);
-		n += (size_t)snprintf(buf + n, len - n, "; %s", why);
-	}
-}
-
-int
-sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
-{
-	struct ticket *t = ticket_find(s, id);
-
-	memset(v, 0, sizeof(*v));
-	v->id = id;
-	if (t == NULL)
-		return 0;
-	v->state = (Resbus__V1__TicketState)(t->state + 1);
-	if (t->res != NULL) {
-		v->assigned = true;
-		v->output = t->res->data;
-		v->output_len = t->res->data_len;
-	} else if (t->resource_id != 0) {
-		v->assigned = true;
-		v->output = t->failed_data;
-		v->output_len = t->failed_len;
-	}
-	if (t->state == TICKET_OPEN) {
-		ticket_reason(s, t, s->view_reason, sizeof(s->view_reason));
-		v->waiting_reason = s->view_reason;
-	}
-	v->owner = t->owner;
-	v->created_ms = t->created_ms;
-	v->resource_id = t->resource_id;
-	v->resource_name = t->res_name;
-	v->resource_pool = t->res_pool;
-	v->delegate = t->delegate;
-	return 1;
-}
-
-void
-sched_ticket_reply(struct sched *s, uint64_t id)
-{
-	struct ticket *t = ticket_find(s, id);
-
-	if (t != NULL)
-		ticket_reply(s, t);
-}
-
 int
 sched_ticket_close(struct sched *s, uint64_t id)
 {
-	struct ticket *t = ticket_find(s, id);
+	struct ticket *t = sched_ticket_find(s, id);
 
 	if (t == NULL)
 		return 0;
@@ -2813,261 +1569,10 @@ sched_ticket_close(struct sched *s, uint64_t id)
 	return 1;
 }
 
-/*
- * Whether REF names R: the same ID, pool and name.  A result naming
- * another pool or name is not about R, whatever its ID says.
- */
-static bool
-result_matches(const struct resource *r, const Resbus__V1__ResourceRef *ref,
-    const char *what)
-{
-	if (strcmp(ref->pool, r->pool->name) == 0 &&
-	    strcmp(ref->name, r->name) == 0)
-		return true;
-	log_warnx("resource %llu %s of pool %s: %s result for \"%s\" of pool "
-	    "\"%s\" ignored", (unsigned long long)r->id, r->name,
-	    r->pool->name, what, ref->name, ref->pool);
-	return false;
-}
-
-/* The live resource a job result is about, if it is in STATE. */
-static struct resource *
-result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
-    enum resource_state state, const char *what)
-{
-	struct resource k, *r;
-
-	if (ref == NULL)
-		return NULL;
-	k.id = ref->resource_id;
-	r = RB_FIND(resource_ids, &s->resources, &k);
-	if (r == NULL || r->state != state) {
-		log_debug("resource %llu: stale %s result ignored",
-		    (unsigned long long)k.id, what);
-		return NULL;
-	}
-	if (!result_matches(r, ref, what))
-		return NULL;
-	return r;
-}
-
-void
-sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
-{
-	struct resource *r;
-	struct resource k;
-	size_t i;
-
-	if (res->resource != NULL) {
-		k.id = res->resource->resource_id;
-		r = RB_FIND(resource_ids, &s->resources, &k);
-		if (r != NULL && r->state == RES_DELETE_REQUESTED &&
-		    result_matches(r, res->resource, "allocation")) {
-			/* Cancelled while starting: delete what it made. */
-			resource_delete(s, r);
-			s->dirty = true;
-			return;
-		}
-	}
-	if ((r = result_resource(s, res->resource, RES_STARTING,
-	    "allocation")) == NULL)
-		return;
-	s->dirty = true;
-	if (!res->ok) {
-		r->pool->starts_failed++;
-		r->pool->fail_streak++;
-		if (r->for_ticket != NULL)
-			r->for_ticket->avoid = r->pool;
-	} else {
-		r->pool->starts_ok++;
-		r->pool->start_ms_sum += res->duration_ms;
-		for (i = 0; i < SCHED_START_BUCKETS; i++)
-			if (res->duration_ms <= sched_start_bucket_s[i] * 1000.)
-				r->pool->start_le[i]++;
-		r->pool->fail_streak = 0;
-	}
-	if (!res->ok) {
-		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
-		    "%s", (unsigned long long)r->id, r->name, res->exit_status,
-		    res->timed_out ? ", timed out" : "", res->worker);
-		resource_delete(s, r);
-		return;
-	}
-	free(r->data);
-	r->data = xmalloc(res->data.len + 1);
-	memcpy(r->data, res->data.data, res->data.len);
-	((char *)r->data)[res->data.len] = '\0';
-	r->data_len = res->data.len;
-	resource_move(s, r, RES_UP);
-	log_info("resource %llu %s: UP after %u ms on %s",
-	    (unsigned long long)r->id, r->name, res->duration_ms, res->worker);
-}
-
-void
-sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *res)
-{
-	struct resource *r;
-
-	if ((r = result_resource(s, res->resource, RES_DELETING,
-	    "delete")) == NULL)
-		return;
-	if (!res->ok)
-		log_warnx("resource %llu %s: cmd_delete exited %d; marked "
-		    "ENDED, cmd_list finds it if it leaked",
-		    (unsigned long long)r->id, r->name, res->exit_status);
-	log_info("resource %llu %s: ENDED", (unsigned long long)r->id,
-	    r->name);
-	resource_move(s, r, RES_ENDED);
-	s->dirty = true;
-}
-
-void
-sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
-{
-	struct resource *r;
-	int64_t attempts;
-
-	if ((r = result_resource(s, res->resource, RES_UP,
-	    "livecheck")) == NULL)
-		return;
-	r->check_inflight = false;
-	if (res->ok) {
-		if (r->check_failed > 0)
-			log_info("resource %llu %s: livecheck passes again",
-			    (unsigned long long)r->id, r->name);
-		r->check_failed = 0;
-	} else {
-		r->check_failed++;
-		log_warnx("resource %llu %s: livecheck failed (%d in a row)",
-		    (unsigned long long)r->id, r->name, r->check_failed);
-	}
-	attempts = r->pool->conf ? r->pool->conf->livecheck_attempts : 3;
-	if (r->check_failed >= (attempts > 0 ? attempts : 1)) {
-		resource_kill(s, r, "livecheck failed, resource is dead");
-	} else {
-		put_resource(s, r);
-		resource_arm_timers(s, r);
-	}
-	s->dirty = true;
-}
-
-void
-sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *res)
-{
-	struct resource *r;
-
-	if ((r = result_resource(s, res->resource, RES_RELEASING,
-	    "release")) == NULL)
-		return;
-	s->dirty = true;
-	if (!res->ok) {
-		log_warnx("resource %llu %s: cmd_release exited %d; not "
-		    "reused", (unsigned long long)r->id, r->name,
-		    res->exit_status);
-		resource_delete(s, r);
-		return;
-	}
-	if (!resource_reusable(r)) {
-		resource_delete(s, r);
-		return;
-	}
-	resource_move(s, r, RES_UP);
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void
-sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
-{
-	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
-	Resbus__V1__Delete job = RESBUS__V1__DELETE__INIT;
-	struct resource *r;
-	struct pool *p;
-	const char **known;
-	size_t n = 0, i;
-	char *q;
-
-	if ((p = pool_find(s, res->pool)) == NULL || p->conf == NULL) {
-		log_warnx("cmd_list result of unknown pool \"%s\" ignored",
-		    res->pool);
-		return;
-	}
-	/* Only the answer to the latest sweep sent, and only once: an old
-	 * answer may miss resources started since, and a forged one is
-	 * unlikely to guess the ID. */
-	if (!p->list_pending || res->sweep_id != p->list_sweep) {
-		log_warnx("pool %s: cmd_list result of sweep %llu ignored: %s "
-		    "%llu", p->name, (unsigned long long)res->sweep_id,
-		    p->list_pending ? "the latest sweep sent is" :
-		    "no sweep is awaited; the latest sent was",
-		    (unsigned long long)p->list_sweep);
-		return;
-	}
-	p->list_pending = false;
-	/* Names of every live resource of every pool, as resalloc does. */
-	RB_FOREACH(r, resource_ids, &s->resources)
-		n++;
-	known = xcalloc(n + 1, sizeof(*known));
-	n = 0;
-	RB_FOREACH(r, resource_ids, &s->resources)
-		known[n++] = r->name;
-	qsort(known, n, sizeof(*known), name_cmp);
-	q = topo_job_exchange(s->prefix);
-	for (i = 0; i < res->n_names; i++) {
-		if (n > 0 && bsearch(&res->names[i], known, n, sizeof(*known),
-		    name_cmp) != NULL)
-			continue;
-		log_warnx("pool %s: cmd_list reports %s, which resbus does "
-		    "not know; deleting it", p->name, res->names[i]);
-		ref.pool = p->name;
-		ref.name = res->names[i];
-		ref.id_in_pool = -1;
-		job.resource = &ref;
-		s->ops.emit(s->ops.ctx, q, p->name, &job.base);
-	}
-	free(q);
-	free(known);
-}
-
-static void
-pool_list_due(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct pool *p = container_of(w, struct pool, list_timer);
-	Resbus__V1__List job = RESBUS__V1__LIST__INIT;
-	char *q;
-
-	if (p->conf == NULL || p->conf->cmd_list == NULL)
-		return;
-	job.pool = p->name;
-	job.sweep_id = ++p->list_sweep;
-	p->list_pending = true;
-	q = topo_job_exchange(p->sched->prefix);
-	p->sched->ops.emit(p->sched->ops.ctx, q, p->name, &job.base);
-	free(q);
-	log_debug("pool %s: cmd_list sweep %llu", p->name,
-	    (unsigned long long)job.sweep_id);
-}
-
 void
 sched_touch(struct sched *s)
 {
 	s->dirty = true;
-}
-
-size_t
-sched_open_tickets(const struct sched *s)
-{
-	return s->nopen;
-}
-
-size_t
-sched_tagsets(const struct sched *s)
-{
-	return s->ntagsets;
 }
 
 /* ---- the scheduling step ----------------------------------------------- */
@@ -3100,11 +1605,11 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 	(best == NULL || (score_) > best_score ||                         \
 	    ((score_) == best_score && ((fit_) < best_fit ||              \
 	    ((fit_) == best_fit && (r_)->id < best->id))))
-	tagset_providers(s, ts);
+	sched_tagset_providers(s, ts);
 	for (i = 0; i < ts->nproviders; i++) {
 		struct pool *p = ts->providers[i].pool;
 
-		if (!cap_allows(s, t, p))
+		if (!sched_cap_allows(s, t, p))
 			continue;
 		fit = ts->providers[i].fit;
 		if (t->sandbox != NULL && p->counts[LIST_RELEASED] > 0)
@@ -3166,7 +1671,7 @@ lane_next(struct sched *s, struct tagset *ts)
 		tn = TAILQ_NEXT(t, wait_entry);
 		if (ticket_expired(s, t))
 			continue;
-		if (!limits_block(s, t, NULL, 0))
+		if (!sched_limits_block(s, t, NULL, 0))
 			return t;
 		if (++n == LANE_LOOKAHEAD)
 			break;
@@ -3220,8 +1725,8 @@ sched_assign_released(struct sched *s)
 				}
 			}
 			if (best != NULL && !ticket_expired(s, best) &&
-			    !limits_block(s, best, NULL, 0) &&
-			    cap_allows(s, best, p))
+			    !sched_limits_block(s, best, NULL, 0) &&
+			    sched_cap_allows(s, best, p))
 				ticket_assign(s, best, r);
 		}
 	}
@@ -3292,9 +1797,9 @@ ondemand_pool(struct sched *s, struct tagset *ts, const struct ticket *t)
 			if (p->conf->ntags_on_demand == 0 ||
 			    (pass == 0) != (p->fail_streak < 2 &&
 				p != t->avoid) ||
-			    !cap_allows(s, t, p))
+			    !sched_cap_allows(s, t, p))
 				continue;
-			if (pool_can_start(s, p, NULL, 0))
+			if (sched_pool_can_start(s, p, NULL, 0))
 				return p;
 		}
 	return NULL;
@@ -3323,7 +1828,7 @@ sched_ondemand(struct sched *s)
 		TAILQ_FOREACH_SAFE(t, &ts->waiting, wait_entry, tn) {
 			if (t->pending != NULL || ticket_expired(s, t))
 				continue;
-			if (limits_block(s, t, NULL, 0)) {
+			if (sched_limits_block(s, t, NULL, 0)) {
 				if (++blocked == LANE_LOOKAHEAD)
 					break;
 				continue;
@@ -3363,7 +1868,7 @@ sched_ondemand_surplus(struct sched *s, struct pool *p)
 			continue;
 		log_info("resource %llu %s: no ticket waits for it",
 		    (unsigned long long)r->id, r->name);
-		resource_delete(s, r);
+		sched_resource_send_delete(s, r);
 		healthy--;
 	}
 }
@@ -3378,7 +1883,7 @@ sched_preallocate(struct sched *s, struct pool *p)
 		return;
 	while ((int64_t)(p->counts[LIST_FREE] + p->counts[LIST_STARTING]) <
 		c->max_prealloc &&
-	    pool_can_start(s, p, NULL, 0))
+	    sched_pool_can_start(s, p, NULL, 0))
 		(void)resource_start(s, p);
 }
 
@@ -3397,238 +1902,4 @@ sched_run(struct sched *s)
 			sched_ondemand_surplus(s, p);
 		sched_preallocate(s, p);
 	}
-}
-
-/* ---- views and operators' actions ----------------------------------------- */
-
-void
-sched_foreach_pool(struct sched *s,
-    void (*fn)(void *arg, const struct sched_pool_view *v), void *arg)
-{
-	struct sched_pool_view v;
-	struct tagset *ts;
-	struct pool *p;
-	const struct ticket *t;
-	size_t i;
-
-	TAILQ_FOREACH(p, &s->pools, entry) {
-		memset(&v, 0, sizeof(v));
-		v.name = p->name;
-		v.conf = p->conf;
-		v.paused = p->paused;
-		v.starting = p->counts[LIST_STARTING];
-		v.free = p->counts[LIST_FREE];
-		v.released = p->counts[LIST_RELEASED];
-		v.taken = p->counts[LIST_TAKEN];
-		v.releasing = p->counts[LIST_RELEASING];
-		v.deleting = p->counts[LIST_DELETING];
-		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
-			tagset_providers(s, ts);
-			for (i = 0; i < ts->nproviders; i++) {
-				if (ts->providers[i].pool != p)
-					continue;
-				v.waiting += ts->nwaiting;
-				/* A FIFO: its first is its oldest. */
-				t = TAILQ_FIRST(&ts->waiting);
-				if (t != NULL &&
-				    (v.oldest_waiting_ms == 0 ||
-					t->created_ms < v.oldest_waiting_ms))
-					v.oldest_waiting_ms = t->created_ms;
-			}
-		}
-		v.starts_ok = p->starts_ok;
-		v.starts_failed = p->starts_failed;
-		v.start_ms_avg = p->starts_ok ? p->start_ms_sum /
-		    (double)p->starts_ok : 0.;
-		v.start_ms_sum = p->start_ms_sum;
-		memcpy(v.start_le, p->start_le, sizeof(v.start_le));
-		if (p->last_start_ms != 0)
-			v.last_start_ms = now_wall_ms() - (now_mono_ms() -
-			    p->last_start_ms);
-		fn(arg, &v);
-	}
-}
-
-static void
-resource_view(const struct resource *r, void (*fn)(void *arg,
-    const struct sched_resource_view *v), void *arg)
-{
-	const struct conf_pool *c = r->pool->conf;
-	const char *tags[2 * TAGSET_MAX_TAGS];
-	struct sched_resource_view v;
-	size_t i, n = 0;
-
-	memset(&v, 0, sizeof(v));
-	v.id = r->id;
-	v.name = r->name;
-	v.pool = r->pool->name;
-	v.state = resource_state_names[r->state];
-	v.ticket_id = r->ticket ? r->ticket->id : 0;
-	v.id_in_pool = r->id_in_pool;
-	v.data = r->data;
-	v.data_len = r->data_len;
-	v.created_ms = r->created_ms;
-	v.sandbox = r->sandbox;
-	v.releases = r->releases;
-	v.check_failed = r->check_failed;
-	for (i = 0; c != NULL && i < c->ntags && n < 2 * TAGSET_MAX_TAGS; i++)
-		tags[n++] = c->tags[i].name;
-	for (i = 0; c != NULL && i < c->ntags_on_demand &&
-	    n < 2 * TAGSET_MAX_TAGS; i++)
-		tags[n++] = c->tags_on_demand[i].name;
-	v.tags = tags;
-	v.ntags = n;
-	fn(arg, &v);
-}
-
-void
-sched_foreach_resource(struct sched *s,
-    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
-{
-	struct resource *r;
-
-	RB_FOREACH(r, resource_ids, &s->resources)
-		resource_view(r, fn, arg);
-}
-
-void
-sched_foreach_waiting(struct sched *s,
-    void (*fn)(void *arg, const char *key, const char *class_, size_t n),
-    void *arg)
-{
-	struct tagset *ts;
-
-	TAILQ_FOREACH(ts, &s->busy, busy_entry)
-		fn(arg, ts->key, ts->class_, ts->nwaiting);
-}
-
-int
-sched_resource_find(struct sched *s, uint64_t id, const char *name,
-    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
-{
-	struct resource k = { .id = id }, *r = NULL;
-
-	if (name == NULL) {
-		r = RB_FIND(resource_ids, &s->resources, &k);
-	} else {
-		RB_FOREACH(r, resource_ids, &s->resources)
-			if (strcmp(r->name, name) == 0)
-				break;
-	}
-	if (r == NULL)
-		return 0;
-	resource_view(r, fn, arg);
-	return 1;
-}
-
-void
-sched_foreach_ticket(struct sched *s,
-    void (*fn)(void *arg, const struct sched_ticket_info *i), void *arg)
-{
-	struct sched_ticket_info info;
-	struct ticket *t;
-
-	RB_FOREACH(t, ticket_ids, &s->tickets) {
-		ticket_info(s, t, &info, true);
-		fn(arg, &info);
-	}
-}
-
-/*
- * RB_NFIND finds the first ticket with an ID >= after_id + 1 in O(log n);
- * from there each step is RB_NEXT, so a page costs O(log n + limit).
- */
-int
-sched_foreach_ticket_from(struct sched *s, uint64_t after_id, size_t limit,
-    void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg)
-{
-	struct ticket k = { .id = after_id + 1 }, *t;
-	struct sched_ticket_info info;
-	int n = 0;
-
-	if (after_id == UINT64_MAX)
-		return 0;
-	for (t = RB_NFIND(ticket_ids, &s->tickets, &k);
-	    t != NULL && (size_t)n < limit && n < INT_MAX;
-	    t = RB_NEXT(ticket_ids, &s->tickets, t)) {
-		ticket_info(s, t, &info, true);
-		fn(arg, &info);
-		n++;
-	}
-	return n;
-}
-
-int
-sched_foreach_resource_from(struct sched *s, uint64_t after_id,
-    size_t limit, void (*fn)(void *arg, const struct sched_resource_view *v),
-    void *arg)
-{
-	struct resource k = { .id = after_id + 1 }, *r;
-	int n = 0;
-
-	if (after_id == UINT64_MAX)
-		return 0;
-	for (r = RB_NFIND(resource_ids, &s->resources, &k);
-	    r != NULL && (size_t)n < limit && n < INT_MAX;
-	    r = RB_NEXT(resource_ids, &s->resources, r)) {
-		resource_view(r, fn, arg);
-		n++;
-	}
-	return n;
-}
-
-void
-sched_ticket_counts(const struct sched *s, size_t *open, size_t *ready,
-    size_t *failed)
-{
-	*open = s->nopen;
-	*ready = s->nready;
-	*failed = s->nfailed;
-}
-
-int
-sched_resource_delete(struct sched *s, uint64_t id)
-{
-	struct resource k = { .id = id }, *r;
-
-	r = RB_FIND(resource_ids, &s->resources, &k);
-	if (r == NULL || r->state != RES_UP)
-		return 0;
-	resource_kill(s, r, "deleted by an operator");
-	s->dirty = true;
-	return 1;
-}
-
-int
-sched_pool_pause(struct sched *s, const char *name, bool paused)
-{
-	struct pool *p = pool_find(s, name);
-
-	char key[300];
-
-	if (p == NULL)
-		return 0;
-	p->paused = paused;
-	snprintf(key, sizeof(key), "pool.%s.paused", name);
-	put_meta(s, key, paused);
-	log_info("pool %s: %s", name, paused ? "paused" : "resumed");
-	s->dirty = true;
-	return 1;
-}
-
-int
-sched_pool_drain(struct sched *s, const char *name)
-{
-	struct pool *p = pool_find(s, name);
-	struct resource *r;
-
-	if (p == NULL || sched_pool_pause(s, name, true) == 0)
-		return 0;
-	while ((r = TAILQ_FIRST(&p->lists[LIST_FREE])) != NULL)
-		resource_delete(s, r);
-	while ((r = TAILQ_FIRST(&p->lists[LIST_RELEASED])) != NULL)
-		resource_delete(s, r);
-	log_info("pool %s: draining", name);
-	s->dirty = true;
-	return 1;
 }
