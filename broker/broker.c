@@ -44,7 +44,7 @@
 #define BROKER_PREFETCH 1000
 /* "<prefix>.ticket.<key>" stays within AMQP's 255 bytes. */
 #define RESBUS_PREFIX_MAX 40
-#define BROKER_HEARTBEAT_S 1.       /* polls, so that heartbeats go out */
+#define BROKER_HEARTBEAT_S 1. /* polls, so that heartbeats go out */
 
 /*
  * Which queue a delivery came from, and so what it may carry: tickets
@@ -67,7 +67,7 @@ struct held {
 	TAILQ_ENTRY(held) entry;
 	enum broker_source src;
 	uint64_t fp;
-	struct bus_delivery d;       /* strings and body are copies */
+	struct bus_delivery d; /* strings and body are copies */
 };
 
 struct broker {
@@ -75,28 +75,28 @@ struct broker {
 	struct bus *bus;
 	struct store *store;
 	struct sched *sched;
-	struct http *http;           /* NULL: no status page */
-	struct history *history;     /* the status page's; NULL without it */
-	struct notify *notify;       /* NULL: no notifications */
+	struct http *http;	 /* NULL: no status page */
+	struct history *history; /* the status page's; NULL without it */
+	struct notify *notify;	 /* NULL: no notifications */
 	const struct conf_server *server;
-	struct conf_pools *pools;    /* owned */
+	struct conf_pools *pools; /* owned */
 	char *pools_path;
 	char *prefix;
 	char *unrouted_queue;
 	ev_io bus_io;
-	ev_io store_rio, store_wio;  /* a networked store's socket */
+	ev_io store_rio, store_wio; /* a networked store's socket */
 	ev_prepare flush;
 	ev_timer heartbeat;
-	ev_timer lease;              /* keeps a networked store's session busy */
-	char *leader;                /* "pid N on HOST" */
+	ev_timer lease; /* keeps a networked store's session busy */
+	char *leader;	/* "pid N on HOST" */
 	int64_t leader_epoch, leader_since_ms;
-	struct outbox outbox;        /* batches, confirms, group commit */
+	struct outbox outbox; /* batches, confirms, group commit */
 	char *dead_exchange;
-	char **new_tagsets;          /* to declare and consume, off handlers */
+	char **new_tagsets; /* to declare and consume, off handlers */
 	size_t nnew_tagsets, new_tagsets_cap;
-	struct held_list ready;      /* held deliveries whose count is durable */
+	struct held_list ready; /* held deliveries whose count is durable */
 	struct delivery_counts *counts; /* of redelivered messages */
-	struct peers standbys;       /* the standby brokers heard */
+	struct peers standbys;		/* the standby brokers heard */
 };
 
 /*
@@ -109,8 +109,8 @@ struct broker {
 struct delivery_ctx {
 	const struct bus_delivery *d;
 	bool ack_later;
-	const char *dead;            /* refused as invalid: dead-letter it */
-	char why[512];               /* what dead may point to */
+	const char *dead; /* refused as invalid: dead-letter it */
+	char why[512];	  /* what dead may point to */
 };
 
 static void
@@ -121,8 +121,8 @@ broker_store_failed(struct broker *b, const char *what)
 
 /* sched's emit: a durable message, in the outbox of this transaction. */
 static void
-broker_emit(void *ctx, const char *exchange, const char *key,
-    const ProtobufCMessage *m)
+broker_emit(
+    void *ctx, const char *exchange, const char *key, const ProtobufCMessage *m)
 {
 	struct broker *b = ctx;
 
@@ -155,8 +155,8 @@ broker_wake(void *ctx)
 
 /* A reply to the client that sent D; published after the commit. */
 static void
-broker_reply(struct broker *b, const struct bus_delivery *d,
-    const ProtobufCMessage *m)
+broker_reply(
+    struct broker *b, const struct bus_delivery *d, const ProtobufCMessage *m)
 {
 	struct outmsg *o;
 	size_t len;
@@ -173,8 +173,8 @@ broker_reply(struct broker *b, const struct bus_delivery *d,
 }
 
 static void
-broker_reply_error(struct broker *b, const struct bus_delivery *d,
-    const char *message)
+broker_reply_error(
+    struct broker *b, const struct bus_delivery *d, const char *message)
 {
 	Resbus__V1__Error e = RESBUS__V1__ERROR__INIT;
 
@@ -232,8 +232,10 @@ ticket_owner(const struct broker *b, const Resbus__V1__TicketRequest *req,
 	if (req->owner == NULL || req->owner[0] == '\0')
 		return 0;
 	if (!broker_is_delegate(b, user)) {
-		snprintf(err, errlen, "user \"%.64s\" is not one of the "
-		    "delegates in server.yaml and cannot name an owner", user);
+		snprintf(err, errlen,
+		    "user \"%.64s\" is not one of the "
+		    "delegates in server.yaml and cannot name an owner",
+		    user);
 		return -1;
 	}
 	for (i = 0; req->owner[i] != '\0'; i++)
@@ -241,7 +243,8 @@ ticket_owner(const struct broker *b, const Resbus__V1__TicketRequest *req,
 		    (unsigned char)req->owner[i] == 0x7f)
 			break;
 	if (req->owner[i] != '\0') {
-		snprintf(err, errlen, "invalid owner: 1 to 128 bytes without "
+		snprintf(err, errlen,
+		    "invalid owner: 1 to 128 bytes without "
 		    "spaces or control characters");
 		return -1;
 	}
@@ -268,14 +271,14 @@ broker_is_worker(const struct broker *b, const char *user)
  * is kept up to MSG_MAX_BYTES.
  */
 static void
-broker_dead_letter(struct broker *b, const struct bus_delivery *d,
-    const char *reason)
+broker_dead_letter(
+    struct broker *b, const struct bus_delivery *d, const char *reason)
 {
 	struct outmsg *o;
 	size_t len = d->len < MSG_MAX_BYTES ? d->len : MSG_MAX_BYTES;
 
-	o = outbox_msg_new(b->dead_exchange, "", d->type != NULL ? d->type : "",
-	    d->body, len);
+	o = outbox_msg_new(
+	    b->dead_exchange, "", d->type != NULL ? d->type : "", d->body, len);
 	if (d->correlation_id != NULL && d->correlation_id[0] != '\0')
 		o->correlation_id = xstrdup(d->correlation_id);
 	o->dead_reason = xstrdup(reason);
@@ -295,8 +298,9 @@ broker_refuse(struct broker *b, const struct bus_delivery *d,
     enum broker_source src, const char *reason)
 {
 	log_warnx("refused a message of type \"%.80s\" from user \"%.64s\" "
-	    "via %.64s/%.200s: %s", d->type ? d->type : "",
-	    d->user_id ? d->user_id : "", d->exchange ? d->exchange : "",
+		  "via %.64s/%.200s: %s",
+	    d->type ? d->type : "", d->user_id ? d->user_id : "",
+	    d->exchange ? d->exchange : "",
 	    d->routing_key ? d->routing_key : "", reason);
 	if (src != SRC_RESULT)
 		broker_reply_error(b, d, reason);
@@ -313,8 +317,8 @@ static void
 broker_tagset_later(struct broker *b, const char *key)
 {
 	if (b->nnew_tagsets == b->new_tagsets_cap) {
-		b->new_tagsets_cap = b->new_tagsets_cap ?
-		    b->new_tagsets_cap * 2 : 16;
+		b->new_tagsets_cap =
+		    b->new_tagsets_cap ? b->new_tagsets_cap * 2 : 16;
 		b->new_tagsets = xrealloc(b->new_tagsets,
 		    b->new_tagsets_cap * sizeof(*b->new_tagsets));
 	}
@@ -330,8 +334,8 @@ broker_tagset_later(struct broker *b, const char *key)
  * the size of the labels.
  */
 static int
-labels_text(const Resbus__V1__TicketRequest *req, char **out, char *err,
-    size_t errlen)
+labels_text(
+    const Resbus__V1__TicketRequest *req, char **out, char *err, size_t errlen)
 {
 	const char *k, *v;
 	size_t i, j, len = 0, kl, vl;
@@ -342,11 +346,13 @@ labels_text(const Resbus__V1__TicketRequest *req, char **out, char *err,
 		k = req->labels[i]->key;
 		v = req->labels[i]->value;
 		for (j = 0; k[j] != '\0'; j++)
-			if (j >= 32 || !((k[j] >= 'a' && k[j] <= 'z') ||
-			    (k[j] >= '0' && k[j] <= '9') || k[j] == '_'))
+			if (j >= 32 ||
+			    !((k[j] >= 'a' && k[j] <= 'z') ||
+				(k[j] >= '0' && k[j] <= '9') || k[j] == '_'))
 				break;
 		if (j == 0 || k[j] != '\0') {
-			snprintf(err, errlen, "invalid label name \"%.40s\"", k);
+			snprintf(
+			    err, errlen, "invalid label name \"%.40s\"", k);
 			return -1;
 		}
 		for (j = 0; v[j] != '\0'; j++)
@@ -406,14 +412,17 @@ ticket_request_check(const Resbus__V1__TicketRequest *req,
 		if (bad != NULL)
 			snprintf(err, errlen, "invalid tag \"%.80s\"", bad);
 		else
-			snprintf(err, errlen, "a ticket needs 1 to %d tags, "
-			    "and their key at most %d bytes", TAGSET_MAX_TAGS,
-			    TAGSET_KEY_MAX);
+			snprintf(err, errlen,
+			    "a ticket needs 1 to %d tags, "
+			    "and their key at most %d bytes",
+			    TAGSET_MAX_TAGS, TAGSET_KEY_MAX);
 		return -1;
 	}
 	if (d->routing_key != NULL && strcmp(d->routing_key, *key) != 0) {
-		snprintf(err, errlen, "routing key \"%.80s\" is not the "
-		    "canonical key \"%s\" of the tags", d->routing_key, *key);
+		snprintf(err, errlen,
+		    "routing key \"%.80s\" is not the "
+		    "canonical key \"%s\" of the tags",
+		    d->routing_key, *key);
 		goto fail;
 	}
 	if (req->sandbox[0] != '\0' && !sandbox_valid(req->sandbox)) {
@@ -446,13 +455,14 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 	 * resource would be held for nobody: refused, kept in resbus.dead.
 	 */
 	if (dc->d->reply_to == NULL || dc->d->reply_to[0] == '\0')
-		snprintf(err, sizeof(err), "a TicketRequest needs the AMQP "
+		snprintf(err, sizeof(err),
+		    "a TicketRequest needs the AMQP "
 		    "reply_to property");
 	/* It is kept with the ticket: text, as the store takes it. */
 	else if (!msg_utf8_valid(dc->d->reply_to, strlen(dc->d->reply_to)))
 		snprintf(err, sizeof(err), "reply_to is not valid UTF-8");
-	else if (ticket_request_check(req, dc->d, &key, &labels, err,
-	    sizeof(err)) == 0)
+	else if (ticket_request_check(
+		     req, dc->d, &key, &labels, err, sizeof(err)) == 0)
 		err[0] = '\0';
 	if (err[0] != '\0') {
 		broker_reply_error(b, dc->d, err);
@@ -460,16 +470,19 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 		    err);
 		dc->dead = dc->why;
 		log_warnx("ticket request from user \"%.64s\" via %.200s "
-		    "refused: %s", dc->d->user_id, dc->d->routing_key ?
-		    dc->d->routing_key : "", err);
+			  "refused: %s",
+		    dc->d->user_id,
+		    dc->d->routing_key ? dc->d->routing_key : "", err);
 		return;
 	}
 	memset(&tr, 0, sizeof(tr));
 	if (ticket_owner(b, req, dc->d->user_id, &tr.owner, &tr.delegate, err,
-	    sizeof(err)) == -1) {
+		sizeof(err)) == -1) {
 		broker_reply_error(b, dc->d, err);
-		snprintf(dc->why, sizeof(dc->why), "ticket request naming an "
-		    "owner refused: %s", err);
+		snprintf(dc->why, sizeof(dc->why),
+		    "ticket request naming an "
+		    "owner refused: %s",
+		    err);
 		dc->dead = dc->why;
 		log_warnx("ticket request from user \"%.64s\" refused: %s",
 		    dc->d->user_id, err);
@@ -508,16 +521,16 @@ on_ticket_request(const ProtobufCMessage *m, void *ctx, void *arg)
 struct reply_to {
 	struct broker *b;
 	uint64_t id;
-	uint64_t delivery_tag;       /* acknowledged with the reply */
+	uint64_t delivery_tag; /* acknowledged with the reply */
 	char *reply_to;
 	char *correlation_id;
-	char *user;                  /* who asks */
-	bool admin;                  /* an admin asks */
+	char *user; /* who asks */
+	bool admin; /* an admin asks */
 };
 
 static void
-reply_update(struct broker *b, const char *reply_to,
-    const char *correlation_id, const Resbus__V1__TicketUpdate *u)
+reply_update(struct broker *b, const char *reply_to, const char *correlation_id,
+    const Resbus__V1__TicketUpdate *u)
 {
 	struct bus_delivery d;
 
@@ -570,16 +583,15 @@ reply_stored(void *arg, int found, const char *state, const char *owner,
 
 /* The update a client gets about the ticket V shows. */
 static void
-update_from_view(Resbus__V1__TicketUpdate *u,
-    const struct sched_ticket_view *v)
+update_from_view(Resbus__V1__TicketUpdate *u, const struct sched_ticket_view *v)
 {
 	u->ticket_id = v->id;
 	u->state = v->state;
 	u->assigned = v->assigned;
 	u->output.data = (uint8_t *)v->output;
 	u->output.len = v->output_len;
-	u->waiting_reason = (char *)(v->waiting_reason ?
-	    v->waiting_reason : "");
+	u->waiting_reason =
+	    (char *)(v->waiting_reason ? v->waiting_reason : "");
 	if (v->owner != NULL)
 		u->owner = (char *)v->owner;
 	u->created_ms = v->created_ms;
@@ -605,8 +617,8 @@ reply_from_store(struct broker *b, struct delivery_ctx *dc, uint64_t id)
 	rt->id = id;
 	rt->delivery_tag = dc->d->delivery_tag;
 	rt->reply_to = xstrdup(dc->d->reply_to ? dc->d->reply_to : "");
-	rt->correlation_id = xstrdup(dc->d->correlation_id ?
-	    dc->d->correlation_id : "");
+	rt->correlation_id =
+	    xstrdup(dc->d->correlation_id ? dc->d->correlation_id : "");
 	rt->user = xstrdup(dc->d->user_id);
 	rt->admin = broker_is_admin(b, dc->d->user_id);
 	dc->ack_later = true;
@@ -632,7 +644,8 @@ ticket_allowed(struct broker *b, struct delivery_ctx *dc,
 	snprintf(err, sizeof(err), "ticket %llu is not yours",
 	    (unsigned long long)v->id);
 	log_info("%s of ticket %llu by user \"%.64s\" refused: its owner is "
-	    "\"%.64s\"", what, (unsigned long long)v->id, dc->d->user_id,
+		 "\"%.64s\"",
+	    what, (unsigned long long)v->id, dc->d->user_id,
 	    v->owner ? v->owner : "");
 	broker_reply_error(b, dc->d, err);
 	return false;
@@ -755,36 +768,36 @@ on_list_result(const ProtobufCMessage *m, void *ctx, void *arg)
 
 /* What each queue may carry; anything else is refused. */
 static const struct msg_handler ticket_handlers[] = {
-	{ &resbus__v1__ticket_request__descriptor, on_ticket_request },
-	{ NULL, NULL },
+    {&resbus__v1__ticket_request__descriptor, on_ticket_request},
+    {NULL, NULL},
 };
 
 static const struct msg_handler request_handlers[] = {
-	{ &resbus__v1__ticket_query__descriptor, on_ticket_query },
-	{ &resbus__v1__ticket_close__descriptor, on_ticket_close },
-	{ &resbus__v1__ticket_renew__descriptor, on_ticket_renew },
-	{ NULL, NULL },
+    {&resbus__v1__ticket_query__descriptor, on_ticket_query},
+    {&resbus__v1__ticket_close__descriptor, on_ticket_close},
+    {&resbus__v1__ticket_renew__descriptor, on_ticket_renew},
+    {NULL, NULL},
 };
 
 static const struct msg_handler result_handlers[] = {
-	{ &resbus__v1__allocate_result__descriptor, on_allocate_result },
-	{ &resbus__v1__delete_result__descriptor, on_delete_result },
-	{ &resbus__v1__livecheck_result__descriptor, on_livecheck_result },
-	{ &resbus__v1__release_result__descriptor, on_release_result },
-	{ &resbus__v1__list_result__descriptor, on_list_result },
-	{ NULL, NULL },
+    {&resbus__v1__allocate_result__descriptor, on_allocate_result},
+    {&resbus__v1__delete_result__descriptor, on_delete_result},
+    {&resbus__v1__livecheck_result__descriptor, on_livecheck_result},
+    {&resbus__v1__release_result__descriptor, on_release_result},
+    {&resbus__v1__list_result__descriptor, on_list_result},
+    {NULL, NULL},
 };
 
 static const struct msg_handler *const source_handlers[SRC_COUNT] = {
-	[SRC_TICKET] = ticket_handlers,
-	[SRC_REQUEST] = request_handlers,
-	[SRC_RESULT] = result_handlers,
+    [SRC_TICKET] = ticket_handlers,
+    [SRC_REQUEST] = request_handlers,
+    [SRC_RESULT] = result_handlers,
 };
 
 /* Checks who sent D, then hands it to the handler of its queue. */
 static void
-broker_deliver(struct broker *b, const struct bus_delivery *d,
-    enum broker_source src)
+broker_deliver(
+    struct broker *b, const struct bus_delivery *d, enum broker_source src)
 {
 	struct delivery_ctx dc;
 	char err[512];
@@ -792,18 +805,21 @@ broker_deliver(struct broker *b, const struct bus_delivery *d,
 	memset(&dc, 0, sizeof(dc));
 	dc.d = d;
 	if (d->user_id == NULL || d->user_id[0] == '\0') {
-		broker_refuse(b, d, src, "a request needs the AMQP user_id "
+		broker_refuse(b, d, src,
+		    "a request needs the AMQP user_id "
 		    "property");
 		return;
 	}
 	if (src == SRC_RESULT && !broker_is_worker(b, d->user_id)) {
-		snprintf(err, sizeof(err), "user \"%.64s\" is not one of the "
-		    "workers in server.yaml", d->user_id);
+		snprintf(err, sizeof(err),
+		    "user \"%.64s\" is not one of the "
+		    "workers in server.yaml",
+		    d->user_id);
 		broker_refuse(b, d, src, err);
 		return;
 	}
-	if (msg_dispatch_err(source_handlers[src], d->type, d->body, d->len,
-	    b, &dc, err, sizeof(err)) == -1) {
+	if (msg_dispatch_err(source_handlers[src], d->type, d->body, d->len, b,
+		&dc, err, sizeof(err)) == -1) {
 		broker_refuse(b, d, src, err);
 		return;
 	}
@@ -848,8 +864,8 @@ dup_or_null(const char *s)
  * keep resbusd down.
  */
 static void
-broker_hold(struct broker *b, const struct bus_delivery *d,
-    enum broker_source src)
+broker_hold(
+    struct broker *b, const struct bus_delivery *d, enum broker_source src)
 {
 	struct held *h;
 	uint64_t fp = delivery_fp(d);
@@ -857,22 +873,25 @@ broker_hold(struct broker *b, const struct bus_delivery *d,
 	char reason[160];
 	int rc;
 
-	rc = delivery_count(b->counts, b->store, fp,
-	    b->server->max_redeliveries, &attempts);
+	rc = delivery_count(
+	    b->counts, b->store, fp, b->server->max_redeliveries, &attempts);
 	if (rc == -1)
 		broker_store_failed(b, "delivery count");
 	if (rc == 1) {
-		snprintf(reason, sizeof(reason), "delivered %lld times to a "
+		snprintf(reason, sizeof(reason),
+		    "delivered %lld times to a "
 		    "resbusd that stopped while handling it",
 		    (long long)attempts);
 		log_warnx("message of type \"%.80s\" from user \"%.64s\" via "
-		    "%.64s/%.200s (correlation id \"%.64s\") was %s; "
-		    "dead-lettering it", d->type ? d->type : "",
-		    d->user_id ? d->user_id : "", d->exchange ? d->exchange :
-		    "", d->routing_key ? d->routing_key : "",
+			  "%.64s/%.200s (correlation id \"%.64s\") was %s; "
+			  "dead-lettering it",
+		    d->type ? d->type : "", d->user_id ? d->user_id : "",
+		    d->exchange ? d->exchange : "",
+		    d->routing_key ? d->routing_key : "",
 		    d->correlation_id ? d->correlation_id : "", reason);
 		if (src != SRC_RESULT)
-			broker_reply_error(b, d, "refused: the message was "
+			broker_reply_error(b, d,
+			    "refused: the message was "
 			    "delivered too many times");
 		broker_dead_letter(b, d, reason);
 		broker_ack(b, d->delivery_tag);
@@ -917,8 +936,8 @@ broker_handle_ready(struct broker *b)
 }
 
 static void
-broker_receive(struct broker *b, const struct bus_delivery *d,
-    enum broker_source src)
+broker_receive(
+    struct broker *b, const struct bus_delivery *d, enum broker_source src)
 {
 	if (d->redelivered && b->server->max_redeliveries > 0)
 		broker_hold(b, d, src);
@@ -955,8 +974,8 @@ broker_consume_tagset(struct broker *b, const char *key)
 	char *q = topo_ticket_queue(b->prefix, key);
 	int rc;
 
-	rc = topo_declare_tagset(b->bus, b->prefix, key,
-	    topo_queue_flags(b->server->queue_type));
+	rc = topo_declare_tagset(
+	    b->bus, b->prefix, key, topo_queue_flags(b->server->queue_type));
 	if (rc == 0)
 		rc = bus_consume_nowait(b->bus, q, false, broker_on_ticket, b);
 	if (rc == -1)
@@ -992,7 +1011,8 @@ broker_lost_bus(struct broker *b)
 		exit(BUS_EXIT_CONFIG);
 	}
 	fatalx("AMQP connection lost: %s; exiting so that a supervisor "
-	    "restarts resbusd (state is in the store)", bus_error(b->bus));
+	       "restarts resbusd (state is in the store)",
+	    bus_error(b->bus));
 }
 
 /* The outbox's callbacks (outbox.h). */
@@ -1121,9 +1141,10 @@ broker_on_standby(struct bus *bus, const struct bus_delivery *d, void *arg)
 
 	(void)bus;
 	if (d->user_id == NULL || (strcmp(d->user_id, bus_user(b->bus)) != 0 &&
-	    !broker_is_admin(b, d->user_id))) {
+				      !broker_is_admin(b, d->user_id))) {
 		log_warnx("%s: a standby's beat from user %s, not a broker's: "
-		    "ignored", d->queue, d->user_id ? d->user_id : "(none)");
+			  "ignored",
+		    d->queue, d->user_id ? d->user_id : "(none)");
 		return;
 	}
 	if (d->type == NULL ||
@@ -1148,9 +1169,8 @@ broker_on_standby(struct bus *bus, const struct bus_delivery *d, void *arg)
 
 /* The answer to the lease's keep-alive query: nothing to do. */
 static void
-broker_lease_answer(void *arg, int found, const char *state,
-    const char *owner, const char *delegate, const void *data,
-    size_t data_len)
+broker_lease_answer(void *arg, int found, const char *state, const char *owner,
+    const char *delegate, const void *data, size_t data_len)
 {
 }
 
@@ -1164,15 +1184,15 @@ broker_lease(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct broker *b = container_of(w, struct broker, lease);
 
-	if (b->store->be->get_ticket(b->store, 0, broker_lease_answer,
-	    NULL) == -1)
+	if (b->store->be->get_ticket(b->store, 0, broker_lease_answer, NULL) ==
+	    -1)
 		broker_store_failed(b, "keep-alive");
 	broker_store_watch(b);
 }
 
 void
-broker_set_leader(struct broker *b, const char *who, int64_t epoch,
-    int64_t since_ms)
+broker_set_leader(
+    struct broker *b, const char *who, int64_t epoch, int64_t since_ms)
 {
 	free(b->leader);
 	b->leader = xstrdup(who);
@@ -1238,8 +1258,8 @@ broker_retire(void *ctx, const char *key)
 
 /* control's view of the broker: replies and reloads. */
 static void
-control_reply(void *ctx, const struct bus_delivery *d,
-    const ProtobufCMessage *m)
+control_reply(
+    void *ctx, const struct bus_delivery *d, const ProtobufCMessage *m)
 {
 	broker_reply(ctx, d, m);
 }
@@ -1281,8 +1301,8 @@ control_status(void *ctx)
 		gmtime_r(&since, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		more = xasprintf("%s\nstandby: resbusd %s, waiting since %s, "
-		    "heard %.1f s ago", text, p->who, when,
-		    (double)(now - p->heard_ms) / 1000.);
+				 "heard %.1f s ago",
+		    text, p->who, when, (double)(now - p->heard_ms) / 1000.);
 		free(text);
 		text = more;
 	}
@@ -1299,8 +1319,8 @@ broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
 	Resbus__V1__ControlReply r = RESBUS__V1__CONTROL_REPLY__INIT;
 	struct broker *b = arg;
-	struct control_ops ops = { control_reply, control_reload, b,
-		control_is_admin, control_status };
+	struct control_ops ops = {
+	    control_reply, control_reload, b, control_is_admin, control_status};
 	const char *name = resbus__v1__control_request__descriptor.name;
 	char err[256];
 
@@ -1312,15 +1332,18 @@ broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 	if (d->type == NULL || d->type[0] == '\0')
 		snprintf(err, sizeof(err), "no type property");
 	else if (strcmp(d->type, name) != 0)
-		snprintf(err, sizeof(err), "a message of type \"%.80s\" is not "
-		    "taken here", d->type);
+		snprintf(err, sizeof(err),
+		    "a message of type \"%.80s\" is not "
+		    "taken here",
+		    d->type);
 	else if (d->user_id == NULL || d->user_id[0] == '\0')
-		snprintf(err, sizeof(err), "a request needs the AMQP user_id "
+		snprintf(err, sizeof(err),
+		    "a request needs the AMQP user_id "
 		    "property");
 	if (err[0] != '\0') {
 		log_warnx("refused a message of type \"%.80s\" from user "
-		    "\"%.64s\" on the control queue: %s", d->type ? d->type :
-		    "", d->user_id ? d->user_id : "", err);
+			  "\"%.64s\" on the control queue: %s",
+		    d->type ? d->type : "", d->user_id ? d->user_id : "", err);
 		r.error = err;
 		broker_reply(b, d, &r.base);
 		broker_dead_letter(b, d, err);
@@ -1337,10 +1360,10 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, struct conf_pools *pools,
     const char *pools_path, struct store *store, struct bus *bus)
 {
-	struct sched_ops ops = { broker_emit, broker_wake, broker_observe,
-		NULL, broker_retire };
-	struct outbox_ops oops = { broker_sealed, broker_durable,
-		broker_outbox_failed, broker_outbox_lost_bus, NULL };
+	struct sched_ops ops = {
+	    broker_emit, broker_wake, broker_observe, NULL, broker_retire};
+	struct outbox_ops oops = {broker_sealed, broker_durable,
+	    broker_outbox_failed, broker_outbox_lost_bus, NULL};
 	struct broker *b = xcalloc(1, sizeof(*b));
 	char err[512];
 	size_t i;
@@ -1350,8 +1373,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	b->server = server;
 	b->pools = pools;
 	b->pools_path = xstrdup(pools_path);
-	b->prefix = xstrdup(server->prefix ? server->prefix :
-	    RESBUS_DEFAULT_PREFIX);
+	b->prefix =
+	    xstrdup(server->prefix ? server->prefix : RESBUS_DEFAULT_PREFIX);
 	oops.ctx = b;
 	outbox_init(&b->outbox, loop, store, &oops);
 	TAILQ_INIT(&b->ready);
@@ -1362,7 +1385,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	sched_set_policy(b->sched, server);
 	if (strlen(b->prefix) > RESBUS_PREFIX_MAX) {
 		log_warnx("prefix \"%s\" is longer than %d bytes: queue names "
-		    "would pass AMQP's 255", b->prefix, RESBUS_PREFIX_MAX);
+			  "would pass AMQP's 255",
+		    b->prefix, RESBUS_PREFIX_MAX);
 		goto fail;
 	}
 	store->meta_tap = delivery_count_load;
@@ -1374,52 +1398,52 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	store->meta_tap = NULL;
 	if (delivery_counts_prune(b->counts, b->store) == -1)
 		broker_store_failed(b, "delivery count");
-	b->bus = bus != NULL ? bus :
-	    bus_connect(amqp_url, "resbusd", err, sizeof(err));
+	b->bus = bus != NULL
+		     ? bus
+		     : bus_connect(amqp_url, "resbusd", err, sizeof(err));
 	if (b->bus == NULL) {
 		log_warnx("cannot connect to the AMQP broker: %s", err);
 		goto fail;
 	}
 	b->outbox.bus = b->bus;
 	if (topo_declare_core(b->bus, b->prefix,
-	    topo_queue_flags(server->queue_type)) == -1 ||
+		topo_queue_flags(server->queue_type)) == -1 ||
 	    topo_declare_brokers(b->bus, b->prefix,
-	    topo_queue_flags(server->queue_type)) == -1 ||
+		topo_queue_flags(server->queue_type)) == -1 ||
 	    bus_confirm_select(b->bus, outbox_on_confirm, &b->outbox) == -1 ||
 	    bus_qos(b->bus, BROKER_PREFETCH) == -1) {
 		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
 		goto fail;
 	}
 	for (i = 0; i < pools->npools; i++)
-		if (topo_declare_pool(b->bus, b->prefix,
-		    pools->pools[i].name,
-		    topo_queue_flags(server->queue_type)) == -1) {
+		if (topo_declare_pool(b->bus, b->prefix, pools->pools[i].name,
+			topo_queue_flags(server->queue_type)) == -1) {
 			log_warnx("pool %s: %s", pools->pools[i].name,
 			    bus_error(b->bus));
 			goto fail;
 		}
 	sched_foreach_tagset(b->sched, broker_consume_known, b);
 	if (broker_consume(b, topo_broker_events_queue(b->prefix),
-	    broker_on_result) == -1 ||
-	    broker_consume(b, topo_request_queue(b->prefix),
-	    broker_on_request) == -1 ||
-	    broker_consume(b, topo_unrouted_queue(b->prefix),
-	    broker_on_ticket) == -1)
+		broker_on_result) == -1 ||
+	    broker_consume(
+		b, topo_request_queue(b->prefix), broker_on_request) == -1 ||
+	    broker_consume(
+		b, topo_unrouted_queue(b->prefix), broker_on_ticket) == -1)
 		goto fail;
 	{
 		char *q = topo_control_queue(b->prefix);
 
 		if (bus_consume(b->bus, q, false, broker_on_control, b) == -1) {
-			log_warnx("cannot consume %s: %s", q,
-			    bus_error(b->bus));
+			log_warnx(
+			    "cannot consume %s: %s", q, bus_error(b->bus));
 			free(q);
 			goto fail;
 		}
 		free(q);
 		q = topo_brokers_queue(b->prefix);
 		if (bus_consume(b->bus, q, true, broker_on_standby, b) == -1) {
-			log_warnx("cannot consume %s: %s", q,
-			    bus_error(b->bus));
+			log_warnx(
+			    "cannot consume %s: %s", q, bus_error(b->bus));
 			free(q);
 			goto fail;
 		}
@@ -1471,9 +1495,8 @@ broker_reload(struct broker *b, char *err, size_t errlen)
 	if (fresh == NULL)
 		return -1;
 	for (i = 0; i < fresh->npools; i++)
-		if (topo_declare_pool(b->bus, b->prefix,
-		    fresh->pools[i].name,
-		    topo_queue_flags(b->server->queue_type)) == -1) {
+		if (topo_declare_pool(b->bus, b->prefix, fresh->pools[i].name,
+			topo_queue_flags(b->server->queue_type)) == -1) {
 			snprintf(err, errlen, "pool %s: %s",
 			    fresh->pools[i].name, bus_error(b->bus));
 			conf_pools_free(fresh);
@@ -1503,10 +1526,13 @@ broker_free(struct broker *b)
 		outbox_stop(&b->outbox);
 		/* Finish the last commit, and give confirms a moment so that
 		 * the outbox stays small; what is left is re-sent at start. */
-		for (i = 0; i < 50 && (b->outbox.committing || b->store->in_txn ||
-		    !TAILQ_EMPTY(&b->outbox.inflight)); i++) {
+		for (i = 0;
+		     i < 50 && (b->outbox.committing || b->store->in_txn ||
+				   !TAILQ_EMPTY(&b->outbox.inflight));
+		     i++) {
 			broker_flush_once(b);
-			if (b->outbox.committing && b->store->be->io(b->store) == -1)
+			if (b->outbox.committing &&
+			    b->store->be->io(b->store) == -1)
 				break;
 			if (bus_poll(b->bus, 10) == -1)
 				break;

@@ -38,7 +38,7 @@ struct broker *broker_new(struct ev_loop *loop, const char *amqp_url,
  * ERR (a bad file, or the bus refused), and the running pools stay.
  */
 int broker_reload(struct broker *b, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Commits what is pending and releases everything. */
 void broker_free(struct broker *b);
 /*
@@ -47,7 +47,7 @@ void broker_free(struct broker *b);
  * store's keep-alive (a PostgreSQL session idle for leader_lease_s ends,
  * and its leadership with it).
  */
-void broker_set_leader(struct broker *b, const char *who, int64_t epoch,
-    int64_t since_ms);
+void broker_set_leader(
+    struct broker *b, const char *who, int64_t epoch, int64_t since_ms);
 
 #endif

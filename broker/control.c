@@ -43,9 +43,9 @@ struct answer {
 	Resbus__V1__ControlReply reply;
 	char **lines;
 	size_t nlines;
-	char *error;                 /* failure, without the command name */
-	char *warning;               /* ok, but worth saying on stderr */
-	bool admin;                  /* the user is one of the admins */
+	char *error;   /* failure, without the command name */
+	char *warning; /* ok, but worth saying on stderr */
+	bool admin;    /* the user is one of the admins */
 };
 
 static void
@@ -91,7 +91,7 @@ answer_warn(struct answer *a, char *line)
 
 struct control_cmd {
 	const char *name;
-	bool mutating;               /* allowed to admins only */
+	bool mutating; /* allowed to admins only */
 	void (*fn)(struct sched *s, const Resbus__V1__ControlRequest *req,
 	    const struct control_ops *ops, struct answer *a);
 };
@@ -202,8 +202,8 @@ json_string(FILE *f, const char *s, size_t len)
 			fputs("\\f", f);
 			break;
 		default:
-			if (cp < 0x20 || (cp > 0x7e && cp < 0x10000 &&
-			    cp != 0x7f))
+			if (cp < 0x20 ||
+			    (cp > 0x7e && cp < 0x10000 && cp != 0x7f))
 				fprintf(f, "\\u%04x", (unsigned)cp);
 			else if (cp >= 0x10000) {
 				cp -= 0x10000;
@@ -312,8 +312,7 @@ iso_time(int64_t ms, char *buf, size_t len)
 
 /* resalloc-maint strips the data it shows (Python's str.strip()). */
 static void
-data_stripped(const struct sched_resource_view *v, const char **p,
-    size_t *len)
+data_stripped(const struct sched_resource_view *v, const char **p, size_t *len)
 {
 	const char *s = v->data;
 	size_t n = v->data_len;
@@ -323,7 +322,7 @@ data_stripped(const struct sched_resource_view *v, const char **p,
 		n--;
 	}
 	while (n > 0 && strchr(" \t\n\r\v\f", s[n - 1]) != NULL &&
-	    s[n - 1] != '\0')
+	       s[n - 1] != '\0')
 		n--;
 	*p = s;
 	*len = n;
@@ -392,13 +391,16 @@ resource_line(void *arg, const struct sched_resource_view *v)
 		tags = t;
 	}
 	if (v->ticket_id != 0)
-		answer_line(w->a, xasprintf("%" PRIu64 " - %s pool=%s tags=%s "
-		    "status=%s releases=%d ticket=%" PRIu64, v->id, v->name,
-		    v->pool, tags, v->state, (int)v->releases, v->ticket_id));
+		answer_line(
+		    w->a, xasprintf("%" PRIu64 " - %s pool=%s tags=%s "
+				    "status=%s releases=%d ticket=%" PRIu64,
+			      v->id, v->name, v->pool, tags, v->state,
+			      (int)v->releases, v->ticket_id));
 	else
 		answer_line(w->a, xasprintf("%" PRIu64 " - %s pool=%s tags=%s "
-		    "status=%s releases=%d ticket=NULL", v->id, v->name,
-		    v->pool, tags, v->state, (int)v->releases));
+					    "status=%s releases=%d ticket=NULL",
+				      v->id, v->name, v->pool, tags, v->state,
+				      (int)v->releases));
 	free(tags);
 }
 
@@ -513,8 +515,8 @@ cmd_resource_delete(struct sched *s, const Resbus__V1__ControlRequest *req,
 		}
 		for (i = 0; i < req->n_args; i++) {
 			if (parse_u64(req->args[i], &id) == -1) {
-				answer_fail(a, "bad resource ID '%s'",
-				    req->args[i]);
+				answer_fail(
+				    a, "bad resource ID '%s'", req->args[i]);
 				free(p.ids);
 				return;
 			}
@@ -525,10 +527,12 @@ cmd_resource_delete(struct sched *s, const Resbus__V1__ControlRequest *req,
 	for (i = 0; i < p.n; i++) {
 		if (sched_resource_delete(s, p.ids[i]) == 1)
 			log_info("control: resource %" PRIu64 " deleted by an "
-			    "operator", p.ids[i]);
+				 "operator",
+			    p.ids[i]);
 		else
 			answer_warn(a, xasprintf("resource %" PRIu64 " is not "
-			    "an UP resource; not deleted", p.ids[i]));
+						 "an UP resource; not deleted",
+					   p.ids[i]));
 	}
 	free(p.ids);
 	a->reply.ok = true;
@@ -596,8 +600,8 @@ ticket_json(struct json *j, const struct sched_ticket_info *t)
 	json_uint_or_null(j, "resource_id", t->resource_id);
 	json_str(j, "resource", t->resource_name);
 	json_str(j, "created", when[0] ? when : NULL);
-	json_str(j, "waiting", t->resource_name == NULL ?
-	    t->waiting_reason : NULL);
+	json_str(
+	    j, "waiting", t->resource_name == NULL ? t->waiting_reason : NULL);
 	json_close(j, '}');
 }
 
@@ -612,8 +616,9 @@ ticket_line(void *arg, const struct sched_ticket_info *t)
 		return;
 	}
 	tags = ticket_tags(t->tags);
-	res = t->resource_name != NULL ?
-	    xasprintf(" resource=%s", t->resource_name) : xstrdup("");
+	res = t->resource_name != NULL
+		  ? xasprintf(" resource=%s", t->resource_name)
+		  : xstrdup("");
 	if (t->resource_name == NULL && t->waiting_reason != NULL &&
 	    t->waiting_reason[0] != '\0') {
 		char *q = quoted(t->waiting_reason);
@@ -623,11 +628,12 @@ ticket_line(void *arg, const struct sched_ticket_info *t)
 	} else
 		wait = xstrdup("");
 	/* After resalloc's fields, so that its users' scripts still match. */
-	who = t->owner == NULL ? xstrdup("") : t->delegate == NULL ?
-	    xasprintf(" owner=%s", t->owner) :
-	    xasprintf(" owner=%s delegate=%s", t->owner, t->delegate);
+	who = t->owner == NULL ? xstrdup("")
+	      : t->delegate == NULL
+		  ? xasprintf(" owner=%s", t->owner)
+		  : xasprintf(" owner=%s delegate=%s", t->owner, t->delegate);
 	answer_line(w->a, xasprintf("%" PRIu64 " - state=%s tags=%s%s%s%s",
-	    t->id, t->state, tags, res, who, wait));
+			      t->id, t->state, tags, res, who, wait));
 	free(who);
 	free(tags);
 	free(res);
@@ -721,12 +727,14 @@ pool_line(void *arg, const struct sched_pool_view *v)
 		pool_json(&w->j, v);
 		return;
 	}
-	answer_line(w->a, xasprintf("%s max=%lld starting=%zu free=%zu "
-	    "released=%zu taken=%zu releasing=%zu deleting=%zu waiting=%zu%s%s",
-	    v->name, v->conf ? (long long)v->conf->max : 0LL, v->starting,
-	    v->free, v->released, v->taken, v->releasing, v->deleting,
-	    v->waiting, v->paused ? " paused" : "",
-	    v->conf ? "" : " unconfigured"));
+	answer_line(w->a,
+	    xasprintf(
+		"%s max=%lld starting=%zu free=%zu "
+		"released=%zu taken=%zu releasing=%zu deleting=%zu waiting=%zu%s%s",
+		v->name, v->conf ? (long long)v->conf->max : 0LL, v->starting,
+		v->free, v->released, v->taken, v->releasing, v->deleting,
+		v->waiting, v->paused ? " paused" : "",
+		v->conf ? "" : " unconfigured"));
 }
 
 static void
@@ -824,7 +832,7 @@ cmd_broker_status(struct sched *s, const Resbus__V1__ControlRequest *req,
 	}
 	text = ops->status(ops->ctx);
 	for (line = strtok_r(text, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save))
+	     line = strtok_r(NULL, "\n", &save))
 		answer_line(a, xstrdup(line));
 	free(text);
 	a->reply.ok = true;
@@ -846,19 +854,18 @@ cmd_reload(struct sched *s, const Resbus__V1__ControlRequest *req,
 }
 
 static const struct control_cmd control_cmds[] = {
-	{ "resource-list", false, cmd_resource_list },
-	{ "resource-info", false, cmd_resource_info },
-	{ "resource-delete", true, cmd_resource_delete },
-	{ "ticket-list", false, cmd_ticket_list },
-	{ "ticket-close", true, cmd_ticket_close },
-	{ "pool-list", false, cmd_pool_list },
-	{ "pool-pause", true, cmd_pool_pause },
-	{ "pool-resume", true, cmd_pool_resume },
-	{ "pool-drain", true, cmd_pool_drain },
-	{ "reload", true, cmd_reload },
-	{ "broker-status", false, cmd_broker_status },
+    {"resource-list", false, cmd_resource_list},
+    {"resource-info", false, cmd_resource_info},
+    {"resource-delete", true, cmd_resource_delete},
+    {"ticket-list", false, cmd_ticket_list},
+    {"ticket-close", true, cmd_ticket_close},
+    {"pool-list", false, cmd_pool_list},
+    {"pool-pause", true, cmd_pool_pause},
+    {"pool-resume", true, cmd_pool_resume},
+    {"pool-drain", true, cmd_pool_drain},
+    {"reload", true, cmd_reload},
+    {"broker-status", false, cmd_broker_status},
 };
-
 
 /* Each line of TEXT after "NAME: "; caller frees. */
 static char *
@@ -891,8 +898,8 @@ control_handle(struct sched *s, const struct conf_server *server,
 	memset(&a, 0, sizeof(a));
 	resbus__v1__control_reply__init(&a.reply);
 	user = d->user_id != NULL ? d->user_id : "";
-	req = (Resbus__V1__ControlRequest *)msg_unpack(d->type, d->body,
-	    d->len);
+	req =
+	    (Resbus__V1__ControlRequest *)msg_unpack(d->type, d->body, d->len);
 	if (req == NULL ||
 	    req->base.descriptor != &resbus__v1__control_request__descriptor) {
 		error = xasprintf("not a resbus.v1.ControlRequest");
@@ -909,7 +916,8 @@ control_handle(struct sched *s, const struct conf_server *server,
 		log_warnx("control: %s refused to user \"%s\" (not in admins)",
 		    cmd->name, user);
 		error = xasprintf("%s: user \"%s\" is not one of the admins "
-		    "in server.yaml", cmd->name, user[0] ? user : "(none)");
+				  "in server.yaml",
+		    cmd->name, user[0] ? user : "(none)");
 		goto reply;
 	}
 	log_info("control: %s by \"%s\"", cmd->name, user);
@@ -925,8 +933,8 @@ control_handle(struct sched *s, const struct conf_server *server,
 reply:
 	if (a.error != NULL || !a.reply.ok) {
 		a.reply.ok = false;
-		a.reply.error = error != NULL ? error :
-		    (char *)"command failed";
+		a.reply.error =
+		    error != NULL ? error : (char *)"command failed";
 	}
 	a.reply.lines = a.lines;
 	a.reply.n_lines = a.nlines;

@@ -22,8 +22,8 @@ struct sched;
 
 struct control_ops {
 	/* Sends M to the client that sent D, after the commit. */
-	void (*reply)(void *ctx, const struct bus_delivery *d,
-	    const ProtobufCMessage *m);
+	void (*reply)(
+	    void *ctx, const struct bus_delivery *d, const ProtobufCMessage *m);
 	/* Reloads pools.yaml; 0, or -1 with the reason in ERR. */
 	int (*reload)(void *ctx, char *err, size_t errlen);
 	void *ctx;

@@ -21,20 +21,20 @@
 #include "util.h"
 
 #define DELIVERY_META_PREFIX "delivery."
-#define DELIVERY_KEEP_S (7 * 86400)  /* counts older than this are dropped */
+#define DELIVERY_KEEP_S (7 * 86400) /* counts older than this are dropped */
 
 /* How often a redelivered message was seen, by fingerprint. */
 struct delivery_count {
 	RB_ENTRY(delivery_count) by_fp;
 	uint64_t fp;
-	int64_t value;               /* seen (wall s) << 8 | attempts */
-	bool this_run;               /* counted by this process already */
+	int64_t value; /* seen (wall s) << 8 | attempts */
+	bool this_run; /* counted by this process already */
 };
 RB_HEAD(delivery_counts, delivery_count);
 
 static int
-delivery_count_cmp(const struct delivery_count *a,
-    const struct delivery_count *b)
+delivery_count_cmp(
+    const struct delivery_count *a, const struct delivery_count *b)
 {
 	return a->fp < b->fp ? -1 : a->fp > b->fp;
 }
@@ -56,7 +56,8 @@ delivery_counts_free(struct delivery_counts *dc)
 
 	if (dc == NULL)
 		return;
-	RB_FOREACH_SAFE(c, delivery_counts, dc, next) {
+	RB_FOREACH_SAFE(c, delivery_counts, dc, next)
+	{
 		RB_REMOVE(delivery_counts, dc, c);
 		free(c);
 	}
@@ -102,8 +103,8 @@ delivery_fp(const struct bus_delivery *d)
 static void
 delivery_meta_key(uint64_t fp, char *buf, size_t len)
 {
-	snprintf(buf, len, DELIVERY_META_PREFIX "%016llx",
-	    (unsigned long long)fp);
+	snprintf(
+	    buf, len, DELIVERY_META_PREFIX "%016llx", (unsigned long long)fp);
 }
 
 static struct delivery_count *
@@ -116,8 +117,8 @@ delivery_count_find(struct delivery_counts *dc, uint64_t fp)
 }
 
 int
-delivery_count_drop(struct delivery_counts *dc, struct store *store,
-    uint64_t fp)
+delivery_count_drop(
+    struct delivery_counts *dc, struct store *store, uint64_t fp)
 {
 	struct delivery_count *c = delivery_count_find(dc, fp);
 	char key[64];
@@ -127,15 +128,14 @@ delivery_count_drop(struct delivery_counts *dc, struct store *store,
 	RB_REMOVE(delivery_counts, dc, c);
 	free(c);
 	delivery_meta_key(fp, key, sizeof(key));
-	if (store_begin(store) == -1 ||
-	    store->be->del_meta(store, key) == -1)
+	if (store_begin(store) == -1 || store->be->del_meta(store, key) == -1)
 		return -1;
 	return 0;
 }
 
 int
-delivery_count(struct delivery_counts *dc, struct store *store,
-    uint64_t fp, int64_t max, int64_t *attempts)
+delivery_count(struct delivery_counts *dc, struct store *store, uint64_t fp,
+    int64_t max, int64_t *attempts)
 {
 	struct delivery_count *c;
 	char key[64];
@@ -147,7 +147,7 @@ delivery_count(struct delivery_counts *dc, struct store *store,
 	 * run say nothing of a broker that stopped.
 	 */
 	*attempts = (c != NULL ? (c->value & 0xff) : 0) +
-	    (c != NULL && c->this_run ? 0 : 1);
+		    (c != NULL && c->this_run ? 0 : 1);
 	if (*attempts >= max && (c == NULL || !c->this_run))
 		return 1;
 	if (c == NULL) {
@@ -173,8 +173,8 @@ delivery_count_load(void *arg, const char *key, int64_t value)
 	struct delivery_count *c;
 	uint64_t fp;
 
-	if (strncmp(key, DELIVERY_META_PREFIX,
-	    strlen(DELIVERY_META_PREFIX)) != 0)
+	if (strncmp(key, DELIVERY_META_PREFIX, strlen(DELIVERY_META_PREFIX)) !=
+	    0)
 		return;
 	fp = strtoull(key + strlen(DELIVERY_META_PREFIX), NULL, 16);
 	if (delivery_count_find(dc, fp) != NULL)
@@ -192,8 +192,8 @@ delivery_counts_prune(struct delivery_counts *dc, struct store *store)
 	int64_t now_s = now_wall_ms() / 1000;
 
 	RB_FOREACH_SAFE(c, delivery_counts, dc, next)
-		if ((c->value >> 8) + DELIVERY_KEEP_S < now_s &&
-		    delivery_count_drop(dc, store, c->fp) == -1)
-			return -1;
+	if ((c->value >> 8) + DELIVERY_KEEP_S < now_s &&
+	    delivery_count_drop(dc, store, c->fp) == -1)
+		return -1;
 	return 0;
 }

@@ -35,9 +35,8 @@ uint64_t delivery_fp(const struct bus_delivery *d);
  * it and drops its count.  Else 0 after writing the count to STORE in
  * its current transaction, or -1 when the store failed.
  */
-int delivery_count(struct delivery_counts *dc, struct store *store,
-    uint64_t fp, int64_t max, int64_t *attempts)
-	__attribute__((warn_unused_result));
+int delivery_count(struct delivery_counts *dc, struct store *store, uint64_t fp,
+    int64_t max, int64_t *attempts) __attribute__((warn_unused_result));
 /* Forgets FP's count, in memory and (in this transaction) STORE: 0, or
  * -1 when the store failed. */
 int delivery_count_drop(struct delivery_counts *dc, struct store *store,
@@ -48,6 +47,6 @@ void delivery_count_load(void *arg, const char *key, int64_t value);
 /* Drops the counts of messages not seen again for a week: 0, or -1 when
  * the store failed. */
 int delivery_counts_prune(struct delivery_counts *dc, struct store *store)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

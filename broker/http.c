@@ -16,9 +16,9 @@
  * Every page has a bounded size.  Small pages (pools, one resource, the
  * metrics, the status page with its first HTTP_HTML_ROWS resources and
  * tickets and the history's charts, /api/v1/history: both bounded by
- * history.h's caps on samples and series) are built whole from the scheduler's read-only views and
- * handed to MHD to send.  The API's lists are pages of at most
- * HTTP_LIST_MAX items after a cursor, written in batches while their
+ * history.h's caps on samples and series) are built whole from the scheduler's
+ * read-only views and handed to MHD to send.  The API's lists are pages of at
+ * most HTTP_LIST_MAX items after a cursor, written in batches while their
  * client reads them (http_api.c), so neither a poller nor a slow reader
  * makes the loop walk or hold every ticket.  Hostile clients meet the
  * limits of MHD (connections, per address, memory per connection, an
@@ -58,8 +58,8 @@
 struct http_conn {
 	struct http *h;
 	struct MHD_Connection *c;
-	bool waiting;		/* on h->waiting */
-	ev_tstamp since;	/* accepted, or its previous answer sent */
+	bool waiting;	 /* on h->waiting */
+	ev_tstamp since; /* accepted, or its previous answer sent */
 	TAILQ_ENTRY(http_conn) entry;
 };
 
@@ -144,8 +144,8 @@ http_pool_success_ratio(const struct sched_pool_view *v)
 
 /* Sends R (released here) with STATUS, CTYPE and the headers of every page. */
 enum MHD_Result
-http_reply_response(struct MHD_Connection *c, unsigned status, const char *ctype,
-    struct MHD_Response *r)
+http_reply_response(struct MHD_Connection *c, unsigned status,
+    const char *ctype, struct MHD_Response *r)
 {
 	enum MHD_Result ret;
 
@@ -194,7 +194,8 @@ http_reply_json(struct MHD_Connection *c, unsigned status, json_object *obj)
 }
 
 enum MHD_Result
-http_reply_json_error(struct MHD_Connection *c, unsigned status, const char *msg)
+http_reply_json_error(
+    struct MHD_Connection *c, unsigned status, const char *msg)
 {
 	json_object *o = json_object_new_object();
 
@@ -282,7 +283,7 @@ http_headers_expire(struct http *h)
 	ev_tstamp now = ev_now(h->loop);
 
 	while ((hc = TAILQ_FIRST(&h->waiting)) != NULL &&
-	    hc->since + HTTP_HEADER_TIMEOUT_S <= now) {
+	       hc->since + HTTP_HEADER_TIMEOUT_S <= now) {
 		http_conn_wait(hc, false);
 		info = MHD_get_connection_info(
 		    hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -347,7 +348,8 @@ http_handler(void *cls, struct MHD_Connection *c, const char *url,
 			return r->fn(h, c, url + n);
 	}
 	if (strncmp(url, "/api/", 5) == 0)
-		return http_reply_json_error(c, MHD_HTTP_NOT_FOUND, "no such path");
+		return http_reply_json_error(
+		    c, MHD_HTTP_NOT_FOUND, "no such path");
 	return http_reply_html_error(
 	    c, MHD_HTTP_NOT_FOUND, "not found", "There is no such page.");
 }
@@ -376,8 +378,8 @@ http_arm(struct http *h)
 	if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
 		after_s = (double)ms / 1000.;
 	if ((hc = TAILQ_FIRST(&h->waiting)) != NULL) {
-		deadline_s = hc->since + HTTP_HEADER_TIMEOUT_S -
-		    ev_now(h->loop) + 0.01;
+		deadline_s =
+		    hc->since + HTTP_HEADER_TIMEOUT_S - ev_now(h->loop) + 0.01;
 		if (deadline_s < 0.)
 			deadline_s = 0.;
 		if (after_s < 0. || deadline_s < after_s)
@@ -515,8 +517,8 @@ http_set_standbys(struct http *h, const struct peers *standbys)
 }
 
 void
-http_set_leader(struct http *h, const char *who, int64_t epoch,
-    int64_t since_ms)
+http_set_leader(
+    struct http *h, const char *who, int64_t epoch, int64_t since_ms)
 {
 	if (h == NULL)
 		return;

@@ -13,8 +13,8 @@
  * "/api/v1/pools", "/api/v1/resources" and "/api/v1/tickets" (pages of
  * ?after=ID&limit=N with a "next" cursor), "/api/v1/resources/<id>" and
  * "/metrics" (Prometheus text format 0.0.4); "/" also draws the
- * history of the last hours and "/api/v1/history" gives it as JSON.  Pool commands and their
- * environment are never shown: they may carry tokens.
+ * history of the last hours and "/api/v1/history" gives it as JSON.  Pool
+ * commands and their environment are never shown: they may carry tokens.
  */
 #ifndef RESBUS_HTTP_H
 #define RESBUS_HTTP_H
@@ -40,8 +40,8 @@ struct http *http_new(
 void http_free(struct http *h);
 /* This broker leads since SINCE_MS with fencing EPOCH; WHO is copied.
  * Shown on the status page and in /metrics.  H may be NULL. */
-void http_set_leader(struct http *h, const char *who, int64_t epoch,
-    int64_t since_ms);
+void http_set_leader(
+    struct http *h, const char *who, int64_t epoch, int64_t since_ms);
 struct peers;
 /* The standby brokers the active one hears (borrowed; must outlive H),
  * for the status page and /metrics.  H may be NULL. */

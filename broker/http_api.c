@@ -39,7 +39,6 @@ json_u64(uint64_t v)
 	return json_object_new_uint64(v);
 }
 
-
 static json_object *
 json_time(int64_t wall_ms)
 {
@@ -143,8 +142,8 @@ json_pool_settings(const struct conf_pool *c)
 	/* Which commands exist, never what they say. */
 	if (!conf_pool_external(c)) {
 		json_object_array_add(cmds, json_object_new_string("cmd_new"));
-		json_object_array_add(cmds,
-		    json_object_new_string("cmd_delete"));
+		json_object_array_add(
+		    cmds, json_object_new_string("cmd_delete"));
 	}
 	json_object_object_add(o, "worker", json_str_or_null(c->worker));
 	if (c->cmd_livecheck != NULL)
@@ -204,7 +203,6 @@ json_resource(const struct sched_resource_view *v)
 	return o;
 }
 
-
 /* A ticket of the API: the shared shape, plus when it was created. */
 static json_object *
 api_ticket(const struct sched_ticket_info *t)
@@ -244,23 +242,15 @@ http_api_pools(struct http *h, struct MHD_Connection *c, const char *rest)
  * Items that come or go while a page is written are seen or not, as by
  * a later page; IDs only grow, so none is written twice.
  */
-enum list_kind {
-	LIST_RESOURCES,
-	LIST_TICKETS
-};
+enum list_kind { LIST_RESOURCES, LIST_TICKETS };
 
-enum list_stage {
-	LIST_HEAD,
-	LIST_ITEMS,
-	LIST_TAIL,
-	LIST_DONE
-};
+enum list_stage { LIST_HEAD, LIST_ITEMS, LIST_TAIL, LIST_DONE };
 
 struct http_list {
 	struct http *h;
 	enum list_kind kind;
 	enum list_stage stage;
-	uint64_t after;	/* the last ID written (at first, ?after=) */
+	uint64_t after; /* the last ID written (at first, ?after=) */
 	size_t left;	/* items still to write */
 	size_t n;	/* items written */
 	bool more;	/* items follow the page: "next" is AFTER */
@@ -273,9 +263,9 @@ list_json(struct http_list *l, json_object *o, uint64_t id)
 {
 	if (l->n++ > 0)
 		buf_puts(&l->out, ",");
-	buf_puts(&l->out, json_object_to_json_string_ext(o,
-			      JSON_C_TO_STRING_PLAIN |
-				  JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_puts(&l->out,
+	    json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	l->after = id;
 }
@@ -391,8 +381,8 @@ list_free(void *cls)
  * HTTP_LIST_MAX (more is taken as that), HTTP_LIST_LIMIT if absent.
  */
 static int
-list_args(struct MHD_Connection *c, uint64_t *after, size_t *limit,
-    const char **err)
+list_args(
+    struct MHD_Connection *c, uint64_t *after, size_t *limit, const char **err)
 {
 	const char *a, *n;
 	uint64_t v;

@@ -192,8 +192,8 @@ html_tail(struct buf *b)
 }
 
 enum MHD_Result
-http_reply_html_error(struct MHD_Connection *c, unsigned status, const char *title,
-    const char *msg)
+http_reply_html_error(struct MHD_Connection *c, unsigned status,
+    const char *title, const char *msg)
 {
 	struct buf b = {NULL, 0, 0};
 
@@ -383,8 +383,8 @@ http_page_index(struct http *h, struct MHD_Connection *c, const char *rest)
 		buf_html(&b, h->leader);
 		buf_puts(&b, ", since ");
 		buf_html(&b, since);
-		buf_printf(&b, " (epoch %lld).</p>\n",
-		    (long long)h->leader_epoch);
+		buf_printf(
+		    &b, " (epoch %lld).</p>\n", (long long)h->leader_epoch);
 		html_standbys(&b, h->standbys);
 	}
 	http_pools_collect(h, &rows);
@@ -540,8 +540,8 @@ html_pool_settings(struct buf *b, const struct conf_pool *c)
 	free(cmds.s);
 	memset(&cmds, 0, sizeof(cmds));
 	/* Which commands exist, never what they say. */
-	buf_puts(&cmds, conf_pool_external(c) ? "(worker: external)" :
-	    "cmd_new, cmd_delete");
+	buf_puts(&cmds, conf_pool_external(c) ? "(worker: external)"
+					      : "cmd_new, cmd_delete");
 	if (c->cmd_livecheck != NULL)
 		buf_puts(&cmds, ", cmd_livecheck");
 	if (c->cmd_release != NULL)

@@ -45,11 +45,11 @@ struct peers;
 #define HTTP_CONNECTION_TIMEOUT_S 10
 #define HTTP_HEADER_TIMEOUT_S 10.
 #define HTTP_CONNECTION_MEMORY (32 * 1024)
-#define HTTP_BLOCK_BYTES (16 * 1024)	/* asked of a list at a time */
-#define HTTP_LIST_BATCH 32		/* items read from sched at a time */
-#define HTTP_LIST_LIMIT 100		/* items per page by default */
-#define HTTP_LIST_MAX 1000		/* items per page at most */
-#define HTTP_HTML_ROWS 100		/* resources, tickets on "/" */
+#define HTTP_BLOCK_BYTES (16 * 1024) /* asked of a list at a time */
+#define HTTP_LIST_BATCH 32	     /* items read from sched at a time */
+#define HTTP_LIST_LIMIT 100	     /* items per page by default */
+#define HTTP_LIST_MAX 1000	     /* items per page at most */
+#define HTTP_HTML_ROWS 100	     /* resources, tickets on "/" */
 
 #define CT_HTML "text/html; charset=utf-8"
 #define CT_JSON "application/json"
@@ -103,11 +103,11 @@ void http_fmt_log(char *out, size_t len, uint64_t id, const char *kind);
 /* ---- responses (http.c; the HTML error page in http_html.c) ------------- */
 
 /* Sends R (released here) with STATUS, CTYPE and the headers of every page. */
-enum MHD_Result http_reply_response(struct MHD_Connection *c,
-    unsigned status, const char *ctype, struct MHD_Response *r);
+enum MHD_Result http_reply_response(struct MHD_Connection *c, unsigned status,
+    const char *ctype, struct MHD_Response *r);
 /* Sends B (taken over) as the response with STATUS and CTYPE. */
-enum MHD_Result http_reply(
-    struct MHD_Connection *c, unsigned status, const char *ctype, struct buf *b);
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status,
+    const char *ctype, struct buf *b);
 /* Sends OBJ (released here) as JSON. */
 enum MHD_Result http_reply_json(
     struct MHD_Connection *c, unsigned status, json_object *obj);
@@ -115,8 +115,8 @@ enum MHD_Result http_reply_json(
 enum MHD_Result http_reply_json_error(
     struct MHD_Connection *c, unsigned status, const char *msg);
 /* Sends an HTML page TITLE saying MSG with STATUS. */
-enum MHD_Result http_reply_html_error(struct MHD_Connection *c,
-    unsigned status, const char *title, const char *msg);
+enum MHD_Result http_reply_html_error(struct MHD_Connection *c, unsigned status,
+    const char *title, const char *msg);
 
 /*
  * ---- the pages (http_html.c, http_api.c, http_metrics.c) ----------------

@@ -19,7 +19,6 @@ json_object *json_key_tags(const char *key);
  * owner, class, resource {id, name, pool} or null, and waiting_reason and
  * closed_reason when T has them.
  */
-json_object *json_ticket(const struct sched_ticket_info *t,
-    const char *state);
+json_object *json_ticket(const struct sched_ticket_info *t, const char *state);
 
 #endif

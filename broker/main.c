@@ -48,7 +48,6 @@ usage(FILE *f)
 	    "  -V, --version     show the version\n");
 }
 
-
 static bool stopping;
 
 static void
@@ -90,7 +89,8 @@ on_pools_settled(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (pw->stat.attr.st_nlink == 0 || pw->stat.attr.st_size == 0) {
 		log_info("%s is missing or empty: taken for a file being "
-		    "written, not applied (SIGHUP applies it)", pw->stat.path);
+			 "written, not applied (SIGHUP applies it)",
+		    pw->stat.path);
 		return;
 	}
 	log_info("%s changed, reading it again", pw->stat.path);
@@ -113,13 +113,13 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{ "config-dir", required_argument, NULL, 'c' },
-		{ "amqp-url", required_argument, NULL, 'a' },
-		{ "check-config", no_argument, NULL, 'k' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"config-dir", required_argument, NULL, 'c'},
+	    {"amqp-url", required_argument, NULL, 'a'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *dir_opt = NULL, *url_opt = NULL, *dir;
 	struct conf_server *server;
@@ -194,8 +194,9 @@ main(int argc, char *argv[])
 			next += conf_pool_external(&pools->pools[i]);
 		if (next > 0)
 			printf("%s: configuration OK, %zu pools (%zu with "
-			    "worker: external, served only by a worker with "
-			    "their commands)\n", dir, pools->npools, next);
+			       "worker: external, served only by a worker with "
+			       "their commands)\n",
+			    dir, pools->npools, next);
 		else
 			printf("%s: configuration OK, %zu pools\n", dir,
 			    pools->npools);
@@ -244,14 +245,15 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_info("active: this resbusd (%s) leads the store from now on "
-	    "(epoch %lld)", who, (long long)epoch);
+		 "(epoch %lld)",
+	    who, (long long)epoch);
 	if (bus != NULL && bus_broken(bus)) {
 		bus_free(bus);
 		bus = NULL;
 	}
 
 	b = broker_new(loop, url, server, pools, path, store, bus);
-	pools_stat_path = path;      /* ev_stat keeps it while it watches */
+	pools_stat_path = path; /* ev_stat keeps it while it watches */
 	if (b == NULL) {
 		store_close(store);
 		fatalx("cannot start");

@@ -55,13 +55,13 @@
  */
 struct nevent {
 	TAILQ_ENTRY(nevent) entry;
-	bool ticket;          /* a ticket event, else a resource event */
-	const char *what;     /* "ready", "up"...: static */
+	bool ticket;	  /* a ticket event, else a resource event */
+	const char *what; /* "ready", "up"...: static */
 	uint64_t id;
 	char *tags, *sandbox, *owner, *class_, *closed_reason; /* tickets */
-	uint64_t res_id;      /* tickets: 0 if none; resources: id */
+	uint64_t res_id; /* tickets: 0 if none; resources: id */
 	char *res_name, *res_pool;
-	const void *txn;      /* NULL until sealed */
+	const void *txn; /* NULL until sealed */
 };
 TAILQ_HEAD(nevent_list, nevent);
 
@@ -101,8 +101,9 @@ notify_new(const struct conf_server *server, struct bus *bus)
 	n = xcalloc(1, sizeof(*n));
 	n->bus = bus;
 	n->exchange = xstrdup(x);
-	n->prefix = xstrdup(server->notify_topic_prefix ?
-	    server->notify_topic_prefix : "org.resbus");
+	n->prefix =
+	    xstrdup(server->notify_topic_prefix ? server->notify_topic_prefix
+						: "org.resbus");
 	TAILQ_INIT(&n->events);
 	log_info("notifications to exchange %s as %s.resbus.*", n->exchange,
 	    n->prefix);
@@ -126,8 +127,6 @@ notify_free(struct notify *n)
 }
 
 /* ---- events -------------------------------------------------------------- */
-
-
 
 static char *
 dup_or_null(const char *s)
@@ -186,14 +185,16 @@ nevent_body(const struct nevent *e)
 	} else {
 		o = json_object_new_object();
 		json_object_object_add(o, "id", json_object_new_uint64(e->id));
-		json_object_object_add(o, "name", json_str_or_null(e->res_name));
-		json_object_object_add(o, "pool", json_str_or_null(e->res_pool));
-		json_object_object_add(o, "state",
-		    json_object_new_string(e->what));
+		json_object_object_add(
+		    o, "name", json_str_or_null(e->res_name));
+		json_object_object_add(
+		    o, "pool", json_str_or_null(e->res_pool));
+		json_object_object_add(
+		    o, "state", json_object_new_string(e->what));
 		json_object_object_add(top, "resource", o);
 	}
-	body = xstrdup(json_object_to_json_string_ext(top,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	body = xstrdup(json_object_to_json_string_ext(
+	    top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(top);
 	return body;
 }
@@ -206,8 +207,8 @@ notify_seal(struct notify *n, const void *txn)
 	if (n == NULL)
 		return;
 	TAILQ_FOREACH(e, &n->events, entry)
-		if (e->txn == NULL)
-			e->txn = txn;
+	if (e->txn == NULL)
+		e->txn = txn;
 }
 
 /* ---- publishing ---------------------------------------------------------- */

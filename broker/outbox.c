@@ -32,8 +32,8 @@
 #include "store.h"
 #include "util.h"
 
-#define OUTBOX_SWEEP_S 1.            /* confirmed rows wait at most this */
-#define OUTBOX_SWEEP_MAX 1024        /* or until this many wait */
+#define OUTBOX_SWEEP_S 1.     /* confirmed rows wait at most this */
+#define OUTBOX_SWEEP_MAX 1024 /* or until this many wait */
 
 static struct batch *
 batch_new(void)
@@ -162,7 +162,7 @@ outbox_committed(void *arg, bool ok)
 			props.nheaders = 4;
 		}
 		if (bus_publish(ob->bus, o->exchange, o->key, &props, o->body,
-		    o->len, &o->seq) == -1)
+			o->len, &o->seq) == -1)
 			ob->ops.lost_bus(ob->ops.ctx);
 		TAILQ_INSERT_TAIL(&ob->inflight, o, entry);
 	}
@@ -187,12 +187,13 @@ outbox_flush(struct outbox *ob)
 	 * takes idempotently.
 	 */
 	if (ob->ndone > 0 && (ob->store->in_txn || ob->sweep_due ||
-	    ob->ndone >= OUTBOX_SWEEP_MAX)) {
+				 ob->ndone >= OUTBOX_SWEEP_MAX)) {
 		for (i = 0; i < ob->ndone; i++)
 			if (store_begin(ob->store) == -1 ||
-			    ob->store->be->del_outbox(ob->store,
-				ob->done[i]) == -1)
-				ob->ops.store_failed(ob->ops.ctx, "outbox delete");
+			    ob->store->be->del_outbox(ob->store, ob->done[i]) ==
+				-1)
+				ob->ops.store_failed(
+				    ob->ops.ctx, "outbox delete");
 		ob->ndone = 0;
 		ob->sweep_due = false;
 		ev_timer_stop(ob->loop, &ob->sweep);
@@ -200,8 +201,9 @@ outbox_flush(struct outbox *ob)
 		ev_timer_set(&ob->sweep, OUTBOX_SWEEP_S, 0.);
 		ev_timer_start(ob->loop, &ob->sweep);
 	}
-	if (!ob->committing && (ob->store->in_txn ||
-	    !TAILQ_EMPTY(&ob->cur->msgs) || ob->cur->nacks > 0)) {
+	if (!ob->committing &&
+	    (ob->store->in_txn || !TAILQ_EMPTY(&ob->cur->msgs) ||
+		ob->cur->nacks > 0)) {
 		bt = ob->cur;
 		bt->owner = ob;
 		ob->cur = batch_new();
@@ -213,13 +215,14 @@ outbox_flush(struct outbox *ob)
 }
 
 void
-outbox_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
-    void *arg)
+outbox_on_confirm(
+    struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
 {
 	struct outbox *ob = arg;
 	struct outmsg *o, *next;
 
-	TAILQ_FOREACH_SAFE(o, &ob->inflight, entry, next) {
+	TAILQ_FOREACH_SAFE(o, &ob->inflight, entry, next)
+	{
 		/* In flight in publish order: nothing past SEQ is confirmed. */
 		if (o->seq > seq)
 			break;
@@ -228,13 +231,14 @@ outbox_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
 		TAILQ_REMOVE(&ob->inflight, o, entry);
 		if (!ack) {
 			log_warnx("RabbitMQ refused %s to %s/%s; sending it "
-			    "again", o->type, o->exchange, o->key);
+				  "again",
+			    o->type, o->exchange, o->key);
 			TAILQ_INSERT_TAIL(&ob->cur->msgs, o, entry);
 			continue;
 		}
 		if (o->outbox_id != 0)
-			push_u64(&ob->done, &ob->ndone, &ob->done_cap,
-			    o->outbox_id);
+			push_u64(
+			    &ob->done, &ob->ndone, &ob->done_cap, o->outbox_id);
 		outbox_msg_free(o);
 	}
 }
@@ -254,8 +258,8 @@ outbox_load(void *arg, const struct store_outbox *row)
 	struct outbox *ob = arg;
 	struct outmsg *o;
 
-	o = outbox_msg_new(row->exchange, row->routing_key, row->type, row->body,
-	    row->len);
+	o = outbox_msg_new(
+	    row->exchange, row->routing_key, row->type, row->body, row->len);
 	o->outbox_id = row->id;
 	if (row->id > ob->last_outbox_id)
 		ob->last_outbox_id = row->id;

@@ -33,8 +33,8 @@ struct outmsg {
 	char *correlation_id;
 	void *body;
 	size_t len;
-	uint64_t outbox_id;          /* 0: a reply, not in the outbox */
-	uint64_t seq;                /* publish sequence number, once sent */
+	uint64_t outbox_id; /* 0: a reply, not in the outbox */
+	uint64_t seq;	    /* publish sequence number, once sent */
 	/* A dead letter: why, where it came from, who sent it. */
 	char *dead_reason;
 	char *dead_source;
@@ -49,10 +49,10 @@ TAILQ_HEAD(held_list, held);
 /* What one transaction releases once it is durable. */
 struct batch {
 	struct outbox *owner;
-	struct outmsg_list msgs;     /* to publish */
-	uint64_t *acks;              /* delivery tags to acknowledge */
+	struct outmsg_list msgs; /* to publish */
+	uint64_t *acks;		 /* delivery tags to acknowledge */
 	size_t nacks, acks_cap;
-	struct held_list held;       /* handled once this is durable */
+	struct held_list held; /* handled once this is durable */
 };
 
 /* What the outbox asks of its owner; CTX is passed to each. */
@@ -70,15 +70,15 @@ struct outbox_ops {
 
 struct outbox {
 	struct ev_loop *loop;
-	struct store *store;         /* borrowed */
-	struct bus *bus;             /* borrowed; set once connected */
+	struct store *store; /* borrowed */
+	struct bus *bus;     /* borrowed; set once connected */
 	struct outbox_ops ops;
-	ev_timer sweep;              /* writes confirmed outbox deletes */
+	ev_timer sweep; /* writes confirmed outbox deletes */
 	bool sweep_due;
-	struct batch *cur;           /* released by the next commit */
-	bool committing;             /* a commit is in flight */
+	struct batch *cur;	     /* released by the next commit */
+	bool committing;	     /* a commit is in flight */
 	struct outmsg_list inflight; /* published, awaiting the confirm */
-	uint64_t *done;              /* confirmed outbox ids to delete */
+	uint64_t *done;		     /* confirmed outbox ids to delete */
 	size_t ndone, done_cap;
 	uint64_t last_outbox_id;
 };
@@ -114,7 +114,7 @@ void outbox_load(void *arg, const struct store_outbox *row);
 void outbox_flush(struct outbox *ob);
 /* The bus's publisher confirm (or refusal) of SEQ, or up to it; ARG is
  * the outbox. */
-void outbox_on_confirm(struct bus *bus, uint64_t seq, bool multiple, bool ack,
-    void *arg);
+void outbox_on_confirm(
+    struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg);
 
 #endif

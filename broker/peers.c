@@ -10,8 +10,7 @@
 #include "peers.h"
 
 void
-peers_heard(struct peers *p, const char *who, int64_t since_ms,
-    int64_t now_ms)
+peers_heard(struct peers *p, const char *who, int64_t since_ms, int64_t now_ms)
 {
 	struct peer *e = NULL;
 	size_t i;
@@ -33,8 +32,8 @@ peers_heard(struct peers *p, const char *who, int64_t since_ms,
 			    e->who);
 		}
 		snprintf(e->who, sizeof(e->who), "%s", who);
-		log_info("standby resbusd %s: heard, waiting to take over",
-		    e->who);
+		log_info(
+		    "standby resbusd %s: heard, waiting to take over", e->who);
 	}
 	e->since_ms = since_ms;
 	e->heard_ms = now_ms;

@@ -18,8 +18,8 @@
 
 struct peer {
 	char who[PEERS_WHO_MAX + 1]; /* "pid N on HOST" */
-	int64_t since_ms;            /* waiting since, as it says */
-	int64_t heard_ms;            /* last heard, this broker's clock */
+	int64_t since_ms;	     /* waiting since, as it says */
+	int64_t heard_ms;	     /* last heard, this broker's clock */
 };
 
 struct peers {
@@ -28,8 +28,8 @@ struct peers {
 };
 
 /* Records that WHO, waiting since SINCE_MS, was heard at NOW_MS. */
-void peers_heard(struct peers *p, const char *who, int64_t since_ms,
-    int64_t now_ms);
+void peers_heard(
+    struct peers *p, const char *who, int64_t since_ms, int64_t now_ms);
 /* Forgets the standbys not heard since NOW_MS - PEERS_QUIET_MS. */
 void peers_expire(struct peers *p, int64_t now_ms);
 

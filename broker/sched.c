@@ -94,8 +94,8 @@ sched_pool_find(struct sched *s, const char *name)
 	struct pool *p;
 
 	TAILQ_FOREACH(p, &s->pools, entry)
-		if (strcmp(p->name, name) == 0)
-			return p;
+	if (strcmp(p->name, name) == 0)
+		return p;
 	return NULL;
 }
 
@@ -132,8 +132,8 @@ pool_free_id(const struct pool *p)
 
 	for (i = 0; i < LIST_COUNT; i++)
 		TAILQ_FOREACH(r, &p->lists[i], entry)
-			if (r->id_in_pool >= 0 && (size_t)r->id_in_pool < n)
-				used[r->id_in_pool] = true;
+	if (r->id_in_pool >= 0 && (size_t)r->id_in_pool < n)
+		used[r->id_in_pool] = true;
 	for (id = 0; used[id]; id++)
 		;
 	free(used);
@@ -192,8 +192,8 @@ resource_free(struct sched *s, struct resource *r)
 	free(r);
 }
 
-static void observe_resource(struct sched *s, const struct resource *r,
-    const char *what);
+static void observe_resource(
+    struct sched *s, const struct resource *r, const char *what);
 
 /*
  * Moves R to STATE (with its current ticket and release count), writes
@@ -201,8 +201,8 @@ static void observe_resource(struct sched *s, const struct resource *r,
  * not be used after a move to RES_ENDED.
  */
 void
-sched_resource_move(struct sched *s, struct resource *r,
-    enum resource_state state)
+sched_resource_move(
+    struct sched *s, struct resource *r, enum resource_state state)
 {
 	resource_unlink(r);
 	if (r->state != state)
@@ -239,8 +239,9 @@ sched_resource_send_delete(struct sched *s, struct resource *r)
 static char *
 resource_name(const struct pool *p, uint64_t id)
 {
-	const char *pat = p->conf && p->conf->name_pattern ?
-	    p->conf->name_pattern : "{pool_name}_{id}_{datetime}";
+	const char *pat = p->conf && p->conf->name_pattern
+			      ? p->conf->name_pattern
+			      : "{pool_name}_{id}_{datetime}";
 	char datetime[32], idbuf[32], *out;
 	size_t len = 0, cap = 64, n;
 	const char *v;
@@ -295,19 +296,19 @@ counter_free_value(struct sched *s, const char *name)
 	uint32_t v;
 
 	RB_FOREACH(r, resource_ids, &s->resources)
-		for (i = 0; i < r->ncounters; i++) {
-			if (strcmp(r->counters[i].name, name) != 0)
-				continue;
-			v = r->counters[i].value;
-			if (v >= cap) {
-				used = xrealloc(used, (v + 1) * 2 * sizeof(*used));
-				memset(used + cap, 0,
-				    ((v + 1) * 2 - cap) * sizeof(*used));
-				cap = (v + 1) * 2;
-			}
-			used[v] = true;
-			n++;
+	for (i = 0; i < r->ncounters; i++) {
+		if (strcmp(r->counters[i].name, name) != 0)
+			continue;
+		v = r->counters[i].value;
+		if (v >= cap) {
+			used = xrealloc(used, (v + 1) * 2 * sizeof(*used));
+			memset(
+			    used + cap, 0, ((v + 1) * 2 - cap) * sizeof(*used));
+			cap = (v + 1) * 2;
 		}
+		used[v] = true;
+		n++;
+	}
 	for (v = 0; v < cap && used[v]; v++)
 		;
 	free(used);
@@ -329,12 +330,13 @@ resource_start(struct sched *s, struct pool *p)
 	r->id_in_pool = pool_free_id(p);
 	r->created_ms = now_wall_ms();
 	if (p->conf->nnamed_counters > 0) {
-		r->counters = xcalloc(p->conf->nnamed_counters,
-		    sizeof(*r->counters));
+		r->counters =
+		    xcalloc(p->conf->nnamed_counters, sizeof(*r->counters));
 		for (i = 0; i < p->conf->nnamed_counters; i++) {
-			r->counters[i].name = xstrdup(p->conf->named_counters[i]);
-			r->counters[i].value = counter_free_value(s,
-			    p->conf->named_counters[i]);
+			r->counters[i].name =
+			    xstrdup(p->conf->named_counters[i]);
+			r->counters[i].value =
+			    counter_free_value(s, p->conf->named_counters[i]);
 			r->ncounters = i + 1;
 		}
 	}
@@ -388,7 +390,8 @@ sched_resource_arm_timers(struct sched *s, struct resource *r)
 	if (r->state == RES_UP && c != NULL && c->cmd_livecheck != NULL &&
 	    !r->check_inflight) {
 		if (!ev_is_active(&r->live_timer)) {
-			period = c->livecheck_period > 0 ? c->livecheck_period : 1;
+			period =
+			    c->livecheck_period > 0 ? c->livecheck_period : 1;
 			ev_timer_set(&r->live_timer, (double)period, 0.);
 			ev_timer_start(s->loop, &r->live_timer);
 		}
@@ -397,8 +400,11 @@ sched_resource_arm_timers(struct sched *s, struct resource *r)
 	}
 	if (r->state == RES_STARTING && c != NULL) {
 		if (!ev_is_active(&r->start_timer)) {
-			ev_timer_set(&r->start_timer, (double)(c->start_timeout ?
-			    c->start_timeout : c->cmd_new_timeout + 60), 0.);
+			ev_timer_set(&r->start_timer,
+			    (double)(c->start_timeout
+					 ? c->start_timeout
+					 : c->cmd_new_timeout + 60),
+			    0.);
 			ev_timer_start(s->loop, &r->start_timer);
 		}
 	} else {
@@ -407,10 +413,10 @@ sched_resource_arm_timers(struct sched *s, struct resource *r)
 	ev_timer_stop(s->loop, &r->reuse_timer);
 	if (r->list == LIST_RELEASED && c != NULL) {
 		deadline = r->released_at_ms + c->reuse_opportunity_time * 1000;
-		if (c->reuse_max_time != 0 && r->sandboxed_since_ms +
-		    c->reuse_max_time * 1000 < deadline)
-			deadline = r->sandboxed_since_ms +
-			    c->reuse_max_time * 1000;
+		if (c->reuse_max_time != 0 &&
+		    r->sandboxed_since_ms + c->reuse_max_time * 1000 < deadline)
+			deadline =
+			    r->sandboxed_since_ms + c->reuse_max_time * 1000;
 		deadline -= now_wall_ms();
 		ev_timer_set(&r->reuse_timer,
 		    deadline > 0 ? (double)deadline / 1000. : 0., 0.);
@@ -458,7 +464,8 @@ sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 	if (r->state != RES_STARTING)
 		return;
 	log_warnx("resource %llu %s: not up within start_timeout; deleting "
-	    "it", (unsigned long long)r->id, r->name);
+		  "it",
+	    (unsigned long long)r->id, r->name);
 	r->pool->fail_streak++;
 	r->pool->starts_failed++;
 	if (r->for_ticket != NULL)
@@ -535,12 +542,12 @@ tag_list_has(const struct conf_tag *list, size_t n, const char *tag,
 }
 
 static bool
-pool_has_tag(const struct conf_pool *pool, const char *tag, int64_t *prio,
-    int64_t *fit)
+pool_has_tag(
+    const struct conf_pool *pool, const char *tag, int64_t *prio, int64_t *fit)
 {
 	return tag_list_has(pool->tags, pool->ntags, tag, prio, fit) ||
-	    tag_list_has(pool->tags_on_demand, pool->ntags_on_demand, tag,
-		prio, fit);
+	       tag_list_has(
+		   pool->tags_on_demand, pool->ntags_on_demand, tag, prio, fit);
 }
 
 /* Whether TAG (plain or numeric) is satisfied by POOL's on-demand tags. */
@@ -549,8 +556,8 @@ pool_tag_on_demand(const struct conf_pool *pool, const char *tag)
 {
 	int64_t prio;
 
-	return tag_list_has(pool->tags_on_demand, pool->ntags_on_demand, tag,
-	    &prio, NULL);
+	return tag_list_has(
+	    pool->tags_on_demand, pool->ntags_on_demand, tag, &prio, NULL);
 }
 
 /*
@@ -563,7 +570,7 @@ static void tagset_idle_add(struct sched *s, struct tagset *ts);
 struct tagset *
 sched_tagset_get(struct sched *s, const char *key, const char *class_)
 {
-	struct tagset k = { .key = (char *)key, .class_ = (char *)class_ };
+	struct tagset k = {.key = (char *)key, .class_ = (char *)class_};
 	struct tagset *ts = RB_FIND(tagset_keys, &s->tagsets, &k);
 
 	if (ts != NULL)
@@ -586,7 +593,7 @@ sched_tagset_get(struct sched *s, const char *key, const char *class_)
 static bool
 tagset_exists(struct sched *s, const char *key, const char *class_)
 {
-	struct tagset k = { .key = (char *)key, .class_ = (char *)class_ };
+	struct tagset k = {.key = (char *)key, .class_ = (char *)class_};
 
 	return RB_FIND(tagset_keys, &s->tagsets, &k) != NULL;
 }
@@ -645,7 +652,7 @@ ticket_unbind(struct sched *s, struct ticket *t)
 		tagset_idle_add(s, t->ts);
 }
 
-#define TAGSET_RETIRE_MAX 256        /* lanes retired in one sweep */
+#define TAGSET_RETIRE_MAX 256 /* lanes retired in one sweep */
 
 /*
  * Retires lane TS, idle for tagset_idle_s: a lane of a class is simply
@@ -660,8 +667,9 @@ tagset_retire(struct sched *s, struct tagset *ts)
 	struct tagset *sib;
 	char *key;
 
-	if (ts->class_ == NULL && (sib = RB_NEXT(tagset_keys, &s->tagsets,
-	    ts)) != NULL && strcmp(sib->key, ts->key) == 0) {
+	if (ts->class_ == NULL &&
+	    (sib = RB_NEXT(tagset_keys, &s->tagsets, ts)) != NULL &&
+	    strcmp(sib->key, ts->key) == 0) {
 		tagset_idle_add(s, ts);
 		return false;
 	}
@@ -697,10 +705,11 @@ tagset_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (s->policy == NULL || s->policy->tagset_idle_s <= 0)
 		return;
-	idle_ms = s->policy->tagset_idle_s > INT64_MAX / 1000 ? INT64_MAX :
-	    s->policy->tagset_idle_s * 1000;
+	idle_ms = s->policy->tagset_idle_s > INT64_MAX / 1000
+		      ? INT64_MAX
+		      : s->policy->tagset_idle_s * 1000;
 	while ((ts = TAILQ_FIRST(&s->idle)) != NULL &&
-	    now - ts->idle_since_ms >= idle_ms) {
+	       now - ts->idle_since_ms >= idle_ms) {
 		if (n == TAGSET_RETIRE_MAX) {
 			ev_timer_stop(loop, w);
 			ev_timer_set(w, 0.1, w->repeat);
@@ -759,7 +768,8 @@ sched_tagset_providers(struct sched *s, struct tagset *ts)
 		return;
 	ts->cls = sched_policy_class(s, ts->class_);
 	ts->ondemand = false;
-	TAILQ_FOREACH(p, &s->pools, entry) {
+	TAILQ_FOREACH(p, &s->pools, entry)
+	{
 		if (p->conf == NULL)
 			continue;
 		for (i = 0; i < ts->ntags; i++)
@@ -769,7 +779,8 @@ sched_tagset_providers(struct sched *s, struct tagset *ts)
 	free(ts->providers);
 	ts->providers = NULL;
 	ts->nproviders = 0;
-	TAILQ_FOREACH(p, &s->pools, entry) {
+	TAILQ_FOREACH(p, &s->pools, entry)
+	{
 		if (p->conf == NULL)
 			continue;
 		score = 0;
@@ -835,7 +846,7 @@ void
 sched_observe_ticket(struct sched *s, const struct ticket *t, const char *what)
 {
 	struct sched_ticket_info info;
-	struct sched_event ev = { SCHED_EV_TICKET, what, &info, NULL };
+	struct sched_event ev = {SCHED_EV_TICKET, what, &info, NULL};
 
 	if (s->ops.observe == NULL)
 		return;
@@ -852,7 +863,7 @@ static void
 observe_resource_view(void *arg, const struct sched_resource_view *v)
 {
 	struct observe_ctx *oc = arg;
-	struct sched_event ev = { SCHED_EV_RESOURCE, oc->what, NULL, v };
+	struct sched_event ev = {SCHED_EV_RESOURCE, oc->what, NULL, v};
 
 	oc->s->ops.observe(oc->s->ops.ctx, &ev);
 }
@@ -861,7 +872,7 @@ observe_resource_view(void *arg, const struct sched_resource_view *v)
 static void
 observe_resource(struct sched *s, const struct resource *r, const char *what)
 {
-	struct observe_ctx oc = { s, what };
+	struct observe_ctx oc = {s, what};
 
 	if (s->ops.observe != NULL)
 		sched_resource_describe(r, observe_resource_view, &oc);
@@ -915,8 +926,8 @@ waiting_without_start(struct tagset *ts, const struct ticket *but)
 	struct ticket *t;
 
 	TAILQ_FOREACH(t, &ts->waiting, wait_entry)
-		if (t != but && t->pending == NULL)
-			return t;
+	if (t != but && t->pending == NULL)
+		return t;
 	return NULL;
 }
 
@@ -932,14 +943,16 @@ pool_awaited(struct sched *s, struct pool *p, const struct ticket *but)
 	struct tagset *ts;
 	size_t i;
 
-	TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+	TAILQ_FOREACH(ts, &s->busy, busy_entry)
+	{
 		if (ts == but->ts)
 			continue;
 		sched_tagset_providers(s, ts);
 		for (i = 0; i < ts->nproviders; i++)
 			if (ts->providers[i].pool == p)
 				break;
-		if (i < ts->nproviders && waiting_without_start(ts, but) != NULL)
+		if (i < ts->nproviders &&
+		    waiting_without_start(ts, but) != NULL)
 			return true;
 	}
 	return false;
@@ -963,7 +976,7 @@ ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
 	if ((other = waiting_without_start(t->ts, t)) != NULL) {
 		pending_link(s, other, r);
 	} else if (cancel && r->state == RES_STARTING &&
-	    !pool_awaited(s, r->pool, t)) {
+		   !pool_awaited(s, r->pool, t)) {
 		resource_cancel(s, r);
 	}
 }
@@ -1062,8 +1075,8 @@ sched_resource_kill(struct sched *s, struct resource *r, const char *why)
 {
 	struct ticket *t = r->ticket;
 
-	log_warnx("resource %llu %s: %s", (unsigned long long)r->id, r->name,
-	    why);
+	log_warnx(
+	    "resource %llu %s: %s", (unsigned long long)r->id, r->name, why);
 	if (t != NULL) {
 		t->failed_data = xmalloc(r->data_len + 1);
 		memcpy(t->failed_data, r->data, r->data_len);
@@ -1078,7 +1091,7 @@ sched_resource_kill(struct sched *s, struct resource *r, const char *why)
 struct ticket *
 sched_ticket_find(struct sched *s, uint64_t id)
 {
-	struct ticket k = { .id = id };
+	struct ticket k = {.id = id};
 
 	return RB_FIND(ticket_ids, &s->tickets, &k);
 }
@@ -1094,13 +1107,14 @@ sched_bind_pools(struct sched *s, const struct conf_pools *pools)
 	size_t i;
 
 	TAILQ_FOREACH(p, &s->pools, entry)
-		p->conf = NULL;
+	p->conf = NULL;
 	for (i = 0; i < pools->npools; i++) {
 		if ((p = sched_pool_find(s, pools->pools[i].name)) == NULL)
 			p = sched_pool_new(s, pools->pools[i].name);
 		p->conf = &pools->pools[i];
 	}
-	TAILQ_FOREACH(p, &s->pools, entry) {
+	TAILQ_FOREACH(p, &s->pools, entry)
+	{
 		ev_timer_stop(s->loop, &p->list_timer);
 		if (p->conf != NULL && p->conf->cmd_list != NULL) {
 			ev_timer_set(&p->list_timer,
@@ -1147,7 +1161,7 @@ sched_set_pools(struct sched *s, const struct conf_pools *pools)
 
 	sched_bind_pools(s, pools);
 	RB_FOREACH(r, resource_ids, &s->resources)
-		sched_resource_arm_timers(s, r);
+	sched_resource_arm_timers(s, r);
 	log_info("pools reloaded: %zu configured", pools->npools);
 }
 
@@ -1161,17 +1175,19 @@ sched_free(struct sched *s)
 
 	if (s == NULL)
 		return;
-	RB_FOREACH_SAFE(t, ticket_ids, &s->tickets, tn) {
+	RB_FOREACH_SAFE(t, ticket_ids, &s->tickets, tn)
+	{
 		RB_REMOVE(ticket_ids, &s->tickets, t);
 		ticket_free(t);
 	}
-	RB_FOREACH_SAFE(r, resource_ids, &s->resources, rn) {
+	RB_FOREACH_SAFE(r, resource_ids, &s->resources, rn)
+	{
 		RB_REMOVE(resource_ids, &s->resources, r);
 		r->for_ticket = NULL;
 		resource_free(s, r);
 	}
 	RB_FOREACH_SAFE(ts, tagset_keys, &s->tagsets, tsn)
-		tagset_free(s, ts);
+	tagset_free(s, ts);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	while ((p = TAILQ_FIRST(&s->pools)) != NULL) {
 		TAILQ_REMOVE(&s->pools, p, entry);
@@ -1185,12 +1201,14 @@ sched_free(struct sched *s)
 		struct owner_count *o, *on;
 		size_t i;
 
-		RB_FOREACH_SAFE(u, usages, &s->usages, un) {
+		RB_FOREACH_SAFE(u, usages, &s->usages, un)
+		{
 			RB_REMOVE(usages, &s->usages, u);
 			free(u->key);
 			free(u);
 		}
-		RB_FOREACH_SAFE(o, owner_counts, &s->owners, on) {
+		RB_FOREACH_SAFE(o, owner_counts, &s->owners, on)
+		{
 			RB_REMOVE(owner_counts, &s->owners, o);
 			free(o->owner);
 			free(o);
@@ -1215,11 +1233,13 @@ sched_adopt_starts(struct sched *s)
 	struct ticket *t;
 	size_t i;
 
-	RB_FOREACH(r, resource_ids, &s->resources) {
+	RB_FOREACH(r, resource_ids, &s->resources)
+	{
 		if (r->state != RES_STARTING || r->pool->conf == NULL ||
 		    r->pool->conf->ntags_on_demand == 0)
 			continue;
-		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+		TAILQ_FOREACH(ts, &s->busy, busy_entry)
+		{
 			sched_tagset_providers(s, ts);
 			for (i = 0; i < ts->nproviders; i++)
 				if (ts->providers[i].pool == r->pool)
@@ -1257,7 +1277,8 @@ ticket_lease_lapsed(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct ticket *t = container_of(w, struct ticket, lease_timer);
 
-	ticket_close(t->sched, t, "lease lapsed: its holder did not renew it "
+	ticket_close(t->sched, t,
+	    "lease lapsed: its holder did not renew it "
 	    "in time");
 }
 
@@ -1267,7 +1288,8 @@ ticket_deadline_passed(struct ev_loop *loop, ev_timer *w, int revents)
 	struct ticket *t = container_of(w, struct ticket, deadline_timer);
 
 	if (t->state == TICKET_OPEN)
-		ticket_close(t->sched, t, "deadline passed before a resource "
+		ticket_close(t->sched, t,
+		    "deadline passed before a resource "
 		    "was ready");
 }
 
@@ -1303,8 +1325,8 @@ sched_dup_or_null(const char *s)
  * pool carries, or, when each has one, that none carries them all.
  */
 void
-sched_tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
-    size_t len)
+sched_tagset_unprovided(
+    struct sched *s, const struct tagset *ts, char *buf, size_t len)
 {
 	struct pool *p;
 	int64_t prio;
@@ -1312,17 +1334,17 @@ sched_tagset_unprovided(struct sched *s, const struct tagset *ts, char *buf,
 
 	for (i = 0; i < ts->ntags; i++) {
 		TAILQ_FOREACH(p, &s->pools, entry)
-			if (p->conf != NULL &&
-			    pool_has_tag(p->conf, ts->tags[i], &prio, NULL))
-				break;
+		if (p->conf != NULL &&
+		    pool_has_tag(p->conf, ts->tags[i], &prio, NULL))
+			break;
 		if (p == NULL) {
-			snprintf(buf, len, "no pool provides tag %s",
-			    ts->tags[i]);
+			snprintf(
+			    buf, len, "no pool provides tag %s", ts->tags[i]);
 			return;
 		}
 	}
-	snprintf(buf, len, "no single pool provides all of the tags %s",
-	    ts->key);
+	snprintf(
+	    buf, len, "no single pool provides all of the tags %s", ts->key);
 }
 
 /*
@@ -1354,9 +1376,11 @@ ticket_bounds(struct sched *s, const struct sched_ticket_req *req,
 		return 0;
 	if (c->max_open_tickets_per_owner > 0 && owner != NULL &&
 	    (n = sched_owner_count_get(s, owner)) >=
-	    (uint64_t)c->max_open_tickets_per_owner) {
-		snprintf(err, errlen, "owner %s has %zu open tickets, the limit "
-		    "of max_open_tickets_per_owner", owner, n);
+		(uint64_t)c->max_open_tickets_per_owner) {
+		snprintf(err, errlen,
+		    "owner %s has %zu open tickets, the limit "
+		    "of max_open_tickets_per_owner",
+		    owner, n);
 		return -1;
 	}
 	if (c->max_tagsets > 0) {
@@ -1365,8 +1389,10 @@ ticket_bounds(struct sched *s, const struct sched_ticket_req *req,
 		    !tagset_exists(s, req->key, NULL))
 			add++;
 		if (add > 0 && s->ntagsets + add > (uint64_t)c->max_tagsets) {
-			snprintf(err, errlen, "too many tag sets (%zu, "
-			    "max_tagsets)", s->ntagsets);
+			snprintf(err, errlen,
+			    "too many tag sets (%zu, "
+			    "max_tagsets)",
+			    s->ntagsets);
 			return -1;
 		}
 	}
@@ -1377,10 +1403,11 @@ int
 sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
     uint64_t *id, char *err, size_t errlen)
 {
-	const char *owner = req->owner != NULL && *req->owner != '\0' ?
-	    req->owner : NULL;
-	struct ticket k = { .idem_key = (char *)req->idem_key,
-		.owner = (char *)owner }, *t;
+	const char *owner =
+	    req->owner != NULL && *req->owner != '\0' ? req->owner : NULL;
+	struct ticket k = {.idem_key = (char *)req->idem_key,
+			  .owner = (char *)owner},
+		      *t;
 	struct tagset *ts, *raw;
 	const char *class_;
 	char *key;
@@ -1391,7 +1418,7 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		 * is the one that hears the outcome now. */
 		if (req->reply_to != NULL && req->reply_to[0] != '\0' &&
 		    (t->reply_to == NULL ||
-		    strcmp(t->reply_to, req->reply_to) != 0)) {
+			strcmp(t->reply_to, req->reply_to) != 0)) {
 			free(t->reply_to);
 			t->reply_to = xstrdup(req->reply_to);
 			sched_put_ticket(s, t);
@@ -1399,8 +1426,9 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		*id = t->id;
 		return 0;
 	}
-	class_ = req->class_ != NULL && *req->class_ != '\0' ? req->class_ :
-	    (s->policy ? s->policy->default_class : NULL);
+	class_ = req->class_ != NULL && *req->class_ != '\0'
+		     ? req->class_
+		     : (s->policy ? s->policy->default_class : NULL);
 	if (class_ != NULL && sched_policy_class(s, class_) == NULL) {
 		snprintf(err, errlen, "no ticket class \"%s\" in server.yaml",
 		    class_);
@@ -1414,8 +1442,9 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	ts = sched_tagset_get(s, key, class_);
 	free(key);
 	sched_tagset_providers(s, ts);
-	if (ts->nproviders == 0 && (req->refuse_unprovidable ||
-	    (s->policy != NULL && s->policy->refuse_unprovidable))) {
+	if (ts->nproviders == 0 &&
+	    (req->refuse_unprovidable ||
+		(s->policy != NULL && s->policy->refuse_unprovidable))) {
 		sched_tagset_unprovided(s, ts, err, errlen);
 		tagset_drop_unused(s, ts);
 		return -1;
@@ -1446,22 +1475,20 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	s->dirty = true;
 	*id = t->id;
 	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s%s%s",
-	    (unsigned long long)t->id, ts->key,
-	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
-	    t->owner ? t->owner : "(unknown)",
-	    t->delegate ? " by delegate " : "",
-	    t->delegate ? t->delegate : "",
+	    (unsigned long long)t->id, ts->key, t->sandbox ? ", sandbox " : "",
+	    t->sandbox ? t->sandbox : "", t->owner ? t->owner : "(unknown)",
+	    t->delegate ? " by delegate " : "", t->delegate ? t->delegate : "",
 	    t->lease_s ? ", leased" : "");
 	if (ts->nproviders == 0) {
-		sched_tagset_unprovided(s, ts, s->view_reason,
-		    sizeof(s->view_reason));
+		sched_tagset_unprovided(
+		    s, ts, s->view_reason, sizeof(s->view_reason));
 		log_info("ticket %llu: waits, %s (until a reload adds one)",
 		    (unsigned long long)t->id, s->view_reason);
 	}
 	/* The queue the request came through is in use, even when the tag
 	 * rules put the ticket in another lane. */
 	raw = RB_FIND(tagset_keys, &s->tagsets,
-	    &(struct tagset){ .key = (char *)req->key });
+	    &(struct tagset){.key = (char *)req->key});
 	if (raw != NULL && raw->idle)
 		tagset_idle_add(s, raw);
 	/* Recorded (its ID answers the request), never served. */
@@ -1498,8 +1525,9 @@ pool_backoff_ms(const struct pool *p)
 
 	if (n == 0)
 		return 0;
-	return (int64_t)1000 << (n - 1) < POOL_BACKOFF_MAX_MS ?
-	    (int64_t)1000 << (n - 1) : POOL_BACKOFF_MAX_MS;
+	return (int64_t)1000 << (n - 1) < POOL_BACKOFF_MAX_MS
+		   ? (int64_t)1000 << (n - 1)
+		   : POOL_BACKOFF_MAX_MS;
 }
 
 /* Whether pool P may start a resource now; arms its delay timer if only
@@ -1513,7 +1541,8 @@ sched_pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 
 	if (c == NULL) {
 		if (why)
-			snprintf(why, len, "pool %s is not configured", p->name);
+			snprintf(
+			    why, len, "pool %s is not configured", p->name);
 		return false;
 	}
 	if (p->paused) {
@@ -1545,13 +1574,16 @@ sched_pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 				ev_timer_start(s->loop, &p->delay_timer);
 			}
 			if (why && delay_ms > c->start_delay * 1000)
-				snprintf(why, len, "pool %s waits after %u "
-				    "failed starts (%lld ms left)", p->name,
-				    p->fail_streak, (long long)wait_ms);
-			else if (why)
-				snprintf(why, len, "pool %s in start_delay "
-				    "(%lld ms left)", p->name,
+				snprintf(why, len,
+				    "pool %s waits after %u "
+				    "failed starts (%lld ms left)",
+				    p->name, p->fail_streak,
 				    (long long)wait_ms);
+			else if (why)
+				snprintf(why, len,
+				    "pool %s in start_delay "
+				    "(%lld ms left)",
+				    p->name, (long long)wait_ms);
 			return false;
 		}
 	}
@@ -1584,8 +1616,8 @@ pool_first_healthy(struct pool *p, enum pool_list l)
 	struct resource *r;
 
 	TAILQ_FOREACH(r, &p->lists[l], entry)
-		if (r->check_failed == 0)
-			return r;
+	if (r->check_failed == 0)
+		return r;
 	return NULL;
 }
 
@@ -1601,10 +1633,11 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 	int64_t best_score = 0, best_fit = 0, score, fit;
 	size_t i;
 
-#define BETTER(r_, score_, fit_)                                         \
-	(best == NULL || (score_) > best_score ||                         \
-	    ((score_) == best_score && ((fit_) < best_fit ||              \
-	    ((fit_) == best_fit && (r_)->id < best->id))))
+#define BETTER(r_, score_, fit_)                                               \
+	(best == NULL || (score_) > best_score ||                              \
+	    ((score_) == best_score &&                                         \
+		((fit_) < best_fit ||                                          \
+		    ((fit_) == best_fit && (r_)->id < best->id))))
 	sched_tagset_providers(s, ts);
 	for (i = 0; i < ts->nproviders; i++) {
 		struct pool *p = ts->providers[i].pool;
@@ -1613,7 +1646,8 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 			continue;
 		fit = ts->providers[i].fit;
 		if (t->sandbox != NULL && p->counts[LIST_RELEASED] > 0)
-			TAILQ_FOREACH(r, &p->lists[LIST_RELEASED], entry) {
+			TAILQ_FOREACH(r, &p->lists[LIST_RELEASED], entry)
+			{
 				if (r->check_failed != 0 ||
 				    strcmp(r->sandbox, t->sandbox) != 0)
 					continue;
@@ -1698,13 +1732,16 @@ sched_assign_released(struct sched *s)
 	size_t j;
 	bool best_od;
 
-	TAILQ_FOREACH(p, &s->pools, entry) {
-		TAILQ_FOREACH_SAFE(r, &p->lists[LIST_RELEASED], entry, rn) {
+	TAILQ_FOREACH(p, &s->pools, entry)
+	{
+		TAILQ_FOREACH_SAFE(r, &p->lists[LIST_RELEASED], entry, rn)
+		{
 			if (r->check_failed != 0)
 				continue;
 			best = NULL;
 			best_od = false;
-			TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+			TAILQ_FOREACH(ts, &s->busy, busy_entry)
+			{
 				for (j = 0; j < ts->nproviders; j++)
 					if (ts->providers[j].pool == p)
 						break;
@@ -1712,14 +1749,15 @@ sched_assign_released(struct sched *s)
 					continue;
 				key.sandbox = r->sandbox;
 				key.id = 0;
-				t = RB_NFIND(ticket_sandboxes, &ts->by_sandbox,
-				    &key);
-				if (t == NULL || strcmp(t->sandbox,
-				    r->sandbox) != 0)
+				t = RB_NFIND(
+				    ticket_sandboxes, &ts->by_sandbox, &key);
+				if (t == NULL ||
+				    strcmp(t->sandbox, r->sandbox) != 0)
 					continue;
-				if (best == NULL || (ts->ondemand && !best_od) ||
+				if (best == NULL ||
+				    (ts->ondemand && !best_od) ||
 				    (ts->ondemand == best_od &&
-				    t->id < best->id)) {
+					t->id < best->id)) {
 					best = t;
 					best_od = ts->ondemand;
 				}
@@ -1752,17 +1790,18 @@ sched_assign(struct sched *s)
 	if (s->queue_gen != s->conf_gen) {
 		/* Classes or pools changed: every lane's key may have. */
 		TAILQ_FOREACH(ts, &s->busy, busy_entry)
-			tagset_update_busy(s, ts);
+		tagset_update_busy(s, ts);
 		s->queue_gen = s->conf_gen;
 	}
-	TAILQ_FOREACH(p, &s->pools, entry) {
+	TAILQ_FOREACH(p, &s->pools, entry)
+	{
 		avail += p->counts[LIST_FREE];
 		released += p->counts[LIST_RELEASED];
 	}
 	if (released > 0)
 		sched_assign_released(s);
 	for (ts = RB_MIN(lane_queue, &s->queue); ts != NULL && avail > 0;
-	    ts = next) {
+	     ts = next) {
 		next = RB_NEXT(lane_queue, &s->queue, ts);
 		t = lane_next(s, ts);
 		if (t == NULL || (r = best_resource(s, ts, t)) == NULL)
@@ -1795,8 +1834,8 @@ ondemand_pool(struct sched *s, struct tagset *ts, const struct ticket *t)
 		for (i = 0; i < ts->nproviders; i++) {
 			p = ts->providers[i].pool;
 			if (p->conf->ntags_on_demand == 0 ||
-			    (pass == 0) != (p->fail_streak < 2 &&
-				p != t->avoid) ||
+			    (pass == 0) !=
+				(p->fail_streak < 2 && p != t->avoid) ||
 			    !sched_cap_allows(s, t, p))
 				continue;
 			if (sched_pool_can_start(s, p, NULL, 0))
@@ -1821,11 +1860,13 @@ sched_ondemand(struct sched *s)
 	/* Only on-demand lanes; within one, tickets with a start of their
 	 * own are passed over (there are at most as many as starts run),
 	 * and so are, up to LANE_LOOKAHEAD, those a limit keeps back. */
-	TAILQ_FOREACH_SAFE(ts, &s->ondemand, od_entry, next) {
+	TAILQ_FOREACH_SAFE(ts, &s->ondemand, od_entry, next)
+	{
 		if (ts->cls != NULL && !ts->cls->on_demand)
 			continue;
 		blocked = 0;
-		TAILQ_FOREACH_SAFE(t, &ts->waiting, wait_entry, tn) {
+		TAILQ_FOREACH_SAFE(t, &ts->waiting, wait_entry, tn)
+		{
 			if (t->pending != NULL || ticket_expired(s, t))
 				continue;
 			if (sched_limits_block(s, t, NULL, 0)) {
@@ -1855,13 +1896,14 @@ sched_ondemand_surplus(struct sched *s, struct pool *p)
 	if (p->counts[LIST_FREE] == 0)
 		return;
 	TAILQ_FOREACH(ts, &s->busy, busy_entry)
-		for (i = 0; i < ts->nproviders; i++)
-			if (ts->providers[i].pool == p)
-				waiting += ts->nwaiting;
+	for (i = 0; i < ts->nproviders; i++)
+		if (ts->providers[i].pool == p)
+			waiting += ts->nwaiting;
 	TAILQ_FOREACH(r, &p->lists[LIST_FREE], entry)
-		if (r->check_failed == 0)
-			healthy++;
-	TAILQ_FOREACH_SAFE(r, &p->lists[LIST_FREE], entry, rn) {
+	if (r->check_failed == 0)
+		healthy++;
+	TAILQ_FOREACH_SAFE(r, &p->lists[LIST_FREE], entry, rn)
+	{
 		if (healthy <= waiting)
 			break;
 		if (r->check_failed != 0)
@@ -1882,8 +1924,8 @@ sched_preallocate(struct sched *s, struct pool *p)
 	if (c == NULL || c->ntags_on_demand > 0)
 		return;
 	while ((int64_t)(p->counts[LIST_FREE] + p->counts[LIST_STARTING]) <
-		c->max_prealloc &&
-	    sched_pool_can_start(s, p, NULL, 0))
+		   c->max_prealloc &&
+	       sched_pool_can_start(s, p, NULL, 0))
 		(void)resource_start(s, p);
 }
 
@@ -1897,7 +1939,8 @@ sched_run(struct sched *s)
 	s->dirty = false;
 	sched_assign(s);
 	sched_ondemand(s);
-	TAILQ_FOREACH(p, &s->pools, entry) {
+	TAILQ_FOREACH(p, &s->pools, entry)
+	{
 		if (p->conf != NULL && p->conf->ntags_on_demand > 0)
 			sched_ondemand_surplus(s, p);
 		sched_preallocate(s, p);

@@ -60,15 +60,15 @@ struct sched_ticket_view {
 	uint64_t id;
 	Resbus__V1__TicketState state;
 	bool assigned;
-	const void *output;          /* borrowed until the next sched call */
+	const void *output; /* borrowed until the next sched call */
 	size_t output_len;
-	const char *waiting_reason;  /* borrowed, NULL when not waiting */
-	const char *owner;           /* borrowed, NULL if unknown */
-	int64_t created_ms;          /* wall clock */
-	uint64_t resource_id;        /* 0: none assigned */
-	const char *resource_name;   /* borrowed, NULL: none */
-	const char *resource_pool;   /* borrowed, NULL: none */
-	const char *delegate;        /* borrowed, NULL if none */
+	const char *waiting_reason; /* borrowed, NULL when not waiting */
+	const char *owner;	    /* borrowed, NULL if unknown */
+	int64_t created_ms;	    /* wall clock */
+	uint64_t resource_id;	    /* 0: none assigned */
+	const char *resource_name;  /* borrowed, NULL: none */
+	const char *resource_pool;  /* borrowed, NULL: none */
+	const char *delegate;	    /* borrowed, NULL if none */
 };
 
 /*
@@ -88,31 +88,31 @@ void sched_free(struct sched *s);
  */
 int sched_load(struct sched *s,
     void (*outbox)(void *arg, const struct store_outbox *o), void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Calls FN for each recorded tag set, for the broker to consume their
  * queues. */
-void sched_foreach_tagset(struct sched *s,
-    void (*fn)(void *arg, const char *key), void *arg);
+void sched_foreach_tagset(
+    struct sched *s, void (*fn)(void *arg, const char *key), void *arg);
 /* Records tag set KEY durably: 1 if it is new (its queue is to be
  * declared and consumed), 0 if it was recorded before. */
 int sched_tagset_add(struct sched *s, const char *key)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* What a client asked for; every string is borrowed for the call. */
 struct sched_ticket_req {
-	const char *idem_key;        /* "" if none */
-	const char *key;             /* canonical tag-set key, valid */
-	const char *sandbox;         /* NULL or "" if none */
-	const char *owner;           /* the AMQP user, or the owner a delegate
-				      * names; NULL or "" if unknown */
-	const char *delegate;        /* the delegate that named OWNER, or NULL */
-	const char *labels;          /* "key=value\n..."; NULL if none */
-	const char *class_;          /* NULL or "" for the default */
-	uint32_t lease_s;            /* 0: no lease */
-	int64_t deadline_ms;         /* wall clock; 0: none */
-	const char *reply_to;        /* NULL or "": no reply queue */
-	bool refuse_unprovidable;    /* refuse tags no pool provides now */
+	const char *idem_key;	  /* "" if none */
+	const char *key;	  /* canonical tag-set key, valid */
+	const char *sandbox;	  /* NULL or "" if none */
+	const char *owner;	  /* the AMQP user, or the owner a delegate
+				   * names; NULL or "" if unknown */
+	const char *delegate;	  /* the delegate that named OWNER, or NULL */
+	const char *labels;	  /* "key=value\n..."; NULL if none */
+	const char *class_;	  /* NULL or "" for the default */
+	uint32_t lease_s;	  /* 0: no lease */
+	int64_t deadline_ms;	  /* wall clock; 0: none */
+	const char *reply_to;	  /* NULL or "": no reply queue */
+	bool refuse_unprovidable; /* refuse tags no pool provides now */
 };
 
 /*
@@ -129,8 +129,7 @@ struct sched_ticket_req {
  * after the commit, and to nobody if the queue is gone by then.
  */
 int sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
-    uint64_t *id, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    uint64_t *id, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The holder of ticket ID is alive: its lease starts again.  1 renewed,
  * 0 not in memory (closed or unknown). */
 int sched_ticket_renew(struct sched *s, uint64_t id);
@@ -139,8 +138,8 @@ int sched_ticket_renew(struct sched *s, uint64_t id);
  * 1 and *v when ticket ID is in memory (not closed); 0 when it is not,
  * and only the store knows whether it was closed or never existed.
  */
-int sched_ticket_view(struct sched *s, uint64_t id,
-    struct sched_ticket_view *v) __attribute__((warn_unused_result));
+int sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
+    __attribute__((warn_unused_result));
 /*
  * Tells ticket ID's reply queue its outcome again if it is READY or
  * FAILED (a retry of its request, after the retry's TicketAccepted).
@@ -192,27 +191,27 @@ extern const double sched_start_bucket_s[SCHED_START_BUCKETS];
  */
 struct sched_pool_view {
 	const char *name;
-	const struct conf_pool *conf;  /* NULL: no longer configured */
+	const struct conf_pool *conf; /* NULL: no longer configured */
 	bool paused;
 	size_t starting, free, released, taken, releasing, deleting;
-	size_t waiting;                /* tickets this pool could serve */
+	size_t waiting; /* tickets this pool could serve */
 	uint64_t starts_ok, starts_failed;
-	double start_ms_avg;           /* successful starts; 0 if none */
-	double start_ms_sum;           /* of successful starts */
+	double start_ms_avg; /* successful starts; 0 if none */
+	double start_ms_sum; /* of successful starts */
 	/* successful starts that took at most sched_start_bucket_s[i] */
 	uint64_t start_le[SCHED_START_BUCKETS];
-	int64_t last_start_ms;         /* wall clock, 0 if never */
-	int64_t oldest_waiting_ms;     /* wall clock creation of the oldest
-					* waiting ticket it could serve, 0 if
-					* none */
+	int64_t last_start_ms;	   /* wall clock, 0 if never */
+	int64_t oldest_waiting_ms; /* wall clock creation of the oldest
+				    * waiting ticket it could serve, 0 if
+				    * none */
 };
 
 struct sched_resource_view {
 	uint64_t id;
 	const char *name;
 	const char *pool;
-	const char *state;             /* STARTING, UP, RELEASING, ... */
-	uint64_t ticket_id;            /* 0: none */
+	const char *state;  /* STARTING, UP, RELEASING, ... */
+	uint64_t ticket_id; /* 0: none */
 	int32_t id_in_pool;
 	const void *data;
 	size_t data_len;
@@ -220,24 +219,24 @@ struct sched_resource_view {
 	const char *sandbox;
 	int32_t releases;
 	int32_t check_failed;
-	const char *const *tags;       /* the pool's tags, normal first */
+	const char *const *tags; /* the pool's tags, normal first */
 	size_t ntags;
 };
 
 struct sched_ticket_info {
 	uint64_t id;
-	const char *state;             /* OPEN, READY, FAILED, CLOSED */
-	const char *tags;              /* the canonical tag-set key */
-	const char *sandbox;           /* NULL if none */
-	uint64_t resource_id;          /* 0: none */
-	const char *resource_name;     /* NULL: none */
-	const char *resource_pool;     /* NULL: none */
+	const char *state;	   /* OPEN, READY, FAILED, CLOSED */
+	const char *tags;	   /* the canonical tag-set key */
+	const char *sandbox;	   /* NULL if none */
+	uint64_t resource_id;	   /* 0: none */
+	const char *resource_name; /* NULL: none */
+	const char *resource_pool; /* NULL: none */
 	int64_t created_ms;
-	const char *waiting_reason;    /* NULL unless OPEN (and asked for) */
-	const char *owner;             /* NULL if unknown */
-	const char *delegate;          /* who took it for owner; NULL: none */
-	const char *class_;            /* NULL if none */
-	const char *closed_reason;     /* NULL unless resbus closed it */
+	const char *waiting_reason; /* NULL unless OPEN (and asked for) */
+	const char *owner;	    /* NULL if unknown */
+	const char *delegate;	    /* who took it for owner; NULL: none */
+	const char *class_;	    /* NULL if none */
+	const char *closed_reason;  /* NULL unless resbus closed it */
 };
 
 /*
@@ -270,8 +269,8 @@ void sched_foreach_resource(struct sched *s,
 int sched_resource_find(struct sched *s, uint64_t id, const char *name,
     void (*fn)(void *arg, const struct sched_resource_view *v), void *arg);
 /* Tickets held in memory, by state. */
-void sched_ticket_counts(const struct sched *s, size_t *open, size_t *ready,
-    size_t *failed);
+void sched_ticket_counts(
+    const struct sched *s, size_t *open, size_t *ready, size_t *failed);
 /* Tickets not CLOSED (OPEN and FAILED and READY), by ID. */
 void sched_foreach_ticket(struct sched *s,
     void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg);

@@ -28,8 +28,8 @@ sched_policy_class(const struct sched *s, const char *name)
 {
 	size_t i;
 
-	for (i = 0; name != NULL && s->policy != NULL &&
-	    i < s->policy->nclasses; i++)
+	for (i = 0;
+	     name != NULL && s->policy != NULL && i < s->policy->nclasses; i++)
 		if (strcmp(s->policy->classes[i].name, name) == 0)
 			return &s->policy->classes[i];
 	return NULL;
@@ -38,7 +38,7 @@ sched_policy_class(const struct sched *s, const char *name)
 static int64_t
 usage_get(struct sched *s, const char *key)
 {
-	struct usage k = { .key = (char *)key }, *u;
+	struct usage k = {.key = (char *)key}, *u;
 
 	u = RB_FIND(usages, &s->usages, &k);
 	return u ? u->n : 0;
@@ -47,7 +47,7 @@ usage_get(struct sched *s, const char *key)
 static void
 usage_add(struct sched *s, const char *key, int64_t delta)
 {
-	struct usage k = { .key = (char *)key }, *u;
+	struct usage k = {.key = (char *)key}, *u;
 
 	if ((u = RB_FIND(usages, &s->usages, &k)) == NULL) {
 		u = xcalloc(1, sizeof(*u));
@@ -151,12 +151,14 @@ sched_usage_recount(struct sched *s)
 	struct usage *u, *un;
 	struct ticket *t;
 
-	RB_FOREACH_SAFE(u, usages, &s->usages, un) {
+	RB_FOREACH_SAFE(u, usages, &s->usages, un)
+	{
 		RB_REMOVE(usages, &s->usages, u);
 		free(u->key);
 		free(u);
 	}
-	RB_FOREACH(t, ticket_ids, &s->tickets) {
+	RB_FOREACH(t, ticket_ids, &s->tickets)
+	{
 		t->charged = NULL;
 		sched_tagset_providers(s, t->ts);
 		sched_ticket_charge(s, t);
@@ -167,7 +169,7 @@ sched_usage_recount(struct sched *s)
 size_t
 sched_owner_count_get(struct sched *s, const char *owner)
 {
-	struct owner_count k = { .owner = (char *)owner }, *o;
+	struct owner_count k = {.owner = (char *)owner}, *o;
 
 	if (owner == NULL)
 		return 0;
@@ -179,7 +181,7 @@ sched_owner_count_get(struct sched *s, const char *owner)
 void
 sched_owner_count_add(struct sched *s, const char *owner, int delta)
 {
-	struct owner_count k = { .owner = (char *)owner }, *o;
+	struct owner_count k = {.owner = (char *)owner}, *o;
 
 	if (owner == NULL)
 		return;
@@ -207,8 +209,8 @@ sched_owner_count_add(struct sched *s, const char *owner, int delta)
  * kept back by its own share.
  */
 bool
-sched_limits_block(struct sched *s, const struct ticket *t, char *why,
-    size_t len)
+sched_limits_block(
+    struct sched *s, const struct ticket *t, char *why, size_t len)
 {
 	const struct conf_limit *l;
 	char key[512];
@@ -225,9 +227,10 @@ sched_limits_block(struct sched *s, const struct ticket *t, char *why,
 			snprintf(key, sizeof(key), "L%zu\x1f%s", i, t->owner);
 			if ((n = usage_get(s, key)) >= l->per_owner) {
 				if (why)
-					snprintf(why, len, "owner %s at limit "
-					    "%s %lld/%lld", t->owner,
-					    l->tag ? l->tag : "(all)",
+					snprintf(why, len,
+					    "owner %s at limit "
+					    "%s %lld/%lld",
+					    t->owner, l->tag ? l->tag : "(all)",
 					    (long long)n,
 					    (long long)l->per_owner);
 				return true;
@@ -237,7 +240,8 @@ sched_limits_block(struct sched *s, const struct ticket *t, char *why,
 			snprintf(key, sizeof(key), "L%zu", i);
 			if ((n = usage_get(s, key)) >= l->total) {
 				if (why)
-					snprintf(why, len, "limit %s total "
+					snprintf(why, len,
+					    "limit %s total "
 					    "%lld/%lld",
 					    l->tag ? l->tag : "(all)",
 					    (long long)n, (long long)l->total);
@@ -263,8 +267,8 @@ sched_cap_allows(struct sched *s, const struct ticket *t, const struct pool *p)
 
 /* The value of label NAME in T's labels ("k=v\n..."), into BUF. */
 static void
-ticket_label(const char *labels, const char *owner, const char *name,
-    char *buf, size_t len)
+ticket_label(const char *labels, const char *owner, const char *name, char *buf,
+    size_t len)
 {
 	size_t n = strlen(name);
 	const char *p, *end;
@@ -292,8 +296,8 @@ ticket_label(const char *labels, const char *owner, const char *name,
  * Returns a fresh key (caller frees).
  */
 char *
-sched_policy_apply_rules(struct sched *s, const char *key, const char *labels,
-    const char *owner)
+sched_policy_apply_rules(
+    struct sched *s, const char *key, const char *labels, const char *owner)
 {
 	const struct conf_tag_rule *r;
 	char subject[1024], value[300], name[40], **tags, *out;
@@ -305,16 +309,17 @@ sched_policy_apply_rules(struct sched *s, const char *key, const char *labels,
 		return xstrdup(key);
 	for (i = 0; i < s->nrules; i++) {
 		r = &s->policy->tag_rules[i];
-		for (p = r->subject, n = 0; *p != '\0' && n < sizeof(subject) - 1;
-		    p++) {
+		for (p = r->subject, n = 0;
+		     *p != '\0' && n < sizeof(subject) - 1; p++) {
 			if (*p == '{' && (close = strchr(p, '}')) != NULL &&
 			    (size_t)(close - p - 1) < sizeof(name)) {
 				snprintf(name, sizeof(name), "%.*s",
 				    (int)(close - p - 1), p + 1);
-				ticket_label(labels, owner, name, value,
-				    sizeof(value));
+				ticket_label(
+				    labels, owner, name, value, sizeof(value));
 				for (k = 0; value[k] != '\0' &&
-				    n < sizeof(subject) - 1; k++)
+					    n < sizeof(subject) - 1;
+				     k++)
 					subject[n++] = value[k];
 				p = close;
 				continue;
@@ -347,7 +352,7 @@ sched_set_policy(struct sched *s, const struct conf_server *server)
 	s->rules = xcalloc(s->nrules, sizeof(*s->rules));
 	for (i = 0; i < s->nrules; i++)
 		if (regcomp(&s->rules[i], server->tag_rules[i].match,
-		    REG_EXTENDED | REG_NOSUB) != 0)
+			REG_EXTENDED | REG_NOSUB) != 0)
 			/* conf validated it; a failure here is a bug */
 			fatalx("tag rule %zu: cannot compile %s", i,
 			    server->tag_rules[i].match);

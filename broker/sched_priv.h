@@ -37,17 +37,17 @@ enum ticket_state {
 
 /* As they appear in routing keys and notifications. */
 static const char *const ticket_state_words[] = {
-	[TICKET_OPEN] = "open",
-	[TICKET_READY] = "ready",
-	[TICKET_FAILED] = "failed",
-	[TICKET_CLOSED] = "closed",
+    [TICKET_OPEN] = "open",
+    [TICKET_READY] = "ready",
+    [TICKET_FAILED] = "failed",
+    [TICKET_CLOSED] = "closed",
 };
 
 static const char *const ticket_state_names[] = {
-	[TICKET_OPEN] = "OPEN",
-	[TICKET_READY] = "READY",
-	[TICKET_FAILED] = "FAILED",
-	[TICKET_CLOSED] = "CLOSED",
+    [TICKET_OPEN] = "OPEN",
+    [TICKET_READY] = "READY",
+    [TICKET_FAILED] = "FAILED",
+    [TICKET_CLOSED] = "CLOSED",
 };
 
 enum resource_state {
@@ -61,27 +61,27 @@ enum resource_state {
 };
 
 static const char *const resource_state_names[] = {
-	[RES_STARTING] = "STARTING",
-	[RES_UP] = "UP",
-	[RES_RELEASING] = "RELEASING",
-	[RES_DELETE_REQUESTED] = "DELETE_REQUESTED",
-	[RES_DELETING] = "DELETING",
-	[RES_ENDED] = "ENDED",
+    [RES_STARTING] = "STARTING",
+    [RES_UP] = "UP",
+    [RES_RELEASING] = "RELEASING",
+    [RES_DELETE_REQUESTED] = "DELETE_REQUESTED",
+    [RES_DELETING] = "DELETING",
+    [RES_ENDED] = "ENDED",
 };
 
 /* The list of its pool a resource sits on. */
 enum pool_list {
 	LIST_STARTING,
-	LIST_FREE,                   /* UP, never assigned */
-	LIST_RELEASED,               /* UP, idle, bound to a sandbox */
+	LIST_FREE,     /* UP, never assigned */
+	LIST_RELEASED, /* UP, idle, bound to a sandbox */
 	LIST_TAKEN,
 	LIST_RELEASING,
-	LIST_DELETING,               /* DELETE_REQUESTED and DELETING */
+	LIST_DELETING, /* DELETE_REQUESTED and DELETING */
 	LIST_COUNT,
 };
 
-#define REUSE_BONUS 500              /* resalloc's REUSED_RESOURCE_PRIORITY */
-#define POOL_BACKOFF_MAX_MS 60000     /* the longest wait after failed starts */
+#define REUSE_BONUS 500		  /* resalloc's REUSED_RESOURCE_PRIORITY */
+#define POOL_BACKOFF_MAX_MS 60000 /* the longest wait after failed starts */
 
 struct counter_value {
 	char *name;
@@ -93,7 +93,7 @@ struct pool;
 
 struct resource {
 	RB_ENTRY(resource) by_id;
-	TAILQ_ENTRY(resource) entry;         /* on pool->lists[list] */
+	TAILQ_ENTRY(resource) entry; /* on pool->lists[list] */
 	uint64_t id;
 	struct pool *pool;
 	char *name;
@@ -104,81 +104,81 @@ struct resource {
 	void *data;
 	size_t data_len;
 	int64_t created_ms;
-	char *sandbox;                       /* NULL until first assigned */
+	char *sandbox; /* NULL until first assigned */
 	int64_t sandboxed_since_ms;
 	int64_t released_at_ms;
 	int32_t releases;
-	int32_t check_failed;                /* consecutive livecheck failures */
+	int32_t check_failed; /* consecutive livecheck failures */
 	bool check_inflight;
 	struct counter_value *counters;
 	size_t ncounters;
-	struct ticket *for_ticket;           /* the on-demand ticket it is for */
-	ev_timer live_timer;                 /* next livecheck */
-	ev_timer reuse_timer;                /* end of the reuse window */
-	ev_timer start_timer;                /* start_timeout */
+	struct ticket *for_ticket; /* the on-demand ticket it is for */
+	ev_timer live_timer;	   /* next livecheck */
+	ev_timer reuse_timer;	   /* end of the reuse window */
+	ev_timer start_timer;	   /* start_timeout */
 };
 TAILQ_HEAD(resource_list, resource);
 
 struct pool {
 	TAILQ_ENTRY(pool) entry;
 	char *name;
-	const struct conf_pool *conf;        /* NULL: no longer configured */
+	const struct conf_pool *conf; /* NULL: no longer configured */
 	struct resource_list lists[LIST_COUNT];
 	size_t counts[LIST_COUNT];
 	int64_t last_start_ms;
-	ev_timer delay_timer;                /* start_delay expiry */
-	ev_timer list_timer;                 /* cmd_list sweeps */
-	uint64_t list_sweep;                 /* the latest sweep sent */
-	bool list_pending;                   /* its answer has not come */
-	bool paused;                         /* an operator stopped starts */
-	unsigned fail_streak;                /* starts failed or timed out */
+	ev_timer delay_timer; /* start_delay expiry */
+	ev_timer list_timer;  /* cmd_list sweeps */
+	uint64_t list_sweep;  /* the latest sweep sent */
+	bool list_pending;    /* its answer has not come */
+	bool paused;	      /* an operator stopped starts */
+	unsigned fail_streak; /* starts failed or timed out */
 	uint64_t starts_ok, starts_failed;
-	double start_ms_sum;                 /* of successful starts */
+	double start_ms_sum;			/* of successful starts */
 	uint64_t start_le[SCHED_START_BUCKETS]; /* see sched_pool_view */
 	struct sched *sched;
 };
 
-
 struct tagset_provider {
 	struct pool *pool;
 	int64_t score;
-	int64_t fit;                         /* sum of numeric tag values */
+	int64_t fit; /* sum of numeric tag values */
 };
 
 struct tagset {
 	RB_ENTRY(tagset) by_key;
-	TAILQ_ENTRY(tagset) busy_entry;      /* on sched->busy if waiting */
+	TAILQ_ENTRY(tagset) busy_entry; /* on sched->busy if waiting */
 	bool busy;
-	RB_ENTRY(tagset) queue_entry;        /* in sched->queue if waiting */
-	TAILQ_ENTRY(tagset) od_entry;        /* on sched->ondemand if busy and
-					      * on-demand */
+	RB_ENTRY(tagset) queue_entry; /* in sched->queue if waiting */
+	TAILQ_ENTRY(tagset)
+	od_entry; /* on sched->ondemand if busy and
+		   * on-demand */
 	bool in_od;
-	int64_t q_prio;                      /* its key there, as inserted */
+	int64_t q_prio; /* its key there, as inserted */
 	bool q_ondemand;
 	uint64_t q_head;
-	bool persisted;                      /* has a row and a queue */
+	bool persisted; /* has a row and a queue */
 	char *key;
-	char *class_;                        /* the class of this lane, or NULL */
-	const struct conf_class *cls;        /* resolved per configuration */
+	char *class_;		      /* the class of this lane, or NULL */
+	const struct conf_class *cls; /* resolved per configuration */
 	char **tags;
 	size_t ntags;
-	TAILQ_HEAD(, ticket) waiting;        /* FIFO of OPEN tickets */
+	TAILQ_HEAD(, ticket) waiting; /* FIFO of OPEN tickets */
 	size_t nwaiting;
-	struct tagset_provider *providers;   /* best score first */
+	struct tagset_provider *providers; /* best score first */
 	size_t nproviders;
 	unsigned providers_gen;
-	bool ondemand;                       /* has a tag that is on-demand */
+	bool ondemand; /* has a tag that is on-demand */
 	RB_HEAD(ticket_sandboxes, ticket) by_sandbox; /* waiting, with one */
-	size_t ntickets;                     /* in memory (not CLOSED) */
-	TAILQ_ENTRY(tagset) idle_entry;      /* on sched->idle if none */
+	size_t ntickets;		/* in memory (not CLOSED) */
+	TAILQ_ENTRY(tagset) idle_entry; /* on sched->idle if none */
 	bool idle;
-	int64_t idle_since_ms;               /* monotonic */
+	int64_t idle_since_ms; /* monotonic */
 };
 
 struct ticket {
 	RB_ENTRY(ticket) by_id;
 	RB_ENTRY(ticket) by_idem;
-	RB_ENTRY(ticket) by_sandbox;         /* in ts->by_sandbox if waiting */
+	RB_ENTRY(ticket) by_sandbox; /* in ts->by_sandbox if waiting */
 	TAILQ_ENTRY(ticket) wait_entry;
 	uint64_t id;
 	char *idem_key;
@@ -186,25 +186,25 @@ struct ticket {
 	char *sandbox;
 	enum ticket_state state;
 	struct resource *res;
-	uint64_t resource_id;                /* kept after the resource ends */
+	uint64_t resource_id; /* kept after the resource ends */
 	int64_t created_ms;
-	struct resource *pending;            /* on-demand start made for it */
-	void *failed_data;                   /* data of a resource that died */
+	struct resource *pending; /* on-demand start made for it */
+	void *failed_data;	  /* data of a resource that died */
 	size_t failed_len;
-	char *res_name;                      /* the resource it got, kept */
-	char *res_pool;                      /* after it is gone */
-	char *owner;                         /* the AMQP user, or NULL */
-	char *delegate;                      /* who took it for owner, or NULL */
-	char *labels;                        /* "key=value\n...", or NULL */
-	char *class_;                        /* or NULL: the default class */
+	char *res_name; /* the resource it got, kept */
+	char *res_pool; /* after it is gone */
+	char *owner;	/* the AMQP user, or NULL */
+	char *delegate; /* who took it for owner, or NULL */
+	char *labels;	/* "key=value\n...", or NULL */
+	char *class_;	/* or NULL: the default class */
 	uint32_t lease_s;
 	int64_t deadline_ms;
-	const char *closed_reason;           /* static text, or NULL */
-	char *reply_to;                      /* hears READY/FAILED, or NULL */
-	struct pool *charged;                /* counted in limits for this pool */
-	struct pool *avoid;                  /* its start failed there */
-	ev_timer lease_timer;                /* the holder must renew by then */
-	ev_timer deadline_timer;             /* served by then, or closed */
+	const char *closed_reason; /* static text, or NULL */
+	char *reply_to;		   /* hears READY/FAILED, or NULL */
+	struct pool *charged;	   /* counted in limits for this pool */
+	struct pool *avoid;	   /* its start failed there */
+	ev_timer lease_timer;	   /* the holder must renew by then */
+	ev_timer deadline_timer;   /* served by then, or closed */
 	struct sched *sched;
 };
 
@@ -243,23 +243,24 @@ struct sched {
 	struct resource_ids resources;
 	struct tagset_keys tagsets;
 	TAILQ_HEAD(, tagset) busy;
-	struct lane_queue queue;             /* busy lanes, next to serve first */
-	TAILQ_HEAD(, tagset) ondemand;       /* busy on-demand lanes */
-	unsigned queue_gen;                  /* conf_gen of the queue's keys */
-	size_t nopen;                        /* waiting */
+	struct lane_queue queue;       /* busy lanes, next to serve first */
+	TAILQ_HEAD(, tagset) ondemand; /* busy on-demand lanes */
+	unsigned queue_gen;	       /* conf_gen of the queue's keys */
+	size_t nopen;		       /* waiting */
 	size_t nready, nfailed;
 	uint64_t last_ticket_id;
 	uint64_t last_resource_id;
 	bool dirty;
-	const struct conf_server *policy;    /* classes, limits, tag rules */
-	regex_t *rules;                      /* compiled tag_rules[].match */
+	const struct conf_server *policy; /* classes, limits, tag rules */
+	regex_t *rules;			  /* compiled tag_rules[].match */
 	size_t nrules;
 	struct usages usages;
 	struct owner_counts owners;
-	size_t ntagsets;                     /* lanes in memory */
-	TAILQ_HEAD(, tagset) idle;           /* lanes without tickets, oldest
-					      * idle first */
-	ev_timer idle_timer;                 /* the sweep that retires them */
+	size_t ntagsets; /* lanes in memory */
+	TAILQ_HEAD(, tagset)
+	idle;		     /* lanes without tickets, oldest
+			      * idle first */
+	ev_timer idle_timer; /* the sweep that retires them */
 	char view_reason[256];
 };
 
@@ -355,57 +356,52 @@ RB_GENERATE_STATIC(owner_counts, owner_count, entry, owner_count_cmp)
 struct pool *sched_pool_find(struct sched *s, const char *name);
 struct ticket *sched_ticket_find(struct sched *s, uint64_t id);
 void sched_tagset_providers(struct sched *s, struct tagset *ts);
-void sched_tagset_unprovided(struct sched *s, const struct tagset *ts,
-    char *buf, size_t len);
-bool sched_pool_can_start(struct sched *s, struct pool *p, char *why,
-    size_t len);
+void sched_tagset_unprovided(
+    struct sched *s, const struct tagset *ts, char *buf, size_t len);
+bool sched_pool_can_start(
+    struct sched *s, struct pool *p, char *why, size_t len);
 void sched_resource_send_delete(struct sched *s, struct resource *r);
-void sched_resource_kill(struct sched *s, struct resource *r,
-    const char *why);
+void sched_resource_kill(struct sched *s, struct resource *r, const char *why);
 void sched_tagset_sweep_arm(struct sched *s);
 struct pool *sched_pool_new(struct sched *s, const char *name);
-struct tagset *sched_tagset_get(struct sched *s, const char *key,
-    const char *class_);
+struct tagset *sched_tagset_get(
+    struct sched *s, const char *key, const char *class_);
 void sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts);
 void sched_ticket_arm(struct sched *s, struct ticket *t);
 void sched_waiting_add(struct sched *s, struct ticket *t);
 void sched_resource_link(struct resource *r);
 void sched_resource_arm_timers(struct sched *s, struct resource *r);
-void sched_resource_livecheck_due(struct ev_loop *loop, ev_timer *w,
-    int revents);
-void sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w,
-    int revents);
-void sched_resource_start_late(struct ev_loop *loop, ev_timer *w,
-    int revents);
+void sched_resource_livecheck_due(
+    struct ev_loop *loop, ev_timer *w, int revents);
+void sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents);
+void sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents);
 void sched_adopt_starts(struct sched *s);
 char *sched_dup_or_null(const char *s);
-void sched_resource_move(struct sched *s, struct resource *r,
-    enum resource_state state);
+void sched_resource_move(
+    struct sched *s, struct resource *r, enum resource_state state);
 bool sched_resource_reusable(const struct resource *r);
-void sched_observe_ticket(struct sched *s, const struct ticket *t,
-    const char *what);
+void sched_observe_ticket(
+    struct sched *s, const struct ticket *t, const char *what);
 
 /* sched_view.c: T and R as the faces see them (for the observer too). */
 void sched_ticket_describe(struct sched *s, const struct ticket *t,
     struct sched_ticket_info *info, bool with_reason);
-void sched_resource_describe(const struct resource *r, void (*fn)(void *arg,
-    const struct sched_resource_view *v), void *arg);
-
+void sched_resource_describe(const struct resource *r,
+    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg);
 
 /* sched_policy.c: classes, limits, caps, tag rules. */
-const struct conf_class *sched_policy_class(const struct sched *s,
-    const char *name);
+const struct conf_class *sched_policy_class(
+    const struct sched *s, const char *name);
 void sched_ticket_charge(struct sched *s, struct ticket *t);
 void sched_usage_recount(struct sched *s);
 size_t sched_owner_count_get(struct sched *s, const char *owner);
 void sched_owner_count_add(struct sched *s, const char *owner, int delta);
-bool sched_limits_block(struct sched *s, const struct ticket *t, char *why,
-    size_t len);
-bool sched_cap_allows(struct sched *s, const struct ticket *t,
-    const struct pool *p);
-char *sched_policy_apply_rules(struct sched *s, const char *key,
-    const char *labels, const char *owner);
-
+bool sched_limits_block(
+    struct sched *s, const struct ticket *t, char *why, size_t len);
+bool sched_cap_allows(
+    struct sched *s, const struct ticket *t, const struct pool *p);
+char *sched_policy_apply_rules(
+    struct sched *s, const char *key, const char *labels, const char *owner);
 
 /* sched_store.c: write-through (in the iteration's transaction). */
 void sched_begin(struct sched *s);
@@ -413,7 +409,6 @@ void sched_put_ticket(struct sched *s, const struct ticket *t);
 void sched_put_resource(struct sched *s, const struct resource *r);
 void sched_put_meta(struct sched *s, const char *key, int64_t value);
 void sched_del_tagset(struct sched *s, const char *key);
-
 
 /* sched_wire.c: jobs and ticket updates out, job results in. */
 void sched_resource_send(struct sched *s, const struct resource *r,

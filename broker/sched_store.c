@@ -50,21 +50,21 @@ void
 sched_put_ticket(struct sched *s, const struct ticket *t)
 {
 	struct store_ticket row = {
-		.id = t->id,
-		.idem_key = t->idem_key,
-		.tagset = t->ts->key,
-		.sandbox = t->sandbox,
-		.state = ticket_state_names[t->state],
-		.resource_id = t->resource_id,
-		.created_ms = t->created_ms,
-		.owner = t->owner,
-		.labels = t->labels,
-		.class_ = t->class_,
-		.lease_s = (int32_t)t->lease_s,
-		.deadline_ms = t->deadline_ms,
-		.closed_reason = t->closed_reason,
-		.reply_to = t->reply_to,
-		.delegate = t->delegate,
+	    .id = t->id,
+	    .idem_key = t->idem_key,
+	    .tagset = t->ts->key,
+	    .sandbox = t->sandbox,
+	    .state = ticket_state_names[t->state],
+	    .resource_id = t->resource_id,
+	    .created_ms = t->created_ms,
+	    .owner = t->owner,
+	    .labels = t->labels,
+	    .class_ = t->class_,
+	    .lease_s = (int32_t)t->lease_s,
+	    .deadline_ms = t->deadline_ms,
+	    .closed_reason = t->closed_reason,
+	    .reply_to = t->reply_to,
+	    .delegate = t->delegate,
 	};
 
 	sched_begin(s);
@@ -93,21 +93,21 @@ sched_put_resource(struct sched *s, const struct resource *r)
 {
 	char *counters = resource_counters_text(r);
 	struct store_resource row = {
-		.id = r->id,
-		.pool = r->pool->name,
-		.name = r->name,
-		.state = resource_state_names[r->state],
-		.ticket_id = r->ticket ? r->ticket->id : 0,
-		.id_in_pool = r->id_in_pool,
-		.data = r->data,
-		.data_len = r->data_len,
-		.created_ms = r->created_ms,
-		.sandbox = r->sandbox,
-		.sandboxed_since_ms = r->sandboxed_since_ms,
-		.released_at_ms = r->released_at_ms,
-		.releases = r->releases,
-		.check_failed = r->check_failed,
-		.counters = counters,
+	    .id = r->id,
+	    .pool = r->pool->name,
+	    .name = r->name,
+	    .state = resource_state_names[r->state],
+	    .ticket_id = r->ticket ? r->ticket->id : 0,
+	    .id_in_pool = r->id_in_pool,
+	    .data = r->data,
+	    .data_len = r->data_len,
+	    .created_ms = r->created_ms,
+	    .sandbox = r->sandbox,
+	    .sandboxed_since_ms = r->sandboxed_since_ms,
+	    .released_at_ms = r->released_at_ms,
+	    .releases = r->releases,
+	    .check_failed = r->check_failed,
+	    .counters = counters,
 	};
 
 	sched_begin(s);
@@ -167,8 +167,9 @@ load_meta(void *arg, const char *key, int64_t value)
 		return;
 	}
 	/* pool.<name>.<what>; pool names may contain dots themselves. */
-	if (strncmp(key, "pool.", 5) != 0 || (dot = strrchr(key, '.')) ==
-	    key + 4 || (size_t)(dot - key - 5) >= sizeof(name))
+	if (strncmp(key, "pool.", 5) != 0 ||
+	    (dot = strrchr(key, '.')) == key + 4 ||
+	    (size_t)(dot - key - 5) >= sizeof(name))
 		return;
 	memcpy(name, key + 5, (size_t)(dot - key - 5));
 	name[dot - key - 5] = '\0';
@@ -184,8 +185,8 @@ load_meta(void *arg, const char *key, int64_t value)
 static void
 load_tagset(void *arg, const char *key)
 {
-	sched_tagset_get(((struct sched_loader *)arg)->s, key,
-	    NULL)->persisted = true;
+	sched_tagset_get(((struct sched_loader *)arg)->s, key, NULL)
+	    ->persisted = true;
 }
 
 /* Reads back resource_counters_text(). */
@@ -195,12 +196,12 @@ resource_parse_counters(struct resource *r, const char *text)
 	char *copy = xstrdup(text), *item, *save = NULL, *eq;
 
 	for (item = strtok_r(copy, ",", &save); item != NULL;
-	    item = strtok_r(NULL, ",", &save)) {
+	     item = strtok_r(NULL, ",", &save)) {
 		if ((eq = strchr(item, '=')) == NULL)
 			continue;
 		*eq = '\0';
-		r->counters = xrealloc(r->counters,
-		    (r->ncounters + 1) * sizeof(*r->counters));
+		r->counters = xrealloc(
+		    r->counters, (r->ncounters + 1) * sizeof(*r->counters));
 		r->counters[r->ncounters].name = xstrdup(item);
 		r->counters[r->ncounters].value =
 		    (uint32_t)strtoul(eq + 1, NULL, 10);
@@ -261,7 +262,7 @@ static void
 load_ticket(void *arg, const struct store_ticket *row)
 {
 	struct sched *s = ((struct sched_loader *)arg)->s;
-	struct resource rk = { .id = row->resource_id };
+	struct resource rk = {.id = row->resource_id};
 	struct ticket *t;
 	int state;
 
@@ -319,21 +320,22 @@ int
 sched_load(struct sched *s,
     void (*outbox)(void *arg, const struct store_outbox *o), void *arg)
 {
-	struct sched_loader sl = { s, outbox, arg };
+	struct sched_loader sl = {s, outbox, arg};
 	struct store_loader l = {
-		.meta = load_meta,
-		.tagset = load_tagset,
-		.ticket = load_ticket,
-		.resource = load_resource,
-		.outbox = load_outbox,
-		.arg = &sl,
+	    .meta = load_meta,
+	    .tagset = load_tagset,
+	    .ticket = load_ticket,
+	    .resource = load_resource,
+	    .outbox = load_outbox,
+	    .arg = &sl,
 	};
 	struct resource *r;
 	size_t nres = 0;
 
 	if (s->store->be->load(s->store, &l) == -1)
 		return -1;
-	RB_FOREACH(r, resource_ids, &s->resources) {
+	RB_FOREACH(r, resource_ids, &s->resources)
+	{
 		sched_resource_link(r);
 		sched_resource_arm_timers(s, r);
 		nres++;
@@ -343,8 +345,8 @@ sched_load(struct sched *s,
 	 * both count in limits and caps as they did before the restart. */
 	sched_usage_recount(s);
 	s->dirty = true;
-	log_info("loaded %zu open tickets and %zu live resources", s->nopen,
-	    nres);
+	log_info(
+	    "loaded %zu open tickets and %zu live resources", s->nopen, nres);
 	return 0;
 }
 

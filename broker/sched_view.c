@@ -42,18 +42,22 @@ ticket_reason(struct sched *s, const struct ticket *t, char *buf, size_t len)
 		if (sched_cap_allows(s, t, t->ts->providers[i].pool))
 			break;
 	if (i == t->ts->nproviders) {
-		snprintf(buf, len, "class %s at its cap in every pool that "
-		    "provides %s", t->ts->class_, t->ts->key);
+		snprintf(buf, len,
+		    "class %s at its cap in every pool that "
+		    "provides %s",
+		    t->ts->class_, t->ts->key);
 		return;
 	}
 	if (t->pending != NULL) {
-		snprintf(buf, len, "resource %llu %s is starting for it in "
-		    "pool %s", (unsigned long long)t->pending->id,
-		    t->pending->name, t->pending->pool->name);
+		snprintf(buf, len,
+		    "resource %llu %s is starting for it in "
+		    "pool %s",
+		    (unsigned long long)t->pending->id, t->pending->name,
+		    t->pending->pool->name);
 		return;
 	}
-	n = (size_t)snprintf(buf, len, "no free resource with tags %s",
-	    t->ts->key);
+	n = (size_t)snprintf(
+	    buf, len, "no free resource with tags %s", t->ts->key);
 	for (i = 0; i < t->ts->nproviders && n < len; i++) {
 		pv = &t->ts->providers[i];
 		if (sched_pool_can_start(s, pv->pool, why, sizeof(why)))
@@ -88,8 +92,8 @@ sched_ticket_describe(struct sched *s, const struct ticket *t,
 }
 
 void
-sched_resource_describe(const struct resource *r, void (*fn)(void *arg,
-    const struct sched_resource_view *v), void *arg)
+sched_resource_describe(const struct resource *r,
+    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
 {
 	const struct conf_pool *c = r->pool->conf;
 	const char *tags[2 * TAGSET_MAX_TAGS];
@@ -111,8 +115,9 @@ sched_resource_describe(const struct resource *r, void (*fn)(void *arg,
 	v.check_failed = r->check_failed;
 	for (i = 0; c != NULL && i < c->ntags && n < 2 * TAGSET_MAX_TAGS; i++)
 		tags[n++] = c->tags[i].name;
-	for (i = 0; c != NULL && i < c->ntags_on_demand &&
-	    n < 2 * TAGSET_MAX_TAGS; i++)
+	for (i = 0;
+	     c != NULL && i < c->ntags_on_demand && n < 2 * TAGSET_MAX_TAGS;
+	     i++)
 		tags[n++] = c->tags_on_demand[i].name;
 	v.tags = tags;
 	v.ntags = n;
@@ -152,14 +157,14 @@ sched_ticket_view(struct sched *s, uint64_t id, struct sched_ticket_view *v)
 }
 
 void
-sched_foreach_tagset(struct sched *s, void (*fn)(void *arg, const char *key),
-    void *arg)
+sched_foreach_tagset(
+    struct sched *s, void (*fn)(void *arg, const char *key), void *arg)
 {
 	struct tagset *ts;
 
 	RB_FOREACH(ts, tagset_keys, &s->tagsets)
-		if (ts->persisted)
-			fn(arg, ts->key);
+	if (ts->persisted)
+		fn(arg, ts->key);
 }
 
 size_t
@@ -175,8 +180,8 @@ sched_tagsets(const struct sched *s)
 }
 
 void
-sched_ticket_counts(const struct sched *s, size_t *open, size_t *ready,
-    size_t *failed)
+sched_ticket_counts(
+    const struct sched *s, size_t *open, size_t *ready, size_t *failed)
 {
 	*open = s->nopen;
 	*ready = s->nready;
@@ -193,7 +198,8 @@ sched_foreach_pool(struct sched *s,
 	const struct ticket *t;
 	size_t i;
 
-	TAILQ_FOREACH(p, &s->pools, entry) {
+	TAILQ_FOREACH(p, &s->pools, entry)
+	{
 		memset(&v, 0, sizeof(v));
 		v.name = p->name;
 		v.conf = p->conf;
@@ -204,7 +210,8 @@ sched_foreach_pool(struct sched *s,
 		v.taken = p->counts[LIST_TAKEN];
 		v.releasing = p->counts[LIST_RELEASING];
 		v.deleting = p->counts[LIST_DELETING];
-		TAILQ_FOREACH(ts, &s->busy, busy_entry) {
+		TAILQ_FOREACH(ts, &s->busy, busy_entry)
+		{
 			sched_tagset_providers(s, ts);
 			for (i = 0; i < ts->nproviders; i++) {
 				if (ts->providers[i].pool != p)
@@ -220,13 +227,13 @@ sched_foreach_pool(struct sched *s,
 		}
 		v.starts_ok = p->starts_ok;
 		v.starts_failed = p->starts_failed;
-		v.start_ms_avg = p->starts_ok ? p->start_ms_sum /
-		    (double)p->starts_ok : 0.;
+		v.start_ms_avg =
+		    p->starts_ok ? p->start_ms_sum / (double)p->starts_ok : 0.;
 		v.start_ms_sum = p->start_ms_sum;
 		memcpy(v.start_le, p->start_le, sizeof(v.start_le));
 		if (p->last_start_ms != 0)
-			v.last_start_ms = now_wall_ms() - (now_mono_ms() -
-			    p->last_start_ms);
+			v.last_start_ms =
+			    now_wall_ms() - (now_mono_ms() - p->last_start_ms);
 		fn(arg, &v);
 	}
 }
@@ -238,7 +245,7 @@ sched_foreach_resource(struct sched *s,
 	struct resource *r;
 
 	RB_FOREACH(r, resource_ids, &s->resources)
-		sched_resource_describe(r, fn, arg);
+	sched_resource_describe(r, fn, arg);
 }
 
 void
@@ -249,21 +256,21 @@ sched_foreach_waiting(struct sched *s,
 	struct tagset *ts;
 
 	TAILQ_FOREACH(ts, &s->busy, busy_entry)
-		fn(arg, ts->key, ts->class_, ts->nwaiting);
+	fn(arg, ts->key, ts->class_, ts->nwaiting);
 }
 
 int
 sched_resource_find(struct sched *s, uint64_t id, const char *name,
     void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
 {
-	struct resource k = { .id = id }, *r = NULL;
+	struct resource k = {.id = id}, *r = NULL;
 
 	if (name == NULL) {
 		r = RB_FIND(resource_ids, &s->resources, &k);
 	} else {
 		RB_FOREACH(r, resource_ids, &s->resources)
-			if (strcmp(r->name, name) == 0)
-				break;
+		if (strcmp(r->name, name) == 0)
+			break;
 	}
 	if (r == NULL)
 		return 0;
@@ -278,7 +285,8 @@ sched_foreach_ticket(struct sched *s,
 	struct sched_ticket_info info;
 	struct ticket *t;
 
-	RB_FOREACH(t, ticket_ids, &s->tickets) {
+	RB_FOREACH(t, ticket_ids, &s->tickets)
+	{
 		sched_ticket_describe(s, t, &info, true);
 		fn(arg, &info);
 	}
@@ -292,15 +300,15 @@ int
 sched_foreach_ticket_from(struct sched *s, uint64_t after_id, size_t limit,
     void (*fn)(void *arg, const struct sched_ticket_info *t), void *arg)
 {
-	struct ticket k = { .id = after_id + 1 }, *t;
+	struct ticket k = {.id = after_id + 1}, *t;
 	struct sched_ticket_info info;
 	int n = 0;
 
 	if (after_id == UINT64_MAX)
 		return 0;
 	for (t = RB_NFIND(ticket_ids, &s->tickets, &k);
-	    t != NULL && (size_t)n < limit && n < INT_MAX;
-	    t = RB_NEXT(ticket_ids, &s->tickets, t)) {
+	     t != NULL && (size_t)n < limit && n < INT_MAX;
+	     t = RB_NEXT(ticket_ids, &s->tickets, t)) {
 		sched_ticket_describe(s, t, &info, true);
 		fn(arg, &info);
 		n++;
@@ -309,18 +317,17 @@ sched_foreach_ticket_from(struct sched *s, uint64_t after_id, size_t limit,
 }
 
 int
-sched_foreach_resource_from(struct sched *s, uint64_t after_id,
-    size_t limit, void (*fn)(void *arg, const struct sched_resource_view *v),
-    void *arg)
+sched_foreach_resource_from(struct sched *s, uint64_t after_id, size_t limit,
+    void (*fn)(void *arg, const struct sched_resource_view *v), void *arg)
 {
-	struct resource k = { .id = after_id + 1 }, *r;
+	struct resource k = {.id = after_id + 1}, *r;
 	int n = 0;
 
 	if (after_id == UINT64_MAX)
 		return 0;
 	for (r = RB_NFIND(resource_ids, &s->resources, &k);
-	    r != NULL && (size_t)n < limit && n < INT_MAX;
-	    r = RB_NEXT(resource_ids, &s->resources, r)) {
+	     r != NULL && (size_t)n < limit && n < INT_MAX;
+	     r = RB_NEXT(resource_ids, &s->resources, r)) {
 		sched_resource_describe(r, fn, arg);
 		n++;
 	}
@@ -330,7 +337,7 @@ sched_foreach_resource_from(struct sched *s, uint64_t after_id,
 int
 sched_resource_delete(struct sched *s, uint64_t id)
 {
-	struct resource k = { .id = id }, *r;
+	struct resource k = {.id = id}, *r;
 
 	r = RB_FIND(resource_ids, &s->resources, &k);
 	if (r == NULL || r->state != RES_UP)

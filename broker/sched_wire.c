@@ -77,8 +77,7 @@ sched_resource_send(struct sched *s, const struct resource *r,
 
 	/* All five messages are { base; ResourceRef *resource; }. */
 	protobuf_c_message_init(kind, &job);
-	job.allocate.resource = resource_ref(r, &ref, cv, cp,
-	    JOB_MAX_COUNTERS);
+	job.allocate.resource = resource_ref(r, &ref, cv, cp, JOB_MAX_COUNTERS);
 	if (kind == &resbus__v1__cancel__descriptor) {
 		x = topo_event_exchange(s->prefix);
 		q = xasprintf("cancel.%s", r->pool->name);
@@ -170,8 +169,9 @@ result_matches(const struct resource *r, const Resbus__V1__ResourceRef *ref,
 	    strcmp(ref->name, r->name) == 0)
 		return true;
 	log_warnx("resource %llu %s of pool %s: %s result for \"%s\" of pool "
-	    "\"%s\" ignored", (unsigned long long)r->id, r->name,
-	    r->pool->name, what, ref->name, ref->pool);
+		  "\"%s\" ignored",
+	    (unsigned long long)r->id, r->name, r->pool->name, what, ref->name,
+	    ref->pool);
 	return false;
 }
 
@@ -214,8 +214,8 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 			return;
 		}
 	}
-	if ((r = result_resource(s, res->resource, RES_STARTING,
-	    "allocation")) == NULL)
+	if ((r = result_resource(
+		 s, res->resource, RES_STARTING, "allocation")) == NULL)
 		return;
 	s->dirty = true;
 	if (!res->ok) {
@@ -233,7 +233,8 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	}
 	if (!res->ok) {
 		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
-		    "%s", (unsigned long long)r->id, r->name, res->exit_status,
+			  "%s",
+		    (unsigned long long)r->id, r->name, res->exit_status,
 		    res->timed_out ? ", timed out" : "", res->worker);
 		sched_resource_send_delete(s, r);
 		return;
@@ -253,15 +254,14 @@ sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *res)
 {
 	struct resource *r;
 
-	if ((r = result_resource(s, res->resource, RES_DELETING,
-	    "delete")) == NULL)
+	if ((r = result_resource(s, res->resource, RES_DELETING, "delete")) ==
+	    NULL)
 		return;
 	if (!res->ok)
 		log_warnx("resource %llu %s: cmd_delete exited %d; marked "
-		    "ENDED, cmd_list finds it if it leaked",
+			  "ENDED, cmd_list finds it if it leaked",
 		    (unsigned long long)r->id, r->name, res->exit_status);
-	log_info("resource %llu %s: ENDED", (unsigned long long)r->id,
-	    r->name);
+	log_info("resource %llu %s: ENDED", (unsigned long long)r->id, r->name);
 	sched_resource_move(s, r, RES_ENDED);
 	s->dirty = true;
 }
@@ -272,8 +272,8 @@ sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
 	struct resource *r;
 	int64_t attempts;
 
-	if ((r = result_resource(s, res->resource, RES_UP,
-	    "livecheck")) == NULL)
+	if ((r = result_resource(s, res->resource, RES_UP, "livecheck")) ==
+	    NULL)
 		return;
 	r->check_inflight = false;
 	if (res->ok) {
@@ -301,14 +301,14 @@ sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *res)
 {
 	struct resource *r;
 
-	if ((r = result_resource(s, res->resource, RES_RELEASING,
-	    "release")) == NULL)
+	if ((r = result_resource(s, res->resource, RES_RELEASING, "release")) ==
+	    NULL)
 		return;
 	s->dirty = true;
 	if (!res->ok) {
 		log_warnx("resource %llu %s: cmd_release exited %d; not "
-		    "reused", (unsigned long long)r->id, r->name,
-		    res->exit_status);
+			  "reused",
+		    (unsigned long long)r->id, r->name, res->exit_status);
 		sched_resource_send_delete(s, r);
 		return;
 	}
@@ -346,28 +346,31 @@ sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 	 * unlikely to guess the ID. */
 	if (!p->list_pending || res->sweep_id != p->list_sweep) {
 		log_warnx("pool %s: cmd_list result of sweep %llu ignored: %s "
-		    "%llu", p->name, (unsigned long long)res->sweep_id,
-		    p->list_pending ? "the latest sweep sent is" :
-		    "no sweep is awaited; the latest sent was",
+			  "%llu",
+		    p->name, (unsigned long long)res->sweep_id,
+		    p->list_pending
+			? "the latest sweep sent is"
+			: "no sweep is awaited; the latest sent was",
 		    (unsigned long long)p->list_sweep);
 		return;
 	}
 	p->list_pending = false;
 	/* Names of every live resource of every pool, as resalloc does. */
 	RB_FOREACH(r, resource_ids, &s->resources)
-		n++;
+	n++;
 	known = xcalloc(n + 1, sizeof(*known));
 	n = 0;
 	RB_FOREACH(r, resource_ids, &s->resources)
-		known[n++] = r->name;
+	known[n++] = r->name;
 	qsort(known, n, sizeof(*known), name_cmp);
 	q = topo_job_exchange(s->prefix);
 	for (i = 0; i < res->n_names; i++) {
 		if (n > 0 && bsearch(&res->names[i], known, n, sizeof(*known),
-		    name_cmp) != NULL)
+				 name_cmp) != NULL)
 			continue;
 		log_warnx("pool %s: cmd_list reports %s, which resbus does "
-		    "not know; deleting it", p->name, res->names[i]);
+			  "not know; deleting it",
+		    p->name, res->names[i]);
 		ref.pool = p->name;
 		ref.name = res->names[i];
 		ref.id_in_pool = -1;

@@ -30,14 +30,14 @@ struct standby {
 	char *prefix;
 	struct store *store;
 	struct bus *bus;
-	size_t node;                 /* the node to try first */
-	ev_timer lead;               /* tries to take the leadership */
-	ev_timer beat;               /* says that it waits; reconnects */
+	size_t node;   /* the node to try first */
+	ev_timer lead; /* tries to take the leadership */
+	ev_timer beat; /* says that it waits; reconnects */
 	ev_io bus_io;
 	double next_connect;
 	int64_t since_ms;
-	int64_t epoch;               /* -1 until it leads */
-	char said[1024];             /* the holder or error said last */
+	int64_t epoch;	 /* -1 until it leads */
+	char said[1024]; /* the holder or error said last */
 };
 
 static void
@@ -61,7 +61,8 @@ standby_readable(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (bus_poll(s->bus, 0) == -1) {
 		log_warnx("standby: AMQP connection lost: %s; connecting "
-		    "again in %.0f s", bus_error(s->bus), STANDBY_RECONNECT_S);
+			  "again in %.0f s",
+		    bus_error(s->bus), STANDBY_RECONNECT_S);
 		standby_drop_bus(s);
 	}
 }
@@ -71,16 +72,17 @@ standby_connect(struct standby *s)
 {
 	char err[1024];
 
-	s->bus = bus_connect_from(s->amqp_url, s->node, "resbusd (standby)",
-	    err, sizeof(err));
+	s->bus = bus_connect_from(
+	    s->amqp_url, s->node, "resbusd (standby)", err, sizeof(err));
 	if (s->bus == NULL) {
 		log_warnx("standby: cannot connect to the AMQP broker: %s; "
-		    "trying again in %.0f s", err, STANDBY_RECONNECT_S);
+			  "trying again in %.0f s",
+		    err, STANDBY_RECONNECT_S);
 		s->next_connect = ev_now(s->loop) + STANDBY_RECONNECT_S;
 		return;
 	}
 	if (topo_declare_brokers(s->bus, s->prefix,
-	    topo_queue_flags(s->server->queue_type)) == -1) {
+		topo_queue_flags(s->server->queue_type)) == -1) {
 		log_warnx("standby: cannot declare the brokers' queue: %s",
 		    bus_error(s->bus));
 		standby_drop_bus(s);
@@ -95,7 +97,7 @@ standby_beat(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct standby *s = container_of(w, struct standby, beat);
 	Resbus__V1__BrokerStandby m = RESBUS__V1__BROKER_STANDBY__INIT;
-	struct bus_props props = { 0 };
+	struct bus_props props = {0};
 	char *q;
 	void *body;
 	size_t len;
@@ -118,7 +120,8 @@ standby_beat(struct ev_loop *loop, ev_timer *w, int revents)
 	free(body);
 	if (rc == -1 || bus_poll(s->bus, 0) == -1) {
 		log_warnx("standby: AMQP connection lost: %s; connecting "
-		    "again in %.0f s", bus_error(s->bus), STANDBY_RECONNECT_S);
+			  "again in %.0f s",
+		    bus_error(s->bus), STANDBY_RECONNECT_S);
 		standby_drop_bus(s);
 	}
 }
@@ -141,9 +144,8 @@ standby_lead(struct ev_loop *loop, ev_timer *w, int revents)
 	int rc = -1;
 
 	(void)revents;
-	if (s->store == NULL &&
-	    (s->store = store_open(s->server->db_url, err, sizeof(err))) ==
-	    NULL) {
+	if (s->store == NULL && (s->store = store_open(s->server->db_url, err,
+				     sizeof(err))) == NULL) {
 		if (standby_news(s, err))
 			log_warnx("standby: store: %s; trying again", err);
 		return;
@@ -178,8 +180,8 @@ standby_new(struct ev_loop *loop, const struct conf_server *server,
 	s->server = server;
 	s->amqp_url = xstrdup(amqp_url);
 	s->who = xstrdup(who);
-	s->prefix = xstrdup(server->prefix ? server->prefix :
-	    RESBUS_DEFAULT_PREFIX);
+	s->prefix =
+	    xstrdup(server->prefix ? server->prefix : RESBUS_DEFAULT_PREFIX);
 	s->store = store;
 	s->epoch = -1;
 	s->since_ms = now_wall_ms();

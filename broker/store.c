@@ -12,9 +12,9 @@ static const struct {
 	const char *scheme;
 	const struct store_backend *be;
 } store_backends[] = {
-	{ "sqlite", &store_sqlite_backend },
-	{ "postgresql", &store_pg_backend },
-	{ "postgres", &store_pg_backend },
+    {"sqlite", &store_sqlite_backend},
+    {"postgresql", &store_pg_backend},
+    {"postgres", &store_pg_backend},
 };
 
 struct store *
@@ -32,8 +32,10 @@ store_open(const char *url, char *err, size_t errlen)
 		if (strlen(store_backends[i].scheme) == n &&
 		    strncmp(store_backends[i].scheme, url, n) == 0)
 			return store_backends[i].be->open(url, err, errlen);
-	snprintf(err, errlen, "db_url \"%s\": no store backend for scheme "
-	    "\"%.*s\"", url, (int)n, url);
+	snprintf(err, errlen,
+	    "db_url \"%s\": no store backend for scheme "
+	    "\"%.*s\"",
+	    url, (int)n, url);
 	return NULL;
 }
 

@@ -23,41 +23,41 @@ struct store;
 struct store_ticket {
 	uint64_t id;
 	const char *idem_key;
-	const char *tagset;          /* canonical tag-set key */
-	const char *sandbox;         /* may be NULL */
-	const char *state;           /* OPEN, READY, FAILED, CLOSED */
-	uint64_t resource_id;        /* 0: none */
+	const char *tagset;   /* canonical tag-set key */
+	const char *sandbox;  /* may be NULL */
+	const char *state;    /* OPEN, READY, FAILED, CLOSED */
+	uint64_t resource_id; /* 0: none */
 	int64_t created_ms;
 	/* policy (schema 3) */
-	const char *owner;           /* AMQP user; may be NULL */
-	const char *labels;          /* "key=value\n..." or NULL */
-	const char *class_;          /* ticket class; may be NULL */
-	int32_t lease_s;             /* 0: no lease */
-	int64_t deadline_ms;         /* 0: none */
-	const char *closed_reason;   /* NULL unless resbus closed it */
+	const char *owner;	   /* AMQP user; may be NULL */
+	const char *labels;	   /* "key=value\n..." or NULL */
+	const char *class_;	   /* ticket class; may be NULL */
+	int32_t lease_s;	   /* 0: no lease */
+	int64_t deadline_ms;	   /* 0: none */
+	const char *closed_reason; /* NULL unless resbus closed it */
 	/* the reply queue of its request (SQLite schema 4, PostgreSQL 5) */
-	const char *reply_to;        /* may be NULL */
+	const char *reply_to; /* may be NULL */
 	/* schema: SQLite 5, PostgreSQL 6 */
-	const char *delegate;        /* who took it for OWNER; may be NULL */
+	const char *delegate; /* who took it for OWNER; may be NULL */
 };
 
 struct store_resource {
 	uint64_t id;
 	const char *pool;
 	const char *name;
-	const char *state;           /* STARTING, UP, DELETE_REQUESTED, ... */
-	uint64_t ticket_id;          /* 0: none */
+	const char *state;  /* STARTING, UP, DELETE_REQUESTED, ... */
+	uint64_t ticket_id; /* 0: none */
 	int32_t id_in_pool;
 	const void *data;
 	size_t data_len;
 	int64_t created_ms;
 	/* reuse and health (schema 2) */
-	const char *sandbox;         /* may be NULL */
-	int64_t sandboxed_since_ms;  /* 0: never assigned */
-	int64_t released_at_ms;      /* 0: not released */
+	const char *sandbox;	    /* may be NULL */
+	int64_t sandboxed_since_ms; /* 0: never assigned */
+	int64_t released_at_ms;	    /* 0: not released */
 	int32_t releases;
 	int32_t check_failed;
-	const char *counters;        /* "name=value,..." or NULL */
+	const char *counters; /* "name=value,..." or NULL */
 };
 
 struct store_outbox {
@@ -89,8 +89,7 @@ typedef void store_done_fn(void *arg, bool ok);
  * error.
  */
 typedef void store_ticket_fn(void *arg, int found, const char *state,
-    const char *owner, const char *delegate, const void *data,
-    size_t data_len);
+    const char *owner, const char *delegate, const void *data, size_t data_len);
 
 /*
  * A backend.  Writes (put_*, add/del_outbox) only queue work inside the
@@ -101,7 +100,7 @@ typedef void store_ticket_fn(void *arg, int found, const char *state,
  * while want_write() says so; the broker watches it with libev.
  */
 struct store_backend {
-	const char *name;            /* the db_url scheme */
+	const char *name; /* the db_url scheme */
 	struct store *(*open)(const char *url, char *err, size_t errlen);
 	void (*close)(struct store *s);
 	/* Blocking: only at start, before the loop runs. */
@@ -116,8 +115,8 @@ struct store_backend {
 	int (*put_resource)(struct store *s, const struct store_resource *r);
 	int (*add_outbox)(struct store *s, const struct store_outbox *o);
 	int (*del_outbox)(struct store *s, uint64_t id);
-	int (*get_ticket)(struct store *s, uint64_t id, store_ticket_fn *fn,
-	    void *arg);
+	int (*get_ticket)(
+	    struct store *s, uint64_t id, store_ticket_fn *fn, void *arg);
 	/*
 	 * Blocking, at start: tries once to become the one broker that
 	 * writes this store.  1 when this process leads now (for as long as
@@ -161,7 +160,7 @@ int store_begin(struct store *s) __attribute__((warn_unused_result));
  * durable (at once when there was nothing to commit).  0 or -1.
  */
 int store_commit(struct store *s, store_done_fn *done, void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 const char *store_error(const struct store *s);
 
 extern const struct store_backend store_sqlite_backend;

@@ -198,12 +198,11 @@ static const struct {
 	5, {PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_BYTEA}},
     [ST_DEL_OUTBOX] = {"resbus_del_outbox", "DELETE FROM outbox WHERE id = $1",
 	1, {PG_OID_INT8}},
-    [ST_DEL_META] = {"resbus_del_meta", "DELETE FROM meta WHERE key = $1",
-	1, {PG_OID_TEXT}},
+    [ST_DEL_META] = {"resbus_del_meta", "DELETE FROM meta WHERE key = $1", 1,
+	{PG_OID_TEXT}},
     [ST_DEL_TAGSET] = {"resbus_del_tagset",
 	"DELETE FROM tagsets WHERE key = $1", 1, {PG_OID_TEXT}},
-    [ST_FENCE] = {"resbus_fence", "SELECT resbus_fence($1)", 1,
-	{PG_OID_INT8}},
+    [ST_FENCE] = {"resbus_fence", "SELECT resbus_fence($1)", 1, {PG_OID_INT8}},
     [ST_GET_TICKET] = {"resbus_get_ticket",
 	"SELECT t.state, r.data, t.owner, t.delegate FROM tickets t "
 	"LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = $1",
@@ -970,12 +969,13 @@ static PGresult *
 pg_query(struct store_pg *p, const char *what, const char *sql, int n,
     const char *const *params, ExecStatusType status)
 {
-	PGresult *res = PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL,
-	    0);
+	PGresult *res =
+	    PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != status) {
-		(void)pg_fail(p, what, res != NULL ? PQresultErrorMessage(res) :
-		    PQerrorMessage(p->conn));
+		(void)pg_fail(p, what,
+		    res != NULL ? PQresultErrorMessage(res)
+				: PQerrorMessage(p->conn));
 		PQclear(res);
 		return NULL;
 	}
@@ -1004,31 +1004,35 @@ pg_lead_try(struct store *s, const char *who, int lease_s, int64_t *epoch,
 
 	if (pg_blocking(p, "lead") == -1)
 		return -1;
-	res = pg_query(p, "lead", "SELECT pg_try_advisory_lock("
-	    PG_STR(PG_LEAD_KEY1) ", " PG_STR(PG_LEAD_KEY2) ")", 0, NULL,
-	    PGRES_TUPLES_OK);
+	res = pg_query(p, "lead",
+	    "SELECT pg_try_advisory_lock(" PG_STR(PG_LEAD_KEY1) ", " PG_STR(
+		PG_LEAD_KEY2) ")",
+	    0, NULL, PGRES_TUPLES_OK);
 	if (res == NULL)
 		return -1;
 	got = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (!got) {
-		res = pg_query(p, "lead holder", "SELECT a.application_name, "
+		res = pg_query(p, "lead holder",
+		    "SELECT a.application_name, "
 		    "coalesce(host(a.client_addr), 'local'), "
 		    "to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF') "
 		    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
 		    "WHERE l.locktype = 'advisory' AND l.granted AND "
-		    "l.classid = " PG_STR(PG_LEAD_KEY1) " AND l.objid = "
-		    PG_STR(PG_LEAD_KEY2) " AND l.objsubid = 2", 0, NULL,
-		    PGRES_TUPLES_OK);
+		    "l.classid = " PG_STR(PG_LEAD_KEY1) " AND l.objid = " PG_STR(
+			PG_LEAD_KEY2) " AND l.objsubid = 2",
+		    0, NULL, PGRES_TUPLES_OK);
 		if (res == NULL)
 			return -1;
 		if (PQntuples(res) == 1)
-			snprintf(holder, holderlen, "the store is led by %s "
+			snprintf(holder, holderlen,
+			    "the store is led by %s "
 			    "(from %s, connected since %s)",
 			    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
 			    PQgetvalue(res, 0, 2));
 		else
-			snprintf(holder, holderlen, "the store is led by "
+			snprintf(holder, holderlen,
+			    "the store is led by "
 			    "another resbusd");
 		PQclear(res);
 		return 0;
@@ -1036,21 +1040,25 @@ pg_lead_try(struct store *s, const char *who, int lease_s, int64_t *epoch,
 	snprintf(name, sizeof(name), "resbusd %s", who);
 	snprintf(ms, sizeof(ms), "%d", lease_s * 1000);
 	params[0] = name;
-	if ((res = pg_query(p, "lead", "SELECT set_config('application_name', "
-	    "$1, false)", 1, params, PGRES_TUPLES_OK)) == NULL)
+	if ((res = pg_query(p, "lead",
+		 "SELECT set_config('application_name', "
+		 "$1, false)",
+		 1, params, PGRES_TUPLES_OK)) == NULL)
 		return -1;
 	PQclear(res);
 	params[0] = ms;
-	if ((res = pg_query(p, "lead", "SELECT set_config("
-	    "'idle_session_timeout', $1, false), set_config("
-	    "'idle_in_transaction_session_timeout', $1, false)", 1, params,
-	    PGRES_TUPLES_OK)) == NULL)
+	if ((res = pg_query(p, "lead",
+		 "SELECT set_config("
+		 "'idle_session_timeout', $1, false), set_config("
+		 "'idle_in_transaction_session_timeout', $1, false)",
+		 1, params, PGRES_TUPLES_OK)) == NULL)
 		return -1;
 	PQclear(res);
-	res = pg_query(p, "lead epoch", "INSERT INTO meta (key, value) "
+	res = pg_query(p, "lead epoch",
+	    "INSERT INTO meta (key, value) "
 	    "VALUES ('leader_epoch', 1) ON CONFLICT (key) DO UPDATE "
-	    "SET value = meta.value + 1 RETURNING value", 0, NULL,
-	    PGRES_TUPLES_OK);
+	    "SET value = meta.value + 1 RETURNING value",
+	    0, NULL, PGRES_TUPLES_OK);
 	if (res == NULL)
 		return -1;
 	p->epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -27,52 +27,52 @@
 #include "util.h"
 
 static const char *const sqlite_migrations[] = {
-	/* 1: the first schema */
-	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-	"CREATE TABLE tagsets (key TEXT PRIMARY KEY);"
-	"CREATE TABLE tickets ("
-	" id INTEGER PRIMARY KEY,"
-	" idem_key TEXT,"
-	" tagset TEXT NOT NULL,"
-	" sandbox TEXT,"
-	" state TEXT NOT NULL,"
-	" resource_id INTEGER,"
-	" created_ms INTEGER NOT NULL);"
-	"CREATE INDEX tickets_not_closed ON tickets (state) WHERE state <> 'CLOSED';"
-	"CREATE TABLE resources ("
-	" id INTEGER PRIMARY KEY,"
-	" pool TEXT NOT NULL,"
-	" name TEXT NOT NULL,"
-	" state TEXT NOT NULL,"
-	" ticket_id INTEGER,"
-	" id_in_pool INTEGER NOT NULL,"
-	" data BLOB,"
-	" created_ms INTEGER NOT NULL);"
-	"CREATE INDEX resources_not_ended ON resources (state) WHERE state <> 'ENDED';"
-	"CREATE TABLE outbox ("
-	" id INTEGER PRIMARY KEY,"
-	" exchange TEXT NOT NULL,"
-	" routing_key TEXT NOT NULL,"
-	" type TEXT NOT NULL,"
-	" body BLOB NOT NULL);",
-	/* 2: reuse, livecheck failures and named counters of resources */
-	"ALTER TABLE resources ADD COLUMN sandbox TEXT;"
-	"ALTER TABLE resources ADD COLUMN sandboxed_since_ms INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE resources ADD COLUMN released_at_ms INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE resources ADD COLUMN releases INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE resources ADD COLUMN check_failed INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE resources ADD COLUMN counters TEXT;",
-	/* 3: owners, labels, classes, leases and deadlines of tickets */
-	"ALTER TABLE tickets ADD COLUMN owner TEXT;"
-	"ALTER TABLE tickets ADD COLUMN labels TEXT;"
-	"ALTER TABLE tickets ADD COLUMN class TEXT;"
-	"ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE tickets ADD COLUMN deadline_ms INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
-	/* 4: the reply queue that hears when a ticket is ready or failed */
-	"ALTER TABLE tickets ADD COLUMN reply_to TEXT;",
-	/* 5: the delegate that took a ticket for its owner */
-	"ALTER TABLE tickets ADD COLUMN delegate TEXT;",
+    /* 1: the first schema */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE tagsets (key TEXT PRIMARY KEY);"
+    "CREATE TABLE tickets ("
+    " id INTEGER PRIMARY KEY,"
+    " idem_key TEXT,"
+    " tagset TEXT NOT NULL,"
+    " sandbox TEXT,"
+    " state TEXT NOT NULL,"
+    " resource_id INTEGER,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX tickets_not_closed ON tickets (state) WHERE state <> 'CLOSED';"
+    "CREATE TABLE resources ("
+    " id INTEGER PRIMARY KEY,"
+    " pool TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " ticket_id INTEGER,"
+    " id_in_pool INTEGER NOT NULL,"
+    " data BLOB,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX resources_not_ended ON resources (state) WHERE state <> 'ENDED';"
+    "CREATE TABLE outbox ("
+    " id INTEGER PRIMARY KEY,"
+    " exchange TEXT NOT NULL,"
+    " routing_key TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " body BLOB NOT NULL);",
+    /* 2: reuse, livecheck failures and named counters of resources */
+    "ALTER TABLE resources ADD COLUMN sandbox TEXT;"
+    "ALTER TABLE resources ADD COLUMN sandboxed_since_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE resources ADD COLUMN released_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE resources ADD COLUMN releases INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE resources ADD COLUMN check_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE resources ADD COLUMN counters TEXT;",
+    /* 3: owners, labels, classes, leases and deadlines of tickets */
+    "ALTER TABLE tickets ADD COLUMN owner TEXT;"
+    "ALTER TABLE tickets ADD COLUMN labels TEXT;"
+    "ALTER TABLE tickets ADD COLUMN class TEXT;"
+    "ALTER TABLE tickets ADD COLUMN lease_s INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN deadline_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN closed_reason TEXT;",
+    /* 4: the reply queue that hears when a ticket is ready or failed */
+    "ALTER TABLE tickets ADD COLUMN reply_to TEXT;",
+    /* 5: the delegate that took a ticket for its owner */
+    "ALTER TABLE tickets ADD COLUMN delegate TEXT;",
 };
 
 enum {
@@ -89,46 +89,49 @@ enum {
 };
 
 static const char *const sqlite_statements[ST_COUNT] = {
-	[ST_PUT_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-	[ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
-	[ST_PUT_TICKET] = "INSERT INTO tickets (id, idem_key, tagset, sandbox, "
-	    "state, resource_id, created_ms, owner, labels, class, lease_s, "
-	    "deadline_ms, closed_reason, reply_to, delegate) VALUES (?1, ?2, "
-	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
-	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-	    "resource_id = excluded.resource_id, "
-	    "closed_reason = excluded.closed_reason, "
-	    "reply_to = excluded.reply_to",
-	[ST_PUT_RESOURCE] = "INSERT INTO resources (id, pool, name, state, "
-	    "ticket_id, id_in_pool, data, created_ms, sandbox, "
-	    "sandboxed_since_ms, released_at_ms, releases, check_failed, "
-	    "counters) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
-	    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-	    "ticket_id = excluded.ticket_id, data = excluded.data, "
-	    "sandbox = excluded.sandbox, "
-	    "sandboxed_since_ms = excluded.sandboxed_since_ms, "
-	    "released_at_ms = excluded.released_at_ms, "
-	    "releases = excluded.releases, "
-	    "check_failed = excluded.check_failed",
-	[ST_ADD_OUTBOX] = "INSERT OR REPLACE INTO outbox (id, exchange, "
-	    "routing_key, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_DEL_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
-	[ST_DEL_META] = "DELETE FROM meta WHERE key = ?1",
-	[ST_DEL_TAGSET] = "DELETE FROM tagsets WHERE key = ?1",
-	[ST_GET_TICKET] = "SELECT t.state, r.data, t.owner, t.delegate "
-	    "FROM tickets t "
-	    "LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = ?1",
+    [ST_PUT_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+		    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_PUT_TAGSET] = "INSERT OR IGNORE INTO tagsets (key) VALUES (?1)",
+    [ST_PUT_TICKET] =
+	"INSERT INTO tickets (id, idem_key, tagset, sandbox, "
+	"state, resource_id, created_ms, owner, labels, class, lease_s, "
+	"deadline_ms, closed_reason, reply_to, delegate) VALUES (?1, ?2, "
+	"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+	"ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+	"resource_id = excluded.resource_id, "
+	"closed_reason = excluded.closed_reason, "
+	"reply_to = excluded.reply_to",
+    [ST_PUT_RESOURCE] =
+	"INSERT INTO resources (id, pool, name, state, "
+	"ticket_id, id_in_pool, data, created_ms, sandbox, "
+	"sandboxed_since_ms, released_at_ms, releases, check_failed, "
+	"counters) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+	"ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+	"ticket_id = excluded.ticket_id, data = excluded.data, "
+	"sandbox = excluded.sandbox, "
+	"sandboxed_since_ms = excluded.sandboxed_since_ms, "
+	"released_at_ms = excluded.released_at_ms, "
+	"releases = excluded.releases, "
+	"check_failed = excluded.check_failed",
+    [ST_ADD_OUTBOX] = "INSERT OR REPLACE INTO outbox (id, exchange, "
+		      "routing_key, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_DEL_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
+    [ST_DEL_META] = "DELETE FROM meta WHERE key = ?1",
+    [ST_DEL_TAGSET] = "DELETE FROM tagsets WHERE key = ?1",
+    [ST_GET_TICKET] =
+	"SELECT t.state, r.data, t.owner, t.delegate "
+	"FROM tickets t "
+	"LEFT JOIN resources r ON r.id = t.resource_id WHERE t.id = ?1",
 };
 
 struct store_sqlite {
 	struct store base;
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
-	char *lock_path;             /* <db file>.lock */
-	int lock_fd;                 /* held while this process leads */
-	bool ready;                  /* migrated, statements prepared */
+	char *lock_path; /* <db file>.lock */
+	int lock_fd;	 /* held while this process leads */
+	bool ready;	 /* migrated, statements prepared */
 	char error[512];
 };
 
@@ -167,10 +170,10 @@ sq_version(struct store_sqlite *q, int *version)
 	int rc;
 
 	if (sq_exec(q, "CREATE TABLE IF NOT EXISTS schema_version "
-	    "(version INTEGER NOT NULL)") == -1)
+		       "(version INTEGER NOT NULL)") == -1)
 		return -1;
 	if (sqlite3_prepare_v2(q->db, "SELECT max(version) FROM schema_version",
-	    -1, &st, NULL) != SQLITE_OK)
+		-1, &st, NULL) != SQLITE_OK)
 		return sq_fail(q, "schema_version");
 	rc = sqlite3_step(st);
 	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
@@ -189,13 +192,16 @@ sq_migrate(struct store_sqlite *q)
 	if (sq_version(q, &version) == -1)
 		return -1;
 	if ((size_t)version > n) {
-		snprintf(q->error, sizeof(q->error), "sqlite: schema version "
-		    "%d is newer than this resbusd knows (%zu)", version, n);
+		snprintf(q->error, sizeof(q->error),
+		    "sqlite: schema version "
+		    "%d is newer than this resbusd knows (%zu)",
+		    version, n);
 		return -1;
 	}
 	for (i = (size_t)version; i < n; i++) {
 		sql = xasprintf("BEGIN; %s INSERT INTO schema_version VALUES "
-		    "(%zu); COMMIT;", sqlite_migrations[i], i + 1);
+				"(%zu); COMMIT;",
+		    sqlite_migrations[i], i + 1);
 		if (sq_exec(q, sql) == -1) {
 			free(sql);
 			(void)sq_exec(q, "ROLLBACK");
@@ -216,8 +222,8 @@ static int
 sq_lock(struct store_sqlite *q)
 {
 	if (q->lock_fd == -1) {
-		q->lock_fd = open(q->lock_path, O_RDWR | O_CREAT | O_CLOEXEC,
-		    0644);
+		q->lock_fd =
+		    open(q->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (q->lock_fd == -1) {
 			snprintf(q->error, sizeof(q->error), "sqlite: %s: %s",
 			    q->lock_path, strerror(errno));
@@ -247,7 +253,8 @@ sq_ready(struct store_sqlite *q)
 		return -1;
 	for (i = 0; i < ST_COUNT; i++)
 		if (sqlite3_prepare_v3(q->db, sqlite_statements[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK)
+			SQLITE_PREPARE_PERSISTENT, &q->st[i],
+			NULL) != SQLITE_OK)
 			return sq_fail(q, "prepare");
 	q->ready = true;
 	return 0;
@@ -261,8 +268,10 @@ sq_open(const char *url, char *err, size_t errlen)
 	int held;
 
 	if (strncmp(url, "sqlite:///", 10) != 0) {
-		snprintf(err, errlen, "db_url \"%s\": expected "
-		    "sqlite:////absolute/path or sqlite:///relative/path", url);
+		snprintf(err, errlen,
+		    "db_url \"%s\": expected "
+		    "sqlite:////absolute/path or sqlite:///relative/path",
+		    url);
 		return NULL;
 	}
 	path = url + 10;
@@ -276,16 +285,20 @@ sq_open(const char *url, char *err, size_t errlen)
 	 * 100,000 open tickets (a database of about 6 MB) find their pages
 	 * in memory instead of reading them back from the file.
 	 */
-	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &q->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 		    q->db ? sqlite3_errmsg(q->db) : "out of memory");
 		sq_close(&q->base);
 		return NULL;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
-	if (sq_exec(q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-	    "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -65536;") == -1 ||
+	if (sq_exec(q,
+		"PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+		"PRAGMA foreign_keys = OFF; PRAGMA cache_size = -65536;") ==
+		-1 ||
 	    (held = sq_lock(q)) == -1 || (held == 1 && sq_ready(q) == -1))
 		goto fail;
 	return &q->base;
@@ -456,8 +469,8 @@ sq_put_resource(struct store *s, const struct store_resource *r)
 	sq_bind_id(st, 5, r->ticket_id);
 	sqlite3_bind_int(st, 6, r->id_in_pool);
 	if (r->data != NULL)
-		sqlite3_bind_blob(st, 7, r->data, (int)r->data_len,
-		    SQLITE_STATIC);
+		sqlite3_bind_blob(
+		    st, 7, r->data, (int)r->data_len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, r->created_ms);
@@ -524,16 +537,17 @@ sq_get_ticket(struct store *s, uint64_t id, store_ticket_fn *fn, void *arg)
 		fn(arg, 1, (const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 2),
 		    (const char *)sqlite3_column_text(st, 3),
-		    sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL :
-		    sqlite3_column_blob(st, 1) ? sqlite3_column_blob(st, 1) : "",
+		    sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL
+		    : sqlite3_column_blob(st, 1) ? sqlite3_column_blob(st, 1)
+						 : "",
 		    (size_t)sqlite3_column_bytes(st, 1));
 	else if (rc == SQLITE_DONE)
 		fn(arg, 0, NULL, NULL, NULL, NULL, 0);
 	else
 		fn(arg, -1, NULL, NULL, NULL, NULL, 0);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
-	    sq_fail(q, "get ticket");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+						     : sq_fail(q, "get ticket");
 }
 
 static int
@@ -559,18 +573,18 @@ sq_load(struct store *s, const struct store_loader *l)
 {
 	struct store_sqlite *q = to_sqlite(s);
 	static const char *const queries[] = {
-		"SELECT key, value FROM meta",
-		"SELECT key FROM tagsets ORDER BY key",
-		"SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
-		"created_ms, sandbox, sandboxed_since_ms, released_at_ms, "
-		"releases, check_failed, counters "
-		"FROM resources WHERE state <> 'ENDED' ORDER BY id",
-		"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
-		"created_ms, owner, labels, class, lease_s, deadline_ms, "
-		"reply_to, delegate "
-		"FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
-		"SELECT id, exchange, routing_key, type, body FROM outbox "
-		"ORDER BY id",
+	    "SELECT key, value FROM meta",
+	    "SELECT key FROM tagsets ORDER BY key",
+	    "SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
+	    "created_ms, sandbox, sandboxed_since_ms, released_at_ms, "
+	    "releases, check_failed, counters "
+	    "FROM resources WHERE state <> 'ENDED' ORDER BY id",
+	    "SELECT id, idem_key, tagset, sandbox, state, resource_id, "
+	    "created_ms, owner, labels, class, lease_s, deadline_ms, "
+	    "reply_to, delegate "
+	    "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+	    "SELECT id, exchange, routing_key, type, body FROM outbox "
+	    "ORDER BY id",
 	};
 	sqlite3_stmt *st;
 	size_t i;
@@ -593,49 +607,54 @@ sq_load(struct store *s, const struct store_loader *l)
 				l->tagset(l->arg, COL_TEXT(0));
 			} else if (i == 2) {
 				struct store_resource r = {
-					.id = (uint64_t)sqlite3_column_int64(st, 0),
-					.pool = COL_TEXT(1),
-					.name = COL_TEXT(2),
-					.state = COL_TEXT(3),
-					.ticket_id = (uint64_t)sqlite3_column_int64(st, 4),
-					.id_in_pool = sqlite3_column_int(st, 5),
-					.data = sqlite3_column_blob(st, 6),
-					.data_len = (size_t)sqlite3_column_bytes(st, 6),
-					.created_ms = sqlite3_column_int64(st, 7),
-					.sandbox = COL_TEXT(8),
-					.sandboxed_since_ms = sqlite3_column_int64(st, 9),
-					.released_at_ms = sqlite3_column_int64(st, 10),
-					.releases = sqlite3_column_int(st, 11),
-					.check_failed = sqlite3_column_int(st, 12),
-					.counters = COL_TEXT(13),
+				    .id = (uint64_t)sqlite3_column_int64(st, 0),
+				    .pool = COL_TEXT(1),
+				    .name = COL_TEXT(2),
+				    .state = COL_TEXT(3),
+				    .ticket_id =
+					(uint64_t)sqlite3_column_int64(st, 4),
+				    .id_in_pool = sqlite3_column_int(st, 5),
+				    .data = sqlite3_column_blob(st, 6),
+				    .data_len =
+					(size_t)sqlite3_column_bytes(st, 6),
+				    .created_ms = sqlite3_column_int64(st, 7),
+				    .sandbox = COL_TEXT(8),
+				    .sandboxed_since_ms =
+					sqlite3_column_int64(st, 9),
+				    .released_at_ms =
+					sqlite3_column_int64(st, 10),
+				    .releases = sqlite3_column_int(st, 11),
+				    .check_failed = sqlite3_column_int(st, 12),
+				    .counters = COL_TEXT(13),
 				};
 				l->resource(l->arg, &r);
 			} else if (i == 3) {
 				struct store_ticket t = {
-					.id = (uint64_t)sqlite3_column_int64(st, 0),
-					.idem_key = COL_TEXT(1),
-					.tagset = COL_TEXT(2),
-					.sandbox = COL_TEXT(3),
-					.state = COL_TEXT(4),
-					.resource_id = (uint64_t)sqlite3_column_int64(st, 5),
-					.created_ms = sqlite3_column_int64(st, 6),
-					.owner = COL_TEXT(7),
-					.labels = COL_TEXT(8),
-					.class_ = COL_TEXT(9),
-					.lease_s = sqlite3_column_int(st, 10),
-					.deadline_ms = sqlite3_column_int64(st, 11),
-					.reply_to = COL_TEXT(12),
-					.delegate = COL_TEXT(13),
+				    .id = (uint64_t)sqlite3_column_int64(st, 0),
+				    .idem_key = COL_TEXT(1),
+				    .tagset = COL_TEXT(2),
+				    .sandbox = COL_TEXT(3),
+				    .state = COL_TEXT(4),
+				    .resource_id =
+					(uint64_t)sqlite3_column_int64(st, 5),
+				    .created_ms = sqlite3_column_int64(st, 6),
+				    .owner = COL_TEXT(7),
+				    .labels = COL_TEXT(8),
+				    .class_ = COL_TEXT(9),
+				    .lease_s = sqlite3_column_int(st, 10),
+				    .deadline_ms = sqlite3_column_int64(st, 11),
+				    .reply_to = COL_TEXT(12),
+				    .delegate = COL_TEXT(13),
 				};
 				l->ticket(l->arg, &t);
 			} else {
 				struct store_outbox o = {
-					.id = (uint64_t)sqlite3_column_int64(st, 0),
-					.exchange = COL_TEXT(1),
-					.routing_key = COL_TEXT(2),
-					.type = COL_TEXT(3),
-					.body = sqlite3_column_blob(st, 4),
-					.len = (size_t)sqlite3_column_bytes(st, 4),
+				    .id = (uint64_t)sqlite3_column_int64(st, 0),
+				    .exchange = COL_TEXT(1),
+				    .routing_key = COL_TEXT(2),
+				    .type = COL_TEXT(3),
+				    .body = sqlite3_column_blob(st, 4),
+				    .len = (size_t)sqlite3_column_bytes(st, 4),
 				};
 				l->outbox(l->arg, &o);
 			}
@@ -655,24 +674,24 @@ sq_error(const struct store *s)
 }
 
 const struct store_backend store_sqlite_backend = {
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.load = sq_load,
-	.put_meta = sq_put_meta,
-	.put_tagset = sq_put_tagset,
-	.put_ticket = sq_put_ticket,
-	.put_resource = sq_put_resource,
-	.add_outbox = sq_add_outbox,
-	.del_outbox = sq_del_outbox,
-	.del_meta = sq_del_meta,
-	.del_tagset = sq_del_tagset,
-	.lead_try = sq_lead_try,
-	.get_ticket = sq_get_ticket,
-	.fd = sq_fd,
-	.io = sq_io,
-	.want_write = sq_want_write,
-	.error = sq_error,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .load = sq_load,
+    .put_meta = sq_put_meta,
+    .put_tagset = sq_put_tagset,
+    .put_ticket = sq_put_ticket,
+    .put_resource = sq_put_resource,
+    .add_outbox = sq_add_outbox,
+    .del_outbox = sq_del_outbox,
+    .del_meta = sq_del_meta,
+    .del_tagset = sq_del_tagset,
+    .lead_try = sq_lead_try,
+    .get_ticket = sq_get_ticket,
+    .fd = sq_fd,
+    .io = sq_io,
+    .want_write = sq_want_write,
+    .error = sq_error,
 };

@@ -331,12 +331,11 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 	    {"lease", required_argument, NULL, OPT_LEASE},
 	    {"deadline", required_argument, NULL, OPT_DEADLINE},
 	    {"owner", required_argument, NULL, OPT_OWNER},
-	    {"refuse-unprovidable", no_argument, NULL,
-		OPT_REFUSE_UNPROVIDABLE},
+	    {"refuse-unprovidable", no_argument, NULL, OPT_REFUSE_UNPROVIDABLE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct resbus_ticket_opts opts = { 0 };
+	struct resbus_ticket_opts opts = {0};
 	int timeout_ms = DEFAULT_TICKET_TIMEOUT_S * 1000, secs;
 	const char *sandbox = NULL;
 	const char **labels;
@@ -361,7 +360,8 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 		case OPT_LABEL:
 			if (strchr(optarg, '=') == NULL) {
 				rc = usage_error("bad --label '%s': give "
-				    "KEY=VALUE", optarg);
+						 "KEY=VALUE",
+				    optarg);
 				goto out;
 			}
 			labels[opts.nlabels++] = optarg;
@@ -372,7 +372,8 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 		case OPT_OWNER:
 			if (*optarg == '\0' || strlen(optarg) > 128) {
 				rc = usage_error("bad --owner '%s': give 1 to "
-				    "128 bytes", optarg);
+						 "128 bytes",
+				    optarg);
 				goto out;
 			}
 			opts.owner = optarg;
@@ -384,8 +385,9 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 		case OPT_DEADLINE:
 			if (parse_timeout(optarg, &secs) == -1 || secs <= 0) {
 				rc = usage_error("bad --%s '%s': give whole "
-				    "seconds", ch == OPT_LEASE ? "lease" :
-				    "deadline", optarg);
+						 "seconds",
+				    ch == OPT_LEASE ? "lease" : "deadline",
+				    optarg);
 				goto out;
 			}
 			if (ch == OPT_LEASE)
@@ -440,8 +442,8 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 		goto out;
 	opts.sandbox = sandbox;
 	opts.labels = labels;
-	if (resbus_ticket_take_opts(cli->client, tags, ntags, &opts,
-		timeout_ms, &id, &timed_out) == -1) {
+	if (resbus_ticket_take_opts(cli->client, tags, ntags, &opts, timeout_ms,
+		&id, &timed_out) == -1) {
 		rc = cli_fail(cli);
 		goto out;
 	}
@@ -659,8 +661,8 @@ cmd_ticket_hold(struct cli *cli, int argc, char **argv)
 			if (parse_timeout(argv[++i], &interval_ms) == -1 ||
 			    interval_ms <= 0) {
 				free(rest);
-				return usage_error("bad --interval '%s'",
-				    argv[i]);
+				return usage_error(
+				    "bad --interval '%s'", argv[i]);
 			}
 			continue;
 		}
@@ -672,15 +674,15 @@ cmd_ticket_hold(struct cli *cli, int argc, char **argv)
 	}
 	free(rest);
 	for (;;) {
-		if (resbus_ticket_renew(cli->client, id, timeout_ms,
-		    &info) == -1)
+		if (resbus_ticket_renew(cli->client, id, timeout_ms, &info) ==
+		    -1)
 			return cli_fail(cli);
 		if (!info.exists || info.closed || info.failed) {
 			rc = info.closed ? 0 : 1;
 			if (rc != 0)
-				fprintf(stderr, "resbus: ticket %" PRIu64
-				    " is %s\n", id, info.exists ? "failed" :
-				    "unknown");
+				fprintf(stderr,
+				    "resbus: ticket %" PRIu64 " is %s\n", id,
+				    info.exists ? "failed" : "unknown");
 			resbus_ticket_info_clear(&info);
 			return rc;
 		}

@@ -58,8 +58,7 @@
  * becomes the message an operator acts on.
  */
 static bool
-bus_type_conflict(struct bus *bus, unsigned code, const char *text,
-    size_t len)
+bus_type_conflict(struct bus *bus, unsigned code, const char *text, size_t len)
 {
 	static const char arg[] = "inequivalent arg 'x-queue-type' for queue '";
 	char buf[512], *name, *end;
@@ -81,7 +80,8 @@ bus_type_conflict(struct bus *bus, unsigned code, const char *text,
 	/* Set queue_type to what exists, or remove what exists. */
 	snprintf(bus->error, sizeof(bus->error),
 	    "queue %s exists as a %s queue (declared here as %s); delete it "
-	    "or set queue_type: %s", name, existing, declared, existing);
+	    "or set queue_type: %s",
+	    name, existing, declared, existing);
 	bus->conflict = true;
 	return true;
 }
@@ -115,7 +115,7 @@ bus_seterr(struct bus *bus, const char *what, amqp_rpc_reply_t r)
 			amqp_channel_close_t *m = r.reply.decoded;
 
 			if (bus_type_conflict(bus, m->reply_code,
-			    m->reply_text.bytes, m->reply_text.len))
+				m->reply_text.bytes, m->reply_text.len))
 				break;
 			snprintf(bus->error, sizeof(bus->error),
 			    "%s: channel closed by server: %u %.*s", what,
@@ -142,8 +142,8 @@ bus_check(struct bus *bus, const char *what, amqp_channel_t ch)
 	bus_seterr(bus, what, r);
 	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
 	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-		(void)amqp_send_method(bus->conn, ch,
-		    AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		(void)amqp_send_method(
+		    bus->conn, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
 		if (ch == BUS_PROBE_CHANNEL)
 			bus->probe_open = false;
 		else
@@ -157,8 +157,8 @@ bus_check(struct bus *bus, const char *what, amqp_channel_t ch)
  * plain connect(2) to the same address tells the operator why.
  */
 static void
-bus_connect_reason(const char *host, int port, int status, char *err,
-    size_t errlen)
+bus_connect_reason(
+    const char *host, int port, int status, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	struct pollfd pfd;
@@ -166,8 +166,8 @@ bus_connect_reason(const char *host, int port, int status, char *err,
 	char portstr[16];
 	int fd, soerr = 0, gai;
 
-	snprintf(err, errlen, "%s:%d: %s", host, port,
-	    amqp_error_string2(status));
+	snprintf(
+	    err, errlen, "%s:%d: %s", host, port, amqp_error_string2(status));
 	if (status != AMQP_STATUS_SOCKET_ERROR)
 		return;
 	memset(&hints, 0, sizeof(hints));
@@ -177,26 +177,26 @@ bus_connect_reason(const char *host, int port, int status, char *err,
 		snprintf(err, errlen, "%s: %s", host, gai_strerror(gai));
 		return;
 	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, res->ai_protocol);
+	fd = socket(res->ai_family,
+	    res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
 	if (fd != -1) {
 		if (connect(fd, res->ai_addr, res->ai_addrlen) == -1)
 			soerr = errno;
 		if (soerr == EINPROGRESS) {
 			pfd.fd = fd;
 			pfd.events = POLLOUT;
-			soerr = poll(&pfd, 1, BUS_CONNECT_TIMEOUT_S * 1000) == 1 ?
-			    0 : ETIMEDOUT;
+			soerr = poll(&pfd, 1, BUS_CONNECT_TIMEOUT_S * 1000) == 1
+				    ? 0
+				    : ETIMEDOUT;
 			if (soerr == 0)
-				(void)getsockopt(fd, SOL_SOCKET, SO_ERROR,
-				    &soerr, &len);
+				(void)getsockopt(
+				    fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
 		}
 		close(fd);
 	}
 	freeaddrinfo(res);
 	if (soerr != 0)
-		snprintf(err, errlen, "%s:%d: %s", host, port,
-		    strerror(soerr));
+		snprintf(err, errlen, "%s:%d: %s", host, port, strerror(soerr));
 }
 
 /* The heartbeat asked for by connections made from now on. */
@@ -216,7 +216,7 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 	amqp_table_entry_t prop;
 	amqp_table_t props;
 	amqp_socket_t *sock;
-	struct timeval tv = { BUS_CONNECT_TIMEOUT_S, 0 };
+	struct timeval tv = {BUS_CONNECT_TIMEOUT_S, 0};
 	amqp_rpc_reply_t r;
 	struct bus *bus;
 	char *copy;
@@ -225,7 +225,8 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 	copy = xstrdup(url);
 	amqp_default_connection_info(&ci);
 	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
-		snprintf(err, errlen, "bad AMQP URL (expected "
+		snprintf(err, errlen,
+		    "bad AMQP URL (expected "
 		    "amqp://user:password@host:port/vhost)");
 		free(copy);
 		return NULL;
@@ -238,8 +239,8 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 	bus->next_seq = 1;
 	/* A node that accepts but does not speak (stopped) is given up too. */
 	(void)amqp_set_handshake_timeout(bus->conn, &tv);
-	sock = ci.ssl ? amqp_ssl_socket_new(bus->conn) :
-	    amqp_tcp_socket_new(bus->conn);
+	sock = ci.ssl ? amqp_ssl_socket_new(bus->conn)
+		      : amqp_tcp_socket_new(bus->conn);
 	if (sock == NULL) {
 		snprintf(err, errlen, "cannot create a socket");
 		goto fail;
@@ -265,8 +266,10 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 		bus_seterr(bus, "login", r);
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
 		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
-			snprintf(err, errlen, "login refused (bad user, "
-			    "password or vhost \"%s\")", ci.vhost);
+			snprintf(err, errlen,
+			    "login refused (bad user, "
+			    "password or vhost \"%s\")",
+			    ci.vhost);
 		else
 			snprintf(err, errlen, "%s", bus->error);
 		goto fail;
@@ -304,8 +307,8 @@ bus_node_name(const char *url, char *buf, size_t len)
 }
 
 struct bus *
-bus_connect_from(const char *url, size_t first, const char *name, char *err,
-    size_t errlen)
+bus_connect_from(
+    const char *url, size_t first, const char *name, char *err, size_t errlen)
 {
 	char **nodes = NULL, *copy, *tok, *save = NULL, why[512], shown[256];
 	size_t n = 0, k, i, used;
@@ -313,17 +316,19 @@ bus_connect_from(const char *url, size_t first, const char *name, char *err,
 
 	copy = xstrdup(url);
 	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", \t", &save)) {
+	     tok = strtok_r(NULL, ", \t", &save)) {
 		nodes = xrealloc(nodes, (n + 1) * sizeof(*nodes));
 		nodes[n++] = tok;
 	}
 	if (n == 0) {
-		snprintf(err, errlen, "bad AMQP URL (expected "
+		snprintf(err, errlen,
+		    "bad AMQP URL (expected "
 		    "amqp://user:password@host:port/vhost)");
 		goto out;
 	}
 	if (n == 1) {
-		if ((bus = bus_connect_one(nodes[0], name, err, errlen)) != NULL)
+		if ((bus = bus_connect_one(nodes[0], name, err, errlen)) !=
+		    NULL)
 			bus->node = 0;
 		goto out;
 	}
@@ -383,8 +388,8 @@ bus_free(struct bus *bus)
 	if (bus == NULL)
 		return;
 	if (!bus->broken) {
-		(void)amqp_channel_close(bus->conn, BUS_CHANNEL,
-		    AMQP_REPLY_SUCCESS);
+		(void)amqp_channel_close(
+		    bus->conn, BUS_CHANNEL, AMQP_REPLY_SUCCESS);
 		(void)amqp_connection_close(bus->conn, AMQP_REPLY_SUCCESS);
 	}
 	amqp_destroy_connection(bus->conn);
@@ -433,8 +438,8 @@ bus_tag_hash(const void *tag, size_t len)
 }
 
 static void
-bus_index_put(size_t *slots, size_t nslots, const struct bus_consumer *all,
-    size_t i)
+bus_index_put(
+    size_t *slots, size_t nslots, const struct bus_consumer *all, size_t i)
 {
 	size_t j = bus_tag_hash(all[i].tag, all[i].taglen) & (nslots - 1);
 
@@ -453,7 +458,8 @@ bus_index_add(struct bus *bus, size_t i)
 		free(bus->slots);
 		bus->slots = xcalloc(bus->nslots, sizeof(*bus->slots));
 		for (k = 0; k < bus->nconsumers; k++)
-			bus_index_put(bus->slots, bus->nslots, bus->consumers, k);
+			bus_index_put(
+			    bus->slots, bus->nslots, bus->consumers, k);
 		return;
 	}
 	bus_index_put(bus->slots, bus->nslots, bus->consumers, i);
@@ -484,8 +490,8 @@ bus_consumer_add(struct bus *bus, const char *tag, size_t taglen,
 {
 	struct bus_consumer *c;
 
-	bus->consumers = xrealloc(bus->consumers,
-	    (bus->nconsumers + 1) * sizeof(*bus->consumers));
+	bus->consumers = xrealloc(
+	    bus->consumers, (bus->nconsumers + 1) * sizeof(*bus->consumers));
 	c = &bus->consumers[bus->nconsumers++];
 	c->tag = xstrndup(tag, taglen);
 	c->taglen = taglen;
@@ -521,8 +527,8 @@ bus_deliver(struct bus *bus, amqp_envelope_t *env)
 	s[2] = bus_str(env->consumer_tag, true);
 	s[3] = bus_str(p->type, p->_flags & AMQP_BASIC_TYPE_FLAG);
 	s[4] = bus_str(p->reply_to, p->_flags & AMQP_BASIC_REPLY_TO_FLAG);
-	s[5] = bus_str(p->correlation_id,
-	    p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG);
+	s[5] = bus_str(
+	    p->correlation_id, p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG);
 	s[6] = bus_str(p->message_id, p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG);
 	s[7] = bus_str(p->user_id, p->_flags & AMQP_BASIC_USER_ID_FLAG);
 	d.exchange = s[0];
@@ -583,7 +589,7 @@ bus_other_frame(struct bus *bus, const struct timeval *tv)
 	case AMQP_BASIC_RETURN_METHOD:
 		/* Not published mandatory; drain the content if it comes. */
 		if (amqp_read_message(bus->conn, frame.channel, &returned, 0)
-		    .reply_type == AMQP_RESPONSE_NORMAL)
+			.reply_type == AMQP_RESPONSE_NORMAL)
 			amqp_destroy_message(&returned);
 		return 0;
 	case AMQP_CHANNEL_CLOSE_METHOD: {
@@ -591,7 +597,7 @@ bus_other_frame(struct bus *bus, const struct timeval *tv)
 		amqp_channel_close_ok_t ok;
 
 		if (!bus_type_conflict(bus, m->reply_code, m->reply_text.bytes,
-		    m->reply_text.len))
+			m->reply_text.len))
 			snprintf(bus->error, sizeof(bus->error),
 			    "channel %u closed by server: %u %.*s",
 			    frame.channel, m->reply_code,
@@ -613,8 +619,8 @@ bus_other_frame(struct bus *bus, const struct timeval *tv)
 		snprintf(bus->error, sizeof(bus->error),
 		    "connection closed by server: %u %.*s", m->reply_code,
 		    (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		(void)amqp_send_method(bus->conn, 0,
-		    AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		(void)amqp_send_method(
+		    bus->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
 		bus->broken = true;
 		return -1;
 	}
@@ -631,7 +637,7 @@ bus_other_frame(struct bus *bus, const struct timeval *tv)
 int
 bus_poll(struct bus *bus, int timeout_ms)
 {
-	struct timeval zero = { 0, 0 }, tv, *tvp;
+	struct timeval zero = {0, 0}, tv, *tvp;
 	amqp_envelope_t env;
 	amqp_rpc_reply_t r;
 	int handled = 0, n;
@@ -678,5 +684,5 @@ bool
 bus_pending(const struct bus *bus)
 {
 	return amqp_frames_enqueued(bus->conn) ||
-	    amqp_data_in_buffer(bus->conn);
+	       amqp_data_in_buffer(bus->conn);
 }

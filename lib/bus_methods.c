@@ -114,13 +114,14 @@ bus_queue_declare_nowait(struct bus *bus, const char *name, unsigned flags)
 		m.arguments.num_entries = 1;
 		m.arguments.entries = &arg;
 	}
-	return bus_sent(bus, "queue.declare", amqp_send_method(bus->conn,
-	    BUS_CHANNEL, AMQP_QUEUE_DECLARE_METHOD, &m));
+	return bus_sent(bus, "queue.declare",
+	    amqp_send_method(
+		bus->conn, BUS_CHANNEL, AMQP_QUEUE_DECLARE_METHOD, &m));
 }
 
 int
-bus_queue_bind_nowait(struct bus *bus, const char *queue,
-    const char *exchange, const char *key)
+bus_queue_bind_nowait(
+    struct bus *bus, const char *queue, const char *exchange, const char *key)
 {
 	amqp_queue_bind_t m;
 
@@ -130,13 +131,14 @@ bus_queue_bind_nowait(struct bus *bus, const char *queue,
 	m.routing_key = amqp_cstring_bytes(key);
 	m.nowait = 1;
 	m.arguments = amqp_empty_table;
-	return bus_sent(bus, "queue.bind", amqp_send_method(bus->conn,
-	    BUS_CHANNEL, AMQP_QUEUE_BIND_METHOD, &m));
+	return bus_sent(bus, "queue.bind",
+	    amqp_send_method(
+		bus->conn, BUS_CHANNEL, AMQP_QUEUE_BIND_METHOD, &m));
 }
 
 int
-bus_queue_declare_bounded(struct bus *bus, const char *name,
-    int64_t max_length, int64_t max_bytes, unsigned flags)
+bus_queue_declare_bounded(struct bus *bus, const char *name, int64_t max_length,
+    int64_t max_bytes, unsigned flags)
 {
 	amqp_table_entry_t arg[3];
 	amqp_table_t args;
@@ -156,8 +158,8 @@ bus_queue_declare_bounded(struct bus *bus, const char *name,
 		arg[2].value.value.bytes = amqp_cstring_bytes("quorum");
 		args.num_entries = 3;
 	}
-	if (amqp_queue_declare(bus->conn, BUS_CHANNEL,
-	    amqp_cstring_bytes(name), 0, 1, 0, 0, args) == NULL) {
+	if (amqp_queue_declare(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
+		0, 1, 0, 0, args) == NULL) {
 		(void)bus_check(bus, "queue.declare", BUS_CHANNEL);
 		return -1;
 	}
@@ -177,7 +179,7 @@ bus_queue_delete_if_idle(struct bus *bus, const char *queue)
 		bus->probe_open = true;
 	}
 	if (amqp_queue_delete(bus->conn, BUS_PROBE_CHANNEL,
-	    amqp_cstring_bytes(queue), 1, 1) != NULL)
+		amqp_cstring_bytes(queue), 1, 1) != NULL)
 		return 0;
 	r = amqp_get_rpc_reply(bus->conn);
 	(void)bus_check(bus, "queue.delete", BUS_PROBE_CHANNEL);
@@ -197,25 +199,25 @@ bus_queue_binding(struct bus *bus, bool bind, const char *queue,
 	amqp_bytes_t k = amqp_cstring_bytes(key);
 
 	if (bind)
-		amqp_queue_bind(bus->conn, BUS_CHANNEL, q, x, k,
-		    amqp_empty_table);
+		amqp_queue_bind(
+		    bus->conn, BUS_CHANNEL, q, x, k, amqp_empty_table);
 	else
-		amqp_queue_unbind(bus->conn, BUS_CHANNEL, q, x, k,
-		    amqp_empty_table);
-	return bus_check(bus, bind ? "queue.bind" : "queue.unbind",
-	    BUS_CHANNEL);
+		amqp_queue_unbind(
+		    bus->conn, BUS_CHANNEL, q, x, k, amqp_empty_table);
+	return bus_check(
+	    bus, bind ? "queue.bind" : "queue.unbind", BUS_CHANNEL);
 }
 
 int
-bus_queue_bind(struct bus *bus, const char *queue, const char *exchange,
-    const char *key)
+bus_queue_bind(
+    struct bus *bus, const char *queue, const char *exchange, const char *key)
 {
 	return bus_queue_binding(bus, true, queue, exchange, key);
 }
 
 int
-bus_queue_unbind(struct bus *bus, const char *queue, const char *exchange,
-    const char *key)
+bus_queue_unbind(
+    struct bus *bus, const char *queue, const char *exchange, const char *key)
 {
 	return bus_queue_binding(bus, false, queue, exchange, key);
 }
@@ -228,8 +230,8 @@ bus_qos(struct bus *bus, uint16_t prefetch)
 }
 
 int
-bus_consume(struct bus *bus, const char *queue, bool no_ack,
-    bus_deliver_fn *fn, void *arg)
+bus_consume(struct bus *bus, const char *queue, bool no_ack, bus_deliver_fn *fn,
+    void *arg)
 {
 	amqp_basic_consume_ok_t *ok;
 
@@ -240,8 +242,8 @@ bus_consume(struct bus *bus, const char *queue, bool no_ack,
 		(void)bus_check(bus, "basic.consume", BUS_CHANNEL);
 		return -1;
 	}
-	bus_consumer_add(bus, ok->consumer_tag.bytes, ok->consumer_tag.len,
-	    queue, fn, arg);
+	bus_consumer_add(
+	    bus, ok->consumer_tag.bytes, ok->consumer_tag.len, queue, fn, arg);
 	return 0;
 }
 
@@ -261,8 +263,9 @@ bus_consume_nowait(struct bus *bus, const char *queue, bool no_ack,
 	m.no_ack = no_ack;
 	m.nowait = 1;
 	m.arguments = amqp_empty_table;
-	if (bus_sent(bus, "basic.consume", amqp_send_method(bus->conn,
-	    BUS_CHANNEL, AMQP_BASIC_CONSUME_METHOD, &m)) == -1)
+	if (bus_sent(bus, "basic.consume",
+		amqp_send_method(bus->conn, BUS_CHANNEL,
+		    AMQP_BASIC_CONSUME_METHOD, &m)) == -1)
 		return -1;
 	bus_consumer_add(bus, tag, strlen(tag), queue, fn, arg);
 	return 0;
@@ -283,8 +286,8 @@ bus_cancel(struct bus *bus, const char *queue)
 		if (c->cancelled || strcmp(c->queue, queue) != 0)
 			continue;
 		c->cancelled = true;
-		amqp_basic_cancel(bus->conn, BUS_CHANNEL,
-		    amqp_cstring_bytes(c->tag));
+		amqp_basic_cancel(
+		    bus->conn, BUS_CHANNEL, amqp_cstring_bytes(c->tag));
 		return bus_check(bus, "basic.cancel", BUS_CHANNEL);
 	}
 	snprintf(bus->error, sizeof(bus->error),
@@ -333,8 +336,7 @@ bus_fill_headers(amqp_table_t *t, amqp_table_entry_t *e,
 
 int
 bus_publish(struct bus *bus, const char *exchange, const char *key,
-    const struct bus_props *props, const void *body, size_t len,
-    uint64_t *seq)
+    const struct bus_props *props, const void *body, size_t len, uint64_t *seq)
 {
 	amqp_basic_properties_t p;
 	amqp_table_entry_t entries[16];
@@ -348,7 +350,8 @@ bus_publish(struct bus *bus, const char *exchange, const char *key,
 	p.delivery_mode = props->persistent ? 2 : 1;
 	if (props->content_encoding != NULL) {
 		p._flags |= AMQP_BASIC_CONTENT_ENCODING_FLAG;
-		p.content_encoding = amqp_cstring_bytes(props->content_encoding);
+		p.content_encoding =
+		    amqp_cstring_bytes(props->content_encoding);
 	}
 	if (props->type != NULL) {
 		p._flags |= AMQP_BASIC_TYPE_FLAG;
@@ -381,8 +384,8 @@ bus_publish(struct bus *bus, const char *exchange, const char *key,
 			return -1;
 		}
 		p._flags |= AMQP_BASIC_HEADERS_FLAG;
-		bus_fill_headers(&p.headers, entries, props->headers,
-		    props->nheaders);
+		bus_fill_headers(
+		    &p.headers, entries, props->headers, props->nheaders);
 	}
 	b.bytes = (void *)body;
 	b.len = len;
@@ -419,8 +422,8 @@ bus_ack(struct bus *bus, uint64_t delivery_tag)
 int
 bus_reject(struct bus *bus, uint64_t delivery_tag, bool requeue)
 {
-	int status = amqp_basic_reject(bus->conn, BUS_CHANNEL, delivery_tag,
-	    requeue);
+	int status =
+	    amqp_basic_reject(bus->conn, BUS_CHANNEL, delivery_tag, requeue);
 
 	if (status != AMQP_STATUS_OK) {
 		snprintf(bus->error, sizeof(bus->error), "basic.reject: %s",

@@ -32,7 +32,7 @@ struct bus_consumer {
 	char *queue;
 	bus_deliver_fn *fn;
 	void *arg;
-	bool cancelled;              /* basic.cancel sent */
+	bool cancelled; /* basic.cancel sent */
 };
 
 struct bus {
@@ -42,13 +42,13 @@ struct bus {
 	bool probe_open;
 	bool confirming;
 	bool broken;
-	bool conflict;               /* a queue exists with the other type */
-	size_t node;                 /* index of the node in the URL list */
+	bool conflict; /* a queue exists with the other type */
+	size_t node;   /* index of the node in the URL list */
 	uint64_t next_seq;
-	uint64_t next_tag;           /* bus_consume_nowait's consumer tags */
+	uint64_t next_tag; /* bus_consume_nowait's consumer tags */
 	bus_confirm_fn *confirm_fn;
 	void *confirm_arg;
-	struct bus_consumer *consumers;      /* growable */
+	struct bus_consumer *consumers; /* growable */
 	size_t nconsumers;
 	/* Open-addressing index of consumers by tag: slot = consumer + 1,
 	 * 0 = empty; nslots is a power of two above twice nconsumers. */

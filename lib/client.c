@@ -95,7 +95,7 @@ enum client_call_kind { CALL_TAKE, CALL_QUERY, CALL_CLOSE };
 struct resbus_call {
 	struct resbus_call *next, *prev;
 	enum client_call_kind kind;
-	uint64_t id;		 /* the ticket asked about */
+	uint64_t id; /* the ticket asked about */
 	char corr[37];
 	resbus_answer_fn *fn;
 	void *arg;
@@ -112,8 +112,8 @@ struct resbus_watch {
 
 struct resbus_client {
 	struct bus *bus;
-	char *url;		/* the nodes, for reconnecting */
-	unsigned queue_flags;	/* RESBUS_QUEUE_TYPE, for topo_ensure_core */
+	char *url;	      /* the nodes, for reconnecting */
+	unsigned queue_flags; /* RESBUS_QUEUE_TYPE, for topo_ensure_core */
 	char *prefix;
 	char *ticket_exchange;
 	char *request_queue;
@@ -129,9 +129,9 @@ struct resbus_client {
 	void *last_body;
 	size_t last_len;
 	bool last_persistent;
-	int64_t resend_at;	 /* unanswered: publish again then (0: no) */
-	int64_t resend_ms;	 /* and the wait before the next time */
-	char *watch_key; /* the blocking wait's binding (ticket.<id>.*) */
+	int64_t resend_at; /* unanswered: publish again then (0: no) */
+	int64_t resend_ms; /* and the wait before the next time */
+	char *watch_key;   /* the blocking wait's binding (ticket.<id>.*) */
 	ProtobufCMessage *reply; /* its answer, owned */
 	char *reply_bad;	 /* the type of an answer that did not decode */
 
@@ -146,9 +146,9 @@ struct resbus_client {
 	/* What a wait with a progress function shows. */
 	resbus_wait_progress_fn *progress;
 	void *progress_arg;
-	char *watch_reason;     /* resbusd's latest waiting_reason, or NULL */
-	int64_t watch_created;  /* the ticket's creation, wall clock; 0 */
-	int64_t watch_start;    /* the wait's start, monotonic */
+	char *watch_reason;    /* resbusd's latest waiting_reason, or NULL */
+	int64_t watch_created; /* the ticket's creation, wall clock; 0 */
+	int64_t watch_start;   /* the wait's start, monotonic */
 
 	/* Asynchronous use. */
 	struct resbus_call *calls;
@@ -274,10 +274,10 @@ client_watch(struct resbus_client *c, ProtobufCMessage *m)
 		return;
 	}
 	free(c->watch_reason);
-	c->watch_reason = u->waiting_reason != NULL &&
-		*u->waiting_reason != '\0'
-	    ? xstrdup(u->waiting_reason)
-	    : NULL;
+	c->watch_reason =
+	    u->waiting_reason != NULL && *u->waiting_reason != '\0'
+		? xstrdup(u->waiting_reason)
+		: NULL;
 	if (u->created_ms > 0)
 		c->watch_created = u->created_ms;
 	msg_free(m);
@@ -298,8 +298,8 @@ client_event_ticket(const struct bus_delivery *d, uint64_t *id)
 	if (k == NULL || strncmp(k, "ticket.", 7) != 0)
 		return -1;
 	k += 7;
-	if ((dot = strchr(k, '.')) == NULL ||
-	    (n = (size_t)(dot - k)) == 0 || n >= sizeof(digits))
+	if ((dot = strchr(k, '.')) == NULL || (n = (size_t)(dot - k)) == 0 ||
+	    n >= sizeof(digits))
 		return -1;
 	memcpy(digits, k, n);
 	digits[n] = '\0';
@@ -345,8 +345,8 @@ client_deliver(struct bus *bus, const struct bus_delivery *d, void *arg)
 	for (call = c->calls; call != NULL && d->correlation_id != NULL;
 	     call = call->next)
 		if (strcmp(d->correlation_id, call->corr) == 0) {
-			client_call_answer(c, call,
-			    msg_unpack(d->type, d->body, d->len));
+			client_call_answer(
+			    c, call, msg_unpack(d->type, d->body, d->len));
 			return;
 		}
 	/* A reply: only the one to the RPC in flight counts. */
@@ -368,7 +368,7 @@ static int client_event_queue(struct resbus_client *c);
 static void
 client_sleep_ms(int64_t ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) == -1)
 		;
@@ -397,7 +397,7 @@ client_resend(struct resbus_client *c)
 	props.user_id = bus_user(c->bus);
 	props.persistent = c->last_persistent;
 	if (bus_publish(c->bus, c->last_exchange, c->last_key, &props,
-	    c->last_body, c->last_len, NULL) == -1) {
+		c->last_body, c->last_len, NULL) == -1) {
 		client_seterr(c, "cannot publish %s again: %s", c->last_type,
 		    bus_error(c->bus));
 		return -1;
@@ -405,8 +405,9 @@ client_resend(struct resbus_client *c)
 	if (c->resend_ms == 0)
 		c->resend_ms = CLIENT_RESEND_MS;
 	else
-		c->resend_ms = c->resend_ms * 2 > CLIENT_RESEND_MAX_MS ?
-		    CLIENT_RESEND_MAX_MS : c->resend_ms * 2;
+		c->resend_ms = c->resend_ms * 2 > CLIENT_RESEND_MAX_MS
+				   ? CLIENT_RESEND_MAX_MS
+				   : c->resend_ms * 2;
 	c->resend_at = now_mono_ms() + c->resend_ms;
 	return 0;
 }
@@ -440,22 +441,26 @@ client_reconnect(struct resbus_client *c, int64_t deadline)
 		}
 		left = deadline < 0 ? delay : deadline - now_mono_ms();
 		if (left <= 0) {
-			client_seterr(c, "connection to the bus failed: %s; "
-			    "reconnecting failed: %s", lost, why);
+			client_seterr(c,
+			    "connection to the bus failed: %s; "
+			    "reconnecting failed: %s",
+			    lost, why);
 			return -1;
 		}
 		client_sleep_ms(delay < left ? delay : left);
-		delay = delay * 2 > CLIENT_RECONNECT_MAX_MS ?
-		    CLIENT_RECONNECT_MAX_MS : delay * 2;
+		delay = delay * 2 > CLIENT_RECONNECT_MAX_MS
+			    ? CLIENT_RECONNECT_MAX_MS
+			    : delay * 2;
 	}
 	/* An event may have come while no queue was there: ask again. */
 	if (c->watching)
 		c->woken = true;
 	if (client_resend(c) == -1)
 		return -1;
-	fprintf(stderr, "resbus: connection to the bus lost (%s); "
-	    "reconnected to node %zu in %lld ms\n", lost, bus_node(c->bus) + 1,
-	    (long long)(now_mono_ms() - t0));
+	fprintf(stderr,
+	    "resbus: connection to the bus lost (%s); "
+	    "reconnected to node %zu in %lld ms\n",
+	    lost, bus_node(c->bus) + 1, (long long)(now_mono_ms() - t0));
 	return 0;
 }
 
@@ -477,7 +482,8 @@ client_pump(struct resbus_client *c, int64_t deadline,
 			return 0;
 		}
 		if (c->resend_at != 0 && now_mono_ms() >= c->resend_at &&
-		    client_resend(c) == -1 && client_reconnect(c, deadline) == -1)
+		    client_resend(c) == -1 &&
+		    client_reconnect(c, deadline) == -1)
 			return -1;
 		if (bus_pending(c->bus))
 			slice = 0;
@@ -571,7 +577,8 @@ client_publish(struct resbus_client *c, const char *exchange, const char *key,
 	 * query is worth nothing without its asker, whose reply queue does
 	 * not outlive the connection, so it is spared the disk.
 	 */
-	props.persistent = m->descriptor != &resbus__v1__ticket_query__descriptor;
+	props.persistent =
+	    m->descriptor != &resbus__v1__ticket_query__descriptor;
 	body = msg_pack(m, &len);
 	rc = bus_publish(c->bus, exchange, key, &props, body, len, NULL);
 	if (corr == c->corr && c->url != NULL) {
@@ -591,8 +598,8 @@ client_publish(struct resbus_client *c, const char *exchange, const char *key,
 		c->resend_at = now_mono_ms() + CLIENT_RESEND_MS;
 		/* The reconnect publishes it again. */
 		if (rc == -1)
-			rc = client_reconnect(c,
-			    now_mono_ms() + CLIENT_PUBLISH_RECONNECT_MS);
+			rc = client_reconnect(
+			    c, now_mono_ms() + CLIENT_PUBLISH_RECONNECT_MS);
 		return rc;
 	}
 	free(body);
@@ -729,8 +736,8 @@ resbus_client_new(const char *url, const char *prefix, char *err, size_t errlen)
 	/* A node dying under the set-up: the next one, as a reconnect does. */
 	if (client_setup(c, why, sizeof(why)) == -1 &&
 	    (bus_conflict(c->bus) || !bus_broken(c->bus) ||
-	    client_reconnect(c, now_mono_ms() + CLIENT_PUBLISH_RECONNECT_MS) ==
-	    -1)) {
+		client_reconnect(
+		    c, now_mono_ms() + CLIENT_PUBLISH_RECONNECT_MS) == -1)) {
 		snprintf(err, errlen, "%s: %s", shown, why);
 		resbus_client_free(c);
 		return NULL;
@@ -772,8 +779,9 @@ client_setup(struct resbus_client *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", c->error);
 		return -1;
 	}
-	if (c->watch_key != NULL && bus_queue_bind(c->bus, c->event_queue,
-	    c->event_exchange, c->watch_key) == -1) {
+	if (c->watch_key != NULL &&
+	    bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
+		c->watch_key) == -1) {
 		snprintf(err, errlen, "cannot bind the event queue: %s",
 		    bus_error(c->bus));
 		return -1;
@@ -781,7 +789,7 @@ client_setup(struct resbus_client *c, char *err, size_t errlen)
 	/* Binding a ticket's key again for its twins changes nothing. */
 	for (w = c->watches; w != NULL; w = w->next)
 		if (bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
-		    w->key) == -1) {
+			w->key) == -1) {
 			snprintf(err, errlen, "cannot bind the event queue: %s",
 			    bus_error(c->bus));
 			return -1;
@@ -860,10 +868,10 @@ int
 resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
     const char *sandbox, int timeout_ms, uint64_t *id, bool *timed_out)
 {
-	struct resbus_ticket_opts opts = { .sandbox = sandbox };
+	struct resbus_ticket_opts opts = {.sandbox = sandbox};
 
-	return resbus_ticket_take_opts(c, tags, ntags, &opts, timeout_ms, id,
-	    timed_out);
+	return resbus_ticket_take_opts(
+	    c, tags, ntags, &opts, timeout_ms, id, timed_out);
 }
 
 /*
@@ -927,7 +935,8 @@ client_take_publish(struct resbus_client *c, char *const *tags, size_t ntags,
 		resbus__v1__ticket_request__labels_entry__init(&entries[i]);
 		eq = strchr(opts->labels[i], '=');
 		lk[i] = eq ? xstrndup(opts->labels[i],
-		    (size_t)(eq - opts->labels[i])) : xstrdup(opts->labels[i]);
+				 (size_t)(eq - opts->labels[i]))
+			   : xstrdup(opts->labels[i]);
 		entries[i].key = lk[i];
 		entries[i].value = (char *)(eq ? eq + 1 : "");
 		ep[i] = &entries[i];
@@ -1071,8 +1080,8 @@ client_event_queue(struct resbus_client *c)
  * c->woken; they say nothing about the ticket themselves.
  */
 static int
-client_wait_query(struct resbus_client *c, const Resbus__V1__TicketQuery *q,
-    int64_t deadline)
+client_wait_query(
+    struct resbus_client *c, const Resbus__V1__TicketQuery *q, int64_t deadline)
 {
 	int rc;
 
@@ -1219,8 +1228,9 @@ resbus_ticket_wait_progress(struct resbus_client *c, uint64_t id,
 		key = xasprintf("ticket.%llu.*", (unsigned long long)id);
 		/* A reconnect binds c->watch_key again. */
 		c->watch_key = key;
-		if (bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
-			key) == -1 && client_reconnect(c, deadline) == -1)
+		if (bus_queue_bind(
+			c->bus, c->event_queue, c->event_exchange, key) == -1 &&
+		    client_reconnect(c, deadline) == -1)
 			goto out;
 		for (;;) {
 			sent = now_mono_ms();
@@ -1263,8 +1273,8 @@ out:
 	 * bindings.
 	 */
 	if (key != NULL) {
-		unbound = bus_queue_unbind(c->bus, c->event_queue,
-		    c->event_exchange, key);
+		unbound = bus_queue_unbind(
+		    c->bus, c->event_queue, c->event_exchange, key);
 		(void)unbound;
 	}
 	free(key);
@@ -1359,8 +1369,8 @@ client_call_answer(
 	a.status = -1;
 	a.error = error;
 	if (m == NULL)
-		snprintf(error, sizeof(error),
-		    "undecodable reply from resbusd");
+		snprintf(
+		    error, sizeof(error), "undecodable reply from resbusd");
 	else if (m->descriptor == &resbus__v1__error__descriptor) {
 		e = (const Resbus__V1__Error *)m;
 		snprintf(error, sizeof(error), "%s",
@@ -1370,13 +1380,14 @@ client_call_answer(
 	} else if (call->kind == CALL_TAKE &&
 		   m->descriptor == &resbus__v1__ticket_accepted__descriptor) {
 		a.status = 0;
-		a.ticket_id = ((const Resbus__V1__TicketAccepted *)m)->ticket_id;
+		a.ticket_id =
+		    ((const Resbus__V1__TicketAccepted *)m)->ticket_id;
 	} else if (call->kind != CALL_TAKE &&
 		   m->descriptor == &resbus__v1__ticket_update__descriptor)
 		u = (const Resbus__V1__TicketUpdate *)m;
 	else
-		snprintf(error, sizeof(error), "unexpected reply %s from resbusd",
-		    msg_type(m));
+		snprintf(error, sizeof(error),
+		    "unexpected reply %s from resbusd", msg_type(m));
 	if (u != NULL) {
 		client_info_fill(&info, u);
 		info.id = call->id;
@@ -1418,8 +1429,8 @@ resbus_client_poll(struct resbus_client *c)
 	if (!c->failed && bus_poll(c->bus, 0) >= 0)
 		return 0;
 	if (!c->failed)
-		client_seterr(c, "connection to the bus failed: %s",
-		    bus_error(c->bus));
+		client_seterr(
+		    c, "connection to the bus failed: %s", bus_error(c->bus));
 	c->failed = true;
 	memset(&a, 0, sizeof(a));
 	a.status = -1;
@@ -1472,8 +1483,8 @@ resbus_take_send(struct resbus_client *c, char *const *tags, size_t ntags,
 	if (c->failed)
 		return NULL;
 	call = client_call_new(CALL_TAKE, 0, fn, arg);
-	return client_call_start(c, call,
-	    client_take_publish(c, tags, ntags, opts, call->corr));
+	return client_call_start(
+	    c, call, client_take_publish(c, tags, ntags, opts, call->corr));
 }
 
 struct resbus_call *
@@ -1548,8 +1559,8 @@ resbus_watch_add(
 	w->arg = arg;
 	w->key = xasprintf("ticket.%llu.*", (unsigned long long)id);
 	if (client_watch_twin(c, w) == NULL &&
-	    bus_queue_bind(c->bus, c->event_queue, c->event_exchange,
-		w->key) == -1) {
+	    bus_queue_bind(c->bus, c->event_queue, c->event_exchange, w->key) ==
+		-1) {
 		client_seterr(
 		    c, "cannot bind the event queue: %s", bus_error(c->bus));
 		free(w->key);

@@ -20,21 +20,21 @@ struct resbus_client;
 struct resbus_ticket_info {
 	uint64_t id;
 	bool exists;
-	bool assigned;               /* a resource was assigned */
-	bool ready;                  /* OPEN with a resource */
+	bool assigned; /* a resource was assigned */
+	bool ready;    /* OPEN with a resource */
 	bool closed;
 	bool failed;
-	char *output;                /* cmd_new stdout; caller frees */
+	char *output; /* cmd_new stdout; caller frees */
 	size_t output_len;
-	char *waiting_reason;        /* caller frees */
+	char *waiting_reason; /* caller frees */
 };
 
 /*
  * Connects to URL with bus prefix PREFIX (NULL: "resbus").  NULL with a
  * message in ERR on failure.  Free with resbus_client_free().
  */
-struct resbus_client *resbus_client_new(const char *url, const char *prefix,
-    char *err, size_t errlen);
+struct resbus_client *resbus_client_new(
+    const char *url, const char *prefix, char *err, size_t errlen);
 void resbus_client_free(struct resbus_client *c);
 /* The last error message.  Borrowed until the next call. */
 const char *resbus_client_error(const struct resbus_client *c);
@@ -52,19 +52,19 @@ int resbus_client_broker_present(struct resbus_client *c);
  * (*timed_out set; the request stays queued and is served when resbusd
  * runs).
  */
-int resbus_ticket_take(struct resbus_client *c, char *const *tags,
-    size_t ntags, const char *sandbox, int timeout_ms, uint64_t *id,
-    bool *timed_out) __attribute__((warn_unused_result));
+int resbus_ticket_take(struct resbus_client *c, char *const *tags, size_t ntags,
+    const char *sandbox, int timeout_ms, uint64_t *id, bool *timed_out)
+    __attribute__((warn_unused_result));
 /* What a ticket may carry besides its tags (resbus_ticket_take_opts). */
 struct resbus_ticket_opts {
-	const char *sandbox;         /* NULL: none */
-	const char *const *labels;   /* "key=value" strings */
+	const char *sandbox;	   /* NULL: none */
+	const char *const *labels; /* "key=value" strings */
 	size_t nlabels;
-	const char *class_;          /* NULL: the default class */
-	uint32_t lease_s;            /* 0: no lease; else renew within it */
-	int64_t deadline_ms;         /* wall clock; 0: none */
-	const char *owner;           /* a delegate's: for whom; NULL: none */
-	bool refuse_unprovidable;    /* refused if no pool provides the tags */
+	const char *class_;	  /* NULL: the default class */
+	uint32_t lease_s;	  /* 0: no lease; else renew within it */
+	int64_t deadline_ms;	  /* wall clock; 0: none */
+	const char *owner;	  /* a delegate's: for whom; NULL: none */
+	bool refuse_unprovidable; /* refused if no pool provides the tags */
 };
 
 /* resbus_ticket_take with labels, a class, a lease and a deadline. */
@@ -78,13 +78,14 @@ int resbus_ticket_take_opts(struct resbus_client *c, char *const *tags,
  */
 int resbus_ticket_renew(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info) __attribute__((warn_unused_result));
-/* Current state of ticket ID into *info (free with resbus_ticket_info_clear). */
+/* Current state of ticket ID into *info (free with resbus_ticket_info_clear).
+ */
 int resbus_ticket_query(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info) __attribute__((warn_unused_result));
 /* Waits until ticket ID has a resource, failed or closed. */
 int resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info, bool *timed_out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /*
  * What a wait tells while the ticket still waits: resbusd's latest
  * reason (borrowed for the call; NULL when it gave none) and how long
@@ -103,10 +104,10 @@ typedef void resbus_wait_progress_fn(
 int resbus_ticket_wait_progress(struct resbus_client *c, uint64_t id,
     int timeout_ms, resbus_wait_progress_fn *fn, void *arg,
     struct resbus_ticket_info *info, bool *timed_out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Closes ticket ID; -1 if it does not exist. */
 int resbus_ticket_close(struct resbus_client *c, uint64_t id, int timeout_ms)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void resbus_ticket_info_clear(struct resbus_ticket_info *info);
 
 /*
@@ -119,12 +120,12 @@ void resbus_ticket_info_clear(struct resbus_ticket_info *info);
  * free the client.
  */
 struct resbus_answer {
-	int status;		/* 0: answered; -1: refused or failed */
-	const char *error;	/* why, when status is -1 */
-	uint64_t ticket_id;	/* the new ticket (take), or the one asked */
+	int status;	    /* 0: answered; -1: refused or failed */
+	const char *error;  /* why, when status is -1 */
+	uint64_t ticket_id; /* the new ticket (take), or the one asked */
 	/* resbusd's view of the ticket (query, close), or NULL */
 	const struct resbus_ticket_info *info;
-};				/* everything borrowed for the call only */
+}; /* everything borrowed for the call only */
 typedef void resbus_answer_fn(void *arg, const struct resbus_answer *a);
 /* A wake-up: an event about ticket ID came.  A hint only: query it. */
 typedef void resbus_wake_fn(void *arg, uint64_t id);
@@ -139,20 +140,20 @@ bool resbus_client_pending(const struct resbus_client *c);
  * client is only good for resbus_client_free().
  */
 int resbus_client_poll(struct resbus_client *c)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /*
  * Send a ticket request, a TicketQuery or a TicketClose; FN(ARG, answer)
  * is called once, with resbusd's answer.  A close that resbusd answers
  * with a ticket not CLOSED, or unknown, is answered with status -1.  NULL
  * with the error set (and FN never called) when nothing could be sent.
  */
-struct resbus_call *resbus_take_send(struct resbus_client *c,
-    char *const *tags, size_t ntags, const struct resbus_ticket_opts *opts,
-    resbus_answer_fn *fn, void *arg);
-struct resbus_call *resbus_query_send(struct resbus_client *c, uint64_t id,
-    resbus_answer_fn *fn, void *arg);
-struct resbus_call *resbus_close_send(struct resbus_client *c, uint64_t id,
-    resbus_answer_fn *fn, void *arg);
+struct resbus_call *resbus_take_send(struct resbus_client *c, char *const *tags,
+    size_t ntags, const struct resbus_ticket_opts *opts, resbus_answer_fn *fn,
+    void *arg);
+struct resbus_call *resbus_query_send(
+    struct resbus_client *c, uint64_t id, resbus_answer_fn *fn, void *arg);
+struct resbus_call *resbus_close_send(
+    struct resbus_client *c, uint64_t id, resbus_answer_fn *fn, void *arg);
 /* Gives CALL up: its function is never called.  CALL may be NULL. */
 void resbus_call_cancel(struct resbus_client *c, struct resbus_call *call);
 /*
@@ -162,8 +163,8 @@ void resbus_call_cancel(struct resbus_client *c, struct resbus_call *call);
  * never more than a hint; anyone on the bus may publish one.  NULL with
  * the error set if the binding failed.
  */
-struct resbus_watch *resbus_watch_add(struct resbus_client *c, uint64_t id,
-    resbus_wake_fn *fn, void *arg);
+struct resbus_watch *resbus_watch_add(
+    struct resbus_client *c, uint64_t id, resbus_wake_fn *fn, void *arg);
 /* Removes W (may be NULL); not from inside a wake-up function. */
 void resbus_watch_remove(struct resbus_client *c, struct resbus_watch *w);
 
@@ -173,21 +174,21 @@ void resbus_watch_remove(struct resbus_client *c, struct resbus_watch *w);
  * as its AMQP user_id, which resbusd checks against server.yaml's admins.
  */
 struct resbus_control_request {
-	const char *command;         /* "resource-list", "pool-pause", ... */
+	const char *command; /* "resource-list", "pool-pause", ... */
 	char *const *args;
 	size_t nargs;
-	bool up;                     /* resource-list --up */
-	bool all;                    /* resource-delete --all */
-	bool unused;                 /* resource-delete --unused */
-	bool json;                   /* answer in reply->json */
+	bool up;     /* resource-list --up */
+	bool all;    /* resource-delete --all */
+	bool unused; /* resource-delete --unused */
+	bool json;   /* answer in reply->json */
 };
 
 struct resbus_control_reply {
 	bool ok;
-	char *error;                 /* why not; a warning when ok; or NULL */
-	char **lines;                /* output lines */
+	char *error;  /* why not; a warning when ok; or NULL */
+	char **lines; /* output lines */
 	size_t nlines;
-	char *json;                  /* NULL if none */
+	char *json; /* NULL if none */
 };
 
 /*

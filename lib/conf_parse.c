@@ -220,7 +220,7 @@ conf_scalar_kind(const yaml_node_t *node, int64_t *ival)
 	if (tag != NULL && strcmp(tag, YAML_STR_TAG) != 0) {
 		if (strcmp(tag, YAML_INT_TAG) == 0)
 			return conf_parse_int(s, ival) == 0 ? SCALAR_INT
-						       : SCALAR_OTHER;
+							    : SCALAR_OTHER;
 		if (strcmp(tag, YAML_BOOL_TAG) == 0)
 			return SCALAR_BOOL;
 		if (strcmp(tag, YAML_NULL_TAG) == 0)
@@ -246,7 +246,6 @@ conf_is_null(const yaml_node_t *node)
 	return node->type == YAML_SCALAR_NODE &&
 	       conf_scalar_kind(node, &dummy) == SCALAR_NULL;
 }
-
 
 /* ---- mappings against a table ------------------------------------------ */
 
@@ -464,7 +463,8 @@ conf_parse_mapping(struct parse *p, const yaml_node_t *map,
 		if (k->flags & KEY_ALIAS)
 			store =
 			    chosen[alias_target(keys, nkeys, k)].value == NULL;
-		if (conf_set_value(p, k, chosen[order[j]].value, obj, store) == -1)
+		if (conf_set_value(p, k, chosen[order[j]].value, obj, store) ==
+		    -1)
 			return -1;
 	}
 	/* Cross references, once every key of the mapping is in. */
@@ -656,7 +656,8 @@ conf_parse_start(struct parse *p, const char *path, char *err, size_t errlen)
  * OBJ.  An empty file leaves the defaults.
  */
 int
-conf_load_flat(struct parse *p, const struct conf_key *keys, size_t nkeys, void *obj)
+conf_load_flat(
+    struct parse *p, const struct conf_key *keys, size_t nkeys, void *obj)
 {
 	yaml_node_t *root;
 	char got[128];
@@ -668,8 +669,8 @@ conf_load_flat(struct parse *p, const struct conf_key *keys, size_t nkeys, void 
 		return 0;
 	}
 	if (root->type != YAML_MAPPING_NODE)
-		return conf_fail(p, root, "expected a mapping of options, got %s",
+		return conf_fail(p, root,
+		    "expected a mapping of options, got %s",
 		    conf_describe(root, got, sizeof(got)));
 	return conf_parse_mapping(p, root, keys, nkeys, obj);
 }
-

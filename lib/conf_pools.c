@@ -83,8 +83,7 @@ check_counter(const char *v, char *why, size_t whylen)
 }
 
 static bool
-name_pattern_placeholder(const char *ph, size_t len, char *why,
-    size_t whylen)
+name_pattern_placeholder(const char *ph, size_t len, char *why, size_t whylen)
 {
 	static const char *const allowed[] = {
 	    "{pool_name}", "{id}", "{datetime}"};
@@ -94,8 +93,10 @@ name_pattern_placeholder(const char *ph, size_t len, char *why,
 	for (i = 0; i < NKEYS(allowed); i++)
 		if (strcmp(ph, allowed[i]) == 0)
 			return true;
-	snprintf(why, whylen, "unknown placeholder %s; only {pool_name}, {id} "
-	    "and {datetime} are allowed", conf_quote(ph, q, sizeof(q)));
+	snprintf(why, whylen,
+	    "unknown placeholder %s; only {pool_name}, {id} "
+	    "and {datetime} are allowed",
+	    conf_quote(ph, q, sizeof(q)));
 	(void)len;
 	return false;
 }
@@ -185,16 +186,19 @@ parse_pool(struct parse *p, const yaml_node_t *key, const yaml_node_t *value,
 		return conf_fail(p, value,
 		    "%s: expected a mapping of options, got %s", label,
 		    conf_describe(value, got, sizeof(got)));
-	if (conf_parse_mapping(p, value, pool_keys, NKEYS(pool_keys), pool) == -1)
+	if (conf_parse_mapping(p, value, pool_keys, NKEYS(pool_keys), pool) ==
+	    -1)
 		return -1;
 	if (conf_pool_external(pool)) {
 		/* Its commands live with the team's worker, never here. */
 		if (pool->cmd_new != NULL || pool->cmd_delete != NULL)
-			return conf_fail(p, key, "%s: worker: external takes no "
+			return conf_fail(p, key,
+			    "%s: worker: external takes no "
 			    "cmd_new or cmd_delete (they belong in the "
-			    "pools.yaml of the worker that serves it)", label);
-	} else if (conf_check_required(p, key, label, pool_keys, NKEYS(pool_keys),
-	    pool) == -1)
+			    "pools.yaml of the worker that serves it)",
+			    label);
+	} else if (conf_check_required(
+		       p, key, label, pool_keys, NKEYS(pool_keys), pool) == -1)
 		return -1;
 	if (pool->ntags_on_demand > 0 && pool->max_prealloc != 0) {
 		log_info("%s: pool \"%s\" has tags_on_demand: max_prealloc set "

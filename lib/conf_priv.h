@@ -149,7 +149,8 @@ struct conf_key {
  */
 #define CONF_KEYS_MAX 32
 #define CONF_KEYS_BOUND(t)                                                     \
-	_Static_assert(NKEYS(t) <= CONF_KEYS_MAX, #t " has more keys than CONF_KEYS_MAX")
+	_Static_assert(                                                        \
+	    NKEYS(t) <= CONF_KEYS_MAX, #t " has more keys than CONF_KEYS_MAX")
 
 /* Where a tag of pools.yaml was written, for the cross-pool rule. */
 struct tag_site {
@@ -245,8 +246,8 @@ bool conf_is_merge_key(const yaml_node_t *);
 int conf_load_document(struct parse *p, yaml_node_t **root);
 int conf_load_flat(
     struct parse *p, const struct conf_key *keys, size_t nkeys, void *obj);
-void conf_parse_start(struct parse *p, const char *path, char *err,
-    size_t errlen);
+void conf_parse_start(
+    struct parse *p, const char *path, char *err, size_t errlen);
 void conf_parse_done(struct parse *p);
 
 /* ---- conf_value.c: typed values and the shared string checks ---- */

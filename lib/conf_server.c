@@ -51,7 +51,8 @@ static const struct conf_key tag_rule_keys[] = {
     KEY_STR(conf_tag_rule, subject, "{owner}/{project}/{chroot}/{package}",
 	check_subject, 0),
     KEY_STR(conf_tag_rule, match, NULL, check_regex, KEY_REQUIRED),
-    KEY_STRLIST_F(conf_tag_rule, add, conf_check_tag, KEY_REQUIRED | KEY_NONEMPTY),
+    KEY_STRLIST_F(
+	conf_tag_rule, add, conf_check_tag, KEY_REQUIRED | KEY_NONEMPTY),
 };
 
 static const struct conf_key server_keys[] = {
@@ -85,9 +86,10 @@ static const struct conf_key server_keys[] = {
     KEY_INT(conf_server, history_interval_s, 60, 1, 3600),
     KEY_BOOL(conf_server, notify, 1),
     KEY_STR(conf_server, notify_exchange, "amq.topic", conf_check_nonempty, 0),
-    KEY_STR(conf_server, notify_topic_prefix, "org.resbus", conf_check_nonempty, 0),
-    KEY_NAMED_MAPS(conf_server, classes, conf_class, name, "class", conf_check_tag,
-	class_keys, NULL),
+    KEY_STR(
+	conf_server, notify_topic_prefix, "org.resbus", conf_check_nonempty, 0),
+    KEY_NAMED_MAPS(conf_server, classes, conf_class, name, "class",
+	conf_check_tag, class_keys, NULL),
     {.name = "default_class",
 	.type = CONF_STRING,
 	.off = offsetof(struct conf_server, default_class),
@@ -112,7 +114,8 @@ check_db_url(const char *v, char *why, size_t whylen)
 {
 	char q[128];
 
-	if (conf_has_prefix(v, "sqlite:///") || conf_has_prefix(v, "postgresql://") ||
+	if (conf_has_prefix(v, "sqlite:///") ||
+	    conf_has_prefix(v, "postgresql://") ||
 	    conf_has_prefix(v, "postgres://"))
 		return 0;
 	snprintf(why, whylen,
@@ -156,8 +159,8 @@ check_listen(const char *v, char *why, size_t whylen)
 	for (c = v; c < colon; c++)
 		if (isspace((unsigned char)*c) || *c == '/')
 			goto bad;
-	if (conf_parse_int(colon + 1, &port) == -1 || port < 1 || port > 65535 ||
-	    !isdigit((unsigned char)colon[1]))
+	if (conf_parse_int(colon + 1, &port) == -1 || port < 1 ||
+	    port > 65535 || !isdigit((unsigned char)colon[1]))
 		goto bad;
 	return 0;
 bad:
@@ -193,8 +196,10 @@ regex_too_costly(const char *v, char *why, size_t whylen)
 	bool after_rep = false, is_rep;
 
 	if (strlen(v) > REGEX_MAX_LEN) {
-		snprintf(why, whylen, "a regular expression of at most %d bytes "
-		    "is expected", REGEX_MAX_LEN);
+		snprintf(why, whylen,
+		    "a regular expression of at most %d bytes "
+		    "is expected",
+		    REGEX_MAX_LEN);
 		return true;
 	}
 	for (p = v; *p != '\0'; p++) {
@@ -218,7 +223,8 @@ regex_too_costly(const char *v, char *why, size_t whylen)
 		}
 		is_rep = *p == '*' || *p == '+' || *p == '?' || *p == '{';
 		if (is_rep && after_rep) {
-			snprintf(why, whylen, "a repetition operator right "
+			snprintf(why, whylen,
+			    "a repetition operator right "
 			    "after another (at byte %zu) is refused",
 			    (size_t)(p - v) + 1);
 			return true;
@@ -280,8 +286,10 @@ subject_placeholder(const char *ph, size_t len, char *why, size_t whylen)
 			break;
 	if (i + 1 == len && len > 2 && len - 2 <= SUBJECT_NAME_MAX)
 		return true;
-	snprintf(why, whylen, "bad placeholder %s: expected {name}, name 1 to "
-	    "%d of a-z 0-9 _", conf_quote(ph, q, sizeof(q)), SUBJECT_NAME_MAX);
+	snprintf(why, whylen,
+	    "bad placeholder %s: expected {name}, name 1 to "
+	    "%d of a-z 0-9 _",
+	    conf_quote(ph, q, sizeof(q)), SUBJECT_NAME_MAX);
 	return false;
 }
 

@@ -55,7 +55,6 @@ conf_check_tag(const char *v, char *why, size_t whylen)
 	return -1;
 }
 
-
 /*
  * Text with {placeholder}s and no other braces: each placeholder (braces
  * included, LEN bytes at PH) must pass NAME_OK, which says what is
@@ -191,10 +190,11 @@ parse_int_value(struct parse *p, const struct conf_key *k,
 	int64_t v = 0;
 
 	if (node->type != YAML_SCALAR_NODE ||
-	    conf_scalar_kind(node, &v) != SCALAR_INT || v < k->min || v > k->max) {
+	    conf_scalar_kind(node, &v) != SCALAR_INT || v < k->min ||
+	    v > k->max) {
 		int_expectation(k, expect, sizeof(expect));
-		return conf_fail(p, node, "%s: expected %s, got %s", k->name, expect,
-		    conf_describe(node, got, sizeof(got)));
+		return conf_fail(p, node, "%s: expected %s, got %s", k->name,
+		    expect, conf_describe(node, got, sizeof(got)));
 	}
 	*out = v;
 	return 0;
@@ -214,20 +214,22 @@ parse_str_value(struct parse *p, const char *label, conf_check_fn check,
 
 	*out = NULL;
 	if (node->type != YAML_SCALAR_NODE)
-		return conf_fail(p, node, "%s: expected a string, got %s", label,
-		    conf_describe(node, got, sizeof(got)));
+		return conf_fail(p, node, "%s: expected a string, got %s",
+		    label, conf_describe(node, got, sizeof(got)));
 	kind = conf_scalar_kind(node, &dummy);
 	if (kind == SCALAR_NULL && null_ok)
 		return 0;
 	if (kind == SCALAR_OTHER)
-		return conf_fail(p, node, "%s: expected a string, got %s tagged %s",
-		    label, conf_describe(node, got, sizeof(got)),
+		return conf_fail(p, node,
+		    "%s: expected a string, got %s tagged %s", label,
+		    conf_describe(node, got, sizeof(got)),
 		    (const char *)node->tag);
 	if (kind == SCALAR_NULL || kind == SCALAR_BOOL)
-		return conf_fail(p, node, "%s: expected a string, got %s%s", label,
-		    conf_describe(node, got, sizeof(got)),
+		return conf_fail(p, node, "%s: expected a string, got %s%s",
+		    label, conf_describe(node, got, sizeof(got)),
 		    kind == SCALAR_BOOL ? " (a YAML boolean)" : "");
-	if (check != NULL && check(conf_scalar_text(node), why, sizeof(why)) == -1)
+	if (check != NULL &&
+	    check(conf_scalar_text(node), why, sizeof(why)) == -1)
 		return conf_fail(p, node, "%s: %s", label, why);
 	*out = xstrdup(conf_scalar_text(node));
 	return 0;
@@ -256,8 +258,9 @@ parse_str_list(struct parse *p, const struct conf_key *k,
 	if (conf_is_null(node))
 		return 0;
 	if (node->type != YAML_SEQUENCE_NODE)
-		return conf_fail(p, node, "%s: expected a list of strings, got %s",
-		    k->name, conf_describe(node, got, sizeof(got)));
+		return conf_fail(p, node,
+		    "%s: expected a list of strings, got %s", k->name,
+		    conf_describe(node, got, sizeof(got)));
 	list = xcalloc((size_t)(node->data.sequence.items.top -
 				node->data.sequence.items.start) +
 			   1,
@@ -277,7 +280,6 @@ parse_str_list(struct parse *p, const struct conf_key *k,
 	*nout = n;
 	return 0;
 }
-
 
 static void
 add_site(struct parse *p, const char *name, yaml_node_t *node, bool on_demand)
@@ -318,14 +320,15 @@ parse_tag_list(struct parse *p, const struct conf_key *k,
 		int rc;
 
 		if (item->type == YAML_MAPPING_NODE) {
-			rc = conf_parse_mapping(
-			    p, item, conf_tag_keys, NKEYS(conf_tag_keys), &list[n]);
+			rc = conf_parse_mapping(p, item, conf_tag_keys,
+			    NKEYS(conf_tag_keys), &list[n]);
 			if (rc == 0)
-				rc = conf_check_required(p, item, k->name, conf_tag_keys,
-				    NKEYS(conf_tag_keys), &list[n]);
+				rc = conf_check_required(p, item, k->name,
+				    conf_tag_keys, NKEYS(conf_tag_keys),
+				    &list[n]);
 		} else {
-			rc = parse_str_value(
-			    p, k->name, conf_check_tag, item, false, &list[n].name);
+			rc = parse_str_value(p, k->name, conf_check_tag, item,
+			    false, &list[n].name);
 		}
 		if (rc == -1) {
 			free_tag_list(list, n + 1);
@@ -340,7 +343,6 @@ parse_tag_list(struct parse *p, const struct conf_key *k,
 	*nout = n;
 	return 0;
 }
-
 
 /* Frees the N elements of K at BASE, and BASE. */
 static void
@@ -404,8 +406,8 @@ parse_named_elem(struct parse *p, const struct conf_key *k,
 		return -1;
 	/* A merged mapping would be a second source of names: keep one. */
 	if (conf_is_merge_key(key))
-		return conf_fail(p, key, "%s: merge keys (<<) are not allowed here",
-		    k->name);
+		return conf_fail(p, key,
+		    "%s: merge keys (<<) are not allowed here", k->name);
 	if (parse_str_value(
 		p, k->name, k->check, key, false, &ELEM_NAME(k, elem)) == -1)
 		return -1;
@@ -452,7 +454,8 @@ parse_elems(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 		if (node->type != YAML_MAPPING_NODE)
 			return conf_fail(p, node,
 			    "%s: expected a mapping of %s names, got %s",
-			    k->name, k->what, conf_describe(node, got, sizeof(got)));
+			    k->name, k->what,
+			    conf_describe(node, got, sizeof(got)));
 		count = (size_t)(node->data.mapping.pairs.top -
 				 node->data.mapping.pairs.start);
 	}
@@ -484,7 +487,6 @@ parse_elems(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
 	*nout = n;
 	return 0;
 }
-
 
 void
 conf_fields_init(const struct conf_key *keys, size_t nkeys, void *obj)
@@ -529,8 +531,7 @@ conf_fields_free(const struct conf_key *keys, size_t nkeys, void *obj)
 			FIELD_STR(obj, k) = NULL;
 			break;
 		case CONF_STRING_LIST:
-			strv_free(
-			    FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
+			strv_free(FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
 			FIELD_STRLIST(obj, k) = NULL;
 			FIELD_COUNT(obj, k) = 0;
 			break;
@@ -555,8 +556,8 @@ conf_fields_free(const struct conf_key *keys, size_t nkeys, void *obj)
 
 /* Stores the value NODE of key K into OBJ. */
 int
-conf_set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *node,
-    void *obj, bool store)
+conf_set_value(struct parse *p, const struct conf_key *k,
+    const yaml_node_t *node, void *obj, bool store)
 {
 	char *s;
 	char **list;
@@ -600,8 +601,8 @@ conf_set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *nod
 			return -1;
 		if (n == 0 && (k->flags & KEY_NONEMPTY)) {
 			strv_free(list, n);
-			return conf_fail(p, node, "%s: must list at least one item",
-			    k->name);
+			return conf_fail(p, node,
+			    "%s: must list at least one item", k->name);
 		}
 		strv_free(FIELD_STRLIST(obj, k), FIELD_COUNT(obj, k));
 		FIELD_STRLIST(obj, k) = list;
@@ -631,8 +632,8 @@ conf_set_value(struct parse *p, const struct conf_key *k, const yaml_node_t *nod
 
 /* Adds the names of the N keys of K, and of their elements' keys. */
 size_t
-conf_keys_walk(const struct conf_key *k, size_t n, const char **names, size_t max,
-    size_t have)
+conf_keys_walk(const struct conf_key *k, size_t n, const char **names,
+    size_t max, size_t have)
 {
 	size_t i;
 
@@ -641,7 +642,8 @@ conf_keys_walk(const struct conf_key *k, size_t n, const char **names, size_t ma
 			names[have] = k[i].name;
 		have++;
 		if (k[i].sub != NULL)
-			have = conf_keys_walk(k[i].sub, k[i].nsub, names, max, have);
+			have = conf_keys_walk(
+			    k[i].sub, k[i].nsub, names, max, have);
 	}
 	return have;
 }

@@ -25,10 +25,10 @@ static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_fd = -1;
 
 static const char *const level_names[] = {
-	[LOG_LEVEL_ERROR] = "ERROR",
-	[LOG_LEVEL_WARN] = "WARN",
-	[LOG_LEVEL_INFO] = "INFO",
-	[LOG_LEVEL_DEBUG] = "DEBUG",
+    [LOG_LEVEL_ERROR] = "ERROR",
+    [LOG_LEVEL_WARN] = "WARN",
+    [LOG_LEVEL_INFO] = "INFO",
+    [LOG_LEVEL_DEBUG] = "DEBUG",
 };
 
 void
@@ -109,19 +109,23 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s %s[%ld]: ",
-	    ts.tv_nsec / 1000000, level_names[level], log_progname,
-	    (long)getpid());
+	r = snprintf(line + n, sizeof(line) - n,
+	    ".%03ldZ %-5s %s[%ld]: ", ts.tv_nsec / 1000000, level_names[level],
+	    log_progname, (long)getpid());
 	if (r > 0)
-		n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+		n += (size_t)r < sizeof(line) - n ? (size_t)r
+						  : sizeof(line) - n - 1;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (r > 0)
-		n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+		n += (size_t)r < sizeof(line) - n ? (size_t)r
+						  : sizeof(line) - n - 1;
 	if (errnum != 0 && n < sizeof(line) - 1) {
-		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(errnum));
+		r = snprintf(
+		    line + n, sizeof(line) - n, ": %s", strerror(errnum));
 		if (r > 0)
-			n += (size_t)r < sizeof(line) - n ? (size_t)r :
-			    sizeof(line) - n - 1;
+			n += (size_t)r < sizeof(line) - n
+				 ? (size_t)r
+				 : sizeof(line) - n - 1;
 	}
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
@@ -131,12 +135,12 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 		(void)!write(log_fd, line, n);
 }
 
-#define LOG_BODY(level, errnum)                    \
-	do {                                       \
-		va_list ap;                        \
-		va_start(ap, fmt);                 \
-		log_vwrite(level, errnum, fmt, ap); \
-		va_end(ap);                        \
+#define LOG_BODY(level, errnum)                                                \
+	do {                                                                   \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_vwrite(level, errnum, fmt, ap);                            \
+		va_end(ap);                                                    \
 	} while (0)
 
 void

@@ -30,16 +30,15 @@ int log_level_parse(const char *name);
  * warning); and, when DIR is not NULL, every line also to DIR/FILE
  * (DIR made first).  fatal() when the file cannot be had: at start-up.
  */
-void log_setup(int debug, const char *name, const char *dir,
-    const char *file);
+void log_setup(int debug, const char *name, const char *dir, const char *file);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -16,28 +16,28 @@
 #include "util.h"
 
 static const ProtobufCMessageDescriptor *const msg_descriptors[] = {
-	&resbus__v1__ticket_request__descriptor,
-	&resbus__v1__ticket_accepted__descriptor,
-	&resbus__v1__ticket_query__descriptor,
-	&resbus__v1__ticket_close__descriptor,
-	&resbus__v1__ticket_renew__descriptor,
-	&resbus__v1__ticket_update__descriptor,
-	&resbus__v1__error__descriptor,
-	&resbus__v1__allocate__descriptor,
-	&resbus__v1__delete__descriptor,
-	&resbus__v1__allocate_result__descriptor,
-	&resbus__v1__delete_result__descriptor,
-	&resbus__v1__livecheck__descriptor,
-	&resbus__v1__livecheck_result__descriptor,
-	&resbus__v1__release__descriptor,
-	&resbus__v1__release_result__descriptor,
-	&resbus__v1__list__descriptor,
-	&resbus__v1__list_result__descriptor,
-	&resbus__v1__cancel__descriptor,
-	&resbus__v1__control_request__descriptor,
-	&resbus__v1__control_reply__descriptor,
-	&resbus__v1__broker_standby__descriptor,
-	NULL,
+    &resbus__v1__ticket_request__descriptor,
+    &resbus__v1__ticket_accepted__descriptor,
+    &resbus__v1__ticket_query__descriptor,
+    &resbus__v1__ticket_close__descriptor,
+    &resbus__v1__ticket_renew__descriptor,
+    &resbus__v1__ticket_update__descriptor,
+    &resbus__v1__error__descriptor,
+    &resbus__v1__allocate__descriptor,
+    &resbus__v1__delete__descriptor,
+    &resbus__v1__allocate_result__descriptor,
+    &resbus__v1__delete_result__descriptor,
+    &resbus__v1__livecheck__descriptor,
+    &resbus__v1__livecheck_result__descriptor,
+    &resbus__v1__release__descriptor,
+    &resbus__v1__release_result__descriptor,
+    &resbus__v1__list__descriptor,
+    &resbus__v1__list_result__descriptor,
+    &resbus__v1__cancel__descriptor,
+    &resbus__v1__control_request__descriptor,
+    &resbus__v1__control_reply__descriptor,
+    &resbus__v1__broker_standby__descriptor,
+    NULL,
 };
 
 const char *
@@ -130,23 +130,23 @@ msg_utf8_valid(const char *s, size_t len)
  * the length of each value of a repeated field.
  */
 static const struct msg_bound {
-	const char *message;         /* full name */
+	const char *message; /* full name */
 	const char *field;
 	size_t max;
 } msg_bounds[] = {
-	{ "resbus.v1.TicketRequest", "idempotency_key", MSG_IDEM_KEY_MAX },
-	{ "resbus.v1.TicketRequest", "labels", MSG_LABELS_MAX },
-	{ "resbus.v1.ResourceRef", "data", MSG_DATA_MAX },
-	{ "resbus.v1.ResourceRef", "name", MSG_NAME_MAX },
-	{ "resbus.v1.ResourceRef", "pool", MSG_NAME_MAX },
-	{ "resbus.v1.AllocateResult", "data", MSG_DATA_MAX },
-	{ "resbus.v1.ListResult", "names", MSG_LIST_NAMES_MAX },
-	{ "resbus.v1.ListResult", "names[]", MSG_NAME_MAX },
-	{ "resbus.v1.ListResult", "pool", MSG_NAME_MAX },
-	{ "resbus.v1.List", "pool", MSG_NAME_MAX },
-	{ "resbus.v1.ControlRequest", "args", 4096 },
-	{ "resbus.v1.TicketUpdate", "output", MSG_DATA_MAX },
-	{ NULL, NULL, 0 },
+    {"resbus.v1.TicketRequest", "idempotency_key", MSG_IDEM_KEY_MAX},
+    {"resbus.v1.TicketRequest", "labels", MSG_LABELS_MAX},
+    {"resbus.v1.ResourceRef", "data", MSG_DATA_MAX},
+    {"resbus.v1.ResourceRef", "name", MSG_NAME_MAX},
+    {"resbus.v1.ResourceRef", "pool", MSG_NAME_MAX},
+    {"resbus.v1.AllocateResult", "data", MSG_DATA_MAX},
+    {"resbus.v1.ListResult", "names", MSG_LIST_NAMES_MAX},
+    {"resbus.v1.ListResult", "names[]", MSG_NAME_MAX},
+    {"resbus.v1.ListResult", "pool", MSG_NAME_MAX},
+    {"resbus.v1.List", "pool", MSG_NAME_MAX},
+    {"resbus.v1.ControlRequest", "args", 4096},
+    {"resbus.v1.TicketUpdate", "output", MSG_DATA_MAX},
+    {NULL, NULL, 0},
 };
 
 /* The bound of field F of D (F's values, with ELEM), or DFLT. */
@@ -167,8 +167,8 @@ msg_bound(const ProtobufCMessageDescriptor *d,
 
 #define MSG_CHECK_DEPTH 4
 
-static int msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
-    size_t errlen);
+static int msg_check_depth(
+    const ProtobufCMessage *m, int depth, char *err, size_t errlen);
 
 /* Checks the one value of field F at P (a char *, a binary, a message);
  * ELEM: one value of a repeated field. */
@@ -211,8 +211,8 @@ msg_check_value(const ProtobufCMessageDescriptor *d,
 	case PROTOBUF_C_TYPE_MESSAGE:
 		if (*(ProtobufCMessage *const *)p == NULL)
 			return 0;
-		return msg_check_depth(*(ProtobufCMessage *const *)p, depth + 1,
-		    err, errlen);
+		return msg_check_depth(
+		    *(ProtobufCMessage *const *)p, depth + 1, err, errlen);
 	default:
 		return 0;
 	}
@@ -235,8 +235,7 @@ msg_elem_size(const ProtobufCFieldDescriptor *f)
 }
 
 static int
-msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
-    size_t errlen)
+msg_check_depth(const ProtobufCMessage *m, int depth, char *err, size_t errlen)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const ProtobufCFieldDescriptor *f;
@@ -252,23 +251,24 @@ msg_check_depth(const ProtobufCMessage *m, int depth, char *err,
 		f = &d->fields[i];
 		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
 			if (msg_check_value(d, f, base + f->offset, false,
-			    depth, err, errlen) == -1)
+				depth, err, errlen) == -1)
 				return -1;
 			continue;
 		}
 		n = *(const size_t *)(base + f->quantifier_offset);
 		max = msg_bound(d, f, false, MSG_REPEATED_MAX);
 		if (n > max) {
-			snprintf(err, errlen, "%s.%s: %zu values, more than %zu",
-			    d->short_name, f->name, n, max);
+			snprintf(err, errlen,
+			    "%s.%s: %zu values, more than %zu", d->short_name,
+			    f->name, n, max);
 			return -1;
 		}
 		if ((size = msg_elem_size(f)) == 0)
 			continue;
 		elems = *(const char *const *)(base + f->offset);
 		for (j = 0; j < n; j++)
-			if (msg_check_value(d, f, elems + j * size, true,
-			    depth, err, errlen) == -1)
+			if (msg_check_value(d, f, elems + j * size, true, depth,
+				err, errlen) == -1)
 				return -1;
 	}
 	return 0;
@@ -298,8 +298,10 @@ msg_dispatch_err(const struct msg_handler *table, const char *type,
 		if (strcmp(h->descriptor->name, type) == 0)
 			break;
 	if (h->descriptor == NULL) {
-		snprintf(err, errlen, "a message of type \"%.80s\" is not "
-		    "taken here", type);
+		snprintf(err, errlen,
+		    "a message of type \"%.80s\" is not "
+		    "taken here",
+		    type);
 		return -1;
 	}
 	if (len > MSG_MAX_BYTES) {
@@ -328,8 +330,8 @@ msg_dispatch(const struct msg_handler *table, const char *type,
 {
 	char err[256];
 
-	return msg_dispatch_err(table, type, body, len, ctx, arg, err,
-	    sizeof(err));
+	return msg_dispatch_err(
+	    table, type, body, len, ctx, arg, err, sizeof(err));
 }
 
 const char *
@@ -353,15 +355,14 @@ Resbus__V1__TicketState
 msg_ticket_state_parse(const char *name)
 {
 	static const Resbus__V1__TicketState states[] = {
-		RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN,
-		RESBUS__V1__TICKET_STATE__TICKET_STATE_READY,
-		RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED,
-		RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED,
+	    RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN,
+	    RESBUS__V1__TICKET_STATE__TICKET_STATE_READY,
+	    RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED,
+	    RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED,
 	};
 	size_t i;
 
-	for (i = 0; name != NULL && i < sizeof(states) / sizeof(states[0]);
-	    i++)
+	for (i = 0; name != NULL && i < sizeof(states) / sizeof(states[0]); i++)
 		if (strcmp(msg_ticket_state_name(states[i]), name) == 0)
 			return states[i];
 	return RESBUS__V1__TICKET_STATE__TICKET_STATE_UNKNOWN;

@@ -22,14 +22,14 @@
  * or a worker sends is checked against them before it touches the store
  * or the bus: protobuf-c checks neither UTF-8 nor sizes.
  */
-#define MSG_MAX_BYTES 65536          /* a whole body */
-#define MSG_STRING_MAX 1024          /* a string field, unless listed */
-#define MSG_REPEATED_MAX 64          /* a repeated field, unless listed */
-#define MSG_LABELS_MAX 32            /* TicketRequest.labels */
-#define MSG_IDEM_KEY_MAX 128         /* TicketRequest.idempotency_key */
-#define MSG_DATA_MAX 4096            /* a resource's data (cmd_new stdout) */
-#define MSG_LIST_NAMES_MAX 4096      /* ListResult.names */
-#define MSG_NAME_MAX 255             /* a resource name, a pool name */
+#define MSG_MAX_BYTES 65536	/* a whole body */
+#define MSG_STRING_MAX 1024	/* a string field, unless listed */
+#define MSG_REPEATED_MAX 64	/* a repeated field, unless listed */
+#define MSG_LABELS_MAX 32	/* TicketRequest.labels */
+#define MSG_IDEM_KEY_MAX 128	/* TicketRequest.idempotency_key */
+#define MSG_DATA_MAX 4096	/* a resource's data (cmd_new stdout) */
+#define MSG_LIST_NAMES_MAX 4096 /* ListResult.names */
+#define MSG_NAME_MAX 255	/* a resource name, a pool name */
 
 /* "resbus.v1.TicketRequest" for a message of that type.  Borrowed. */
 const char *msg_type(const ProtobufCMessage *m);
@@ -51,7 +51,7 @@ void msg_free(ProtobufCMessage *m);
  * message in ERR naming the field.
  */
 int msg_check(const ProtobufCMessage *m, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Whether the LEN bytes at S are valid UTF-8 (no overlongs, surrogates
  * or code points past U+10FFFF). */
@@ -72,7 +72,7 @@ struct msg_handler {
  */
 int msg_dispatch(const struct msg_handler *table, const char *type,
     const void *body, size_t len, void *ctx, void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int msg_dispatch_err(const struct msg_handler *table, const char *type,
     const void *body, size_t len, void *ctx, void *arg, char *err,
     size_t errlen) __attribute__((warn_unused_result));

@@ -18,8 +18,8 @@ static bool
 tag_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
-	    c == '=' || c == '-' || c == '<' || c == '>';
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
+	       c == '=' || c == '-' || c == '<' || c == '>';
 }
 
 /*
@@ -181,8 +181,8 @@ tagset_split(const char *key, char ***tags, size_t *ntags)
 	for (start = key;; start = plus + 1) {
 		plus = strchr(start, '+');
 		list = xrealloc(list, (n + 1) * sizeof(*list));
-		list[n] = plus ? xstrndup(start, (size_t)(plus - start)) :
-		    xstrdup(start);
+		list[n] = plus ? xstrndup(start, (size_t)(plus - start))
+			       : xstrdup(start);
 		if (!tag_valid(list[n++]) || n > TAGSET_MAX_TAGS) {
 			tagset_free_list(list, n);
 			return -1;

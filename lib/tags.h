@@ -44,7 +44,7 @@ char *tagset_key(char *const *tags, size_t ntags, const char **bad);
  * fresh strings (free with tagset_free_list).  0 or -1 on a bad key.
  */
 int tagset_split(const char *key, char ***tags, size_t *ntags)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void tagset_free_list(char **tags, size_t ntags);
 
 #endif

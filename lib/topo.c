@@ -98,8 +98,9 @@ topo_brokers_queue(const char *prefix)
 unsigned
 topo_queue_flags(const char *queue_type)
 {
-	return queue_type != NULL && strcmp(queue_type, "quorum") == 0 ?
-	    BUS_QUORUM : 0;
+	return queue_type != NULL && strcmp(queue_type, "quorum") == 0
+		   ? BUS_QUORUM
+		   : 0;
 }
 
 int
@@ -121,17 +122,13 @@ topo_declare_core(struct bus *bus, const char *prefix, unsigned queue_flags)
 	if (bus_exchange_declare(bus, unrouted_x, "fanout", true, NULL) == -1 ||
 	    bus_exchange_declare(bus, ticket_x, "direct", true, unrouted_x) ==
 		-1 ||
-	    bus_queue_declare(bus, unrouted_q, qf, NULL, NULL, NULL) ==
-		-1 ||
+	    bus_queue_declare(bus, unrouted_q, qf, NULL, NULL, NULL) == -1 ||
 	    bus_queue_bind(bus, unrouted_q, unrouted_x, "") == -1 ||
-	    bus_queue_declare(bus, request_q, qf, NULL, NULL, NULL) ==
-		-1 ||
+	    bus_queue_declare(bus, request_q, qf, NULL, NULL, NULL) == -1 ||
 	    bus_exchange_declare(bus, event_x, "topic", true, NULL) == -1 ||
-	    bus_queue_declare(bus, events_q, qf, NULL, NULL, NULL) ==
-		-1 ||
+	    bus_queue_declare(bus, events_q, qf, NULL, NULL, NULL) == -1 ||
 	    bus_queue_bind(bus, events_q, event_x, "resource.#") == -1 ||
-	    bus_queue_declare(bus, control_q, qf, NULL, NULL, NULL) ==
-		-1 ||
+	    bus_queue_declare(bus, control_q, qf, NULL, NULL, NULL) == -1 ||
 	    bus_exchange_declare(bus, job_x, "direct", true, NULL) == -1 ||
 	    bus_exchange_declare(bus, dead_x, "fanout", true, NULL) == -1 ||
 	    bus_queue_declare_bounded(bus, dead_q, TOPO_DEAD_MAX,
@@ -165,8 +162,8 @@ topo_ensure_core(struct bus *bus, const char *prefix, unsigned queue_flags)
 	char *dead_q = topo_dead_queue(prefix);
 	int rc;
 
-	rc = bus_queue_declare(bus, dead_q, BUS_DURABLE | BUS_PASSIVE, NULL,
-	    NULL, NULL);
+	rc = bus_queue_declare(
+	    bus, dead_q, BUS_DURABLE | BUS_PASSIVE, NULL, NULL, NULL);
 	free(dead_q);
 	if (rc == 0)
 		return 0;
@@ -174,8 +171,7 @@ topo_ensure_core(struct bus *bus, const char *prefix, unsigned queue_flags)
 }
 
 int
-topo_declare_brokers(struct bus *bus, const char *prefix,
-    unsigned queue_flags)
+topo_declare_brokers(struct bus *bus, const char *prefix, unsigned queue_flags)
 {
 	char *q = topo_brokers_queue(prefix);
 	int rc;
@@ -187,8 +183,8 @@ topo_declare_brokers(struct bus *bus, const char *prefix,
 }
 
 int
-topo_declare_pool(struct bus *bus, const char *prefix, const char *pool,
-    unsigned queue_flags)
+topo_declare_pool(
+    struct bus *bus, const char *prefix, const char *pool, unsigned queue_flags)
 {
 	char *q = topo_pool_queue(prefix, pool);
 	char *x = topo_job_exchange(prefix);
@@ -197,7 +193,7 @@ topo_declare_pool(struct bus *bus, const char *prefix, const char *pool,
 	/* The job exchange is the core's (topo_ensure_core before this):
 	 * declaring it would need configure permission on it. */
 	if (bus_queue_declare(bus, q, BUS_DURABLE | (queue_flags & BUS_QUORUM),
-	    NULL, NULL, NULL) == 0 &&
+		NULL, NULL, NULL) == 0 &&
 	    bus_queue_bind(bus, q, x, pool) == 0)
 		rc = 0;
 	free(q);
@@ -206,16 +202,16 @@ topo_declare_pool(struct bus *bus, const char *prefix, const char *pool,
 }
 
 int
-topo_declare_tagset(struct bus *bus, const char *prefix, const char *key,
-    unsigned queue_flags)
+topo_declare_tagset(
+    struct bus *bus, const char *prefix, const char *key, unsigned queue_flags)
 {
 	char *q = topo_ticket_queue(prefix, key);
 	char *x = topo_ticket_exchange(prefix);
 	int rc = -1;
 
 	/* A valid key makes a valid name: no round trip for the answer. */
-	if (bus_queue_declare_nowait(bus, q,
-	    BUS_DURABLE | (queue_flags & BUS_QUORUM)) == 0 &&
+	if (bus_queue_declare_nowait(
+		bus, q, BUS_DURABLE | (queue_flags & BUS_QUORUM)) == 0 &&
 	    bus_queue_bind_nowait(bus, q, x, key) == 0)
 		rc = 0;
 	free(q);

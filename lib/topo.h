@@ -13,19 +13,20 @@
 struct bus;
 
 /* Fresh strings, caller frees. */
-char *topo_ticket_exchange(const char *prefix);      /* P.ticket */
-char *topo_unrouted_exchange(const char *prefix);    /* P.ticket.unrouted */
-char *topo_unrouted_queue(const char *prefix);       /* P.ticket.unrouted */
-char *topo_ticket_queue(const char *prefix, const char *key); /* P.ticket.<key> */
-char *topo_request_queue(const char *prefix);        /* P.request */
-char *topo_event_exchange(const char *prefix);       /* P.event */
+char *topo_ticket_exchange(const char *prefix);	  /* P.ticket */
+char *topo_unrouted_exchange(const char *prefix); /* P.ticket.unrouted */
+char *topo_unrouted_queue(const char *prefix);	  /* P.ticket.unrouted */
+char *topo_ticket_queue(
+    const char *prefix, const char *key);      /* P.ticket.<key> */
+char *topo_request_queue(const char *prefix);  /* P.request */
+char *topo_event_exchange(const char *prefix); /* P.event */
 char *topo_pool_queue(const char *prefix, const char *pool); /* P.pool.<pool> */
-char *topo_broker_events_queue(const char *prefix);  /* P.broker.events */
-char *topo_control_queue(const char *prefix);        /* P.control */
-char *topo_job_exchange(const char *prefix);         /* P.job */
-char *topo_dead_exchange(const char *prefix);        /* P.dead */
-char *topo_dead_queue(const char *prefix);           /* P.dead */
-char *topo_brokers_queue(const char *prefix);        /* P.brokers */
+char *topo_broker_events_queue(const char *prefix); /* P.broker.events */
+char *topo_control_queue(const char *prefix);	    /* P.control */
+char *topo_job_exchange(const char *prefix);	    /* P.job */
+char *topo_dead_exchange(const char *prefix);	    /* P.dead */
+char *topo_dead_queue(const char *prefix);	    /* P.dead */
+char *topo_brokers_queue(const char *prefix);	    /* P.brokers */
 
 /* Messages the dead-letter queue keeps; the oldest go beyond that. */
 #define TOPO_DEAD_MAX 10000
@@ -46,16 +47,16 @@ unsigned topo_queue_flags(const char *queue_type);
  * resource.#, the control queue, the job exchange, and the dead-letter
  * exchange and queue.  0 or -1 (bus_error() says why).
  */
-int topo_declare_core(struct bus *bus, const char *prefix,
-    unsigned queue_flags) __attribute__((warn_unused_result));
+int topo_declare_core(struct bus *bus, const char *prefix, unsigned queue_flags)
+    __attribute__((warn_unused_result));
 /*
  * The same for a process that may lack the permission to configure
  * them (a client, a worker): nothing is declared when the dead-letter
  * queue, declared last, exists already, which a passive declare finds
  * out without that permission.
  */
-int topo_ensure_core(struct bus *bus, const char *prefix,
-    unsigned queue_flags) __attribute__((warn_unused_result));
+int topo_ensure_core(struct bus *bus, const char *prefix, unsigned queue_flags)
+    __attribute__((warn_unused_result));
 
 /* Standby beats the brokers queue keeps; the oldest go beyond that. */
 #define TOPO_BROKERS_MAX 64

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #ifndef container_of
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member)                                        \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 #define RESBUS_DEFAULT_AMQP_URL "amqp://guest:guest@localhost:5672/"

@@ -179,8 +179,8 @@ static void settings_free(struct settings *s);
  * 0, or -1 with a message in ERR.
  */
 static int
-settings_read(const struct options *o, struct settings *s, char *err,
-    size_t errlen)
+settings_read(
+    const struct options *o, struct settings *s, char *err, size_t errlen)
 {
 	char *path = NULL;
 	size_t i;
@@ -224,12 +224,11 @@ settings_read(const struct options *o, struct settings *s, char *err,
 		for (i = 0; i < s->pools->npools; i++) {
 			if (conf_pool_external(&s->pools->pools[i])) {
 				log_info("pool %s: worker: external in %s, "
-				    "not served here", s->pools->pools[i].name,
-				    s->pools_path);
+					 "not served here",
+				    s->pools->pools[i].name, s->pools_path);
 				continue;
 			}
-			s->served_owned[s->nserved++] =
-			    s->pools->pools[i].name;
+			s->served_owned[s->nserved++] = s->pools->pools[i].name;
 		}
 		s->served = s->served_owned;
 	}
@@ -246,7 +245,8 @@ settings_read(const struct options *o, struct settings *s, char *err,
 			return -1;
 		}
 		if (conf_pool_external(cp)) {
-			snprintf(err, errlen, "%s: pool '%s' has worker: "
+			snprintf(err, errlen,
+			    "%s: pool '%s' has worker: "
 			    "external, no commands to serve it with",
 			    s->pools_path, s->served[i]);
 			return -1;
@@ -372,7 +372,8 @@ pools_settled_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (pw->stat.attr.st_nlink == 0 || pw->stat.attr.st_size == 0) {
 		log_info("%s is missing or empty: taken for a file being "
-		    "written, not applied (SIGHUP applies it)", pw->stat.path);
+			 "written, not applied (SIGHUP applies it)",
+		    pw->stat.path);
 		return;
 	}
 	log_info("%s changed, reading it again", pw->stat.path);
@@ -451,7 +452,7 @@ main(int argc, char **argv)
 	ev_stat_init(&pools_watch.stat, pools_changed_cb, s.pools_path, 2.);
 	ev_stat_start(loop, &pools_watch.stat);
 	ev_init(&pools_watch.settle, pools_settled_cb);
-	ev_unref(loop);              /* it keeps no worker running */
+	ev_unref(loop); /* it keeps no worker running */
 
 	ev_run(loop, 0);
 

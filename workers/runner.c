@@ -107,8 +107,8 @@ log_rotate(struct runner *r)
 	if (rename(r->log_path, old) == -1) {
 		/* Keep the cap all the same: start the file over. */
 		if (!r->rotate_failed)
-			log_warn("command %d: rename %s", (int)r->pid,
-			    r->log_path);
+			log_warn(
+			    "command %d: rename %s", (int)r->pid, r->log_path);
 		r->rotate_failed = true;
 		if (ftruncate(r->log_fd, 0) == -1)
 			log_warn("command %d: truncate %s", (int)r->pid,
@@ -412,7 +412,7 @@ child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
     pid_t parent)
 {
 	static const char msg[] = "resbus-worker: cannot exec /bin/sh\n";
-	struct sigaction sa, dfl = { .sa_handler = SIG_DFL };
+	struct sigaction sa, dfl = {.sa_handler = SIG_DFL};
 	char *argv[4];
 	sigset_t none;
 	int nullfd, sig;
@@ -464,8 +464,8 @@ child_exec(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
  * errno if no child could be made.
  */
 static pid_t
-spawn_child(const struct runner_spec *spec, char **envp, int out_fd,
-    int err_fd, pid_t parent)
+spawn_child(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
+    pid_t parent)
 {
 	sigset_t all, old;
 	pid_t pid;

@@ -36,10 +36,10 @@
 struct runner;
 
 struct runner_spec {
-	const char *cmd;      /* run as /bin/sh -c CMD */
-	const char *log_path; /* opened 0640, append; stderr + stdout */
+	const char *cmd;       /* run as /bin/sh -c CMD */
+	const char *log_path;  /* opened 0640, append; stderr + stdout */
 	int64_t log_max_bytes; /* rotate to LOG_PATH.1 past this; 0: no cap */
-	char *const *env;     /* "NAME=value" added to the environment */
+	char *const *env;      /* "NAME=value" added to the environment */
 	size_t nenv;
 	int64_t timeout_s;	  /* <= 0: none */
 	size_t capture_max_bytes; /* 0: capture nothing */

@@ -270,7 +270,7 @@ worker_free(struct worker *w)
 			job_free(job);
 		}
 	bus_free(w->bus);
-	gen_free(w->gen);	/* every job let go of it above */
+	gen_free(w->gen); /* every job let go of it above */
 	strv_free(w->served, w->nserved);
 	strv_free(w->dropped, w->ndropped);
 	free(w->cancel_queue);

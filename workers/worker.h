@@ -51,7 +51,7 @@ struct worker_config {
 	const struct conf_pools *pools;
 	char *const *served; /* pool names, all present in POOLS */
 	size_t nserved;
-	uint16_t concurrency; /* prefetch = commands at once */
+	uint16_t concurrency;	  /* prefetch = commands at once */
 	worker_reload_fn *reload; /* NULL: SIGHUP changes nothing */
 	void *reload_arg;
 	/* AMQP users whose jobs and cancels are run (worker.yaml's

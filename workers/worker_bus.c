@@ -155,17 +155,15 @@ worker_from_broker(const struct worker *w, const struct bus_delivery *d)
  * job itself is rejected either way.
  */
 static void
-worker_dead_letter(struct worker *w, const struct bus_delivery *d,
-    const char *reason)
+worker_dead_letter(
+    struct worker *w, const struct bus_delivery *d, const char *reason)
 {
 	struct bus_header h[4] = {
-		{ "x-resbus-reason", BUS_HDR_STRING, reason, 0 },
-		{ "x-resbus-queue", BUS_HDR_STRING, d->queue ? d->queue : "",
-		    0 },
-		{ "x-resbus-source", BUS_HDR_STRING, d->routing_key ?
-		    d->routing_key : "", 0 },
-		{ "x-resbus-user", BUS_HDR_STRING, d->user_id ? d->user_id :
-		    "", 0 },
+	    {"x-resbus-reason", BUS_HDR_STRING, reason, 0},
+	    {"x-resbus-queue", BUS_HDR_STRING, d->queue ? d->queue : "", 0},
+	    {"x-resbus-source", BUS_HDR_STRING,
+		d->routing_key ? d->routing_key : "", 0},
+	    {"x-resbus-user", BUS_HDR_STRING, d->user_id ? d->user_id : "", 0},
 	};
 	struct bus_props props;
 	char *x = topo_dead_exchange(w->cfg.prefix);
@@ -176,7 +174,7 @@ worker_dead_letter(struct worker *w, const struct bus_delivery *d,
 	props.headers = h;
 	props.nheaders = 4;
 	if (bus_publish(w->bus, x, "", &props, d->body,
-	    d->len < MSG_MAX_BYTES ? d->len : MSG_MAX_BYTES, NULL) == -1)
+		d->len < MSG_MAX_BYTES ? d->len : MSG_MAX_BYTES, NULL) == -1)
 		log_warnx("cannot dead-letter delivery %llu: %s",
 		    (unsigned long long)d->delivery_tag, bus_error(w->bus));
 	free(x);
@@ -200,7 +198,8 @@ cancel_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 
 	if (!worker_from_broker(w, d)) {
 		log_warnx("%s on %s from user \"%.64s\", not the broker's: "
-		    "ignored", d->type ? d->type : "(none)", d->routing_key,
+			  "ignored",
+		    d->type ? d->type : "(none)", d->routing_key,
 		    d->user_id ? d->user_id : "");
 		return;
 	}
@@ -208,8 +207,7 @@ cancel_cb(struct bus *bus, const struct bus_delivery *d, void *arg)
 	if (d->type != NULL && strcmp(d->type, "resbus.v1.Cancel") == 0)
 		c = (Resbus__V1__Cancel *)msg_unpack(d->type, d->body, d->len);
 	if (c == NULL || c->resource == NULL || c->resource->pool == NULL) {
-		log_warnx(
-		    "%s on %s: not a Cancel, ignored",
+		log_warnx("%s on %s: not a Cancel, ignored",
 		    d->type != NULL ? d->type : "(none)", d->routing_key);
 		if (c != NULL)
 			msg_free(&c->base);
@@ -316,7 +314,8 @@ confirm_cb(struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
 	{
 		if (w->lost)
 			return;
-		/* Confirming in publish order: nothing past SEQ is confirmed. */
+		/* Confirming in publish order: nothing past SEQ is confirmed.
+		 */
 		if (job->seq > seq)
 			break;
 		if (!multiple && job->seq != seq)
@@ -390,25 +389,24 @@ worker_cancel_binding(struct worker *w, const char *pool, bool bind)
 	int rc;
 
 	if (bind)
-		rc = bus_queue_bind(w->bus, w->cancel_queue, w->event_exchange,
-		    key);
+		rc = bus_queue_bind(
+		    w->bus, w->cancel_queue, w->event_exchange, key);
 	else
-		rc = bus_queue_unbind(w->bus, w->cancel_queue,
-		    w->event_exchange, key);
+		rc = bus_queue_unbind(
+		    w->bus, w->cancel_queue, w->event_exchange, key);
 	free(key);
 	return rc;
 }
 
 /* Takes POOL's Cancels and jobs.  0, or -1 with a message in ERR. */
 int
-worker_serve_pool(struct worker *w, const char *pool, char *err,
-    size_t errlen)
+worker_serve_pool(struct worker *w, const char *pool, char *err, size_t errlen)
 {
 	char *queue = topo_pool_queue(w->cfg.prefix, pool);
 
 	if (worker_cancel_binding(w, pool, true) == -1 ||
-	    topo_declare_pool(w->bus, w->cfg.prefix, pool, w->cfg.queue_flags) ==
-		-1 ||
+	    topo_declare_pool(
+		w->bus, w->cfg.prefix, pool, w->cfg.queue_flags) == -1 ||
 	    bus_consume(w->bus, queue, false, deliver_cb, w) == -1) {
 		snprintf(err, errlen, "%s: %s", queue, bus_error(w->bus));
 		free(queue);
@@ -445,8 +443,8 @@ worker_drop_pool(struct worker *w, const char *pool)
 		job_free(job);
 	}
 	if (!names_have(w->dropped, w->ndropped, pool)) {
-		w->dropped = xrealloc(w->dropped,
-		    (w->ndropped + 1) * sizeof(*w->dropped));
+		w->dropped = xrealloc(
+		    w->dropped, (w->ndropped + 1) * sizeof(*w->dropped));
 		w->dropped[w->ndropped++] = xstrdup(pool);
 	}
 	log_info("no longer serving pool %s", pool);
@@ -460,8 +458,7 @@ worker_bus_setup(struct worker *w, char *err, size_t errlen)
 {
 	size_t i;
 
-	if (topo_ensure_core(w->bus, w->cfg.prefix, w->cfg.queue_flags) ==
-		-1 ||
+	if (topo_ensure_core(w->bus, w->cfg.prefix, w->cfg.queue_flags) == -1 ||
 	    bus_confirm_select(w->bus, confirm_cb, w) == -1 ||
 	    bus_qos(w->bus, w->cfg.concurrency) == -1) {
 		snprintf(err, errlen, "%s", bus_error(w->bus));
@@ -495,8 +492,8 @@ reconnect_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	free(w->cancel_queue);
 	w->cancel_queue = NULL;
 	bus_free(w->bus);
-	w->bus = bus_connect_from(w->cfg.url, w->node + 1, w->cfg.name, err,
-	    sizeof(err));
+	w->bus = bus_connect_from(
+	    w->cfg.url, w->node + 1, w->cfg.name, err, sizeof(err));
 	if (w->bus != NULL && worker_bus_setup(w, err, sizeof(err)) == 0) {
 		w->lost = false;
 		w->node = bus_node(w->bus);

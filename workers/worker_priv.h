@@ -58,9 +58,9 @@ enum job_step {
 /* One reading of pools.yaml, kept while a job uses one of its pools. */
 struct pools_gen {
 	const struct conf_pools *pools;
-	struct conf_pools *owned;    /* NULL: the caller's, from the start */
-	size_t jobs;                 /* jobs that refer to it */
-	bool retired;                /* a reload replaced it */
+	struct conf_pools *owned; /* NULL: the caller's, from the start */
+	size_t jobs;		  /* jobs that refer to it */
+	bool retired;		  /* a reload replaced it */
 };
 
 struct job {
@@ -100,10 +100,10 @@ struct worker {
 	struct bus *bus;
 	struct worker_config cfg;
 	char *event_exchange;
-	struct pools_gen *gen;	/* the pools new jobs take */
-	char **served;		/* pool names, owned */
+	struct pools_gen *gen; /* the pools new jobs take */
+	char **served;	       /* pool names, owned */
 	size_t nserved;
-	char **dropped;		/* pools a reload stopped serving */
+	char **dropped; /* pools a reload stopped serving */
 	size_t ndropped;
 	char *cancel_queue;
 
@@ -119,9 +119,9 @@ struct worker {
 	ev_signal int_w;
 	ev_signal hup_w;
 	ev_timer reconnect_w;
-	double reconnect_s;	/* the next delay, doubling */
-	size_t node;		/* index of the last node connected to */
-	int64_t lost_ms;	/* when the connection was lost */
+	double reconnect_s; /* the next delay, doubling */
+	size_t node;	    /* index of the last node connected to */
+	int64_t lost_ms;    /* when the connection was lost */
 
 	bool stopping;
 	bool lost;

@@ -89,14 +89,14 @@ struct gateway_call {
 	char fault[512];
 
 	/* On the bus. */
-	struct resbus_call *rpc;     /* the request in flight */
-	struct resbus_watch *watch;  /* waitTicket: the ticket's events */
-	ev_timer timer;		     /* rpc timeout, or the next query */
+	struct resbus_call *rpc;    /* the request in flight */
+	struct resbus_watch *watch; /* waitTicket: the ticket's events */
+	ev_timer timer;		    /* rpc timeout, or the next query */
 	uint64_t id;
-	char shown[64];		     /* the ticket id as given */
-	int64_t sent_ms;	     /* waitTicket's last query */
-	bool woken;		     /* an event came during that query */
-	size_t ntags;		     /* takeTicket, for its log line */
+	char shown[64];	 /* the ticket id as given */
+	int64_t sent_ms; /* waitTicket's last query */
+	bool woken;	 /* an event came during that query */
+	size_t ntags;	 /* takeTicket, for its log line */
 	char sandbox[256];
 };
 
@@ -127,8 +127,8 @@ text_shown(const char *s, char *buf, size_t len)
 			buf[i] = '?';
 }
 
-static enum call_state call_fault(struct gateway_call *, int, const char *,
-    ...) __attribute__((format(printf, 3, 4)));
+static enum call_state call_fault(struct gateway_call *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Makes the call end in a fault of CODE. */
 static enum call_state
@@ -410,8 +410,8 @@ take_answered(void *arg, const struct resbus_answer *a)
 
 	c->rpc = NULL;
 	if (a->status == -1) {
-		call_step(c,
-		    call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
+		call_step(
+		    c, call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
 		return;
 	}
 	log_info("%s: takeTicket: ticket %" PRIu64 " (%zu tags%s%s)", c->peer,
@@ -534,8 +534,8 @@ collect_answered(void *arg, const struct resbus_answer *a)
 
 	c->rpc = NULL;
 	if (a->status == -1)
-		call_step(c,
-		    call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
+		call_step(
+		    c, call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
 	else
 		call_step(c, collect_value(c, a->info));
 }
@@ -610,8 +610,8 @@ wait_answered(void *arg, const struct resbus_answer *a)
 
 	c->rpc = NULL;
 	if (a->status == -1) {
-		call_step(c,
-		    call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
+		call_step(
+		    c, call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
 		return;
 	}
 	if (!info->exists) {
@@ -689,8 +689,8 @@ close_answered(void *arg, const struct resbus_answer *a)
 
 	c->rpc = NULL;
 	if (a->status == -1) {
-		call_step(c,
-		    call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
+		call_step(
+		    c, call_fault(c, XMLRPC_FAULT_APPLICATION, "%s", a->error));
 		return;
 	}
 	log_info("%s: closeTicket: ticket %s closed", c->peer, c->shown);
@@ -707,8 +707,8 @@ method_close_ticket(struct gateway_call *c)
 	if ((rc = call_ticket_id(c, c->req->params[0])) == -1)
 		return CALL_DONE;
 	if (rc == 0)
-		return call_fault(c, XMLRPC_FAULT_APPLICATION,
-		    "no such ticket %s", c->shown);
+		return call_fault(
+		    c, XMLRPC_FAULT_APPLICATION, "no such ticket %s", c->shown);
 	if ((cl = call_client(c)) == NULL)
 		return CALL_DONE;
 	if ((c->rpc = resbus_close_send(cl, c->id, close_answered, c)) == NULL)
@@ -861,8 +861,7 @@ gateway_call_start(struct gateway *g, const struct xmlrpc_request *req,
 	if ((m = method_find(req->method)) == NULL)
 		state = call_fault(c, XMLRPC_FAULT_NO_METHOD,
 		    "method \"%s\" is not supported", req->method);
-	else if (req->nparams < m->min_params ||
-		 req->nparams > m->max_params) {
+	else if (req->nparams < m->min_params || req->nparams > m->max_params) {
 		c->m = m;
 		state = call_fault(c, XMLRPC_FAULT_INVALID_PARAMS,
 		    "%s takes %zu to %zu arguments (%zu given)", m->name,
@@ -904,7 +903,8 @@ gateway_stop(struct gateway *g)
 	struct gateway_call *c;
 
 	while ((c = g->calls) != NULL) {
-		call_fault(c, XMLRPC_FAULT_INTERNAL, "resbus-xmlrpc is stopping");
+		call_fault(
+		    c, XMLRPC_FAULT_INTERNAL, "resbus-xmlrpc is stopping");
 		call_end(c);
 	}
 }

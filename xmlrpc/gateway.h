@@ -38,8 +38,8 @@ typedef void gateway_done_fn(void *arg, char *body, size_t len);
  * the bus lazily, on the first call, and again after the connection is
  * lost.
  */
-struct gateway *gateway_new(struct ev_loop *loop,
-    const struct gateway_conf *conf);
+struct gateway *gateway_new(
+    struct ev_loop *loop, const struct gateway_conf *conf);
 /* Frees G; no call may be in progress (see gateway_stop). */
 void gateway_free(struct gateway *g);
 
@@ -53,8 +53,8 @@ void gateway_probe(struct gateway *g);
  * in progress.
  */
 struct gateway_call *gateway_call_start(struct gateway *g,
-    const struct xmlrpc_request *req, const char *peer,
-    gateway_done_fn *done, void *arg);
+    const struct xmlrpc_request *req, const char *peer, gateway_done_fn *done,
+    void *arg);
 /* Gives up CALL (its caller went away); DONE is not called. */
 void gateway_call_cancel(struct gateway_call *call);
 /* Ends every call in progress with a fault: the gateway stops. */

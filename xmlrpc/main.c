@@ -220,8 +220,8 @@ main(int argc, char *argv[])
 			    "max-connections", optarg, 1, 65536, &max_conn);
 			break;
 		case 'p':
-			option_number("max-connections-per-address", optarg,
-			    1, 65536, &max_per_addr);
+			option_number("max-connections-per-address", optarg, 1,
+			    65536, &max_per_addr);
 			break;
 		case 'H':
 			option_number(

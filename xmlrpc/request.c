@@ -51,8 +51,8 @@ request_resume(struct request *r)
 		return;
 	r->suspended = false;
 	MHD_resume_connection(cn->mc);
-	(void)MHD_set_connection_option(
-	    cn->mc, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S);
+	(void)MHD_set_connection_option(cn->mc, MHD_CONNECTION_OPTION_TIMEOUT,
+	    (unsigned int)IDLE_TIMEOUT_S);
 	/* The ITC wakes MHD's epoll; run it now all the same. */
 	ev_feed_event(cn->srv->loop, &cn->srv->mhd_io, EV_READ);
 }
@@ -216,7 +216,8 @@ request_call(struct server *srv, struct request *r)
 		out = xmlrpc_fault_encode(XMLRPC_FAULT_PARSE, err, &len);
 		return respond(r->conn->mc, MHD_HTTP_OK, out, len, "text/xml");
 	}
-	r->call = gateway_call_start(srv->g, req, r->conn->peer, on_call_done, r);
+	r->call =
+	    gateway_call_start(srv->g, req, r->conn->peer, on_call_done, r);
 	xmlrpc_request_free(req);
 	if (r->call != NULL) {
 		request_suspend(r);

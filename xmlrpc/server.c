@@ -143,7 +143,6 @@ peer_name(struct MHD_Connection *conn, char *buf, size_t len)
 	    buf, len);
 }
 
-
 /* ---- connections per address ---------------------------------------- */
 
 /* The bytes of SA's address into KEY; 0, or -1 if it is no IP address. */
@@ -315,8 +314,8 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		a = addr_find(srv, (struct sockaddr *)&ss, true);
 		if (a != NULL && a->n >= srv->max_per_addr) {
-			addr_format(
-			    (struct sockaddr *)&ss, sslen, shown, sizeof(shown));
+			addr_format((struct sockaddr *)&ss, sslen, shown,
+			    sizeof(shown));
 			log_info("%s: refused: %u connections from its address "
 				 "are open already",
 			    shown, a->n);

@@ -37,10 +37,10 @@ struct request {
 	char *body;
 	size_t len;
 	bool too_big;
-	bool answered;	/* a response was queued before the body */
-	bool started;	/* the call was made */
+	bool answered; /* a response was queued before the body */
+	bool started;  /* the call was made */
 	bool suspended;
-	bool abandoned; /* the client went while its call ran */
+	bool abandoned;		   /* the client went while its call ran */
 	struct gateway_call *call; /* in progress */
 	char *out;		   /* the methodResponse, once there */
 	size_t outlen;
