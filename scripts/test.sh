@@ -7,15 +7,16 @@
 #
 # Installs what is missing (scripts/deps.sh), builds in build/ with
 # -Werror and the sanitizers, starts a private RabbitMQ and PostgreSQL in
-# a fresh build/test-state on free ports, runs `make check`, then clang's
-# static analyzer (scripts/analyze.sh, in build-analyze/) beside a short
-# pass of the fuzz targets (scripts/fuzz.sh, clang, in build-fuzz/) and
-# the package check (scripts/pkgcheck.sh), and then `make distcheck`
-# against them, and stops both services however it ends.  The
-# last line printed is "N passed, N failed", from automake's totals of
-# `make check` plus one each for the analysis, the fuzz pass and the
-# package check (ERROR and XPASS count as failed, and a failed build or
-# distcheck counts as one failure more).
+# a fresh build/test-state on free ports, runs `make check`, checks the
+# formatting (make format-check), then runs clang's static analyzer
+# (scripts/analyze.sh, in build-analyze/) beside a short pass of the fuzz
+# targets (scripts/fuzz.sh, clang, in build-fuzz/) and the package check
+# (scripts/pkgcheck.sh), and then `make distcheck` against them, and
+# stops both services however it ends.  The last line printed is "N
+# passed, N failed", from automake's totals of `make check` plus one each
+# for the format check, the analysis, the fuzz pass and the package check
+# (ERROR and XPASS count as failed, and a failed build or distcheck counts
+# as one failure more).
 # Exits non-zero if anything failed.
 set -uo pipefail
 
@@ -104,12 +105,12 @@ total() {
 }
 
 # counted STATUS NAME OUT KEEP: one counted test that ended with STATUS,
-# its output in $build/OUT: the lines matching KEEP (a regex) when it
-# passed, the last 100 lines when it failed.
+# its output in $build/OUT: the lines matching KEEP (a regex; empty:
+# none) when it passed, the last 100 lines when it failed.
 counted() {
 	local rc=$1 name=$2 out=$build/$3 keep=$4
 	if [ "$rc" -eq 0 ]; then
-		grep -E "$keep" "$out" || true
+		[ -z "$keep" ] || grep -E "$keep" "$out" || true
 		passed=$((passed + 1))
 	else
 		tail -n 100 "$out"
@@ -133,6 +134,12 @@ if [ "$check_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
 	echo "test.sh: make check failed before its tests ran" >&2
 	failed=1
 fi
+
+# The sources as the pinned formatter writes them (make format-check,
+# clang-format 14): one counted test.
+step "format check (make format-check)"
+make -C "$build" format-check >"$build/format.out" 2>&1
+counted $? "the format check" format.out ''
 
 # clang's static analyzer over a build of its own, one compiler at a time
 # beside the fuzz pass and the package check (the timing-bound tests of
