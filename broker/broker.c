@@ -167,7 +167,7 @@ broker_reply(
 	body = msg_pack(m, &len);
 	o = outbox_msg_new("", d->reply_to, msg_type(m), body, len);
 	free(body);
-	if (d->correlation_id[0] != '\0')
+	if (d->correlation_id != NULL && d->correlation_id[0] != '\0')
 		o->correlation_id = xstrdup(d->correlation_id);
 	outbox_add(&b->outbox, o);
 }
