@@ -22,6 +22,7 @@
 #include "broker.h"
 #include "bus.h"
 #include "conf.h"
+#include "filewatch.h"
 #include "log.h"
 #include "standby.h"
 #include "store.h"
@@ -58,46 +59,6 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/*
- * pools.yaml changed on disk: read it again, as resalloc does on every
- * loop, so that an edit applies without a signal.  The reload waits until
- * the file has stayed the same for a second, so that an editor's
- * truncate-then-write is read whole; an empty file seen this way is taken
- * for one caught half written and left alone (SIGHUP applies it).
- */
-struct pools_watch {
-	ev_stat stat;
-	ev_timer settle;
-	struct broker *b;
-};
-
-static void
-on_pools_changed(struct ev_loop *loop, ev_stat *w, int revents)
-{
-	struct pools_watch *pw = container_of(w, struct pools_watch, stat);
-
-	ev_timer_stop(loop, &pw->settle);
-	ev_timer_set(&pw->settle, 1., 0.);
-	ev_timer_start(loop, &pw->settle);
-}
-
-static void
-on_pools_settled(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct pools_watch *pw = container_of(w, struct pools_watch, settle);
-	char err[1024];
-
-	if (pw->stat.attr.st_nlink == 0 || pw->stat.attr.st_size == 0) {
-		log_info("%s is missing or empty: taken for a file being "
-			 "written, not applied (SIGHUP applies it)",
-		    pw->stat.path);
-		return;
-	}
-	log_info("%s changed, reading it again", pw->stat.path);
-	if (broker_reload(pw->b, err, sizeof(err)) == -1)
-		log_warnx("reload refused, the running pools stay: %s", err);
-}
-
 /* SIGHUP: read pools.yaml again; a bad file keeps the running pools. */
 static void
 on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -128,7 +89,7 @@ main(int argc, char *argv[])
 	struct broker *b;
 	struct store *store;
 	ev_signal sigint, sigterm, sighup;
-	struct pools_watch pools_watch;
+	struct filewatch pools_watch;
 	char *pools_stat_path;
 	bool check = false, debug = false;
 	struct standby *standby;
@@ -263,20 +224,16 @@ main(int argc, char *argv[])
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
 	sighup.data = b;
 	ev_signal_start(loop, &sighup);
-	pools_watch.b = b;
-	ev_stat_init(&pools_watch.stat, on_pools_changed, pools_stat_path, 2.);
-	ev_stat_start(loop, &pools_watch.stat);
-	ev_init(&pools_watch.settle, on_pools_settled);
-	ev_unref(loop);
+	/* pools.yaml edited on disk is read again, as resalloc does on
+	 * every loop (through SIGHUP). */
+	filewatch_start(loop, &pools_watch, pools_stat_path);
 	ev_unref(loop);
 	ev_unref(loop);
 	ev_unref(loop);
 
 	ev_run(loop, 0);
 
-	ev_ref(loop);
-	ev_stat_stop(loop, &pools_watch.stat);
-	ev_timer_stop(loop, &pools_watch.settle);
+	filewatch_stop(loop, &pools_watch);
 	free(pools_stat_path);
 	broker_free(b);
 	store_close(store);

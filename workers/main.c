@@ -25,6 +25,7 @@
 
 #include "bus.h"
 #include "conf.h"
+#include "filewatch.h"
 #include "log.h"
 #include "topo.h"
 #include "util.h"
@@ -343,43 +344,6 @@ nofile_raise(void)
 	}
 }
 
-/*
- * The pools file changed on disk: read it again as SIGHUP does (the
- * signal's own handler runs the reload), as resalloc applies an edited
- * pools.yaml without a signal -- once the file has stayed the same for a
- * second, and not when it is empty (taken for one being written), as
- * resbusd does.
- */
-struct pools_watch {
-	ev_stat stat;
-	ev_timer settle;
-};
-
-static void
-pools_changed_cb(struct ev_loop *loop, ev_stat *w, int revents)
-{
-	struct pools_watch *pw = container_of(w, struct pools_watch, stat);
-
-	ev_timer_stop(loop, &pw->settle);
-	ev_timer_set(&pw->settle, 1., 0.);
-	ev_timer_start(loop, &pw->settle);
-}
-
-static void
-pools_settled_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct pools_watch *pw = container_of(w, struct pools_watch, settle);
-
-	if (pw->stat.attr.st_nlink == 0 || pw->stat.attr.st_size == 0) {
-		log_info("%s is missing or empty: taken for a file being "
-			 "written, not applied (SIGHUP applies it)",
-		    pw->stat.path);
-		return;
-	}
-	log_info("%s changed, reading it again", pw->stat.path);
-	(void)raise(SIGHUP);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -389,7 +353,7 @@ main(int argc, char **argv)
 	struct worker *w;
 	struct bus *bus;
 	struct ev_loop *loop;
-	struct pools_watch pools_watch;
+	struct filewatch pools_watch;
 	char err[1024], host[HOST_NAME_MAX + 1];
 	char *name;
 	const char *url;
@@ -449,16 +413,12 @@ main(int argc, char **argv)
 	}
 	log_info("worker %s started: %zu pool(s), concurrency %u", name,
 	    s.nserved, (unsigned)wc.concurrency);
-	ev_stat_init(&pools_watch.stat, pools_changed_cb, s.pools_path, 2.);
-	ev_stat_start(loop, &pools_watch.stat);
-	ev_init(&pools_watch.settle, pools_settled_cb);
-	ev_unref(loop); /* it keeps no worker running */
+	/* The pools file edited on disk is read again (through SIGHUP). */
+	filewatch_start(loop, &pools_watch, s.pools_path);
 
 	ev_run(loop, 0);
 
-	ev_ref(loop);
-	ev_stat_stop(loop, &pools_watch.stat);
-	ev_timer_stop(loop, &pools_watch.settle);
+	filewatch_stop(loop, &pools_watch);
 
 	status = worker_exit_status(w);
 	worker_free(w);
