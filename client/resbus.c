@@ -319,8 +319,21 @@ cli_id_start(struct cli *cli, int argc, char **argv, uint64_t *id,
 	return true;
 }
 
+/* What `resbus ticket` was asked for; the strings point into argv. */
+struct ticket_args {
+	struct resbus_ticket_opts opts;
+	int timeout_ms;
+	const char **labels;
+	char **tags;
+	size_t ntags;
+};
+
+/*
+ * Reads the options of `resbus ticket` into A.  Returns -1 to go on, or
+ * the exit code when the command ends here (--help, a usage error).
+ */
 static int
-cmd_ticket(struct cli *cli, int argc, char **argv)
+ticket_options(struct ticket_args *a, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"tag", required_argument, NULL, 't'},
@@ -335,123 +348,124 @@ cmd_ticket(struct cli *cli, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct resbus_ticket_opts opts = {0};
-	int timeout_ms = DEFAULT_TICKET_TIMEOUT_S * 1000, secs;
-	const char *sandbox = NULL;
-	const char **labels;
-	char **tags;
-	size_t i, ntags = 0;
-	uint64_t id;
-	bool timed_out;
-	int ch, rc = 1;
+	int ch, secs;
 
-	tags = xcalloc((size_t)argc, sizeof(*tags));
-	labels = xcalloc((size_t)argc, sizeof(*labels));
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 't':
-			tags[ntags++] = optarg;
+			a->tags[a->ntags++] = optarg;
 			break;
 		case 's':
-			sandbox = optarg;
+			a->opts.sandbox = optarg;
 			break;
 		case OPT_LABEL:
-			if (strchr(optarg, '=') == NULL) {
-				rc = usage_error("bad --label '%s': give "
-						 "KEY=VALUE",
+			if (strchr(optarg, '=') == NULL)
+				return usage_error("bad --label '%s': give "
+						   "KEY=VALUE",
 				    optarg);
-				goto out;
-			}
-			labels[opts.nlabels++] = optarg;
+			a->labels[a->opts.nlabels++] = optarg;
 			break;
 		case OPT_CLASS:
-			opts.class_ = optarg;
+			a->opts.class_ = optarg;
 			break;
 		case OPT_OWNER:
-			if (*optarg == '\0' || strlen(optarg) > 128) {
-				rc = usage_error("bad --owner '%s': give 1 to "
-						 "128 bytes",
+			if (*optarg == '\0' || strlen(optarg) > 128)
+				return usage_error("bad --owner '%s': give 1 "
+						   "to 128 bytes",
 				    optarg);
-				goto out;
-			}
-			opts.owner = optarg;
+			a->opts.owner = optarg;
 			break;
 		case OPT_REFUSE_UNPROVIDABLE:
-			opts.refuse_unprovidable = true;
+			a->opts.refuse_unprovidable = true;
 			break;
 		case OPT_LEASE:
 		case OPT_DEADLINE:
-			if (parse_timeout(optarg, &secs) == -1 || secs <= 0) {
-				rc = usage_error("bad --%s '%s': give whole "
-						 "seconds",
+			if (parse_timeout(optarg, &secs) == -1 || secs <= 0)
+				return usage_error("bad --%s '%s': give whole "
+						   "seconds",
 				    ch == OPT_LEASE ? "lease" : "deadline",
 				    optarg);
-				goto out;
-			}
 			if (ch == OPT_LEASE)
-				opts.lease_s = (uint32_t)(secs / 1000);
+				a->opts.lease_s = (uint32_t)(secs / 1000);
 			else
-				opts.deadline_ms = now_wall_ms() + secs;
+				a->opts.deadline_ms = now_wall_ms() + secs;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_timeout(optarg, &timeout_ms) == -1) {
-				rc = usage_error("bad --timeout '%s': give "
-						 "whole seconds",
+			if (parse_timeout(optarg, &a->timeout_ms) == -1)
+				return usage_error("bad --timeout '%s': give "
+						   "whole seconds",
 				    optarg);
-				goto out;
-			}
 			break;
 		case 'h':
 			usage(stdout);
-			rc = 0;
-			goto out;
+			return 0;
 		case ':':
-			rc = missing_argument(argv, optind);
-			goto out;
+			return missing_argument(argv, optind);
 		default:
-			rc = bad_option(argv, optind, false);
-			goto out;
+			return bad_option(argv, optind, false);
 		}
 	}
-	if (optind < argc) {
-		rc = usage_error("unexpected argument '%s'", argv[optind]);
-		goto out;
-	}
-	if (ntags == 0) {
-		rc = usage_error("%s", "ticket needs at least one --tag");
-		goto out;
-	}
-	/* Refuse bad input before connecting, let alone waiting. */
-	for (i = 0; i < ntags; i++)
-		if (!tag_valid(tags[i])) {
-			fprintf(stderr, "resbus: invalid tag '%s'\n", tags[i]);
-			goto out;
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (a->ntags == 0)
+		return usage_error("%s", "ticket needs at least one --tag");
+	return -1;
+}
+
+/* Refuses bad input before connecting, let alone waiting. */
+static bool
+ticket_args_valid(const struct ticket_args *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->ntags; i++)
+		if (!tag_valid(a->tags[i])) {
+			fprintf(
+			    stderr, "resbus: invalid tag '%s'\n", a->tags[i]);
+			return false;
 		}
-	if (ntags > TAGSET_MAX_TAGS) {
+	if (a->ntags > TAGSET_MAX_TAGS) {
 		fprintf(stderr, "resbus: too many tags (at most %d)\n",
 		    TAGSET_MAX_TAGS);
-		goto out;
+		return false;
 	}
-	if (sandbox != NULL && !sandbox_valid(sandbox)) {
-		fprintf(stderr, "resbus: invalid sandbox '%s'\n", sandbox);
-		goto out;
+	if (a->opts.sandbox != NULL && !sandbox_valid(a->opts.sandbox)) {
+		fprintf(
+		    stderr, "resbus: invalid sandbox '%s'\n", a->opts.sandbox);
+		return false;
 	}
-	if (cli_start(cli, timeout_ms) == -1)
+	return true;
+}
+
+static int
+cmd_ticket(struct cli *cli, int argc, char **argv)
+{
+	struct ticket_args a = {
+	    {0}, DEFAULT_TICKET_TIMEOUT_S * 1000, NULL, NULL, 0};
+	uint64_t id;
+	bool timed_out;
+	int rc = 1;
+
+	a.tags = xcalloc((size_t)argc, sizeof(*a.tags));
+	a.labels = xcalloc((size_t)argc, sizeof(*a.labels));
+	a.opts.labels = a.labels;
+	if ((rc = ticket_options(&a, argc, argv)) != -1)
 		goto out;
-	opts.sandbox = sandbox;
-	opts.labels = labels;
-	if (resbus_ticket_take_opts(cli->client, tags, ntags, &opts, timeout_ms,
-		&id, &timed_out) == -1) {
+	rc = 1;
+	if (!ticket_args_valid(&a) || cli_start(cli, a.timeout_ms) == -1)
+		goto out;
+	if (resbus_ticket_take_opts(cli->client, a.tags, a.ntags, &a.opts,
+		a.timeout_ms, &id, &timed_out) == -1) {
 		rc = cli_fail(cli);
 		goto out;
 	}
 	printf("%" PRIu64 "\n", id);
 	rc = fflush(stdout) == EOF ? 1 : 0;
 out:
-	free(labels);
-	free(tags);
+	free(a.labels);
+	free(a.tags);
 	return rc;
 }
 
