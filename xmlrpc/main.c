@@ -171,8 +171,16 @@ server_signals(struct server *srv)
 	ev_signal_start(srv->loop, &srv->sighup);
 }
 
-int
-main(int argc, char *argv[])
+/* What the command line asked for. */
+struct options {
+	const char *dir, *url, *listen;
+	long timeout_s, max_conn, max_per_addr, header_s;
+	bool debug;
+};
+
+/* Reads the command line into O; returns -1 to go on, else the exit code. */
+static int
+options_read(struct options *o, int argc, char *argv[])
 {
 	static const struct option opts[] = {
 	    {"config-dir", required_argument, NULL, 'c'},
@@ -187,48 +195,37 @@ main(int argc, char *argv[])
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *dir_opt = NULL, *url_opt = NULL, *listen_opt = NULL;
-	struct conf_server *conf;
-	struct server srv;
-	bool debug = false;
-	char err[1024], shown[NI_MAXHOST + NI_MAXSERV + 4];
-	char *host, *port;
-	long timeout_s = DEFAULT_RPC_TIMEOUT_S;
-	long max_conn = DEFAULT_MAX_CONNECTIONS;
-	long max_per_addr = DEFAULT_MAX_PER_ADDRESS;
-	long header_s = DEFAULT_HEADER_TIMEOUT_S;
 	int c;
 
-	log_init("resbus-xmlrpc", LOG_LEVEL_INFO);
 	while ((c = getopt_long(argc, argv, "dhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			dir_opt = optarg;
+			o->dir = optarg;
 			break;
 		case 'l':
-			listen_opt = optarg;
+			o->listen = optarg;
 			break;
 		case 'a':
-			url_opt = optarg;
+			o->url = optarg;
 			break;
 		case 't':
-			option_number(
-			    "timeout", optarg, 0, INT_MAX / 1000, &timeout_s);
+			option_number("timeout", optarg, 0, INT_MAX / 1000,
+			    &o->timeout_s);
 			break;
 		case 'm':
 			option_number(
-			    "max-connections", optarg, 1, 65536, &max_conn);
+			    "max-connections", optarg, 1, 65536, &o->max_conn);
 			break;
 		case 'p':
 			option_number("max-connections-per-address", optarg, 1,
-			    65536, &max_per_addr);
+			    65536, &o->max_per_addr);
 			break;
 		case 'H':
 			option_number(
-			    "header-timeout", optarg, 1, 3600, &header_s);
+			    "header-timeout", optarg, 1, 3600, &o->header_s);
 			break;
 		case 'd':
-			debug = true;
+			o->debug = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -245,42 +242,69 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
-	if (listen_opt != NULL &&
-	    listen_parse(listen_opt, &host, &port) == -1) {
+	return -1;
+}
+
+/*
+ * Where to listen without --listen: server.yaml's hostname and port.  Sets
+ * *HOST and *PORT (caller frees); -1 if the port is out of range.
+ */
+static int
+conf_listen_address(const struct options *o, const struct conf_server *conf,
+    char **host, char **port)
+{
+	if (conf->port < 0 || conf->port > 65535) {
+		fprintf(stderr, "%s/server.yaml: port %lld out of range\n",
+		    conf_dir_pick(o->dir), (long long)conf->port);
+		return -1;
+	}
+	*host = xstrdup(conf->hostname != NULL ? conf->hostname : "");
+	*port = xasprintf("%lld", (long long)conf->port);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options o = {NULL, NULL, NULL, DEFAULT_RPC_TIMEOUT_S,
+	    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS,
+	    DEFAULT_HEADER_TIMEOUT_S, false};
+	struct conf_server *conf;
+	struct server srv;
+	char err[1024], shown[NI_MAXHOST + NI_MAXSERV + 4];
+	char *host, *port;
+	int rc;
+
+	log_init("resbus-xmlrpc", LOG_LEVEL_INFO);
+	if ((rc = options_read(&o, argc, argv)) != -1)
+		return rc;
+	if (o.listen != NULL && listen_parse(o.listen, &host, &port) == -1) {
 		fprintf(stderr,
-		    "resbus-xmlrpc: bad --listen '%s': "
-		    "HOST:PORT expected\n",
-		    listen_opt);
+		    "resbus-xmlrpc: bad --listen '%s': HOST:PORT expected\n",
+		    o.listen);
 		return 2;
 	}
-
-	conf = conf_server_load_dir(dir_opt, err, sizeof(err));
+	conf = conf_server_load_dir(o.dir, err, sizeof(err));
 	if (conf == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (listen_opt == NULL) {
-		if (conf->port < 0 || conf->port > 65535) {
-			fprintf(stderr,
-			    "%s/server.yaml: port %lld out of "
-			    "range\n",
-			    conf_dir_pick(dir_opt), (long long)conf->port);
-			return 1;
-		}
-		host = xstrdup(conf->hostname != NULL ? conf->hostname : "");
-		port = xasprintf("%lld", (long long)conf->port);
+	if (o.listen == NULL &&
+	    conf_listen_address(&o, conf, &host, &port) == -1) {
+		conf_server_free(conf);
+		return 1;
 	}
-	log_setup(debug, conf->loglevel, conf->logdir, "xmlrpc.log");
+	log_setup(o.debug, conf->loglevel, conf->logdir, "xmlrpc.log");
 
 	memset(&srv, 0, sizeof(srv));
 	srv.loop = ev_default_loop(EVFLAG_AUTO);
-	srv.gw.amqp_url = amqp_url_pick(url_opt, conf->amqp_url);
+	srv.gw.amqp_url = amqp_url_pick(o.url, conf->amqp_url);
 	srv.gw.prefix = conf->prefix;
-	srv.gw.rpc_timeout_ms = timeout_s == 0 ? -1 : (int)timeout_s * 1000;
+	srv.gw.rpc_timeout_ms = o.timeout_s == 0 ? -1 : (int)o.timeout_s * 1000;
 	srv.gw.requery_ms = WAIT_REQUERY_MS;
-	srv.max_conns = (unsigned int)max_conn;
-	srv.max_per_addr = (unsigned int)max_per_addr;
-	srv.header_timeout_s = (unsigned int)header_s;
+	srv.max_conns = (unsigned int)o.max_conn;
+	srv.max_per_addr = (unsigned int)o.max_per_addr;
+	srv.header_timeout_s = (unsigned int)o.header_s;
 
 	xmlrpc_init();
 	server_signals(&srv);
