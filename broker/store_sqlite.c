@@ -568,98 +568,128 @@ sq_want_write(const struct store *s)
 	return false;
 }
 
+#define COL_TEXT(st, n) ((const char *)sqlite3_column_text((st), (n)))
+
+static void
+load_meta(struct store *s, const struct store_loader *l, sqlite3_stmt *st)
+{
+	l->meta(l->arg, COL_TEXT(st, 0), sqlite3_column_int64(st, 1));
+	if (s->meta_tap != NULL)
+		s->meta_tap(s->meta_tap_arg, COL_TEXT(st, 0),
+		    sqlite3_column_int64(st, 1));
+}
+
+static void
+load_tagset(struct store *s, const struct store_loader *l, sqlite3_stmt *st)
+{
+	(void)s;
+	l->tagset(l->arg, COL_TEXT(st, 0));
+}
+
+static void
+load_resource(struct store *s, const struct store_loader *l, sqlite3_stmt *st)
+{
+	struct store_resource r = {
+	    .id = (uint64_t)sqlite3_column_int64(st, 0),
+	    .pool = COL_TEXT(st, 1),
+	    .name = COL_TEXT(st, 2),
+	    .state = COL_TEXT(st, 3),
+	    .ticket_id = (uint64_t)sqlite3_column_int64(st, 4),
+	    .id_in_pool = sqlite3_column_int(st, 5),
+	    .data = sqlite3_column_blob(st, 6),
+	    .data_len = (size_t)sqlite3_column_bytes(st, 6),
+	    .created_ms = sqlite3_column_int64(st, 7),
+	    .sandbox = COL_TEXT(st, 8),
+	    .sandboxed_since_ms = sqlite3_column_int64(st, 9),
+	    .released_at_ms = sqlite3_column_int64(st, 10),
+	    .releases = sqlite3_column_int(st, 11),
+	    .check_failed = sqlite3_column_int(st, 12),
+	    .counters = COL_TEXT(st, 13),
+	};
+
+	(void)s;
+	l->resource(l->arg, &r);
+}
+
+static void
+load_ticket(struct store *s, const struct store_loader *l, sqlite3_stmt *st)
+{
+	struct store_ticket t = {
+	    .id = (uint64_t)sqlite3_column_int64(st, 0),
+	    .idem_key = COL_TEXT(st, 1),
+	    .tagset = COL_TEXT(st, 2),
+	    .sandbox = COL_TEXT(st, 3),
+	    .state = COL_TEXT(st, 4),
+	    .resource_id = (uint64_t)sqlite3_column_int64(st, 5),
+	    .created_ms = sqlite3_column_int64(st, 6),
+	    .owner = COL_TEXT(st, 7),
+	    .labels = COL_TEXT(st, 8),
+	    .class_ = COL_TEXT(st, 9),
+	    .lease_s = sqlite3_column_int(st, 10),
+	    .deadline_ms = sqlite3_column_int64(st, 11),
+	    .reply_to = COL_TEXT(st, 12),
+	    .delegate = COL_TEXT(st, 13),
+	};
+
+	(void)s;
+	l->ticket(l->arg, &t);
+}
+
+static void
+load_outbox(struct store *s, const struct store_loader *l, sqlite3_stmt *st)
+{
+	struct store_outbox o = {
+	    .id = (uint64_t)sqlite3_column_int64(st, 0),
+	    .exchange = COL_TEXT(st, 1),
+	    .routing_key = COL_TEXT(st, 2),
+	    .type = COL_TEXT(st, 3),
+	    .body = sqlite3_column_blob(st, 4),
+	    .len = (size_t)sqlite3_column_bytes(st, 4),
+	};
+
+	(void)s;
+	l->outbox(l->arg, &o);
+}
+
+#undef COL_TEXT
+
+/* What loading reads, in this order, and what takes each row. */
+static const struct {
+	const char *query;
+	void (*row)(
+	    struct store *, const struct store_loader *, sqlite3_stmt *);
+} loads[] = {
+    {"SELECT key, value FROM meta", load_meta},
+    {"SELECT key FROM tagsets ORDER BY key", load_tagset},
+    {"SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
+     "created_ms, sandbox, sandboxed_since_ms, released_at_ms, "
+     "releases, check_failed, counters "
+     "FROM resources WHERE state <> 'ENDED' ORDER BY id",
+	load_resource},
+    {"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
+     "created_ms, owner, labels, class, lease_s, deadline_ms, "
+     "reply_to, delegate "
+     "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+	load_ticket},
+    {"SELECT id, exchange, routing_key, type, body FROM outbox "
+     "ORDER BY id",
+	load_outbox},
+};
+
 static int
 sq_load(struct store *s, const struct store_loader *l)
 {
 	struct store_sqlite *q = to_sqlite(s);
-	static const char *const queries[] = {
-	    "SELECT key, value FROM meta",
-	    "SELECT key FROM tagsets ORDER BY key",
-	    "SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
-	    "created_ms, sandbox, sandboxed_since_ms, released_at_ms, "
-	    "releases, check_failed, counters "
-	    "FROM resources WHERE state <> 'ENDED' ORDER BY id",
-	    "SELECT id, idem_key, tagset, sandbox, state, resource_id, "
-	    "created_ms, owner, labels, class, lease_s, deadline_ms, "
-	    "reply_to, delegate "
-	    "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
-	    "SELECT id, exchange, routing_key, type, body FROM outbox "
-	    "ORDER BY id",
-	};
 	sqlite3_stmt *st;
 	size_t i;
 	int rc;
 
-	for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
-		if (sqlite3_prepare_v2(q->db, queries[i], -1, &st, NULL) !=
+	for (i = 0; i < sizeof(loads) / sizeof(loads[0]); i++) {
+		if (sqlite3_prepare_v2(q->db, loads[i].query, -1, &st, NULL) !=
 		    SQLITE_OK)
 			return sq_fail(q, "load");
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-#define COL_TEXT(n) ((const char *)sqlite3_column_text(st, (n)))
-			if (i == 0) {
-				l->meta(l->arg, COL_TEXT(0),
-				    sqlite3_column_int64(st, 1));
-				if (s->meta_tap != NULL)
-					s->meta_tap(s->meta_tap_arg,
-					    COL_TEXT(0),
-					    sqlite3_column_int64(st, 1));
-			} else if (i == 1) {
-				l->tagset(l->arg, COL_TEXT(0));
-			} else if (i == 2) {
-				struct store_resource r = {
-				    .id = (uint64_t)sqlite3_column_int64(st, 0),
-				    .pool = COL_TEXT(1),
-				    .name = COL_TEXT(2),
-				    .state = COL_TEXT(3),
-				    .ticket_id =
-					(uint64_t)sqlite3_column_int64(st, 4),
-				    .id_in_pool = sqlite3_column_int(st, 5),
-				    .data = sqlite3_column_blob(st, 6),
-				    .data_len =
-					(size_t)sqlite3_column_bytes(st, 6),
-				    .created_ms = sqlite3_column_int64(st, 7),
-				    .sandbox = COL_TEXT(8),
-				    .sandboxed_since_ms =
-					sqlite3_column_int64(st, 9),
-				    .released_at_ms =
-					sqlite3_column_int64(st, 10),
-				    .releases = sqlite3_column_int(st, 11),
-				    .check_failed = sqlite3_column_int(st, 12),
-				    .counters = COL_TEXT(13),
-				};
-				l->resource(l->arg, &r);
-			} else if (i == 3) {
-				struct store_ticket t = {
-				    .id = (uint64_t)sqlite3_column_int64(st, 0),
-				    .idem_key = COL_TEXT(1),
-				    .tagset = COL_TEXT(2),
-				    .sandbox = COL_TEXT(3),
-				    .state = COL_TEXT(4),
-				    .resource_id =
-					(uint64_t)sqlite3_column_int64(st, 5),
-				    .created_ms = sqlite3_column_int64(st, 6),
-				    .owner = COL_TEXT(7),
-				    .labels = COL_TEXT(8),
-				    .class_ = COL_TEXT(9),
-				    .lease_s = sqlite3_column_int(st, 10),
-				    .deadline_ms = sqlite3_column_int64(st, 11),
-				    .reply_to = COL_TEXT(12),
-				    .delegate = COL_TEXT(13),
-				};
-				l->ticket(l->arg, &t);
-			} else {
-				struct store_outbox o = {
-				    .id = (uint64_t)sqlite3_column_int64(st, 0),
-				    .exchange = COL_TEXT(1),
-				    .routing_key = COL_TEXT(2),
-				    .type = COL_TEXT(3),
-				    .body = sqlite3_column_blob(st, 4),
-				    .len = (size_t)sqlite3_column_bytes(st, 4),
-				};
-				l->outbox(l->arg, &o);
-			}
-#undef COL_TEXT
-		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			loads[i].row(s, l, st);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
 			return sq_fail(q, "load");
