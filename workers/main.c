@@ -176,44 +176,16 @@ options_parse(int argc, char **argv, struct options *o)
 static void settings_free(struct settings *s);
 
 /*
- * Reads the configuration into S (freed with settings_free() either way).
- * 0, or -1 with a message in ERR.
+ * The pools S serves: --pool, else the worker file's `pools`, else every
+ * pool of the pools file with commands (not `worker: external`).  Each
+ * must be in the pools file, with commands.
  */
 static int
-settings_read(
+settings_served(
     const struct options *o, struct settings *s, char *err, size_t errlen)
 {
-	char *path = NULL;
 	size_t i;
 
-	memset(s, 0, sizeof(*s));
-	if (o->config_file != NULL) {
-		s->worker = conf_worker_load(o->config_file, err, errlen);
-		if (s->worker == NULL)
-			return -1;
-		s->pools_path = s->worker->pools_file;
-		s->logdir = s->worker->logdir;
-		s->prefix = s->worker->prefix;
-		s->amqp_url = s->worker->amqp_url;
-		s->queue_type = s->worker->queue_type;
-		s->served = s->worker->pools;
-		s->nserved = s->worker->npools;
-		s->concurrency = s->worker->concurrency;
-	} else {
-		s->server = conf_server_load_dir(o->config_dir, err, errlen);
-		if (s->server == NULL)
-			return -1;
-		path = xasprintf("%s/pools.yaml", conf_dir_pick(o->config_dir));
-		s->pools_path = s->pools_path_owned = path;
-		s->logdir = s->server->logdir;
-		s->prefix = s->server->prefix;
-		s->amqp_url = s->server->amqp_url;
-		s->queue_type = s->server->queue_type;
-		s->loglevel = s->server->loglevel;
-	}
-	s->pools = conf_pools_load(s->pools_path, err, errlen);
-	if (s->pools == NULL)
-		return -1;
 	if (o->npools > 0) {
 		s->served = o->pools;
 		s->nserved = o->npools;
@@ -253,6 +225,49 @@ settings_read(
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * Reads the configuration into S (freed with settings_free() either way).
+ * 0, or -1 with a message in ERR.
+ */
+static int
+settings_read(
+    const struct options *o, struct settings *s, char *err, size_t errlen)
+{
+	char *path = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (o->config_file != NULL) {
+		s->worker = conf_worker_load(o->config_file, err, errlen);
+		if (s->worker == NULL)
+			return -1;
+		s->pools_path = s->worker->pools_file;
+		s->logdir = s->worker->logdir;
+		s->prefix = s->worker->prefix;
+		s->amqp_url = s->worker->amqp_url;
+		s->queue_type = s->worker->queue_type;
+		s->served = s->worker->pools;
+		s->nserved = s->worker->npools;
+		s->concurrency = s->worker->concurrency;
+	} else {
+		s->server = conf_server_load_dir(o->config_dir, err, errlen);
+		if (s->server == NULL)
+			return -1;
+		path = xasprintf("%s/pools.yaml", conf_dir_pick(o->config_dir));
+		s->pools_path = s->pools_path_owned = path;
+		s->logdir = s->server->logdir;
+		s->prefix = s->server->prefix;
+		s->amqp_url = s->server->amqp_url;
+		s->queue_type = s->server->queue_type;
+		s->loglevel = s->server->loglevel;
+	}
+	s->pools = conf_pools_load(s->pools_path, err, errlen);
+	if (s->pools == NULL)
+		return -1;
+	if (settings_served(o, s, err, errlen) == -1)
+		return -1;
 	if (o->concurrency > 0)
 		s->concurrency = o->concurrency;
 	if (s->concurrency <= 0)
@@ -344,6 +359,43 @@ nofile_raise(void)
 	}
 }
 
+/* The worker's name: --name, else HOST:PID. */
+static char *
+worker_name(const struct options *o)
+{
+	char host[HOST_NAME_MAX + 1];
+
+	if (o->name != NULL)
+		return xstrdup(o->name);
+	if (gethostname(host, sizeof(host)) == -1)
+		strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	return xasprintf("%s:%d", host, (int)getpid());
+}
+
+/* The worker's configuration from the settings; it borrows their strings. */
+static void
+worker_config_fill(struct worker_config *wc, struct options *o,
+    const struct settings *s, const char *name, const char *url)
+{
+	memset(wc, 0, sizeof(*wc));
+	wc->name = name;
+	wc->prefix = s->prefix;
+	wc->logdir = s->logdir;
+	wc->pools = s->pools;
+	wc->served = s->served;
+	wc->nserved = s->nserved;
+	wc->concurrency = (uint16_t)s->concurrency;
+	wc->reload = settings_reload;
+	wc->reload_arg = o;
+	if (s->worker != NULL) {
+		wc->broker_users = s->worker->broker_users;
+		wc->nbroker_users = s->worker->nbroker_users;
+	}
+	wc->url = url;
+	wc->queue_flags = topo_queue_flags(s->queue_type);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -354,7 +406,7 @@ main(int argc, char **argv)
 	struct bus *bus;
 	struct ev_loop *loop;
 	struct filewatch pools_watch;
-	char err[1024], host[HOST_NAME_MAX + 1];
+	char err[1024];
 	char *name;
 	const char *url;
 	int status;
@@ -368,15 +420,7 @@ main(int argc, char **argv)
 	(void)signal(SIGPIPE, SIG_IGN);
 	nofile_raise();
 
-	if (o.name != NULL)
-		name = xstrdup(o.name);
-	else {
-		if (gethostname(host, sizeof(host)) == -1)
-			strlcpy(host, "localhost", sizeof(host));
-		host[sizeof(host) - 1] = '\0';
-		name = xasprintf("%s:%d", host, (int)getpid());
-	}
-
+	name = worker_name(&o);
 	loop = ev_default_loop(0);
 	if (loop == NULL)
 		fatalx("cannot initialise libev");
@@ -386,22 +430,7 @@ main(int argc, char **argv)
 	if (bus == NULL)
 		fatalx("cannot connect to RabbitMQ: %s", err);
 
-	memset(&wc, 0, sizeof(wc));
-	wc.name = name;
-	wc.prefix = s.prefix;
-	wc.logdir = s.logdir;
-	wc.pools = s.pools;
-	wc.served = s.served;
-	wc.nserved = s.nserved;
-	wc.concurrency = (uint16_t)s.concurrency;
-	wc.reload = settings_reload;
-	wc.reload_arg = &o;
-	if (s.worker != NULL) {
-		wc.broker_users = s.worker->broker_users;
-		wc.nbroker_users = s.worker->nbroker_users;
-	}
-	wc.url = url;
-	wc.queue_flags = topo_queue_flags(s.queue_type);
+	worker_config_fill(&wc, &o, &s, name, url);
 	w = worker_new(loop, bus, &wc);
 	if (worker_start(w, err, sizeof(err)) == -1) {
 		/* A queue of the other type: a restart would meet it again. */
