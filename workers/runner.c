@@ -482,63 +482,75 @@ spawn_child(const struct runner_spec *spec, char **envp, int out_fd, int err_fd,
 	return pid;
 }
 
+/*
+ * Opens SPEC's hook log and the child's stdout and stderr pipes, and
+ * spawns it in a process group of its own.  Sets the parent's ends
+ * (non-blocking) and the log's descriptor; -1 with errno, nothing left
+ * open, if any step failed.
+ */
+static pid_t
+spawn_piped(
+    const struct runner_spec *spec, int *out_fd, int *err_fd, int *log_fd)
+{
+	char **envp;
+	int pfd[2] = {-1, -1}, efd[2] = {-1, -1}, saved;
+	pid_t pid = -1, parent = getpid();
+
+	*log_fd = open(spec->log_path,
+	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+	if (*log_fd == -1)
+		return -1;
+	if (pipe2(pfd, O_CLOEXEC) == 0 && pipe2(efd, O_CLOEXEC) == 0) {
+		envp = env_build(spec);
+		pid = spawn_child(spec, envp, pfd[1], efd[1], parent);
+		saved = errno;
+		free(envp);
+		errno = saved;
+	}
+	if (pid == -1) {
+		saved = errno;
+		if (pfd[0] != -1) {
+			close(pfd[0]);
+			close(pfd[1]);
+		}
+		if (efd[0] != -1) {
+			close(efd[0]);
+			close(efd[1]);
+		}
+		close(*log_fd);
+		errno = saved;
+		return -1;
+	}
+
+	/* Both sides set the group, so kill(-pid) works whoever runs first. */
+	(void)setpgid(pid, pid);
+	close(pfd[1]);
+	close(efd[1]);
+	if (fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK) == -1 ||
+	    fcntl(efd[0], F_SETFL, fcntl(efd[0], F_GETFL) | O_NONBLOCK) == -1)
+		log_warn("command %d: O_NONBLOCK", (int)pid);
+	*out_fd = pfd[0];
+	*err_fd = efd[0];
+	return pid;
+}
+
 struct runner *
 runner_start(struct ev_loop *loop, const struct runner_spec *spec,
     runner_done_fn *fn, void *arg)
 {
 	struct runner *r;
 	struct stat st;
-	char **envp;
-	int pfd[2], efd[2], log_fd, saved;
-	pid_t pid, parent = getpid();
+	int out_fd, err_fd, log_fd;
+	pid_t pid;
 
-	log_fd = open(spec->log_path,
-	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
-	if (log_fd == -1)
+	if ((pid = spawn_piped(spec, &out_fd, &err_fd, &log_fd)) == -1)
 		return NULL;
-	if (pipe2(pfd, O_CLOEXEC) == -1) {
-		saved = errno;
-		close(log_fd);
-		errno = saved;
-		return NULL;
-	}
-	if (pipe2(efd, O_CLOEXEC) == -1) {
-		saved = errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		close(log_fd);
-		errno = saved;
-		return NULL;
-	}
-	envp = env_build(spec);
-
-	pid = spawn_child(spec, envp, pfd[1], efd[1], parent);
-	if (pid == -1) {
-		saved = errno;
-		free(envp);
-		close(pfd[0]);
-		close(pfd[1]);
-		close(efd[0]);
-		close(efd[1]);
-		close(log_fd);
-		errno = saved;
-		return NULL;
-	}
-
-	/* Both sides set the group, so kill(-pid) works whoever runs first. */
-	(void)setpgid(pid, pid);
-	free(envp);
-	close(pfd[1]);
-	close(efd[1]);
-	if (fcntl(pfd[0], F_SETFL, fcntl(pfd[0], F_GETFL) | O_NONBLOCK) == -1 ||
-	    fcntl(efd[0], F_SETFL, fcntl(efd[0], F_GETFL) | O_NONBLOCK) == -1)
-		log_warn("command %d: O_NONBLOCK", (int)pid);
 
 	r = xcalloc(1, sizeof(*r));
 	r->loop = loop;
 	r->pid = pid;
-	r->out_fd = pfd[0];
-	r->err_fd = efd[0];
+	r->out_fd = out_fd;
+	r->err_fd = err_fd;
 	r->log_fd = log_fd;
 	r->log_path = xstrdup(spec->log_path);
 	r->log_max = spec->log_max_bytes > 0 ? spec->log_max_bytes : 0;
