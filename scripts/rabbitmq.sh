@@ -109,17 +109,8 @@ EOF
 	svc_merge_env "$state"
 }
 
-do_start() {
-	need_root
-	mkdir -p "$state"
-	state=$(cd "$state" && pwd)
-	load_state
-	if running; then
-		echo "rabbitmq: $node already running on 127.0.0.1:$port" >&2
-		write_env
-		return 0
-	fi
-
+# Chooses the port, dist port and name of the node and writes its files.
+node_pick() {
 	if [ "$port_arg" = auto ]; then
 		port=$(free_port 25680)
 	else
@@ -140,15 +131,35 @@ port=$port
 node=$node
 rundir=$rundir
 EOF
+}
 
-	ensure_cookie
-	echo "rabbitmq: starting $node on 127.0.0.1:$port (dist $dist_port)" >&2
-	node_launch
-	if ! node_await; then
+do_start() {
+	need_root
+	mkdir -p "$state"
+	state=$(cd "$state" && pwd)
+	load_state
+	if running; then
+		echo "rabbitmq: $node already running on 127.0.0.1:$port" >&2
+		write_env
+		return 0
+	fi
+
+	# With "auto", another start running at the same moment may have
+	# picked the same free port: the loser tries again on the next one.
+	local tries=1
+	[ "$port_arg" = auto ] && tries=3
+	while :; do
+		node_pick
+		ensure_cookie
+		echo "rabbitmq: starting $node on 127.0.0.1:$port (dist $dist_port)" >&2
+		node_launch
+		node_await && break
 		node_logs
 		do_stop || true
-		exit 1
-	fi
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || exit 1
+		echo "rabbitmq: $node did not start; trying another port" >&2
+	done
 	write_env
 	echo "rabbitmq: $node is up" >&2
 }
