@@ -66,12 +66,13 @@ int store_pg_fail(struct store_pg *p, const char *what, const char *msg);
 int store_pg_fail_conn(struct store_pg *p, const char *what);
 
 /* store_pg_pipe.c: the statements, prepared once at start-up. */
-int store_pg_prepare(struct store_pg *p);
+int store_pg_prepare(struct store_pg *p) __attribute__((warn_unused_result));
 /*
  * Leaves pipeline mode for a blocking call, after waiting for the answers
  * to what was committed; -1 inside a transaction.
  */
-int store_pg_blocking(struct store_pg *p, const char *what);
+int store_pg_blocking(struct store_pg *p, const char *what)
+    __attribute__((warn_unused_result));
 /*
  * At close: waits (bounded) for the answers to what was committed, then
  * tells whatever is still in flight that it failed, and frees the FIFO.

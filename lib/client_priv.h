@@ -98,14 +98,16 @@ void client_seterr(struct resbus_client *c, const char *fmt, ...)
  * the queues up again and publishes the request in flight again.  0, or
  * -1 with the error set when DEADLINE (-1: none) passed first.
  */
-int client_reconnect(struct resbus_client *c, int64_t deadline);
+int client_reconnect(struct resbus_client *c, int64_t deadline)
+    __attribute__((warn_unused_result));
 /*
  * Polls the connection until DONE(c) holds or DEADLINE (monotonic ms, -1:
  * none) passes.  0 when done, 1 on timeout, -1 when the connection failed
  * and could not be made again.
  */
 int client_pump(struct resbus_client *c, int64_t deadline,
-    bool (*done)(const struct resbus_client *));
+    bool (*done)(const struct resbus_client *))
+    __attribute__((warn_unused_result));
 /* Whether the RPC in flight has its answer (for client_pump). */
 bool client_rpc_done(const struct resbus_client *c);
 /* The monotonic deadline of TIMEOUT_MS from now; -1 for -1 (none). */
@@ -119,20 +121,23 @@ void client_rpc_reset(struct resbus_client *c);
  * reply queue.  0 or -1 with the error set.
  */
 int client_publish(struct resbus_client *c, const char *exchange,
-    const char *key, const ProtobufCMessage *m, const char *corr);
+    const char *key, const ProtobufCMessage *m, const char *corr)
+    __attribute__((warn_unused_result));
 /*
  * Publishes M to EXCHANGE/KEY as the new blocking RPC in flight (fresh
  * correlation id).  0 or -1 with the error set.
  */
 int client_send(struct resbus_client *c, const char *exchange, const char *key,
-    const ProtobufCMessage *m);
+    const ProtobufCMessage *m) __attribute__((warn_unused_result));
 /*
  * Waits for the reply to the RPC in flight.  0 with c->reply set, 1 on
  * timeout, -1 on error (set); a refused request's error is resbusd's.
  */
-int client_await(struct resbus_client *c, int timeout_ms);
+int client_await(struct resbus_client *c, int timeout_ms)
+    __attribute__((warn_unused_result));
 /* A private queue for ticket events, made once per client.  0 or -1. */
-int client_event_queue(struct resbus_client *c);
+int client_event_queue(struct resbus_client *c)
+    __attribute__((warn_unused_result));
 
 /* client_ticket.c: ticket requests and answers. */
 /*
@@ -148,9 +153,13 @@ void client_info_fill(
  * correlation id CORR.  0, or -1 with the error set.
  */
 int client_take_publish(struct resbus_client *c, char *const *tags,
-    size_t ntags, const struct resbus_ticket_opts *opts, const char *corr);
+    size_t ntags, const struct resbus_ticket_opts *opts, const char *corr)
+    __attribute__((warn_unused_result));
 
-/* client_wait.c: wakes the blocking wait or the watchers D's ticket. */
+/*
+ * client_wait.c: wakes the blocking wait or the watchers of the ticket
+ * event D names.
+ */
 void client_wake(struct resbus_client *c, const struct bus_delivery *d);
 
 /*
