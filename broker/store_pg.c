@@ -287,6 +287,119 @@ pg_check_columns(
 	return 0;
 }
 
+static void
+load_meta(struct store *s, const struct store_loader *l, PGresult *res, int row)
+{
+	l->meta(l->arg, pg_text(res, row, 0), pg_int(res, row, 1));
+	if (s->meta_tap != NULL)
+		s->meta_tap(
+		    s->meta_tap_arg, pg_text(res, row, 0), pg_int(res, row, 1));
+}
+
+static void
+load_tagset(
+    struct store *s, const struct store_loader *l, PGresult *res, int row)
+{
+	(void)s;
+	l->tagset(l->arg, pg_text(res, row, 0));
+}
+
+static void
+load_resource(
+    struct store *s, const struct store_loader *l, PGresult *res, int row)
+{
+	struct store_resource r = {
+	    .id = (uint64_t)pg_int(res, row, 0),
+	    .pool = pg_text(res, row, 1),
+	    .name = pg_text(res, row, 2),
+	    .state = pg_text(res, row, 3),
+	    .ticket_id = (uint64_t)pg_int(res, row, 4),
+	    .id_in_pool = (int32_t)pg_int(res, row, 5),
+	    .data = pg_text(res, row, 6),
+	    .data_len = (size_t)PQgetlength(res, row, 6),
+	    .created_ms = pg_int(res, row, 7),
+	    .sandbox = pg_text(res, row, 8),
+	    .sandboxed_since_ms = pg_int(res, row, 9),
+	    .released_at_ms = pg_int(res, row, 10),
+	    .releases = (int32_t)pg_int(res, row, 11),
+	    .check_failed = (int32_t)pg_int(res, row, 12),
+	    .counters = pg_text(res, row, 13),
+	};
+
+	(void)s;
+	l->resource(l->arg, &r);
+}
+
+static void
+load_ticket(
+    struct store *s, const struct store_loader *l, PGresult *res, int row)
+{
+	struct store_ticket t = {
+	    .id = (uint64_t)pg_int(res, row, 0),
+	    .idem_key = pg_text(res, row, 1),
+	    .tagset = pg_text(res, row, 2),
+	    .sandbox = pg_text(res, row, 3),
+	    .state = pg_text(res, row, 4),
+	    .resource_id = (uint64_t)pg_int(res, row, 5),
+	    .created_ms = pg_int(res, row, 6),
+	    .owner = pg_text(res, row, 7),
+	    .labels = pg_text(res, row, 8),
+	    .class_ = pg_text(res, row, 9),
+	    .lease_s = (int32_t)pg_int(res, row, 10),
+	    .deadline_ms = pg_int(res, row, 11),
+	    .reply_to = pg_text(res, row, 12),
+	    .delegate = pg_text(res, row, 13),
+	};
+
+	(void)s;
+	l->ticket(l->arg, &t);
+}
+
+static void
+load_outbox(
+    struct store *s, const struct store_loader *l, PGresult *res, int row)
+{
+	struct store_outbox o = {
+	    .id = (uint64_t)pg_int(res, row, 0),
+	    .exchange = pg_text(res, row, 1),
+	    .routing_key = pg_text(res, row, 2),
+	    .type = pg_text(res, row, 3),
+	    .body = PQgetvalue(res, row, 4),
+	    .len = (size_t)PQgetlength(res, row, 4),
+	};
+
+	(void)s;
+	l->outbox(l->arg, &o);
+}
+
+/*
+ * What loading reads, in this order: the query, its columns' binary sizes
+ * (0: text or bytea) and what takes each row.
+ */
+static const struct {
+	const char *sql;
+	int ncols;
+	int sizes[14];
+	void (*row)(
+	    struct store *, const struct store_loader *, PGresult *, int);
+} loads[] = {
+    {"SELECT key, value FROM meta ORDER BY key", 2, {0, 8}, load_meta},
+    {"SELECT key FROM tagsets ORDER BY key", 1, {0}, load_tagset},
+    {"SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
+     "created_ms, sandbox, sandboxed_since_ms, released_at_ms, "
+     "releases, check_failed, counters "
+     "FROM resources WHERE state <> 'ENDED' ORDER BY id",
+	14, {8, 0, 0, 0, 8, 4, 0, 8, 0, 8, 8, 4, 4, 0}, load_resource},
+    {"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
+     "created_ms, owner, labels, class, lease_s, deadline_ms, "
+     "reply_to, delegate "
+     "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
+	14, {8, 0, 0, 0, 0, 8, 8, 0, 0, 0, 4, 8, 0, 0}, load_ticket},
+    {"SELECT id, exchange, routing_key, type, body FROM outbox "
+     "ORDER BY id",
+	5, {8, 0, 0, 0, 0}, load_outbox},
+};
+
 /*
  * Blocking: reads the whole state in one read-only snapshot, in the
  * SQLite backend's order (meta, tag sets, resources not ENDED, tickets
@@ -295,27 +408,6 @@ pg_check_columns(
 static int
 pg_load(struct store *s, const struct store_loader *l)
 {
-	static const struct {
-		const char *sql;
-		int ncols;
-		int sizes[14];
-	} queries[] = {
-	    {"SELECT key, value FROM meta ORDER BY key", 2, {0, 8}},
-	    {"SELECT key FROM tagsets ORDER BY key", 1, {0}},
-	    {"SELECT id, pool, name, state, ticket_id, id_in_pool, data, "
-	     "created_ms, sandbox, sandboxed_since_ms, released_at_ms, "
-	     "releases, check_failed, counters "
-	     "FROM resources WHERE state <> 'ENDED' ORDER BY id",
-		14, {8, 0, 0, 0, 8, 4, 0, 8, 0, 8, 8, 4, 4, 0}},
-	    {"SELECT id, idem_key, tagset, sandbox, state, resource_id, "
-	     "created_ms, owner, labels, class, lease_s, deadline_ms, "
-	     "reply_to, delegate "
-	     "FROM tickets WHERE state <> 'CLOSED' ORDER BY id",
-		14, {8, 0, 0, 0, 0, 8, 8, 0, 0, 0, 4, 8, 0, 0}},
-	    {"SELECT id, exchange, routing_key, type, body FROM outbox "
-	     "ORDER BY id",
-		5, {8, 0, 0, 0, 0}},
-	};
 	struct store_pg *p = to_pg(s);
 	PGresult *res;
 	size_t i;
@@ -326,9 +418,9 @@ pg_load(struct store *s, const struct store_loader *l)
 	if (pg_exec(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 		PGRES_COMMAND_OK, "load") == -1)
 		return -1;
-	for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+	for (i = 0; i < sizeof(loads) / sizeof(loads[0]); i++) {
 		res = PQexecParams(
-		    p->conn, queries[i].sql, 0, NULL, NULL, NULL, NULL, 1);
+		    p->conn, loads[i].sql, 0, NULL, NULL, NULL, NULL, 1);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			(void)store_pg_fail(p, "load",
 			    res != NULL ? PQresultErrorMessage(res)
@@ -336,73 +428,13 @@ pg_load(struct store *s, const struct store_loader *l)
 			PQclear(res);
 			goto fail;
 		}
-		if (pg_check_columns(
-			p, res, queries[i].ncols, queries[i].sizes) == -1) {
+		if (pg_check_columns(p, res, loads[i].ncols, loads[i].sizes) ==
+		    -1) {
 			PQclear(res);
 			goto fail;
 		}
-		for (row = 0; row < PQntuples(res); row++) {
-			if (i == 0) {
-				l->meta(l->arg, pg_text(res, row, 0),
-				    pg_int(res, row, 1));
-				if (s->meta_tap != NULL)
-					s->meta_tap(s->meta_tap_arg,
-					    pg_text(res, row, 0),
-					    pg_int(res, row, 1));
-			} else if (i == 1) {
-				l->tagset(l->arg, pg_text(res, row, 0));
-			} else if (i == 2) {
-				struct store_resource r = {
-				    .id = (uint64_t)pg_int(res, row, 0),
-				    .pool = pg_text(res, row, 1),
-				    .name = pg_text(res, row, 2),
-				    .state = pg_text(res, row, 3),
-				    .ticket_id = (uint64_t)pg_int(res, row, 4),
-				    .id_in_pool = (int32_t)pg_int(res, row, 5),
-				    .data = pg_text(res, row, 6),
-				    .data_len =
-					(size_t)PQgetlength(res, row, 6),
-				    .created_ms = pg_int(res, row, 7),
-				    .sandbox = pg_text(res, row, 8),
-				    .sandboxed_since_ms = pg_int(res, row, 9),
-				    .released_at_ms = pg_int(res, row, 10),
-				    .releases = (int32_t)pg_int(res, row, 11),
-				    .check_failed =
-					(int32_t)pg_int(res, row, 12),
-				    .counters = pg_text(res, row, 13),
-				};
-				l->resource(l->arg, &r);
-			} else if (i == 3) {
-				struct store_ticket t = {
-				    .id = (uint64_t)pg_int(res, row, 0),
-				    .idem_key = pg_text(res, row, 1),
-				    .tagset = pg_text(res, row, 2),
-				    .sandbox = pg_text(res, row, 3),
-				    .state = pg_text(res, row, 4),
-				    .resource_id =
-					(uint64_t)pg_int(res, row, 5),
-				    .created_ms = pg_int(res, row, 6),
-				    .owner = pg_text(res, row, 7),
-				    .labels = pg_text(res, row, 8),
-				    .class_ = pg_text(res, row, 9),
-				    .lease_s = (int32_t)pg_int(res, row, 10),
-				    .deadline_ms = pg_int(res, row, 11),
-				    .reply_to = pg_text(res, row, 12),
-				    .delegate = pg_text(res, row, 13),
-				};
-				l->ticket(l->arg, &t);
-			} else {
-				struct store_outbox o = {
-				    .id = (uint64_t)pg_int(res, row, 0),
-				    .exchange = pg_text(res, row, 1),
-				    .routing_key = pg_text(res, row, 2),
-				    .type = pg_text(res, row, 3),
-				    .body = PQgetvalue(res, row, 4),
-				    .len = (size_t)PQgetlength(res, row, 4),
-				};
-				l->outbox(l->arg, &o);
-			}
-		}
+		for (row = 0; row < PQntuples(res); row++)
+			loads[i].row(s, l, res, row);
 		PQclear(res);
 	}
 	return pg_exec(p, "COMMIT", PGRES_COMMAND_OK, "load");
