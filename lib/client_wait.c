@@ -256,6 +256,86 @@ resbus_ticket_wait(struct resbus_client *c, uint64_t id, int timeout_ms,
 	    c, id, timeout_ms, NULL, NULL, info, timed_out);
 }
 
+/* Starts watching ticket ID: what the wake-ups and queries fill in. */
+static void
+watch_begin(struct resbus_client *c, uint64_t id, resbus_wait_progress_fn *fn,
+    void *arg)
+{
+	if (c->watch_done != NULL)
+		msg_free(&c->watch_done->base);
+	c->watch_done = NULL;
+	c->watch_id = id;
+	c->watching = true;
+	c->progress = fn;
+	c->progress_arg = arg;
+	c->watch_created = 0;
+	c->watch_start = now_mono_ms();
+}
+
+/*
+ * Stops watching: unbinds KEY (if bound; freed here) and forgets what
+ * the watch gathered.
+ */
+static void
+watch_end(struct resbus_client *c, char *key)
+{
+	int unbound;
+
+	/*
+	 * The answer stands even if the unbind fails: only a broken
+	 * connection fails it, and its exclusive queue goes with its
+	 * bindings.
+	 */
+	if (key != NULL) {
+		unbound = bus_queue_unbind(
+		    c->bus, c->event_queue, c->event_exchange, key);
+		(void)unbound;
+	}
+	free(key);
+	c->watch_key = NULL;
+	c->watching = false;
+	c->woken = false;
+	c->progress = NULL;
+	c->progress_arg = NULL;
+	free(c->watch_reason);
+	c->watch_reason = NULL;
+	if (c->watch_done != NULL)
+		msg_free(&c->watch_done->base);
+	c->watch_done = NULL;
+	client_rpc_reset(c);
+}
+
+/*
+ * Binds the ticket's events (*KEY, freed by watch_end) and asks again at
+ * each wake-up until the ticket is done.  0 done, 1 deadline, -1 error.
+ */
+static int
+watch_until_done(struct resbus_client *c, Resbus__V1__TicketQuery *q,
+    int64_t deadline, char **key)
+{
+	int64_t sent;
+	int rc;
+
+	if (client_event_queue(c) == -1)
+		return -1;
+	*key = xasprintf("ticket.%llu.*", (unsigned long long)q->ticket_id);
+	/* A reconnect binds c->watch_key again. */
+	c->watch_key = *key;
+	if (bus_queue_bind(c->bus, c->event_queue, c->event_exchange, *key) ==
+		-1 &&
+	    client_reconnect(c, deadline) == -1)
+		return -1;
+	for (;;) {
+		sent = now_mono_ms();
+		rc = client_wait_query(c, q, deadline);
+		if (rc != 0 || c->watch_done != NULL)
+			return rc;
+		client_progress(c);
+		if ((rc = client_wait_wake(c, sent, deadline)) != 0)
+			return rc;
+	}
+}
+
 /*
  * resbus_ticket_wait, telling FN (if not NULL) after every answer that
  * leaves the ticket waiting and about once a second in between.  With FN
@@ -269,45 +349,19 @@ resbus_ticket_wait_progress(struct resbus_client *c, uint64_t id,
 {
 	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
 	const Resbus__V1__TicketUpdate *u;
-	int64_t deadline, sent;
+	int64_t deadline;
 	char *key = NULL;
-	int rc, unbound, ret = -1;
+	int rc, ret = -1;
 
 	memset(info, 0, sizeof(*info));
 	*timed_out = false;
 	deadline = client_deadline(timeout_ms);
-	if (c->watch_done != NULL)
-		msg_free(&c->watch_done->base);
-	c->watch_done = NULL;
-	c->watch_id = id;
-	c->watching = true;
-	c->progress = fn;
-	c->progress_arg = arg;
-	c->watch_created = 0;
-	c->watch_start = now_mono_ms();
+	watch_begin(c, id, fn, arg);
 	q.ticket_id = id;
 
 	rc = client_wait_query(c, &q, deadline);
-	if (rc == 0 && c->watch_done == NULL) {
-		if (client_event_queue(c) == -1)
-			goto out;
-		key = xasprintf("ticket.%llu.*", (unsigned long long)id);
-		/* A reconnect binds c->watch_key again. */
-		c->watch_key = key;
-		if (bus_queue_bind(
-			c->bus, c->event_queue, c->event_exchange, key) == -1 &&
-		    client_reconnect(c, deadline) == -1)
-			goto out;
-		for (;;) {
-			sent = now_mono_ms();
-			rc = client_wait_query(c, &q, deadline);
-			if (rc != 0 || c->watch_done != NULL)
-				break;
-			client_progress(c);
-			if ((rc = client_wait_wake(c, sent, deadline)) != 0)
-				break;
-		}
-	}
+	if (rc == 0 && c->watch_done == NULL)
+		rc = watch_until_done(c, &q, deadline, &key);
 	if (rc == -1)
 		goto out;
 	if (rc == 1) {
@@ -333,27 +387,6 @@ resbus_ticket_wait_progress(struct resbus_client *c, uint64_t id,
 	info->id = id;
 	ret = 0;
 out:
-	/*
-	 * The answer stands even if the unbind fails: only a broken
-	 * connection fails it, and its exclusive queue goes with its
-	 * bindings.
-	 */
-	if (key != NULL) {
-		unbound = bus_queue_unbind(
-		    c->bus, c->event_queue, c->event_exchange, key);
-		(void)unbound;
-	}
-	free(key);
-	c->watch_key = NULL;
-	c->watching = false;
-	c->woken = false;
-	c->progress = NULL;
-	c->progress_arg = NULL;
-	free(c->watch_reason);
-	c->watch_reason = NULL;
-	if (c->watch_done != NULL)
-		msg_free(&c->watch_done->base);
-	c->watch_done = NULL;
-	client_rpc_reset(c);
+	watch_end(c, key);
 	return ret;
 }
