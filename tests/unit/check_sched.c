@@ -783,198 +783,6 @@ START_TEST(test_result_mismatch)
 }
 END_TEST
 
-/* Idempotency keys are per owner. */
-START_TEST(test_idem_per_owner)
-{
-	struct fixture *f = fixture_new(two_of_a, "");
-	uint64_t a, b;
-	char err[256];
-
-	a = ticket(f, "alice", "a", NULL, "key", 0, err, sizeof(err));
-	b = ticket(f, "bob", "a", NULL, "key", 0, err, sizeof(err));
-	ck_assert_uint_ne(a, 0);
-	ck_assert_uint_ne(b, 0);
-	ck_assert_uint_ne(a, b);
-	ck_assert_uint_eq(ticket(f, "alice", "a", NULL, "key", 0, err,
-	    sizeof(err)), a);
-	restart(f);
-	ck_assert_uint_eq(ticket(f, "bob", "a", NULL, "key", 0, err,
-	    sizeof(err)), b);
-	fixture_free(f);
-}
-END_TEST
-
-/* The ControlReply's JSON to a control request; caller frees. */
-struct control_out {
-	char *json;
-	bool ok;
-	const struct conf_server *server;
-};
-
-static void
-control_reply(void *ctx, const struct bus_delivery *d,
-    const ProtobufCMessage *m)
-{
-	const Resbus__V1__ControlReply *r = (const void *)m;
-	struct control_out *out = ctx;
-
-	out->ok = r->ok;
-	out->json = xstrdup(r->json ? r->json : "");
-}
-
-static int
-no_reload(void *ctx, char *err, size_t errlen)
-{
-	return -1;
-}
-
-/* The broker's rule, as the fixture's server.yaml lists admins. */
-static bool
-in_admins(void *ctx, const char *user)
-{
-	const struct control_out *out = ctx;
-	size_t i;
-
-	for (i = 0; user != NULL && i < out->server->nadmins; i++)
-		if (strcmp(out->server->admins[i], user) == 0)
-			return true;
-	return false;
-}
-
-static char *
-control_json(struct fixture *f, const char *user, const char *command,
-    const char *arg)
-{
-	Resbus__V1__ControlRequest req = RESBUS__V1__CONTROL_REQUEST__INIT;
-	struct control_out out = { NULL, false, f->server };
-	struct control_ops ops = { control_reply, no_reload, &out, in_admins,
-		NULL };
-	struct bus_delivery d;
-	char *args[1] = { (char *)arg };
-
-	req.command = (char *)command;
-	req.json = true;
-	if (arg != NULL) {
-		req.args = args;
-		req.n_args = 1;
-	}
-	memset(&d, 0, sizeof(d));
-	d.type = msg_type(&req.base);
-	d.user_id = user;
-	d.body = msg_pack(&req.base, &d.len);
-	control_handle(f->s, f->server, &d, &ops);
-	free((void *)d.body);
-	ck_assert_msg(out.ok, "%s %s failed", command, arg ? arg : "");
-	return out.json;
-}
-
-/* A resource's data is in control answers to admins only. */
-/* A ticket request with a reply queue and idempotency key IDEM. */
-static uint64_t
-ticket_reply_to(struct fixture *f, const char *idem, const char *queue)
-{
-	struct sched_ticket_req req;
-	uint64_t id = 0;
-	char err[256];
-
-	memset(&req, 0, sizeof(req));
-	req.idem_key = idem;
-	req.key = "a";
-	req.owner = "alice";
-	req.reply_to = queue;
-	ck_assert_msg(sched_ticket_new(f->s, &req, &id, err, sizeof(err)) == 0,
-	    "%s", err);
-	return id;
-}
-
-/*
- * The reply queue of the request that made a ticket hears, once, that it
- * is READY, with the resource's ID, name and data; the queue is in the
- * store, so a restart in between changes nothing; a retry's queue takes
- * its place and hears the outcome again; a resource that dies is told to
- * it as FAILED.
- */
-START_TEST(test_reply_queue)
-{
-	struct fixture *f = fixture_new(two_of_a, "");
-	uint64_t id;
-
-	ck_assert_uint_eq(ticket_reply_to(f, "k1", "amq.gen-1"), 1);
-	id = 1;
-	step(f);
-	ck_assert_uint_eq(f->sink.nreplies, 0);
-	restart(f);
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 2);
-	allocated(f, 0);
-	allocated(f, 1);
-	step(f);
-	ck_assert_int_eq(ticket_state(f, id), READY);
-	ck_assert_uint_eq(f->sink.nreplies, 1);
-	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-1");
-	ck_assert_uint_eq(f->sink.reply_ticket, id);
-	ck_assert_int_eq(f->sink.reply_state, READY);
-	ck_assert_uint_ne(f->sink.reply_resource, 0);
-	ck_assert_str_eq(f->sink.reply_name, f->sink.starts[0].name);
-	ck_assert_str_eq(f->sink.reply_output, "host\n");
-
-	/* A retry from a new connection: same ticket, told again there. */
-	ck_assert_uint_eq(ticket_reply_to(f, "k1", "amq.gen-2"), id);
-	ck_assert_uint_eq(f->sink.nreplies, 1);
-	sched_ticket_reply(f->s, id);
-	ck_assert_uint_eq(f->sink.nreplies, 2);
-	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-2");
-	step(f);
-
-	/* The resource dies: FAILED, to the retry's queue (kept across a
-	 * restart too). */
-	restart(f);
-	ck_assert_int_eq(sched_resource_delete(f->s, f->sink.reply_resource),
-	    1);
-	step(f);
-	ck_assert_uint_eq(f->sink.nreplies, 3);
-	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-2");
-	ck_assert_int_eq(f->sink.reply_state,
-	    RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED);
-
-	/* Closing tells the events, not the reply queue. */
-	ck_assert_int_eq(sched_ticket_close(f->s, id), 1);
-	step(f);
-	ck_assert_uint_eq(f->sink.nreplies, 3);
-	fixture_free(f);
-}
-END_TEST
-
-START_TEST(test_control_data)
-{
-	struct fixture *f = fixture_new(two_of_a, "admins: [root]\n");
-	char *json, id[32];
-
-	step(f);
-	allocated(f, 0);
-	step(f);
-	snprintf(id, sizeof(id), "%" PRIu64, f->sink.starts[0].id);
-	json = control_json(f, "root", "resource-info", id);
-	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
-	free(json);
-	json = control_json(f, "root", "resource-list", NULL);
-	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
-	free(json);
-	json = control_json(f, "alice", "resource-info", id);
-	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
-	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
-	free(json);
-	json = control_json(f, "alice", "resource-list", NULL);
-	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
-	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
-	free(json);
-	json = control_json(f, "", "resource-info", id);
-	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
-	free(json);
-	fixture_free(f);
-}
-END_TEST
-
 /* ---- what the scheduler decides ---------------------------------------- */
 
 /* A ticket request with a class, a sandbox and a lease (NULL, 0: none). */
@@ -2217,6 +2025,198 @@ START_TEST(test_close_ready_releases)
 }
 END_TEST
 
+/* Idempotency keys are per owner. */
+START_TEST(test_idem_per_owner)
+{
+	struct fixture *f = fixture_new(two_of_a, "");
+	uint64_t a, b;
+	char err[256];
+
+	a = ticket(f, "alice", "a", NULL, "key", 0, err, sizeof(err));
+	b = ticket(f, "bob", "a", NULL, "key", 0, err, sizeof(err));
+	ck_assert_uint_ne(a, 0);
+	ck_assert_uint_ne(b, 0);
+	ck_assert_uint_ne(a, b);
+	ck_assert_uint_eq(ticket(f, "alice", "a", NULL, "key", 0, err,
+	    sizeof(err)), a);
+	restart(f);
+	ck_assert_uint_eq(ticket(f, "bob", "a", NULL, "key", 0, err,
+	    sizeof(err)), b);
+	fixture_free(f);
+}
+END_TEST
+
+/* The ControlReply's JSON to a control request; caller frees. */
+struct control_out {
+	char *json;
+	bool ok;
+	const struct conf_server *server;
+};
+
+static void
+control_reply(void *ctx, const struct bus_delivery *d,
+    const ProtobufCMessage *m)
+{
+	const Resbus__V1__ControlReply *r = (const void *)m;
+	struct control_out *out = ctx;
+
+	out->ok = r->ok;
+	out->json = xstrdup(r->json ? r->json : "");
+}
+
+static int
+no_reload(void *ctx, char *err, size_t errlen)
+{
+	return -1;
+}
+
+/* The broker's rule, as the fixture's server.yaml lists admins. */
+static bool
+in_admins(void *ctx, const char *user)
+{
+	const struct control_out *out = ctx;
+	size_t i;
+
+	for (i = 0; user != NULL && i < out->server->nadmins; i++)
+		if (strcmp(out->server->admins[i], user) == 0)
+			return true;
+	return false;
+}
+
+static char *
+control_json(struct fixture *f, const char *user, const char *command,
+    const char *arg)
+{
+	Resbus__V1__ControlRequest req = RESBUS__V1__CONTROL_REQUEST__INIT;
+	struct control_out out = { NULL, false, f->server };
+	struct control_ops ops = { control_reply, no_reload, &out, in_admins,
+		NULL };
+	struct bus_delivery d;
+	char *args[1] = { (char *)arg };
+
+	req.command = (char *)command;
+	req.json = true;
+	if (arg != NULL) {
+		req.args = args;
+		req.n_args = 1;
+	}
+	memset(&d, 0, sizeof(d));
+	d.type = msg_type(&req.base);
+	d.user_id = user;
+	d.body = msg_pack(&req.base, &d.len);
+	control_handle(f->s, f->server, &d, &ops);
+	free((void *)d.body);
+	ck_assert_msg(out.ok, "%s %s failed", command, arg ? arg : "");
+	return out.json;
+}
+
+/* A resource's data is in control answers to admins only. */
+/* A ticket request with a reply queue and idempotency key IDEM. */
+static uint64_t
+ticket_reply_to(struct fixture *f, const char *idem, const char *queue)
+{
+	struct sched_ticket_req req;
+	uint64_t id = 0;
+	char err[256];
+
+	memset(&req, 0, sizeof(req));
+	req.idem_key = idem;
+	req.key = "a";
+	req.owner = "alice";
+	req.reply_to = queue;
+	ck_assert_msg(sched_ticket_new(f->s, &req, &id, err, sizeof(err)) == 0,
+	    "%s", err);
+	return id;
+}
+
+/*
+ * The reply queue of the request that made a ticket hears, once, that it
+ * is READY, with the resource's ID, name and data; the queue is in the
+ * store, so a restart in between changes nothing; a retry's queue takes
+ * its place and hears the outcome again; a resource that dies is told to
+ * it as FAILED.
+ */
+START_TEST(test_reply_queue)
+{
+	struct fixture *f = fixture_new(two_of_a, "");
+	uint64_t id;
+
+	ck_assert_uint_eq(ticket_reply_to(f, "k1", "amq.gen-1"), 1);
+	id = 1;
+	step(f);
+	ck_assert_uint_eq(f->sink.nreplies, 0);
+	restart(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	allocated(f, 0);
+	allocated(f, 1);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, id), READY);
+	ck_assert_uint_eq(f->sink.nreplies, 1);
+	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-1");
+	ck_assert_uint_eq(f->sink.reply_ticket, id);
+	ck_assert_int_eq(f->sink.reply_state, READY);
+	ck_assert_uint_ne(f->sink.reply_resource, 0);
+	ck_assert_str_eq(f->sink.reply_name, f->sink.starts[0].name);
+	ck_assert_str_eq(f->sink.reply_output, "host\n");
+
+	/* A retry from a new connection: same ticket, told again there. */
+	ck_assert_uint_eq(ticket_reply_to(f, "k1", "amq.gen-2"), id);
+	ck_assert_uint_eq(f->sink.nreplies, 1);
+	sched_ticket_reply(f->s, id);
+	ck_assert_uint_eq(f->sink.nreplies, 2);
+	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-2");
+	step(f);
+
+	/* The resource dies: FAILED, to the retry's queue (kept across a
+	 * restart too). */
+	restart(f);
+	ck_assert_int_eq(sched_resource_delete(f->s, f->sink.reply_resource),
+	    1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nreplies, 3);
+	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-2");
+	ck_assert_int_eq(f->sink.reply_state,
+	    RESBUS__V1__TICKET_STATE__TICKET_STATE_FAILED);
+
+	/* Closing tells the events, not the reply queue. */
+	ck_assert_int_eq(sched_ticket_close(f->s, id), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nreplies, 3);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_control_data)
+{
+	struct fixture *f = fixture_new(two_of_a, "admins: [root]\n");
+	char *json, id[32];
+
+	step(f);
+	allocated(f, 0);
+	step(f);
+	snprintf(id, sizeof(id), "%" PRIu64, f->sink.starts[0].id);
+	json = control_json(f, "root", "resource-info", id);
+	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
+	free(json);
+	json = control_json(f, "root", "resource-list", NULL);
+	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
+	free(json);
+	json = control_json(f, "alice", "resource-info", id);
+	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
+	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
+	free(json);
+	json = control_json(f, "alice", "resource-list", NULL);
+	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
+	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
+	free(json);
+	json = control_json(f, "", "resource-info", id);
+	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
+	free(json);
+	fixture_free(f);
+}
+END_TEST
+
 static Suite *
 sched_suite(void)
 {
@@ -2233,11 +2233,6 @@ sched_suite(void)
 	tcase_add_test(tc, test_tagset_cap);
 	tcase_add_test(tc, test_tagset_retire);
 	tcase_add_test(tc, test_paging);
-	tcase_add_test(tc, test_list_sweep);
-	tcase_add_test(tc, test_result_mismatch);
-	tcase_add_test(tc, test_idem_per_owner);
-	tcase_add_test(tc, test_control_data);
-	tcase_add_test(tc, test_reply_queue);
 	tcase_add_test(tc, test_score_priority);
 	tcase_add_test(tc, test_score_tie_lowest_id);
 	tcase_add_test(tc, test_score_reuse_bonus);
@@ -2267,6 +2262,11 @@ sched_suite(void)
 	tcase_add_test(tc, test_close_hands_start_over);
 	tcase_add_test(tc, test_close_start_serves_other);
 	tcase_add_test(tc, test_close_ready_releases);
+	tcase_add_test(tc, test_list_sweep);
+	tcase_add_test(tc, test_result_mismatch);
+	tcase_add_test(tc, test_idem_per_owner);
+	tcase_add_test(tc, test_control_data);
+	tcase_add_test(tc, test_reply_queue);
 	suite_add_tcase(s, tc);
 	return s;
 }
