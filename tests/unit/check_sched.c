@@ -54,6 +54,14 @@ struct sink {
 	uint64_t reply_resource;
 	char reply_name[128];
 	char reply_output[64];
+	uint64_t delete_ids[MAX_STARTS]; /* of every Delete job, in order */
+	size_t ncancels;                 /* Cancel broadcasts */
+	uint64_t cancel_id;              /* of the last one */
+	char cancel_key[64];
+	size_t nreleases;                /* Release jobs */
+	uint64_t release_id;             /* of the last one */
+	char release_pool[64];
+	char release_name[128];
 };
 
 struct fixture {
@@ -108,6 +116,8 @@ sink_emit(void *ctx, const char *exchange, const char *key,
 	} else if (m->descriptor == &resbus__v1__delete__descriptor) {
 		const Resbus__V1__Delete *d = (const void *)m;
 
+		ck_assert_uint_lt(k->ndeletes, MAX_STARTS);
+		k->delete_ids[k->ndeletes] = d->resource->resource_id;
 		k->ndeletes++;
 		k->delete_id = d->resource->resource_id;
 		snprintf(k->delete_pool, sizeof(k->delete_pool), "%s",
@@ -116,6 +126,21 @@ sink_emit(void *ctx, const char *exchange, const char *key,
 		    d->resource->name);
 	} else if (m->descriptor == &resbus__v1__list__descriptor) {
 		k->sweep_id = ((const Resbus__V1__List *)m)->sweep_id;
+	} else if (m->descriptor == &resbus__v1__cancel__descriptor) {
+		const Resbus__V1__Cancel *c = (const void *)m;
+
+		k->ncancels++;
+		k->cancel_id = c->resource->resource_id;
+		snprintf(k->cancel_key, sizeof(k->cancel_key), "%s", key);
+	} else if (m->descriptor == &resbus__v1__release__descriptor) {
+		const Resbus__V1__Release *r = (const void *)m;
+
+		k->nreleases++;
+		k->release_id = r->resource->resource_id;
+		snprintf(k->release_pool, sizeof(k->release_pool), "%s",
+		    r->resource->pool);
+		snprintf(k->release_name, sizeof(k->release_name), "%s",
+		    r->resource->name);
 	}
 }
 
@@ -158,6 +183,10 @@ static void
 commit(struct fixture *f)
 {
 	ck_assert_int_eq(store_commit(f->st, commit_done, NULL), 0);
+	/* The loop's clock as at the broker's next iteration: timers armed
+	 * from here on count from now, not from the last run of the loop
+	 * (a commit on a loaded machine can take a while). */
+	ev_now_update(f->loop);
 }
 
 /* A scheduler on F's store, as resbusd makes it at start. */
@@ -754,6 +783,1248 @@ START_TEST(test_result_mismatch)
 }
 END_TEST
 
+/* ---- what the scheduler decides ---------------------------------------- */
+
+/* A ticket request with a class, a sandbox and a lease (NULL, 0: none). */
+static uint64_t
+ticket_with(struct fixture *f, const char *owner, const char *key,
+    const char *class_, const char *sandbox, uint32_t lease_s)
+{
+	struct sched_ticket_req req;
+	uint64_t id = 0;
+	char err[256];
+
+	memset(&req, 0, sizeof(req));
+	req.idem_key = "";
+	req.key = key;
+	req.owner = owner;
+	req.class_ = class_;
+	req.sandbox = sandbox;
+	req.lease_s = lease_s;
+	ck_assert_msg(sched_ticket_new(f->s, &req, &id, err, sizeof(err)) == 0,
+	    "refused: %s", err);
+	ck_assert_uint_ne(id, 0);
+	return id;
+}
+
+/* Asserts that ticket ID is READY with a resource of POOL; its ID. */
+static uint64_t
+ready_in(struct fixture *f, uint64_t id, const char *pool)
+{
+	struct sched_ticket_view v;
+
+	ck_assert_int_eq(sched_ticket_view(f->s, id, &v), 1);
+	ck_assert_msg(v.state == READY, "ticket %" PRIu64 " is not READY: %s",
+	    id, v.waiting_reason ? v.waiting_reason : "(no reason)");
+	ck_assert_ptr_nonnull(v.resource_pool);
+	ck_assert_str_eq(v.resource_pool, pool);
+	ck_assert_uint_ne(v.resource_id, 0);
+	return v.resource_id;
+}
+
+/* Asserts that ticket ID waits, for a reason that says WHY. */
+static void
+waits_for(struct fixture *f, uint64_t id, const char *why)
+{
+	struct sched_ticket_view v;
+
+	ck_assert_int_eq(sched_ticket_view(f->s, id, &v), 1);
+	ck_assert_msg(v.state == OPEN, "ticket %" PRIu64 " does not wait",
+	    id);
+	ck_assert_ptr_nonnull(v.waiting_reason);
+	ck_assert_msg(strstr(v.waiting_reason, why) != NULL,
+	    "ticket %" PRIu64 " waits because %s, not %s", id,
+	    v.waiting_reason, why);
+}
+
+/* A live resource as the views show it; state "" once it has ended. */
+struct seen {
+	char state[32];
+	char pool[64];
+	char sandbox[64];
+	uint64_t ticket_id;
+};
+
+static void
+seen_copy(void *arg, const struct sched_resource_view *v)
+{
+	struct seen *s = arg;
+
+	snprintf(s->state, sizeof(s->state), "%s", v->state);
+	snprintf(s->pool, sizeof(s->pool), "%s", v->pool);
+	snprintf(s->sandbox, sizeof(s->sandbox), "%s",
+	    v->sandbox ? v->sandbox : "");
+	s->ticket_id = v->ticket_id;
+}
+
+static struct seen
+resource_seen(struct fixture *f, uint64_t id)
+{
+	struct seen s;
+
+	memset(&s, 0, sizeof(s));
+	(void)sched_resource_find(f->s, id, NULL, seen_copy, &s);
+	return s;
+}
+
+/* How many Allocate jobs went to POOL. */
+static size_t
+starts_in(struct fixture *f, const char *pool)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->sink.nstarts; i++)
+		if (strcmp(f->sink.starts[i].pool, pool) == 0)
+			n++;
+	return n;
+}
+
+/* Whether a Delete job was sent for resource ID. */
+static bool
+delete_sent(struct fixture *f, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < f->sink.ndeletes; i++)
+		if (f->sink.delete_ids[i] == id)
+			return true;
+	return false;
+}
+
+/* Ends every start sent so far as a worker would, with OK. */
+static void
+allocated_all(struct fixture *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->sink.nstarts; i++)
+		allocated(f, i);
+}
+
+/* Ends start I as a worker whose cmd_new failed. */
+static void
+allocate_failed(struct fixture *f, size_t i)
+{
+	Resbus__V1__AllocateResult ar = RESBUS__V1__ALLOCATE_RESULT__INIT;
+	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+
+	ck_assert_uint_lt(i, f->sink.nstarts);
+	ref.resource_id = f->sink.starts[i].id;
+	ref.pool = f->sink.starts[i].pool;
+	ref.name = f->sink.starts[i].name;
+	ar.resource = &ref;
+	ar.ok = false;
+	ar.exit_status = 1;
+	ar.worker = (char *)"w";
+	sched_on_allocated(f->s, &ar);
+}
+
+/* Ends the last Release job as a worker would, with OK. */
+static void
+released(struct fixture *f, bool ok)
+{
+	Resbus__V1__ReleaseResult rr = RESBUS__V1__RELEASE_RESULT__INIT;
+	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+
+	ck_assert_uint_gt(f->sink.nreleases, 0);
+	ref.resource_id = f->sink.release_id;
+	ref.pool = f->sink.release_pool;
+	ref.name = f->sink.release_name;
+	rr.resource = &ref;
+	rr.ok = ok;
+	rr.exit_status = ok ? 0 : 1;
+	rr.worker = (char *)"w";
+	sched_on_released(f->s, &rr);
+}
+
+/*
+ * The score: among the free resources that carry a ticket's tags, the one
+ * whose pool gives the requested tags the highest sum of priorities wins
+ * (resalloc's example: A has foo 0, bar 1, baz 2; B has foo 10, bar 3,
+ * baz 1).  Once B's are taken, A's serve.
+ */
+START_TEST(test_score_priority)
+{
+	struct fixture *f = fixture_new(
+	    "A:\n  max: 3\n  max_prealloc: 3\n  max_starting: 3\n"
+	    "  cmd_new: x\n  cmd_delete: y\n"
+	    "  tags: [foo, {name: bar, priority: 1}, "
+	    "{name: baz, priority: 2}]\n"
+	    "B:\n  max: 3\n  max_prealloc: 3\n  max_starting: 3\n"
+	    "  cmd_new: x\n  cmd_delete: y\n"
+	    "  tags: [{name: foo, priority: 10}, {name: bar, priority: 3}, "
+	    "{name: baz, priority: 1}]\n",
+	    "");
+	uint64_t t1, t2, t3, t4, t5;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 6);
+	allocated_all(f);
+	step(f);
+	t1 = ticket_ok(f, "alice", "bar+baz"); /* A 3, B 4 */
+	step(f);
+	ready_in(f, t1, "B");
+	t2 = ticket_ok(f, "alice", "baz");     /* A 2, B 1 */
+	step(f);
+	ready_in(f, t2, "A");
+	t3 = ticket_ok(f, "alice", "foo");     /* A 0, B 10 */
+	t4 = ticket_ok(f, "alice", "bar");     /* A 1, B 3 */
+	step(f);
+	ready_in(f, t3, "B");
+	ready_in(f, t4, "B");
+	t5 = ticket_ok(f, "alice", "bar+baz"); /* B has none free */
+	step(f);
+	ready_in(f, t5, "A");
+	ck_assert_uint_eq(f->sink.nstarts, 6);  /* both pools at max */
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * Equal scores: the lowest resource ID, whichever pool's name sorts
+ * first and whichever resource came up first.
+ */
+START_TEST(test_score_tie_lowest_id)
+{
+	struct fixture *f = fixture_new(
+	    "z:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a]\n"
+	    "b:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a]\n",
+	    "");
+	uint64_t t1, t2, low;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	low = f->sink.starts[0].id < f->sink.starts[1].id ? 0 : 1;
+	allocated(f, 1 - low);  /* the higher ID comes up first */
+	step(f);
+	allocated(f, low);
+	step(f);
+	t1 = ticket_ok(f, "alice", "a");
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t1, f->sink.starts[low].pool),
+	    f->sink.starts[low].id);
+	t2 = ticket_ok(f, "alice", "a");
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, f->sink.starts[1 - low].pool),
+	    f->sink.starts[1 - low].id);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A resource released in a ticket's sandbox (+500) wins over a free one
+ * whose pool gives the tag a higher priority; a ticket of another
+ * sandbox gets the free one.
+ */
+START_TEST(test_score_reuse_bonus)
+{
+	struct fixture *f = fixture_new(
+	    "lo:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n  tags: [a]\n"
+	    "hi:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n"
+	    "  tags: [{name: a, priority: 10}]\n",
+	    "");
+	uint64_t t1, t2, t3, r;
+	size_t lo;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	lo = strcmp(f->sink.starts[0].pool, "lo") == 0 ? 0 : 1;
+	allocated(f, lo);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	r = ready_in(f, t1, "lo");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_str_eq(resource_seen(f, r).state, "UP");
+	allocated(f, 1 - lo);  /* hi's resource: free, scores 10 */
+	step(f);
+	t2 = ticket_with(f, "bob", "a", NULL, "s1", 0);
+	t3 = ticket_with(f, "carol", "a", NULL, "s2", 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, "lo"), r);
+	ready_in(f, t3, "hi");
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * Smallest fit: a numeric requirement (memory>=6) matches a pool tag
+ * memory=N that satisfies it, and among equal scores the smallest N
+ * wins; <= picks the smallest too; a requirement no pool meets waits.
+ */
+START_TEST(test_smallest_fit)
+{
+	struct fixture *f = fixture_new(
+	    "m16:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a, memory=16]\n"
+	    "m4:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a, memory=4]\n"
+	    "m8:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a, memory=8]\n",
+	    "");
+	uint64_t t1, t2, t3, t4;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	allocated_all(f);
+	step(f);
+	t1 = ticket_ok(f, "alice", "a+memory>=6");
+	step(f);
+	ready_in(f, t1, "m8");
+	t2 = ticket_ok(f, "alice", "a+memory>=6");
+	step(f);
+	ready_in(f, t2, "m16");
+	t3 = ticket_ok(f, "alice", "memory<=16");
+	step(f);
+	ready_in(f, t3, "m4");
+	t4 = ticket_ok(f, "alice", "memory>16");
+	step(f);
+	waits_for(f, t4, "no pool provides tag memory>16");
+	fixture_free(f);
+}
+END_TEST
+
+/* The score comes before the fit: a tag's priority beats a smaller fit. */
+START_TEST(test_fit_after_score)
+{
+	struct fixture *f = fixture_new(
+	    "small:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [memory=8]\n"
+	    "big:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [{name: memory=64, priority: 1}]\n",
+	    "");
+	uint64_t t1, t2;
+
+	step(f);
+	allocated_all(f);
+	step(f);
+	t1 = ticket_ok(f, "alice", "memory>=4");
+	step(f);
+	ready_in(f, t1, "big");
+	t2 = ticket_ok(f, "alice", "memory>=4");
+	step(f);
+	ready_in(f, t2, "small");
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * The on-demand pool a ticket starts in: the best score, then the
+ * smallest numeric fit, then the pool's name.
+ */
+START_TEST(test_ondemand_pool_choice)
+{
+	struct fixture *f = fixture_new(
+	    "od8:\n  max: 2\n  max_starting: 2\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [memory=8]\n  tags_on_demand: [gpu]\n"
+	    "od16:\n  max: 2\n  max_starting: 2\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [memory=16]\n  tags_on_demand: [gpu]\n"
+	    "pref:\n  max: 1\n  max_starting: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [memory=64]\n"
+	    "  tags_on_demand: [{name: fast, priority: 5}, gpu]\n"
+	    "other:\n  max: 1\n  max_starting: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [memory=8]\n  tags_on_demand: [fast]\n",
+	    "");
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 0);  /* nothing preallocated */
+	ticket_ok(f, "alice", "gpu+memory>=4");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	ck_assert_str_eq(f->sink.starts[0].pool, "od8");
+	ticket_ok(f, "alice", "gpu+memory>=10");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	ck_assert_str_eq(f->sink.starts[1].pool, "od16");
+	ticket_ok(f, "alice", "fast+memory>=4");  /* pref scores 5 */
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	ck_assert_str_eq(f->sink.starts[2].pool, "pref");
+	ticket_ok(f, "alice", "gpu");  /* all score 0, fit 0: names */
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 4);
+	ck_assert_str_eq(f->sink.starts[3].pool, "od16");
+	fixture_free(f);
+}
+END_TEST
+
+/* A pool of reusable resources: 60 s for a ticket of the same sandbox. */
+#define REUSE_POOL(extra)                                                      \
+	"p:\n  max: 3\n  max_prealloc: 1\n  max_starting: 2\n"                 \
+	"  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n"                         \
+	"  reuse_opportunity_time: 60\n" extra
+
+/*
+ * Reuse: a resource released by a ticket with a sandbox stays up for the
+ * next ticket of that sandbox, which gets it even while a ticket of
+ * another sandbox waits (older, with nothing else free); it never goes
+ * to another sandbox or to a ticket without one.
+ */
+START_TEST(test_reuse_same_sandbox)
+{
+	struct fixture *f = fixture_new(REUSE_POOL(""), "");
+	uint64_t t1, t2, t3, t4, r1, r2;
+	struct seen v;
+
+	step(f);
+	allocated(f, 0);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	r1 = ready_in(f, t1, "p");
+	ck_assert_uint_eq(f->sink.nstarts, 2);  /* the replacement */
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	v = resource_seen(f, r1);
+	ck_assert_str_eq(v.state, "UP");
+	ck_assert_str_eq(v.sandbox, "s1");
+	ck_assert_uint_eq(v.ticket_id, 0);
+	t2 = ticket_with(f, "bob", "a", NULL, "s2", 0);
+	t3 = ticket_ok(f, "bob", "a");
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t2), OPEN);
+	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	t4 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t4, "p"), r1);
+	ck_assert_int_eq(ticket_state(f, t2), OPEN);
+	/* the fresh resource goes to the oldest waiting ticket */
+	allocated(f, 1);
+	step(f);
+	r2 = ready_in(f, t2, "p");
+	ck_assert_uint_ne(r2, r1);
+	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	/* released into s2, it is not for t3, which has no sandbox */
+	ck_assert_int_eq(sched_ticket_close(f->s, t2), 1);
+	step(f);
+	ck_assert_str_eq(resource_seen(f, r2).sandbox, "s2");
+	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	fixture_free(f);
+}
+END_TEST
+
+/* reuse_max_count: 1 allows one reuse: two tickets, then deleted. */
+START_TEST(test_reuse_max_count)
+{
+	struct fixture *f =
+	    fixture_new(REUSE_POOL("  reuse_max_count: 1\n"), "");
+	uint64_t t1, t2, t3, r1;
+
+	step(f);
+	allocated(f, 0);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	r1 = ready_in(f, t1, "p");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	t2 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, "p"), r1);
+	ck_assert_int_eq(sched_ticket_close(f->s, t2), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_uint_eq(f->sink.delete_id, r1);
+	ck_assert_str_eq(resource_seen(f, r1).state, "DELETING");
+	t3 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	allocated(f, 1);
+	step(f);
+	ck_assert_uint_ne(ready_in(f, t3, "p"), r1);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * reuse_opportunity_time: a released resource no ticket of its sandbox
+ * took in time is deleted.
+ */
+START_TEST(test_reuse_opportunity_time)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 2\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a]\n  reuse_opportunity_time: 1\n",
+	    "");
+	uint64_t t1, r1;
+
+	step(f);
+	allocated(f, 0);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	r1 = ready_in(f, t1, "p");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	run_for(f, 0.5);
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	ck_assert_str_eq(resource_seen(f, r1).state, "UP");
+	run_for(f, 0.8);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_uint_eq(f->sink.delete_id, r1);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * reuse_max_time: no reuse once that long has passed since a resource's
+ * first ticket -- a released one is deleted when that time comes, one
+ * held that long is deleted when released; a holder is never cut short.
+ */
+START_TEST(test_reuse_max_time)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 3\n  max_prealloc: 2\n  max_starting: 2\n"
+	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n"
+	    "  reuse_opportunity_time: 60\n  reuse_max_time: 1\n",
+	    "");
+	uint64_t t1, t2, r1, r2;
+
+	step(f);
+	allocated_all(f);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	t2 = ticket_with(f, "bob", "a", NULL, "s2", 0);
+	step(f);
+	r1 = ready_in(f, t1, "p");
+	r2 = ready_in(f, t2, "p");
+	ck_assert_int_eq(sched_ticket_close(f->s, t2), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	run_for(f, 1.3);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_uint_eq(f->sink.delete_id, r2);
+	ready_in(f, t1, "p");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 2);
+	ck_assert_uint_eq(f->sink.delete_id, r1);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * With cmd_release, a released resource is reused only after the
+ * worker's Release job succeeds; a failed one means no reuse.
+ */
+START_TEST(test_reuse_after_cmd_release)
+{
+	struct fixture *f =
+	    fixture_new(REUSE_POOL("  cmd_release: z\n"), "");
+	uint64_t t1, t2, t3, r1;
+
+	step(f);
+	allocated(f, 0);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	r1 = ready_in(f, t1, "p");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nreleases, 1);
+	ck_assert_uint_eq(f->sink.release_id, r1);
+	ck_assert_str_eq(resource_seen(f, r1).state, "RELEASING");
+	t2 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t2), OPEN);
+	released(f, true);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, "p"), r1);
+	ck_assert_int_eq(sched_ticket_close(f->s, t2), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nreleases, 2);
+	released(f, false);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_uint_eq(f->sink.delete_id, r1);
+	t3 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	fixture_free(f);
+}
+END_TEST
+
+/* An on-demand pool: `big` starts a resource, `a` only takes one up. */
+#define OD_POOL(max, extra)                                                    \
+	"od:\n  max: " max "\n  max_starting: " max "\n  cmd_new: x\n"         \
+	"  cmd_delete: y\n  tags: [a]\n  tags_on_demand: [big]\n" extra
+
+/*
+ * On-demand: nothing is preallocated; each waiting ticket with an
+ * on-demand tag starts one resource of its own (one, however many
+ * steps), in the best pool that can start; at max, it waits and says
+ * so; the resource, once up, goes to it.
+ */
+START_TEST(test_ondemand_start)
+{
+	struct fixture *f = fixture_new(
+	    "dear:\n  max: 1\n  max_starting: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags_on_demand: [big]\n"
+	    "cheap:\n  max: 2\n  max_starting: 2\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags_on_demand: [{name: big, priority: 5}]\n",
+	    "");
+	uint64_t t1, t2, t3, t4;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 0);
+	t1 = ticket_ok(f, "alice", "big");
+	step(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	ck_assert_str_eq(f->sink.starts[0].pool, "cheap");
+	waits_for(f, t1, "is starting for it in pool cheap");
+	t2 = ticket_ok(f, "alice", "big");
+	step(f);
+	ck_assert_uint_eq(starts_in(f, "cheap"), 2);
+	t3 = ticket_ok(f, "alice", "big");  /* cheap is at max */
+	step(f);
+	ck_assert_uint_eq(starts_in(f, "dear"), 1);
+	t4 = ticket_ok(f, "alice", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	waits_for(f, t4, "pool cheap at max 2");
+	waits_for(f, t4, "pool dear at max 1");
+	allocated_all(f);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t1, "cheap"), f->sink.starts[0].id);
+	ck_assert_uint_eq(ready_in(f, t2, "cheap"), f->sink.starts[1].id);
+	ck_assert_uint_eq(ready_in(f, t3, "dear"), f->sink.starts[2].id);
+	ck_assert_int_eq(ticket_state(f, t4), OPEN);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * On-demand tickets first: a resource of an on-demand pool that comes
+ * up, or is released for reuse, goes to a waiting ticket that asked for
+ * an on-demand tag before an older one that did not.
+ */
+START_TEST(test_ondemand_first)
+{
+	struct fixture *f = fixture_new(
+	    OD_POOL("1", "  reuse_opportunity_time: 60\n"), "");
+	uint64_t ta, tb, tc, r;
+
+	ta = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 0);  /* `a` starts nothing */
+	tb = ticket_with(f, "bob", "big", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	allocated(f, 0);
+	step(f);
+	r = ready_in(f, tb, "od");
+	ck_assert_int_eq(ticket_state(f, ta), OPEN);
+	tc = ticket_with(f, "carol", "big", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);  /* od is at max */
+	ck_assert_int_eq(sched_ticket_close(f->s, tb), 1);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, tc, "od"), r);
+	ck_assert_int_eq(ticket_state(f, ta), OPEN);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A resource released into another sandbox does not keep an on-demand
+ * ticket from a start of its own (where resalloc's planner blocks it);
+ * a ticket of that sandbox reuses it and starts nothing.
+ */
+START_TEST(test_ondemand_beside_released)
+{
+	struct fixture *f = fixture_new(
+	    OD_POOL("2", "  reuse_opportunity_time: 60\n"), "");
+	uint64_t t1, t2, t3, r1;
+	struct seen v;
+
+	t1 = ticket_with(f, "alice", "big", NULL, "s1", 0);
+	step(f);
+	allocated(f, 0);
+	step(f);
+	r1 = ready_in(f, t1, "od");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	t2 = ticket_with(f, "bob", "big", NULL, "s2", 0);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	ck_assert_int_eq(ticket_state(f, t2), OPEN);
+	v = resource_seen(f, r1);
+	ck_assert_str_eq(v.state, "UP");
+	ck_assert_uint_eq(v.ticket_id, 0);
+	t3 = ticket_with(f, "alice", "big", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t3, "od"), r1);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	allocated(f, 1);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, "od"), f->sink.starts[1].id);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A ticket served before its own start is up (a resource of its sandbox
+ * was released meanwhile): that start, up with no ticket waiting for the
+ * pool, is deleted and serves nobody.
+ */
+START_TEST(test_ondemand_surplus)
+{
+	struct fixture *f = fixture_new(
+	    OD_POOL("3", "  reuse_opportunity_time: 60\n"), "");
+	uint64_t t0, t1, r0, r1;
+
+	t0 = ticket_with(f, "alice", "big", NULL, "s1", 0);
+	step(f);
+	allocated(f, 0);
+	step(f);
+	r0 = ready_in(f, t0, "od");
+	t1 = ticket_with(f, "alice", "big", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	r1 = f->sink.starts[1].id;
+	ck_assert_int_eq(sched_ticket_close(f->s, t0), 1);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t1, "od"), r0);
+	allocated(f, 1);
+	step(f);
+	ck_assert(delete_sent(f, r1));
+	ck_assert_uint_eq(resource_seen(f, r1).ticket_id, 0);
+	ck_assert_uint_eq(ready_in(f, t1, "od"), r0);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A failed start: the ticket's next start goes to another pool, and the
+ * pool that failed waits (1 s after one failure) and says so.
+ */
+START_TEST(test_ondemand_failed_start)
+{
+	struct fixture *f = fixture_new(
+	    "A:\n  max: 2\n  max_starting: 2\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags_on_demand: [{name: big, priority: 5}]\n"
+	    "B:\n  max: 1\n  max_starting: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags_on_demand: [big]\n",
+	    "");
+	uint64_t t1, t2;
+
+	t1 = ticket_ok(f, "alice", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	ck_assert_str_eq(f->sink.starts[0].pool, "A");
+	allocate_failed(f, 0);
+	ck_assert(delete_sent(f, f->sink.starts[0].id));
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	ck_assert_str_eq(f->sink.starts[1].pool, "B");
+	waits_for(f, t1, "is starting for it in pool B");
+	t2 = ticket_ok(f, "bob", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	waits_for(f, t2, "pool A waits after 1 failed starts");
+	waits_for(f, t2, "pool B at max 1");
+	run_for(f, 1.2);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	ck_assert_str_eq(f->sink.starts[2].pool, "A");
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * Preallocation: up to max_prealloc free or starting, at most
+ * max_starting starting and max alive; taking one starts a replacement
+ * while max allows.  A waiting ticket says which bound holds it.
+ */
+START_TEST(test_prealloc_bounds)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 3\n  max_prealloc: 2\n  max_starting: 1\n"
+	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n",
+	    "");
+	uint64_t t0, t1, t2, t3;
+
+	step(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	t0 = ticket_ok(f, "alice", "a");
+	waits_for(f, t0, "pool p at max_starting 1");
+	ck_assert_int_eq(sched_ticket_close(f->s, t0), 1);
+	ck_assert_uint_eq(f->sink.ncancels, 0);
+	allocated(f, 0);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	allocated(f, 1);
+	step(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);  /* two free: enough */
+	t1 = ticket_ok(f, "alice", "a");
+	step(f);
+	ready_in(f, t1, "p");
+	ck_assert_uint_eq(f->sink.nstarts, 3);  /* the replacement */
+	t2 = ticket_ok(f, "alice", "a");
+	step(f);
+	ready_in(f, t2, "p");
+	ck_assert_uint_eq(f->sink.nstarts, 3);  /* three alive: max */
+	t3 = ticket_ok(f, "alice", "a");
+	step(f);
+	waits_for(f, t3, "pool p at max 3");
+	allocated(f, 2);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t3, "p"), f->sink.starts[2].id);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	/* a closed ticket's resource is deleted; deleted, it is replaced */
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 3);  /* still alive, deleting */
+	deleted(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 4);
+	fixture_free(f);
+}
+END_TEST
+
+/* start_delay: at least that long between two starts of a pool. */
+START_TEST(test_start_delay)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 3\n  max_prealloc: 2\n  max_starting: 2\n"
+	    "  start_delay: 1\n  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n",
+	    "");
+	uint64_t t;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	t = ticket_ok(f, "alice", "a");
+	waits_for(f, t, "pool p in start_delay");
+	run_for(f, 0.5);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	run_for(f, 0.7);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * Limits per tag: per_owner and total count only tickets with the tag;
+ * a ticket kept back waits (others behind it in the FIFO are served) and
+ * says which limit; the share comes back when a ticket closes.
+ */
+START_TEST(test_limit_tag_total)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 6\n  max_prealloc: 6\n  max_starting: 6\n"
+	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a, big]\n",
+	    "limits:\n  - tag: big\n    per_owner: 1\n"
+	    "  - tag: big\n    total: 2\n");
+	uint64_t t1, t2, t3, t4, t5;
+
+	step(f);
+	allocated_all(f);
+	step(f);
+	t1 = ticket_ok(f, "alice", "big");
+	t2 = ticket_ok(f, "alice", "big");
+	t3 = ticket_ok(f, "alice", "a");
+	t4 = ticket_ok(f, "bob", "big");
+	t5 = ticket_ok(f, "carol", "big");
+	step(f);
+	ready_in(f, t1, "p");
+	waits_for(f, t2, "owner alice at limit big 1/1");
+	ready_in(f, t3, "p");
+	ready_in(f, t4, "p");
+	waits_for(f, t5, "limit big total 2/2");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ready_in(f, t2, "p");
+	waits_for(f, t5, "limit big total 2/2");
+	ck_assert_int_eq(sched_ticket_close(f->s, t4), 1);
+	step(f);
+	ready_in(f, t5, "p");
+	fixture_free(f);
+}
+END_TEST
+
+/* A limit counts on-demand starts from the start: no second one. */
+START_TEST(test_limit_ondemand)
+{
+	struct fixture *f = fixture_new(
+	    OD_POOL("4", ""), "limits:\n  - per_owner: 1\n");
+	uint64_t t1, t2, t3;
+
+	t1 = ticket_ok(f, "alice", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	t2 = ticket_ok(f, "alice", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	waits_for(f, t2, "owner alice at limit (all) 1/1");
+	t3 = ticket_ok(f, "bob", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	allocated_all(f);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t1, "od"), f->sink.starts[0].id);
+	ck_assert_uint_eq(ready_in(f, t3, "od"), f->sink.starts[1].id);
+	ck_assert_int_eq(ticket_state(f, t2), OPEN);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	fixture_free(f);
+}
+END_TEST
+
+/* Serves the one free resource of F's pool p (start I), to one ticket,
+ * which is closed after the check; the next start is then I + 1. */
+static void
+serve_next(struct fixture *f, size_t i, uint64_t want, uint64_t *others,
+    size_t nothers)
+{
+	size_t j;
+
+	allocated(f, i);
+	step(f);
+	ready_in(f, want, "p");
+	for (j = 0; j < nothers; j++)
+		if (others[j] != want && ticket_state(f, others[j]) != 0)
+			ck_assert_int_eq(ticket_state(f, others[j]), OPEN);
+	ck_assert_int_eq(sched_ticket_close(f->s, want), 1);
+	step(f);
+	deleted(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, i + 2);
+}
+
+/*
+ * Classes: waiting tickets are served by class priority, then in order
+ * of arrival, across tag sets; a ticket without class has priority 0.
+ */
+START_TEST(test_class_priority)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a, b]\n",
+	    "classes:\n  lo:\n    priority: -1\n  hi:\n    priority: 10\n");
+	uint64_t t[5];
+	char err[256];
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	t[0] = ticket(f, "alice", "a", "lo", NULL, 0, err, sizeof(err));
+	t[1] = ticket(f, "alice", "b", NULL, NULL, 0, err, sizeof(err));
+	t[2] = ticket(f, "alice", "b", "hi", NULL, 0, err, sizeof(err));
+	t[3] = ticket(f, "alice", "a", "hi", NULL, 0, err, sizeof(err));
+	t[4] = ticket(f, "alice", "a", NULL, NULL, 0, err, sizeof(err));
+	step(f);
+	serve_next(f, 0, t[2], t, 5);
+	serve_next(f, 1, t[3], t, 5);
+	serve_next(f, 2, t[1], t, 5);
+	serve_next(f, 3, t[4], t, 5);
+	serve_next(f, 4, t[0], t, 5);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A class with on_demand: false starts nothing; its tickets take
+ * resources that are up, in their turn (oldest first), and the ticket
+ * whose start it was gets another.
+ */
+START_TEST(test_class_no_ondemand)
+{
+	struct fixture *f = fixture_new(OD_POOL("2", ""),
+	    "classes:\n  scratch:\n    on_demand: false\n");
+	uint64_t s1, d1;
+	char err[256];
+
+	s1 = ticket(f, "alice", "big", "scratch", NULL, 0, err, sizeof(err));
+	ck_assert_msg(s1 != 0, "%s", err);
+	step(f);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 0);
+	d1 = ticket_ok(f, "bob", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	allocated(f, 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, s1, "od"), f->sink.starts[0].id);
+	ck_assert_int_eq(ticket_state(f, d1), OPEN);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	allocated(f, 1);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, d1, "od"), f->sink.starts[1].id);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A class cap on an on-demand pool counts a start from the start; a
+ * closed ticket's start goes to the class's next ticket, which is not
+ * held back by the cap it now holds.
+ */
+START_TEST(test_cap_ondemand)
+{
+	struct fixture *f = fixture_new(
+	    OD_POOL("4", ""), "classes:\n  c:\n    caps: {od: 1}\n");
+	uint64_t t1, t2, t3;
+	char err[256];
+
+	t1 = ticket(f, "alice", "big", "c", NULL, 0, err, sizeof(err));
+	t2 = ticket(f, "bob", "big", "c", NULL, 0, err, sizeof(err));
+	ck_assert_msg(t1 != 0 && t2 != 0, "%s", err);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	waits_for(f, t2, "class c at its cap in every pool that provides big");
+	t3 = ticket_ok(f, "carol", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ncancels, 0);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	waits_for(f, t2, "is starting for it in pool od");
+	allocated(f, 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, "od"), f->sink.starts[0].id);
+	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	fixture_free(f);
+}
+END_TEST
+
+#define LEASE_LAPSED "lease lapsed: its holder did not renew it in time"
+
+/*
+ * Leases: a ticket whose holder does not renew within lease_s is closed
+ * and its resource released -- deleted, or kept for its sandbox's next
+ * ticket; a ticket without a lease stays.
+ */
+START_TEST(test_lease_lapses)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 4\n  max_prealloc: 3\n  max_starting: 3\n"
+	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n"
+	    "  reuse_opportunity_time: 60\n",
+	    "");
+	uint64_t t1, t2, t3, t4, r1, r2;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	allocated_all(f);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, NULL, 1);
+	t2 = ticket_with(f, "bob", "a", NULL, "s1", 1);
+	t3 = ticket_ok(f, "carol", "a");
+	step(f);
+	r1 = ready_in(f, t1, "p");
+	r2 = ready_in(f, t2, "p");
+	ready_in(f, t3, "p");
+	run_for(f, 0.5);
+	ready_in(f, t1, "p");
+	ready_in(f, t2, "p");
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	run_for(f, 0.8);
+	ck_assert_int_eq(ticket_state(f, t1), 0);
+	ck_assert_int_eq(ticket_state(f, t2), 0);
+	ck_assert_int_eq(f->sink.state[t1], CLOSED);
+	ck_assert_str_eq(f->sink.reason[t1], LEASE_LAPSED);
+	ck_assert_str_eq(f->sink.reason[t2], LEASE_LAPSED);
+	ck_assert_int_eq(sched_ticket_renew(f->s, t1), 0);
+	ready_in(f, t3, "p");
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_uint_eq(f->sink.delete_id, r1);
+	ck_assert_str_eq(resource_seen(f, r2).state, "UP");
+	ck_assert_str_eq(resource_seen(f, r2).sandbox, "s1");
+	t4 = ticket_with(f, "bob", "a", NULL, "s1", 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t4, "p"), r2);
+	fixture_free(f);
+}
+END_TEST
+
+/* Renewing starts the lease again: the ticket lives past lease_s, then
+ * lapses lease_s after the last renewal. */
+START_TEST(test_lease_renew)
+{
+	struct fixture *f = fixture_new(two_of_a, "");
+	uint64_t t, r;
+
+	step(f);
+	allocated(f, 0);
+	step(f);
+	t = ticket_with(f, "alice", "a", NULL, NULL, 1);
+	step(f);
+	r = ready_in(f, t, "p");
+	run_for(f, 0.6);
+	ck_assert_int_eq(sched_ticket_renew(f->s, t), 1);
+	run_for(f, 0.6);
+	ck_assert_uint_eq(ready_in(f, t, "p"), r);
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	run_for(f, 0.6);
+	ck_assert_int_eq(ticket_state(f, t), 0);
+	ck_assert_str_eq(f->sink.reason[t], LEASE_LAPSED);
+	ck_assert(delete_sent(f, r));
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * Closing an OPEN ticket whose on-demand resource is starting, with no
+ * other ticket the pool could serve: the start is cancelled (a Cancel to
+ * the pool's workers), and what it made is deleted when its result
+ * comes; a preallocated start is no ticket's and goes on.  A lapsed
+ * lease closes it the same way.
+ */
+START_TEST(test_close_cancels_start)
+{
+	struct fixture *f = fixture_new(
+	    OD_POOL("2", "p:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+			 "  cmd_delete: y\n  tags: [b]\n"),
+	    "");
+	uint64_t t1, t2, r, pre;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	pre = f->sink.starts[0].id;
+	t1 = ticket_ok(f, "alice", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	r = f->sink.starts[1].id;
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ncancels, 1);
+	ck_assert_uint_eq(f->sink.cancel_id, r);
+	ck_assert_str_eq(f->sink.cancel_key, "cancel.od");
+	ck_assert_str_eq(resource_seen(f, r).state, "DELETE_REQUESTED");
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	ck_assert_str_eq(resource_seen(f, pre).state, "STARTING");
+	allocated(f, 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_uint_eq(f->sink.delete_id, r);
+	deleted(f);
+	step(f);
+	ck_assert_str_eq(resource_seen(f, r).state, "");
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+
+	/* a lease that lapses while the start runs */
+	t2 = ticket_with(f, "alice", "big", NULL, NULL, 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	run_for(f, 1.3);
+	ck_assert_int_eq(ticket_state(f, t2), 0);
+	ck_assert_str_eq(f->sink.reason[t2], LEASE_LAPSED);
+	ck_assert_uint_eq(f->sink.ncancels, 2);
+	ck_assert_uint_eq(f->sink.cancel_id, f->sink.starts[2].id);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * Closing an OPEN ticket whose start is in flight while another ticket
+ * of its tag set waits without one: the start is handed over, not
+ * cancelled, and serves that ticket.
+ */
+START_TEST(test_close_hands_start_over)
+{
+	struct fixture *f = fixture_new(OD_POOL("1", ""), "");
+	uint64_t t1, t2;
+
+	t1 = ticket_ok(f, "alice", "big");
+	t2 = ticket_ok(f, "bob", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	waits_for(f, t2, "pool od at max 1");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ncancels, 0);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	waits_for(f, t2, "is starting for it in pool od");
+	allocated(f, 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, "od"), f->sink.starts[0].id);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * The same with a waiting ticket of another tag set the pool serves: the
+ * start goes on and the resource, once up, serves that ticket.
+ */
+START_TEST(test_close_start_serves_other)
+{
+	struct fixture *f = fixture_new(OD_POOL("1", ""), "");
+	uint64_t ta, tb;
+
+	ta = ticket_ok(f, "alice", "a");
+	tb = ticket_ok(f, "bob", "big");
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	ck_assert_int_eq(sched_ticket_close(f->s, tb), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ncancels, 0);
+	ck_assert_str_eq(resource_seen(f, f->sink.starts[0].id).state,
+	    "STARTING");
+	allocated(f, 0);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, ta, "od"), f->sink.starts[0].id);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * Closing a READY ticket releases its resource: without a sandbox it is
+ * deleted at once, even in a pool that reuses; with one and cmd_release,
+ * it is released (a Release job) and kept, not deleted.
+ */
+START_TEST(test_close_ready_releases)
+{
+	struct fixture *f = fixture_new(
+	    REUSE_POOL("q:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+		       "  cmd_delete: y\n  tags: [b]\n  cmd_release: z\n"
+		       "  reuse_opportunity_time: 60\n"),
+	    "");
+	uint64_t t1, t2, t3, r1, r2;
+
+	step(f);
+	allocated_all(f);
+	step(f);
+	t1 = ticket_ok(f, "alice", "a");
+	t2 = ticket_with(f, "bob", "b", NULL, "s1", 0);
+	step(f);
+	r1 = ready_in(f, t1, "p");
+	r2 = ready_in(f, t2, "q");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	ck_assert_uint_eq(f->sink.delete_id, r1);
+	ck_assert_str_eq(resource_seen(f, r1).state, "DELETING");
+	ck_assert_uint_eq(f->sink.nreleases, 0);
+	ck_assert_int_eq(sched_ticket_close(f->s, t2), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.nreleases, 1);
+	ck_assert_uint_eq(f->sink.release_id, r2);
+	ck_assert_str_eq(f->sink.release_pool, "q");
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	/* a ticket of another sandbox does not get it */
+	t3 = ticket_with(f, "carol", "b", NULL, "s2", 0);
+	released(f, true);
+	step(f);
+	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	ck_assert_str_eq(resource_seen(f, r2).state, "UP");
+	fixture_free(f);
+}
+END_TEST
+
 /* Idempotency keys are per owner. */
 START_TEST(test_idem_per_owner)
 {
@@ -962,6 +2233,35 @@ sched_suite(void)
 	tcase_add_test(tc, test_tagset_cap);
 	tcase_add_test(tc, test_tagset_retire);
 	tcase_add_test(tc, test_paging);
+	tcase_add_test(tc, test_score_priority);
+	tcase_add_test(tc, test_score_tie_lowest_id);
+	tcase_add_test(tc, test_score_reuse_bonus);
+	tcase_add_test(tc, test_smallest_fit);
+	tcase_add_test(tc, test_fit_after_score);
+	tcase_add_test(tc, test_ondemand_pool_choice);
+	tcase_add_test(tc, test_reuse_same_sandbox);
+	tcase_add_test(tc, test_reuse_max_count);
+	tcase_add_test(tc, test_reuse_opportunity_time);
+	tcase_add_test(tc, test_reuse_max_time);
+	tcase_add_test(tc, test_reuse_after_cmd_release);
+	tcase_add_test(tc, test_ondemand_start);
+	tcase_add_test(tc, test_ondemand_first);
+	tcase_add_test(tc, test_ondemand_beside_released);
+	tcase_add_test(tc, test_ondemand_surplus);
+	tcase_add_test(tc, test_ondemand_failed_start);
+	tcase_add_test(tc, test_prealloc_bounds);
+	tcase_add_test(tc, test_start_delay);
+	tcase_add_test(tc, test_limit_tag_total);
+	tcase_add_test(tc, test_limit_ondemand);
+	tcase_add_test(tc, test_class_priority);
+	tcase_add_test(tc, test_class_no_ondemand);
+	tcase_add_test(tc, test_cap_ondemand);
+	tcase_add_test(tc, test_lease_lapses);
+	tcase_add_test(tc, test_lease_renew);
+	tcase_add_test(tc, test_close_cancels_start);
+	tcase_add_test(tc, test_close_hands_start_over);
+	tcase_add_test(tc, test_close_start_serves_other);
+	tcase_add_test(tc, test_close_ready_releases);
 	tcase_add_test(tc, test_list_sweep);
 	tcase_add_test(tc, test_result_mismatch);
 	tcase_add_test(tc, test_idem_per_owner);
