@@ -76,8 +76,12 @@ cmd_resource_logs(struct maint *m, const struct maint_cmd *cmd)
 	argv[n++] = xstrdup("-F");
 	argv[n++] = xstrdup("-n+0");
 	for (i = 0; i < m->nargs; i++) {
-		if (resource_id(m, m->args[i], &id) != 0)
+		if (resource_id(m, m->args[i], &id) != 0) {
+			while (n > 0)
+				free(argv[--n]);
+			free(argv);
 			return 1;
+		}
 		for (k = 0; k < 3; k++)
 			argv[n++] = xasprintf(
 			    "%s/hooks/%06" PRIu64 "_%s", logdir, id, kinds[k]);
