@@ -32,6 +32,11 @@ static const ProtobufCMessageDescriptor *const fuzz_types[] = {
 	&resbus__v1__control_request__descriptor,
 	&resbus__v1__control_reply__descriptor,
 	&resbus__v1__broker_standby__descriptor,
+	&resbus__v1__control_resource__descriptor,
+	&resbus__v1__control_ticket__descriptor,
+	&resbus__v1__control_pool__descriptor,
+	&resbus__v1__control_broker__descriptor,
+	&resbus__v1__control_standby__descriptor,
 };
 #define FUZZ_NTYPES (sizeof(fuzz_types) / sizeof(fuzz_types[0]))
 
