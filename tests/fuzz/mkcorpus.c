@@ -196,7 +196,6 @@ seeds_valid(void)
 	cres.created_ms = 1700000000000;
 	cres.n_tags = 2;
 	cres.tags = rtags;
-	seed_write("control-resource", &cres.base);
 	ct.id = 7;
 	ct.state = "OPEN";
 	ct.n_tags = 2;
@@ -207,7 +206,6 @@ seeds_valid(void)
 	ct.created_ms = 1700000000000;
 	ct.waiting = "no free resource with tags fedora+x86_64; pool copr_pool "
 		     "is paused";
-	seed_write("control-ticket", &ct.base);
 	cp.name = "copr_pool";
 	cp.configured = 1;
 	cp.max = 10;
@@ -220,17 +218,14 @@ seeds_valid(void)
 	cp.starts_ok = 40;
 	cp.start_ms_avg = 1234.5;
 	cp.last_start_ms = 1700000000000;
-	seed_write("control-pool", &cp.base);
 	cs.who = "pid 42 on broker-2";
 	cs.since_ms = 1700000000000;
 	cs.heard_ms_ago = 700;
-	seed_write("control-standby", &cs.base);
 	cb.who = "pid 41 on broker-1";
 	cb.since_ms = 1700000000000;
 	cb.epoch = 3;
 	cb.n_standbys = 1;
 	cb.standbys = css;
-	seed_write("control-broker", &cb.base);
 	cr.ok = 1;
 	cr.version = MSG_CONTROL_VERSION;
 	cr.n_warnings = 1;
