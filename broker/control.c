@@ -73,7 +73,9 @@ answer_warn(struct answer *a, char *warning)
 	r->warnings[r->n_warnings++] = warning;
 }
 
-/* A copy of S for a reply field; "" (not allocated) for NULL or "". */
+/* A copy of S for a string field of the reply, freed with it; "" (not
+ * allocated, and so not freed) for NULL or "".  Not for repeated fields,
+ * whose every value is freed. */
 static char *
 field(const char *s)
 {
@@ -130,7 +132,7 @@ resource_row(void *arg, const struct sched_resource_view *v)
 	r->id_in_pool = v->id_in_pool;
 	r->created_ms = v->created_ms;
 	for (i = 0; i < v->ntags; i++)
-		row_add(&r->tags, &r->n_tags, field(v->tags[i]));
+		row_add(&r->tags, &r->n_tags, xstrdup(v->tags[i]));
 	row_add(&a->reply->resources, &a->reply->n_resources, r);
 }
 
