@@ -471,7 +471,7 @@ control_handle(struct sched *s, const struct conf_server *server,
 	const struct control_cmd *cmd = NULL;
 	const char *user;
 	struct answer a;
-	char *error = NULL;
+	char *error = NULL, why[256];
 	size_t i;
 
 	(void)server;
@@ -485,6 +485,11 @@ control_handle(struct sched *s, const struct conf_server *server,
 	if (req == NULL ||
 	    req->base.descriptor != &resbus__v1__control_request__descriptor) {
 		error = xasprintf("not a resbus.v1.ControlRequest");
+		goto reply;
+	}
+	if (msg_check(&req->base, why, sizeof(why)) == -1) {
+		error = xasprintf("invalid control request: %s", why);
+		log_warnx("control: refused to user \"%s\": %s", user, error);
 		goto reply;
 	}
 	if (req->version != MSG_CONTROL_VERSION) {

@@ -985,6 +985,13 @@ START_TEST(test_control_data)
 	ck_assert_msg(strstr(r->error, "version 0 is not") != NULL, "%s",
 	    r->error);
 	msg_free(&r->base);
+	/* A request out of bounds is refused, saying which field. */
+	r = control_ask(f, MSG_CONTROL_VERSION, "root", "resource-info",
+	    "\xff");
+	ck_assert(!r->ok);
+	ck_assert_str_eq(r->error, "invalid control request: "
+	    "ControlRequest.args: not valid UTF-8");
+	msg_free(&r->base);
 	fixture_free(f);
 }
 END_TEST
