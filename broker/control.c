@@ -119,7 +119,7 @@ resource_row(void *arg, const struct sched_resource_view *v)
 	r->state = field(v->state);
 	if ((r->data_shown = a->admin)) {
 		r->no_data = v->data == NULL;
-		if (v->data_len > 0) {
+		if (v->data != NULL && v->data_len > 0) {
 			r->data.data = xmalloc(v->data_len);
 			memcpy(r->data.data, v->data, v->data_len);
 			r->data.len = v->data_len;
