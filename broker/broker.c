@@ -1276,42 +1276,17 @@ control_is_admin(void *ctx, const char *user)
 	return broker_is_admin(ctx, user);
 }
 
-static char *
-control_status(void *ctx)
+static void
+control_status(void *ctx, struct control_status *st)
 {
 	struct broker *b = ctx;
-	time_t since = (time_t)(b->leader_since_ms / 1000);
-	struct tm tm;
-	char when[40];
 
-	char *text, *more;
-	int64_t now = now_wall_ms();
-	size_t i;
-
-	gmtime_r(&since, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	text = xasprintf("active: resbusd %s, since %s, epoch %lld",
-	    b->leader ? b->leader : "(unknown)", when,
-	    (long long)b->leader_epoch);
-	peers_expire(&b->standbys, now);
-	for (i = 0; i < b->standbys.n; i++) {
-		const struct peer *p = &b->standbys.peer[i];
-
-		since = (time_t)(p->since_ms / 1000);
-		gmtime_r(&since, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		more = xasprintf("%s\nstandby: resbusd %s, waiting since %s, "
-				 "heard %.1f s ago",
-		    text, p->who, when, (double)(now - p->heard_ms) / 1000.);
-		free(text);
-		text = more;
-	}
-	if (b->standbys.n == 0) {
-		more = xasprintf("%s\nstandby: none heard", text);
-		free(text);
-		text = more;
-	}
-	return text;
+	st->now_ms = now_wall_ms();
+	peers_expire(&b->standbys, st->now_ms);
+	st->who = b->leader;
+	st->since_ms = b->leader_since_ms;
+	st->epoch = b->leader_epoch;
+	st->standbys = &b->standbys;
 }
 
 static void
@@ -1345,6 +1320,7 @@ broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 			  "\"%.64s\" on the control queue: %s",
 		    d->type ? d->type : "", d->user_id ? d->user_id : "", err);
 		r.error = err;
+		r.version = MSG_CONTROL_VERSION;
 		broker_reply(b, d, &r.base);
 		broker_dead_letter(b, d, err);
 		broker_ack(b, d->delivery_tag);

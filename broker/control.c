@@ -1,25 +1,23 @@
 /*
  * control -- operators' commands, dispatched by name through a table.
  *
- * Every command answers with a ControlReply: output lines in
- * resalloc-maint's formats where resalloc-maint has the command (scripts
- * parse them), or JSON when asked.  Refusals name the reason.
+ * Every command answers with a ControlReply of data: the rows of
+ * resources, tickets or pools, or the broker's status, which
+ * resbus-maint formats (resalloc-maint's lines, or JSON).  Refusals name
+ * the reason.  A request of another control protocol version
+ * (MSG_CONTROL_VERSION) is refused, with both versions named.
  *
  * The reply's `error` names what went wrong when `ok` is false; when `ok`
- * is true, a non-empty `error` is a warning for stderr (resource-delete
- * of a resource that is not UP does nothing and says so, but is no
- * failure, as in resalloc-maint).
+ * is true, `warnings` say what was not done (resource-delete of a
+ * resource that is not UP does nothing and says so, but is no failure,
+ * as in resalloc-maint).
  *
  * A resource's data (what its cmd_new printed: addresses, often
- * credentials) is in the answers to admins only; to anybody else the
- * JSON of a resource has no "data" member.  What the owner of a ticket
- * may see of its resource, the ticket's own answers give.
+ * credentials) is in the answers to admins only.  What the owner of a
+ * ticket may see of its resource, the ticket's own answers give.
  *
- * JSON is written the way resalloc-maint's Python writes it
- * (json.dumps(..., indent=4)): four-space indentation, ", " and ": "
- * separators, and every character outside ASCII as a \u escape, so the
- * output is plain ASCII whatever a driver printed.  No JSON library is
- * needed for that much.
+ * The reply is built of allocated strings and rows and freed whole with
+ * protobuf_c_message_free_unpacked.
  */
 #include "config.h"
 
@@ -28,32 +26,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bus.h"
 #include "conf.h"
 #include "control.h"
 #include "log.h"
 #include "msg.h"
+#include "peers.h"
 #include "sched.h"
 #include "util.h"
 
 /* What a handler builds up; freed by control_handle. */
 struct answer {
-	Resbus__V1__ControlReply reply;
-	char **lines;
-	size_t nlines;
-	char *error;   /* failure, without the command name */
-	char *warning; /* ok, but worth saying on stderr */
-	bool admin;    /* the user is one of the admins */
+	Resbus__V1__ControlReply *reply;
+	char *error; /* failure, without the command name */
+	bool admin;  /* the user is one of the admins */
+	bool up;     /* resources: the UP ones only */
 };
-
-static void
-answer_line(struct answer *a, char *line)
-{
-	a->lines = xrealloc(a->lines, (a->nlines + 1) * sizeof(*a->lines));
-	a->lines[a->nlines++] = line;
-}
 
 static void answer_fail(struct answer *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
@@ -70,23 +59,38 @@ answer_fail(struct answer *a, const char *fmt, ...)
 	va_end(ap);
 	free(a->error);
 	a->error = s;
-	a->reply.ok = false;
+	a->reply->ok = false;
 }
 
-/* Adds a line to the warning; the reply stays ok. */
+/* Adds a warning (taken); the reply stays ok. */
 static void
-answer_warn(struct answer *a, char *line)
+answer_warn(struct answer *a, char *warning)
 {
-	char *w;
+	Resbus__V1__ControlReply *r = a->reply;
 
-	if (a->warning == NULL) {
-		a->warning = line;
-		return;
-	}
-	w = xasprintf("%s\n%s", a->warning, line);
-	free(a->warning);
-	free(line);
-	a->warning = w;
+	r->warnings =
+	    xrealloc(r->warnings, (r->n_warnings + 1) * sizeof(*r->warnings));
+	r->warnings[r->n_warnings++] = warning;
+}
+
+/* A copy of S for a string field of the reply, freed with it; "" (not
+ * allocated, and so not freed) for NULL or "".  Not for repeated fields,
+ * whose every value is freed. */
+static char *
+field(const char *s)
+{
+	return s == NULL || s[0] == '\0' ? (char *)protobuf_c_empty_string
+					 : xstrdup(s);
+}
+
+/* Appends ROW to the N rows at *ROWS. */
+static void
+row_add(void *rows, size_t *n, void *row)
+{
+	void ***v = rows;
+
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = row;
 }
 
 struct control_cmd {
@@ -96,355 +100,56 @@ struct control_cmd {
 	    const struct control_ops *ops, struct answer *a);
 };
 
-/* ---- JSON output ------------------------------------------------------ */
-
-#define JSON_MAX_DEPTH 8
-
-struct json {
-	FILE *f;
-	char *buf;
-	size_t len;
-	int depth;
-	bool first[JSON_MAX_DEPTH + 1];
-};
-
-static void
-json_start(struct json *j)
-{
-	memset(j, 0, sizeof(*j));
-	if ((j->f = open_memstream(&j->buf, &j->len)) == NULL)
-		fatal("open_memstream");
-}
-
-/* The text written; caller frees. */
-static char *
-json_finish(struct json *j)
-{
-	if (fclose(j->f) == EOF)
-		fatal("open_memstream");
-	return j->buf;
-}
-
-/* Next code point of UTF-8 text S (LEN left) into *cp; bytes used, or 0
- * for an invalid sequence. */
-static size_t
-utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	size_t n, i;
-	uint32_t c, min;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		c = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		c = s[0] & 0x0f;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		c = s[0] & 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-/* S (LEN bytes of UTF-8; invalid bytes become U+FFFD) as a JSON string. */
-static void
-json_string(FILE *f, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	uint32_t cp;
-	size_t n;
-
-	fputc('"', f);
-	while (len > 0) {
-		if ((n = utf8_next(p, len, &cp)) == 0) {
-			cp = 0xfffd;
-			n = 1;
-		}
-		p += n;
-		len -= n;
-		switch (cp) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		case '\b':
-			fputs("\\b", f);
-			break;
-		case '\f':
-			fputs("\\f", f);
-			break;
-		default:
-			if (cp < 0x20 ||
-			    (cp > 0x7e && cp < 0x10000 && cp != 0x7f))
-				fprintf(f, "\\u%04x", (unsigned)cp);
-			else if (cp >= 0x10000) {
-				cp -= 0x10000;
-				fprintf(f, "\\u%04x\\u%04x",
-				    (unsigned)(0xd800 + (cp >> 10)),
-				    (unsigned)(0xdc00 + (cp & 0x3ff)));
-			} else
-				fputc((int)cp, f);
-		}
-	}
-	fputc('"', f);
-}
-
-/* Starts a member (KEY may be NULL inside an array) on a line of its own. */
-static void
-json_member(struct json *j, const char *key)
-{
-	int i;
-
-	if (j->depth > 0) {
-		if (!j->first[j->depth])
-			fputc(',', j->f);
-		j->first[j->depth] = false;
-		fputc('\n', j->f);
-		for (i = 0; i < j->depth; i++)
-			fputs("    ", j->f);
-	}
-	if (key != NULL) {
-		json_string(j->f, key, strlen(key));
-		fputs(": ", j->f);
-	}
-}
-
-static void
-json_open(struct json *j, const char *key, char ch)
-{
-	json_member(j, key);
-	fputc(ch, j->f);
-	if (j->depth >= JSON_MAX_DEPTH)
-		fatalx("control: JSON nested too deep");
-	j->first[++j->depth] = true;
-}
-
-static void
-json_close(struct json *j, char ch)
-{
-	int i;
-
-	if (!j->first[j->depth--]) {
-		fputc('\n', j->f);
-		for (i = 0; i < j->depth; i++)
-			fputs("    ", j->f);
-	}
-	fputc(ch, j->f);
-}
-
-static void
-json_str(struct json *j, const char *key, const char *s)
-{
-	json_member(j, key);
-	if (s == NULL)
-		fputs("null", j->f);
-	else
-		json_string(j->f, s, strlen(s));
-}
-
-static void
-json_int(struct json *j, const char *key, int64_t v)
-{
-	json_member(j, key);
-	fprintf(j->f, "%" PRId64, v);
-}
-
-static void
-json_uint_or_null(struct json *j, const char *key, uint64_t v)
-{
-	json_member(j, key);
-	if (v == 0)
-		fputs("null", j->f);
-	else
-		fprintf(j->f, "%" PRIu64, v);
-}
-
-static void
-json_bool(struct json *j, const char *key, bool v)
-{
-	json_member(j, key);
-	fputs(v ? "true" : "false", j->f);
-}
-
-/* Wall-clock MS as ISO 8601 UTC into BUF ("" for 0). */
-static void
-iso_time(int64_t ms, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t t = (time_t)(ms / 1000);
-
-	if (ms <= 0 || gmtime_r(&t, &tm) == NULL) {
-		snprintf(buf, len, "%s", "");
-		return;
-	}
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* ---- resources ---------------------------------------------------------- */
 
-/* resalloc-maint strips the data it shows (Python's str.strip()). */
 static void
-data_stripped(const struct sched_resource_view *v, const char **p, size_t *len)
+resource_row(void *arg, const struct sched_resource_view *v)
 {
-	const char *s = v->data;
-	size_t n = v->data_len;
-
-	while (n > 0 && strchr(" \t\n\r\v\f", s[0]) != NULL && s[0] != '\0') {
-		s++;
-		n--;
-	}
-	while (n > 0 && strchr(" \t\n\r\v\f", s[n - 1]) != NULL &&
-	       s[n - 1] != '\0')
-		n--;
-	*p = s;
-	*len = n;
-}
-
-/* V as JSON; its data only WITH_DATA (for admins). */
-static void
-resource_json(struct json *j, const char *key,
-    const struct sched_resource_view *v, bool with_data)
-{
-	const char *data;
-	char when[32];
-	size_t i, len;
-
-	data_stripped(v, &data, &len);
-	iso_time(v->created_ms, when, sizeof(when));
-	json_open(j, key, '{');
-	json_int(j, "id", (int64_t)v->id);
-	json_str(j, "name", v->name);
-	json_str(j, "pool", v->pool);
-	json_str(j, "state", v->state);
-	if (with_data) {
-		json_member(j, "data");
-		if (v->data == NULL)
-			fputs("null", j->f);
-		else
-			json_string(j->f, data, len);
-	}
-	json_uint_or_null(j, "ticket_id", v->ticket_id);
-	json_str(j, "sandbox", v->sandbox);
-	json_int(j, "releases", v->releases);
-	json_int(j, "check_failed", v->check_failed);
-	json_int(j, "id_in_pool", v->id_in_pool);
-	json_str(j, "created", when[0] ? when : NULL);
-	json_open(j, "tags", '[');
-	for (i = 0; i < v->ntags; i++)
-		json_str(j, NULL, v->tags[i]);
-	json_close(j, ']');
-	json_close(j, '}');
-}
-
-struct resource_walk {
-	struct answer *a;
-	struct json j;
-	bool json;
-	bool up;
-};
-
-static void
-resource_line(void *arg, const struct sched_resource_view *v)
-{
-	struct resource_walk *w = arg;
-	char *tags, *t;
+	struct answer *a = arg;
+	Resbus__V1__ControlResource *r;
 	size_t i;
 
-	if (w->up && strcmp(v->state, "UP") != 0)
+	if (a->up && strcmp(v->state, "UP") != 0)
 		return;
-	if (w->json) {
-		resource_json(&w->j, NULL, v, w->a->admin);
-		return;
+	r = xmalloc(sizeof(*r));
+	resbus__v1__control_resource__init(r);
+	r->id = v->id;
+	r->name = field(v->name);
+	r->pool = field(v->pool);
+	r->state = field(v->state);
+	if ((r->data_shown = a->admin)) {
+		r->no_data = v->data == NULL;
+		if (v->data != NULL && v->data_len > 0) {
+			r->data.data = xmalloc(v->data_len);
+			memcpy(r->data.data, v->data, v->data_len);
+			r->data.len = v->data_len;
+		}
 	}
-	tags = xstrdup("");
-	for (i = 0; i < v->ntags; i++) {
-		t = xasprintf("%s%s%s", tags, i ? "," : "", v->tags[i]);
-		free(tags);
-		tags = t;
-	}
-	if (v->ticket_id != 0)
-		answer_line(
-		    w->a, xasprintf("%" PRIu64 " - %s pool=%s tags=%s "
-				    "status=%s releases=%d ticket=%" PRIu64,
-			      v->id, v->name, v->pool, tags, v->state,
-			      (int)v->releases, v->ticket_id));
-	else
-		answer_line(w->a, xasprintf("%" PRIu64 " - %s pool=%s tags=%s "
-					    "status=%s releases=%d ticket=NULL",
-				      v->id, v->name, v->pool, tags, v->state,
-				      (int)v->releases));
-	free(tags);
+	r->ticket_id = v->ticket_id;
+	r->sandbox = field(v->sandbox);
+	r->releases = v->releases;
+	r->check_failed = v->check_failed;
+	r->id_in_pool = v->id_in_pool;
+	r->created_ms = v->created_ms;
+	for (i = 0; i < v->ntags; i++)
+		row_add(&r->tags, &r->n_tags, xstrdup(v->tags[i]));
+	row_add(&a->reply->resources, &a->reply->n_resources, r);
 }
 
 static void
 cmd_resource_list(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct control_ops *ops, struct answer *a)
 {
-	struct resource_walk w;
-
 	(void)ops;
-	memset(&w, 0, sizeof(w));
-	w.a = a;
-	w.up = req->up;
-	w.json = req->json;
-	if (w.json) {
-		json_start(&w.j);
-		json_open(&w.j, NULL, '[');
-	}
-	sched_foreach_resource(s, resource_line, &w);
-	if (w.json) {
-		json_close(&w.j, ']');
-		a->reply.json = json_finish(&w.j);
-	}
-	a->reply.ok = true;
-}
-
-struct resource_info {
-	struct json j;
-	bool with_data;
-};
-
-static void
-resource_info(void *arg, const struct sched_resource_view *v)
-{
-	struct resource_info *ri = arg;
-
-	resource_json(&ri->j, NULL, v, ri->with_data);
+	a->up = req->up;
+	sched_foreach_resource(s, resource_row, a);
+	a->reply->ok = true;
 }
 
 static void
 cmd_resource_info(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct control_ops *ops, struct answer *a)
 {
-	struct resource_info ri;
 	const char *arg;
 	uint64_t id = 0;
 	int found;
@@ -455,19 +160,15 @@ cmd_resource_info(struct sched *s, const Resbus__V1__ControlRequest *req,
 		return;
 	}
 	arg = req->args[0];
-	memset(&ri, 0, sizeof(ri));
-	ri.with_data = a->admin;
-	json_start(&ri.j);
 	if (parse_u64(arg, &id) == 0)
-		found = sched_resource_find(s, id, NULL, resource_info, &ri);
+		found = sched_resource_find(s, id, NULL, resource_row, a);
 	else
-		found = sched_resource_find(s, 0, arg, resource_info, &ri);
-	a->reply.json = json_finish(&ri.j);
+		found = sched_resource_find(s, 0, arg, resource_row, a);
 	if (!found) {
 		answer_fail(a, "Unknown resource: %s", arg);
 		return;
 	}
-	a->reply.ok = true;
+	a->reply->ok = true;
 }
 
 struct pick {
@@ -535,131 +236,47 @@ cmd_resource_delete(struct sched *s, const Resbus__V1__ControlRequest *req,
 					   p.ids[i]));
 	}
 	free(p.ids);
-	a->reply.ok = true;
+	a->reply->ok = true;
 }
 
 /* ---- tickets ------------------------------------------------------------ */
 
-struct ticket_walk {
-	struct answer *a;
-	struct json j;
-	bool json;
-};
-
-/* KEY's tags ("a+b") as resalloc-maint shows them ("a,b"); caller frees. */
-static char *
-ticket_tags(const char *key)
-{
-	char *t = xstrdup(key ? key : ""), *p;
-
-	for (p = t; *p != '\0'; p++)
-		if (*p == '+')
-			*p = ',';
-	return t;
-}
-
-/* REASON in double quotes, with " and \ escaped; caller frees. */
-static char *
-quoted(const char *reason)
-{
-	char *q = xmalloc(2 * strlen(reason) + 3), *p = q;
-
-	*p++ = '"';
-	for (; *reason != '\0'; reason++) {
-		if (*reason == '"' || *reason == '\\')
-			*p++ = '\\';
-		*p++ = *reason;
-	}
-	*p++ = '"';
-	*p = '\0';
-	return q;
-}
-
 static void
-ticket_json(struct json *j, const struct sched_ticket_info *t)
+ticket_row(void *arg, const struct sched_ticket_info *t)
 {
-	char when[32], *tags, *p, *next;
+	struct answer *a = arg;
+	Resbus__V1__ControlTicket *r;
+	const char *p, *plus;
 
-	iso_time(t->created_ms, when, sizeof(when));
-	json_open(j, NULL, '{');
-	json_int(j, "id", (int64_t)t->id);
-	json_str(j, "state", t->state);
-	json_open(j, "tags", '[');
-	tags = xstrdup(t->tags ? t->tags : "");
-	for (p = tags; p != NULL && *p != '\0'; p = next) {
-		if ((next = strchr(p, '+')) != NULL)
-			*next++ = '\0';
-		json_str(j, NULL, p);
+	r = xmalloc(sizeof(*r));
+	resbus__v1__control_ticket__init(r);
+	r->id = t->id;
+	r->state = field(t->state);
+	for (p = t->tags; p != NULL && *p != '\0'; p = plus + 1) {
+		if ((plus = strchr(p, '+')) == NULL) {
+			row_add(&r->tags, &r->n_tags, xstrdup(p));
+			break;
+		}
+		row_add(&r->tags, &r->n_tags, xstrndup(p, (size_t)(plus - p)));
 	}
-	free(tags);
-	json_close(j, ']');
-	json_str(j, "sandbox", t->sandbox);
-	json_str(j, "owner", t->owner);
-	if (t->delegate != NULL)
-		json_str(j, "delegate", t->delegate);
-	json_uint_or_null(j, "resource_id", t->resource_id);
-	json_str(j, "resource", t->resource_name);
-	json_str(j, "created", when[0] ? when : NULL);
-	json_str(
-	    j, "waiting", t->resource_name == NULL ? t->waiting_reason : NULL);
-	json_close(j, '}');
-}
-
-static void
-ticket_line(void *arg, const struct sched_ticket_info *t)
-{
-	struct ticket_walk *w = arg;
-	char *tags, *res, *wait, *who;
-
-	if (w->json) {
-		ticket_json(&w->j, t);
-		return;
-	}
-	tags = ticket_tags(t->tags);
-	res = t->resource_name != NULL
-		  ? xasprintf(" resource=%s", t->resource_name)
-		  : xstrdup("");
-	if (t->resource_name == NULL && t->waiting_reason != NULL &&
-	    t->waiting_reason[0] != '\0') {
-		char *q = quoted(t->waiting_reason);
-
-		wait = xasprintf(" waiting=%s", q);
-		free(q);
-	} else
-		wait = xstrdup("");
-	/* After resalloc's fields, so that its users' scripts still match. */
-	who = t->owner == NULL ? xstrdup("")
-	      : t->delegate == NULL
-		  ? xasprintf(" owner=%s", t->owner)
-		  : xasprintf(" owner=%s delegate=%s", t->owner, t->delegate);
-	answer_line(w->a, xasprintf("%" PRIu64 " - state=%s tags=%s%s%s%s",
-			      t->id, t->state, tags, res, who, wait));
-	free(who);
-	free(tags);
-	free(res);
-	free(wait);
+	r->sandbox = field(t->sandbox);
+	r->owner = field(t->owner);
+	r->delegate = field(t->delegate);
+	r->resource_id = t->resource_id;
+	r->resource = field(t->resource_name);
+	r->created_ms = t->created_ms;
+	r->waiting = field(t->waiting_reason);
+	row_add(&a->reply->tickets, &a->reply->n_tickets, r);
 }
 
 static void
 cmd_ticket_list(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct control_ops *ops, struct answer *a)
 {
-	struct ticket_walk w;
-
+	(void)req;
 	(void)ops;
-	memset(&w, 0, sizeof(w));
-	w.a = a;
-	w.json = req->json;
-	if (w.json) {
-		json_start(&w.j);
-		json_open(&w.j, NULL, '[');
-	}
-	sched_foreach_ticket(s, ticket_line, &w);
-	if (w.json) {
-		json_close(&w.j, ']');
-		a->reply.json = json_finish(&w.j);
-	}
-	a->reply.ok = true;
+	sched_foreach_ticket(s, ticket_row, a);
+	a->reply->ok = true;
 }
 
 /* An operator's close: as a client's TicketClose, for admins only. */
@@ -679,84 +296,48 @@ cmd_ticket_close(struct sched *s, const Resbus__V1__ControlRequest *req,
 		return;
 	}
 	log_info("control: ticket %" PRIu64 " closed by an operator", id);
-	a->reply.ok = true;
+	a->reply->ok = true;
 }
 
 /* ---- pools -------------------------------------------------------------- */
 
-struct pool_walk {
-	struct answer *a;
-	struct json j;
-	bool json;
-};
-
 static void
-pool_json(struct json *j, const struct sched_pool_view *v)
+pool_row(void *arg, const struct sched_pool_view *v)
 {
-	char when[32];
+	struct answer *a = arg;
+	Resbus__V1__ControlPool *r;
 
-	iso_time(v->last_start_ms, when, sizeof(when));
-	json_open(j, NULL, '{');
-	json_str(j, "name", v->name);
-	json_bool(j, "configured", v->conf != NULL);
-	json_int(j, "max", v->conf ? v->conf->max : 0);
-	json_int(j, "max_prealloc", v->conf ? v->conf->max_prealloc : 0);
-	json_int(j, "max_starting", v->conf ? v->conf->max_starting : 0);
-	json_bool(j, "paused", v->paused);
-	json_int(j, "starting", (int64_t)v->starting);
-	json_int(j, "free", (int64_t)v->free);
-	json_int(j, "released", (int64_t)v->released);
-	json_int(j, "taken", (int64_t)v->taken);
-	json_int(j, "releasing", (int64_t)v->releasing);
-	json_int(j, "deleting", (int64_t)v->deleting);
-	json_int(j, "waiting", (int64_t)v->waiting);
-	json_int(j, "starts_ok", (int64_t)v->starts_ok);
-	json_int(j, "starts_failed", (int64_t)v->starts_failed);
-	json_member(j, "start_ms_avg");
-	fprintf(j->f, "%.1f", v->start_ms_avg);
-	json_str(j, "last_start", when[0] ? when : NULL);
-	json_close(j, '}');
-}
-
-static void
-pool_line(void *arg, const struct sched_pool_view *v)
-{
-	struct pool_walk *w = arg;
-
-	if (w->json) {
-		pool_json(&w->j, v);
-		return;
+	r = xmalloc(sizeof(*r));
+	resbus__v1__control_pool__init(r);
+	r->name = field(v->name);
+	if ((r->configured = v->conf != NULL)) {
+		r->max = v->conf->max;
+		r->max_prealloc = v->conf->max_prealloc;
+		r->max_starting = v->conf->max_starting;
 	}
-	answer_line(w->a,
-	    xasprintf(
-		"%s max=%lld starting=%zu free=%zu "
-		"released=%zu taken=%zu releasing=%zu deleting=%zu waiting=%zu%s%s",
-		v->name, v->conf ? (long long)v->conf->max : 0LL, v->starting,
-		v->free, v->released, v->taken, v->releasing, v->deleting,
-		v->waiting, v->paused ? " paused" : "",
-		v->conf ? "" : " unconfigured"));
+	r->paused = v->paused;
+	r->starting = v->starting;
+	r->free = v->free;
+	r->released = v->released;
+	r->taken = v->taken;
+	r->releasing = v->releasing;
+	r->deleting = v->deleting;
+	r->waiting = v->waiting;
+	r->starts_ok = v->starts_ok;
+	r->starts_failed = v->starts_failed;
+	r->start_ms_avg = v->start_ms_avg;
+	r->last_start_ms = v->last_start_ms;
+	row_add(&a->reply->pools, &a->reply->n_pools, r);
 }
 
 static void
 cmd_pool_list(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct control_ops *ops, struct answer *a)
 {
-	struct pool_walk w;
-
+	(void)req;
 	(void)ops;
-	memset(&w, 0, sizeof(w));
-	w.a = a;
-	w.json = req->json;
-	if (w.json) {
-		json_start(&w.j);
-		json_open(&w.j, NULL, '[');
-	}
-	sched_foreach_pool(s, pool_line, &w);
-	if (w.json) {
-		json_close(&w.j, ']');
-		a->reply.json = json_finish(&w.j);
-	}
-	a->reply.ok = true;
+	sched_foreach_pool(s, pool_row, a);
+	a->reply->ok = true;
 }
 
 /* The one pool argument of REQ, or NULL with the failure in A. */
@@ -782,7 +363,7 @@ pool_set_paused(struct sched *s, const Resbus__V1__ControlRequest *req,
 		answer_fail(a, "Unknown pool: %s", pool);
 		return;
 	}
-	a->reply.ok = true;
+	a->reply->ok = true;
 }
 
 static void
@@ -814,15 +395,19 @@ cmd_pool_drain(struct sched *s, const Resbus__V1__ControlRequest *req,
 		answer_fail(a, "Unknown pool: %s", pool);
 		return;
 	}
-	a->reply.ok = true;
+	a->reply->ok = true;
 }
 
-/* Which broker answers: the active one, since when, with which epoch. */
+/* Which broker answers: the active one, since when, with which epoch, and
+ * the standbys it hears. */
 static void
 cmd_broker_status(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct control_ops *ops, struct answer *a)
 {
-	char *text, *line, *save = NULL;
+	Resbus__V1__ControlStandby *sb;
+	Resbus__V1__ControlBroker *r;
+	struct control_status st;
+	size_t i;
 
 	(void)s;
 	(void)req;
@@ -830,12 +415,23 @@ cmd_broker_status(struct sched *s, const Resbus__V1__ControlRequest *req,
 		answer_fail(a, "no status to give");
 		return;
 	}
-	text = ops->status(ops->ctx);
-	for (line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save))
-		answer_line(a, xstrdup(line));
-	free(text);
-	a->reply.ok = true;
+	memset(&st, 0, sizeof(st));
+	ops->status(ops->ctx, &st);
+	r = xmalloc(sizeof(*r));
+	resbus__v1__control_broker__init(r);
+	r->who = field(st.who);
+	r->since_ms = st.since_ms;
+	r->epoch = st.epoch;
+	for (i = 0; st.standbys != NULL && i < st.standbys->n; i++) {
+		sb = xmalloc(sizeof(*sb));
+		resbus__v1__control_standby__init(sb);
+		sb->who = field(st.standbys->peer[i].who);
+		sb->since_ms = st.standbys->peer[i].since_ms;
+		sb->heard_ms_ago = st.now_ms - st.standbys->peer[i].heard_ms;
+		row_add(&r->standbys, &r->n_standbys, sb);
+	}
+	a->reply->broker = r;
+	a->reply->ok = true;
 }
 
 static void
@@ -850,7 +446,7 @@ cmd_reload(struct sched *s, const Resbus__V1__ControlRequest *req,
 		answer_fail(a, "pools.yaml not reloaded: %s", err);
 		return;
 	}
-	a->reply.ok = true;
+	a->reply->ok = true;
 }
 
 static const struct control_cmd control_cmds[] = {
@@ -867,23 +463,6 @@ static const struct control_cmd control_cmds[] = {
     {"broker-status", false, cmd_broker_status},
 };
 
-/* Each line of TEXT after "NAME: "; caller frees. */
-static char *
-control_prefix_lines(const char *name, const char *text)
-{
-	char *out = xstrdup(""), *t;
-	const char *p, *nl;
-
-	for (p = text; *p != '\0'; p = *nl ? nl + 1 : nl) {
-		nl = p + strcspn(p, "\n");
-		t = xasprintf("%s%s%s: %.*s", out, *out ? "\n" : "", name,
-		    (int)(nl - p), p);
-		free(out);
-		out = t;
-	}
-	return out;
-}
-
 void
 control_handle(struct sched *s, const struct conf_server *server,
     const struct bus_delivery *d, const struct control_ops *ops)
@@ -892,17 +471,33 @@ control_handle(struct sched *s, const struct conf_server *server,
 	const struct control_cmd *cmd = NULL;
 	const char *user;
 	struct answer a;
-	char *error = NULL;
+	char *error = NULL, why[256];
 	size_t i;
 
+	(void)server;
 	memset(&a, 0, sizeof(a));
-	resbus__v1__control_reply__init(&a.reply);
+	a.reply = xmalloc(sizeof(*a.reply));
+	resbus__v1__control_reply__init(a.reply);
+	a.reply->version = MSG_CONTROL_VERSION;
 	user = d->user_id != NULL ? d->user_id : "";
 	req =
 	    (Resbus__V1__ControlRequest *)msg_unpack(d->type, d->body, d->len);
 	if (req == NULL ||
 	    req->base.descriptor != &resbus__v1__control_request__descriptor) {
 		error = xasprintf("not a resbus.v1.ControlRequest");
+		goto reply;
+	}
+	if (msg_check(&req->base, why, sizeof(why)) == -1) {
+		error = xasprintf("invalid control request: %s", why);
+		log_warnx("control: refused to user \"%s\": %s", user, error);
+		goto reply;
+	}
+	if (req->version != MSG_CONTROL_VERSION) {
+		error = xasprintf("control protocol version %" PRIu32
+				  " is not resbusd's (version %d): use the "
+				  "resbus-maint of resbusd's release",
+		    req->version, MSG_CONTROL_VERSION);
+		log_warnx("control: refused to user \"%s\": %s", user, error);
 		goto reply;
 	}
 	for (i = 0; i < sizeof(control_cmds) / sizeof(control_cmds[0]); i++)
@@ -926,26 +521,16 @@ control_handle(struct sched *s, const struct conf_server *server,
 	if (a.error != NULL) {
 		error = xasprintf("%s: %s", cmd->name, a.error);
 		log_info("control: %s", error);
-	} else if (a.warning != NULL) {
-		error = control_prefix_lines(cmd->name, a.warning);
-		a.reply.error = error;
 	}
 reply:
-	if (a.error != NULL || !a.reply.ok) {
-		a.reply.ok = false;
-		a.reply.error =
-		    error != NULL ? error : (char *)"command failed";
+	if (error != NULL || !a.reply->ok) {
+		a.reply->ok = false;
+		a.reply->error =
+		    xstrdup(error != NULL ? error : "command failed");
 	}
-	a.reply.lines = a.lines;
-	a.reply.n_lines = a.nlines;
-	ops->reply(ops->ctx, d, &a.reply.base);
-	for (i = 0; i < a.nlines; i++)
-		free(a.lines[i]);
-	free(a.lines);
-	if (a.reply.json != NULL && a.reply.json != protobuf_c_empty_string)
-		free(a.reply.json);
+	ops->reply(ops->ctx, d, &a.reply->base);
+	protobuf_c_message_free_unpacked(&a.reply->base, NULL);
 	free(a.error);
-	free(a.warning);
 	free(error);
 	if (req != NULL)
 		msg_free(&req->base);

@@ -13,12 +13,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
 struct bus_delivery;
 struct conf_server;
+struct peers;
 struct sched;
+
+/* broker-status's answer, borrowed for the call. */
+struct control_status {
+	const char *who;	      /* the active resbusd; NULL: unknown */
+	int64_t since_ms;	      /* active since (wall clock) */
+	int64_t epoch;		      /* the store's leadership epoch */
+	const struct peers *standbys; /* heard lately; may be NULL */
+	int64_t now_ms;		      /* the wall clock they were heard by */
+};
 
 struct control_ops {
 	/* Sends M to the client that sent D, after the commit. */
@@ -29,9 +40,9 @@ struct control_ops {
 	void *ctx;
 	/* Whether USER (may be NULL) is an admin. */
 	bool (*is_admin)(void *ctx, const char *user);
-	/* Lines saying which broker is active and since when; caller frees
-	 * the string (lines separated by '\n').  May be NULL. */
-	char *(*status)(void *ctx);
+	/* Says which broker is active, since when, and which standbys it
+	 * hears, into *ST.  May be NULL. */
+	void (*status)(void *ctx, struct control_status *st);
 };
 
 /* Handles one delivery of the control queue (any type). */

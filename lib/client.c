@@ -37,7 +37,9 @@
  * Sends a ControlRequest to the control queue and waits for its
  * ControlReply.  The request is sent only while resbusd consumes the
  * queue: a request left queued for a broker that is down would run
- * whenever it comes back, long after the operator gave up on it.
+ * whenever it comes back, long after the operator gave up on it.  An
+ * answer of another control protocol version, or out of bounds, is no
+ * answer.
  */
 int
 resbus_control(struct resbus_client *c,
@@ -45,10 +47,9 @@ resbus_control(struct resbus_client *c,
     struct resbus_control_reply *reply)
 {
 	Resbus__V1__ControlRequest m = RESBUS__V1__CONTROL_REQUEST__INIT;
-	const Resbus__V1__ControlReply *r;
+	Resbus__V1__ControlReply *r;
 	uint32_t consumers = 0;
-	char *queue;
-	size_t i;
+	char *queue, err[256];
 	int rc;
 
 	memset(reply, 0, sizeof(*reply));
@@ -73,7 +74,7 @@ resbus_control(struct resbus_client *c,
 	m.up = req->up;
 	m.all = req->all;
 	m.unused = req->unused;
-	m.json = req->json;
+	m.version = MSG_CONTROL_VERSION;
 	rc = client_send(c, "", queue, &m.base);
 	free(queue);
 	if (rc == -1)
@@ -92,32 +93,38 @@ resbus_control(struct resbus_client *c,
 		client_rpc_reset(c);
 		return -1;
 	}
-	r = (const Resbus__V1__ControlReply *)c->reply;
+	r = (Resbus__V1__ControlReply *)c->reply;
+	if (r->version != MSG_CONTROL_VERSION) {
+		client_seterr(c,
+		    "resbusd answers in control protocol version %u, this "
+		    "client speaks version %d: use the resbus-maint of "
+		    "resbusd's release",
+		    (unsigned)r->version, MSG_CONTROL_VERSION);
+		client_rpc_reset(c);
+		return -1;
+	}
+	if (msg_check(&r->base, err, sizeof(err)) == -1) {
+		client_seterr(c, "resbusd's answer is out of bounds: %s", err);
+		client_rpc_reset(c);
+		return -1;
+	}
 	reply->ok = r->ok;
-	if (r->error != NULL && r->error[0] != '\0')
-		reply->error = xstrdup(r->error);
-	if (!r->ok && reply->error == NULL)
-		reply->error = xstrdup("resbusd refused the command");
-	reply->nlines = r->n_lines;
-	reply->lines = xcalloc(r->n_lines + 1, sizeof(*reply->lines));
-	for (i = 0; i < r->n_lines; i++)
-		reply->lines[i] = xstrdup(r->lines[i]);
-	if (r->json != NULL && r->json[0] != '\0')
-		reply->json = xstrdup(r->json);
+	if (!r->ok)
+		reply->error = xstrdup(r->error != NULL && r->error[0] != '\0'
+					   ? r->error
+					   : "resbusd refused the command");
+	reply->msg = r;
+	c->reply = NULL;
 	client_rpc_reset(c);
 	return 0;
 }
 
-/* Frees the strings of REPLY and zeroes it. */
+/* Frees what REPLY holds and zeroes it. */
 void
 resbus_control_reply_clear(struct resbus_control_reply *reply)
 {
-	size_t i;
-
-	for (i = 0; i < reply->nlines; i++)
-		free(reply->lines[i]);
-	free(reply->lines);
 	free(reply->error);
-	free(reply->json);
+	if (reply->msg != NULL)
+		msg_free(&reply->msg->base);
 	memset(reply, 0, sizeof(*reply));
 }

@@ -180,24 +180,26 @@ struct resbus_control_request {
 	bool up;     /* resource-list --up */
 	bool all;    /* resource-delete --all */
 	bool unused; /* resource-delete --unused */
-	bool json;   /* answer in reply->json */
 };
+
+struct Resbus__V1__ControlReply;
 
 struct resbus_control_reply {
 	bool ok;
-	char *error;  /* why not; a warning when ok; or NULL */
-	char **lines; /* output lines */
-	size_t nlines;
-	char *json; /* NULL if none */
+	char *error; /* why not, when !ok; NULL otherwise */
+	/* resbusd's answer as it came: its rows (resources, tickets, pools,
+	 * broker) and warnings; NULL when there is none. */
+	struct Resbus__V1__ControlReply *msg;
 };
 
 /*
  * Sends REQ and waits up to TIMEOUT_MS (-1: forever) for the answer.  0
- * when resbusd answered (look at reply->ok), with *reply's strings owned
+ * when resbusd answered (look at reply->ok), with what *reply holds owned
  * by the caller (free with resbus_control_reply_clear); -1 when there is
  * no answer: resbusd does not consume the control queue (nothing is sent
  * then, so that a command never runs long after it was given up on), the
- * time ran out, or the bus failed (resbus_client_error says which).
+ * time ran out, the bus failed, or the answer is of another control
+ * protocol version or out of bounds (resbus_client_error says which).
  */
 int resbus_control(struct resbus_client *c,
     const struct resbus_control_request *req, int timeout_ms,

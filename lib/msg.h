@@ -31,6 +31,11 @@
 #define MSG_LIST_NAMES_MAX 4096 /* ListResult.names */
 #define MSG_NAME_MAX 255	/* a resource name, a pool name */
 
+/* The operators' control protocol: its version, and how many rows of a
+ * kind (resources, tickets, pools) a ControlReply holds at most. */
+#define MSG_CONTROL_VERSION 1
+#define MSG_CONTROL_ROWS_MAX 1000000
+
 /* "resbus.v1.TicketRequest" for a message of that type.  Borrowed. */
 const char *msg_type(const ProtobufCMessage *m);
 

@@ -5,8 +5,8 @@
  * Every command is a ControlRequest to resbusd on the control queue:
  * the broker owns the state, so asking it is the only way to see the
  * state it acts on, and its answer comes after the change is made.  Its
- * answer is printed as it comes, resalloc-maint's lines or JSON; a
- * refusal is printed with the broker's reason, and its warnings go to
+ * answer is data, printed by format.c as resalloc-maint's lines or JSON;
+ * a refusal is printed with the broker's reason, and its warnings go to
  * stderr.
  */
 #include "config.h"
@@ -17,18 +17,19 @@
 #include <string.h>
 
 #include "client.h"
+#include "resbus.pb-c.h"
 #include "util.h"
 #include "maint.h"
 
-/* Each line of TEXT on stderr after "resbus-maint: " and PREFIX. */
+/* Each line of TEXT on stderr after "resbus-maint: ". */
 static void
-say_lines(const char *prefix, const char *text)
+say_lines(const char *text)
 {
 	const char *p, *nl;
 
 	for (p = text; *p != '\0'; p = *nl ? nl + 1 : nl) {
 		nl = p + strcspn(p, "\n");
-		say("%s%.*s", prefix, (int)(nl - p), p);
+		say("%.*s", (int)(nl - p), p);
 	}
 }
 
@@ -49,9 +50,10 @@ maint_connect(struct maint *m)
 
 int
 maint_control(struct maint *m, const char *name, char *const *args,
-    size_t nargs, bool json, struct resbus_control_reply *reply)
+    size_t nargs, struct resbus_control_reply *reply)
 {
 	struct resbus_control_request req;
+	size_t i;
 
 	memset(reply, 0, sizeof(*reply));
 	if (maint_connect(m) == -1)
@@ -63,18 +65,17 @@ maint_control(struct maint *m, const char *name, char *const *args,
 	req.up = m->up;
 	req.all = m->all;
 	req.unused = m->unused;
-	req.json = json;
 	if (resbus_control(m->client, &req, m->timeout_ms, reply) == -1) {
 		say("%s: %s", name, resbus_client_error(m->client));
 		return 1;
 	}
 	if (!reply->ok) {
-		say_lines("", reply->error);
+		say_lines(reply->error);
 		resbus_control_reply_clear(reply);
 		return 1;
 	}
-	if (reply->error != NULL)
-		say_lines("warning: ", reply->error);
+	for (i = 0; i < reply->msg->n_warnings; i++)
+		say("warning: %s: %s", name, reply->msg->warnings[i]);
 	return 0;
 }
 
@@ -88,36 +89,30 @@ flush_stdout(void)
 	return 0;
 }
 
-/* A command whose answer is printed as it comes: lines, or JSON. */
+/* A command whose answer is printed: lines, or JSON with --json. */
 static int
 cmd_plain(struct maint *m, const struct maint_cmd *cmd)
 {
 	struct resbus_control_reply reply;
-	size_t i;
 	int rc;
 
-	if ((rc = maint_control(
-		 m, cmd->name, m->args, m->nargs, m->json, &reply)) != 0)
+	if ((rc = maint_control(m, cmd->name, m->args, m->nargs, &reply)) != 0)
 		return rc;
-	for (i = 0; i < reply.nlines; i++)
-		printf("%s\n", reply.lines[i]);
-	if (m->json && reply.json != NULL)
-		printf("%s\n", reply.json);
+	maint_print(reply.msg, m->json ? OUT_JSON_LIST : OUT_LINES);
 	resbus_control_reply_clear(&reply);
 	return flush_stdout();
 }
 
+/* resource-info: always the JSON of the one resource. */
 static int
 cmd_resource_info(struct maint *m, const struct maint_cmd *cmd)
 {
 	struct resbus_control_reply reply;
 	int rc;
 
-	if ((rc = maint_control(
-		 m, cmd->name, m->args, m->nargs, true, &reply)) != 0)
+	if ((rc = maint_control(m, cmd->name, m->args, m->nargs, &reply)) != 0)
 		return rc;
-	if (reply.json != NULL)
-		printf("%s\n", reply.json);
+	maint_print(reply.msg, OUT_JSON_ONE);
 	resbus_control_reply_clear(&reply);
 	return flush_stdout();
 }

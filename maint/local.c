@@ -21,6 +21,7 @@
 
 #include "client.h"
 #include "conf.h"
+#include "resbus.pb-c.h"
 #include "util.h"
 #include "maint.h"
 
@@ -31,28 +32,19 @@ static int
 resource_id(struct maint *m, const char *arg, uint64_t *id)
 {
 	struct resbus_control_reply reply;
-	struct json_value v;
-	const struct json_value *idv;
 	char *args[1];
 	int rc = 1;
 
 	if (parse_u64(arg, id) == 0)
 		return 0;
 	args[0] = (char *)arg;
-	if (maint_control(m, "resource-info", args, 1, true, &reply) != 0)
+	if (maint_control(m, "resource-info", args, 1, &reply) != 0)
 		return 1;
-	if (reply.json == NULL || json_read(reply.json, &v) == -1) {
-		say("resource-info: resbusd's answer is not JSON");
-		resbus_control_reply_clear(&reply);
-		return 1;
-	}
-	idv = json_get(&v, "id");
-	if (idv != NULL && idv->type == J_NUMBER &&
-	    parse_u64(idv->str, id) == 0)
+	if (reply.msg->n_resources == 1) {
+		*id = reply.msg->resources[0]->id;
 		rc = 0;
-	else
+	} else
 		say("resource-info: no id for resource %s", arg);
-	json_value_clear(&v);
 	resbus_control_reply_clear(&reply);
 	return rc;
 }
@@ -76,8 +68,12 @@ cmd_resource_logs(struct maint *m, const struct maint_cmd *cmd)
 	argv[n++] = xstrdup("-F");
 	argv[n++] = xstrdup("-n+0");
 	for (i = 0; i < m->nargs; i++) {
-		if (resource_id(m, m->args[i], &id) != 0)
+		if (resource_id(m, m->args[i], &id) != 0) {
+			while (n > 0)
+				free(argv[--n]);
+			free(argv);
 			return 1;
+		}
 		for (k = 0; k < 3; k++)
 			argv[n++] = xasprintf(
 			    "%s/hooks/%06" PRIu64 "_%s", logdir, id, kinds[k]);
@@ -208,8 +204,9 @@ bad:
 
 /* Runs CMD with /bin/sh -c and R's values in the environment. */
 static void
-command_run(const char *cmd, const struct json_value *r)
+command_run(const char *cmd, const Resbus__V1__ControlResource *r)
 {
+	char *data;
 	pid_t pid;
 	int status;
 
@@ -221,11 +218,10 @@ command_run(const char *cmd, const struct json_value *r)
 		return;
 	}
 	if (pid == 0) {
-		if (setenv("RESALLOC_NAME", json_get_str(r, "name"), 1) == -1 ||
-		    setenv("RESALLOC_STATE", json_get_str(r, "state"), 1) ==
-			-1 ||
-		    setenv("RESALLOC_DATA_UTF8", json_get_str(r, "data"), 1) ==
-			-1)
+		data = resource_data_utf8(r);
+		if (setenv("RESALLOC_NAME", r->name, 1) == -1 ||
+		    setenv("RESALLOC_STATE", r->state, 1) == -1 ||
+		    setenv("RESALLOC_DATA_UTF8", data, 1) == -1)
 			_exit(127);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
@@ -239,8 +235,7 @@ int
 cmd_foreach_resource(struct maint *m, const struct maint_cmd *cmd)
 {
 	struct resbus_control_reply reply;
-	struct json_value list;
-	const struct json_value *r;
+	const Resbus__V1__ControlResource *r;
 	const char *tmpl;
 	char err[256], *expanded;
 	size_t i;
@@ -248,31 +243,20 @@ cmd_foreach_resource(struct maint *m, const struct maint_cmd *cmd)
 
 	tmpl = m->command != NULL ? m->command : DEFAULT_FOREACH_COMMAND;
 	m->up = false;
-	if ((rc = maint_control(m, "resource-list", NULL, 0, true, &reply)) !=
-	    0)
+	if ((rc = maint_control(m, "resource-list", NULL, 0, &reply)) != 0)
 		return rc;
-	if (reply.json == NULL || json_read(reply.json, &list) == -1 ||
-	    list.type != J_ARRAY) {
-		say("%s: resbusd's answer to resource-list is not a JSON "
-		    "list",
-		    cmd->name);
-		resbus_control_reply_clear(&reply);
-		return 1;
-	}
-	resbus_control_reply_clear(&reply);
-	for (i = 0; i < list.n; i++) {
-		r = &list.items[i];
+	for (i = 0; i < reply.msg->n_resources; i++) {
+		r = reply.msg->resources[i];
 		/* An error for this resource only; the others still run. */
 		if ((expanded = command_expand(tmpl, err, sizeof(err))) ==
 		    NULL) {
-			say("%s: resource %s: %s", cmd->name,
-			    json_get_str(r, "name"), err);
+			say("%s: resource %s: %s", cmd->name, r->name, err);
 			rc = 1;
 			continue;
 		}
 		command_run(expanded, r);
 		free(expanded);
 	}
-	json_value_clear(&list);
+	resbus_control_reply_clear(&reply);
 	return rc;
 }

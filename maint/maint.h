@@ -6,7 +6,7 @@
  *			and the command table
  *	local.c		the commands that work partly here:
  *			resource-logs and foreach-resource
- *	json_read.c	a small reader for resbusd's JSON answers
+ *	format.c	resbusd's answers as lines or JSON
  */
 #ifndef RESBUS_MAINT_H
 #define RESBUS_MAINT_H
@@ -17,6 +17,8 @@
 struct conf_server;
 struct resbus_client;
 struct resbus_control_reply;
+struct Resbus__V1__ControlReply;
+struct Resbus__V1__ControlResource;
 
 #define EXIT_USAGE 2
 #define DEFAULT_TIMEOUT_S 30
@@ -66,7 +68,7 @@ void say(const char *, ...) __attribute__((format(printf, 1, 2)));
  * said yes (warnings printed), 1 with its reason printed otherwise.
  */
 int maint_control(struct maint *m, const char *name, char *const *args,
-    size_t nargs, bool json, struct resbus_control_reply *reply);
+    size_t nargs, struct resbus_control_reply *reply);
 /* Flushes stdout: 0, or 1 with the problem printed. */
 int flush_stdout(void);
 /* The command called NAME, or NULL. */
@@ -77,25 +79,20 @@ const struct maint_cmd *maint_cmd_find(const char *name);
 int cmd_resource_logs(struct maint *m, const struct maint_cmd *cmd);
 int cmd_foreach_resource(struct maint *m, const struct maint_cmd *cmd);
 
-/* json_read.c: just enough JSON for resbusd's own answers. */
+/* format.c */
 
-enum json_type { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
-
-struct json_value {
-	enum json_type type;
-	char *str; /* J_STRING: decoded; J_NUMBER: text */
-	bool b;
-	struct json_value *items; /* J_ARRAY, J_OBJECT */
-	char **keys;		  /* J_OBJECT */
-	size_t n;
+enum maint_output {
+	OUT_LINES,     /* resalloc-maint's lines */
+	OUT_JSON_LIST, /* a JSON list of the rows */
+	OUT_JSON_ONE,  /* the one row as a JSON object */
 };
 
-/* Parses TEXT whole into *V (free with json_value_clear); 0 or -1. */
-int json_read(const char *text, struct json_value *v);
-void json_value_clear(struct json_value *v);
-/* Member KEY of object O, or NULL.  Borrowed from O. */
-const struct json_value *json_get(const struct json_value *o, const char *key);
-/* String member KEY of O ("" if null or missing).  Borrowed. */
-const char *json_get_str(const struct json_value *o, const char *key);
+/* Prints the rows of R (whichever kind they are) to stdout as OUT says. */
+void maint_print(
+    const struct Resbus__V1__ControlReply *r, enum maint_output out);
+/* R's data as foreach-resource gives it: stripped as resalloc-maint
+ * shows it, invalid UTF-8 replaced by U+FFFD ("" if not shown or none).
+ * Caller frees. */
+char *resource_data_utf8(const struct Resbus__V1__ControlResource *r);
 
 #endif

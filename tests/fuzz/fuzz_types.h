@@ -3,7 +3,9 @@
  *
  * The first byte of a fuzz_msg input is an index into this table, so the
  * order is part of the corpus format: resbus.proto's order, new types at
- * the end only.  Shared by fuzz_msg and mkcorpus, which writes the seeds.
+ * the end only.  Only the messages sent on their own are here; those
+ * inside them (ResourceRef, a ControlReply's rows) are fuzzed there.
+ * Shared by fuzz_msg and mkcorpus, which writes the seeds.
  */
 #ifndef RESBUS_FUZZ_TYPES_H
 #define RESBUS_FUZZ_TYPES_H

@@ -61,7 +61,9 @@ seeds_valid(void)
 	static char *tags[] = {"x86_64", "fedora", "memory>=32"};
 	static char *args[] = {"12", "vm-3"};
 	static char *names[] = {"copr_pool_1_20240101", "copr_pool_2_2024"};
-	static char *lines[] = {"12 copr_pool_1 UP", "13 copr_pool_2 STARTING"};
+	static char *warnings[] = {"resource 13 is not an UP resource; not "
+				   "deleted"};
+	static char *rtags[] = {"x86_64", "fedora"};
 	Resbus__V1__TicketRequest__LabelsEntry l1 =
 	    RESBUS__V1__TICKET_REQUEST__LABELS_ENTRY__INIT;
 	Resbus__V1__TicketRequest__LabelsEntry *labels[] = {&l1};
@@ -85,6 +87,15 @@ seeds_valid(void)
 	Resbus__V1__Cancel ca = RESBUS__V1__CANCEL__INIT;
 	Resbus__V1__ControlRequest cq = RESBUS__V1__CONTROL_REQUEST__INIT;
 	Resbus__V1__ControlReply cr = RESBUS__V1__CONTROL_REPLY__INIT;
+	Resbus__V1__ControlResource cres = RESBUS__V1__CONTROL_RESOURCE__INIT;
+	Resbus__V1__ControlTicket ct = RESBUS__V1__CONTROL_TICKET__INIT;
+	Resbus__V1__ControlPool cp = RESBUS__V1__CONTROL_POOL__INIT;
+	Resbus__V1__ControlBroker cb = RESBUS__V1__CONTROL_BROKER__INIT;
+	Resbus__V1__ControlStandby cs = RESBUS__V1__CONTROL_STANDBY__INIT;
+	Resbus__V1__ControlResource *cress[] = {&cres};
+	Resbus__V1__ControlTicket *cts[] = {&ct};
+	Resbus__V1__ControlPool *cps[] = {&cp};
+	Resbus__V1__ControlStandby *css[] = {&cs};
 
 	counter.name = "slot";
 	counter.value = 3;
@@ -170,12 +181,62 @@ seeds_valid(void)
 	cq.n_args = 2;
 	cq.args = args;
 	cq.unused = 1;
-	cq.json = 1;
+	cq.version = MSG_CONTROL_VERSION;
 	seed_write("control-request", &cq.base);
+	cres.id = 12;
+	cres.name = ref.name;
+	cres.pool = ref.pool;
+	cres.state = "UP";
+	cres.data_shown = 1;
+	cres.data = ref.data;
+	cres.ticket_id = 7;
+	cres.sandbox = tr.sandbox;
+	cres.releases = 2;
+	cres.id_in_pool = 2;
+	cres.created_ms = 1700000000000;
+	cres.n_tags = 2;
+	cres.tags = rtags;
+	ct.id = 7;
+	ct.state = "OPEN";
+	ct.n_tags = 2;
+	ct.tags = rtags;
+	ct.sandbox = tr.sandbox;
+	ct.owner = "alice";
+	ct.delegate = "copr";
+	ct.created_ms = 1700000000000;
+	ct.waiting = "no free resource with tags fedora+x86_64; pool copr_pool "
+		     "is paused";
+	cp.name = "copr_pool";
+	cp.configured = 1;
+	cp.max = 10;
+	cp.max_prealloc = 2;
+	cp.max_starting = 4;
+	cp.paused = 1;
+	cp.free = 2;
+	cp.taken = 3;
+	cp.waiting = 1;
+	cp.starts_ok = 40;
+	cp.start_ms_avg = 1234.5;
+	cp.last_start_ms = 1700000000000;
+	cs.who = "pid 42 on broker-2";
+	cs.since_ms = 1700000000000;
+	cs.heard_ms_ago = 700;
+	cb.who = "pid 41 on broker-1";
+	cb.since_ms = 1700000000000;
+	cb.epoch = 3;
+	cb.n_standbys = 1;
+	cb.standbys = css;
 	cr.ok = 1;
-	cr.n_lines = 2;
-	cr.lines = lines;
-	cr.json = "{\"resources\":[]}";
+	cr.version = MSG_CONTROL_VERSION;
+	cr.n_warnings = 1;
+	cr.warnings = warnings;
+	cr.n_resources = 1;
+	cr.resources = cress;
+	cr.n_tickets = 1;
+	cr.tickets = cts;
+	cr.n_pools = 1;
+	cr.pools = cps;
+	cr.broker = &cb;
 	seed_write("control-reply", &cr.base);
 }
 

@@ -2046,10 +2046,9 @@ START_TEST(test_idem_per_owner)
 }
 END_TEST
 
-/* The ControlReply's JSON to a control request; caller frees. */
+/* The ControlReply to a control request, as the client unpacks it. */
 struct control_out {
-	char *json;
-	bool ok;
+	Resbus__V1__ControlReply *reply;
 	const struct conf_server *server;
 };
 
@@ -2057,11 +2056,14 @@ static void
 control_reply(void *ctx, const struct bus_delivery *d,
     const ProtobufCMessage *m)
 {
-	const Resbus__V1__ControlReply *r = (const void *)m;
 	struct control_out *out = ctx;
+	void *body;
+	size_t len;
 
-	out->ok = r->ok;
-	out->json = xstrdup(r->json ? r->json : "");
+	body = msg_pack(m, &len);
+	out->reply = (Resbus__V1__ControlReply *)msg_unpack(msg_type(m),
+	    body, len);
+	free(body);
 }
 
 static int
@@ -2083,19 +2085,20 @@ in_admins(void *ctx, const char *user)
 	return false;
 }
 
-static char *
-control_json(struct fixture *f, const char *user, const char *command,
-    const char *arg)
+/* USER's COMMAND [ARG] in control protocol VERSION; free with msg_free. */
+static Resbus__V1__ControlReply *
+control_ask(struct fixture *f, uint32_t version, const char *user,
+    const char *command, const char *arg)
 {
 	Resbus__V1__ControlRequest req = RESBUS__V1__CONTROL_REQUEST__INIT;
-	struct control_out out = { NULL, false, f->server };
+	struct control_out out = { NULL, f->server };
 	struct control_ops ops = { control_reply, no_reload, &out, in_admins,
 		NULL };
 	struct bus_delivery d;
-	char *args[1] = { (char *)arg };
+	char *args[1] = { (char *)arg }, err[256];
 
 	req.command = (char *)command;
-	req.json = true;
+	req.version = version;
 	if (arg != NULL) {
 		req.args = args;
 		req.n_args = 1;
@@ -2106,8 +2109,23 @@ control_json(struct fixture *f, const char *user, const char *command,
 	d.body = msg_pack(&req.base, &d.len);
 	control_handle(f->s, f->server, &d, &ops);
 	free((void *)d.body);
-	ck_assert_msg(out.ok, "%s %s failed", command, arg ? arg : "");
-	return out.json;
+	ck_assert_ptr_nonnull(out.reply);
+	ck_assert_uint_eq(out.reply->version, MSG_CONTROL_VERSION);
+	ck_assert_msg(msg_check(&out.reply->base, err, sizeof(err)) == 0, "%s",
+	    err);
+	return out.reply;
+}
+
+/* The one resource of a successful answer to USER's COMMAND [ARG]. */
+static const Resbus__V1__ControlResource *
+control_resource(struct fixture *f, Resbus__V1__ControlReply **r,
+    const char *user, const char *command, const char *arg)
+{
+	*r = control_ask(f, MSG_CONTROL_VERSION, user, command, arg);
+	ck_assert_msg((*r)->ok, "%s %s failed: %s", command, arg ? arg : "",
+	    (*r)->error);
+	ck_assert_uint_ge((*r)->n_resources, 1);
+	return (*r)->resources[0];
 }
 
 /* A resource's data is in control answers to admins only. */
@@ -2190,29 +2208,61 @@ END_TEST
 START_TEST(test_control_data)
 {
 	struct fixture *f = fixture_new(two_of_a, "admins: [root]\n");
-	char *json, id[32];
+	const Resbus__V1__ControlResource *res;
+	Resbus__V1__ControlReply *r;
+	char id[32];
 
 	step(f);
 	allocated(f, 0);
 	step(f);
 	snprintf(id, sizeof(id), "%" PRIu64, f->sink.starts[0].id);
-	json = control_json(f, "root", "resource-info", id);
-	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
-	free(json);
-	json = control_json(f, "root", "resource-list", NULL);
-	ck_assert_msg(strstr(json, "\"data\": \"host\"") != NULL, "%s", json);
-	free(json);
-	json = control_json(f, "alice", "resource-info", id);
-	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
-	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
-	free(json);
-	json = control_json(f, "alice", "resource-list", NULL);
-	ck_assert_msg(strstr(json, "\"name\": ") != NULL, "%s", json);
-	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
-	free(json);
-	json = control_json(f, "", "resource-info", id);
-	ck_assert_msg(strstr(json, "data") == NULL, "%s", json);
-	free(json);
+	/* An admin sees the data, as cmd_new printed it. */
+	res = control_resource(f, &r, "root", "resource-info", id);
+	ck_assert(res->data_shown);
+	ck_assert(!res->no_data);
+	ck_assert_uint_eq(res->data.len, 5);
+	ck_assert_mem_eq(res->data.data, "host\n", 5);
+	msg_free(&r->base);
+	res = control_resource(f, &r, "root", "resource-list", NULL);
+	ck_assert(res->data_shown);
+	ck_assert_mem_eq(res->data.data, "host\n", 5);
+	msg_free(&r->base);
+	/* Anybody else sees the resource without it. */
+	res = control_resource(f, &r, "alice", "resource-info", id);
+	ck_assert_str_ne(res->name, "");
+	ck_assert(!res->data_shown);
+	ck_assert_uint_eq(res->data.len, 0);
+	msg_free(&r->base);
+	res = control_resource(f, &r, "alice", "resource-list", NULL);
+	ck_assert_str_ne(res->name, "");
+	ck_assert(!res->data_shown);
+	ck_assert_uint_eq(res->data.len, 0);
+	msg_free(&r->base);
+	res = control_resource(f, &r, "", "resource-info", id);
+	ck_assert(!res->data_shown);
+	ck_assert_uint_eq(res->data.len, 0);
+	msg_free(&r->base);
+	/* A request of another protocol version is refused, saying both. */
+	r = control_ask(f, MSG_CONTROL_VERSION + 1, "root", "resource-list",
+	    NULL);
+	ck_assert(!r->ok);
+	ck_assert_uint_eq(r->n_resources, 0);
+	ck_assert_msg(strstr(r->error, "control protocol version 2 is not "
+				       "resbusd's (version 1)") != NULL,
+	    "%s", r->error);
+	msg_free(&r->base);
+	r = control_ask(f, 0, "root", "resource-list", NULL);
+	ck_assert(!r->ok);
+	ck_assert_msg(strstr(r->error, "version 0 is not") != NULL, "%s",
+	    r->error);
+	msg_free(&r->base);
+	/* A request out of bounds is refused, saying which field. */
+	r = control_ask(f, MSG_CONTROL_VERSION, "root", "resource-info",
+	    "\xff");
+	ck_assert(!r->ok);
+	ck_assert_str_eq(r->error, "invalid control request: "
+	    "ControlRequest.args: not valid UTF-8");
+	msg_free(&r->base);
 	fixture_free(f);
 }
 END_TEST
