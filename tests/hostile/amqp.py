@@ -98,9 +98,10 @@ SCHEMA = {
                    (5, 'worker', 'string')],
     'ControlRequest': [(1, 'command', 'string'), (2, 'args', '*string'),
                        (3, 'up', 'bool'), (4, 'all', 'bool'),
-                       (5, 'unused', 'bool'), (6, 'json', 'bool')],
+                       (5, 'unused', 'bool'), (7, 'version', 'uint')],
+    # The rows (fields 7 to 10) are messages of their own: skipped.
     'ControlReply': [(1, 'ok', 'bool'), (2, 'error', 'string'),
-                     (3, 'lines', '*string'), (4, 'json', 'string')],
+                     (5, 'version', 'uint'), (6, 'warnings', '*string')],
     '_MapEntry': [(1, 'key', 'string'), (2, 'value', 'string')],
 }
 STATES = ['UNKNOWN', 'OPEN', 'READY', 'FAILED', 'CLOSED']
