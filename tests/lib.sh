@@ -207,10 +207,11 @@ rb_wait_for() {
 # OPEN for 3 s"), so it always lasts SECONDS: use rb_wait_for to wait
 # for something to happen.
 rb_hold_for() {
-	local desc=$1 secs=$2 start end now said
+	local desc=$1 secs=$2 start end now said step left
 	shift 2
 	start=$(rb_now_us)
 	end=$((start + $(rb_us "$secs")))
+	step=$(rb_us "${RB_WAIT_INTERVAL:-0.2}")
 	while :; do
 		now=$(rb_now_us)
 		if ! "$@" >"$RB_TMP/hold.out" 2>&1; then
@@ -221,7 +222,11 @@ rb_hold_for() {
 		fi
 		rb_check_daemons
 		[ "$now" -lt "$end" ] || return 0
-		sleep "${RB_WAIT_INTERVAL:-0.2}"
+		# The last check comes as the window ends, not an interval later.
+		left=$((end - $(rb_now_us)))
+		[ "$left" -lt "$step" ] || left=$step
+		[ "$left" -gt 0 ] || left=0
+		sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))"
 	done
 }
 
