@@ -22,6 +22,12 @@
 # come from $RESBUS_BUILDDIR, drivers from $RESBUS_SRCDIR/drivers/local.
 # Every `resbus` call runs under timeout(1), and a watchdog ends a test
 # that runs longer than RB_TEST_TIMEOUT seconds (default 300).
+#
+# No fixed sleeps: a test waits for what it needs with rb_wait_for (which
+# returns as soon as it holds, so its deadline can be generous), and
+# shows that something does not happen for a time with rb_hold_for (the
+# window is the assertion).  Time that passes inside a fixture, such as
+# a cmd_new that boots for 5 s, is the scenario itself.
 # shellcheck shell=bash
 # (Optional arguments of the rb_start_*/rb_stop_* functions.)
 # shellcheck disable=SC2119,SC2120
@@ -141,22 +147,86 @@ rb_check_daemons() {
 	fi
 }
 
+# Microseconds since the epoch (bash's EPOCHREALTIME, no fork).
+rb_now_us() {
+	echo "${EPOCHREALTIME/[.,]/}"
+}
+
+# rb_us SECONDS: SECONDS (a decimal number such as 2 or 1.5) in
+# microseconds.
+rb_us() {
+	local i=${1%%.*} f=
+	[ "$i" = "$1" ] || f=${1#*.}
+	f=${f}000000
+	echo $((${i:-0} * 1000000 + 10#${f:0:6}))
+}
+
+# rb_until TIMEOUT_S CMD...: runs CMD every RB_WAIT_INTERVAL (default
+# 0.2) seconds until it succeeds (status 0) or TIMEOUT_S (may have a
+# fraction) pass (status 1).  CMD runs at least once, and once more at
+# the deadline.  Does not fail the test: for loops that must not.
+rb_until() {
+	local deadline
+	deadline=$(($(rb_now_us) + $(rb_us "$1")))
+	shift
+	while :; do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		[ "$(rb_now_us)" -lt "$deadline" ] || return 1
+		sleep "${RB_WAIT_INTERVAL:-0.2}"
+	done
+}
+
 # rb_wait_for DESC TIMEOUT_S CMD...: runs CMD every RB_WAIT_INTERVAL
 # (default 0.2) seconds until it succeeds; fails the test with DESC when
-# TIMEOUT_S pass first.
+# TIMEOUT_S pass first, or when a daemon the test started dies.  Returns
+# as soon as CMD succeeds: be generous with TIMEOUT_S.
 rb_wait_for() {
 	local desc=$1 timeout=$2 deadline
 	shift 2
-	deadline=$(($(date +%s) + timeout))
+	deadline=$(($(rb_now_us) + $(rb_us "$timeout")))
 	while :; do
 		if "$@" >/dev/null 2>&1; then
 			return 0
 		fi
 		rb_check_daemons
-		if [ "$(date +%s)" -ge "$deadline" ]; then
+		if [ "$(rb_now_us)" -ge "$deadline" ]; then
 			rb_fail "timed out after ${timeout}s waiting for $desc"
 		fi
 		sleep "${RB_WAIT_INTERVAL:-0.2}"
+	done
+}
+
+# rb_hold_for DESC SECONDS CMD...: asserts that something does NOT
+# change for a time: CMD must succeed every RB_WAIT_INTERVAL (default
+# 0.2) seconds from now until SECONDS (may have a fraction) have passed,
+# and once more after that; fails the test with DESC the first time it
+# does not (with the last lines CMD printed), or when a daemon the test
+# started dies.  The window is the assertion itself ("ticket 5 stays
+# OPEN for 3 s"), so it always lasts SECONDS: use rb_wait_for to wait
+# for something to happen.
+rb_hold_for() {
+	local desc=$1 secs=$2 start end now said step left
+	shift 2
+	start=$(rb_now_us)
+	end=$((start + $(rb_us "$secs")))
+	step=$(rb_us "${RB_WAIT_INTERVAL:-0.2}")
+	while :; do
+		now=$(rb_now_us)
+		if ! "$@" >"$RB_TMP/hold.out" 2>&1; then
+			said=$(tail -n 3 "$RB_TMP/hold.out" | paste -sd ' ')
+			rb_fail "$desc: no longer so after" \
+			    "$(((now - start) / 1000)) ms of the ${secs}s it must hold" \
+			    "(check: $*${said:+; it said: $said})"
+		fi
+		rb_check_daemons
+		[ "$now" -lt "$end" ] || return 0
+		# The last check comes as the window ends, not an interval later.
+		left=$((end - $(rb_now_us)))
+		[ "$left" -lt "$step" ] || left=$step
+		[ "$left" -gt 0 ] || left=0
+		sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))"
 	done
 }
 
@@ -301,13 +371,10 @@ rb_track() {
 }
 
 rb_kill() {
-	local pid=$1 i
+	local pid=$1
 	rb_alive "$pid" || return 0
 	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do
-		rb_alive "$pid" || return 0
-		sleep 0.1
-	done
+	RB_WAIT_INTERVAL=0.1 rb_until 5 rb_dead "$pid" && return 0
 	kill -KILL "$pid" 2>/dev/null
 }
 
@@ -406,8 +473,9 @@ rb_start_worker() {
 	"$RB_WORKER" --config-dir "$RB_CONF" "$@" \
 	    </dev/null >>"$RB_TMP/worker.out" 2>&1 &
 	RB_WORKER_PID=$!
-	sleep 0.3
-	rb_check_daemons
+	# One that refuses its configuration exits at once.
+	RB_WAIT_INTERVAL=0.1 rb_hold_for "resbus-worker to keep running once started" \
+	    0.3 rb_alive "$RB_WORKER_PID"
 }
 
 rb_stop_worker() {
@@ -415,7 +483,7 @@ rb_stop_worker() {
 }
 
 rb_stop_daemon() {
-	local name=$1 var=$2 how=$3 pid rc i
+	local name=$1 var=$2 how=$3 pid rc
 	pid=${!var}
 	[ -n "$pid" ] || rb_fail "rb_stop: $name does not run"
 	rb_check_daemons
@@ -428,11 +496,7 @@ rb_stop_daemon() {
 	fi
 	rb_log "stopping $name (SIGTERM)"
 	kill -TERM "$pid"
-	for ((i = 0; i < 200; i++)); do
-		rb_alive "$pid" || break
-		sleep 0.1
-	done
-	if rb_alive "$pid"; then
+	if ! RB_WAIT_INTERVAL=0.1 rb_until 20 rb_dead "$pid"; then
 		kill -KILL "$pid"
 		wait "$pid" 2>/dev/null
 		rb_fail "$name did not exit within 20 s of SIGTERM"

@@ -406,7 +406,17 @@ rc_make_netns() {
 	ip netns add "$RC_NS" || rb_fail "ip netns add $RC_NS failed"
 	ip -n "$RC_NS" link set lo up
 	rc_netns_relay
-	sleep 0.3
+	rb_wait_for "the relays in network namespace $RC_NS to listen" 30 \
+	    rc_relays_listen
+}
+
+# Whether every relay's listener in the namespace listens on its port.
+rc_relays_listen() {
+	local port
+	for port in "${RC_PORTS[@]}"; do
+		[ -n "$(ip netns exec "$RC_NS" ss -Htln "sport = :$port")" ] ||
+		    return 1
+	done
 }
 
 # rc_start_worker 1|2 [ARGS]: worker 1 on the host (node 3 first), worker

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Loss of the PostgreSQL primary (SIGKILL of all its processes) in the
 # middle of 10 clients' 200 cycles, and promotion of its synchronous
-# streaming replica 3 s later.  db_url names both servers with
-# target_session_attrs=read-write.  The brokers must stop serving rather
-# than go on without a store (a broker that exits is started again 5 s
-# later, as systemd would), and one of them continues on the promoted replica.
+# streaming replica once the broker that led has stopped.  db_url names
+# both servers with target_session_attrs=read-write.  The brokers must
+# stop serving rather than go on without a store (a broker that exits is
+# started again 5 s later, as systemd would), and one of them continues
+# on the promoted replica.
 # Nothing acknowledged is lost: every cycle completed, and every ticket a
 # client got and closed is CLOSED in the promoted store.  Then the checks
 # of tests/cluster/lib.sh (rc_check).
@@ -33,13 +34,20 @@ rb_wait_for "five preallocated resources" 60 rb_local_count_is 5
 
 rc_clients 10 20 cl
 rc_wait_cycles 80
+x0=$(rc_active) || rb_fail "no broker leads before the primary's loss"
+# Whether resbusd x0 has exited (seen by the supervisor, which starts it
+# again 5 s later).
+x0_stopped() {
+	rc_supervise
+	[ -n "${RC_GONE[$x0]:-}" ]
+}
 RC_EXIT_OK=1
 t0=$(date +%s.%N)
 bash "$RESBUS_SRCDIR/scripts/postgres.sh" primary-kill "$RC_PG_DIR" \
     >>"$RB_TMP/postgres.out" 2>&1 || rb_fail "primary-kill failed"
 rb_log "PostgreSQL primary killed"
-sleep 3
-rc_supervise
+RB_WAIT_INTERVAL=0.2 rb_wait_for "resbusd $x0, which led, to stop without its store" \
+    30 x0_stopped
 bash "$RESBUS_SRCDIR/scripts/postgres.sh" promote "$RC_PG_DIR" \
     >>"$RB_TMP/postgres.out" 2>&1 || rb_fail "promote failed"
 rb_log "replica promoted"
@@ -53,10 +61,13 @@ for b in a b; do
 	    head -n 6 >&2
 done
 
-while ! rc_clients_done; do
+supervised_clients_done() {
 	rc_supervise
-	sleep 1
-done
+	rc_clients_done
+}
+# (No deadline of its own before: the watchdog's.)
+RB_WAIT_INTERVAL=1 rb_wait_for "the clients to finish" "${RB_TEST_TIMEOUT:-300}" \
+    supervised_clients_done
 rc_settle
 RC_EXIT_OK=0
 rb_check_daemons

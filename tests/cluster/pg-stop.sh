@@ -42,8 +42,13 @@ rc_kill_broker "$x" STOP
 rc_wait_active "$y" $((STOP_S - 1))
 took=$(rc_took_over "$y" "$tstop")
 rb_log "resbusd $y took over ${took} s after the SIGSTOP of resbusd $x"
-sleep "$(awk -v t="$tstop" -v s="$STOP_S" -v n="$(date +%s.%N)" \
-    'BEGIN { d = t + s - n; printf "%.1f\n", (d > 0 ? d : 0) }')"
+# The stop lasts STOP_S s in all, and y leads all the while.
+y_leads() {
+	rb_alive "${RC_BROKER[$y]}" && rc_is_active "$y"
+}
+RB_WAIT_INTERVAL=0.5 rb_hold_for "resbusd $y to lead while resbusd $x is stopped" \
+    "$(awk -v t="$tstop" -v s="$STOP_S" -v n="$(date +%s.%N)" \
+    'BEGIN { d = t + s - n; printf "%.1f\n", (d > 0 ? d : 0) }')" y_leads
 rb_log "SIGCONT $(awk -v t="$tstop" -v n="$(date +%s.%N)" \
     'BEGIN { printf "%.1f", n - t }') s after the SIGSTOP"
 rc_kill_broker "$x" CONT

@@ -111,10 +111,13 @@ rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
     rb_fail "node $n did not start again"
 rb_log "queues: $(queues)"
 
-while ! rc_clients_done; do
+supervised_clients_done() {
 	rc_supervise
-	sleep 1
-done
+	rc_clients_done
+}
+# (No deadline of its own before: the watchdog's.)
+RB_WAIT_INTERVAL=1 rb_wait_for "the clients to finish" "${RB_TEST_TIMEOUT:-300}" \
+    supervised_clients_done
 rc_settle
 RC_EXIT_OK=0
 # Every broker that exited did so with status 1 (a lost connection).

@@ -3,7 +3,8 @@
 # while 10 clients run 200 cycles, with two workers (the second in a
 # network namespace of its own) and two resbusd on the SQLite store.  The
 # unacknowledged Allocate goes back to the pool queue; the other worker
-# (or the killed one, started again 2 s later) runs it again, cmd_delete
+# (or the killed one, started again once RabbitMQ has seen it go) runs it
+# again, cmd_delete
 # first.  Afterwards every cycle completed and the local driver's
 # resources are exactly those `resbus-maint resource-list` lists: nothing
 # the killed worker's command made is left behind or counted twice.
@@ -47,7 +48,11 @@ rc_clients 10 20 cl
 rc_wait_cycles 60
 RB_WAIT_INTERVAL=0.05 rb_wait_for "worker 1 to run a cmd_new" 60 in_cmd_new 1
 rc_kill_worker 1
-sleep 2
+one_consumer() {
+	[ "$(rb_consumers resbus.pool.cl)" = 1 ]
+}
+RB_WAIT_INTERVAL=1 rb_wait_for "RabbitMQ to drop worker 1's consumer of resbus.pool.cl" \
+    30 one_consumer
 rc_start_worker 1
 
 rc_wait_clients 240

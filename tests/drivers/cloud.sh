@@ -24,6 +24,17 @@ fail() {
 ok() {
 	CHECKS=$((CHECKS + 1))
 }
+# until_true SECONDS CMD...: runs CMD every POLL_S seconds until it
+# succeeds (status 0) or SECONDS pass (status 1).
+POLL_S=0.1
+until_true() {
+	local end=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$end" ] || return 1
+		sleep "$POLL_S"
+	done
+}
 # expect_eq WHAT EXPECTED ACTUAL
 expect_eq() {
 	if [ "$2" = "$3" ]; then ok; else fail "$1: expected '$2', got '$3'"; fi
@@ -339,7 +350,10 @@ expect_eq "wait-for-ssh bad usage status" 2 "$?"
 if command -v python3 >/dev/null 2>&1; then
 	"$D/helpers/wait-for-ssh" --timeout 20 --interval 1 --port "$port" 127.0.0.1 2>"$T/ssh.err" &
 	wpid=$!
-	sleep 1
+	# Once it has tried and failed: it sleeps before its next attempt.
+	if ! until_true 30 pgrep -P "$wpid" -x sleep; then
+		fail "wait-for-ssh made no first attempt within 30 s"
+	fi
 	timeout 20 python3 -c '
 import socket, sys
 s = socket.socket()

@@ -42,8 +42,8 @@ rbh_resbus bob ticket-wait "$x" --timeout 60 >/dev/null ||
 rbh_resbus bob ticket-close "$x" || rb_fail "ticket-close $x failed"
 RB_WAIT_INTERVAL=1 rb_wait_for "tag set x to be retired" 60 no_queue x
 # y has a ticket: it stays.
-sleep 4
-has_queue y || rb_fail "tag set y was retired while ticket $y is open"
+RB_WAIT_INTERVAL=1 rb_hold_for "tag set y to stay while ticket $y is open" \
+    4 has_queue y
 data=$(rbh_resbus alice ticket-wait "$y" --timeout 60) ||
     rb_fail "ticket-wait $y failed"
 rb_assert_match '^local:' "$data" "the data of ticket $y"

@@ -35,11 +35,21 @@ flood() { # FIRST N
 	rb_assert_match "^$2 resbus\.v1\.Error no pool provides tag" "$out" \
 	    "the answers to $2 requests for tags no pool provides"
 }
+# Whether resbusd's RSS is what it was at the last call (0.5 s before).
+rss_steady() {
+	local now
+	now=$(rbh_rss_kb)
+	[ "$now" = "${rss_last:-}" ] && return 0
+	rss_last=$now
+	return 1
+}
 flood 0 5000
-sleep 1
+rss_last=
+RB_WAIT_INTERVAL=0.5 rb_wait_for "resbusd's RSS to settle after 5k refusals" 30 rss_steady
 rss0=$(rbh_rss_kb)
 flood 5000 20000
-sleep 1
+rss_last=
+RB_WAIT_INTERVAL=0.5 rb_wait_for "resbusd's RSS to settle after 20k more" 30 rss_steady
 rss1=$(rbh_rss_kb)
 rb_log "RSS: $rss0 KiB after 5k refusals, $rss1 KiB after 20k more" \
     "($(((rss1 - rss0) / 1024)) MiB more)"

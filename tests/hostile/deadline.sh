@@ -33,14 +33,16 @@ ended() { # ID OWNER: CLOSED or FAILED, without a resource
 	fi
 	rb_assert_no_match 'local:' "$out" "ticket-check $1"
 }
+unserved() { # ID OWNER
+	local out
+	if out=$(rbh_resbus "$2" ticket-check "$1" 2>&1); then
+		echo "served: $out"
+		return 1
+	fi
+}
 not_served() { # ID OWNER SECONDS
-	local end=$(($(date +%s) + $3)) out
-	while [ "$(date +%s)" -lt "$end" ]; do
-		if out=$(rbh_resbus "$2" ticket-check "$1" 2>&1); then
-			rb_fail "ticket $1 past its deadline was served: $out"
-		fi
-		sleep 0.5
-	done
+	RB_WAIT_INTERVAL=0.5 rb_hold_for "ticket $1 past its deadline to stay unserved" \
+	    "$3" unserved "$1" "$2"
 }
 
 # (a) the deadline passes while the ticket waits.
@@ -48,8 +50,7 @@ a=$(rbh_take alice --tag demo)
 rbh_resbus alice ticket-wait "$a" --timeout 60 >/dev/null ||
     rb_fail "ticket-wait $a failed"
 b=$(rbh_take bob --tag demo --deadline 3)
-sleep 4
-rb_wait_for "ticket $b to end at its deadline" 20 ended "$b" bob
+rb_wait_for "ticket $b to end at its deadline (3 s)" 30 ended "$b" bob
 rbh_resbus alice ticket-close "$a" || rb_fail "ticket-close $a failed"
 rb_wait_for "the pool to refill" 60 rb_local_count_is 1
 not_served "$b" bob 3
@@ -72,8 +73,14 @@ a=$(rbh_take alice --tag demo)
 rbh_resbus alice ticket-wait "$a" --timeout 60 >/dev/null ||
     rb_fail "ticket-wait $a failed"
 d=$(rbh_take bob --tag demo --deadline 4)
+# (The client set the deadline before it returned: by d_due at the latest.)
+d_due=$(($(rb_now_us) + $(rb_us 4)))
 rb_stop_broker
-sleep 6
+past_d_due() { # SECONDS: SECONDS have passed since ticket d's deadline
+	[ "$(rb_now_us)" -ge $((d_due + $(rb_us "$1"))) ]
+}
+rb_wait_for "ticket $d's deadline to pass while resbusd is down" 30 \
+    past_d_due 1
 rbh_start_broker
 RBH_BROKER_STARTS=2
 rbh_resbus alice ticket-close "$a" || rb_fail "ticket-close $a failed"

@@ -49,7 +49,11 @@ rbh_resbus bob ticket-wait "$a1" --timeout 60 >/dev/null ||
     rb_fail "ticket-wait $a1 by bob failed"
 a2=$(sed -n 's/^ticket_id=//p' <<<"$(req bob "{'tags': ['demo'], 'owner': 'alice'}")")
 rb_assert_match '^[0-9]+$' "$a2" "bob's second ticket for alice"
-sleep 1
+a2_line_is() {
+	rbh_maint admin ticket-list | grep -q "^$a2 - state=OPEN tags=demo owner=alice delegate=${RBH_LOGIN[bob]} waiting=\"owner alice at limit demo 1/1\"\$"
+}
+rb_wait_for "alice's second ticket $a2 to wait at her limit" 30 a2_line_is
+rb_hold_for "alice's second ticket $a2 to go on waiting at her limit" 1 a2_line_is
 rb_assert_match "^$a2 - state=OPEN tags=demo owner=alice delegate=${RBH_LOGIN[bob]} waiting=\"owner alice at limit demo 1/1\"\$" \
     "$(rbh_maint admin ticket-list | grep "^$a2 ")" "alice's second ticket"
 err=$(rbh_resbus mallory ticket-close "$a1" 2>&1) &&

@@ -92,8 +92,13 @@ peek=$(rbh_dead_peek)
 rbh_dead_by "$peek" mallory
 
 # Nothing changed.
-sleep 3
-rb_assert_eq "$before" "$(lines demo)" "the demo pool's resources"
+demo_unchanged() {
+	local now
+	now=$(lines demo)
+	[ "$now" = "$before" ] || { echo "now: $now"; return 1; }
+}
+RB_WAIT_INTERVAL=0.5 rb_hold_for "the demo pool's resources to stay as they were" \
+    3 demo_unchanged
 slow_now=$(lines slow)
 case $slow_now in
 *status=STARTING* | '') ;;
@@ -135,10 +140,12 @@ tight_lines() {
 	[ "$(grep -c -- "${RBH_LOGIN[tight]}" "$RB_TMP/worker.out")" -ge 2 ]
 }
 rb_wait_for "the worker's log lines about tight's jobs" 30 tight_lines
-sleep 3
-rb_local_exists "$free_name" || rb_fail "the worker ran tight's Delete job"
-rb_local_exists demo_tight_job && rb_fail "the worker ran tight's Allocate job"
-rb_assert_eq "$count" "$(rb_local_count)" "resources after tight's jobs"
+tight_jobs_not_run() {
+	rb_local_exists "$free_name" || { echo "the worker ran tight's Delete job"; return 1; }
+	! rb_local_exists demo_tight_job || { echo "the worker ran tight's Allocate job"; return 1; }
+	rb_local_count_is "$count" || { echo "$(rb_local_count) resources, not $count"; return 1; }
+}
+rb_hold_for "the worker not to run tight's jobs" 3 tight_jobs_not_run
 rbh_wait_dead $((dead + 2)) "tight's jobs"
 
 rbh_resbus alice ticket-close "$a" || rb_fail "ticket-close $a failed"

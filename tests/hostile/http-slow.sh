@@ -36,7 +36,7 @@ for i in 1 2 3; do
 		curl -s --max-time 30 -o /dev/null "$BASE$p"
 	done
 done
-sleep 1
+rb_wait_for "resbusd to end the connections of those reads" 15 http_server_quiet
 rss0=$(http_rss_kb)
 
 # 20 readers that never read, 10 from each of two addresses (the limit
@@ -47,11 +47,14 @@ python3 "$HTTPATTACK" slow 127.0.0.1 "$HTTP_PORT" 20 "$PAGE" 8 10 \
 slow_pid=$!
 rb_track "$slow_pid"
 rb_wait_for "20 slow readers" 10 grep -qx 20 "$RB_TMP/slow.out"
-sleep 3
-rss1=$(http_rss_kb)
+small_growth() {
+	rss1=$(http_rss_kb)
+	[ $((rss1 - rss0)) -lt "$MAX_GROWTH_KB" ] ||
+	    { echo "$((rss1 - rss0)) kB more"; return 1; }
+}
+rb_hold_for "20 slow readers to add less than $MAX_GROWTH_KB kB to resbusd" \
+    3 small_growth
 rb_log "resident set $rss0 kB before, $rss1 kB with 20 slow readers"
-[ $((rss1 - rss0)) -lt "$MAX_GROWTH_KB" ] ||
-    rb_fail "20 slow readers added $((rss1 - rss0)) kB (at most $MAX_GROWTH_KB)"
 http_all_answer
 http_cycle
 wait "$slow_pid"

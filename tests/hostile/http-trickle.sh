@@ -23,7 +23,7 @@ for i in 1 2 3 4 5 6 7 8; do
 	    >"$RB_TMP/trickle.$i" &
 	rb_track $!
 done
-sleep 2
+rb_wait_for "the eight tricklers to connect" 15 http_clients_at_least 8
 http_all_answer
 rb_wait_for "the tricklers to be cut off" 45 \
     bash -c 'for f in "$1"/trickle.*; do [ -s "$f" ] || exit 1; done' _ "$RB_TMP"

@@ -67,7 +67,8 @@ rbh_amqp mallory publish TicketRequest "$(big 8000)" \
 rbh_start_broker
 RBH_BROKER_STARTS=2
 rbh_wait_dead $((dead1 + 1)) "the request waiting at the start"
-sleep 3
+rb_hold_for "resbusd to run on after the request waiting at the start" 3 \
+    rb_alive "$RB_BROKER_PID"
 rbh_after_attack alice --tag demo
 
 # What resbus.dead says about them.

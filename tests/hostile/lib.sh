@@ -160,8 +160,9 @@ EOF
 	"$RB_WORKER" --config "$RBH_WORKER_YAML" "$@" \
 	    </dev/null >>"$RB_TMP/worker.out" 2>&1 &
 	RB_WORKER_PID=$!
-	sleep 0.3
-	rb_check_daemons
+	# One that refuses its configuration exits at once.
+	RB_WAIT_INTERVAL=0.1 rb_hold_for "resbus-worker to keep running once started" \
+	    0.3 rb_alive "$RB_WORKER_PID"
 }
 
 # rbh_start_broker: resbusd, its PID remembered for rbh_same_broker.

@@ -71,6 +71,15 @@ rb_wait_for "the blocking row" 20 grep -q locked "$RB_TMP/lock.out"
 handling() { # N: resbusd's output shows the poison ticket made N times
 	[ "$(rbh_log_count 'OPEN, tags poison')" -ge "$1" ]
 }
+handled() { # N: exactly N times
+	[ "$(rbh_log_count 'OPEN, tags poison')" -eq "$1" ]
+}
+# Whether a session (resbusd's) waits for the blocking row's lock.
+commit_held() {
+	[ "$(psql_db -c "SELECT count(*) FROM pg_stat_activity
+	    WHERE datname = current_database() AND pid <> pg_backend_pid()
+	    AND wait_event_type = 'Lock'")" -ge 1 ]
+}
 dead=$(rbh_dead_count)
 rbh_amqp mallory publish TicketRequest \
     "{'idempotency_key': 'poison-$RANDOM', 'tags': ['poison']}" \
@@ -78,7 +87,8 @@ rbh_amqp mallory publish TicketRequest \
     rb_fail "cannot publish the poison message"
 for i in 1 2 3; do
 	rb_wait_for "resbusd to handle the poison message ($i)" 30 handling "$i"
-	sleep 0.5
+	rb_wait_for "PostgreSQL to hold back resbusd's commit of the poison ticket ($i)" \
+	    30 commit_held
 	rb_stop_broker -9
 	end_orphans
 	if [ "$i" -lt 3 ]; then
@@ -93,9 +103,8 @@ end_orphans
 rbh_start_broker
 RBH_BROKER_STARTS=4
 rbh_wait_dead $((dead + 1)) "the poison message"
-sleep 2
-rb_assert_eq 3 "$(rbh_log_count 'OPEN, tags poison')" \
-    "times resbusd handled the poison message"
+rb_hold_for "resbusd to have handled the poison message 3 times, no more" 2 \
+    handled 3
 line=$(tail -n +"$(grep -n '^===== resbusd' "$RB_TMP/resbusd.out" | tail -n 1 |
     cut -d: -f1)" "$RB_TMP/resbusd.out" | grep -E 'resbus\.dead|dead-letter')
 rb_log "the log line: $line"

@@ -29,14 +29,15 @@ a=$(rbh_take alice --tag demo)
 data=$(rbh_resbus alice ticket-wait "$a" --timeout 60) ||
     rb_fail "ticket-wait $a failed ($?)"
 b=$(rbh_take alice --tag demo)
+b_waits() {
+	if out=$(rbh_resbus alice ticket-check "$b" 2>&1); then
+		echo "ticket $b was served: $out"
+		return 1
+	fi
+}
 waits() { # SECONDS: ticket b is not served for SECONDS
-	local end=$(($(date +%s) + $1))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		if out=$(rbh_resbus alice ticket-check "$b" 2>&1); then
-			rb_fail "ticket $b was served while $a holds $data: $out"
-		fi
-		sleep 0.5
-	done
+	RB_WAIT_INTERVAL=0.5 rb_hold_for "ticket $b to wait while $a holds $data" \
+	    "$1" b_waits
 	rbh_resbus alice ticket-check "$a" >/dev/null ||
 	    rb_fail "ticket $a lost its resource"
 }

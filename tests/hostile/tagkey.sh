@@ -86,7 +86,11 @@ rbh_amqp mallory publish TicketRequest "{'tags': [$tags]}" \
     rb_fail "cannot publish while resbusd is down"
 rbh_start_broker
 RBH_BROKER_STARTS=2
-sleep 3
+waiting_request_taken() {
+	rbh_maint admin ticket-list | grep -q 'memory>=1'
+}
+rb_wait_for "resbusd to take the request sent while it was down" 30 \
+    waiting_request_taken
 rbh_after_attack alice --tag demo
 rb_assert_no_match '000' "$(rb_queues)" "queue names after the restart"
 rb_done

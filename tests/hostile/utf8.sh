@@ -58,7 +58,8 @@ rbh_amqp mallory publish TicketRequest \
 rbh_start_broker
 RBH_BROKER_STARTS=2
 rbh_wait_dead $((dead + 1)) "the request waiting at the start"
-sleep 3
+rb_hold_for "resbusd to run on after the request waiting at the start" 3 \
+    rb_alive "$RB_BROKER_PID"
 rbh_after_attack alice --tag demo
 rbh_log_has 'invalid byte sequence' &&
     rb_fail "a bad string reached PostgreSQL"

@@ -142,17 +142,21 @@ pol_pool() {
 # pol_stays_open SECONDS ID...: fails the test if any ticket ID gets a
 # resource or closes within SECONDS.
 pol_stays_open() {
-	local secs=$1 end id st
+	local secs=$1
 	shift
-	end=$(($(date +%s) + secs))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		for id in "$@"; do
-			st=$(pol_state "$id")
-			[ "$st" = OPEN ] ||
-			    rb_fail "ticket $id should still wait, but it is $st"
-		done
-		rb_check_daemons
-		sleep 0.5
+	RB_WAIT_INTERVAL=0.5 rb_hold_for "tickets $* should still wait" \
+	    "$secs" pol_all_open "$@"
+}
+
+# Whether every ticket ID is OPEN; says which one is not.
+pol_all_open() {
+	local id st
+	for id in "$@"; do
+		st=$(pol_state "$id")
+		if [ "$st" != OPEN ]; then
+			echo "ticket $id should still wait, but it is $st"
+			return 1
+		fi
 	done
 }
 

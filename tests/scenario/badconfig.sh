@@ -104,8 +104,11 @@ rb_wait_for "resbus-worker to refuse the reload" 30 worker_refused
 rb_assert_match "SIGHUP: $RB_CONF/pools.yaml:[0-9]+:[0-9]+: " \
     "$(grep 'serving the pools as before' "$RB_TMP/worker.out")" \
     "resbus-worker's log"
-sleep 1
-rb_check_daemons
+daemons_run() {
+	rb_alive "$RB_BROKER_PID" && rb_alive "$RB_WORKER_PID"
+}
+rb_hold_for "resbusd and resbus-worker to run on after the refused reload" 1 \
+    daemons_run
 t2=$(rb_resbus ticket --tag one) || rb_fail "resbus ticket after the refused reload failed ($?)"
 rb_resbus ticket-wait "$t2" --timeout 60 >/dev/null ||
     rb_fail "ticket-wait $t2 after the refused reload failed ($?)"

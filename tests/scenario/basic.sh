@@ -26,8 +26,7 @@ rb_start_broker
 rb_wait_for "one preallocated resource" 60 rb_local_count_is 1
 r1=$(rb_local_resources)
 rb_log "preallocated: $r1"
-sleep 1
-rb_assert_eq 1 "$(rb_local_count)" "resources after preallocation settled"
+rb_hold_for "one resource only after preallocation" 1 rb_local_count_is 1
 
 # (a) a ticket: an integer ID, then cmd_new's output.
 id=$(rb_resbus ticket --tag demo) || rb_fail "resbus ticket failed ($?)"
@@ -60,8 +59,7 @@ rb_wait_for "a terminate hook log" 30 \
     compgen -G "$RB_LOGDIR/hooks/*_terminate"
 compgen -G "$RB_LOGDIR/hooks/*_alloc" >/dev/null ||
     rb_fail "no alloc hook log in $RB_LOGDIR/hooks"
-sleep 1
-rb_assert_eq 1 "$(rb_local_count)" "resources after the close settled"
+rb_hold_for "one resource only after the close" 1 rb_local_count_is 1
 
 # A closed ticket is reported as such.
 if err=$(rb_resbus ticket-check "$id" 2>&1 >/dev/null); then
@@ -79,7 +77,6 @@ rb_assert_eq "local:$RESBUS_LOCAL_ROOT/$r2" "$data" "second ticket's data"
 rb_wait_for "a third resource to be preallocated" 60 rb_local_count_is 2
 rb_resbus ticket-close "$id2" || rb_fail "resbus ticket-close $id2 failed ($?)"
 rb_wait_for "cmd_delete to remove $r2" 60 rb_local_gone "$r2"
-sleep 1
-rb_assert_eq 1 "$(rb_local_count)" "resources at the end"
+rb_hold_for "one resource only at the end" 1 rb_local_count_is 1
 
 rb_done

@@ -117,7 +117,7 @@ done
 rb_resbus ticket-close "$tb" || rb_fail "ticket-close $tb failed ($?)"
 rb_resbus ticket-close "$ta" || rb_fail "ticket-close $ta failed ($?)"
 rb_wait_for "pools a and b to refill" 60 settled
-sleep 1
+rb_hold_for "pools a and b to stay at two resources each" 1 settled
 check_values "after closing tickets of both pools"
 
 # cmd_new always saw the variable in pools a and b, never in c.

@@ -99,7 +99,10 @@ for k in 1 2; do
 	rb_wait_for "$((total * k / 3)) cycles" 120 cycles_at_least $((total * k / 3))
 	rb_log "$(cycles_done) cycles done; crash $k"
 	rb_stop_broker -9
-	sleep 1
+	# The outage lasts until RabbitMQ has seen the crash (and
+	# rb_start_broker then waits for the new resbusd's consumer).
+	RB_WAIT_INTERVAL=1 rb_wait_for "RabbitMQ to drop the crashed resbusd's consumer" \
+	    30 eval '! rb_broker_consuming'
 	rb_start_broker
 done
 
@@ -165,7 +168,7 @@ settled() {
 	[ "$(driver_list)" = "$(store_alive)" ]
 }
 rb_wait_for "the store to agree with the driver" 30 settled
-sleep 2
+rb_hold_for "the store to go on agreeing with the driver" 2 settled
 rb_assert_eq "$(driver_list | tr '\n' ' ')" "$(store_alive | tr '\n' ' ')" \
     "store's live resources against the driver's list"
 rb_assert_eq 5 "$(driver_list | wc -l)" "resources the driver lists"

@@ -102,8 +102,12 @@ failed_start() {
 	[ "$(sample 'resbus_pool_starts_total{pool="broken",result="failed"}')" -ge 1 ]
 }
 rb_wait_for "a failed start in pool broken" 30 failed_start
-sleep 1.5
-scrape
+waited_1s() {
+	scrape
+	awk -v a="$(sample 'resbus_tickets_waiting_age_seconds{pool="slow"}')" \
+	    'BEGIN { exit !(a >= 1) }'
+}
+rb_wait_for "the ticket waiting for slow ($t2) to have waited 1 s" 30 waited_1s
 python3 "$PROMPARSE" "$M" \
     --family resbus_pool_start_seconds:histogram \
     --family resbus_tickets_waiting_age_seconds:gauge \

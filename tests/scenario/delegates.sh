@@ -87,10 +87,13 @@ b1=$(as_delegate ticket --tag big --owner bob) ||
 data=$(as_delegate ticket-wait "$b1" --timeout 60) ||
     rb_fail "ticket-wait $b1 (bob's) failed ($?)"
 rb_assert_match "^local:$RESBUS_LOCAL_ROOT/big_" "$data" "data of bob's ticket"
-sleep 1
-if out=$(as_delegate ticket-check "$a2" 2>&1); then
-	rb_fail "alice's second ticket $a2 has a resource: $out"
-fi
+a2_waits() {
+	if out=$(as_delegate ticket-check "$a2" 2>&1); then
+		echo "alice's second ticket $a2 has a resource: $out"
+		return 1
+	fi
+}
+rb_hold_for "alice's second ticket $a2 to wait" 1 a2_waits
 rb_assert_match "^$a2 - state=OPEN tags=big owner=alice delegate=$DELEGATE waiting=\"owner alice at limit big 1/1\"\$" \
     "$(line_of "$a2")" "ticket-list line of alice's second ticket"
 rb_assert_match "^$b1 - state=READY tags=big resource=big_[^ ]+ owner=bob delegate=$DELEGATE\$" \

@@ -131,7 +131,11 @@ rb_start_broker
 # Preallocation: five in fast (two at a time), three in slow (2 s apart).
 rb_wait_for "five resources of pool fast" 60 pool_count_is fast 5
 rb_wait_for "three resources of pool slow" 60 pool_count_is slow 3
-sleep 1
+counts_are() {
+	pool_count_is fast "$1" && pool_count_is slow "$2"
+}
+rb_hold_for "five resources of pool fast and three of slow, no more" 1 \
+    counts_are 5 3
 check_limits "preallocation"
 read -r -a l <<<"$(log_limits fast)"
 # Two at a time did happen: the limit was reached, not just respected.
@@ -158,7 +162,7 @@ done
 # fast: 4 taken + 2 free (max 6); slow: 3 taken + 3 free.
 rb_wait_for "six resources of pool fast" 60 pool_count_is fast 6
 rb_wait_for "six resources of pool slow" 60 pool_count_is slow 6
-sleep 1
+rb_hold_for "six resources of each pool, no more (max 6)" 1 counts_are 6 6
 check_limits "with tickets"
 for t in "${ids[@]}"; do
 	rb_resbus ticket-close "$t" || rb_fail "ticket-close $t failed ($?)"

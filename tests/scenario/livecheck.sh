@@ -100,10 +100,12 @@ id2=$(rb_resbus ticket --tag live) || rb_fail "resbus ticket failed ($?)"
 data=$(rb_resbus ticket-wait "$id2" --timeout 60) ||
     rb_fail "ticket-wait $id2 failed ($?)"
 rb_assert_eq "local:$RESBUS_LOCAL_ROOT/$r2" "$data" "data of the ticket after the failure"
-sleep 4
-data=$(rb_resbus ticket-check "$id2") ||
-    rb_fail "ticket-check $id2 of a healthy resource failed ($?)"
-rb_local_exists "$r2" || rb_fail "healthy resource $r2 was deleted"
+healthy() {
+	rb_resbus ticket-check "$id2" || { echo "ticket-check $id2 failed ($?)"; return 1; }
+	rb_local_exists "$r2" || { echo "$r2 was deleted"; return 1; }
+}
+RB_WAIT_INTERVAL=0.5 rb_hold_for "healthy resource $r2 to keep serving ticket $id2" \
+    4 healthy
 rb_resbus ticket-close "$id2" || rb_fail "ticket-close $id2 failed ($?)"
 
 rb_done

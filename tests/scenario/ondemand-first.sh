@@ -50,6 +50,17 @@ take() { # SANDBOX TAG...: a ticket's ID
 	    rb_fail "resbus ticket --sandbox $sb ${args[*]} failed ($?)"
 }
 
+# Whether no ticket ID... has a resource; says which one has.
+all_wait() {
+	local t out
+	for t in "$@"; do
+		if out=$(rb_resbus ticket-check "$t" 2>&1); then
+			echo "ticket $t has a resource: $out"
+			return 1
+		fi
+	done
+}
+
 waits() { # ID: the ticket has no resource yet
 	local out
 	if out=$(rb_resbus ticket-check "$1" 2>&1); then
@@ -71,7 +82,8 @@ rb_log "T11 ($t11) holds $r"
 t12=$(take retake A B C2)
 t13=$(take retake A B)
 t14=$(take retake A B ondemand2)
-sleep 2
+rb_hold_for "T12, T13 and T14 to wait while T11 holds R" 2 \
+    all_wait "$t12" "$t13" "$t14"
 for t in "$t12" "$t13" "$t14"; do
 	waits "$t"
 done
@@ -102,7 +114,7 @@ rb_wait_for "R to be deleted" 60 rb_local_count_is 0
 # By starting: T21 {A,B} waits (it starts nothing), T22 {A,B,ondemand2b}
 # starts a resource, and that resource goes to T22.
 t21=$(take other A B)
-sleep 1
+rb_hold_for "T21 {A,B} to wait (it starts nothing)" 1 all_wait "$t21"
 waits "$t21"
 t22=$(take another A B ondemand2b)
 data=$(rb_resbus ticket-wait "$t22" --timeout 60) ||

@@ -51,10 +51,14 @@ hook_id() {
 rb_start_worker
 rb_start_broker
 
+# starts_and_count N M: N starts so far and M resources.
+starts_and_count() {
+	[ "$(starts)" -eq "$1" ] && rb_local_count_is "$2"
+}
+
 # (a) no demand, no start.
-sleep 3
-rb_assert_eq 0 "$(starts)" "starts without any ticket"
-rb_assert_eq 0 "$(rb_local_count)" "resources without any ticket"
+rb_hold_for "no start and no resource without any ticket" 3 \
+    starts_and_count 0 0
 
 # (b) one ticket: exactly one start, in zhigh (priority 10 over 0).
 t1=$(rb_resbus ticket --tag big) || rb_fail "resbus ticket failed ($?)"
@@ -63,9 +67,10 @@ data=$(rb_resbus ticket-wait "$t1" --timeout 60) ||
 rb_assert_match "^local:$RESBUS_LOCAL_ROOT/zhigh_" "$data" \
     "data of the first on-demand ticket (the better-priority pool)"
 r1=${data#local:"$RESBUS_LOCAL_ROOT"/}
-sleep 2
-rb_assert_eq 1 "$(starts)" "starts for one ticket"
-rb_assert_eq "$r1" "$(rb_local_resources)" "resources for one ticket"
+only_r1() {
+	[ "$(starts)" -eq 1 ] && [ "$(rb_local_resources)" = "$r1" ]
+}
+rb_hold_for "one start and one resource ($r1) only for one ticket" 2 only_r1
 
 # (c) a second ticket: zhigh is full (max 1), so alow starts one.
 t2=$(rb_resbus ticket --tag big) || rb_fail "resbus ticket failed ($?)"
@@ -74,17 +79,15 @@ data=$(rb_resbus ticket-wait "$t2" --timeout 60) ||
 rb_assert_match "^local:$RESBUS_LOCAL_ROOT/alow_" "$data" \
     "data of the second on-demand ticket"
 r2=${data#local:"$RESBUS_LOCAL_ROOT"/}
-sleep 2
-rb_assert_eq 2 "$(starts)" "starts for two tickets"
+rb_hold_for "two starts only for two tickets" 2 starts_and_count 2 2
 
 # Closed, they are deleted, and nothing starts in their place.
 rb_resbus ticket-close "$t1" || rb_fail "ticket-close $t1 failed ($?)"
 rb_resbus ticket-close "$t2" || rb_fail "ticket-close $t2 failed ($?)"
 rb_wait_for "cmd_delete to remove $r1" 60 rb_local_gone "$r1"
 rb_wait_for "cmd_delete to remove $r2" 60 rb_local_gone "$r2"
-sleep 2
-rb_assert_eq 2 "$(starts)" "starts after the on-demand tickets closed"
-rb_assert_eq 0 "$(rb_local_count)" "resources after the on-demand tickets closed"
+rb_hold_for "no start and no resource after the on-demand tickets closed" 2 \
+    starts_and_count 2 0
 
 # (d) a ticket closed while its resource is still starting (cmd_new takes
 # 6 s): the start is cancelled and the resource deleted.
@@ -109,9 +112,8 @@ terminated() {
 }
 rb_wait_for "cmd_delete of $r3" 30 terminated
 # Past the 6 s cmd_new would have taken: it was stopped, and made nothing.
-sleep 7
-rb_assert_eq 0 "$(rb_local_count)" "resources after the cancelled start"
-rb_assert_eq 3 "$(starts)" "starts after the cancelled start"
+rb_hold_for "no resource and no further start after the cancelled start" 7 \
+    starts_and_count 3 0
 grep -q "resource [0-9]* $r3: start cancelled" "$RB_TMP/resbusd.out" ||
     rb_fail "resbusd did not log the cancelled start of $r3"
 grep -q "resource [0-9]* $r3: ENDED" "$RB_TMP/resbusd.out" ||

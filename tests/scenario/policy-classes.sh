@@ -93,6 +93,11 @@ rb_assert_eq 1 "$?" "exit status of a ticket of an unknown class"
 rb_assert_match 'no ticket class "nosuch"' "$err" "error of an unknown class"
 rb_assert_eq "" "$(pol_maint ticket-list)" "tickets after the refusal"
 
+# Whether ticket ID waits with a reason: the scheduler has queued it.
+has_waiting_reason() {
+	[ -n "$(pol_waiting "$1")" ]
+}
+
 # (b) priority: both resources of pp taken; a low ticket, then a high
 # one; one resource comes free: the high ticket gets it.
 h1=$(take low --tag pt)
@@ -100,7 +105,7 @@ h2=$(take low --tag pt)
 serve "$h1"
 serve "$h2"
 tl=$(take low --tag pt)
-sleep 0.5
+rb_wait_for "ticket $tl to wait for a resource" 10 has_waiting_reason "$tl"
 th=$(take high --tag pt)
 pol_stays_open 2 "$tl" "$th"
 close "$h1"
@@ -112,7 +117,7 @@ serve "$tl"
 # (c) default_class (high) for a ticket without --class: queued after a
 # low one, it is served first.
 tl2=$(take low --tag pt)
-sleep 0.5
+rb_wait_for "ticket $tl2 to wait for a resource" 10 has_waiting_reason "$tl2"
 td=$(take - --tag pt)
 pol_stays_open 2 "$tl2" "$td"
 close "$th"

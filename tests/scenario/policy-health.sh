@@ -151,8 +151,11 @@ rb_assert_eq good "$(starts | sed -n "$((before + 1))p")" \
 data=$(rb_resbus ticket-wait "$t2" --timeout 30) ||
     rb_fail "ticket $t2 was not served within 30 s ($?)"
 rb_assert_eq good "$(pol_pool_of "$data")" "the pool that served ticket $t2"
-sleep 3
-rb_assert_eq 2 "$(timeouts)" "timeouts in broken once it is demoted"
+timeouts_are() {
+	[ "$(timeouts)" -eq "$1" ]
+}
+rb_hold_for "no further timeout in broken once it is demoted (2)" 3 \
+    timeouts_are 2
 
 rb_assert_eq 0 "$(pol_log_count ' -> FAILED')" "tickets that failed"
 if [ ${#wrong[@]} -gt 0 ]; then

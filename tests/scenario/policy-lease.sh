@@ -65,10 +65,13 @@ take --tag lt --lease 4
 t1=$T r1=$R
 hold "$t1"
 h1=$HOLDER
-sleep 8
-pol_served "$t1" || rb_fail "ticket $t1 lost while its holder renews (8 s, lease 4 s)"
-rb_local_exists "$r1" || rb_fail "resource $r1 gone while its holder renews"
-rb_alive "$h1" || rb_fail "the holder of $t1 exited while the ticket is open"
+kept() {
+	pol_served "$t1" || { echo "ticket $t1 lost"; return 1; }
+	rb_local_exists "$r1" || { echo "resource $r1 gone"; return 1; }
+	rb_alive "$h1" || { echo "the holder of $t1 exited while the ticket is open"; return 1; }
+}
+RB_WAIT_INTERVAL=0.5 rb_hold_for "ticket $t1 kept while its holder renews (lease 4 s)" \
+    8 kept
 
 # (b) the holder dies: the ticket closes within the lease, the resource
 # (no sandbox) is deleted.
@@ -96,8 +99,7 @@ t2=$T r2=$R
 opened=$(now_ms)
 rb_wait_for "ticket $t2 to close without renewals" 10 pol_closed "$t2"
 rb_log "ticket $t2 closed $(($(now_ms) - opened)) ms after it was served"
-sleep 1
-rb_local_exists "$r2" || rb_fail "resource $r2 of sandbox sb1 was not kept for reuse"
+rb_hold_for "resource $r2 of sandbox sb1 kept for reuse" 1 rb_local_exists "$r2"
 take --tag lt --sandbox sb1
 rb_assert_eq "$r2" "$R" "resource of the next ticket of sandbox sb1"
 rb_resbus ticket-close "$T" >/dev/null || rb_fail "ticket-close $T failed"
@@ -107,7 +109,8 @@ take --tag lt --lease 4
 t3=$T
 hold "$t3"
 h3=$HOLDER
-sleep 1.5
+rb_hold_for "the holder of $t3 to keep renewing while the ticket is open" 1.5 \
+    rb_alive "$h3"
 rb_resbus ticket-close "$t3" >/dev/null || rb_fail "ticket-close $t3 failed"
 rb_wait_for "the holder of $t3 to exit" 10 rb_dead "$h3"
 wait "$h3"
@@ -133,8 +136,8 @@ pol_served "$d0" || rb_fail "ticket $d0 lost its resource"
 rb_resbus ticket-close "$d0" >/dev/null || rb_fail "ticket-close $d0 failed"
 take --tag dt --deadline 2
 t5=$T
-sleep 4
-pol_served "$t5" || rb_fail "ticket $t5, served in time, was closed at its deadline"
+RB_WAIT_INTERVAL=0.5 rb_hold_for "ticket $t5, served before its deadline (2 s), keeps its resource" \
+    4 pol_served "$t5"
 rb_resbus ticket-close "$t5" >/dev/null || rb_fail "ticket-close $t5 failed"
 
 rb_assert_eq 0 "$(pol_log_count ' -> FAILED')" "tickets that failed"

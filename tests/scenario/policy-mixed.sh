@@ -122,6 +122,8 @@ sampler() {
 		grep ' state=OPEN ' <<<"$list" | grep -v ' resource=' |
 		    grep -v ' waiting="[^"]' >>"$RB_TMP/unexplained"
 		grep -c ' state=OPEN ' <<<"$list" >>"$RB_TMP/open-samples"
+		# The sampling period (a sample costs resbusd a full
+		# ticket-list), not a wait: the loop runs until killed.
 		sleep 1.5
 	done
 }

@@ -48,8 +48,11 @@ rb_start_broker
 
 # (a) max_prealloc resources come UP without any ticket, and no more.
 rb_wait_for "two preallocated resources" 60 rb_local_count_is 2
-sleep 2
-rb_assert_eq 2 "$(rb_local_count)" "resources with no ticket"
+two_only() {
+	rb_local_count_is 2 &&
+	    [ "$(grep -c 'starting in pool pre ' "$RB_TMP/resbusd.out")" -eq 2 ]
+}
+rb_hold_for "two resources (two starts) only with no ticket" 2 two_only
 rb_assert_eq 2 "$(grep -c 'starting in pool pre ' "$RB_TMP/resbusd.out")" \
     "starts with no ticket"
 pre=$(rb_local_resources)
@@ -62,8 +65,8 @@ got=${data#local:"$RESBUS_LOCAL_ROOT"/}
 printf '%s\n' "$pre" | grep -qxF "$got" ||
     rb_fail "ticket $id got '$data', not one of the preallocated: $pre"
 rb_wait_for "a replacement for the taken resource" 60 rb_local_count_is 3
-sleep 1
-rb_assert_eq 3 "$(rb_local_count)" "resources with one ticket (1 taken + 2 free)"
+rb_hold_for "three resources only with one ticket (1 taken + 2 free)" 1 \
+    rb_local_count_is 3
 
 # (c) more tickets than `max`: four are served, the fifth waits, and the
 # pool never has more than four resources.
@@ -76,8 +79,15 @@ for t in "${ids[@]:0:4}"; do
 	rb_resbus ticket-wait "$t" --timeout 60 >/dev/null ||
 	    rb_fail "ticket-wait $t failed ($?)"
 done
-sleep 3
-rb_assert_eq 4 "$(rb_local_count)" "resources with four tickets served (max 4)"
+four_only() {
+	rb_local_count_is 4 || return 1
+	if err=$(rb_resbus ticket-check "${ids[4]}" 2>&1); then
+		echo "the fifth ticket ${ids[4]} was served beyond max: $err"
+		return 1
+	fi
+}
+RB_WAIT_INTERVAL=0.5 rb_hold_for "four resources only with four tickets served (max 4)" \
+    3 four_only
 err=$(rb_resbus ticket-check "${ids[4]}" 2>&1) &&
     rb_fail "the fifth ticket ${ids[4]} was served beyond max: $err"
 rb_assert_match 'still not processed' "$err" "ticket-check of the fifth ticket"

@@ -71,9 +71,12 @@ check_taken() {
 		awk '$1 == "resbus.request" { print $2 }')" = 0 ]
 }
 rb_wait_for "resbusd to take the check from its queue" 30 check_taken
-sleep 0.5
-rb_alive "$cpid" || rb_fail "ticket-close returned while the store was locked: $(cat "$RB_TMP/close.out" "$RB_TMP/close.err")"
-rb_alive "$qpid" || rb_fail "ticket-check returned while the store was locked: $(cat "$RB_TMP/check.out" "$RB_TMP/check.err")"
+both_wait() {
+	rb_alive "$cpid" || { echo "ticket-close returned: $(cat "$RB_TMP/close.out" "$RB_TMP/close.err")"; return 1; }
+	rb_alive "$qpid" || { echo "ticket-check returned: $(cat "$RB_TMP/check.out" "$RB_TMP/check.err")"; return 1; }
+}
+RB_WAIT_INTERVAL=0.1 rb_hold_for "ticket-close and ticket-check to wait while the store is locked" \
+    0.5 both_wait
 
 rb_stop_broker -9
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity

@@ -28,9 +28,7 @@ rb_stop_broker
 rb_resbus ticket --tag demo --timeout 60 >"$RB_TMP/g.out" 2>"$RB_TMP/g.err" &
 gpid=$!
 rb_track "$gpid"
-sleep 3
-rb_alive "$gpid" ||
-    rb_fail "resbus ticket returned while resbusd was down: $(cat "$RB_TMP/g.out" "$RB_TMP/g.err")"
+rb_hold_for "resbus ticket to wait while resbusd is down" 3 rb_alive "$gpid"
 rb_start_broker
 rb_wait_for "resbus ticket to return once resbusd runs" 60 rb_dead "$gpid"
 wait "$gpid"
@@ -48,18 +46,21 @@ rb_assert_match '^[0-9]+$' "$b" "ticket id"
 rb_resbus ticket-wait "$b" --timeout 300 >"$RB_TMP/h.out" 2>"$RB_TMP/h.err" &
 hpid=$!
 rb_track "$hpid"
-sleep 2
-rb_alive "$hpid" || rb_fail "ticket-wait $b returned while the pool was full: $(cat "$RB_TMP/h.out" "$RB_TMP/h.err")"
+h_waits() {
+	rb_alive "$hpid" && return 0
+	echo "ticket-wait $b returned: $(cat "$RB_TMP/h.out" "$RB_TMP/h.err")"
+	return 1
+}
+rb_hold_for "ticket-wait $b to wait while the pool is full" 2 h_waits
 if rb_resbus ticket-check "$b" >/dev/null 2>&1; then
 	rb_fail "ticket-check $b succeeded while the pool was full"
 fi
 
 # ... across a clean restart of resbusd ...
 rb_stop_broker
-sleep 1
+rb_hold_for "ticket-wait $b to wait while resbusd is down" 1 h_waits
 rb_start_broker
-sleep 1
-rb_alive "$hpid" || rb_fail "ticket-wait $b returned across the restart: $(cat "$RB_TMP/h.out" "$RB_TMP/h.err")"
+rb_hold_for "ticket-wait $b to wait across the restart" 1 h_waits
 
 # ... and is served once the first ticket is closed.
 rb_resbus ticket-close "$a" || rb_fail "resbus ticket-close $a failed ($?)"
@@ -79,7 +80,8 @@ rb_stop_broker -9
 rb_resbus ticket-wait "$b" --timeout 120 >"$RB_TMP/k.out" 2>"$RB_TMP/k.err" &
 kpid=$!
 rb_track "$kpid"
-sleep 1
+rb_hold_for "ticket-wait $b to wait while resbusd is down (crashed)" 1 \
+    rb_alive "$kpid"
 rb_start_broker
 rb_wait_for "ticket-wait $b to return after the crash" 60 rb_dead "$kpid"
 wait "$kpid"

@@ -118,9 +118,12 @@ close "$t5"
 close "$t2"
 rb_wait_for "cmd_release of $r2" 30 released "$r2" 1
 t0=$(date +%s)
-sleep 3
-rb_local_exists "$r2" || rb_fail "$r2 deleted within reuse_opportunity_time"
-idle "$r2" || rb_fail "$r2 is not waiting for its sandbox"
+waits_for_s2() {
+	rb_local_exists "$r2" || { echo "$r2 deleted"; return 1; }
+	idle "$r2" || { echo "$r2 is not waiting (UP) for its sandbox"; return 1; }
+}
+rb_hold_for "$r2 to wait for sandbox S2 within reuse_opportunity_time" 3 \
+    waits_for_s2
 rb_wait_for "$r2 to be deleted after reuse_opportunity_time" 30 rb_local_gone "$r2"
 rb_log "$r2 deleted $(($(date +%s) - t0)) s after its release"
 grep -q "resource [0-9]* $r2: no ticket of sandbox S2 came in time" \
@@ -150,7 +153,8 @@ close "$T"
 # ... and a resource held longer than reuse_max_time is not reused.
 take rt S4
 held=$R
-sleep 5
+rb_hold_for "$held to stay with ticket $T past reuse_max_time (4 s)" 5 \
+    rb_local_exists "$held"
 close "$T"
 rb_wait_for "$held to be deleted (held past reuse_max_time)" 30 rb_local_gone "$held"
 take rt S4

@@ -93,15 +93,23 @@ data=$(rb_resbus ticket-wait "$t1" --timeout 60) || rb_fail "ticket-wait $t1 fai
 rb_assert_match "^local:$RESBUS_LOCAL_ROOT/shared_" "$data" "data of the shared ticket"
 # ... and not team: the queue has no consumer, the start waits in it.
 t2=$(rb_resbus ticket --tag teamtag) || rb_fail "resbus ticket --tag teamtag failed ($?)"
-sleep 3
+team_untouched() {
+	if out=$(rb_resbus ticket-check "$t2" 2>&1); then
+		echo "the team's ticket was served without the team's worker: $out"
+		return 1
+	fi
+	if grep -q 'team_' "$RB_TMP/worker.out"; then
+		echo "the central worker handled a job of pool team"
+		return 1
+	fi
+	if compgen -G "$RESBUS_LOCAL_ROOT/team_*" >/dev/null; then
+		echo "a team resource was made by the central worker"
+		return 1
+	fi
+}
+RB_WAIT_INTERVAL=0.5 rb_hold_for "ticket $t2 of pool team to wait for the team's worker" \
+    3 team_untouched
 rb_assert_eq 0 "$(rb_consumers resbus.pool.team)" "consumers of resbus.pool.team"
-if out=$(rb_resbus ticket-check "$t2" 2>&1); then
-	rb_fail "the team's ticket was served without the team's worker: $out"
-fi
-grep -q 'team_' "$RB_TMP/worker.out" &&
-    rb_fail "the central worker handled a job of pool team"
-compgen -G "$RESBUS_LOCAL_ROOT/team_*" >/dev/null &&
-    rb_fail "a team resource was made by the central worker"
 
 # The team's worker, with its own environment, serves it.
 echo "===== team worker ($(date +%T))" >"$RB_TMP/team-worker.out"

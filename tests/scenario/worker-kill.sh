@@ -33,8 +33,8 @@ rb_log "half-made: $half"
 rb_stop_worker -9
 rb_dead "$first" || rb_fail "the first worker survived SIGKILL"
 # Its cmd_new's shell dies with it; nothing finishes the start behind us.
-sleep 1
-rb_local_exists "$half" || rb_fail "$half vanished before the second worker"
+rb_hold_for "$half to stay half-made until the second worker" 1 \
+    rb_local_exists "$half"
 
 mv "$RB_TMP/worker.out" "$RB_TMP/worker-one.out"
 rb_start_worker --name worker-two

@@ -31,16 +31,12 @@ hangs() {
 
 # Resource 1's command and its forked sleep both run (seen by a watcher,
 # since preallocation starts it as soon as resbusd runs) ...
-(
-	for ((i = 0; i < 600; i++)); do
-		n=$(pgrep -c -f "^sleep $marker")
-		if [ "$n" -ge 2 ]; then
-			echo "$n" >"$RB_TMP/seen"
-			exit 0
-		fi
-		sleep 0.1
-	done
-) &
+seen_two() {
+	local n
+	n=$(pgrep -c -f "^sleep $marker")
+	[ "$n" -ge 2 ] && echo "$n" >"$RB_TMP/seen"
+}
+RB_WAIT_INTERVAL=0.1 rb_until 60 seen_two &
 rb_track $!
 rb_start_worker
 rb_start_broker

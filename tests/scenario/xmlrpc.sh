@@ -58,13 +58,10 @@ listening() {
 
 # Stops the gateway with SIGTERM; it must exit 0 within 20 s.
 stop_gateway() {
-	local i rc
+	local rc
 	kill -TERM "$XR_PID"
-	for ((i = 0; i < 200; i++)); do
-		rb_alive "$XR_PID" || break
-		sleep 0.1
-	done
-	rb_alive "$XR_PID" && rb_fail "resbus-xmlrpc ignored SIGTERM for 20 s"
+	RB_WAIT_INTERVAL=0.1 rb_until 20 rb_dead "$XR_PID" ||
+	    rb_fail "resbus-xmlrpc ignored SIGTERM for 20 s"
 	wait "$XR_PID"
 	rc=$?
 	rb_assert_eq 0 "$rc" "resbus-xmlrpc's exit status after SIGTERM"

@@ -81,6 +81,23 @@ http_same_broker() {
 	rb_check_daemons
 }
 
+# http_server_conns: resbusd's connections on HTTP_PORT that are not over
+# (in any TCP state but LISTEN and TIME-WAIT), counted.
+http_server_conns() {
+	ss -Htn state connected exclude time-wait "( sport = :$HTTP_PORT )" |
+	    wc -l
+}
+
+http_server_quiet() {
+	[ "$(http_server_conns)" -eq 0 ]
+}
+
+# http_clients_at_least N: at least N client connections to HTTP_PORT
+# are established.
+http_clients_at_least() {
+	[ "$(ss -Htn state established "( dport = :$HTTP_PORT )" | wc -l)" -ge "$1" ]
+}
+
 # http_rss_kb: resbusd's resident set in kB.
 http_rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$BROKER_PID/status"
