@@ -171,7 +171,7 @@ rb_resbus ticket-wait "$t3" --timeout 60 >/dev/null || rb_fail "ticket-wait $t3 
 rb_wait_for "three UP resources, two taken" 60 \
     count_is 1 count_resources ' status=UP .*ticket=NULL$'
 rb_wait_for "no resource starting" 60 count_is 0 count_resources ' status=STARTING '
-sleep 1
+rb_hold_for "no resource starting" 1 count_is 0 count_resources ' status=STARTING '
 
 golden resource-list-2 resource-list
 golden resource-list-up resource-list --up
@@ -228,7 +228,9 @@ rb_wait_for "only the taken resource" 60 count_is 1 count_resources .
 golden pool-drain pool-drain mp
 golden ticket-close-waiting ticket-close "$t1"
 golden pool-resume pool-resume pp
-sleep 1
+# pp preallocates nothing and no ticket waits for it any more.
+rb_hold_for "only the taken resource after pool-resume pp" 1 \
+    count_is 1 count_resources .
 golden ticket-list-end ticket-list
 golden resource-list-end resource-list
 golden pool-list-end pool-list

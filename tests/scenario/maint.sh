@@ -56,6 +56,12 @@ count_is() {
 	[ "$("$@")" -eq "$n" ]
 }
 
+# Whether pool mp started nothing since $1 starts and has no resource.
+paused_pool_idle() {
+	[ "$(grep -c 'starting in pool mp ' "$RB_TMP/resbusd.out")" -eq "$1" ] &&
+	    [ "$(rb_local_count)" -eq 0 ]
+}
+
 # Whether ticket $1 is in state $2 in ticket-list.
 ticket_state_is() {
 	maint ticket-list | grep -q "^$1 - state=$2 "
@@ -173,8 +179,8 @@ for args in "resource-delete $t1id" "resource-delete --all" \
 done
 rb_assert_match "^$t1 - state=[A-Z]+ tags=mt resource=$n1 owner=guest\$" "$(maint ticket-list)" \
     "ticket $t1 after the refusals"
-sleep 1
-rb_assert_eq 3 "$(count_resources ' status=UP ')" "resources after the refusals"
+rb_hold_for "three UP resources after the refusals" 1 \
+    count_is 3 count_resources ' status=UP '
 rb_assert_no_match 'paused' "$(maint pool-list)" "pool-list after the refusals"
 # Reading is allowed to anyone.
 nobody_maint resource-list >/dev/null || rb_fail "resource-list by $nobody failed"
@@ -214,10 +220,7 @@ maint resource-delete --unused || rb_fail "resource-delete --unused failed ($?)"
 rb_wait_for "the free resources to be deleted" 60 rb_local_count_is 0
 rb_wait_for "pool mp to have no resources" 30 count_is 0 count_resources ' pool=mp '
 t2=$(rb_resbus ticket --tag extra) || rb_fail "resbus ticket failed ($?)"
-sleep 3
-rb_assert_eq "$starts" "$(grep -c 'starting in pool mp ' "$RB_TMP/resbusd.out")" \
-    "starts in the paused pool"
-rb_assert_eq 0 "$(rb_local_count)" "resources of the paused pool"
+rb_hold_for "no start in the paused pool" 3 paused_pool_idle "$starts"
 tl=$(maint ticket-list)
 rb_log "ticket-list:"$'\n'"$tl"
 rb_assert_match "^$t2 - state=OPEN tags=extra owner=guest waiting=\".+\"\$" "$tl" \
@@ -240,8 +243,7 @@ rb_assert_eq 1 "$(count_resources ' pool=mp ')" "resources of the drained pool"
 rb_assert_match " - $n2 pool=mp .* status=UP releases=0 ticket=$t2\$" \
     "$(maint resource-list)" "the taken resource after pool-drain"
 rb_assert_match '^mp .* paused$' "$(maint pool-list)" "pool-list of a drained pool"
-sleep 2
-rb_assert_eq 1 "$(rb_local_count)" "resources of the drained pool, later"
+rb_hold_for "one resource of the drained pool" 2 rb_local_count_is 1
 rb_resbus ticket-close "$t2" || rb_fail "ticket-close $t2 failed ($?)"
 maint pool-resume mp || rb_fail "pool-resume mp failed ($?)"
 rb_wait_for "two free resources after resuming the drained pool" 60 \
