@@ -352,36 +352,71 @@ RB_GENERATE_STATIC(owner_counts, owner_count, entry, owner_count_cmp)
 
 /* ---- shared between the pieces ------------------------------------ */
 
-/* sched.c: the objects, the only functions that move their state. */
-struct pool *sched_pool_find(struct sched *s, const char *name);
-struct ticket *sched_ticket_find(struct sched *s, uint64_t id);
-void sched_tagset_providers(struct sched *s, struct tagset *ts);
-void sched_tagset_unprovided(
-    struct sched *s, const struct tagset *ts, char *buf, size_t len);
-bool sched_pool_can_start(
-    struct sched *s, struct pool *p, char *why, size_t len);
-void sched_resource_send_delete(struct sched *s, struct resource *r);
-void sched_resource_kill(struct sched *s, struct resource *r, const char *why);
-void sched_tagset_sweep_arm(struct sched *s);
+/* sched.c: the scheduler, its pools and its observer. */
 struct pool *sched_pool_new(struct sched *s, const char *name);
-struct tagset *sched_tagset_get(
-    struct sched *s, const char *key, const char *class_);
-void sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts);
-void sched_ticket_arm(struct sched *s, struct ticket *t);
-void sched_waiting_add(struct sched *s, struct ticket *t);
+struct pool *sched_pool_find(struct sched *s, const char *name);
+size_t sched_pool_alive(const struct pool *p);
+void sched_observe_ticket(
+    struct sched *s, const struct ticket *t, const char *what);
+void sched_observe_resource(
+    struct sched *s, const struct resource *r, const char *what);
+void sched_adopt_starts(struct sched *s);
+char *sched_dup_or_null(const char *s);
+
+/* sched_resource.c: resources, the only functions that move their state. */
+void sched_pending_link(struct sched *s, struct ticket *t, struct resource *r);
+void sched_pending_unlink(struct sched *s, struct resource *r);
 void sched_resource_link(struct resource *r);
+void sched_resource_move(
+    struct sched *s, struct resource *r, enum resource_state state);
+struct resource *sched_resource_start(struct sched *s, struct pool *p);
+void sched_resource_free(struct sched *s, struct resource *r);
+void sched_resource_send_delete(struct sched *s, struct resource *r);
+void sched_resource_cancel(struct sched *s, struct resource *r);
+void sched_resource_release(
+    struct sched *s, struct resource *r, const struct ticket *t);
+void sched_resource_kill(struct sched *s, struct resource *r, const char *why);
+bool sched_resource_reusable(const struct resource *r);
 void sched_resource_arm_timers(struct sched *s, struct resource *r);
 void sched_resource_livecheck_due(
     struct ev_loop *loop, ev_timer *w, int revents);
 void sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents);
 void sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents);
-void sched_adopt_starts(struct sched *s);
-char *sched_dup_or_null(const char *s);
-void sched_resource_move(
-    struct sched *s, struct resource *r, enum resource_state state);
-bool sched_resource_reusable(const struct resource *r);
-void sched_observe_ticket(
-    struct sched *s, const struct ticket *t, const char *what);
+
+/* sched_lane.c: lanes (tag set + class), their FIFOs' places, providers. */
+struct tagset *sched_tagset_get(
+    struct sched *s, const char *key, const char *class_);
+bool sched_tagset_exists(struct sched *s, const char *key, const char *class_);
+void sched_tagset_idle_add(struct sched *s, struct tagset *ts);
+void sched_tagset_free(struct sched *s, struct tagset *ts);
+void sched_tagset_drop_unused(struct sched *s, struct tagset *ts);
+void sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts);
+void sched_ticket_unbind(struct sched *s, struct ticket *t);
+void sched_tagset_providers(struct sched *s, struct tagset *ts);
+void sched_tagset_unprovided(
+    struct sched *s, const struct tagset *ts, char *buf, size_t len);
+void sched_tagset_update_busy(struct sched *s, struct tagset *ts);
+void sched_tagset_sweep(struct ev_loop *loop, ev_timer *w, int revents);
+void sched_tagset_sweep_arm(struct sched *s);
+
+/* sched_ticket.c: tickets, the only functions that move their state. */
+struct ticket *sched_ticket_find(struct sched *s, uint64_t id);
+void sched_waiting_add(struct sched *s, struct ticket *t);
+struct ticket *sched_waiting_without_start(
+    struct tagset *ts, const struct ticket *but);
+void sched_ticket_move(
+    struct sched *s, struct ticket *t, enum ticket_state state);
+void sched_ticket_assign(struct sched *s, struct ticket *t, struct resource *r);
+void sched_ticket_end(struct sched *s, struct ticket *t, const char *reason);
+bool sched_ticket_expired(struct sched *s, struct ticket *t);
+void sched_ticket_free(struct ticket *t);
+
+/* sched_intake.c: tickets in; their lease and deadline. */
+void sched_ticket_arm(struct sched *s, struct ticket *t);
+
+/* sched_step.c: the scheduling step. */
+bool sched_pool_can_start(
+    struct sched *s, struct pool *p, char *why, size_t len);
 
 /* sched_view.c: T and R as the faces see them (for the observer too). */
 void sched_ticket_describe(struct sched *s, const struct ticket *t,
