@@ -245,16 +245,10 @@ sched_free(struct sched *s)
 		free(p);
 	}
 	{
-		struct usage *u, *un;
 		struct owner_count *o, *on;
 		size_t i;
 
-		RB_FOREACH_SAFE(u, usages, &s->usages, un)
-		{
-			RB_REMOVE(usages, &s->usages, u);
-			free(u->key);
-			free(u);
-		}
+		sched_usage_free(s);
 		RB_FOREACH_SAFE(o, owner_counts, &s->owners, on)
 		{
 			RB_REMOVE(owner_counts, &s->owners, o);

@@ -215,10 +215,28 @@ struct owner_count {
 	size_t n;
 };
 
-/* A usage counter of limits and class caps, by a key string. */
+/* What a usage counter counts: a limit per owner or in total, or a
+ * class's cap on a pool. */
+enum usage_kind {
+	USAGE_LIMIT_OWNER, /* limits[limit] for owner */
+	USAGE_LIMIT_TOTAL, /* limits[limit] for everyone */
+	USAGE_CLASS_CAP,   /* class_ on pool */
+};
+
+/* A usage counter's key, compared field by field; unused fields NULL/0. */
+struct usage_key {
+	enum usage_kind kind;
+	size_t limit; /* index in server.yaml's limits */
+	char *owner;
+	char *class_;
+	char *pool;
+};
+
+/* A usage counter of limits and class caps; its key's strings are its
+ * own. */
 struct usage {
 	RB_ENTRY(usage) entry;
-	char *key;
+	struct usage_key key;
 	int64_t n;
 };
 
@@ -334,10 +352,30 @@ lane_cmp(const struct tagset *x, const struct tagset *y)
 RB_GENERATE_STATIC(lane_queue, tagset, queue_entry, lane_cmp)
 RB_GENERATE_STATIC(ticket_sandboxes, ticket, by_sandbox, ticket_sandbox_cmp)
 
+/* Two strings, either of which may be NULL (first). */
+static inline int
+usage_strcmp(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
 static inline int
 usage_cmp(const struct usage *a, const struct usage *b)
 {
-	return strcmp(a->key, b->key);
+	const struct usage_key *x = &a->key, *y = &b->key;
+	int c;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->limit != y->limit)
+		return x->limit < y->limit ? -1 : 1;
+	if ((c = usage_strcmp(x->owner, y->owner)) != 0)
+		return c;
+	if ((c = usage_strcmp(x->class_, y->class_)) != 0)
+		return c;
+	return usage_strcmp(x->pool, y->pool);
 }
 
 RB_GENERATE_STATIC(usages, usage, entry, usage_cmp)
@@ -429,6 +467,7 @@ const struct conf_class *sched_policy_class(
     const struct sched *s, const char *name);
 void sched_ticket_charge(struct sched *s, struct ticket *t);
 void sched_usage_recount(struct sched *s);
+void sched_usage_free(struct sched *s);
 size_t sched_owner_count_get(struct sched *s, const char *owner);
 void sched_owner_count_add(struct sched *s, const char *owner, int delta);
 bool sched_limits_block(
