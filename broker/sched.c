@@ -176,6 +176,33 @@ sched_bind_pools(struct sched *s, const struct conf_pools *pools)
 	s->dirty = true;
 }
 
+/* Frees the tickets closed and the resources ended since the last time. */
+void
+sched_reap_now(struct sched *s)
+{
+	struct ticket *t;
+	struct resource *r;
+
+	while ((t = TAILQ_FIRST(&s->closed)) != NULL) {
+		TAILQ_REMOVE(&s->closed, t, closed_entry);
+		sched_ticket_free(t);
+	}
+	while ((r = TAILQ_FIRST(&s->ended)) != NULL) {
+		TAILQ_REMOVE(&s->ended, r, entry);
+		sched_resource_free(s, r);
+	}
+}
+
+/*
+ * The end of each loop iteration: what a callback closed or ended is
+ * freed once no callback runs (STYLE.md: deferred frees).
+ */
+static void
+sched_reap(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	sched_reap_now(container_of(w, struct sched, reap));
+}
+
 struct sched *
 sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
     const struct conf_pools *pools, const struct sched_ops *ops)
@@ -198,6 +225,15 @@ sched_new(struct ev_loop *loop, struct store *store, const char *prefix,
 	RB_INIT(&s->owners);
 	TAILQ_INIT(&s->idle);
 	ev_timer_init(&s->idle_timer, sched_tagset_sweep, 0., 0.);
+	TAILQ_INIT(&s->closed);
+	TAILQ_INIT(&s->ended);
+	/* After every other watcher of the iteration's end (the broker's
+	 * step, commit and publishing), and not one that keeps the loop
+	 * running. */
+	ev_prepare_init(&s->reap, sched_reap);
+	ev_set_priority(&s->reap, EV_MINPRI);
+	ev_prepare_start(loop, &s->reap);
+	ev_unref(loop);
 	sched_bind_pools(s, pools);
 	return s;
 }
@@ -223,6 +259,9 @@ sched_free(struct sched *s)
 
 	if (s == NULL)
 		return;
+	ev_ref(s->loop);
+	ev_prepare_stop(s->loop, &s->reap);
+	sched_reap_now(s);
 	RB_FOREACH_SAFE(t, ticket_ids, &s->tickets, tn)
 	{
 		RB_REMOVE(ticket_ids, &s->tickets, t);

@@ -93,7 +93,9 @@ struct pool;
 
 struct resource {
 	RB_ENTRY(resource) by_id;
-	TAILQ_ENTRY(resource) entry; /* on pool->lists[list] */
+	TAILQ_ENTRY(resource)
+	entry; /* on pool->lists[list]; ENDED: on
+		* sched->ended */
 	uint64_t id;
 	struct pool *pool;
 	char *name;
@@ -180,6 +182,7 @@ struct ticket {
 	RB_ENTRY(ticket) by_idem;
 	RB_ENTRY(ticket) by_sandbox; /* in ts->by_sandbox if waiting */
 	TAILQ_ENTRY(ticket) wait_entry;
+	TAILQ_ENTRY(ticket) closed_entry; /* on sched->closed once CLOSED */
 	uint64_t id;
 	char *idem_key;
 	struct tagset *ts;
@@ -279,6 +282,12 @@ struct sched {
 	idle;		     /* lanes without tickets, oldest
 			      * idle first */
 	ev_timer idle_timer; /* the sweep that retires them */
+	/* Tickets CLOSED and resources ENDED in this iteration: freed by
+	 * reap, the last thing before the loop sleeps, so that nothing a
+	 * callback still holds is freed under it. */
+	TAILQ_HEAD(, ticket) closed;
+	struct resource_list ended;
+	ev_prepare reap;
 	char view_reason[256];
 };
 
@@ -399,6 +408,7 @@ void sched_observe_ticket(
 void sched_observe_resource(
     struct sched *s, const struct resource *r, const char *what);
 void sched_adopt_starts(struct sched *s);
+void sched_reap_now(struct sched *s);
 char *sched_dup_or_null(const char *s);
 
 /* sched_resource.c: resources, the only functions that move their state. */

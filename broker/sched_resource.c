@@ -107,15 +107,23 @@ resource_unlink(struct resource *r)
 	r->pool->counts[r->list]--;
 }
 
+/* R's timers stopped, R no longer the start of any ticket. */
+static void
+resource_quiet(struct sched *s, struct resource *r)
+{
+	ev_timer_stop(s->loop, &r->live_timer);
+	ev_timer_stop(s->loop, &r->reuse_timer);
+	ev_timer_stop(s->loop, &r->start_timer);
+	sched_pending_unlink(s, r);
+}
+
+/* Frees R, which no list, tree or ticket holds any more. */
 void
 sched_resource_free(struct sched *s, struct resource *r)
 {
 	size_t i;
 
-	ev_timer_stop(s->loop, &r->live_timer);
-	ev_timer_stop(s->loop, &r->reuse_timer);
-	ev_timer_stop(s->loop, &r->start_timer);
-	sched_pending_unlink(s, r);
+	resource_quiet(s, r);
 	for (i = 0; i < r->ncounters; i++)
 		free(r->counters[i].name);
 	free(r->counters);
@@ -127,8 +135,9 @@ sched_resource_free(struct sched *s, struct resource *r)
 
 /*
  * Moves R to STATE (with its current ticket and release count), writes
- * it through, arms or stops its timers, and frees it once ENDED.  R must
- * not be used after a move to RES_ENDED.
+ * it through, arms or stops its timers.  An ENDED resource leaves the
+ * scheduler's tree and its pool, and waits on sched->ended until the
+ * iteration ends: R stays readable until then, but nothing finds it.
  */
 void
 sched_resource_move(
@@ -147,7 +156,8 @@ sched_resource_move(
 	if (state == RES_ENDED) {
 		sched_observe_resource(s, r, "deleted");
 		RB_REMOVE(resource_ids, &s->resources, r);
-		sched_resource_free(s, r);
+		resource_quiet(s, r);
+		TAILQ_INSERT_TAIL(&s->ended, r, entry);
 		return;
 	}
 	sched_resource_link(r);

@@ -29,6 +29,7 @@
 #include "tags.h"
 #include "util.h"
 
+/* Frees T, which no list or tree holds any more. */
 void
 sched_ticket_free(struct ticket *t)
 {
@@ -134,8 +135,9 @@ ticket_drop_start(struct sched *s, struct ticket *t, bool cancel)
 
 /*
  * Moves T to STATE, writes it through and announces it.  A CLOSED ticket
- * leaves memory (queries about it are answered from the store); T must
- * not be used after that.
+ * leaves the trees (queries about it are answered from the store) and
+ * waits on sched->closed, its timers stopped, until the iteration ends:
+ * T stays readable until then, but nothing finds it.
  */
 void
 sched_ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
@@ -161,7 +163,9 @@ sched_ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 		if (t->idem_key[0] != '\0')
 			RB_REMOVE(ticket_idems, &s->idems, t);
 		sched_ticket_unbind(s, t);
-		sched_ticket_free(t);
+		ev_timer_stop(s->loop, &t->lease_timer);
+		ev_timer_stop(s->loop, &t->deadline_timer);
+		TAILQ_INSERT_TAIL(&s->closed, t, closed_entry);
 	}
 }
 
