@@ -3,7 +3,8 @@
  *
  * Lookups by ID go through red-black trees; the lists an object sits on
  * are its state.  A pool keeps its resources on one list per state
- * (starting, free, taken, deleting), so the preallocation rule of
+ * (starting, free, released, taken, releasing, deleting, and UP but
+ * failing its livechecks), so the preallocation rule of
  * resalloc -- free + starting < max_prealloc, alive < max, starting <
  * max_starting, one start per start_delay -- is a few counter reads.  A
  * tag set keeps its waiting tickets as a FIFO and caches the pools that

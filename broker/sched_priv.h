@@ -77,6 +77,8 @@ enum pool_list {
 	LIST_TAKEN,
 	LIST_RELEASING,
 	LIST_DELETING, /* DELETE_REQUESTED and DELETING */
+	LIST_FAILING,  /* UP, not taken, its latest livechecks failed:
+			* handed to no ticket until one passes */
 	LIST_COUNT,
 };
 
@@ -127,6 +129,7 @@ struct pool {
 	const struct conf_pool *conf; /* NULL: no longer configured */
 	struct resource_list lists[LIST_COUNT];
 	size_t counts[LIST_COUNT];
+	size_t failing_unused; /* on LIST_FAILING, never assigned */
 	int64_t last_start_ms;
 	ev_timer delay_timer; /* start_delay expiry */
 	ev_timer list_timer;  /* cmd_list sweeps */
@@ -415,6 +418,8 @@ char *sched_dup_or_null(const char *s);
 void sched_pending_link(struct sched *s, struct ticket *t, struct resource *r);
 void sched_pending_unlink(struct sched *s, struct resource *r);
 void sched_resource_link(struct resource *r);
+void sched_resource_relist(struct sched *s, struct resource *r);
+bool sched_resource_released(const struct resource *r);
 void sched_resource_move(
     struct sched *s, struct resource *r, enum resource_state state);
 struct resource *sched_resource_start(struct sched *s, struct pool *p);

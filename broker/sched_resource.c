@@ -3,7 +3,8 @@
  * state.
  *
  * A resource sits on the list of its pool that its state (and, while UP,
- * whether a ticket holds it and whether it was released) names; every
+ * whether a ticket holds it, whether its livechecks fail and whether it
+ * was released) names, so that the step never scans for health; every
  * move goes through sched_resource_move(), which relinks it, writes it
  * through and arms or stops the timers its state calls for: a livecheck
  * while UP, the end of the reuse window while released, start_timeout
@@ -84,6 +85,8 @@ resource_list_for(const struct resource *r)
 	case RES_UP:
 		if (r->ticket != NULL)
 			return LIST_TAKEN;
+		if (r->check_failed > 0)
+			return LIST_FAILING;
 		return r->releases > 0 ? LIST_RELEASED : LIST_FREE;
 	case RES_RELEASING:
 		return LIST_RELEASING;
@@ -98,6 +101,8 @@ sched_resource_link(struct resource *r)
 	r->list = resource_list_for(r);
 	TAILQ_INSERT_TAIL(&r->pool->lists[r->list], r, entry);
 	r->pool->counts[r->list]++;
+	if (r->list == LIST_FAILING && r->releases == 0)
+		r->pool->failing_unused++;
 }
 
 static void
@@ -105,6 +110,33 @@ resource_unlink(struct resource *r)
 {
 	TAILQ_REMOVE(&r->pool->lists[r->list], r, entry);
 	r->pool->counts[r->list]--;
+	if (r->list == LIST_FAILING && r->releases == 0)
+		r->pool->failing_unused--;
+}
+
+/*
+ * R's livechecks changed (check_failed): it moves between the free or
+ * released list and the failing one, so that the step never looks at a
+ * resource it would not hand out; written through, timers armed.
+ */
+void
+sched_resource_relist(struct sched *s, struct resource *r)
+{
+	if (resource_list_for(r) != r->list) {
+		resource_unlink(r);
+		sched_resource_link(r);
+	}
+	sched_put_resource(s, r);
+	sched_resource_arm_timers(s, r);
+}
+
+/* Whether R is UP, idle and bound to a sandbox (released), whatever its
+ * livechecks say. */
+bool
+sched_resource_released(const struct resource *r)
+{
+	return r->list == LIST_RELEASED ||
+	       (r->list == LIST_FAILING && r->releases > 0);
 }
 
 /* R's timers stopped, R no longer the start of any ticket. */
@@ -351,7 +383,7 @@ sched_resource_arm_timers(struct sched *s, struct resource *r)
 		ev_timer_stop(s->loop, &r->start_timer);
 	}
 	ev_timer_stop(s->loop, &r->reuse_timer);
-	if (r->list == LIST_RELEASED && c != NULL) {
+	if (sched_resource_released(r) && c != NULL) {
 		deadline = r->released_at_ms + c->reuse_opportunity_time * 1000;
 		if (c->reuse_max_time != 0 &&
 		    r->sandboxed_since_ms + c->reuse_max_time * 1000 < deadline)
@@ -382,7 +414,7 @@ sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
 	struct resource *r = container_of(w, struct resource, reuse_timer);
 	struct sched *s = r->pool->sched;
 
-	if (r->list != LIST_RELEASED)
+	if (!sched_resource_released(r))
 		return;
 	log_info("resource %llu %s: no ticket of sandbox %s came in time",
 	    (unsigned long long)r->id, r->name, r->sandbox);

@@ -111,18 +111,6 @@ sched_pool_can_start(struct sched *s, struct pool *p, char *why, size_t len)
 
 /* ---- the scheduling step ----------------------------------------------- */
 
-/* The first resource of list L of P that passes its livechecks. */
-static struct resource *
-pool_first_healthy(struct pool *p, enum pool_list l)
-{
-	struct resource *r;
-
-	TAILQ_FOREACH(r, &p->lists[l], entry)
-	if (r->check_failed == 0)
-		return r;
-	return NULL;
-}
-
 /*
  * The best resource for ticket T of TS: a free one, or a released one of
  * T's sandbox (+500); highest score wins, then the smallest numeric fit
@@ -150,8 +138,7 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 		if (t->sandbox != NULL && p->counts[LIST_RELEASED] > 0)
 			TAILQ_FOREACH(r, &p->lists[LIST_RELEASED], entry)
 			{
-				if (r->check_failed != 0 ||
-				    strcmp(r->sandbox, t->sandbox) != 0)
+				if (strcmp(r->sandbox, t->sandbox) != 0)
 					continue;
 				score = ts->providers[i].score + REUSE_BONUS;
 				if (BETTER(r, score, fit)) {
@@ -160,7 +147,7 @@ best_resource(struct sched *s, struct tagset *ts, const struct ticket *t)
 					best_fit = fit;
 				}
 			}
-		r = pool_first_healthy(p, LIST_FREE);
+		r = TAILQ_FIRST(&p->lists[LIST_FREE]);
 		if (r == NULL)
 			continue;
 		score = ts->providers[i].score;
@@ -224,8 +211,6 @@ sched_assign_released(struct sched *s)
 	{
 		TAILQ_FOREACH_SAFE(r, &p->lists[LIST_RELEASED], entry, rn)
 		{
-			if (r->check_failed != 0)
-				continue;
 			best = NULL;
 			best_od = false;
 			TAILQ_FOREACH(ts, &s->busy, busy_entry)
@@ -372,14 +357,15 @@ sched_ondemand(struct sched *s)
 
 /*
  * An on-demand pool keeps no more free resources than there are waiting
- * tickets it could serve; the oldest of the rest are deleted.
+ * tickets it could serve; the oldest of the rest are deleted (those
+ * failing their livechecks, on a list of their own, are left to them).
  */
 static void
 sched_ondemand_surplus(struct sched *s, struct pool *p)
 {
 	struct tagset *ts;
-	struct resource *r, *rn;
-	size_t waiting = 0, healthy = 0, i;
+	struct resource *r;
+	size_t waiting = 0, i;
 
 	if (p->counts[LIST_FREE] == 0)
 		return;
@@ -387,19 +373,11 @@ sched_ondemand_surplus(struct sched *s, struct pool *p)
 	for (i = 0; i < ts->nproviders; i++)
 		if (ts->providers[i].pool == p)
 			waiting += ts->nwaiting;
-	TAILQ_FOREACH(r, &p->lists[LIST_FREE], entry)
-	if (r->check_failed == 0)
-		healthy++;
-	TAILQ_FOREACH_SAFE(r, &p->lists[LIST_FREE], entry, rn)
-	{
-		if (healthy <= waiting)
-			break;
-		if (r->check_failed != 0)
-			continue;
+	while (p->counts[LIST_FREE] > waiting &&
+	       (r = TAILQ_FIRST(&p->lists[LIST_FREE])) != NULL) {
 		log_info("resource %llu %s: no ticket waits for it",
 		    (unsigned long long)r->id, r->name);
 		sched_resource_send_delete(s, r);
-		healthy--;
 	}
 }
 
@@ -411,8 +389,9 @@ sched_preallocate(struct sched *s, struct pool *p)
 
 	if (c == NULL || c->ntags_on_demand > 0)
 		return;
-	while ((int64_t)(p->counts[LIST_FREE] + p->counts[LIST_STARTING]) <
-		   c->max_prealloc &&
+	/* A free resource failing its livechecks still counts as free. */
+	while ((int64_t)(p->counts[LIST_FREE] + p->failing_unused +
+			 p->counts[LIST_STARTING]) < c->max_prealloc &&
 	       sched_pool_can_start(s, p, NULL, 0))
 		(void)sched_resource_start(s, p);
 }

@@ -290,8 +290,7 @@ sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
 	if (r->check_failed >= (attempts > 0 ? attempts : 1)) {
 		sched_resource_kill(s, r, "livecheck failed, resource is dead");
 	} else {
-		sched_put_resource(s, r);
-		sched_resource_arm_timers(s, r);
+		sched_resource_relist(s, r);
 	}
 	s->dirty = true;
 }
