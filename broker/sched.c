@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,62 @@ sched_adopt_starts(struct sched *s)
 			break;
 		}
 	}
+}
+
+/* ---- log lines about one object ---------------------------------------- */
+
+static void
+rlog(
+    enum log_level level, const struct resource *r, const char *fmt, va_list ap)
+{
+	char prefix[4096]; /* a log line's length */
+
+	snprintf(prefix, sizeof(prefix), "resource %llu %s",
+	    (unsigned long long)r->id, r->name);
+	log_vprefixed(level, prefix, fmt, ap);
+}
+
+void
+rlog_info(const struct resource *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rlog(LOG_LEVEL_INFO, r, fmt, ap);
+	va_end(ap);
+}
+
+void
+rlog_warnx(const struct resource *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rlog(LOG_LEVEL_WARN, r, fmt, ap);
+	va_end(ap);
+}
+
+void
+rlog_debug(const struct resource *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rlog(LOG_LEVEL_DEBUG, r, fmt, ap);
+	va_end(ap);
+}
+
+void
+tlog_info(const struct ticket *t, const char *fmt, ...)
+{
+	char prefix[32];
+	va_list ap;
+
+	snprintf(
+	    prefix, sizeof(prefix), "ticket %llu", (unsigned long long)t->id);
+	va_start(ap, fmt);
+	log_vprefixed(LOG_LEVEL_INFO, prefix, fmt, ap);
+	va_end(ap);
 }
 
 char *

@@ -185,16 +185,16 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 	sched_observe_ticket(s, t, "open");
 	s->dirty = true;
 	*id = t->id;
-	log_info("ticket %llu: OPEN, tags %s%s%s, owner %s%s%s%s",
-	    (unsigned long long)t->id, ts->key, t->sandbox ? ", sandbox " : "",
-	    t->sandbox ? t->sandbox : "", t->owner ? t->owner : "(unknown)",
+	tlog_info(t, "OPEN, tags %s%s%s, owner %s%s%s%s", ts->key,
+	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
+	    t->owner ? t->owner : "(unknown)",
 	    t->delegate ? " by delegate " : "", t->delegate ? t->delegate : "",
 	    t->lease_s ? ", leased" : "");
 	if (ts->nproviders == 0) {
 		sched_tagset_unprovided(
 		    s, ts, s->view_reason, sizeof(s->view_reason));
-		log_info("ticket %llu: waits, %s (until a reload adds one)",
-		    (unsigned long long)t->id, s->view_reason);
+		tlog_info(
+		    t, "waits, %s (until a reload adds one)", s->view_reason);
 	}
 	/* The queue the request came through is in use, even when the tag
 	 * rules put the ticket in another lane. */

@@ -413,6 +413,16 @@ void sched_observe_resource(
 void sched_adopt_starts(struct sched *s);
 void sched_reap_now(struct sched *s);
 char *sched_dup_or_null(const char *s);
+/* Log lines about one resource ("resource ID NAME: ...") or one ticket
+ * ("ticket ID: ..."), as log_info, log_warnx and log_debug. */
+void rlog_info(const struct resource *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void rlog_warnx(const struct resource *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void rlog_debug(const struct resource *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tlog_info(const struct ticket *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* sched_resource.c: resources, the only functions that move their state. */
 void sched_pending_link(struct sched *s, struct ticket *t, struct resource *r);

@@ -177,9 +177,7 @@ sched_resource_move(
 {
 	resource_unlink(r);
 	if (r->state != state)
-		log_debug("resource %llu %s: %s -> %s",
-		    (unsigned long long)r->id, r->name,
-		    resource_state_names[r->state],
+		rlog_debug(r, "%s -> %s", resource_state_names[r->state],
 		    resource_state_names[state]);
 	if (r->state == RES_STARTING && state == RES_UP)
 		sched_observe_resource(s, r, "up");
@@ -203,8 +201,7 @@ sched_resource_send_delete(struct sched *s, struct resource *r)
 	sched_pending_unlink(s, r);
 	sched_resource_move(s, r, RES_DELETING);
 	sched_resource_send(s, r, &resbus__v1__delete__descriptor);
-	log_info("resource %llu %s: delete requested",
-	    (unsigned long long)r->id, r->name);
+	rlog_info(r, "delete requested");
 }
 
 /* Expands a resalloc name_pattern: {pool_name}, {id}, {datetime}. */
@@ -324,8 +321,8 @@ sched_resource_start(struct sched *s, struct pool *p)
 	sched_put_meta(s, key, now_wall_ms());
 	sched_resource_send(s, r, &resbus__v1__allocate__descriptor);
 	sched_observe_resource(s, r, "starting");
-	log_info("resource %llu %s: starting in pool %s (id_in_pool %d)",
-	    (unsigned long long)r->id, r->name, p->name, r->id_in_pool);
+	rlog_info(
+	    r, "starting in pool %s (id_in_pool %d)", p->name, r->id_in_pool);
 	return r;
 }
 
@@ -416,8 +413,7 @@ sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (!sched_resource_released(r))
 		return;
-	log_info("resource %llu %s: no ticket of sandbox %s came in time",
-	    (unsigned long long)r->id, r->name, r->sandbox);
+	rlog_info(r, "no ticket of sandbox %s came in time", r->sandbox);
 	sched_resource_send_delete(s, r);
 	sched_touch(s);
 }
@@ -435,9 +431,8 @@ sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (r->state != RES_STARTING)
 		return;
-	log_warnx("resource %llu %s: not up within start_timeout; deleting "
-		  "it",
-	    (unsigned long long)r->id, r->name);
+	rlog_warnx(r, "not up within start_timeout; deleting "
+		      "it");
 	r->pool->fail_streak++;
 	r->pool->starts_failed++;
 	if (r->for_ticket != NULL)
@@ -454,8 +449,7 @@ sched_resource_cancel(struct sched *s, struct resource *r)
 	sched_pending_unlink(s, r);
 	sched_resource_send(s, r, &resbus__v1__cancel__descriptor);
 	sched_resource_move(s, r, RES_DELETE_REQUESTED);
-	log_info("resource %llu %s: start cancelled", (unsigned long long)r->id,
-	    r->name);
+	rlog_info(r, "start cancelled");
 }
 
 /* T let go of R (closed): reuse it within the pool's limits, or delete. */
@@ -484,8 +478,7 @@ sched_resource_kill(struct sched *s, struct resource *r, const char *why)
 {
 	struct ticket *t = r->ticket;
 
-	log_warnx(
-	    "resource %llu %s: %s", (unsigned long long)r->id, r->name, why);
+	rlog_warnx(r, "%s", why);
 	if (t != NULL) {
 		t->failed_data = xmalloc(r->data_len + 1);
 		memcpy(t->failed_data, r->data, r->data_len);

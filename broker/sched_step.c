@@ -375,8 +375,7 @@ sched_ondemand_surplus(struct sched *s, struct pool *p)
 			waiting += ts->nwaiting;
 	while (p->counts[LIST_FREE] > waiting &&
 	       (r = TAILQ_FIRST(&p->lists[LIST_FREE])) != NULL) {
-		log_info("resource %llu %s: no ticket waits for it",
-		    (unsigned long long)r->id, r->name);
+		rlog_info(r, "no ticket waits for it");
 		sched_resource_send_delete(s, r);
 	}
 }

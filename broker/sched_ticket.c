@@ -144,8 +144,8 @@ sched_ticket_move(struct sched *s, struct ticket *t, enum ticket_state state)
 {
 	if (t->state == TICKET_OPEN && t->res == NULL && state != TICKET_OPEN)
 		waiting_remove(s, t);
-	log_info("ticket %llu: %s -> %s", (unsigned long long)t->id,
-	    ticket_state_names[t->state], ticket_state_names[state]);
+	tlog_info(t, "%s -> %s", ticket_state_names[t->state],
+	    ticket_state_names[state]);
 	if (t->state == TICKET_READY)
 		s->nready--;
 	else if (t->state == TICKET_FAILED)
@@ -200,9 +200,8 @@ sched_ticket_assign(struct sched *s, struct ticket *t, struct resource *r)
 	ev_timer_stop(s->loop, &t->deadline_timer);
 	sched_resource_move(s, r, RES_UP);
 	sched_ticket_move(s, t, TICKET_READY);
-	log_info("ticket %llu: got resource %llu %s%s",
-	    (unsigned long long)t->id, (unsigned long long)r->id, r->name,
-	    r->releases > 0 ? " (reused)" : "");
+	tlog_info(t, "got resource %llu %s%s", (unsigned long long)r->id,
+	    r->name, r->releases > 0 ? " (reused)" : "");
 }
 
 struct ticket *
@@ -227,7 +226,7 @@ sched_ticket_end(struct sched *s, struct ticket *t, const char *reason)
 	}
 	t->closed_reason = reason;
 	if (reason != NULL)
-		log_info("ticket %llu: %s", (unsigned long long)t->id, reason);
+		tlog_info(t, "%s", reason);
 	sched_ticket_move(s, t, TICKET_CLOSED);
 	s->dirty = true;
 }
