@@ -242,7 +242,9 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 	}
 	free(r->data);
 	r->data = xmalloc(res->data.len + 1);
-	memcpy(r->data, res->data.data, res->data.len);
+	/* A cmd_new that printed nothing: no bytes, and a NULL pointer. */
+	if (res->data.len > 0)
+		memcpy(r->data, res->data.data, res->data.len);
 	((char *)r->data)[res->data.len] = '\0';
 	r->data_len = res->data.len;
 	sched_resource_move(s, r, RES_UP);
