@@ -128,7 +128,7 @@ delivery_count_drop(
 	RB_REMOVE(delivery_counts, dc, c);
 	free(c);
 	delivery_meta_key(fp, key, sizeof(key));
-	if (store_begin(store) == -1 || store->be->del_meta(store, key) == -1)
+	if (store_begin(store) == -1 || store_del_meta(store, key) == -1)
 		return -1;
 	return 0;
 }
@@ -160,7 +160,7 @@ delivery_count(struct delivery_counts *dc, struct store *store, uint64_t fp,
 		c->value = (now_wall_ms() / 1000) << 8 | *attempts;
 		delivery_meta_key(fp, key, sizeof(key));
 		if (store_begin(store) == -1 ||
-		    store->be->put_meta(store, key, c->value) == -1)
+		    store_put_meta(store, key, c->value) == -1)
 			return -1;
 	}
 	return 0;

@@ -118,7 +118,7 @@ outbox_emit(struct outbox *ob, const char *exchange, const char *key,
 	row.body = o->body;
 	row.len = o->len;
 	if (store_begin(ob->store) == -1 ||
-	    ob->store->be->add_outbox(ob->store, &row) == -1)
+	    store_add_outbox(ob->store, &row) == -1)
 		ob->ops.store_failed(ob->ops.ctx, "outbox");
 	TAILQ_INSERT_TAIL(&ob->cur->msgs, o, entry);
 }
@@ -190,8 +190,7 @@ outbox_flush(struct outbox *ob)
 				 ob->ndone >= OUTBOX_SWEEP_MAX)) {
 		for (i = 0; i < ob->ndone; i++)
 			if (store_begin(ob->store) == -1 ||
-			    ob->store->be->del_outbox(ob->store, ob->done[i]) ==
-				-1)
+			    store_del_outbox(ob->store, ob->done[i]) == -1)
 				ob->ops.store_failed(
 				    ob->ops.ctx, "outbox delete");
 		ob->ndone = 0;

@@ -2,13 +2,15 @@
  * sched_policy -- classes, limits, caps and tag rules: who may have what.
  *
  * Pure bookkeeping over the scheduler's objects, with no I/O: the usage
- * counters of limits (per owner and in total) and of class caps per pool,
- * kept by key string in an RB tree; the tickets each owner has in memory;
- * whether a limit or a cap keeps a ticket back now, and in which words;
- * and the tag rules that add tags to a request from its labels.  A ticket
- * is charged to the pool of the resource it holds or whose start was
- * made for it (sched_ticket_charge, called by sched.c wherever either
- * changes); a new policy recounts everything from the tickets.
+ * counters of limits (per owner and in total) and of class caps per
+ * pool, kept in an RB tree by a typed key (what is counted, which limit,
+ * owner, class, pool) compared field by field; the tickets each owner
+ * has in memory; whether a limit or a cap keeps a ticket back now, and
+ * in which words; and the tag rules that add tags to a request from its
+ * labels.  A ticket is charged to the pool of the resource it holds or
+ * whose start was made for it (sched_ticket_charge, called by
+ * sched_resource.c and sched_ticket.c wherever either changes); a new
+ * policy recounts everything from the tickets.
  */
 #include "config.h"
 
@@ -36,30 +38,73 @@ sched_policy_class(const struct sched *s, const char *name)
 }
 
 static int64_t
-usage_get(struct sched *s, const char *key)
+usage_get(struct sched *s, const struct usage_key *key)
 {
-	struct usage k = {.key = (char *)key}, *u;
+	struct usage k = {.key = *key}, *u;
 
 	u = RB_FIND(usages, &s->usages, &k);
 	return u ? u->n : 0;
 }
 
 static void
-usage_add(struct sched *s, const char *key, int64_t delta)
+usage_drop(struct sched *s, struct usage *u)
 {
-	struct usage k = {.key = (char *)key}, *u;
+	RB_REMOVE(usages, &s->usages, u);
+	free(u->key.owner);
+	free(u->key.class_);
+	free(u->key.pool);
+	free(u);
+}
+
+static void
+usage_add(struct sched *s, const struct usage_key *key, int64_t delta)
+{
+	struct usage k = {.key = *key}, *u;
 
 	if ((u = RB_FIND(usages, &s->usages, &k)) == NULL) {
 		u = xcalloc(1, sizeof(*u));
-		u->key = xstrdup(key);
+		u->key.kind = key->kind;
+		u->key.limit = key->limit;
+		u->key.owner = key->owner ? xstrdup(key->owner) : NULL;
+		u->key.class_ = key->class_ ? xstrdup(key->class_) : NULL;
+		u->key.pool = key->pool ? xstrdup(key->pool) : NULL;
 		RB_INSERT(usages, &s->usages, u);
 	}
 	u->n += delta;
-	if (u->n == 0) {
-		RB_REMOVE(usages, &s->usages, u);
-		free(u->key);
-		free(u);
-	}
+	if (u->n == 0)
+		usage_drop(s, u);
+}
+
+/* Forgets every usage counter. */
+void
+sched_usage_free(struct sched *s)
+{
+	struct usage *u, *un;
+
+	RB_FOREACH_SAFE(u, usages, &s->usages, un)
+	usage_drop(s, u);
+}
+
+/* The keys of limit I for T's owner, and in total. */
+static struct usage_key
+limit_owner_key(size_t i, const struct ticket *t)
+{
+	return (struct usage_key){
+	    .kind = USAGE_LIMIT_OWNER, .limit = i, .owner = t->owner};
+}
+
+static struct usage_key
+limit_total_key(size_t i)
+{
+	return (struct usage_key){.kind = USAGE_LIMIT_TOTAL, .limit = i};
+}
+
+/* The key of T's class's cap on P. */
+static struct usage_key
+cap_key(const struct ticket *t, const struct pool *p)
+{
+	return (struct usage_key){
+	    .kind = USAGE_CLASS_CAP, .class_ = t->ts->class_, .pool = p->name};
 }
 
 static bool
@@ -93,7 +138,7 @@ usage_apply(struct sched *s, const struct ticket *t, const struct pool *p,
     int64_t delta)
 {
 	const struct conf_limit *l;
-	char key[512];
+	struct usage_key key;
 	size_t i;
 
 	for (i = 0; s->policy != NULL && i < s->policy->nlimits; i++) {
@@ -101,17 +146,17 @@ usage_apply(struct sched *s, const struct ticket *t, const struct pool *p,
 		if (l->tag != NULL && !ticket_has_tag(t, l->tag))
 			continue;
 		if (l->per_owner >= 0 && t->owner != NULL) {
-			snprintf(key, sizeof(key), "L%zu\x1f%s", i, t->owner);
-			usage_add(s, key, delta);
+			key = limit_owner_key(i, t);
+			usage_add(s, &key, delta);
 		}
 		if (l->total >= 0) {
-			snprintf(key, sizeof(key), "L%zu", i);
-			usage_add(s, key, delta);
+			key = limit_total_key(i);
+			usage_add(s, &key, delta);
 		}
 	}
 	if (class_cap(t, p) >= 0) {
-		snprintf(key, sizeof(key), "C%s\x1f%s", t->ts->class_, p->name);
-		usage_add(s, key, delta);
+		key = cap_key(t, p);
+		usage_add(s, &key, delta);
 	}
 }
 
@@ -148,15 +193,9 @@ sched_ticket_charge(struct sched *s, struct ticket *t)
 void
 sched_usage_recount(struct sched *s)
 {
-	struct usage *u, *un;
 	struct ticket *t;
 
-	RB_FOREACH_SAFE(u, usages, &s->usages, un)
-	{
-		RB_REMOVE(usages, &s->usages, u);
-		free(u->key);
-		free(u);
-	}
+	sched_usage_free(s);
 	RB_FOREACH(t, ticket_ids, &s->tickets)
 	{
 		t->charged = NULL;
@@ -213,7 +252,7 @@ sched_limits_block(
     struct sched *s, const struct ticket *t, char *why, size_t len)
 {
 	const struct conf_limit *l;
-	char key[512];
+	struct usage_key key;
 	int64_t n;
 	size_t i;
 
@@ -224,8 +263,8 @@ sched_limits_block(
 		if (l->tag != NULL && !ticket_has_tag(t, l->tag))
 			continue;
 		if (l->per_owner >= 0 && t->owner != NULL) {
-			snprintf(key, sizeof(key), "L%zu\x1f%s", i, t->owner);
-			if ((n = usage_get(s, key)) >= l->per_owner) {
+			key = limit_owner_key(i, t);
+			if ((n = usage_get(s, &key)) >= l->per_owner) {
 				if (why)
 					snprintf(why, len,
 					    "owner %s at limit "
@@ -237,8 +276,8 @@ sched_limits_block(
 			}
 		}
 		if (l->total >= 0) {
-			snprintf(key, sizeof(key), "L%zu", i);
-			if ((n = usage_get(s, key)) >= l->total) {
+			key = limit_total_key(i);
+			if ((n = usage_get(s, &key)) >= l->total) {
 				if (why)
 					snprintf(why, len,
 					    "limit %s total "
@@ -257,12 +296,12 @@ bool
 sched_cap_allows(struct sched *s, const struct ticket *t, const struct pool *p)
 {
 	int64_t cap = class_cap(t, p);
-	char key[512];
+	struct usage_key key;
 
 	if (cap < 0 || t->charged == p)
 		return true;
-	snprintf(key, sizeof(key), "C%s\x1f%s", t->ts->class_, p->name);
-	return usage_get(s, key) < cap;
+	key = cap_key(t, p);
+	return usage_get(s, &key) < cap;
 }
 
 /* The value of label NAME in T's labels ("k=v\n..."), into BUF. */

@@ -77,6 +77,8 @@ enum pool_list {
 	LIST_TAKEN,
 	LIST_RELEASING,
 	LIST_DELETING, /* DELETE_REQUESTED and DELETING */
+	LIST_FAILING,  /* UP, not taken, its latest livechecks failed:
+			* handed to no ticket until one passes */
 	LIST_COUNT,
 };
 
@@ -93,7 +95,9 @@ struct pool;
 
 struct resource {
 	RB_ENTRY(resource) by_id;
-	TAILQ_ENTRY(resource) entry; /* on pool->lists[list] */
+	TAILQ_ENTRY(resource)
+	entry; /* on pool->lists[list]; ENDED: on
+		* sched->ended */
 	uint64_t id;
 	struct pool *pool;
 	char *name;
@@ -125,6 +129,7 @@ struct pool {
 	const struct conf_pool *conf; /* NULL: no longer configured */
 	struct resource_list lists[LIST_COUNT];
 	size_t counts[LIST_COUNT];
+	size_t failing_unused; /* on LIST_FAILING, never assigned */
 	int64_t last_start_ms;
 	ev_timer delay_timer; /* start_delay expiry */
 	ev_timer list_timer;  /* cmd_list sweeps */
@@ -180,6 +185,7 @@ struct ticket {
 	RB_ENTRY(ticket) by_idem;
 	RB_ENTRY(ticket) by_sandbox; /* in ts->by_sandbox if waiting */
 	TAILQ_ENTRY(ticket) wait_entry;
+	TAILQ_ENTRY(ticket) closed_entry; /* on sched->closed once CLOSED */
 	uint64_t id;
 	char *idem_key;
 	struct tagset *ts;
@@ -215,10 +221,28 @@ struct owner_count {
 	size_t n;
 };
 
-/* A usage counter of limits and class caps, by a key string. */
+/* What a usage counter counts: a limit per owner or in total, or a
+ * class's cap on a pool. */
+enum usage_kind {
+	USAGE_LIMIT_OWNER, /* limits[limit] for owner */
+	USAGE_LIMIT_TOTAL, /* limits[limit] for everyone */
+	USAGE_CLASS_CAP,   /* class_ on pool */
+};
+
+/* A usage counter's key, compared field by field; unused fields NULL/0. */
+struct usage_key {
+	enum usage_kind kind;
+	size_t limit; /* index in server.yaml's limits */
+	char *owner;
+	char *class_;
+	char *pool;
+};
+
+/* A usage counter of limits and class caps; its key's strings are its
+ * own. */
 struct usage {
 	RB_ENTRY(usage) entry;
-	char *key;
+	struct usage_key key;
 	int64_t n;
 };
 
@@ -261,6 +285,12 @@ struct sched {
 	idle;		     /* lanes without tickets, oldest
 			      * idle first */
 	ev_timer idle_timer; /* the sweep that retires them */
+	/* Tickets CLOSED and resources ENDED in this iteration: freed by
+	 * reap, the last thing before the loop sleeps, so that nothing a
+	 * callback still holds is freed under it. */
+	TAILQ_HEAD(, ticket) closed;
+	struct resource_list ended;
+	ev_prepare reap;
 	char view_reason[256];
 };
 
@@ -334,10 +364,30 @@ lane_cmp(const struct tagset *x, const struct tagset *y)
 RB_GENERATE_STATIC(lane_queue, tagset, queue_entry, lane_cmp)
 RB_GENERATE_STATIC(ticket_sandboxes, ticket, by_sandbox, ticket_sandbox_cmp)
 
+/* Two strings, either of which may be NULL (first). */
+static inline int
+usage_strcmp(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
 static inline int
 usage_cmp(const struct usage *a, const struct usage *b)
 {
-	return strcmp(a->key, b->key);
+	const struct usage_key *x = &a->key, *y = &b->key;
+	int c;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->limit != y->limit)
+		return x->limit < y->limit ? -1 : 1;
+	if ((c = usage_strcmp(x->owner, y->owner)) != 0)
+		return c;
+	if ((c = usage_strcmp(x->class_, y->class_)) != 0)
+		return c;
+	return usage_strcmp(x->pool, y->pool);
 }
 
 RB_GENERATE_STATIC(usages, usage, entry, usage_cmp)
@@ -352,36 +402,84 @@ RB_GENERATE_STATIC(owner_counts, owner_count, entry, owner_count_cmp)
 
 /* ---- shared between the pieces ------------------------------------ */
 
-/* sched.c: the objects, the only functions that move their state. */
-struct pool *sched_pool_find(struct sched *s, const char *name);
-struct ticket *sched_ticket_find(struct sched *s, uint64_t id);
-void sched_tagset_providers(struct sched *s, struct tagset *ts);
-void sched_tagset_unprovided(
-    struct sched *s, const struct tagset *ts, char *buf, size_t len);
-bool sched_pool_can_start(
-    struct sched *s, struct pool *p, char *why, size_t len);
-void sched_resource_send_delete(struct sched *s, struct resource *r);
-void sched_resource_kill(struct sched *s, struct resource *r, const char *why);
-void sched_tagset_sweep_arm(struct sched *s);
+/* sched.c: the scheduler, its pools and its observer. */
 struct pool *sched_pool_new(struct sched *s, const char *name);
-struct tagset *sched_tagset_get(
-    struct sched *s, const char *key, const char *class_);
-void sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts);
-void sched_ticket_arm(struct sched *s, struct ticket *t);
-void sched_waiting_add(struct sched *s, struct ticket *t);
+struct pool *sched_pool_find(struct sched *s, const char *name);
+size_t sched_pool_alive(const struct pool *p);
+void sched_observe_ticket(
+    struct sched *s, const struct ticket *t, const char *what);
+void sched_observe_resource(
+    struct sched *s, const struct resource *r, const char *what);
+void sched_adopt_starts(struct sched *s);
+void sched_reap_now(struct sched *s);
+char *sched_dup_or_null(const char *s);
+/* Log lines about one resource ("resource ID NAME: ...") or one ticket
+ * ("ticket ID: ..."), as log_info, log_warnx and log_debug. */
+void rlog_info(const struct resource *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void rlog_warnx(const struct resource *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void rlog_debug(const struct resource *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tlog_info(const struct ticket *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* sched_resource.c: resources, the only functions that move their state. */
+void sched_pending_link(struct sched *s, struct ticket *t, struct resource *r);
+void sched_pending_unlink(struct sched *s, struct resource *r);
 void sched_resource_link(struct resource *r);
+void sched_resource_relist(struct sched *s, struct resource *r);
+bool sched_resource_released(const struct resource *r);
+void sched_resource_move(
+    struct sched *s, struct resource *r, enum resource_state state);
+struct resource *sched_resource_start(struct sched *s, struct pool *p);
+void sched_resource_free(struct sched *s, struct resource *r);
+void sched_resource_send_delete(struct sched *s, struct resource *r);
+void sched_resource_cancel(struct sched *s, struct resource *r);
+void sched_resource_release(
+    struct sched *s, struct resource *r, const struct ticket *t);
+void sched_resource_kill(struct sched *s, struct resource *r, const char *why);
+bool sched_resource_reusable(const struct resource *r);
 void sched_resource_arm_timers(struct sched *s, struct resource *r);
 void sched_resource_livecheck_due(
     struct ev_loop *loop, ev_timer *w, int revents);
 void sched_resource_reuse_over(struct ev_loop *loop, ev_timer *w, int revents);
 void sched_resource_start_late(struct ev_loop *loop, ev_timer *w, int revents);
-void sched_adopt_starts(struct sched *s);
-char *sched_dup_or_null(const char *s);
-void sched_resource_move(
-    struct sched *s, struct resource *r, enum resource_state state);
-bool sched_resource_reusable(const struct resource *r);
-void sched_observe_ticket(
-    struct sched *s, const struct ticket *t, const char *what);
+
+/* sched_lane.c: lanes (tag set + class), their FIFOs' places, providers. */
+struct tagset *sched_tagset_get(
+    struct sched *s, const char *key, const char *class_);
+bool sched_tagset_exists(struct sched *s, const char *key, const char *class_);
+void sched_tagset_idle_add(struct sched *s, struct tagset *ts);
+void sched_tagset_free(struct sched *s, struct tagset *ts);
+void sched_tagset_drop_unused(struct sched *s, struct tagset *ts);
+void sched_ticket_bind(struct sched *s, struct ticket *t, struct tagset *ts);
+void sched_ticket_unbind(struct sched *s, struct ticket *t);
+void sched_tagset_providers(struct sched *s, struct tagset *ts);
+void sched_tagset_unprovided(
+    struct sched *s, const struct tagset *ts, char *buf, size_t len);
+void sched_tagset_update_busy(struct sched *s, struct tagset *ts);
+void sched_tagset_sweep(struct ev_loop *loop, ev_timer *w, int revents);
+void sched_tagset_sweep_arm(struct sched *s);
+
+/* sched_ticket.c: tickets, the only functions that move their state. */
+struct ticket *sched_ticket_find(struct sched *s, uint64_t id);
+void sched_waiting_add(struct sched *s, struct ticket *t);
+struct ticket *sched_waiting_without_start(
+    struct tagset *ts, const struct ticket *but);
+void sched_ticket_move(
+    struct sched *s, struct ticket *t, enum ticket_state state);
+void sched_ticket_assign(struct sched *s, struct ticket *t, struct resource *r);
+void sched_ticket_end(struct sched *s, struct ticket *t, const char *reason);
+bool sched_ticket_expired(struct sched *s, struct ticket *t);
+void sched_ticket_free(struct ticket *t);
+
+/* sched_intake.c: tickets in; their lease and deadline. */
+void sched_ticket_arm(struct sched *s, struct ticket *t);
+
+/* sched_step.c: the scheduling step. */
+bool sched_pool_can_start(
+    struct sched *s, struct pool *p, char *why, size_t len);
 
 /* sched_view.c: T and R as the faces see them (for the observer too). */
 void sched_ticket_describe(struct sched *s, const struct ticket *t,
@@ -394,6 +492,7 @@ const struct conf_class *sched_policy_class(
     const struct sched *s, const char *name);
 void sched_ticket_charge(struct sched *s, struct ticket *t);
 void sched_usage_recount(struct sched *s);
+void sched_usage_free(struct sched *s);
 size_t sched_owner_count_get(struct sched *s, const char *owner);
 void sched_owner_count_add(struct sched *s, const char *owner, int delta);
 bool sched_limits_block(

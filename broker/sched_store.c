@@ -68,7 +68,7 @@ sched_put_ticket(struct sched *s, const struct ticket *t)
 	};
 
 	sched_begin(s);
-	if (s->store->be->put_ticket(s->store, &row) == -1)
+	if (store_put_ticket(s->store, &row) == -1)
 		sched_store_failed(s, "ticket");
 }
 
@@ -111,7 +111,7 @@ sched_put_resource(struct sched *s, const struct resource *r)
 	};
 
 	sched_begin(s);
-	if (s->store->be->put_resource(s->store, &row) == -1)
+	if (store_put_resource(s->store, &row) == -1)
 		sched_store_failed(s, "resource");
 	free(counters);
 }
@@ -120,14 +120,14 @@ void
 sched_put_meta(struct sched *s, const char *key, int64_t value)
 {
 	sched_begin(s);
-	if (s->store->be->put_meta(s->store, key, value) == -1)
+	if (store_put_meta(s->store, key, value) == -1)
 		sched_store_failed(s, "meta");
 }
 void
 sched_del_tagset(struct sched *s, const char *key)
 {
 	sched_begin(s);
-	if (s->store->be->del_tagset(s->store, key) == -1)
+	if (store_del_tagset(s->store, key) == -1)
 		sched_store_failed(s, "tagset");
 }
 
@@ -332,7 +332,7 @@ sched_load(struct sched *s,
 	struct resource *r;
 	size_t nres = 0;
 
-	if (s->store->be->load(s->store, &l) == -1)
+	if (store_load(s->store, &l) == -1)
 		return -1;
 	RB_FOREACH(r, resource_ids, &s->resources)
 	{
@@ -358,7 +358,7 @@ sched_tagset_add(struct sched *s, const char *key)
 	if (ts->persisted)
 		return 0;
 	sched_begin(s);
-	if (s->store->be->put_tagset(s->store, key) == -1)
+	if (store_put_tagset(s->store, key) == -1)
 		sched_store_failed(s, "tagset");
 	ts->persisted = true;
 	return 1;

@@ -205,8 +205,11 @@ sched_foreach_pool(struct sched *s,
 		v.conf = p->conf;
 		v.paused = p->paused;
 		v.starting = p->counts[LIST_STARTING];
-		v.free = p->counts[LIST_FREE];
-		v.released = p->counts[LIST_RELEASED];
+		/* Resources failing their livechecks count where they
+		 * would be if they passed. */
+		v.free = p->counts[LIST_FREE] + p->failing_unused;
+		v.released = p->counts[LIST_RELEASED] +
+			     p->counts[LIST_FAILING] - p->failing_unused;
 		v.taken = p->counts[LIST_TAKEN];
 		v.releasing = p->counts[LIST_RELEASING];
 		v.deleting = p->counts[LIST_DELETING];
@@ -375,6 +378,8 @@ sched_pool_drain(struct sched *s, const char *name)
 	while ((r = TAILQ_FIRST(&p->lists[LIST_FREE])) != NULL)
 		sched_resource_send_delete(s, r);
 	while ((r = TAILQ_FIRST(&p->lists[LIST_RELEASED])) != NULL)
+		sched_resource_send_delete(s, r);
+	while ((r = TAILQ_FIRST(&p->lists[LIST_FAILING])) != NULL)
 		sched_resource_send_delete(s, r);
 	log_info("pool %s: draining", name);
 	s->dirty = true;

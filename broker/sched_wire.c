@@ -232,21 +232,23 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 		r->pool->fail_streak = 0;
 	}
 	if (!res->ok) {
-		log_warnx("resource %llu %s: cmd_new failed (exit %d%s) on "
-			  "%s",
-		    (unsigned long long)r->id, r->name, res->exit_status,
-		    res->timed_out ? ", timed out" : "", res->worker);
+		rlog_warnx(r,
+		    "cmd_new failed (exit %d%s) on "
+		    "%s",
+		    res->exit_status, res->timed_out ? ", timed out" : "",
+		    res->worker);
 		sched_resource_send_delete(s, r);
 		return;
 	}
 	free(r->data);
 	r->data = xmalloc(res->data.len + 1);
-	memcpy(r->data, res->data.data, res->data.len);
+	/* A cmd_new that printed nothing: no bytes, and a NULL pointer. */
+	if (res->data.len > 0)
+		memcpy(r->data, res->data.data, res->data.len);
 	((char *)r->data)[res->data.len] = '\0';
 	r->data_len = res->data.len;
 	sched_resource_move(s, r, RES_UP);
-	log_info("resource %llu %s: UP after %u ms on %s",
-	    (unsigned long long)r->id, r->name, res->duration_ms, res->worker);
+	rlog_info(r, "UP after %u ms on %s", res->duration_ms, res->worker);
 }
 
 void
@@ -258,10 +260,11 @@ sched_on_deleted(struct sched *s, const Resbus__V1__DeleteResult *res)
 	    NULL)
 		return;
 	if (!res->ok)
-		log_warnx("resource %llu %s: cmd_delete exited %d; marked "
-			  "ENDED, cmd_list finds it if it leaked",
-		    (unsigned long long)r->id, r->name, res->exit_status);
-	log_info("resource %llu %s: ENDED", (unsigned long long)r->id, r->name);
+		rlog_warnx(r,
+		    "cmd_delete exited %d; marked "
+		    "ENDED, cmd_list finds it if it leaked",
+		    res->exit_status);
+	rlog_info(r, "ENDED");
 	sched_resource_move(s, r, RES_ENDED);
 	s->dirty = true;
 }
@@ -278,20 +281,18 @@ sched_on_checked(struct sched *s, const Resbus__V1__LivecheckResult *res)
 	r->check_inflight = false;
 	if (res->ok) {
 		if (r->check_failed > 0)
-			log_info("resource %llu %s: livecheck passes again",
-			    (unsigned long long)r->id, r->name);
+			rlog_info(r, "livecheck passes again");
 		r->check_failed = 0;
 	} else {
 		r->check_failed++;
-		log_warnx("resource %llu %s: livecheck failed (%d in a row)",
-		    (unsigned long long)r->id, r->name, r->check_failed);
+		rlog_warnx(
+		    r, "livecheck failed (%d in a row)", r->check_failed);
 	}
 	attempts = r->pool->conf ? r->pool->conf->livecheck_attempts : 3;
 	if (r->check_failed >= (attempts > 0 ? attempts : 1)) {
 		sched_resource_kill(s, r, "livecheck failed, resource is dead");
 	} else {
-		sched_put_resource(s, r);
-		sched_resource_arm_timers(s, r);
+		sched_resource_relist(s, r);
 	}
 	s->dirty = true;
 }
@@ -306,9 +307,10 @@ sched_on_released(struct sched *s, const Resbus__V1__ReleaseResult *res)
 		return;
 	s->dirty = true;
 	if (!res->ok) {
-		log_warnx("resource %llu %s: cmd_release exited %d; not "
-			  "reused",
-		    (unsigned long long)r->id, r->name, res->exit_status);
+		rlog_warnx(r,
+		    "cmd_release exited %d; not "
+		    "reused",
+		    res->exit_status);
 		sched_resource_send_delete(s, r);
 		return;
 	}

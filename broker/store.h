@@ -163,6 +163,41 @@ int store_commit(struct store *s, store_done_fn *done, void *arg)
     __attribute__((warn_unused_result));
 const char *store_error(const struct store *s);
 
+/*
+ * The backend's operations, one wrapper each, so that no caller reaches
+ * into s->be: see struct store_backend for what each does.  The int ones
+ * return 0 or -1 (store_lead_try: 1, 0 or -1).
+ */
+int store_load(struct store *s, const struct store_loader *l)
+    __attribute__((warn_unused_result));
+int store_put_meta(struct store *s, const char *key, int64_t value)
+    __attribute__((warn_unused_result));
+int store_put_tagset(struct store *s, const char *key)
+    __attribute__((warn_unused_result));
+int store_del_meta(struct store *s, const char *key)
+    __attribute__((warn_unused_result));
+int store_del_tagset(struct store *s, const char *key)
+    __attribute__((warn_unused_result));
+int store_put_ticket(struct store *s, const struct store_ticket *t)
+    __attribute__((warn_unused_result));
+int store_put_resource(struct store *s, const struct store_resource *r)
+    __attribute__((warn_unused_result));
+int store_add_outbox(struct store *s, const struct store_outbox *o)
+    __attribute__((warn_unused_result));
+int store_del_outbox(struct store *s, uint64_t id)
+    __attribute__((warn_unused_result));
+int store_get_ticket(struct store *s, uint64_t id, store_ticket_fn *fn,
+    void *arg) __attribute__((warn_unused_result));
+int store_lead_try(struct store *s, const char *who, int lease_s,
+    int64_t *epoch, char *holder, size_t holderlen)
+    __attribute__((warn_unused_result));
+/* The backend's socket, or -1 for an embedded store. */
+int store_fd(const struct store *s);
+/* Drives a networked backend when its socket is ready; 0 or -1. */
+int store_io(struct store *s) __attribute__((warn_unused_result));
+/* Whether a networked backend has output waiting for its socket. */
+bool store_want_write(const struct store *s);
+
 extern const struct store_backend store_sqlite_backend;
 extern const struct store_backend store_pg_backend;
 

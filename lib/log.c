@@ -96,7 +96,8 @@ log_setup(int debug, const char *name, const char *dir, const char *file)
 }
 
 static void
-log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+log_vwrite(enum log_level level, int errnum, const char *prefix,
+    const char *fmt, va_list ap)
 {
 	char line[4096];
 	struct timespec ts;
@@ -115,6 +116,13 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	if (r > 0)
 		n += (size_t)r < sizeof(line) - n ? (size_t)r
 						  : sizeof(line) - n - 1;
+	if (prefix != NULL) {
+		r = snprintf(line + n, sizeof(line) - n, "%s: ", prefix);
+		if (r > 0)
+			n += (size_t)r < sizeof(line) - n
+				 ? (size_t)r
+				 : sizeof(line) - n - 1;
+	}
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (r > 0)
 		n += (size_t)r < sizeof(line) - n ? (size_t)r
@@ -139,9 +147,16 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	do {                                                                   \
 		va_list ap;                                                    \
 		va_start(ap, fmt);                                             \
-		log_vwrite(level, errnum, fmt, ap);                            \
+		log_vwrite(level, errnum, NULL, fmt, ap);                      \
 		va_end(ap);                                                    \
 	} while (0)
+
+void
+log_vprefixed(
+    enum log_level level, const char *prefix, const char *fmt, va_list ap)
+{
+	log_vwrite(level, 0, prefix, fmt, ap);
+}
 
 void
 log_warn(const char *fmt, ...)

@@ -36,6 +36,13 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * One line at LEVEL whose message is PREFIX, ": " and FMT: for a
+ * module's own helpers that name the object a line is about ("resource
+ * 12 x_00000012", "ticket 7") the same way on every line.
+ */
+void log_vprefixed(enum log_level level, const char *prefix, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)
