@@ -95,11 +95,30 @@ resource_list_for(const struct resource *r)
 	}
 }
 
+/*
+ * Puts R on the list of its state.  The free list is kept in ID order
+ * (the step takes its head: equal scores go to the lowest ID, as in
+ * resalloc); resources come up mostly in that order, so the walk from the
+ * tail is short.
+ */
 void
 sched_resource_link(struct resource *r)
 {
+	struct resource *after;
+
 	r->list = resource_list_for(r);
-	TAILQ_INSERT_TAIL(&r->pool->lists[r->list], r, entry);
+	after = NULL;
+	if (r->list == LIST_FREE) {
+		after = TAILQ_LAST(&r->pool->lists[LIST_FREE], resource_list);
+		while (after != NULL && after->id > r->id)
+			after = TAILQ_PREV(after, resource_list, entry);
+	}
+	if (after != NULL)
+		TAILQ_INSERT_AFTER(&r->pool->lists[r->list], after, r, entry);
+	else if (r->list == LIST_FREE)
+		TAILQ_INSERT_HEAD(&r->pool->lists[r->list], r, entry);
+	else
+		TAILQ_INSERT_TAIL(&r->pool->lists[r->list], r, entry);
 	r->pool->counts[r->list]++;
 	if (r->list == LIST_FAILING && r->releases == 0)
 		r->pool->failing_unused++;

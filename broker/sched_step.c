@@ -194,8 +194,10 @@ lane_next(struct sched *s, struct tagset *ts)
  * is not at the head of its FIFO -- the oldest of the on-demand lanes
  * first, as resalloc serves on-demand tickets before others, so that a
  * resource of an on-demand pool goes back to a ticket that asked for
- * that pool.  Runs only while resources are released, and costs
- * released resources x busy lanes.
+ * that pool.  The ticket takes it only if it is the best resource for
+ * it: a free one whose tag priorities outscore the +500 of reuse goes
+ * first, as in resalloc.  Runs only while resources are released, and
+ * costs released resources x busy lanes.
  */
 static void
 sched_assign_released(struct sched *s)
@@ -237,7 +239,8 @@ sched_assign_released(struct sched *s)
 			}
 			if (best != NULL && !sched_ticket_expired(s, best) &&
 			    !sched_limits_block(s, best, NULL, 0) &&
-			    sched_cap_allows(s, best, p))
+			    sched_cap_allows(s, best, p) &&
+			    best_resource(s, best->ts, best) == r)
 				sched_ticket_assign(s, best, r);
 		}
 	}

@@ -1014,6 +1014,76 @@ START_TEST(test_score_tie_lowest_id)
 END_TEST
 
 /*
+ * Equal scores in one pool go to the lowest resource ID too, whichever
+ * came up first.
+ */
+START_TEST(test_score_tie_in_pool)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 2\n  max_prealloc: 2\n  max_starting: 2\n"
+	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n",
+	    "");
+	uint64_t t1, t2;
+	size_t low;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	low = f->sink.starts[0].id < f->sink.starts[1].id ? 0 : 1;
+	allocated(f, 1 - low); /* the higher ID comes up first */
+	step(f);
+	allocated(f, low);
+	step(f);
+	t1 = ticket_ok(f, "alice", "a");
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t1, "p"), f->sink.starts[low].id);
+	t2 = ticket_ok(f, "alice", "a");
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t2, "p"), f->sink.starts[1 - low].id);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * A tag priority above the +500 of reuse wins: the ticket of the sandbox
+ * takes the free resource of the pool that gives its tag 600, not the
+ * one released in its sandbox, which stays there.
+ */
+START_TEST(test_score_priority_beats_reuse)
+{
+	struct fixture *f = fixture_new(
+	    "lo:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n  tags: [a]\n"
+	    "hi:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n"
+	    "  tags: [{name: a, priority: 600}]\n",
+	    "");
+	uint64_t t1, t2, r, h;
+	size_t lo;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	lo = strcmp(f->sink.starts[0].pool, "lo") == 0 ? 0 : 1;
+	allocated(f, lo);
+	step(f);
+	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
+	step(f);
+	r = ready_in(f, t1, "lo");
+	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
+	step(f);
+	ck_assert_str_eq(resource_seen(f, r).state, "UP");
+	allocated(f, 1 - lo); /* hi's resource: free, scores 600 */
+	step(f);
+	t2 = ticket_with(f, "bob", "a", NULL, "s1", 0);
+	step(f);
+	h = ready_in(f, t2, "hi");
+	ck_assert_uint_eq(h, f->sink.starts[1 - lo].id);
+	ck_assert_uint_ne(h, r);
+	ck_assert_str_eq(resource_seen(f, r).state, "UP");
+	fixture_free(f);
+}
+END_TEST
+
+/*
  * A resource released in a ticket's sandbox (+500) wins over a free one
  * whose pool gives the tag a higher priority; a ticket of another
  * sandbox gets the free one.
@@ -2286,6 +2356,8 @@ sched_suite(void)
 	tcase_add_test(tc, test_score_priority);
 	tcase_add_test(tc, test_score_tie_lowest_id);
 	tcase_add_test(tc, test_score_reuse_bonus);
+	tcase_add_test(tc, test_score_tie_in_pool);
+	tcase_add_test(tc, test_score_priority_beats_reuse);
 	tcase_add_test(tc, test_smallest_fit);
 	tcase_add_test(tc, test_fit_after_score);
 	tcase_add_test(tc, test_ondemand_pool_choice);
