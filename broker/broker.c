@@ -127,9 +127,9 @@ broker_outbox_failed(void *ctx, const char *what)
 }
 
 static void
-broker_outbox_lost_bus(void *ctx)
+broker_outbox_lost_bus(void *ctx, struct bus *bus)
 {
-	broker_lost_bus(ctx, ((struct broker *)ctx)->bus);
+	broker_lost_bus(ctx, bus);
 }
 
 static void broker_store_watch(struct broker *b);
@@ -153,10 +153,16 @@ broker_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct broker *b = container_of(w, struct broker, flush);
 
+	/* An RPC may have read frames ahead of the socket's readiness. */
 	for (;;) {
 		broker_flush_once(b);
 		if (!TAILQ_EMPTY(&b->ready))
 			continue;
+		if (bus_pending(b->pub)) {
+			if (bus_poll(b->pub, 0) == -1)
+				broker_lost_bus(b, b->pub);
+			continue;
+		}
 		if (!bus_pending(b->bus))
 			break;
 		if (bus_poll(b->bus, 0) == -1)
@@ -191,6 +197,7 @@ broker_store_io(struct ev_loop *loop, ev_io *w, int revents)
 	broker_store_watch(b);
 }
 
+/* Deliveries (and the consuming connection's heartbeats). */
 static void
 broker_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -200,6 +207,17 @@ broker_readable(struct ev_loop *loop, ev_io *w, int revents)
 		broker_lost_bus(b, b->bus);
 }
 
+/* Publisher confirms (and the publishing connection's heartbeats). */
+static void
+broker_pub_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct broker *b = container_of(w, struct broker, pub_io);
+
+	if (bus_poll(b->pub, 0) == -1)
+		broker_lost_bus(b, b->pub);
+}
+
+/* Either connection lost is the same: resbusd exits (broker_lost_bus). */
 static void
 broker_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -208,6 +226,29 @@ broker_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 	peers_expire(&b->standbys, now_wall_ms());
 	if (bus_poll(b->bus, 0) == -1)
 		broker_lost_bus(b, b->bus);
+	if (bus_poll(b->pub, 0) == -1)
+		broker_lost_bus(b, b->pub);
+}
+
+/*
+ * Connects to AMQP_URL as NAME, trying its nodes from FIRST on, unless a
+ * connection came warm (*BUS not NULL, from the standby); -1 (logged)
+ * when no node answers.
+ */
+static int
+broker_connect(
+    struct bus **bus, const char *amqp_url, size_t first, const char *name)
+{
+	char err[512];
+
+	if (*bus != NULL)
+		return 0;
+	*bus = bus_connect_from(amqp_url, first, name, err, sizeof(err));
+	if (*bus == NULL) {
+		log_warnx("cannot connect to the AMQP broker: %s", err);
+		return -1;
+	}
+	return 0;
 }
 
 /* The answer to the lease's keep-alive query: nothing to do. */
@@ -253,16 +294,18 @@ broker_set_leader(
 struct broker *
 broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, struct conf_pools *pools,
-    const char *pools_path, struct store *store, struct bus *bus)
+    const char *pools_path, struct store *store, struct bus *bus,
+    struct bus *pub)
 {
 	struct sched_ops ops = {
 	    broker_emit, broker_wake, broker_observe, NULL, broker_retire};
 	struct outbox_ops oops = {broker_sealed, broker_durable,
 	    broker_outbox_failed, broker_outbox_lost_bus, NULL};
 	struct broker *b = xcalloc(1, sizeof(*b));
-	char err[512];
 
 	b->loop = loop;
+	b->bus = bus;
+	b->pub = pub;
 	b->store = store;
 	b->server = server;
 	b->pools = pools;
@@ -292,17 +335,24 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	store->meta_tap = NULL;
 	if (delivery_counts_prune(b->counts, b->store) == -1)
 		broker_store_failed(b, "delivery count");
-	b->bus = bus != NULL
-		     ? bus
-		     : bus_connect(amqp_url, "resbusd", err, sizeof(err));
-	if (b->bus == NULL) {
-		log_warnx("cannot connect to the AMQP broker: %s", err);
+	/*
+	 * Two connections, as RabbitMQ's flow control blocks a connection
+	 * that publishes faster than its queues take: on one, that would stop
+	 * the acknowledgements and deliveries too.  One consumes and
+	 * acknowledges, the other publishes with confirms.
+	 */
+	if (broker_connect(&b->bus, amqp_url, 0, "resbusd") == -1 ||
+	    broker_connect(
+		&b->pub, amqp_url, bus_node(b->bus), "resbusd (publish)") == -1)
+		goto fail;
+	b->outbox.bus = b->bus;
+	b->outbox.pub = b->pub;
+	if (bus_qos(b->bus, BROKER_PREFETCH) == -1) {
+		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
 		goto fail;
 	}
-	b->outbox.bus = b->bus;
-	if (bus_confirm_select(b->bus, outbox_on_confirm, &b->outbox) == -1 ||
-	    bus_qos(b->bus, BROKER_PREFETCH) == -1) {
-		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
+	if (bus_confirm_select(b->pub, outbox_on_confirm, &b->outbox) == -1) {
+		log_warnx("cannot set up the bus: %s", bus_error(b->pub));
 		goto fail;
 	}
 	if (broker_topo_setup(b) == -1)
@@ -310,6 +360,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 
 	ev_io_init(&b->bus_io, broker_readable, bus_fd(b->bus), EV_READ);
 	ev_io_start(loop, &b->bus_io);
+	ev_io_init(&b->pub_io, broker_pub_readable, bus_fd(b->pub), EV_READ);
+	ev_io_start(loop, &b->pub_io);
 	if (store->be->fd(store) >= 0) {
 		ev_io_init(&b->store_rio, broker_store_io, store->be->fd(store),
 		    EV_READ);
@@ -317,7 +369,7 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 		    EV_WRITE);
 		ev_io_start(loop, &b->store_rio);
 	}
-	if (server->notify && (b->notify = notify_new(server, b->bus)) == NULL)
+	if (server->notify && (b->notify = notify_new(server, b->pub)) == NULL)
 		goto fail;
 	/* A status page that cannot listen is logged, not fatal. */
 	if (http_listen_enabled(server->http_listen))
@@ -337,7 +389,8 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	    sched_open_tickets(b->sched));
 	return b;
 fail:
-	if (b->bus != NULL && bus_conflict(b->bus))
+	if ((b->bus != NULL && bus_conflict(b->bus)) ||
+	    (b->pub != NULL && bus_conflict(b->pub)))
 		exit(BUS_EXIT_CONFIG);
 	broker_free(b);
 	return NULL;
@@ -369,8 +422,9 @@ broker_free(struct broker *b)
 
 	if (b == NULL)
 		return;
-	if (b->bus != NULL) {
+	if (b->bus != NULL && b->pub != NULL) {
 		ev_io_stop(b->loop, &b->bus_io);
+		ev_io_stop(b->loop, &b->pub_io);
 		ev_io_stop(b->loop, &b->store_rio);
 		ev_io_stop(b->loop, &b->store_wio);
 		ev_prepare_stop(b->loop, &b->flush);
@@ -378,7 +432,8 @@ broker_free(struct broker *b)
 		ev_timer_stop(b->loop, &b->lease);
 		outbox_stop(&b->outbox);
 		/* Finish the last commit, and give confirms a moment so that
-		 * the outbox stays small; what is left is re-sent at start. */
+		 * the outbox stays small and the acknowledgements go out;
+		 * what is left is re-sent (or redelivered) at start. */
 		for (i = 0;
 		     i < 50 && (b->outbox.committing || b->store->in_txn ||
 				   !TAILQ_EMPTY(&b->outbox.inflight));
@@ -387,11 +442,13 @@ broker_free(struct broker *b)
 			if (b->outbox.committing &&
 			    b->store->be->io(b->store) == -1)
 				break;
-			if (bus_poll(b->bus, 10) == -1)
+			if (bus_poll(b->pub, 10) == -1 ||
+			    bus_poll(b->bus, 0) == -1)
 				break;
 		}
-		bus_free(b->bus);
 	}
+	bus_free(b->pub);
+	bus_free(b->bus);
 	/* The held deliveries of the batch never committed go with the rest. */
 	TAILQ_CONCAT(&b->ready, &b->outbox.cur->held, entry);
 	outbox_clear(&b->outbox);

@@ -59,6 +59,7 @@ struct held {
 struct broker {
 	struct ev_loop *loop;
 	struct bus *bus; /* consumes and acknowledges */
+	struct bus *pub; /* publishes, with confirms (outbox, notify) */
 	struct store *store;
 	struct sched *sched;
 	struct http *http;	 /* NULL: no status page */
@@ -68,7 +69,7 @@ struct broker {
 	struct conf_pools *pools; /* owned */
 	char *pools_path;
 	char *prefix;
-	ev_io bus_io;
+	ev_io bus_io, pub_io;
 	ev_io store_rio, store_wio; /* a networked store's socket */
 	ev_prepare flush;
 	ev_timer heartbeat;

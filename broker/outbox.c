@@ -11,10 +11,12 @@
  * durable.  Before the loop sleeps, outbox_flush() commits the batch; one
  * commit is in flight at a time, and what happens meanwhile goes into
  * the next.  Once a commit is durable its messages are published, in
- * order, on a channel in confirm mode, and only then are its deliveries
- * acknowledged.  A message RabbitMQ refuses is sent again; a confirmed
- * one leaves the outbox table in a later transaction, so a crash between
- * commit and confirm re-sends it at the next start (outbox_load()).
+ * order, on a channel in confirm mode of a connection of their own (the
+ * publishing one), and once RabbitMQ has confirmed them its deliveries
+ * are acknowledged on the consuming connection.  A message RabbitMQ
+ * refuses is sent again; a confirmed one leaves the outbox table in a
+ * later transaction, so a crash between commit and confirm re-sends it
+ * at the next start (outbox_load()).
  */
 #include "config.h"
 
@@ -131,7 +133,9 @@ outbox_committed(void *arg, bool ok)
 	struct outbox *ob = bt->owner;
 	struct bus_header hdrs[4];
 	struct bus_props props;
+	struct ackwait *aw;
 	struct outmsg *o;
+	uint64_t last_seq = 0;
 	size_t i;
 
 	if (!ok)
@@ -143,7 +147,7 @@ outbox_committed(void *arg, bool ok)
 		props.type = o->type;
 		props.correlation_id = o->correlation_id;
 		/* Workers and clients may check who sent it. */
-		props.user_id = bus_user(ob->bus);
+		props.user_id = bus_user(ob->pub);
 		props.persistent = o->outbox_id != 0 || o->dead_reason != NULL;
 		if (o->dead_reason != NULL) {
 			hdrs[0].key = "x-resbus-reason";
@@ -161,15 +165,25 @@ outbox_committed(void *arg, bool ok)
 			props.headers = hdrs;
 			props.nheaders = 4;
 		}
-		if (bus_publish(ob->bus, o->exchange, o->key, &props, o->body,
+		if (bus_publish(ob->pub, o->exchange, o->key, &props, o->body,
 			o->len, &o->seq) == -1)
-			ob->ops.lost_bus(ob->ops.ctx);
+			ob->ops.lost_bus(ob->ops.ctx, ob->pub);
 		TAILQ_INSERT_TAIL(&ob->inflight, o, entry);
+		last_seq = o->seq;
 	}
 	ob->ops.durable(ob->ops.ctx, bt);
+	if (bt->nacks > 0 && last_seq != 0) {
+		aw = xcalloc(1, sizeof(*aw));
+		aw->last_seq = last_seq;
+		aw->acks = bt->acks;
+		aw->nacks = bt->nacks;
+		bt->acks = NULL;
+		bt->nacks = 0;
+		TAILQ_INSERT_TAIL(&ob->acking, aw, entry);
+	}
 	for (i = 0; i < bt->nacks; i++)
 		if (bus_ack(ob->bus, bt->acks[i]) == -1)
-			ob->ops.lost_bus(ob->ops.ctx);
+			ob->ops.lost_bus(ob->ops.ctx, ob->bus);
 	batch_free(bt);
 }
 
@@ -214,6 +228,31 @@ outbox_flush(struct outbox *ob)
 	}
 }
 
+/*
+ * Sends the acknowledgements whose batches' messages are all confirmed:
+ * those published up to the first message still in flight (in publish
+ * order).  A refused message, sent again, does not hold them back: its
+ * copy is in the outbox table or, for a reply, the client asks again.
+ */
+static void
+outbox_release_acks(struct outbox *ob)
+{
+	struct outmsg *first = TAILQ_FIRST(&ob->inflight);
+	struct ackwait *aw;
+	size_t i;
+
+	while ((aw = TAILQ_FIRST(&ob->acking)) != NULL) {
+		if (first != NULL && first->seq <= aw->last_seq)
+			break;
+		TAILQ_REMOVE(&ob->acking, aw, entry);
+		for (i = 0; i < aw->nacks; i++)
+			if (bus_ack(ob->bus, aw->acks[i]) == -1)
+				ob->ops.lost_bus(ob->ops.ctx, ob->bus);
+		free(aw->acks);
+		free(aw);
+	}
+}
+
 void
 outbox_on_confirm(
     struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
@@ -241,6 +280,7 @@ outbox_on_confirm(
 			    &ob->done, &ob->ndone, &ob->done_cap, o->outbox_id);
 		outbox_msg_free(o);
 	}
+	outbox_release_acks(ob);
 }
 
 static void
@@ -276,6 +316,7 @@ outbox_init(struct outbox *ob, struct ev_loop *loop, struct store *store,
 	ob->ops = *ops;
 	ob->cur = batch_new();
 	TAILQ_INIT(&ob->inflight);
+	TAILQ_INIT(&ob->acking);
 	ev_timer_init(&ob->sweep, outbox_sweep, OUTBOX_SWEEP_S, 0.);
 }
 
@@ -301,11 +342,18 @@ outbox_stop(struct outbox *ob)
 void
 outbox_clear(struct outbox *ob)
 {
+	struct ackwait *aw;
 	struct outmsg *o;
 
 	while ((o = TAILQ_FIRST(&ob->inflight)) != NULL) {
 		TAILQ_REMOVE(&ob->inflight, o, entry);
 		outbox_msg_free(o);
+	}
+	/* Not acknowledged: RabbitMQ delivers them again. */
+	while ((aw = TAILQ_FIRST(&ob->acking)) != NULL) {
+		TAILQ_REMOVE(&ob->acking, aw, entry);
+		free(aw->acks);
+		free(aw);
 	}
 	batch_free(ob->cur);
 	ob->cur = NULL;
