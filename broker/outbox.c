@@ -230,19 +230,19 @@ outbox_flush(struct outbox *ob)
 
 /*
  * Sends the acknowledgements whose batches' messages are all confirmed:
- * those published up to the first message still in flight (in publish
- * order).  A refused message, sent again, does not hold them back: its
- * copy is in the outbox table or, for a reply, the client asks again.
+ * those published before FLOOR, the sequence number of the oldest
+ * message still in flight (UINT64_MAX: none).  A refused message, sent
+ * again, does not hold them back: its copy is in the outbox table or,
+ * for a reply, the client asks again.
  */
 static void
-outbox_release_acks(struct outbox *ob)
+outbox_release_acks(struct outbox *ob, uint64_t floor)
 {
-	struct outmsg *first = TAILQ_FIRST(&ob->inflight);
 	struct ackwait *aw;
 	size_t i;
 
 	while ((aw = TAILQ_FIRST(&ob->acking)) != NULL) {
-		if (first != NULL && first->seq <= aw->last_seq)
+		if (aw->last_seq >= floor)
 			break;
 		TAILQ_REMOVE(&ob->acking, aw, entry);
 		for (i = 0; i < aw->nacks; i++)
@@ -259,14 +259,21 @@ outbox_on_confirm(
 {
 	struct outbox *ob = arg;
 	struct outmsg *o, *next;
+	uint64_t floor = UINT64_MAX; /* the oldest message left in flight */
 
 	TAILQ_FOREACH_SAFE(o, &ob->inflight, entry, next)
 	{
 		/* In flight in publish order: nothing past SEQ is confirmed. */
-		if (o->seq > seq)
+		if (o->seq > seq) {
+			if (floor == UINT64_MAX)
+				floor = o->seq;
 			break;
-		if (!multiple && o->seq != seq)
+		}
+		if (!multiple && o->seq != seq) {
+			if (floor == UINT64_MAX)
+				floor = o->seq;
 			continue;
+		}
 		TAILQ_REMOVE(&ob->inflight, o, entry);
 		if (!ack) {
 			log_warnx("RabbitMQ refused %s to %s/%s; sending it "
@@ -280,7 +287,7 @@ outbox_on_confirm(
 			    &ob->done, &ob->ndone, &ob->done_cap, o->outbox_id);
 		outbox_msg_free(o);
 	}
-	outbox_release_acks(ob);
+	outbox_release_acks(ob, floor);
 }
 
 static void
