@@ -173,13 +173,18 @@ outbox_committed(void *arg, bool ok)
 	}
 	ob->ops.durable(ob->ops.ctx, bt);
 	if (bt->nacks > 0 && last_seq != 0) {
-		aw = xcalloc(1, sizeof(*aw));
+		if (ob->nacking == ob->acking_cap) {
+			ob->acking_cap =
+			    ob->acking_cap ? ob->acking_cap * 2 : 8;
+			ob->acking = xrealloc(
+			    ob->acking, ob->acking_cap * sizeof(*ob->acking));
+		}
+		aw = &ob->acking[ob->nacking++];
 		aw->last_seq = last_seq;
 		aw->acks = bt->acks;
 		aw->nacks = bt->nacks;
 		bt->acks = NULL;
 		bt->nacks = 0;
-		TAILQ_INSERT_TAIL(&ob->acking, aw, entry);
 	}
 	for (i = 0; i < bt->nacks; i++)
 		if (bus_ack(ob->bus, bt->acks[i]) == -1)
@@ -239,17 +244,20 @@ static void
 outbox_release_acks(struct outbox *ob, uint64_t floor)
 {
 	struct ackwait *aw;
-	size_t i;
+	size_t i, k;
 
-	while ((aw = TAILQ_FIRST(&ob->acking)) != NULL) {
-		if (aw->last_seq >= floor)
-			break;
-		TAILQ_REMOVE(&ob->acking, aw, entry);
+	/* Batches commit one after another: their last_seq only grows. */
+	for (k = 0; k < ob->nacking && ob->acking[k].last_seq < floor; k++) {
+		aw = &ob->acking[k];
 		for (i = 0; i < aw->nacks; i++)
 			if (bus_ack(ob->bus, aw->acks[i]) == -1)
 				ob->ops.lost_bus(ob->ops.ctx, ob->bus);
 		free(aw->acks);
-		free(aw);
+	}
+	if (k > 0) {
+		memmove(ob->acking, ob->acking + k,
+		    (ob->nacking - k) * sizeof(*ob->acking));
+		ob->nacking -= k;
 	}
 }
 
@@ -323,7 +331,6 @@ outbox_init(struct outbox *ob, struct ev_loop *loop, struct store *store,
 	ob->ops = *ops;
 	ob->cur = batch_new();
 	TAILQ_INIT(&ob->inflight);
-	TAILQ_INIT(&ob->acking);
 	ev_timer_init(&ob->sweep, outbox_sweep, OUTBOX_SWEEP_S, 0.);
 }
 
@@ -349,19 +356,19 @@ outbox_stop(struct outbox *ob)
 void
 outbox_clear(struct outbox *ob)
 {
-	struct ackwait *aw;
 	struct outmsg *o;
+	size_t i;
 
 	while ((o = TAILQ_FIRST(&ob->inflight)) != NULL) {
 		TAILQ_REMOVE(&ob->inflight, o, entry);
 		outbox_msg_free(o);
 	}
 	/* Not acknowledged: RabbitMQ delivers them again. */
-	while ((aw = TAILQ_FIRST(&ob->acking)) != NULL) {
-		TAILQ_REMOVE(&ob->acking, aw, entry);
-		free(aw->acks);
-		free(aw);
-	}
+	for (i = 0; i < ob->nacking; i++)
+		free(ob->acking[i].acks);
+	free(ob->acking);
+	ob->acking = NULL;
+	ob->nacking = 0;
 	batch_free(ob->cur);
 	ob->cur = NULL;
 	free(ob->done);

@@ -68,12 +68,10 @@ struct batch {
  * before its answer is RabbitMQ's.
  */
 struct ackwait {
-	TAILQ_ENTRY(ackwait) entry;
 	uint64_t last_seq;
 	uint64_t *acks;
 	size_t nacks;
 };
-TAILQ_HEAD(ackwait_list, ackwait);
 
 /* What the outbox asks of its owner; CTX is passed to each. */
 struct outbox_ops {
@@ -99,8 +97,9 @@ struct outbox {
 	struct batch *cur;	     /* released by the next commit */
 	bool committing;	     /* a commit is in flight */
 	struct outmsg_list inflight; /* published, awaiting the confirm */
-	struct ackwait_list acking;  /* acknowledgements awaiting confirms */
-	uint64_t *done;		     /* confirmed outbox ids to delete */
+	struct ackwait *acking;	     /* awaiting confirms, oldest first */
+	size_t nacking, acking_cap;
+	uint64_t *done; /* confirmed outbox ids to delete */
 	size_t ndone, done_cap;
 	uint64_t last_outbox_id;
 };
