@@ -1,11 +1,13 @@
 /*
  * broker -- resbusd's messaging: consumers, handlers, group commit, outbox.
  *
- * One libev loop drives one AMQP connection.  Messages handled in a loop
- * iteration change memory (sched) and open the store transaction; before
- * the loop sleeps, an ev_prepare watcher runs the scheduling step,
- * commits, publishes what the iteration produced, and only then
- * acknowledges the messages it consumed.  Jobs and events are written to
+ * One libev loop drives two AMQP connections: one consumes and
+ * acknowledges, the other publishes with confirms.  Messages handled in a
+ * loop iteration change memory (sched) and open the store transaction;
+ * before the loop sleeps, an ev_prepare watcher runs the scheduling
+ * step, commits, publishes what the iteration produced, and only once
+ * RabbitMQ confirms that acknowledges the messages it consumed.  Jobs
+ * and events are written to
  * the outbox table in the same transaction and deleted once RabbitMQ
  * confirms them, so a crash between commit and publish re-sends them at
  * the next start.
@@ -23,15 +25,18 @@ struct broker;
 #include <stddef.h>
 
 /*
- * Loads the store's state, connects to AMQP_URL (or takes over BUS, a
- * connection already open there, when not NULL), declares the topology
- * and starts consuming.  SERVER and STORE are borrowed and must outlive
- * the broker; the broker takes ownership of POOLS, read from POOLS_PATH
- * (which reloads read again).  NULL (after logging why) on failure.
+ * Loads the store's state, opens two connections to AMQP_URL, one that
+ * consumes and one that publishes (or takes over BUS and PUB,
+ * connections already open there, when not NULL: taken even on
+ * failure), declares the topology and starts consuming.  SERVER and
+ * STORE are borrowed and must outlive the broker; the broker takes
+ * ownership of POOLS, read from POOLS_PATH (which reloads read again).
+ * NULL (after logging why) on failure.
  */
 struct broker *broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, struct conf_pools *pools,
-    const char *pools_path, struct store *store, struct bus *bus);
+    const char *pools_path, struct store *store, struct bus *bus,
+    struct bus *pub);
 /*
  * Reads pools.yaml again and switches to it: declares the queues of new
  * pools and hands them to the scheduler.  0, or -1 with the reason in

@@ -51,6 +51,7 @@
 #include "http.h"
 #include "http_priv.h"
 #include "log.h"
+#include "mhdlog.h"
 #include "sched.h"
 #include "util.h"
 
@@ -415,19 +416,6 @@ http_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	http_run(container_of(w, struct http, timer));
 }
 
-static void
-http_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	log_warnx("http: %s", msg);
-}
-
 bool
 http_listen_enabled(const char *listen)
 {
@@ -480,8 +468,8 @@ http_new(struct ev_loop *loop, const char *listen, struct sched *sched)
 	h->sched = sched;
 	TAILQ_INIT(&h->waiting);
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h, MHD_OPTION_SOCK_ADDR,
-	    ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhdlog_write, NULL,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned)HTTP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)HTTP_CONNECTION_TIMEOUT_S,

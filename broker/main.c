@@ -93,7 +93,7 @@ main(int argc, char *argv[])
 	char *pools_stat_path;
 	bool check = false, debug = false;
 	struct standby *standby;
-	struct bus *bus;
+	struct bus *bus, *pub;
 	char err[1024], *path, host[256], *who;
 	const char *url;
 	int64_t epoch;
@@ -190,11 +190,11 @@ main(int argc, char *argv[])
 	standby = standby_new(loop, server, url, who, store);
 	epoch = standby_run(standby);
 	store = standby_take_store(standby);
-	bus = standby_take_bus(standby);
+	bus = standby_take_bus(standby, &pub);
 	standby_free(standby);
 	if (stopping || epoch == -1) {
-		if (bus != NULL)
-			bus_free(bus);
+		bus_free(bus);
+		bus_free(pub);
 		if (store != NULL)
 			store_close(store);
 		conf_pools_free(pools);
@@ -208,12 +208,14 @@ main(int argc, char *argv[])
 	log_info("active: this resbusd (%s) leads the store from now on "
 		 "(epoch %lld)",
 	    who, (long long)epoch);
-	if (bus != NULL && bus_broken(bus)) {
+	/* Only both warm: the broker makes the pair on one node. */
+	if (bus == NULL || pub == NULL || bus_broken(bus) || bus_broken(pub)) {
 		bus_free(bus);
-		bus = NULL;
+		bus_free(pub);
+		bus = pub = NULL;
 	}
 
-	b = broker_new(loop, url, server, pools, path, store, bus);
+	b = broker_new(loop, url, server, pools, path, store, bus, pub);
 	pools_stat_path = path; /* ev_stat keeps it while it watches */
 	if (b == NULL) {
 		store_close(store);

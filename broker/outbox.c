@@ -11,10 +11,12 @@
  * durable.  Before the loop sleeps, outbox_flush() commits the batch; one
  * commit is in flight at a time, and what happens meanwhile goes into
  * the next.  Once a commit is durable its messages are published, in
- * order, on a channel in confirm mode, and only then are its deliveries
- * acknowledged.  A message RabbitMQ refuses is sent again; a confirmed
- * one leaves the outbox table in a later transaction, so a crash between
- * commit and confirm re-sends it at the next start (outbox_load()).
+ * order, on a channel in confirm mode of a connection of their own (the
+ * publishing one), and once RabbitMQ has confirmed them its deliveries
+ * are acknowledged on the consuming connection.  A message RabbitMQ
+ * refuses is sent again; a confirmed one leaves the outbox table in a
+ * later transaction, so a crash between commit and confirm re-sends it
+ * at the next start (outbox_load()).
  */
 #include "config.h"
 
@@ -131,7 +133,9 @@ outbox_committed(void *arg, bool ok)
 	struct outbox *ob = bt->owner;
 	struct bus_header hdrs[4];
 	struct bus_props props;
+	struct ackwait *aw;
 	struct outmsg *o;
+	uint64_t last_seq = 0;
 	size_t i;
 
 	if (!ok)
@@ -143,7 +147,7 @@ outbox_committed(void *arg, bool ok)
 		props.type = o->type;
 		props.correlation_id = o->correlation_id;
 		/* Workers and clients may check who sent it. */
-		props.user_id = bus_user(ob->bus);
+		props.user_id = bus_user(ob->pub);
 		props.persistent = o->outbox_id != 0 || o->dead_reason != NULL;
 		if (o->dead_reason != NULL) {
 			hdrs[0].key = "x-resbus-reason";
@@ -161,15 +165,30 @@ outbox_committed(void *arg, bool ok)
 			props.headers = hdrs;
 			props.nheaders = 4;
 		}
-		if (bus_publish(ob->bus, o->exchange, o->key, &props, o->body,
+		if (bus_publish(ob->pub, o->exchange, o->key, &props, o->body,
 			o->len, &o->seq) == -1)
-			ob->ops.lost_bus(ob->ops.ctx);
+			ob->ops.lost_bus(ob->ops.ctx, ob->pub);
 		TAILQ_INSERT_TAIL(&ob->inflight, o, entry);
+		last_seq = o->seq;
 	}
 	ob->ops.durable(ob->ops.ctx, bt);
+	if (bt->nacks > 0 && last_seq != 0) {
+		if (ob->nacking == ob->acking_cap) {
+			ob->acking_cap =
+			    ob->acking_cap ? ob->acking_cap * 2 : 8;
+			ob->acking = xrealloc(
+			    ob->acking, ob->acking_cap * sizeof(*ob->acking));
+		}
+		aw = &ob->acking[ob->nacking++];
+		aw->last_seq = last_seq;
+		aw->acks = bt->acks;
+		aw->nacks = bt->nacks;
+		bt->acks = NULL;
+		bt->nacks = 0;
+	}
 	for (i = 0; i < bt->nacks; i++)
 		if (bus_ack(ob->bus, bt->acks[i]) == -1)
-			ob->ops.lost_bus(ob->ops.ctx);
+			ob->ops.lost_bus(ob->ops.ctx, ob->bus);
 	batch_free(bt);
 }
 
@@ -213,20 +232,55 @@ outbox_flush(struct outbox *ob)
 	}
 }
 
+/*
+ * Sends the acknowledgements whose batches' messages are all confirmed:
+ * those published before FLOOR, the sequence number of the oldest
+ * message still in flight (UINT64_MAX: none).  A refused message, sent
+ * again, does not hold them back: its copy is in the outbox table or,
+ * for a reply, the client asks again.
+ */
+static void
+outbox_release_acks(struct outbox *ob, uint64_t floor)
+{
+	struct ackwait *aw;
+	size_t i, k;
+
+	/* Batches commit one after another: their last_seq only grows. */
+	for (k = 0; k < ob->nacking && ob->acking[k].last_seq < floor; k++) {
+		aw = &ob->acking[k];
+		for (i = 0; i < aw->nacks; i++)
+			if (bus_ack(ob->bus, aw->acks[i]) == -1)
+				ob->ops.lost_bus(ob->ops.ctx, ob->bus);
+		free(aw->acks);
+	}
+	if (k > 0) {
+		memmove(ob->acking, ob->acking + k,
+		    (ob->nacking - k) * sizeof(*ob->acking));
+		ob->nacking -= k;
+	}
+}
+
 void
 outbox_on_confirm(
     struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg)
 {
 	struct outbox *ob = arg;
 	struct outmsg *o, *next;
+	uint64_t floor = UINT64_MAX; /* the oldest message left in flight */
 
 	TAILQ_FOREACH_SAFE(o, &ob->inflight, entry, next)
 	{
 		/* In flight in publish order: nothing past SEQ is confirmed. */
-		if (o->seq > seq)
+		if (o->seq > seq) {
+			if (floor == UINT64_MAX)
+				floor = o->seq;
 			break;
-		if (!multiple && o->seq != seq)
+		}
+		if (!multiple && o->seq != seq) {
+			if (floor == UINT64_MAX)
+				floor = o->seq;
 			continue;
+		}
 		TAILQ_REMOVE(&ob->inflight, o, entry);
 		if (!ack) {
 			log_warnx("RabbitMQ refused %s to %s/%s; sending it "
@@ -240,6 +294,7 @@ outbox_on_confirm(
 			    &ob->done, &ob->ndone, &ob->done_cap, o->outbox_id);
 		outbox_msg_free(o);
 	}
+	outbox_release_acks(ob, floor);
 }
 
 static void
@@ -301,11 +356,18 @@ void
 outbox_clear(struct outbox *ob)
 {
 	struct outmsg *o;
+	size_t i;
 
 	while ((o = TAILQ_FIRST(&ob->inflight)) != NULL) {
 		TAILQ_REMOVE(&ob->inflight, o, entry);
 		outbox_msg_free(o);
 	}
+	/* Not acknowledged: RabbitMQ delivers them again. */
+	for (i = 0; i < ob->nacking; i++)
+		free(ob->acking[i].acks);
+	free(ob->acking);
+	ob->acking = NULL;
+	ob->nacking = 0;
 	batch_free(ob->cur);
 	ob->cur = NULL;
 	free(ob->done);

@@ -6,6 +6,12 @@
  *
  * The broker embeds one struct outbox and reads its fields; only the
  * functions below change them (and the broker appends to cur->held).
+ *
+ * Two connections: messages go out on PUB, in confirm mode, and the
+ * consumed deliveries are acknowledged on BUS, the connection that
+ * consumes them.  RabbitMQ's flow control blocks a connection that
+ * publishes faster than its queues take; on a shared connection that
+ * would stall the acknowledgements and the deliveries too.
  */
 #ifndef RESBUS_OUTBOX_H
 #define RESBUS_OUTBOX_H
@@ -55,6 +61,18 @@ struct batch {
 	struct held_list held; /* handled once this is durable */
 };
 
+/*
+ * The acknowledgements of a durable batch whose messages are published
+ * but not all confirmed yet: they go out once every message published
+ * up to LAST_SEQ is confirmed, so that a request is never acknowledged
+ * before its answer is RabbitMQ's.
+ */
+struct ackwait {
+	uint64_t last_seq;
+	uint64_t *acks;
+	size_t nacks;
+};
+
 /* What the outbox asks of its owner; CTX is passed to each. */
 struct outbox_ops {
 	/* BT's transaction is about to be committed. */
@@ -62,23 +80,26 @@ struct outbox_ops {
 	/* BT's commit is durable and its messages published: the owner
 	 * takes BT's held deliveries; its acknowledgements follow. */
 	void (*durable)(void *ctx, struct batch *bt);
-	/* The store failed at WHAT, or the bus is lost: neither returns. */
+	/* The store failed at WHAT, or BUS is lost: neither returns. */
 	void (*store_failed)(void *ctx, const char *what);
-	void (*lost_bus)(void *ctx);
+	void (*lost_bus)(void *ctx, struct bus *bus);
 	void *ctx;
 };
 
 struct outbox {
 	struct ev_loop *loop;
 	struct store *store; /* borrowed */
-	struct bus *bus;     /* borrowed; set once connected */
+	struct bus *bus;     /* borrowed: acknowledges; set once connected */
+	struct bus *pub;     /* borrowed: publishes, with confirms */
 	struct outbox_ops ops;
 	ev_timer sweep; /* writes confirmed outbox deletes */
 	bool sweep_due;
 	struct batch *cur;	     /* released by the next commit */
 	bool committing;	     /* a commit is in flight */
 	struct outmsg_list inflight; /* published, awaiting the confirm */
-	uint64_t *done;		     /* confirmed outbox ids to delete */
+	struct ackwait *acking;	     /* awaiting confirms, oldest first */
+	size_t nacking, acking_cap;
+	uint64_t *done; /* confirmed outbox ids to delete */
 	size_t ndone, done_cap;
 	uint64_t last_outbox_id;
 };
@@ -86,8 +107,8 @@ struct outbox {
 /* Sets up OB, empty, on LOOP and STORE (borrowed); OPS is copied. */
 void outbox_init(struct outbox *ob, struct ev_loop *loop, struct store *store,
     const struct outbox_ops *ops);
-/* Frees the messages in flight and the current batch (whose held list
- * the owner has emptied). */
+/* Frees the messages in flight, the acknowledgements not sent and the
+ * current batch (whose held list the owner has emptied). */
 void outbox_clear(struct outbox *ob);
 /* No more sweeps: the next flush deletes every confirmed row. */
 void outbox_stop(struct outbox *ob);
@@ -112,8 +133,8 @@ void outbox_load(void *arg, const struct store_outbox *row);
 /* Deletes confirmed rows when due, and commits the current batch unless
  * a commit is in flight.  Before the loop sleeps. */
 void outbox_flush(struct outbox *ob);
-/* The bus's publisher confirm (or refusal) of SEQ, or up to it; ARG is
- * the outbox. */
+/* The publishing connection's confirm (or refusal) of SEQ, or up to it;
+ * ARG is the outbox.  Sends the acknowledgements that waited for it. */
 void outbox_on_confirm(
     struct bus *bus, uint64_t seq, bool multiple, bool ack, void *arg);
 

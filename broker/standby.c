@@ -1,5 +1,11 @@
 /*
  * standby -- a resbusd that waits for the store's leadership.
+ *
+ * It keeps warm the two AMQP connections the broker will use: the one
+ * that will consume (on which it declares the brokers' queue) and the
+ * one that will publish (on which it sends its beats).  Either lost,
+ * both are dropped and made again STANDBY_RECONNECT_S later; when the
+ * standby leads, the broker takes over whichever are up.
  */
 #include "config.h"
 
@@ -29,11 +35,12 @@ struct standby {
 	char *who;
 	char *prefix;
 	struct store *store;
-	struct bus *bus;
-	size_t node;   /* the node to try first */
-	ev_timer lead; /* tries to take the leadership */
-	ev_timer beat; /* says that it waits; reconnects */
-	ev_io bus_io;
+	struct bus *bus; /* will consume */
+	struct bus *pub; /* will publish; carries the beats */
+	size_t node;	 /* the node to try first */
+	ev_timer lead;	 /* tries to take the leadership */
+	ev_timer beat;	 /* says that it waits; reconnects */
+	ev_io bus_io, pub_io;
 	double next_connect;
 	int64_t since_ms;
 	int64_t epoch;	 /* -1 until it leads */
@@ -43,13 +50,30 @@ struct standby {
 static void
 standby_drop_bus(struct standby *s)
 {
-	if (s->bus == NULL)
+	if (s->bus == NULL && s->pub == NULL)
 		return;
-	ev_io_stop(s->loop, &s->bus_io);
-	s->node = bus_node(s->bus) + 1;
-	bus_free(s->bus);
-	s->bus = NULL;
+	if (s->bus != NULL) {
+		ev_io_stop(s->loop, &s->bus_io);
+		s->node = bus_node(s->bus) + 1;
+		bus_free(s->bus);
+		s->bus = NULL;
+	}
+	if (s->pub != NULL) {
+		ev_io_stop(s->loop, &s->pub_io);
+		bus_free(s->pub);
+		s->pub = NULL;
+	}
 	s->next_connect = ev_now(s->loop) + STANDBY_RECONNECT_S;
+}
+
+/* BUS failed: both connections go, and are made again later. */
+static void
+standby_lost(struct standby *s, struct bus *bus)
+{
+	log_warnx("standby: AMQP connection lost: %s; connecting "
+		  "again in %.0f s",
+	    bus_error(bus), STANDBY_RECONNECT_S);
+	standby_drop_bus(s);
 }
 
 static void
@@ -59,12 +83,19 @@ standby_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (bus_poll(s->bus, 0) == -1) {
-		log_warnx("standby: AMQP connection lost: %s; connecting "
-			  "again in %.0f s",
-		    bus_error(s->bus), STANDBY_RECONNECT_S);
-		standby_drop_bus(s);
-	}
+	if (bus_poll(s->bus, 0) == -1)
+		standby_lost(s, s->bus);
+}
+
+static void
+standby_pub_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct standby *s = container_of(w, struct standby, pub_io);
+
+	(void)loop;
+	(void)revents;
+	if (bus_poll(s->pub, 0) == -1)
+		standby_lost(s, s->pub);
 }
 
 static void
@@ -90,6 +121,18 @@ standby_connect(struct standby *s)
 	}
 	ev_io_init(&s->bus_io, standby_readable, bus_fd(s->bus), EV_READ);
 	ev_io_start(s->loop, &s->bus_io);
+	/* The same node: the broker's two connections see one cluster view. */
+	s->pub = bus_connect_from(s->amqp_url, bus_node(s->bus),
+	    "resbusd (standby, publish)", err, sizeof(err));
+	if (s->pub == NULL) {
+		log_warnx("standby: cannot connect to the AMQP broker: %s; "
+			  "trying again in %.0f s",
+		    err, STANDBY_RECONNECT_S);
+		standby_drop_bus(s);
+		return;
+	}
+	ev_io_init(&s->pub_io, standby_pub_readable, bus_fd(s->pub), EV_READ);
+	ev_io_start(s->loop, &s->pub_io);
 }
 
 static void
@@ -113,17 +156,16 @@ standby_beat(struct ev_loop *loop, ev_timer *w, int revents)
 	m.sent_ms = now_wall_ms();
 	body = msg_pack(&m.base, &len);
 	props.type = msg_type(&m.base);
-	props.user_id = bus_user(s->bus);
+	props.user_id = bus_user(s->pub);
 	q = topo_brokers_queue(s->prefix);
-	rc = bus_publish(s->bus, "", q, &props, body, len, NULL);
+	rc = bus_publish(s->pub, "", q, &props, body, len, NULL);
 	free(q);
 	free(body);
-	if (rc == -1 || bus_poll(s->bus, 0) == -1) {
-		log_warnx("standby: AMQP connection lost: %s; connecting "
-			  "again in %.0f s",
-		    bus_error(s->bus), STANDBY_RECONNECT_S);
-		standby_drop_bus(s);
-	}
+	/* Polled here too, so that both connections' heartbeats go out. */
+	if (rc == -1 || bus_poll(s->pub, 0) == -1)
+		standby_lost(s, s->pub);
+	else if (bus_poll(s->bus, 0) == -1)
+		standby_lost(s, s->bus);
 }
 
 /* Whether WHAT differs from what was said last (and is said now). */
@@ -151,8 +193,8 @@ standby_lead(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	holder[0] = '\0';
-	rc = s->store->be->lead_try(s->store, s->who,
-	    (int)s->server->leader_lease_s, &s->epoch, holder, sizeof(holder));
+	rc = store_lead_try(s->store, s->who, (int)s->server->leader_lease_s,
+	    &s->epoch, holder, sizeof(holder));
 	if (rc == 1) {
 		ev_break(loop, EVBREAK_ONE);
 		return;
@@ -186,7 +228,7 @@ standby_new(struct ev_loop *loop, const struct conf_server *server,
 	s->epoch = -1;
 	s->since_ms = now_wall_ms();
 	/* A networked store answers in a round trip; a lock file at once. */
-	every = store->be->fd(store) >= 0 ? 1. : .5;
+	every = store_fd(store) >= 0 ? 1. : .5;
 	ev_timer_init(&s->lead, standby_lead, every, every);
 	ev_timer_init(&s->beat, standby_beat, STANDBY_BEAT_S, STANDBY_BEAT_S);
 	return s;
@@ -209,6 +251,8 @@ standby_run(struct standby *s)
 	ev_timer_stop(s->loop, &s->beat);
 	if (s->bus != NULL)
 		ev_io_stop(s->loop, &s->bus_io);
+	if (s->pub != NULL)
+		ev_io_stop(s->loop, &s->pub_io);
 	return s->epoch;
 }
 
@@ -222,13 +266,17 @@ standby_take_store(struct standby *s)
 }
 
 struct bus *
-standby_take_bus(struct standby *s)
+standby_take_bus(struct standby *s, struct bus **pub)
 {
 	struct bus *bus = s->bus;
 
 	if (bus != NULL)
 		ev_io_stop(s->loop, &s->bus_io);
+	if (s->pub != NULL)
+		ev_io_stop(s->loop, &s->pub_io);
+	*pub = s->pub;
 	s->bus = NULL;
+	s->pub = NULL;
 	return bus;
 }
 
@@ -237,10 +285,7 @@ standby_free(struct standby *s)
 {
 	if (s == NULL)
 		return;
-	if (s->bus != NULL) {
-		ev_io_stop(s->loop, &s->bus_io);
-		bus_free(s->bus);
-	}
+	standby_drop_bus(s);
 	if (s->store != NULL)
 		store_close(s->store);
 	free(s->amqp_url);

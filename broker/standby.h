@@ -1,12 +1,12 @@
 /*
  * standby -- a resbusd that waits for the store's leadership.
  *
- * Until it leads, a standby keeps its store connection and an AMQP
- * connection open (declaring nothing but the brokers' queue), tells the
- * active broker every second that it waits (a BrokerStandby on
- * P.brokers), and tries to take the leadership every half second on
+ * Until it leads, a standby keeps its store connection and the broker's
+ * two AMQP connections open (declaring nothing but the brokers' queue),
+ * tells the active broker every second that it waits (a BrokerStandby
+ * on P.brokers), and tries to take the leadership every half second on
  * SQLite, every second on PostgreSQL.  When it leads, the broker takes
- * over both connections: no connect on the way to serving.
+ * over all three connections: no connect on the way to serving.
  */
 #ifndef RESBUS_STANDBY_H
 #define RESBUS_STANDBY_H
@@ -35,10 +35,11 @@ struct standby *standby_new(struct ev_loop *loop,
  * target_session_attrs=read-write).
  */
 int64_t standby_run(struct standby *s);
-/* The store (NULL while none answers) and the AMQP connection (NULL
- * when none is up); the caller owns what it takes. */
+/* The store (NULL while none answers), and the AMQP connections (NULL
+ * when none is up): the one to consume on, returned, and the one to
+ * publish on, in *PUB.  The caller owns what it takes. */
 struct store *standby_take_store(struct standby *s);
-struct bus *standby_take_bus(struct standby *s);
+struct bus *standby_take_bus(struct standby *s, struct bus **pub);
 void standby_free(struct standby *s);
 
 #endif

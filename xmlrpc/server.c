@@ -49,6 +49,7 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "mhdlog.h"
 #include "server.h"
 #include "server_priv.h"
 #include "util.h"
@@ -401,28 +402,6 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		ev_break(srv->loop, EVBREAK_ALL);
 }
 
-/*
- * libmicrohttpd's own messages, into our log.  That a client's socket
- * closed is no news (a request timed out, a caller gave up): debug only.
- */
-static void
-on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char buf[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	if (strstr(buf, "connection closure") != NULL ||
-	    strstr(buf, "onnection reset") != NULL)
-		log_debug("libmicrohttpd: %s", buf);
-	else
-		log_warnx("http: %s", buf);
-}
-
 static void
 on_stop_grace(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -443,7 +422,7 @@ server_start(struct server *srv, const char *shown)
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	    request_handle, srv,
 	    /* The logger first, so that no option's message escapes it. */
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhdlog_write, NULL,
 	    MHD_OPTION_CONNECTION_LIMIT, srv->max_conns,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,

@@ -1,0 +1,154 @@
+/*
+ * broker_control -- the two queues that are not about tickets: the
+ * control queue (resbusctl's ControlRequest, answered with a
+ * ControlReply; control.c does the work, this file checks the message
+ * and gives control.c its view of the broker) and the brokers' queue,
+ * where standby brokers say every second that they wait.
+ *
+ * Both go through msg.c's dispatch like every other queue: a message of
+ * another type, one that does not decode or fails msg_check is refused
+ * (on the control queue with the ControlReply a client waits for, and
+ * a dead letter; a bad beat with a log line, as beats are not
+ * acknowledged and nobody waits for an answer).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker_priv.h"
+#include "bus.h"
+#include "conf.h"
+#include "control.h"
+#include "log.h"
+#include "msg.h"
+#include "peers.h"
+#include "sched.h"
+#include "util.h"
+
+/*
+ * A standby says that it waits.  Beats older than PEERS_QUIET_MS (kept
+ * while no broker was active) and this broker's own (from before it took
+ * over) are not news.
+ */
+static void
+on_broker_standby(const ProtobufCMessage *pm, void *ctx, void *arg)
+{
+	const Resbus__V1__BrokerStandby *m =
+	    (const Resbus__V1__BrokerStandby *)pm;
+	struct broker *b = ctx;
+	int64_t now = now_wall_ms();
+
+	(void)arg;
+	if (m->who[0] != '\0' && strlen(m->who) <= PEERS_WHO_MAX &&
+	    now - m->sent_ms <= PEERS_QUIET_MS &&
+	    (b->leader == NULL || strcmp(m->who, b->leader) != 0))
+		peers_heard(&b->standbys, m->who, m->since_ms, now);
+}
+
+/* What the brokers' queue carries. */
+static const struct msg_handler standby_handlers[] = {
+    {&resbus__v1__broker_standby__descriptor, on_broker_standby},
+    {NULL, NULL},
+};
+
+/*
+ * A delivery on P.brokers (not acknowledged: consumed with no_ack).
+ * Only from the broker's own login or an admin; anything else is
+ * ignored with a log line.
+ */
+void
+broker_on_standby(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	struct broker *b = arg;
+	char err[256];
+
+	(void)bus;
+	if (d->user_id == NULL || (strcmp(d->user_id, bus_user(b->bus)) != 0 &&
+				      !broker_is_admin(b, d->user_id))) {
+		log_warnx("%s: a standby's beat from user %s, not a broker's: "
+			  "ignored",
+		    d->queue, d->user_id ? d->user_id : "(none)");
+		return;
+	}
+	if (msg_dispatch_err(standby_handlers, d->type, d->body, d->len, b,
+		NULL, err, sizeof(err)) == -1)
+		log_warnx("%s: %s: ignored", d->queue, err);
+}
+
+/* control's view of the broker: replies and reloads. */
+static void
+control_reply(
+    void *ctx, const struct bus_delivery *d, const ProtobufCMessage *m)
+{
+	broker_reply(ctx, d, m);
+}
+
+static int
+control_reload(void *ctx, char *err, size_t errlen)
+{
+	return broker_reload(ctx, err, errlen);
+}
+
+static bool
+control_is_admin(void *ctx, const char *user)
+{
+	return broker_is_admin(ctx, user);
+}
+
+static void
+control_status(void *ctx, struct control_status *st)
+{
+	struct broker *b = ctx;
+
+	st->now_ms = now_wall_ms();
+	peers_expire(&b->standbys, st->now_ms);
+	st->who = b->leader;
+	st->since_ms = b->leader_since_ms;
+	st->epoch = b->leader_epoch;
+	st->standbys = &b->standbys;
+}
+
+void
+broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	Resbus__V1__ControlReply r = RESBUS__V1__CONTROL_REPLY__INIT;
+	struct broker *b = arg;
+	struct control_ops ops = {
+	    control_reply, control_reload, b, control_is_admin, control_status};
+	const char *name = resbus__v1__control_request__descriptor.name;
+	char err[256];
+
+	/*
+	 * Refused like the other queues' messages (logged, dead-lettered),
+	 * but answered with the ControlReply a control client waits for.
+	 */
+	err[0] = '\0';
+	if (d->type == NULL || d->type[0] == '\0')
+		snprintf(err, sizeof(err), "no type property");
+	else if (strcmp(d->type, name) != 0)
+		snprintf(err, sizeof(err),
+		    "a message of type \"%.80s\" is not "
+		    "taken here",
+		    d->type);
+	else if (d->user_id == NULL || d->user_id[0] == '\0')
+		snprintf(err, sizeof(err),
+		    "a request needs the AMQP user_id "
+		    "property");
+	if (err[0] != '\0') {
+		log_warnx("refused a message of type \"%.80s\" from user "
+			  "\"%.64s\" on the control queue: %s",
+		    d->type ? d->type : "", d->user_id ? d->user_id : "", err);
+		r.error = err;
+		r.version = MSG_CONTROL_VERSION;
+		broker_reply(b, d, &r.base);
+		broker_dead_letter(b, d, err);
+		broker_ack(b, d->delivery_tag);
+		return;
+	}
+	control_handle(b->sched, b->server, d, &ops);
+	sched_touch(b->sched);
+	broker_ack(b, d->delivery_tag);
+}
