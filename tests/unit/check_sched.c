@@ -1083,6 +1083,74 @@ START_TEST(test_score_priority_beats_reuse)
 }
 END_TEST
 
+/* A livecheck of start I, as a worker reports it. */
+static void
+checked(struct fixture *f, size_t i, bool ok)
+{
+	Resbus__V1__LivecheckResult lr = RESBUS__V1__LIVECHECK_RESULT__INIT;
+	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+
+	ref.resource_id = f->sink.starts[i].id;
+	ref.pool = f->sink.starts[i].pool;
+	ref.name = f->sink.starts[i].name;
+	lr.resource = &ref;
+	lr.ok = ok;
+	lr.exit_status = ok ? 0 : 1;
+	lr.worker = (char *)"w";
+	sched_on_checked(f->s, &lr);
+}
+
+static void
+pool_free_count(void *arg, const struct sched_pool_view *v)
+{
+	*(size_t *)arg = v->free;
+}
+
+/*
+ * A free resource whose livechecks fail is handed to no ticket until one
+ * passes, still counts as free (in the pool's view and its
+ * preallocation), and goes to the waiting ticket once a check passes.
+ * Its start printed nothing (an UP result without data).
+ */
+START_TEST(test_failing_free_resource_waits)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 2\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  cmd_livecheck: z\n  livecheck_period: 600\n"
+	    "  livecheck_attempts: 3\n  tags: [t]\n",
+	    "");
+	Resbus__V1__AllocateResult ar = RESBUS__V1__ALLOCATE_RESULT__INIT;
+	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+	size_t nfree = 0;
+	uint64_t id;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	ref.resource_id = f->sink.starts[0].id;
+	ref.pool = f->sink.starts[0].pool;
+	ref.name = f->sink.starts[0].name;
+	ar.resource = &ref;
+	ar.ok = true;
+	ar.worker = (char *)"w";
+	sched_on_allocated(f->s, &ar);
+	step(f);
+	checked(f, 0, false);
+	step(f);
+	sched_foreach_pool(f->s, pool_free_count, &nfree);
+	ck_assert_uint_eq(nfree, 1);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+
+	id = ticket_ok(f, "alice", "t");
+	step(f);
+	ck_assert_int_eq(ticket_state(f, id), OPEN);
+	checked(f, 0, true);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, id, "p"), f->sink.starts[0].id);
+	ck_assert_uint_eq(f->sink.ndeletes, 0);
+	fixture_free(f);
+}
+END_TEST
+
 /*
  * A resource released in a ticket's sandbox (+500) wins over a free one
  * whose pool gives the tag a higher priority; a ticket of another
@@ -2358,6 +2426,7 @@ sched_suite(void)
 	tcase_add_test(tc, test_score_reuse_bonus);
 	tcase_add_test(tc, test_score_tie_in_pool);
 	tcase_add_test(tc, test_score_priority_beats_reuse);
+	tcase_add_test(tc, test_failing_free_resource_waits);
 	tcase_add_test(tc, test_smallest_fit);
 	tcase_add_test(tc, test_fit_after_score);
 	tcase_add_test(tc, test_ondemand_pool_choice);
