@@ -70,8 +70,15 @@ on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 		log_warnx("reload refused, the running pools stay: %s", err);
 }
 
-int
-main(int argc, char *argv[])
+/* What the command line asked for. */
+struct options {
+	const char *dir, *url;
+	bool check, debug;
+};
+
+/* Reads the command line into O; -1 to go on, else the exit code. */
+static int
+options_read(struct options *o, int argc, char *argv[])
 {
 	static const struct option opts[] = {
 	    {"config-dir", required_argument, NULL, 'c'},
@@ -82,37 +89,21 @@ main(int argc, char *argv[])
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *dir_opt = NULL, *url_opt = NULL, *dir;
-	struct conf_server *server;
-	struct conf_pools *pools;
-	struct ev_loop *loop;
-	struct broker *b;
-	struct store *store;
-	ev_signal sigint, sigterm, sighup;
-	struct filewatch pools_watch;
-	char *pools_stat_path;
-	bool check = false, debug = false;
-	struct standby *standby;
-	struct bus *bus, *pub;
-	char err[1024], *path, host[256], *who;
-	const char *url;
-	int64_t epoch;
 	int c;
 
-	log_init("resbusd", LOG_LEVEL_INFO);
 	while ((c = getopt_long(argc, argv, "dhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			dir_opt = optarg;
+			o->dir = optarg;
 			break;
 		case 'a':
-			url_opt = optarg;
+			o->url = optarg;
 			break;
 		case 'k':
-			check = true;
+			o->check = true;
 			break;
 		case 'd':
-			debug = true;
+			o->debug = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -129,53 +120,134 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* --check-config's verdict on a configuration that loaded. */
+static void
+check_report(const char *dir, const struct conf_pools *pools)
+{
+	size_t i, next = 0;
+
+	for (i = 0; i < pools->npools; i++)
+		next += conf_pool_external(&pools->pools[i]);
+	if (next > 0)
+		printf("%s: configuration OK, %zu pools (%zu with worker: "
+		       "external, served only by a worker with their "
+		       "commands)\n",
+		    dir, pools->npools, next);
+	else
+		printf("%s: configuration OK, %zu pools\n", dir, pools->npools);
+}
+
+/* This resbusd, as the store's leadership and the standbys name it. */
+static char *
+who_am_i(void)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	return xasprintf("pid %d on %s", (int)getpid(), host);
+}
+
+/*
+ * The active broker: takes the store, the warm connections (BUS and PUB,
+ * or NULL), POOLS and PATH (pools.yaml's, watched for changes), and runs
+ * the loop until a signal or a lost connection stops it.
+ */
+static void
+run_active(struct ev_loop *loop, const char *url, struct conf_server *server,
+    struct conf_pools *pools, char *path, struct store *store, struct bus *bus,
+    struct bus *pub, const char *who, int64_t epoch)
+{
+	struct filewatch pools_watch;
+	ev_signal sighup;
+	struct broker *b;
+
+	log_info("active: this resbusd (%s) leads the store from now on "
+		 "(epoch %lld)",
+	    who, (long long)epoch);
+	/* Only both warm: the broker makes the pair on one node. */
+	if (bus == NULL || pub == NULL || bus_broken(bus) || bus_broken(pub)) {
+		bus_free(bus);
+		bus_free(pub);
+		bus = pub = NULL;
+	}
+
+	b = broker_new(loop, url, server, pools, path, store, bus, pub);
+	if (b == NULL) {
+		store_close(store);
+		fatalx("cannot start");
+	}
+	broker_set_leader(b, who, epoch, now_wall_ms());
+	ev_signal_init(&sighup, on_sighup, SIGHUP);
+	sighup.data = b;
+	ev_signal_start(loop, &sighup);
+	/* pools.yaml edited on disk is read again, as resalloc does on
+	 * every loop (through SIGHUP); ev_stat keeps PATH while it watches. */
+	filewatch_start(loop, &pools_watch, path);
+	ev_unref(loop);
+	ev_unref(loop);
+	ev_unref(loop);
+
+	ev_run(loop, 0);
+
+	filewatch_stop(loop, &pools_watch);
+	broker_free(b);
+	store_close(store);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options o = {NULL, NULL, false, false};
+	struct conf_server *server;
+	struct conf_pools *pools;
+	struct ev_loop *loop;
+	struct store *store;
+	ev_signal sigint, sigterm;
+	struct standby *standby;
+	struct bus *bus, *pub;
+	char err[1024], *path, *who;
+	const char *dir, *url;
+	int64_t epoch;
+	int rc;
+
+	log_init("resbusd", LOG_LEVEL_INFO);
+	if ((rc = options_read(&o, argc, argv)) != -1)
+		return rc;
 	signal(SIGPIPE, SIG_IGN);
 
-	dir = conf_dir_pick(dir_opt);
+	dir = conf_dir_pick(o.dir);
 	server = conf_server_load_dir(dir, err, sizeof(err));
 	if (server == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
 	/* --check-config prints the verdict alone: no notes on stderr. */
-	if (check)
+	if (o.check)
 		log_set_level(LOG_LEVEL_WARN);
 	path = xasprintf("%s/pools.yaml", dir);
 	pools = conf_pools_load(path, err, sizeof(err));
-	if (pools == NULL) {
-		fprintf(stderr, "%s\n", err);
-		conf_server_free(server);
-		free(path);
-		return 1;
-	}
-	if (check) {
-		size_t i, next = 0;
-
-		for (i = 0; i < pools->npools; i++)
-			next += conf_pool_external(&pools->pools[i]);
-		if (next > 0)
-			printf("%s: configuration OK, %zu pools (%zu with "
-			       "worker: external, served only by a worker with "
-			       "their commands)\n",
-			    dir, pools->npools, next);
+	if (pools == NULL || o.check) {
+		if (pools == NULL)
+			fprintf(stderr, "%s\n", err);
 		else
-			printf("%s: configuration OK, %zu pools\n", dir,
-			    pools->npools);
+			check_report(dir, pools);
 		conf_pools_free(pools);
 		conf_server_free(server);
 		free(path);
-		return 0;
+		return pools == NULL ? 1 : 0;
 	}
-	log_setup(debug, server->loglevel, server->logdir, "main.log");
+	log_setup(o.debug, server->loglevel, server->logdir, "main.log");
 
 	store = store_open(server->db_url, err, sizeof(err));
 	if (store == NULL)
 		fatalx("store: %s", err);
-	if (gethostname(host, sizeof(host)) == -1)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	who = xasprintf("pid %d on %s", (int)getpid(), host);
-	url = amqp_url_pick(url_opt, server->amqp_url);
+	who = who_am_i();
+	url = amqp_url_pick(o.url, server->amqp_url);
 
 	/* A paused resbusd loses its deliveries about when it loses its
 	 * lease (two missed heartbeats); the standby's connection, which
@@ -198,48 +270,11 @@ main(int argc, char *argv[])
 		if (store != NULL)
 			store_close(store);
 		conf_pools_free(pools);
-		conf_server_free(server);
-		free(path);
-		free(who);
-		ev_loop_destroy(loop);
-		log_info("stopped");
-		return 0;
-	}
-	log_info("active: this resbusd (%s) leads the store from now on "
-		 "(epoch %lld)",
-	    who, (long long)epoch);
-	/* Only both warm: the broker makes the pair on one node. */
-	if (bus == NULL || pub == NULL || bus_broken(bus) || bus_broken(pub)) {
-		bus_free(bus);
-		bus_free(pub);
-		bus = pub = NULL;
-	}
-
-	b = broker_new(loop, url, server, pools, path, store, bus, pub);
-	pools_stat_path = path; /* ev_stat keeps it while it watches */
-	if (b == NULL) {
-		store_close(store);
-		fatalx("cannot start");
-	}
-	broker_set_leader(b, who, epoch, now_wall_ms());
+	} else
+		run_active(loop, url, server, pools, path, store, bus, pub, who,
+		    epoch);
+	free(path);
 	free(who);
-	ev_signal_init(&sighup, on_sighup, SIGHUP);
-	sighup.data = b;
-	ev_signal_start(loop, &sighup);
-	/* pools.yaml edited on disk is read again, as resalloc does on
-	 * every loop (through SIGHUP). */
-	filewatch_start(loop, &pools_watch, pools_stat_path);
-	ev_unref(loop);
-	ev_unref(loop);
-	ev_unref(loop);
-
-	ev_run(loop, 0);
-
-	filewatch_stop(loop, &pools_watch);
-	free(pools_stat_path);
-	broker_free(b);
-	store_close(store);
-
 	conf_server_free(server);
 	ev_loop_destroy(loop);
 	log_info("stopped");
