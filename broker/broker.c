@@ -290,6 +290,90 @@ broker_set_leader(
 	}
 }
 
+/* The scheduler's and the outbox's state loaded from the store. */
+static int
+broker_load(struct broker *b)
+{
+	if (strlen(b->prefix) > RESBUS_PREFIX_MAX) {
+		log_warnx("prefix \"%s\" is longer than %d bytes: queue names "
+			  "would pass AMQP's 255",
+		    b->prefix, RESBUS_PREFIX_MAX);
+		return -1;
+	}
+	b->store->meta_tap = delivery_count_load;
+	b->store->meta_tap_arg = b->counts;
+	if (sched_load(b->sched, outbox_load, &b->outbox) == -1) {
+		log_warnx(
+		    "store: cannot load state: %s", store_error(b->store));
+		return -1;
+	}
+	b->store->meta_tap = NULL;
+	if (delivery_counts_prune(b->counts, b->store) == -1)
+		broker_store_failed(b, "delivery count");
+	return 0;
+}
+
+/*
+ * Two connections, as RabbitMQ's flow control blocks a connection that
+ * publishes faster than its queues take: on one, that would stop the
+ * acknowledgements and deliveries too.  One consumes and acknowledges,
+ * the other publishes with confirms.  The queues are set up, and the
+ * loop watches both connections and the store's socket.
+ */
+static int
+broker_bus_setup(struct broker *b, const char *amqp_url)
+{
+	if (broker_connect(&b->bus, amqp_url, 0, "resbusd") == -1 ||
+	    broker_connect(
+		&b->pub, amqp_url, bus_node(b->bus), "resbusd (publish)") == -1)
+		return -1;
+	b->outbox.bus = b->bus;
+	b->outbox.pub = b->pub;
+	if (bus_qos(b->bus, BROKER_PREFETCH) == -1) {
+		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
+		return -1;
+	}
+	if (bus_confirm_select(b->pub, outbox_on_confirm, &b->outbox) == -1) {
+		log_warnx("cannot set up the bus: %s", bus_error(b->pub));
+		return -1;
+	}
+	if (broker_topo_setup(b) == -1)
+		return -1;
+
+	ev_io_init(&b->bus_io, broker_readable, bus_fd(b->bus), EV_READ);
+	ev_io_start(b->loop, &b->bus_io);
+	ev_io_init(&b->pub_io, broker_pub_readable, bus_fd(b->pub), EV_READ);
+	ev_io_start(b->loop, &b->pub_io);
+	if (store_fd(b->store) >= 0) {
+		ev_io_init(&b->store_rio, broker_store_io, store_fd(b->store),
+		    EV_READ);
+		ev_io_init(&b->store_wio, broker_store_io, store_fd(b->store),
+		    EV_WRITE);
+		ev_io_start(b->loop, &b->store_rio);
+	}
+	return 0;
+}
+
+/* What shows the broker: notifications, the status page, its history. */
+static int
+broker_faces(struct broker *b)
+{
+	const struct conf_server *server = b->server;
+
+	if (server->notify && (b->notify = notify_new(server, b->pub)) == NULL)
+		return -1;
+	/* A status page that cannot listen is logged, not fatal. */
+	if (http_listen_enabled(server->http_listen))
+		b->http = http_new(b->loop, server->http_listen, b->sched);
+	http_set_standbys(b->http, &b->standbys);
+	if (b->http != NULL) {
+		b->history = history_new((double)server->history_interval_s);
+		history_run(b->history, b->loop, b->sched);
+		http_set_history(b->http, b->history);
+	}
+	return 0;
+}
+
 struct broker *
 broker_new(struct ev_loop *loop, const char *amqp_url,
     const struct conf_server *server, struct conf_pools *pools,
@@ -319,66 +403,9 @@ broker_new(struct ev_loop *loop, const char *amqp_url,
 	ops.ctx = b;
 	b->sched = sched_new(loop, store, b->prefix, pools, &ops);
 	sched_set_policy(b->sched, server);
-	if (strlen(b->prefix) > RESBUS_PREFIX_MAX) {
-		log_warnx("prefix \"%s\" is longer than %d bytes: queue names "
-			  "would pass AMQP's 255",
-		    b->prefix, RESBUS_PREFIX_MAX);
+	if (broker_load(b) == -1 || broker_bus_setup(b, amqp_url) == -1 ||
+	    broker_faces(b) == -1)
 		goto fail;
-	}
-	store->meta_tap = delivery_count_load;
-	store->meta_tap_arg = b->counts;
-	if (sched_load(b->sched, outbox_load, &b->outbox) == -1) {
-		log_warnx("store: cannot load state: %s", store_error(store));
-		goto fail;
-	}
-	store->meta_tap = NULL;
-	if (delivery_counts_prune(b->counts, b->store) == -1)
-		broker_store_failed(b, "delivery count");
-	/*
-	 * Two connections, as RabbitMQ's flow control blocks a connection
-	 * that publishes faster than its queues take: on one, that would stop
-	 * the acknowledgements and deliveries too.  One consumes and
-	 * acknowledges, the other publishes with confirms.
-	 */
-	if (broker_connect(&b->bus, amqp_url, 0, "resbusd") == -1 ||
-	    broker_connect(
-		&b->pub, amqp_url, bus_node(b->bus), "resbusd (publish)") == -1)
-		goto fail;
-	b->outbox.bus = b->bus;
-	b->outbox.pub = b->pub;
-	if (bus_qos(b->bus, BROKER_PREFETCH) == -1) {
-		log_warnx("cannot set up the bus: %s", bus_error(b->bus));
-		goto fail;
-	}
-	if (bus_confirm_select(b->pub, outbox_on_confirm, &b->outbox) == -1) {
-		log_warnx("cannot set up the bus: %s", bus_error(b->pub));
-		goto fail;
-	}
-	if (broker_topo_setup(b) == -1)
-		goto fail;
-
-	ev_io_init(&b->bus_io, broker_readable, bus_fd(b->bus), EV_READ);
-	ev_io_start(loop, &b->bus_io);
-	ev_io_init(&b->pub_io, broker_pub_readable, bus_fd(b->pub), EV_READ);
-	ev_io_start(loop, &b->pub_io);
-	if (store_fd(store) >= 0) {
-		ev_io_init(
-		    &b->store_rio, broker_store_io, store_fd(store), EV_READ);
-		ev_io_init(
-		    &b->store_wio, broker_store_io, store_fd(store), EV_WRITE);
-		ev_io_start(loop, &b->store_rio);
-	}
-	if (server->notify && (b->notify = notify_new(server, b->pub)) == NULL)
-		goto fail;
-	/* A status page that cannot listen is logged, not fatal. */
-	if (http_listen_enabled(server->http_listen))
-		b->http = http_new(loop, server->http_listen, b->sched);
-	http_set_standbys(b->http, &b->standbys);
-	if (b->http != NULL) {
-		b->history = history_new((double)server->history_interval_s);
-		history_run(b->history, loop, b->sched);
-		http_set_history(b->http, b->history);
-	}
 	ev_prepare_init(&b->flush, broker_flush);
 	ev_prepare_start(loop, &b->flush);
 	ev_timer_init(&b->heartbeat, broker_heartbeat, BROKER_HEARTBEAT_S,
