@@ -110,30 +110,81 @@ ticket_bounds(struct sched *s, const struct sched_ticket_req *req,
 	return 0;
 }
 
+/*
+ * A retry of the request with REQ's idempotency key: its ticket (NULL if
+ * none), whose reply queue becomes the retry's -- perhaps from a new
+ * connection, whose reply queue is the one that hears the outcome now.
+ */
+static struct ticket *
+ticket_retried(
+    struct sched *s, const struct sched_ticket_req *req, const char *owner)
+{
+	struct ticket k = {.idem_key = (char *)req->idem_key,
+			  .owner = (char *)owner},
+		      *t;
+
+	if (req->idem_key[0] == '\0' ||
+	    (t = RB_FIND(ticket_idems, &s->idems, &k)) == NULL)
+		return NULL;
+	if (req->reply_to != NULL && req->reply_to[0] != '\0' &&
+	    (t->reply_to == NULL || strcmp(t->reply_to, req->reply_to) != 0)) {
+		free(t->reply_to);
+		t->reply_to = xstrdup(req->reply_to);
+		sched_put_ticket(s, t);
+	}
+	return t;
+}
+
+/* A new OPEN ticket of REQ in lane TS, of CLASS_, waiting and stored. */
+static struct ticket *
+ticket_open(struct sched *s, const struct sched_ticket_req *req,
+    struct tagset *ts, const char *class_)
+{
+	struct ticket *t = xcalloc(1, sizeof(*t));
+
+	t->id = ++s->last_ticket_id;
+	sched_put_meta(s, "last_ticket_id", (int64_t)t->id);
+	t->idem_key = xstrdup(req->idem_key);
+	t->sandbox = sched_dup_or_null(req->sandbox);
+	t->owner = sched_dup_or_null(req->owner);
+	t->delegate = sched_dup_or_null(req->delegate);
+	t->labels = sched_dup_or_null(req->labels);
+	t->class_ = sched_dup_or_null(class_);
+	if (req->reply_to != NULL && req->reply_to[0] != '\0')
+		t->reply_to = xstrdup(req->reply_to);
+	sched_ticket_bind(s, t, ts);
+	t->lease_s = req->lease_s;
+	t->deadline_ms = req->deadline_ms;
+	t->state = TICKET_OPEN;
+	t->created_ms = now_wall_ms();
+	RB_INSERT(ticket_ids, &s->tickets, t);
+	if (t->idem_key[0] != '\0')
+		RB_INSERT(ticket_idems, &s->idems, t);
+	sched_waiting_add(s, t);
+	sched_ticket_arm(s, t);
+	sched_put_ticket(s, t);
+	sched_observe_ticket(s, t, "open");
+	s->dirty = true;
+	tlog_info(t, "OPEN, tags %s%s%s, owner %s%s%s%s", ts->key,
+	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
+	    t->owner ? t->owner : "(unknown)",
+	    t->delegate ? " by delegate " : "", t->delegate ? t->delegate : "",
+	    t->lease_s ? ", leased" : "");
+	return t;
+}
+
 int
 sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
     uint64_t *id, char *err, size_t errlen)
 {
 	const char *owner =
 	    req->owner != NULL && *req->owner != '\0' ? req->owner : NULL;
-	struct ticket k = {.idem_key = (char *)req->idem_key,
-			  .owner = (char *)owner},
-		      *t;
 	struct tagset *ts, *raw;
+	struct ticket *t;
 	const char *class_;
 	char *key;
 
-	if (req->idem_key[0] != '\0' &&
-	    (t = RB_FIND(ticket_idems, &s->idems, &k)) != NULL) {
-		/* A retry: perhaps from a new connection, whose reply queue
-		 * is the one that hears the outcome now. */
-		if (req->reply_to != NULL && req->reply_to[0] != '\0' &&
-		    (t->reply_to == NULL ||
-			strcmp(t->reply_to, req->reply_to) != 0)) {
-			free(t->reply_to);
-			t->reply_to = xstrdup(req->reply_to);
-			sched_put_ticket(s, t);
-		}
+	if ((t = ticket_retried(s, req, owner)) != NULL) {
 		*id = t->id;
 		return 0;
 	}
@@ -160,36 +211,8 @@ sched_ticket_new(struct sched *s, const struct sched_ticket_req *req,
 		sched_tagset_drop_unused(s, ts);
 		return -1;
 	}
-	t = xcalloc(1, sizeof(*t));
-	t->id = ++s->last_ticket_id;
-	sched_put_meta(s, "last_ticket_id", (int64_t)t->id);
-	t->idem_key = xstrdup(req->idem_key);
-	t->sandbox = sched_dup_or_null(req->sandbox);
-	t->owner = sched_dup_or_null(req->owner);
-	t->delegate = sched_dup_or_null(req->delegate);
-	t->labels = sched_dup_or_null(req->labels);
-	t->class_ = sched_dup_or_null(class_);
-	if (req->reply_to != NULL && req->reply_to[0] != '\0')
-		t->reply_to = xstrdup(req->reply_to);
-	sched_ticket_bind(s, t, ts);
-	t->lease_s = req->lease_s;
-	t->deadline_ms = req->deadline_ms;
-	t->state = TICKET_OPEN;
-	t->created_ms = now_wall_ms();
-	RB_INSERT(ticket_ids, &s->tickets, t);
-	if (t->idem_key[0] != '\0')
-		RB_INSERT(ticket_idems, &s->idems, t);
-	sched_waiting_add(s, t);
-	sched_ticket_arm(s, t);
-	sched_put_ticket(s, t);
-	sched_observe_ticket(s, t, "open");
-	s->dirty = true;
+	t = ticket_open(s, req, ts, class_);
 	*id = t->id;
-	tlog_info(t, "OPEN, tags %s%s%s, owner %s%s%s%s", ts->key,
-	    t->sandbox ? ", sandbox " : "", t->sandbox ? t->sandbox : "",
-	    t->owner ? t->owner : "(unknown)",
-	    t->delegate ? " by delegate " : "", t->delegate ? t->delegate : "",
-	    t->lease_s ? ", leased" : "");
 	if (ts->nproviders == 0) {
 		sched_tagset_unprovided(
 		    s, ts, s->view_reason, sizeof(s->view_reason));
