@@ -158,8 +158,18 @@ maint_load_config(struct maint *m)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* What the command line gave besides the command and its arguments. */
+struct options {
+	const char *amqp_url, *prefix;
+	unsigned given; /* OK_* of the options given */
+};
+
+/*
+ * Reads the options into M and O; -1 to go on (optind at the command),
+ * else the exit code.
+ */
+static int
+options_read(struct maint *m, struct options *o, int argc, char **argv)
 {
 	enum {
 		OPT_CONFIG_DIR = 256,
@@ -187,28 +197,21 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *amqp_url = NULL, *prefix = NULL;
-	const struct maint_cmd *cmd = NULL;
-	struct sigaction sa;
-	struct maint m;
-	unsigned given = 0;
 	uint64_t sec;
-	int ch, rc;
+	int ch;
 
-	memset(&m, 0, sizeof(m));
-	m.timeout_ms = DEFAULT_TIMEOUT_S * 1000;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_CONFIG_DIR:
-			m.config_dir = optarg;
-			m.config_dir_given = true;
+			m->config_dir = optarg;
+			m->config_dir_given = true;
 			break;
 		case OPT_AMQP_URL:
-			amqp_url = optarg;
+			o->amqp_url = optarg;
 			break;
 		case OPT_PREFIX:
-			prefix = optarg;
+			o->prefix = optarg;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_u64(optarg, &sec) == -1 ||
@@ -216,27 +219,27 @@ main(int argc, char **argv)
 				return usage_error("bad --timeout '%s': give "
 						   "whole seconds",
 				    optarg);
-			m.timeout_ms = sec == 0 ? -1 : (int)sec * 1000;
+			m->timeout_ms = sec == 0 ? -1 : (int)sec * 1000;
 			break;
 		case OPT_JSON:
-			m.json = true;
-			given |= OK_JSON;
+			m->json = true;
+			o->given |= OK_JSON;
 			break;
 		case OPT_UP:
-			m.up = true;
-			given |= OK_UP;
+			m->up = true;
+			o->given |= OK_UP;
 			break;
 		case OPT_ALL:
-			m.all = true;
-			given |= OK_ALL;
+			m->all = true;
+			o->given |= OK_ALL;
 			break;
 		case OPT_UNUSED:
-			m.unused = true;
-			given |= OK_ALL;
+			m->unused = true;
+			o->given |= OK_ALL;
 			break;
 		case OPT_COMMAND:
-			m.command = optarg;
-			given |= OK_COMMAND;
+			m->command = optarg;
+			o->given |= OK_COMMAND;
 			break;
 		case OPT_VERSION:
 			printf("resbus-maint %s\n", PACKAGE_VERSION);
@@ -255,36 +258,68 @@ main(int argc, char **argv)
 			    "unknown option %s", argv[optind - 1]);
 		}
 	}
+	return -1;
+}
+
+/*
+ * The command at optind, its options and its arguments checked; sets
+ * *CMD and M's arguments.  -1 to go on, else the exit code.
+ */
+static int
+command_read(struct maint *m, const struct options *o,
+    const struct maint_cmd **cmd, int argc, char **argv)
+{
+	const struct maint_cmd *c;
+	unsigned extra;
+
 	if (optind >= argc)
 		return usage_error("a command is required");
-	if ((cmd = maint_cmd_find(argv[optind])) == NULL)
+	if ((c = maint_cmd_find(argv[optind])) == NULL)
 		return usage_error("unknown command '%s'", argv[optind]);
-	if ((given & ~cmd->opts) != 0)
-		return usage_error("%s does not take %s", cmd->name,
-		    (given & ~cmd->opts & OK_UP)	? "--up"
-		    : (given & ~cmd->opts & OK_ALL)	? "--all or --unused"
-		    : (given & ~cmd->opts & OK_COMMAND) ? "--command"
-							: "--json");
-	m.args = argv + optind + 1;
-	m.nargs = (size_t)(argc - optind - 1);
-	if (m.nargs < cmd->min_args)
-		return usage_error("%s needs %s", cmd->name,
-		    cmd->max_args == 1 ? "an argument" : "arguments");
-	if (m.nargs > cmd->max_args)
-		return usage_error("%s: unexpected argument '%s'", cmd->name,
-		    m.args[cmd->max_args]);
+	if ((extra = o->given & ~c->opts) != 0)
+		return usage_error("%s does not take %s", c->name,
+		    (extra & OK_UP)	   ? "--up"
+		    : (extra & OK_ALL)	   ? "--all or --unused"
+		    : (extra & OK_COMMAND) ? "--command"
+					   : "--json");
+	m->args = argv + optind + 1;
+	m->nargs = (size_t)(argc - optind - 1);
+	if (m->nargs < c->min_args)
+		return usage_error("%s needs %s", c->name,
+		    c->max_args == 1 ? "an argument" : "arguments");
+	if (m->nargs > c->max_args)
+		return usage_error("%s: unexpected argument '%s'", c->name,
+		    m->args[c->max_args]);
+	*cmd = c;
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = {NULL, NULL, 0};
+	const struct maint_cmd *cmd = NULL;
+	struct sigaction sa;
+	struct maint m;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.timeout_ms = DEFAULT_TIMEOUT_S * 1000;
+	if ((rc = options_read(&m, &o, argc, argv)) != -1 ||
+	    (rc = command_read(&m, &o, &cmd, argc, argv)) != -1)
+		return rc;
 
 	if (maint_load_config(&m) != 0)
 		return 1;
-	if (prefix == NULL)
-		prefix = getenv("RESBUS_PREFIX");
-	if (prefix == NULL || *prefix == '\0')
-		prefix = m.server != NULL && m.server->prefix != NULL
-			     ? m.server->prefix
-			     : RESBUS_DEFAULT_PREFIX;
-	m.prefix = prefix;
+	if (o.prefix == NULL)
+		o.prefix = getenv("RESBUS_PREFIX");
+	if (o.prefix == NULL || *o.prefix == '\0')
+		o.prefix = m.server != NULL && m.server->prefix != NULL
+			       ? m.server->prefix
+			       : RESBUS_DEFAULT_PREFIX;
+	m.prefix = o.prefix;
 	m.url = amqp_url_pick(
-	    amqp_url, m.server != NULL ? m.server->amqp_url : NULL);
+	    o.amqp_url, m.server != NULL ? m.server->amqp_url : NULL);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
