@@ -112,6 +112,40 @@ placeholder_var(const char *field, size_t len)
 }
 
 /*
+ * The shell's quoting after the character at *P (a backslash copies the
+ * character it escapes to *O and moves both on), from Q before it.
+ */
+static enum shell_quote
+quote_follow(enum shell_quote q, const char **pp, char **oo)
+{
+	const char *p = *pp;
+
+	switch (q) {
+	case SQ_NONE:
+		if (*p == '\\' && p[1] != '\0' && p[1] != '{' && p[1] != '}') {
+			*(*oo)++ = *p;
+			(*pp)++;
+		} else if (*p == '\'')
+			q = SQ_SINGLE;
+		else if (*p == '"')
+			q = SQ_DOUBLE;
+		break;
+	case SQ_SINGLE:
+		if (*p == '\'')
+			q = SQ_NONE;
+		break;
+	case SQ_DOUBLE:
+		if (*p == '\\' && p[1] != '\0' && p[1] != '{' && p[1] != '}') {
+			*(*oo)++ = *p;
+			(*pp)++;
+		} else if (*p == '"')
+			q = SQ_NONE;
+		break;
+	}
+	return q;
+}
+
+/*
  * TEMPLATE with {name}, {state} and {data_utf8} replaced by references to
  * their environment variables, quoted for where they stand in the shell
  * text, and {{ and }} by single braces (Python's str.format rules).
@@ -171,28 +205,7 @@ command_expand(const char *tmpl, char *err, size_t errlen)
 			continue;
 		}
 		/* Follow the shell's quoting to quote references right. */
-		switch (q) {
-		case SQ_NONE:
-			if (*p == '\\' && p[1] != '\0' && p[1] != '{' &&
-			    p[1] != '}') {
-				*o++ = *p++;
-			} else if (*p == '\'')
-				q = SQ_SINGLE;
-			else if (*p == '"')
-				q = SQ_DOUBLE;
-			break;
-		case SQ_SINGLE:
-			if (*p == '\'')
-				q = SQ_NONE;
-			break;
-		case SQ_DOUBLE:
-			if (*p == '\\' && p[1] != '\0' && p[1] != '{' &&
-			    p[1] != '}')
-				*o++ = *p++;
-			else if (*p == '"')
-				q = SQ_NONE;
-			break;
-		}
+		q = quote_follow(q, &p, &o);
 		*o++ = *p;
 	}
 	*o = '\0';

@@ -158,6 +158,34 @@ maint_load_config(struct maint *m)
 	return 0;
 }
 
+/* The options; those of the commands are checked against OK_* per command. */
+enum {
+	OPT_CONFIG_DIR = 256,
+	OPT_AMQP_URL,
+	OPT_PREFIX,
+	OPT_TIMEOUT,
+	OPT_JSON,
+	OPT_UP,
+	OPT_ALL,
+	OPT_UNUSED,
+	OPT_COMMAND,
+	OPT_VERSION
+};
+static const struct option longopts[] = {
+    {"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
+    {"amqp-url", required_argument, NULL, OPT_AMQP_URL},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"up", no_argument, NULL, OPT_UP},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"unused", no_argument, NULL, OPT_UNUSED},
+    {"command", required_argument, NULL, OPT_COMMAND},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 /* What the command line gave besides the command and its arguments. */
 struct options {
 	const char *amqp_url, *prefix;
@@ -171,32 +199,6 @@ struct options {
 static int
 options_read(struct maint *m, struct options *o, int argc, char **argv)
 {
-	enum {
-		OPT_CONFIG_DIR = 256,
-		OPT_AMQP_URL,
-		OPT_PREFIX,
-		OPT_TIMEOUT,
-		OPT_JSON,
-		OPT_UP,
-		OPT_ALL,
-		OPT_UNUSED,
-		OPT_COMMAND,
-		OPT_VERSION
-	};
-	static const struct option longopts[] = {
-	    {"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
-	    {"amqp-url", required_argument, NULL, OPT_AMQP_URL},
-	    {"prefix", required_argument, NULL, OPT_PREFIX},
-	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"up", no_argument, NULL, OPT_UP},
-	    {"all", no_argument, NULL, OPT_ALL},
-	    {"unused", no_argument, NULL, OPT_UNUSED},
-	    {"command", required_argument, NULL, OPT_COMMAND},
-	    {"version", no_argument, NULL, OPT_VERSION},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	uint64_t sec;
 	int ch;
 
