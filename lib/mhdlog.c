@@ -23,7 +23,7 @@ mhdlog_write(void *cls, const char *fmt, va_list ap)
 		buf[--n] = '\0';
 	if (strstr(buf, "connection closure") != NULL ||
 	    strstr(buf, "onnection reset") != NULL)
-		log_debug("http: %s", buf);
+		log_debug("libmicrohttpd: %s", buf);
 	else
 		log_warnx("http: %s", buf);
 }

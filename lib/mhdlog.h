@@ -18,7 +18,8 @@
  * The logger to give libmicrohttpd, CLS unused: a message as a warning
  * prefixed with "http: ", its trailing newlines cut.  That a client's
  * socket closed or was reset is no news (a request timed out, a caller
- * gave up): debug only.
+ * gave up): debug only, prefixed with "libmicrohttpd: ", so that a log
+ * searched for "http: " finds only what needs a look.
  */
 void mhdlog_write(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

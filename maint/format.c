@@ -133,11 +133,13 @@ char *
 resource_data_utf8(const Resbus__V1__ControlResource *r)
 {
 	const unsigned char *p;
+	const char *s;
 	char *out, *o;
 	size_t len, n;
 	uint32_t cp;
 
-	data_stripped(r, (const char **)&p, &len);
+	data_stripped(r, &s, &len);
+	p = (const unsigned char *)s;
 	/* An invalid byte (1) becomes U+FFFD (3). */
 	out = o = xmalloc(3 * len + 1);
 	while (len > 0) {
