@@ -196,10 +196,46 @@ result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
 	return r;
 }
 
+/*
+ * A start that succeeded for resource REF, which has ended: its Allocate
+ * was sent again after a restart (the outbox sends at least once) and
+ * ran after the resource was deleted.  What it made is deleted, by name,
+ * as a cmd_list sweep deletes what resbus does not know -- unless a live
+ * resource has that name.
+ */
+static void
+allocated_after_end(struct sched *s, const Resbus__V1__ResourceRef *ref)
+{
+	Resbus__V1__Delete job = RESBUS__V1__DELETE__INIT;
+	struct resource *r;
+	struct pool *p;
+	char *q;
+
+	if (ref->name == NULL || ref->name[0] == '\0' ||
+	    (p = sched_pool_find(s, ref->pool)) == NULL || p->conf == NULL) {
+		log_debug("resource %llu: stale allocation result ignored",
+		    (unsigned long long)ref->resource_id);
+		return;
+	}
+	RB_FOREACH(r, resource_ids, &s->resources)
+	if (strcmp(r->name, ref->name) == 0) {
+		log_debug("resource %llu: stale allocation result ignored",
+		    (unsigned long long)ref->resource_id);
+		return;
+	}
+	log_warnx("resource %llu: started again after it ended (%s of pool "
+		  "%s); deleting what that start made",
+	    (unsigned long long)ref->resource_id, ref->name, p->name);
+	job.resource = (Resbus__V1__ResourceRef *)ref;
+	q = topo_job_exchange(s->prefix);
+	s->ops.emit(s->ops.ctx, q, p->name, &job.base);
+	free(q);
+}
+
 void
 sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 {
-	struct resource *r;
+	struct resource *r = NULL;
 	struct resource k;
 	size_t i;
 
@@ -213,6 +249,11 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 			s->dirty = true;
 			return;
 		}
+	}
+	if (res->resource != NULL && res->ok && r == NULL &&
+	    res->resource->resource_id <= s->last_resource_id) {
+		allocated_after_end(s, res->resource);
+		return;
 	}
 	if ((r = result_resource(
 		 s, res->resource, RES_STARTING, "allocation")) == NULL)

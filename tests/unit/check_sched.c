@@ -1152,6 +1152,41 @@ START_TEST(test_failing_free_resource_waits)
 END_TEST
 
 /*
+ * A start of a resource that has ended (its Allocate sent again after a
+ * restart) is deleted by name; one of a live resource's name is not.
+ */
+START_TEST(test_allocated_after_end)
+{
+	struct fixture *f = fixture_new(
+	    "p:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  tags: [a]\n",
+	    "");
+	uint64_t id;
+	size_t ndel;
+
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 1);
+	id = f->sink.starts[0].id;
+	allocated(f, 0);
+	step(f);
+	ck_assert_int_eq(sched_resource_delete(f->s, id), 1);
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, 1);
+	deleted(f);
+	step(f);
+	ck_assert_str_eq(resource_seen(f, id).state, ""); /* gone */
+	ndel = f->sink.ndeletes;
+
+	allocated(f, 0); /* the same start again, after the end */
+	step(f);
+	ck_assert_uint_eq(f->sink.ndeletes, ndel + 1);
+	ck_assert_uint_eq(f->sink.delete_id, id);
+	ck_assert_str_eq(f->sink.delete_name, f->sink.starts[0].name);
+	fixture_free(f);
+}
+END_TEST
+
+/*
  * A resource released in a ticket's sandbox (+500) wins over a free one
  * whose pool gives the tag a higher priority; a ticket of another
  * sandbox gets the free one.
@@ -2427,6 +2462,7 @@ sched_suite(void)
 	tcase_add_test(tc, test_score_tie_in_pool);
 	tcase_add_test(tc, test_score_priority_beats_reuse);
 	tcase_add_test(tc, test_failing_free_resource_waits);
+	tcase_add_test(tc, test_allocated_after_end);
 	tcase_add_test(tc, test_smallest_fit);
 	tcase_add_test(tc, test_fit_after_score);
 	tcase_add_test(tc, test_ondemand_pool_choice);
