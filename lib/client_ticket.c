@@ -229,6 +229,22 @@ client_ticket_rpc(struct resbus_client *c, const ProtobufCMessage *m,
 	return 0;
 }
 
+/* Asks M (a query or renewal of ticket ID) and fills *INFO with the answer. */
+static int
+ticket_info_rpc(struct resbus_client *c, const ProtobufCMessage *m, uint64_t id,
+    int timeout_ms, struct resbus_ticket_info *info)
+{
+	const Resbus__V1__TicketUpdate *u;
+
+	memset(info, 0, sizeof(*info));
+	if (client_ticket_rpc(c, m, timeout_ms, &u) != 0)
+		return -1;
+	client_info_fill(info, u);
+	info->id = id;
+	client_rpc_reset(c);
+	return 0;
+}
+
 /*
  * The current state of ticket ID into *INFO; a ticket that does not exist
  * is not an error (info->exists is false).  Free INFO's strings with
@@ -239,16 +255,9 @@ resbus_ticket_query(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info)
 {
 	Resbus__V1__TicketQuery q = RESBUS__V1__TICKET_QUERY__INIT;
-	const Resbus__V1__TicketUpdate *u;
 
-	memset(info, 0, sizeof(*info));
 	q.ticket_id = id;
-	if (client_ticket_rpc(c, &q.base, timeout_ms, &u) != 0)
-		return -1;
-	client_info_fill(info, u);
-	info->id = id;
-	client_rpc_reset(c);
-	return 0;
+	return ticket_info_rpc(c, &q.base, id, timeout_ms, info);
 }
 
 int
@@ -256,16 +265,9 @@ resbus_ticket_renew(struct resbus_client *c, uint64_t id, int timeout_ms,
     struct resbus_ticket_info *info)
 {
 	Resbus__V1__TicketRenew r = RESBUS__V1__TICKET_RENEW__INIT;
-	const Resbus__V1__TicketUpdate *u;
 
-	memset(info, 0, sizeof(*info));
 	r.ticket_id = id;
-	if (client_ticket_rpc(c, &r.base, timeout_ms, &u) != 0)
-		return -1;
-	client_info_fill(info, u);
-	info->id = id;
-	client_rpc_reset(c);
-	return 0;
+	return ticket_info_rpc(c, &r.base, id, timeout_ms, info);
 }
 
 /* Closes ticket ID.  -1 with "no such ticket ID" when it does not exist. */
