@@ -39,8 +39,8 @@ SCHED_RUNS=${BENCH_SCHED_RUNS:-3}
 TAKEOVER_N=${BENCH_TAKEOVER_N:-5}
 CLUSTER_READY_N=${BENCH_CLUSTER_READY_N:-300}
 CLUSTER_UP=
-# One cycle (take, wait, close) on the bus, counted from broker/broker.c,
-# broker/sched*.c and lib/client.c: TicketRequest, TicketAccepted,
+# One cycle (take, wait, close) on the bus, counted from broker/broker*.c,
+# broker/sched*.c and lib/client*.c: TicketRequest, TicketAccepted,
 # TicketQuery, its TicketUpdate reply, the ticket.<id>.ready event,
 # TicketClose, its TicketUpdate reply, the ticket.<id>.closed event, the
 # Delete job, its DeleteResult, the Allocate job of the replacement, its
