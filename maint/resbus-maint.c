@@ -264,36 +264,45 @@ options_read(struct maint *m, struct options *o, int argc, char **argv)
 }
 
 /*
- * The command at optind, its options and its arguments checked; sets
- * *CMD and M's arguments.  -1 to go on, else the exit code.
+ * The command at optind, its options and its arguments checked, M's
+ * arguments set; NULL with the exit code in *RC if they are wrong.
  */
-static int
-command_read(struct maint *m, const struct options *o,
-    const struct maint_cmd **cmd, int argc, char **argv)
+static const struct maint_cmd *
+command_read(
+    struct maint *m, const struct options *o, int argc, char **argv, int *rc)
 {
 	const struct maint_cmd *c;
 	unsigned extra;
 
-	if (optind >= argc)
-		return usage_error("a command is required");
-	if ((c = maint_cmd_find(argv[optind])) == NULL)
-		return usage_error("unknown command '%s'", argv[optind]);
-	if ((extra = o->given & ~c->opts) != 0)
-		return usage_error("%s does not take %s", c->name,
+	if (optind >= argc) {
+		*rc = usage_error("a command is required");
+		return NULL;
+	}
+	if ((c = maint_cmd_find(argv[optind])) == NULL) {
+		*rc = usage_error("unknown command '%s'", argv[optind]);
+		return NULL;
+	}
+	if ((extra = o->given & ~c->opts) != 0) {
+		*rc = usage_error("%s does not take %s", c->name,
 		    (extra & OK_UP)	   ? "--up"
 		    : (extra & OK_ALL)	   ? "--all or --unused"
 		    : (extra & OK_COMMAND) ? "--command"
 					   : "--json");
+		return NULL;
+	}
 	m->args = argv + optind + 1;
 	m->nargs = (size_t)(argc - optind - 1);
-	if (m->nargs < c->min_args)
-		return usage_error("%s needs %s", c->name,
+	if (m->nargs < c->min_args) {
+		*rc = usage_error("%s needs %s", c->name,
 		    c->max_args == 1 ? "an argument" : "arguments");
-	if (m->nargs > c->max_args)
-		return usage_error("%s: unexpected argument '%s'", c->name,
+		return NULL;
+	}
+	if (m->nargs > c->max_args) {
+		*rc = usage_error("%s: unexpected argument '%s'", c->name,
 		    m->args[c->max_args]);
-	*cmd = c;
-	return -1;
+		return NULL;
+	}
+	return c;
 }
 
 int
@@ -308,7 +317,7 @@ main(int argc, char **argv)
 	memset(&m, 0, sizeof(m));
 	m.timeout_ms = DEFAULT_TIMEOUT_S * 1000;
 	if ((rc = options_read(&m, &o, argc, argv)) != -1 ||
-	    (rc = command_read(&m, &o, &cmd, argc, argv)) != -1)
+	    (cmd = command_read(&m, &o, argc, argv, &rc)) == NULL)
 		return rc;
 
 	if (maint_load_config(&m) != 0)
