@@ -197,6 +197,24 @@ result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
 }
 
 /*
+ * Sends pool P a Delete of REF, a resource resbus does not hold (a
+ * cmd_list sweep found it, or a start ran after its resource ended).
+ */
+static void
+delete_unknown(
+    struct sched *s, const struct pool *p, const Resbus__V1__ResourceRef *ref)
+{
+	Resbus__V1__Delete job = RESBUS__V1__DELETE__INIT;
+	char *q;
+
+	/* protobuf-c wants a mutable pointer; it is only read. */
+	job.resource = (Resbus__V1__ResourceRef *)ref;
+	q = topo_job_exchange(s->prefix);
+	s->ops.emit(s->ops.ctx, q, p->name, &job.base);
+	free(q);
+}
+
+/*
  * A start that succeeded for resource REF, which has ended: its Allocate
  * was sent again after a restart (the outbox sends at least once) and
  * ran after the resource was deleted.  What it made is deleted, by name,
@@ -206,10 +224,8 @@ result_resource(struct sched *s, const Resbus__V1__ResourceRef *ref,
 static void
 allocated_after_end(struct sched *s, const Resbus__V1__ResourceRef *ref)
 {
-	Resbus__V1__Delete job = RESBUS__V1__DELETE__INIT;
 	struct resource *r;
 	struct pool *p;
-	char *q;
 
 	if (ref->name == NULL || ref->name[0] == '\0' ||
 	    (p = sched_pool_find(s, ref->pool)) == NULL || p->conf == NULL) {
@@ -226,10 +242,7 @@ allocated_after_end(struct sched *s, const Resbus__V1__ResourceRef *ref)
 	log_warnx("resource %llu: started again after it ended (%s of pool "
 		  "%s); deleting what that start made",
 	    (unsigned long long)ref->resource_id, ref->name, p->name);
-	job.resource = (Resbus__V1__ResourceRef *)ref;
-	q = topo_job_exchange(s->prefix);
-	s->ops.emit(s->ops.ctx, q, p->name, &job.base);
-	free(q);
+	delete_unknown(s, p, ref);
 }
 
 void
@@ -372,12 +385,10 @@ void
 sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 {
 	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
-	Resbus__V1__Delete job = RESBUS__V1__DELETE__INIT;
 	struct resource *r;
 	struct pool *p;
 	const char **known;
 	size_t n = 0, i;
-	char *q;
 
 	if ((p = sched_pool_find(s, res->pool)) == NULL || p->conf == NULL) {
 		log_warnx("cmd_list result of unknown pool \"%s\" ignored",
@@ -406,7 +417,6 @@ sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 	RB_FOREACH(r, resource_ids, &s->resources)
 	known[n++] = r->name;
 	qsort(known, n, sizeof(*known), name_cmp);
-	q = topo_job_exchange(s->prefix);
 	for (i = 0; i < res->n_names; i++) {
 		if (n > 0 && bsearch(&res->names[i], known, n, sizeof(*known),
 				 name_cmp) != NULL)
@@ -417,10 +427,8 @@ sched_on_listed(struct sched *s, const Resbus__V1__ListResult *res)
 		ref.pool = p->name;
 		ref.name = res->names[i];
 		ref.id_in_pool = -1;
-		job.resource = &ref;
-		s->ops.emit(s->ops.ctx, q, p->name, &job.base);
+		delete_unknown(s, p, &ref);
 	}
-	free(q);
 	free(known);
 }
 
