@@ -18,6 +18,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
+. "$RESBUS_SRCDIR/tests/maint/lib.sh"
 
 # Without an argument the test runs itself once per store.
 rb_per_store maint-golden "$@"
@@ -112,26 +113,6 @@ golden() {
 	    rb_fail "resbus-maint $* differs from $GOLDEN/$name.out"
 }
 
-maint() {
-	timeout -k 5 60 "$RB_MAINT" --config-dir "$RB_CONF" "$@"
-}
-
-# Lines of resource-list [ARGS] that match REGEX.
-count_resources() {
-	local re=$1
-	shift
-	maint resource-list "$@" | grep -cE -- "$re"
-}
-
-count_is() {
-	local n=$1
-	shift
-	[ "$("$@")" -eq "$n" ]
-}
-
-ticket_state_is() {
-	maint ticket-list | grep -q "^$1 - state=$2 "
-}
 
 # Usage errors and no broker: nothing is sent.
 golden usage-none

@@ -11,6 +11,7 @@
 # shellcheck disable=SC2119 # rb_start_* take optional arguments
 # shellcheck source=tests/lib.sh
 . "${RESBUS_SRCDIR:?run via make check or scripts/test.sh}/tests/lib.sh"
+. "$RESBUS_SRCDIR/tests/maint/lib.sh"
 
 rb_setup maint
 RB_MAINT=$RESBUS_BUILDDIR/resbus-maint
@@ -33,27 +34,10 @@ mp:
   tags: [mt, extra]
 EOF
 
-maint() {
-	timeout -k 5 60 "$RB_MAINT" --config-dir "$RB_CONF" "$@"
-}
-
 # resbus-maint as the user who is not an admin.
 nobody_maint() {
 	timeout -k 5 60 "$RB_MAINT" --config-dir "$RB_CONF" \
 	    --amqp-url "$NOBODY_URL" "$@"
-}
-
-# Lines of resource-list [ARGS] that match REGEX.
-count_resources() {
-	local re=$1
-	shift
-	maint resource-list "$@" | grep -cE -- "$re"
-}
-
-count_is() {
-	local n=$1
-	shift
-	[ "$("$@")" -eq "$n" ]
 }
 
 # Whether pool mp started nothing since $1 starts and has no resource.
@@ -62,10 +46,6 @@ paused_pool_idle() {
 	    [ "$(rb_local_count)" -eq 0 ]
 }
 
-# Whether ticket $1 is in state $2 in ticket-list.
-ticket_state_is() {
-	maint ticket-list | grep -q "^$1 - state=$2 "
-}
 
 # The free UP resources of pool $1: "ID NAME" lines.
 free_resources() {
