@@ -264,8 +264,20 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 	    ci.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		bus_seterr(bus, "login", r);
+		/*
+		 * A peer that closes before its connection.start (a relay
+		 * with nothing behind it, a proxy, a TLS port) has refused
+		 * no login.
+		 */
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
+		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED &&
+		    amqp_get_server_properties(bus->conn)->num_entries == 0)
+			snprintf(err, errlen,
+			    "%s:%d closed the connection before the AMQP "
+			    "handshake",
+			    ci.host, ci.port);
+		else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+			 r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
 			snprintf(err, errlen,
 			    "login refused (bad user, "
 			    "password or vhost \"%s\")",

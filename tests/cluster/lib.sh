@@ -180,6 +180,10 @@ rc_setup() {
 	export RESBUS_TEST_RABBITMQ_NODE RESBUS_TEST_AMQP_PORT
 	rb_setup "$name"
 	trap rc_cleanup EXIT
+	# A vhost is added on one node and started on the others a moment
+	# later; until then they refuse logins to it.
+	RB_WAIT_INTERVAL=1 rb_wait_for "vhost $RB_VHOST to run on every node" 60 \
+	    rc_vhost_running
 	RB_AMQP_URL=$(rc_url_from 1)
 	export RESBUS_AMQP_URL=$RB_AMQP_URL
 	RC_QUEUE_TYPE=classic
@@ -190,6 +194,14 @@ rc_setup() {
 	rb_server_yaml
 	rb_log "RabbitMQ nodes ${RC_NODES[*]}${RC_PRIVATE_RMQ:+ (private)}," \
 	    "$RC_QUEUE_TYPE queues"
+}
+
+# Whether the test's vhost runs on each node of the cluster.
+rc_vhost_running() {
+	local state
+	state=$(rb_ctl list_vhosts -q name cluster_state |
+	    awk -F'\t' -v v="$RB_VHOST" '$1 == v { print $2 }')
+	[ "$(grep -o running <<<"$state" | wc -l)" -eq "${#RC_NODES[@]}" ]
 }
 
 rc_cleanup() {
@@ -410,12 +422,16 @@ rc_make_netns() {
 	    rc_relays_listen
 }
 
-# Whether every relay's listener in the namespace listens on its port.
+# Whether both halves of every relay listen: the one in the namespace on
+# its port, and the one on the host on its unix socket (a connection that
+# reaches the first before the second listens is closed at once, and the
+# worker reads that as a refused login).
 rc_relays_listen() {
 	local port
 	for port in "${RC_PORTS[@]}"; do
 		[ -n "$(ip netns exec "$RC_NS" ss -Htln "sport = :$port")" ] ||
 		    return 1
+		[ -n "$(ss -Hxl "src $RB_TMP/relay.$port")" ] || return 1
 	done
 }
 

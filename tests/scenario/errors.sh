@@ -82,4 +82,21 @@ rc=$?
 [ "$rc" -ne 0 ] || rb_fail "resbus ticket with RESBUS_AMQP_URL on a closed port succeeded"
 rb_assert_match '[Cc]onnect|[Rr]efused' "$err" "message for a closed AMQP port"
 
+# (g) A port that accepts and closes at once (a relay with nothing behind
+# it): said so, not taken for a refused login.
+port=$(rb_closed_port)
+socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" \
+    "UNIX-CONNECT:$RB_TMP/nothing.sock" </dev/null >/dev/null 2>&1 &
+relay=$!
+rb_wait_for "socat to listen on port $port" 30 \
+    eval '[ -n "$(ss -Htln "sport = :$port")" ]'
+err=$(RB_CMD_TIMEOUT=30 rb_resbus \
+    --amqp-url "amqp://guest:guest@127.0.0.1:$port/" ticket --tag demo 2>&1)
+rc=$?
+kill "$relay"
+[ "$rc" -ne 124 ] || rb_fail "resbus ticket to a port that closes hung"
+[ "$rc" -ne 0 ] || rb_fail "resbus ticket to a port that closes succeeded"
+rb_assert_match "127.0.0.1:$port closed the connection before the AMQP handshake" \
+    "$err" "message for a port that closes at once"
+
 rb_done
