@@ -1,6 +1,6 @@
 /*
  * broker_control -- the two queues that are not about tickets: the
- * control queue (resbusctl's ControlRequest, answered with a
+ * control queue (resbus-maint's ControlRequest, answered with a
  * ControlReply; control.c does the work, this file checks the message
  * and gives control.c its view of the broker) and the brokers' queue,
  * where standby brokers say every second that they wait.
@@ -111,44 +111,51 @@ control_status(void *ctx, struct control_status *st)
 	st->standbys = &b->standbys;
 }
 
+/* A ControlRequest that msg_dispatch decoded and checked. */
+static void
+on_control_request(const ProtobufCMessage *m, void *ctx, void *arg)
+{
+	struct broker *b = ctx;
+	const struct bus_delivery *d = arg;
+	struct control_ops ops = {
+	    control_reply, control_reload, b, control_is_admin, control_status};
+
+	control_handle(
+	    b->sched, (const Resbus__V1__ControlRequest *)m, d, &ops);
+}
+
+static const struct msg_handler control_handlers[] = {
+    {&resbus__v1__control_request__descriptor, on_control_request},
+    {NULL, NULL},
+};
+
 void
 broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
 	Resbus__V1__ControlReply r = RESBUS__V1__CONTROL_REPLY__INIT;
 	struct broker *b = arg;
-	struct control_ops ops = {
-	    control_reply, control_reload, b, control_is_admin, control_status};
-	const char *name = resbus__v1__control_request__descriptor.name;
 	char err[256];
 
+	(void)bus;
 	/*
 	 * Refused like the other queues' messages (logged, dead-lettered),
 	 * but answered with the ControlReply a control client waits for.
 	 */
-	err[0] = '\0';
-	if (d->type == NULL || d->type[0] == '\0')
-		snprintf(err, sizeof(err), "no type property");
-	else if (strcmp(d->type, name) != 0)
+	if (d->user_id == NULL || d->user_id[0] == '\0')
 		snprintf(err, sizeof(err),
-		    "a message of type \"%.80s\" is not "
-		    "taken here",
-		    d->type);
-	else if (d->user_id == NULL || d->user_id[0] == '\0')
-		snprintf(err, sizeof(err),
-		    "a request needs the AMQP user_id "
-		    "property");
-	if (err[0] != '\0') {
-		log_warnx("refused a message of type \"%.80s\" from user "
-			  "\"%.64s\" on the control queue: %s",
-		    d->type ? d->type : "", d->user_id ? d->user_id : "", err);
-		r.error = err;
-		r.version = MSG_CONTROL_VERSION;
-		broker_reply(b, d, &r.base);
-		broker_dead_letter(b, d, err);
+		    "a request needs the AMQP user_id property");
+	else if (msg_dispatch_err(control_handlers, d->type, d->body, d->len, b,
+		     (void *)d, err, sizeof(err)) == 0) {
+		sched_touch(b->sched);
 		broker_ack(b, d->delivery_tag);
 		return;
 	}
-	control_handle(b->sched, b->server, d, &ops);
-	sched_touch(b->sched);
+	log_warnx("refused a message of type \"%.80s\" from user "
+		  "\"%.64s\" on the control queue: %s",
+	    d->type ? d->type : "", d->user_id ? d->user_id : "", err);
+	r.error = err;
+	r.version = MSG_CONTROL_VERSION;
+	broker_reply(b, d, &r.base);
+	broker_dead_letter(b, d, err);
 	broker_ack(b, d->delivery_tag);
 }

@@ -464,34 +464,20 @@ static const struct control_cmd control_cmds[] = {
 };
 
 void
-control_handle(struct sched *s, const struct conf_server *server,
+control_handle(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct bus_delivery *d, const struct control_ops *ops)
 {
-	Resbus__V1__ControlRequest *req;
 	const struct control_cmd *cmd = NULL;
 	const char *user;
 	struct answer a;
-	char *error = NULL, why[256];
+	char *error = NULL;
 	size_t i;
 
-	(void)server;
 	memset(&a, 0, sizeof(a));
 	a.reply = xmalloc(sizeof(*a.reply));
 	resbus__v1__control_reply__init(a.reply);
 	a.reply->version = MSG_CONTROL_VERSION;
 	user = d->user_id != NULL ? d->user_id : "";
-	req =
-	    (Resbus__V1__ControlRequest *)msg_unpack(d->type, d->body, d->len);
-	if (req == NULL ||
-	    req->base.descriptor != &resbus__v1__control_request__descriptor) {
-		error = xasprintf("not a resbus.v1.ControlRequest");
-		goto reply;
-	}
-	if (msg_check(&req->base, why, sizeof(why)) == -1) {
-		error = xasprintf("invalid control request: %s", why);
-		log_warnx("control: refused to user \"%s\": %s", user, error);
-		goto reply;
-	}
 	if (req->version != MSG_CONTROL_VERSION) {
 		error = xasprintf("control protocol version %" PRIu32
 				  " is not resbusd's (version %d): use the "
@@ -532,6 +518,4 @@ reply:
 	protobuf_c_message_free_unpacked(&a.reply->base, NULL);
 	free(a.error);
 	free(error);
-	if (req != NULL)
-		msg_free(&req->base);
 }

@@ -17,8 +17,9 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "resbus.pb-c.h"
+
 struct bus_delivery;
-struct conf_server;
 struct peers;
 struct sched;
 
@@ -45,8 +46,13 @@ struct control_ops {
 	void (*status)(void *ctx, struct control_status *st);
 };
 
-/* Handles one delivery of the control queue (any type). */
-void control_handle(struct sched *s, const struct conf_server *server,
+/*
+ * Runs REQ (decoded and checked by msg_dispatch) and answers the client
+ * that sent D, whatever the outcome: a request of another control
+ * protocol version, an unknown command or a mutating one from a user
+ * not in admins is answered with the reason.
+ */
+void control_handle(struct sched *s, const Resbus__V1__ControlRequest *req,
     const struct bus_delivery *d, const struct control_ops *ops);
 
 #endif

@@ -90,6 +90,18 @@ for how in "--type-prop ''" --no-user-id; do
 		refused "a ControlRequest without type" "$re"
 	fi
 done
+# A ControlRequest out of bounds is refused the same way, saying which
+# field.
+out=$(rbh_amqp mallory publish ControlRequest \
+    "{'command': 'resource-info', 'args': [b'\\xff'], 'version': 1}" \
+    --key resbus.control --wait 20) ||
+    rb_fail "no answer to a ControlRequest whose argument is not UTF-8 ($?)"
+rb_assert_match '^type=resbus\.v1\.ControlReply$' "$out" \
+    "the answer to a ControlRequest whose argument is not UTF-8"
+rb_assert_match '^error=ControlRequest\.args: not valid UTF-8$' "$out" \
+    "the error of a ControlRequest whose argument is not UTF-8"
+refused "a ControlRequest whose argument is not UTF-8" \
+    'ControlRequest\.args: not valid UTF-8'
 
 # (b) No reply_to: no answer possible, no ticket made.
 rbh_amqp mallory publish TicketRequest \

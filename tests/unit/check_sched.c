@@ -2279,9 +2279,7 @@ control_ask(struct fixture *f, uint32_t version, const char *user,
 	memset(&d, 0, sizeof(d));
 	d.type = msg_type(&req.base);
 	d.user_id = user;
-	d.body = msg_pack(&req.base, &d.len);
-	control_handle(f->s, f->server, &d, &ops);
-	free((void *)d.body);
+	control_handle(f->s, &req, &d, &ops);
 	ck_assert_ptr_nonnull(out.reply);
 	ck_assert_uint_eq(out.reply->version, MSG_CONTROL_VERSION);
 	ck_assert_msg(msg_check(&out.reply->base, err, sizeof(err)) == 0, "%s",
@@ -2429,13 +2427,8 @@ START_TEST(test_control_data)
 	ck_assert_msg(strstr(r->error, "version 0 is not") != NULL, "%s",
 	    r->error);
 	msg_free(&r->base);
-	/* A request out of bounds is refused, saying which field. */
-	r = control_ask(f, MSG_CONTROL_VERSION, "root", "resource-info",
-	    "\xff");
-	ck_assert(!r->ok);
-	ck_assert_str_eq(r->error, "invalid control request: "
-	    "ControlRequest.args: not valid UTF-8");
-	msg_free(&r->base);
+	/* (A request out of bounds never reaches control_handle: msg_dispatch
+	 * refuses it; tests/hostile/malformed.sh.) */
 	fixture_free(f);
 }
 END_TEST
