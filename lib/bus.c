@@ -208,6 +208,31 @@ bus_heartbeat_default(int seconds)
 	bus_heartbeat_s = seconds > 0 ? seconds : BUS_HEARTBEAT_S;
 }
 
+/* Why the login to HOST:PORT, vhost VHOST, failed with R, in ERR. */
+static void
+bus_login_reason(struct bus *bus, amqp_rpc_reply_t r, const char *host,
+    int port, const char *vhost, char *err, size_t errlen)
+{
+	bool closed = r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		      r.library_error == AMQP_STATUS_CONNECTION_CLOSED;
+
+	bus_seterr(bus, "login", r);
+	/*
+	 * A peer that closes before its connection.start (a relay with
+	 * nothing behind it, a proxy, a TLS port) has refused no login.
+	 */
+	if (closed && amqp_get_server_properties(bus->conn)->num_entries == 0)
+		snprintf(err, errlen,
+		    "%s:%d closed the connection before the AMQP handshake",
+		    host, port);
+	else if (closed)
+		snprintf(err, errlen,
+		    "login refused (bad user, password or vhost \"%s\")",
+		    vhost);
+	else
+		snprintf(err, errlen, "%s", bus->error);
+}
+
 /* Connects to the one node of URL. */
 static struct bus *
 bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
@@ -263,27 +288,8 @@ bus_connect_one(const char *url, const char *name, char *err, size_t errlen)
 	    bus_heartbeat_s, &props, AMQP_SASL_METHOD_PLAIN, ci.user,
 	    ci.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		bus_seterr(bus, "login", r);
-		/*
-		 * A peer that closes before its connection.start (a relay
-		 * with nothing behind it, a proxy, a TLS port) has refused
-		 * no login.
-		 */
-		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED &&
-		    amqp_get_server_properties(bus->conn)->num_entries == 0)
-			snprintf(err, errlen,
-			    "%s:%d closed the connection before the AMQP "
-			    "handshake",
-			    ci.host, ci.port);
-		else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-			 r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
-			snprintf(err, errlen,
-			    "login refused (bad user, "
-			    "password or vhost \"%s\")",
-			    ci.vhost);
-		else
-			snprintf(err, errlen, "%s", bus->error);
+		bus_login_reason(
+		    bus, r, ci.host, ci.port, ci.vhost, err, errlen);
 		goto fail;
 	}
 	amqp_channel_open(bus->conn, BUS_CHANNEL);
