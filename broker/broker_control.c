@@ -1,15 +1,14 @@
 /*
  * broker_control -- the two queues that are not about tickets: the
  * control queue (resbus-maint's ControlRequest, answered with a
- * ControlReply; control.c does the work, this file checks the message
- * and gives control.c its view of the broker) and the brokers' queue,
- * where standby brokers say every second that they wait.
+ * ControlReply; broker_recv.c checks and dispatches it like every other
+ * queue's message, control.c does the work, this file gives control.c
+ * its view of the broker) and the brokers' queue, where standby brokers
+ * say every second that they wait.
  *
- * Both go through msg.c's dispatch like every other queue: a message of
- * another type, one that does not decode or fails msg_check is refused
- * (on the control queue with the ControlReply a client waits for, and
- * a dead letter; a bad beat with a log line, as beats are not
- * acknowledged and nobody waits for an answer).
+ * A beat goes through msg.c's dispatch too; a bad one is ignored with a
+ * log line, as beats are not acknowledged and nobody waits for an
+ * answer.
  */
 #include "config.h"
 
@@ -111,51 +110,15 @@ control_status(void *ctx, struct control_status *st)
 	st->standbys = &b->standbys;
 }
 
-/* A ControlRequest that msg_dispatch decoded and checked. */
-static void
-on_control_request(const ProtobufCMessage *m, void *ctx, void *arg)
+/* A ControlRequest that broker_recv.c's dispatch decoded and checked. */
+void
+broker_on_control_request(const ProtobufCMessage *m, void *ctx, void *arg)
 {
 	struct broker *b = ctx;
-	const struct bus_delivery *d = arg;
+	const struct delivery_ctx *dc = arg;
 	struct control_ops ops = {
 	    control_reply, control_reload, b, control_is_admin, control_status};
 
 	control_handle(
-	    b->sched, (const Resbus__V1__ControlRequest *)m, d, &ops);
-}
-
-static const struct msg_handler control_handlers[] = {
-    {&resbus__v1__control_request__descriptor, on_control_request},
-    {NULL, NULL},
-};
-
-void
-broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
-{
-	Resbus__V1__ControlReply r = RESBUS__V1__CONTROL_REPLY__INIT;
-	struct broker *b = arg;
-	char err[256];
-
-	(void)bus;
-	/*
-	 * Refused like the other queues' messages (logged, dead-lettered),
-	 * but answered with the ControlReply a control client waits for.
-	 */
-	if (d->user_id == NULL || d->user_id[0] == '\0')
-		snprintf(err, sizeof(err),
-		    "a request needs the AMQP user_id property");
-	else if (msg_dispatch_err(control_handlers, d->type, d->body, d->len, b,
-		     (void *)d, err, sizeof(err)) == 0) {
-		sched_touch(b->sched);
-		broker_ack(b, d->delivery_tag);
-		return;
-	}
-	log_warnx("refused a message of type \"%.80s\" from user "
-		  "\"%.64s\" on the control queue: %s",
-	    d->type ? d->type : "", d->user_id ? d->user_id : "", err);
-	r.error = err;
-	r.version = MSG_CONTROL_VERSION;
-	broker_reply(b, d, &r.base);
-	broker_dead_letter(b, d, err);
-	broker_ack(b, d->delivery_tag);
+	    b->sched, (const Resbus__V1__ControlRequest *)m, dc->d, &ops);
 }

@@ -35,12 +35,14 @@
 /*
  * Which queue a delivery came from, and so what it may carry: tickets
  * from the ticket queues, clients' questions from the request queue,
- * job results from the broker's event queue.
+ * job results from the broker's event queue, operators' commands from
+ * the control queue.
  */
 enum broker_source {
 	SRC_TICKET,
 	SRC_REQUEST,
 	SRC_RESULT,
+	SRC_CONTROL,
 	SRC_COUNT,
 };
 
@@ -122,11 +124,13 @@ void broker_dead_letter(
 /* Whether USER is one of the N users of LIST. */
 bool broker_user_in(char *const *list, size_t n, const char *user);
 bool broker_is_admin(const struct broker *b, const char *user);
-/* The bus's consumers of the ticket, request and event queues. */
+/* The bus's consumers of the ticket, request, event and control queues. */
 void broker_on_ticket(struct bus *bus, const struct bus_delivery *d, void *arg);
 void broker_on_request(
     struct bus *bus, const struct bus_delivery *d, void *arg);
 void broker_on_result(struct bus *bus, const struct bus_delivery *d, void *arg);
+void broker_on_control(
+    struct bus *bus, const struct bus_delivery *d, void *arg);
 /* Handles the held deliveries whose counts are durable now. */
 bool broker_handle_ready(struct broker *b);
 /* Frees the held deliveries of LIST. */
@@ -138,9 +142,9 @@ void broker_on_ticket_query(const ProtobufCMessage *m, void *ctx, void *arg);
 void broker_on_ticket_renew(const ProtobufCMessage *m, void *ctx, void *arg);
 void broker_on_ticket_close(const ProtobufCMessage *m, void *ctx, void *arg);
 
-/* broker_control.c: the consumers of the control and brokers' queues. */
-void broker_on_control(
-    struct bus *bus, const struct bus_delivery *d, void *arg);
+/* broker_control.c: the handler of the control queue, the consumer of
+ * the brokers' queue. */
+void broker_on_control_request(const ProtobufCMessage *m, void *ctx, void *arg);
 void broker_on_standby(
     struct bus *bus, const struct bus_delivery *d, void *arg);
 

@@ -4,12 +4,15 @@
  * refusals (an answer to a client, a log line, a dead letter and an
  * acknowledgement), replies, and redelivered messages.
  *
- * A message arrives on one of three kinds of queue (enum broker_source),
+ * A message arrives on one of four kinds of queue (enum broker_source),
  * and each kind has its table of handlers: the ticket queues take
  * TicketRequest, the request queue TicketQuery/Close/Renew, the
  * broker's event queue the workers' job results, and only from the
- * users server.yaml names as workers.  Anything else is refused, kept in
- * P.dead for an operator, and acknowledged: never dropped silently.
+ * users server.yaml names as workers, the control queue ControlRequest.
+ * Anything else is refused, kept in P.dead for an operator, and
+ * acknowledged: never dropped silently.  A refused client is told why in
+ * the answer it waits for: an Error, or on the control queue a
+ * ControlReply.
  *
  * A redelivered message may be the one that stopped the previous
  * resbusd.  Its delivery is counted durably before it is handled (it is
@@ -124,8 +127,32 @@ broker_dead_letter(
 }
 
 /*
- * Refuses D as invalid: says why to its sender (a client; a worker gets
- * no answer), logs it, dead-letters it and acknowledges it.
+ * Tells the sender of D, which came from SRC, that it was refused for
+ * REASON, in the answer it waits for; a worker gets none.
+ */
+static void
+broker_reply_refusal(struct broker *b, const struct bus_delivery *d,
+    enum broker_source src, const char *reason)
+{
+	Resbus__V1__ControlReply r = RESBUS__V1__CONTROL_REPLY__INIT;
+
+	switch (src) {
+	case SRC_RESULT:
+		break;
+	case SRC_CONTROL:
+		r.error = (char *)reason;
+		r.version = MSG_CONTROL_VERSION;
+		broker_reply(b, d, &r.base);
+		break;
+	default:
+		broker_reply_error(b, d, reason);
+		break;
+	}
+}
+
+/*
+ * Refuses D as invalid: says why to its sender, logs it, dead-letters it
+ * and acknowledges it.
  */
 static void
 broker_refuse(struct broker *b, const struct bus_delivery *d,
@@ -136,8 +163,7 @@ broker_refuse(struct broker *b, const struct bus_delivery *d,
 	    d->type ? d->type : "", d->user_id ? d->user_id : "",
 	    d->exchange ? d->exchange : "",
 	    d->routing_key ? d->routing_key : "", reason);
-	if (src != SRC_RESULT)
-		broker_reply_error(b, d, reason);
+	broker_reply_refusal(b, d, src, reason);
 	broker_dead_letter(b, d, reason);
 	broker_ack(b, d->delivery_tag);
 }
@@ -204,10 +230,16 @@ static const struct msg_handler result_handlers[] = {
     {NULL, NULL},
 };
 
+static const struct msg_handler control_handlers[] = {
+    {&resbus__v1__control_request__descriptor, broker_on_control_request},
+    {NULL, NULL},
+};
+
 static const struct msg_handler *const source_handlers[SRC_COUNT] = {
     [SRC_TICKET] = ticket_handlers,
     [SRC_REQUEST] = request_handlers,
     [SRC_RESULT] = result_handlers,
+    [SRC_CONTROL] = control_handlers,
 };
 
 /* Checks who sent D, then hands it to the handler of its queue. */
@@ -305,10 +337,8 @@ broker_hold(
 		    d->exchange ? d->exchange : "",
 		    d->routing_key ? d->routing_key : "",
 		    d->correlation_id ? d->correlation_id : "", reason);
-		if (src != SRC_RESULT)
-			broker_reply_error(b, d,
-			    "refused: the message was "
-			    "delivered too many times");
+		broker_reply_refusal(b, d, src,
+		    "refused: the message was delivered too many times");
 		broker_dead_letter(b, d, reason);
 		broker_ack(b, d->delivery_tag);
 		if (delivery_count_drop(b->counts, b->store, fp) == -1)
@@ -376,6 +406,12 @@ void
 broker_on_result(struct bus *bus, const struct bus_delivery *d, void *arg)
 {
 	broker_receive(arg, d, SRC_RESULT);
+}
+
+void
+broker_on_control(struct bus *bus, const struct bus_delivery *d, void *arg)
+{
+	broker_receive(arg, d, SRC_CONTROL);
 }
 
 void

@@ -84,7 +84,7 @@ for how in "--type-prop ''" --no-user-id; do
 	if [ "$how" = --no-user-id ]; then
 		dead=$((dead + 1))
 		rbh_wait_dead "$dead" "a ControlRequest without user_id"
-		rbh_log_has "refused.*control queue: .*$re" ||
+		rbh_log_has "refused.*resbus\.control: .*$re" ||
 		    rb_fail "resbusd did not log the ControlRequest without user_id"
 	else
 		refused "a ControlRequest without type" "$re"
