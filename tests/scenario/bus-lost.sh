@@ -39,6 +39,11 @@ cycle() {
 	rb_resbus ticket-close "$id" || rb_fail "ticket-close $id failed"
 }
 
+# Whether resbusd has a connection NAME.
+has_conn() {
+	[ -n "$(conn_of "$1")" ]
+}
+
 # Closes resbusd's connection NAME and expects it to exit 1 saying why.
 lose() {
 	local name=$1 conn pid=$RB_BROKER_PID rc
@@ -59,7 +64,7 @@ lose() {
 rb_start_worker
 rb_start_broker
 RB_WAIT_INTERVAL=1 rb_wait_for "the publishing connection" 30 \
-    test -n "$(conn_of 'resbusd (publish)')"
+    has_conn 'resbusd (publish)'
 rb_assert_eq 1 "$(conn_of resbusd | wc -l)" "consuming connections"
 rb_assert_eq 1 "$(conn_of 'resbusd (publish)' | wc -l)" \
     "publishing connections"
