@@ -499,8 +499,7 @@ sched_resource_kill(struct sched *s, struct resource *r, const char *why)
 
 	rlog_warnx(r, "%s", why);
 	if (t != NULL) {
-		t->failed_data = xmalloc(r->data_len + 1);
-		memcpy(t->failed_data, r->data, r->data_len);
+		t->failed_data = xmemdup(r->data, r->data_len);
 		t->failed_len = r->data_len;
 		t->res = NULL;
 		r->ticket = NULL;

@@ -236,8 +236,7 @@ load_resource(void *arg, const struct store_resource *row)
 	r->state = (enum resource_state)state;
 	r->id_in_pool = row->id_in_pool;
 	if (row->data != NULL) {
-		r->data = xmalloc(row->data_len + 1);
-		memcpy(r->data, row->data, row->data_len);
+		r->data = xmemdup(row->data, row->data_len);
 		r->data_len = row->data_len;
 	}
 	r->created_ms = row->created_ms;

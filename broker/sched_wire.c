@@ -295,11 +295,8 @@ sched_on_allocated(struct sched *s, const Resbus__V1__AllocateResult *res)
 		return;
 	}
 	free(r->data);
-	r->data = xmalloc(res->data.len + 1);
-	/* A cmd_new that printed nothing: no bytes, and a NULL pointer. */
-	if (res->data.len > 0)
-		memcpy(r->data, res->data.data, res->data.len);
-	((char *)r->data)[res->data.len] = '\0';
+	/* (A cmd_new that printed nothing: no bytes, and a NULL pointer.) */
+	r->data = xmemdup(res->data.data, res->data.len);
 	r->data_len = res->data.len;
 	sched_resource_move(s, r, RES_UP);
 	rlog_info(r, "UP after %u ms on %s", res->duration_ms, res->worker);

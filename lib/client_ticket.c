@@ -62,10 +62,7 @@ client_info_fill(
 	    (u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN ||
 		u->state == RESBUS__V1__TICKET_STATE__TICKET_STATE_READY);
 	info->output_len = u->output.len;
-	info->output = xmalloc(u->output.len + 1);
-	if (u->output.len > 0)
-		memcpy(info->output, u->output.data, u->output.len);
-	info->output[u->output.len] = '\0';
+	info->output = xmemdup(u->output.data, u->output.len);
 	if (u->waiting_reason != NULL && *u->waiting_reason != '\0')
 		info->waiting_reason = xstrdup(u->waiting_reason);
 }

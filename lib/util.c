@@ -60,6 +60,17 @@ xstrdup(const char *s)
 	return p;
 }
 
+void *
+xmemdup(const void *p, size_t len)
+{
+	char *q = xmalloc(len + 1);
+
+	if (len > 0)
+		memcpy(q, p, len);
+	q[len] = '\0';
+	return q;
+}
+
 void
 strv_free(char **v, size_t n)
 {

@@ -21,6 +21,9 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
+/* A copy of the LEN bytes at P (which may be NULL when LEN is 0), with a
+ * NUL after them. */
+void *xmemdup(const void *p, size_t len);
 /* Frees the N strings of V, then V. */
 void strv_free(char **v, size_t n);
 char *xstrndup(const char *s, size_t n);

@@ -67,10 +67,7 @@ xmlrpc_value_base64(const void *data, size_t len)
 {
 	struct xmlrpc_value *v = xmlrpc_value_new(XMLRPC_BASE64);
 
-	v->s = xmalloc(len + 1);
-	if (len > 0)
-		memcpy(v->s, data, len);
-	v->s[len] = '\0';
+	v->s = xmemdup(data, len);
 	v->len = len;
 	return v;
 }
