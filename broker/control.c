@@ -34,6 +34,7 @@
 #include "msg.h"
 #include "peers.h"
 #include "sched.h"
+#include "tags.h"
 #include "util.h"
 
 /* What a handler builds up; freed by control_handle. */
@@ -246,18 +247,15 @@ ticket_row(void *arg, const struct sched_ticket_info *t)
 {
 	struct answer *a = arg;
 	Resbus__V1__ControlTicket *r;
-	const char *p, *plus;
 
 	r = xmalloc(sizeof(*r));
 	resbus__v1__control_ticket__init(r);
 	r->id = t->id;
 	r->state = field(t->state);
-	for (p = t->tags; p != NULL && *p != '\0'; p = plus + 1) {
-		if ((plus = strchr(p, '+')) == NULL) {
-			row_add(&r->tags, &r->n_tags, xstrdup(p));
-			break;
-		}
-		row_add(&r->tags, &r->n_tags, xstrndup(p, (size_t)(plus - p)));
+	/* (A ticket's key is canonical; an empty one has no tags.) */
+	if (tagset_split(t->tags, &r->tags, &r->n_tags) == -1) {
+		r->tags = NULL;
+		r->n_tags = 0;
 	}
 	r->sandbox = field(t->sandbox);
 	r->owner = field(t->owner);

@@ -4,9 +4,10 @@
  * resbusd sends data (ControlReply's rows); this file makes of it
  * resalloc-maint's lines, which scripts parse, or JSON.  The JSON values
  * are json-c objects, printed the way resalloc-maint's Python prints
- * them (json.dumps(..., indent=4)): four-space indentation, ", " and
- * ": " separators, and every character outside ASCII as a \u escape, so
- * the output is plain ASCII whatever a driver printed.  json-c's own
+ * them (json.dumps(..., indent=4)): four-space indentation, "," at the
+ * end of a line and ": " after a key, and every character outside
+ * printable ASCII (DEL too) as a \u escape, so the output is plain ASCII
+ * whatever a driver printed.  json-c's own
  * printer has no such layout, hence the small one here.
  *
  * Every kind of row has its line and its JSON; maint_print walks the
@@ -391,7 +392,7 @@ json_print_string(const char *s, size_t len)
 			printf("\\u%04x\\u%04x",
 			    (unsigned)(0xd800 + (cp >> 10)),
 			    (unsigned)(0xdc00 + (cp & 0x3ff)));
-		} else if (cp < 0x20 || (cp > 0x7e && cp != 0x7f))
+		} else if (cp < 0x20 || cp > 0x7e)
 			printf("\\u%04x", (unsigned)cp);
 		else
 			putchar((int)cp);

@@ -39,7 +39,7 @@ NOBODY_URL="amqp://$nobody:secret@127.0.0.1:$RESBUS_TEST_AMQP_PORT/$(rb_urlencod
 # The driver: the same data for every resource but its id_in_pool.
 cat >"$RB_TMP/golden-new" <<'EOF'
 #!/bin/sh
-printf ' \t host-%s "q" \\ caf\303\251 \360\237\230\200 \001 \377 end\n\n' \
+printf ' \t host-%s "q" \\ caf\303\251 \360\237\230\200 \001 \177 \377 end\n\n' \
     "$RESALLOC_ID_IN_POOL"
 EOF
 chmod +x "$RB_TMP/golden-new"
@@ -104,6 +104,21 @@ golden() {
 		echo "# stderr"
 		cat "$out.stderr"
 	} | normalise >"$out.out"
+	# JSON is what Python's json.dumps(indent=4) prints, as
+	# resalloc-maint's is; the golden files are resbus-maint's own.
+	case "$rc $* " in
+	"0 "*" --json "*)
+		python3 -c 'import json, sys
+sys.stdout.write(json.dumps(json.load(sys.stdin), indent=4) + "\n")' \
+		    <"$out.stdout" >"$out.python" ||
+		    rb_fail "resbus-maint $* printed no JSON"
+		cmp -s "$out.python" "$out.stdout" || {
+			diff -u "$out.python" "$out.stdout" >&2
+			rb_fail "resbus-maint $* prints JSON that" \
+			    "json.dumps(indent=4) would print otherwise"
+		}
+		;;
+	esac
 	if [ "${RESBUS_GOLDEN_UPDATE:-}" = 1 ]; then
 		cp "$out.out" "$GOLDEN/$name.out"
 		return
