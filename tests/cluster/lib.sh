@@ -570,10 +570,20 @@ rc_clients_done() {
 }
 
 # Waits for the clients to finish (TIMEOUT s, 240).
+# rc_wait_clients [SECONDS] [--supervise]: waits (240 s by default) for
+# the clients to finish; with --supervise, a broker that exits meanwhile
+# is started again (rc_supervise), as its supervisor would.
 rc_wait_clients() {
+	local check=rc_clients_done
+	[ "${2:-}" = --supervise ] && check=rc_clients_done_supervised
 	RB_WAIT_INTERVAL=0.5 rb_wait_for "the clients to finish" "${1:-240}" \
-	    rc_clients_done
+	    "$check"
 	rb_log "$(rc_cycles_done) cycles recorded"
+}
+
+rc_clients_done_supervised() {
+	rc_supervise
+	rc_clients_done
 }
 
 # ---- the checks ------------------------------------------------------------

@@ -61,17 +61,10 @@ for b in a b; do
 	    head -n 6 >&2
 done
 
-supervised_clients_done() {
-	rc_supervise
-	rc_clients_done
-}
-# (No deadline of its own before: the watchdog's.)
-RB_WAIT_INTERVAL=1 rb_wait_for "the clients to finish" "${RB_TEST_TIMEOUT:-300}" \
-    supervised_clients_done
+rc_wait_clients 180 --supervise
 rc_settle
 RC_EXIT_OK=0
 rb_check_daemons
-rb_log "$(rc_cycles_done) cycles recorded"
 
 # Every ticket a client closed is CLOSED in the promoted store.
 rc_psql -At -F ' ' -c "SELECT id, state FROM tickets" | sort >"$RB_TMP/store-tickets" ||

@@ -111,20 +111,13 @@ rc_rmq node-start "$RC_STATE" "$n" >>"$RB_TMP/rabbitmq.out" 2>&1 ||
     rb_fail "node $n did not start again"
 rb_log "queues: $(queues)"
 
-supervised_clients_done() {
-	rc_supervise
-	rc_clients_done
-}
-# (No deadline of its own before: the watchdog's.)
-RB_WAIT_INTERVAL=1 rb_wait_for "the clients to finish" "${RB_TEST_TIMEOUT:-300}" \
-    supervised_clients_done
+rc_wait_clients 240 --supervise
 rc_settle
 RC_EXIT_OK=0
 # Every broker that exited did so with status 1 (a lost connection).
 bad=$(awk '$2 != 1' "$RB_TMP/exits" 2>/dev/null)
 [ -z "$bad" ] || rb_fail "brokers exited otherwise than with 1: $bad"
 rb_check_daemons
-rb_log "$(rc_cycles_done) cycles recorded"
 rc_check --need-active
 rc_stop_all
 rb_done
