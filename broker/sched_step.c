@@ -197,7 +197,9 @@ lane_next(struct sched *s, struct tagset *ts)
  * that pool.  The ticket takes it only if it is the best resource for
  * it: a free one whose tag priorities outscore the +500 of reuse goes
  * first, as in resalloc.  Runs only while resources are released, and
- * costs released resources x busy lanes.
+ * costs released resources x busy lanes, plus, for each released
+ * resource a ticket of its sandbox waits for, a walk of the released
+ * lists of that ticket's pools (best_resource).
  */
 static void
 sched_assign_released(struct sched *s)
