@@ -91,36 +91,12 @@ msg_free(ProtobufCMessage *m)
 bool
 msg_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	const unsigned char *end = p + len;
-	uint32_t cp, min;
-	size_t n, i;
+	uint32_t cp;
+	size_t n;
 
-	while (p < end) {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			n = 1, cp = *p & 0x1f, min = 0x80;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2, cp = *p & 0x0f, min = 0x800;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3, cp = *p & 0x07, min = 0x10000;
-		} else {
+	for (; len > 0; s += n, len -= n)
+		if ((n = utf8_decode(s, len, &cp)) == 0)
 			return false;
-		}
-		if ((size_t)(end - p) <= n)
-			return false;
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
-	}
 	return true;
 }
 

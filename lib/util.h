@@ -24,6 +24,12 @@ char *xstrdup(const char *s);
 /* A copy of the LEN bytes at P (which may be NULL when LEN is 0), with a
  * NUL after them. */
 void *xmemdup(const void *p, size_t len);
+/*
+ * The code point of the UTF-8 sequence at S (LEN > 0 bytes left) into
+ * *CP: the bytes it takes, or 0 for an invalid one (overlong, a
+ * surrogate, past U+10FFFF, cut short).
+ */
+size_t utf8_decode(const void *s, size_t len, uint32_t *cp);
 /* Frees the N strings of V, then V. */
 void strv_free(char **v, size_t n);
 char *xstrndup(const char *s, size_t n);

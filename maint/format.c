@@ -79,38 +79,6 @@ json_strings(char **v, size_t n)
 	return a;
 }
 
-/* Next code point of UTF-8 text S (LEN left) into *cp; bytes used, or 0
- * for an invalid sequence. */
-static size_t
-utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	size_t n, i;
-	uint32_t c, min;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xe0) == 0xc0) {
-		n = 2, c = s[0] & 0x1f, min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3, c = s[0] & 0x0f, min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4, c = s[0] & 0x07, min = 0x10000;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 /* A resource's data as resalloc-maint shows it: stripped of blanks at
  * both ends (Python's str.strip()), into *P and *LEN. */
 static void
@@ -144,7 +112,7 @@ resource_data_utf8(const Resbus__V1__ControlResource *r)
 	/* An invalid byte (1) becomes U+FFFD (3). */
 	out = o = xmalloc(3 * len + 1);
 	while (len > 0) {
-		if ((n = utf8_next(p, len, &cp)) == 0) {
+		if ((n = utf8_decode(p, len, &cp)) == 0) {
 			memcpy(o, "\xef\xbf\xbd", 3);
 			o += 3;
 			n = 1;
@@ -371,7 +339,7 @@ json_print_string(const char *s, size_t len)
 
 	putchar('"');
 	for (; len > 0; p += n, len -= n) {
-		if ((n = utf8_next(p, len, &cp)) == 0) {
+		if ((n = utf8_decode(p, len, &cp)) == 0) {
 			cp = 0xfffd;
 			n = 1;
 		}

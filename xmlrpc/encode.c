@@ -19,36 +19,15 @@
 
 /*
  * The length of the valid UTF-8 sequence at P (at most LEN bytes) of a
- * character XML allows, or 0.  P[0] is not ASCII.
+ * character XML allows, or 0.
  */
 static size_t
 utf8_char_len(const unsigned char *p, size_t len)
 {
 	uint32_t cp;
-	size_t n, k;
+	size_t n;
 
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (k = 1; k < n; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
+	if ((n = utf8_decode(p, len, &cp)) == 0 || cp == 0xfffe || cp == 0xffff)
 		return 0;
 	return n;
 }
