@@ -1338,7 +1338,7 @@ END_TEST
 START_TEST(test_reuse_same_sandbox)
 {
 	struct fixture *f = fixture_new(REUSE_POOL(""), "");
-	uint64_t t2, t3, r1, r2;
+	uint64_t t2, t3, t5, r1, r2;
 	struct seen v;
 
 	starts_up(f, 1);
@@ -1367,6 +1367,17 @@ START_TEST(test_reuse_same_sandbox)
 	step(f);
 	ck_assert_str_eq(resource_seen(f, r2).sandbox, "s2");
 	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	/* nor is it for a ticket of s3 that has a fresh one to take */
+	ck_assert_int_eq(sched_ticket_close(f->s, t3), 1);
+	t5 = ticket_with(f, "carol", "a", NULL, "s3", 0);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	allocated(f, 2);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t5, "p"), f->sink.starts[2].id);
+	v = resource_seen(f, r2);
+	ck_assert_str_eq(v.state, "UP");
+	ck_assert_str_eq(v.sandbox, "s2");
+	ck_assert_uint_eq(v.ticket_id, 0);
 	fixture_free(f);
 }
 END_TEST
