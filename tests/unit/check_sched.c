@@ -284,14 +284,33 @@ ticket(struct fixture *f, const char *owner, const char *key,
 	return id;
 }
 
+/* A ticket request with a class, a sandbox and a lease (NULL, 0: none),
+ * which must be accepted; its ID. */
+static uint64_t
+ticket_with(struct fixture *f, const char *owner, const char *key,
+    const char *class_, const char *sandbox, uint32_t lease_s)
+{
+	struct sched_ticket_req req;
+	uint64_t id = 0;
+	char err[256];
+
+	memset(&req, 0, sizeof(req));
+	req.idem_key = "";
+	req.key = key;
+	req.owner = owner;
+	req.class_ = class_;
+	req.sandbox = sandbox;
+	req.lease_s = lease_s;
+	ck_assert_msg(sched_ticket_new(f->s, &req, &id, err, sizeof(err)) == 0,
+	    "refused: %s", err);
+	ck_assert_uint_ne(id, 0);
+	return id;
+}
+
 static uint64_t
 ticket_ok(struct fixture *f, const char *owner, const char *key)
 {
-	char err[256];
-	uint64_t id = ticket(f, owner, key, NULL, NULL, 0, err, sizeof(err));
-
-	ck_assert_msg(id != 0, "refused: %s", err);
-	return id;
+	return ticket_with(f, owner, key, NULL, NULL, 0);
 }
 
 /* The in-memory state of ticket ID: 0 when it is not in memory. */
@@ -305,29 +324,81 @@ ticket_state(struct fixture *f, uint64_t id)
 	return v.state;
 }
 
+/* The resource of start I, as its worker names it in a result. */
+static void
+start_ref(struct fixture *f, size_t i, Resbus__V1__ResourceRef *ref)
+{
+	ck_assert_uint_lt(i, f->sink.nstarts);
+	resbus__v1__resource_ref__init(ref);
+	ref->resource_id = f->sink.starts[i].id;
+	ref->pool = f->sink.starts[i].pool;
+	ref->name = f->sink.starts[i].name;
+}
+
+/* Ends the start of REF as a worker would: OK with what cmd_new printed
+ * (DATA, LEN bytes), or failed. */
+static void
+allocate_result(struct fixture *f, Resbus__V1__ResourceRef *ref, bool ok,
+    const char *data, size_t len)
+{
+	Resbus__V1__AllocateResult ar = RESBUS__V1__ALLOCATE_RESULT__INIT;
+
+	ar.resource = ref;
+	ar.ok = ok;
+	ar.exit_status = ok ? 0 : 1;
+	ar.data.data = (uint8_t *)data;
+	ar.data.len = len;
+	ar.worker = (char *)"w";
+	sched_on_allocated(f->s, &ar);
+}
+
+/* Ends start I as a worker would, with OK, its cmd_new printing DATA
+ * (LEN bytes). */
+static void
+allocated_data(struct fixture *f, size_t i, const char *data, size_t len)
+{
+	Resbus__V1__ResourceRef ref;
+
+	start_ref(f, i, &ref);
+	allocate_result(f, &ref, true, data, len);
+}
+
 /* Ends start I as a worker would, with OK, for POOL and NAME. */
 static void
 allocated_as(struct fixture *f, size_t i, const char *pool, const char *name)
 {
-	Resbus__V1__AllocateResult ar = RESBUS__V1__ALLOCATE_RESULT__INIT;
-	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+	Resbus__V1__ResourceRef ref;
 
-	ck_assert_uint_lt(i, f->sink.nstarts);
-	ref.resource_id = f->sink.starts[i].id;
+	start_ref(f, i, &ref);
 	ref.pool = (char *)pool;
 	ref.name = (char *)name;
-	ar.resource = &ref;
-	ar.ok = true;
-	ar.data.data = (uint8_t *)"host\n";
-	ar.data.len = 5;
-	ar.worker = (char *)"w";
-	sched_on_allocated(f->s, &ar);
+	allocate_result(f, &ref, true, "host\n", 5);
 }
 
 static void
 allocated(struct fixture *f, size_t i)
 {
-	allocated_as(f, i, f->sink.starts[i].pool, f->sink.starts[i].name);
+	allocated_data(f, i, "host\n", 5);
+}
+
+/* Ends every start sent so far as a worker would, with OK. */
+static void
+allocated_all(struct fixture *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->sink.nstarts; i++)
+		allocated(f, i);
+}
+
+/* Ends start I as a worker whose cmd_new failed. */
+static void
+allocate_failed(struct fixture *f, size_t i)
+{
+	Resbus__V1__ResourceRef ref;
+
+	start_ref(f, i, &ref);
+	allocate_result(f, &ref, false, NULL, 0);
 }
 
 /* Ends the last Delete job as a worker would. */
@@ -354,6 +425,17 @@ step(struct fixture *f)
 	commit(f);
 }
 
+/* A step sends NSTARTS starts, which all end OK; the next step sees
+ * their resources up. */
+static void
+starts_up(struct fixture *f, size_t nstarts)
+{
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, nstarts);
+	allocated_all(f);
+	step(f);
+}
+
 static void
 stop_loop(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -377,6 +459,47 @@ run_for(struct fixture *f, double seconds)
 #define OPEN RESBUS__V1__TICKET_STATE__TICKET_STATE_OPEN
 #define CLOSED RESBUS__V1__TICKET_STATE__TICKET_STATE_CLOSED
 
+/* Asserts that ticket ID is READY with a resource of POOL; its ID. */
+static uint64_t
+ready_in(struct fixture *f, uint64_t id, const char *pool)
+{
+	struct sched_ticket_view v;
+
+	ck_assert_int_eq(sched_ticket_view(f->s, id, &v), 1);
+	ck_assert_msg(v.state == READY, "ticket %" PRIu64 " is not READY: %s",
+	    id, v.waiting_reason ? v.waiting_reason : "(no reason)");
+	ck_assert_ptr_nonnull(v.resource_pool);
+	ck_assert_str_eq(v.resource_pool, pool);
+	ck_assert_uint_ne(v.resource_id, 0);
+	return v.resource_id;
+}
+
+/* OWNER's ticket for KEY (in SANDBOX, or NULL) is served at the next
+ * step by a resource of POOL; its ID. */
+static uint64_t
+served(struct fixture *f, const char *owner, const char *key,
+    const char *sandbox, const char *pool)
+{
+	uint64_t t = ticket_with(f, owner, key, NULL, sandbox, 0);
+
+	step(f);
+	return ready_in(f, t, pool);
+}
+
+/* A resource of POOL that served a ticket of SANDBOX (alice's, for a),
+ * closed: released there, as the next step left it; its ID. */
+static uint64_t
+released_in(struct fixture *f, const char *pool, const char *sandbox)
+{
+	uint64_t t = ticket_with(f, "alice", "a", NULL, sandbox, 0), r;
+
+	step(f);
+	r = ready_in(f, t, pool);
+	ck_assert_int_eq(sched_ticket_close(f->s, t), 1);
+	step(f);
+	return r;
+}
+
 static const char *two_of_a =
     "p:\n  max: 2\n  max_prealloc: 2\n  max_starting: 2\n"
     "  cmd_new: \"echo x\"\n  cmd_delete: \"true\"\n  tags: [a, b, c]\n";
@@ -392,17 +515,10 @@ held_back_across_restart(const char *server, const char *class_)
 	struct fixture *f = fixture_new(two_of_a, server);
 	struct sched_ticket_view v;
 	uint64_t t1, t2;
-	char err[256];
 
-	t1 = ticket(f, "alice", "a", class_, NULL, 0, err, sizeof(err));
-	ck_assert_msg(t1 != 0, "%s", err);
-	t2 = ticket(f, "alice", "a", class_, NULL, 0, err, sizeof(err));
-	ck_assert_msg(t2 != 0, "%s", err);
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 2);
-	allocated(f, 0);
-	allocated(f, 1);
-	step(f);
+	t1 = ticket_with(f, "alice", "a", class_, NULL, 0);
+	t2 = ticket_with(f, "alice", "a", class_, NULL, 0);
+	starts_up(f, 2);
 	ck_assert_int_eq(ticket_state(f, t1), READY);
 	ck_assert_int_eq(ticket_state(f, t2), OPEN);
 
@@ -444,9 +560,7 @@ START_TEST(test_deadline_on_arrival)
 	uint64_t id;
 	char err[256];
 
-	step(f);
-	allocated(f, 0);
-	allocated(f, 1);
+	starts_up(f, 2);
 	id = ticket(f, "alice", "a", NULL, NULL, now_wall_ms() - 1000, err,
 	    sizeof(err));
 	ck_assert_msg(id != 0, "%s", err);
@@ -457,9 +571,7 @@ START_TEST(test_deadline_on_arrival)
 	    "deadline passed before the ticket arrived");
 	ck_assert_uint_eq(sched_open_tickets(f->s), 0);
 	/* both resources are still free for the next ticket */
-	id = ticket_ok(f, "alice", "a");
-	step(f);
-	ck_assert_int_eq(ticket_state(f, id), READY);
+	served(f, "alice", "a", NULL, "p");
 	fixture_free(f);
 }
 END_TEST
@@ -559,9 +671,11 @@ START_TEST(test_owner_cap)
 	char err[256];
 	size_t i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 3; i++) {
 		ids[i] = ticket(f, "alice", "a", NULL, i == 0 ? "k0" : NULL, 0,
 		    err, sizeof(err));
+		ck_assert_msg(ids[i] != 0, "refused: %s", err);
+	}
 	ck_assert_uint_eq(ticket(f, "alice", "b", NULL, NULL, 0, err,
 	    sizeof(err)), 0);
 	ck_assert_str_eq(err, "owner alice has 3 open tickets, the limit of "
@@ -785,43 +899,6 @@ END_TEST
 
 /* ---- what the scheduler decides ---------------------------------------- */
 
-/* A ticket request with a class, a sandbox and a lease (NULL, 0: none). */
-static uint64_t
-ticket_with(struct fixture *f, const char *owner, const char *key,
-    const char *class_, const char *sandbox, uint32_t lease_s)
-{
-	struct sched_ticket_req req;
-	uint64_t id = 0;
-	char err[256];
-
-	memset(&req, 0, sizeof(req));
-	req.idem_key = "";
-	req.key = key;
-	req.owner = owner;
-	req.class_ = class_;
-	req.sandbox = sandbox;
-	req.lease_s = lease_s;
-	ck_assert_msg(sched_ticket_new(f->s, &req, &id, err, sizeof(err)) == 0,
-	    "refused: %s", err);
-	ck_assert_uint_ne(id, 0);
-	return id;
-}
-
-/* Asserts that ticket ID is READY with a resource of POOL; its ID. */
-static uint64_t
-ready_in(struct fixture *f, uint64_t id, const char *pool)
-{
-	struct sched_ticket_view v;
-
-	ck_assert_int_eq(sched_ticket_view(f->s, id, &v), 1);
-	ck_assert_msg(v.state == READY, "ticket %" PRIu64 " is not READY: %s",
-	    id, v.waiting_reason ? v.waiting_reason : "(no reason)");
-	ck_assert_ptr_nonnull(v.resource_pool);
-	ck_assert_str_eq(v.resource_pool, pool);
-	ck_assert_uint_ne(v.resource_id, 0);
-	return v.resource_id;
-}
-
 /* Asserts that ticket ID waits, for a reason that says WHY. */
 static void
 waits_for(struct fixture *f, uint64_t id, const char *why)
@@ -891,34 +968,6 @@ delete_sent(struct fixture *f, uint64_t id)
 	return false;
 }
 
-/* Ends every start sent so far as a worker would, with OK. */
-static void
-allocated_all(struct fixture *f)
-{
-	size_t i;
-
-	for (i = 0; i < f->sink.nstarts; i++)
-		allocated(f, i);
-}
-
-/* Ends start I as a worker whose cmd_new failed. */
-static void
-allocate_failed(struct fixture *f, size_t i)
-{
-	Resbus__V1__AllocateResult ar = RESBUS__V1__ALLOCATE_RESULT__INIT;
-	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
-
-	ck_assert_uint_lt(i, f->sink.nstarts);
-	ref.resource_id = f->sink.starts[i].id;
-	ref.pool = f->sink.starts[i].pool;
-	ref.name = f->sink.starts[i].name;
-	ar.resource = &ref;
-	ar.ok = false;
-	ar.exit_status = 1;
-	ar.worker = (char *)"w";
-	sched_on_allocated(f->s, &ar);
-}
-
 /* Ends the last Release job as a worker would, with OK. */
 static void
 released(struct fixture *f, bool ok)
@@ -955,26 +1004,17 @@ START_TEST(test_score_priority)
 	    "  tags: [{name: foo, priority: 10}, {name: bar, priority: 3}, "
 	    "{name: baz, priority: 1}]\n",
 	    "");
-	uint64_t t1, t2, t3, t4, t5;
+	uint64_t t3, t4;
 
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 6);
-	allocated_all(f);
-	step(f);
-	t1 = ticket_ok(f, "alice", "bar+baz"); /* A 3, B 4 */
-	step(f);
-	ready_in(f, t1, "B");
-	t2 = ticket_ok(f, "alice", "baz");     /* A 2, B 1 */
-	step(f);
-	ready_in(f, t2, "A");
-	t3 = ticket_ok(f, "alice", "foo");     /* A 0, B 10 */
-	t4 = ticket_ok(f, "alice", "bar");     /* A 1, B 3 */
+	starts_up(f, 6);
+	served(f, "alice", "bar+baz", NULL, "B"); /* A 3, B 4 */
+	served(f, "alice", "baz", NULL, "A");     /* A 2, B 1 */
+	t3 = ticket_ok(f, "alice", "foo");        /* A 0, B 10 */
+	t4 = ticket_ok(f, "alice", "bar");        /* A 1, B 3 */
 	step(f);
 	ready_in(f, t3, "B");
 	ready_in(f, t4, "B");
-	t5 = ticket_ok(f, "alice", "bar+baz"); /* B has none free */
-	step(f);
-	ready_in(f, t5, "A");
+	served(f, "alice", "bar+baz", NULL, "A"); /* B has none free */
 	ck_assert_uint_eq(f->sink.nstarts, 6);  /* both pools at max */
 	fixture_free(f);
 }
@@ -992,7 +1032,7 @@ START_TEST(test_score_tie_lowest_id)
 	    "b:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
 	    "  cmd_delete: y\n  tags: [a]\n",
 	    "");
-	uint64_t t1, t2, low;
+	size_t low;
 
 	step(f);
 	ck_assert_uint_eq(f->sink.nstarts, 2);
@@ -1001,14 +1041,10 @@ START_TEST(test_score_tie_lowest_id)
 	step(f);
 	allocated(f, low);
 	step(f);
-	t1 = ticket_ok(f, "alice", "a");
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t1, f->sink.starts[low].pool),
-	    f->sink.starts[low].id);
-	t2 = ticket_ok(f, "alice", "a");
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t2, f->sink.starts[1 - low].pool),
-	    f->sink.starts[1 - low].id);
+	ck_assert_uint_eq(served(f, "alice", "a", NULL,
+	    f->sink.starts[low].pool), f->sink.starts[low].id);
+	ck_assert_uint_eq(served(f, "alice", "a", NULL,
+	    f->sink.starts[1 - low].pool), f->sink.starts[1 - low].id);
 	fixture_free(f);
 }
 END_TEST
@@ -1023,7 +1059,6 @@ START_TEST(test_score_tie_in_pool)
 	    "p:\n  max: 2\n  max_prealloc: 2\n  max_starting: 2\n"
 	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n",
 	    "");
-	uint64_t t1, t2;
 	size_t low;
 
 	step(f);
@@ -1033,13 +1068,70 @@ START_TEST(test_score_tie_in_pool)
 	step(f);
 	allocated(f, low);
 	step(f);
-	t1 = ticket_ok(f, "alice", "a");
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t1, "p"), f->sink.starts[low].id);
-	t2 = ticket_ok(f, "alice", "a");
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t2, "p"), f->sink.starts[1 - low].id);
+	ck_assert_uint_eq(served(f, "alice", "a", NULL, "p"),
+	    f->sink.starts[low].id);
+	ck_assert_uint_eq(served(f, "alice", "a", NULL, "p"),
+	    f->sink.starts[1 - low].id);
 	fixture_free(f);
+}
+END_TEST
+
+/*
+ * The +500 of reuse against a tag priority PRIO: a ticket of sandbox s1
+ * may take the resource released in s1 (pool lo, where its tag scores 0)
+ * or a free one of pool hi, where its tag scores PRIO.  With REUSE_WINS
+ * it takes the released one and a ticket of another sandbox the free
+ * one; else it takes the free one, and the released one stays in s1
+ * (a ticket of another sandbox does not get it either).
+ */
+static void
+reuse_vs_priority(int prio, bool reuse_wins)
+{
+	char *pools = xasprintf(
+	    "lo:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n  tags: [a]\n"
+	    "hi:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
+	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n"
+	    "  tags: [{name: a, priority: %d}]\n",
+	    prio);
+	struct fixture *f = fixture_new(pools, "");
+	uint64_t r, h, t3;
+	size_t lo;
+
+	free(pools);
+	step(f);
+	ck_assert_uint_eq(f->sink.nstarts, 2);
+	lo = strcmp(f->sink.starts[0].pool, "lo") == 0 ? 0 : 1;
+	allocated(f, lo); /* hi's resource is still starting */
+	step(f);
+	r = released_in(f, "lo", "s1");
+	ck_assert_str_eq(resource_seen(f, r).state, "UP");
+	allocated(f, 1 - lo); /* hi's resource: free, scores PRIO */
+	step(f);
+	h = f->sink.starts[1 - lo].id;
+	ck_assert_uint_ne(h, r);
+	if (reuse_wins) {
+		ck_assert_uint_eq(served(f, "bob", "a", "s1", "lo"), r);
+		ck_assert_uint_eq(served(f, "carol", "a", "s2", "hi"), h);
+	} else {
+		ck_assert_uint_eq(served(f, "bob", "a", "s1", "hi"), h);
+		t3 = ticket_with(f, "carol", "a", NULL, "s2", 0);
+		step(f);
+		ck_assert_int_eq(ticket_state(f, t3), OPEN);
+		ck_assert_str_eq(resource_seen(f, r).state, "UP");
+		ck_assert_str_eq(resource_seen(f, r).sandbox, "s1");
+	}
+	fixture_free(f);
+}
+
+/*
+ * A resource released in a ticket's sandbox (+500) wins over a free one
+ * whose pool gives the tag a higher priority (10); a ticket of another
+ * sandbox gets the free one.
+ */
+START_TEST(test_score_reuse_bonus)
+{
+	reuse_vs_priority(10, true);
 }
 END_TEST
 
@@ -1050,36 +1142,7 @@ END_TEST
  */
 START_TEST(test_score_priority_beats_reuse)
 {
-	struct fixture *f = fixture_new(
-	    "lo:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
-	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n  tags: [a]\n"
-	    "hi:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
-	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n"
-	    "  tags: [{name: a, priority: 600}]\n",
-	    "");
-	uint64_t t1, t2, r, h;
-	size_t lo;
-
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 2);
-	lo = strcmp(f->sink.starts[0].pool, "lo") == 0 ? 0 : 1;
-	allocated(f, lo);
-	step(f);
-	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	r = ready_in(f, t1, "lo");
-	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
-	step(f);
-	ck_assert_str_eq(resource_seen(f, r).state, "UP");
-	allocated(f, 1 - lo); /* hi's resource: free, scores 600 */
-	step(f);
-	t2 = ticket_with(f, "bob", "a", NULL, "s1", 0);
-	step(f);
-	h = ready_in(f, t2, "hi");
-	ck_assert_uint_eq(h, f->sink.starts[1 - lo].id);
-	ck_assert_uint_ne(h, r);
-	ck_assert_str_eq(resource_seen(f, r).state, "UP");
-	fixture_free(f);
+	reuse_vs_priority(600, false);
 }
 END_TEST
 
@@ -1088,11 +1151,9 @@ static void
 checked(struct fixture *f, size_t i, bool ok)
 {
 	Resbus__V1__LivecheckResult lr = RESBUS__V1__LIVECHECK_RESULT__INIT;
-	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
+	Resbus__V1__ResourceRef ref;
 
-	ref.resource_id = f->sink.starts[i].id;
-	ref.pool = f->sink.starts[i].pool;
-	ref.name = f->sink.starts[i].name;
+	start_ref(f, i, &ref);
 	lr.resource = &ref;
 	lr.ok = ok;
 	lr.exit_status = ok ? 0 : 1;
@@ -1119,20 +1180,12 @@ START_TEST(test_failing_free_resource_waits)
 	    "  cmd_delete: y\n  cmd_livecheck: z\n  livecheck_period: 600\n"
 	    "  livecheck_attempts: 3\n  tags: [t]\n",
 	    "");
-	Resbus__V1__AllocateResult ar = RESBUS__V1__ALLOCATE_RESULT__INIT;
-	Resbus__V1__ResourceRef ref = RESBUS__V1__RESOURCE_REF__INIT;
 	size_t nfree = 0;
 	uint64_t id;
 
 	step(f);
 	ck_assert_uint_eq(f->sink.nstarts, 1);
-	ref.resource_id = f->sink.starts[0].id;
-	ref.pool = f->sink.starts[0].pool;
-	ref.name = f->sink.starts[0].name;
-	ar.resource = &ref;
-	ar.ok = true;
-	ar.worker = (char *)"w";
-	sched_on_allocated(f->s, &ar);
+	allocated_data(f, 0, NULL, 0);
 	step(f);
 	checked(f, 0, false);
 	step(f);
@@ -1187,45 +1240,6 @@ START_TEST(test_allocated_after_end)
 END_TEST
 
 /*
- * A resource released in a ticket's sandbox (+500) wins over a free one
- * whose pool gives the tag a higher priority; a ticket of another
- * sandbox gets the free one.
- */
-START_TEST(test_score_reuse_bonus)
-{
-	struct fixture *f = fixture_new(
-	    "lo:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
-	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n  tags: [a]\n"
-	    "hi:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
-	    "  cmd_delete: y\n  reuse_opportunity_time: 60\n"
-	    "  tags: [{name: a, priority: 10}]\n",
-	    "");
-	uint64_t t1, t2, t3, r;
-	size_t lo;
-
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 2);
-	lo = strcmp(f->sink.starts[0].pool, "lo") == 0 ? 0 : 1;
-	allocated(f, lo);
-	step(f);
-	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	r = ready_in(f, t1, "lo");
-	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
-	step(f);
-	ck_assert_str_eq(resource_seen(f, r).state, "UP");
-	allocated(f, 1 - lo);  /* hi's resource: free, scores 10 */
-	step(f);
-	t2 = ticket_with(f, "bob", "a", NULL, "s1", 0);
-	t3 = ticket_with(f, "carol", "a", NULL, "s2", 0);
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t2, "lo"), r);
-	ready_in(f, t3, "hi");
-	fixture_free(f);
-}
-END_TEST
-
-/*
  * Smallest fit: a numeric requirement (memory>=6) matches a pool tag
  * memory=N that satisfies it, and among equal scores the smallest N
  * wins; <= picks the smallest too; a requirement no pool meets waits.
@@ -1240,21 +1254,12 @@ START_TEST(test_smallest_fit)
 	    "m8:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
 	    "  cmd_delete: y\n  tags: [a, memory=8]\n",
 	    "");
-	uint64_t t1, t2, t3, t4;
+	uint64_t t4;
 
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 3);
-	allocated_all(f);
-	step(f);
-	t1 = ticket_ok(f, "alice", "a+memory>=6");
-	step(f);
-	ready_in(f, t1, "m8");
-	t2 = ticket_ok(f, "alice", "a+memory>=6");
-	step(f);
-	ready_in(f, t2, "m16");
-	t3 = ticket_ok(f, "alice", "memory<=16");
-	step(f);
-	ready_in(f, t3, "m4");
+	starts_up(f, 3);
+	served(f, "alice", "a+memory>=6", NULL, "m8");
+	served(f, "alice", "a+memory>=6", NULL, "m16");
+	served(f, "alice", "memory<=16", NULL, "m4");
 	t4 = ticket_ok(f, "alice", "memory>16");
 	step(f);
 	waits_for(f, t4, "no pool provides tag memory>16");
@@ -1271,17 +1276,9 @@ START_TEST(test_fit_after_score)
 	    "big:\n  max: 1\n  max_prealloc: 1\n  cmd_new: x\n"
 	    "  cmd_delete: y\n  tags: [{name: memory=64, priority: 1}]\n",
 	    "");
-	uint64_t t1, t2;
-
-	step(f);
-	allocated_all(f);
-	step(f);
-	t1 = ticket_ok(f, "alice", "memory>=4");
-	step(f);
-	ready_in(f, t1, "big");
-	t2 = ticket_ok(f, "alice", "memory>=4");
-	step(f);
-	ready_in(f, t2, "small");
+	starts_up(f, 2);
+	served(f, "alice", "memory>=4", NULL, "big");
+	served(f, "alice", "memory>=4", NULL, "small");
 	fixture_free(f);
 }
 END_TEST
@@ -1341,18 +1338,12 @@ END_TEST
 START_TEST(test_reuse_same_sandbox)
 {
 	struct fixture *f = fixture_new(REUSE_POOL(""), "");
-	uint64_t t1, t2, t3, t4, r1, r2;
+	uint64_t t2, t3, t5, r1, r2;
 	struct seen v;
 
-	step(f);
-	allocated(f, 0);
-	step(f);
-	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	r1 = ready_in(f, t1, "p");
+	starts_up(f, 1);
+	r1 = released_in(f, "p", "s1");
 	ck_assert_uint_eq(f->sink.nstarts, 2);  /* the replacement */
-	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
-	step(f);
 	ck_assert_uint_eq(f->sink.ndeletes, 0);
 	v = resource_seen(f, r1);
 	ck_assert_str_eq(v.state, "UP");
@@ -1363,9 +1354,7 @@ START_TEST(test_reuse_same_sandbox)
 	step(f);
 	ck_assert_int_eq(ticket_state(f, t2), OPEN);
 	ck_assert_int_eq(ticket_state(f, t3), OPEN);
-	t4 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t4, "p"), r1);
+	ck_assert_uint_eq(served(f, "alice", "a", "s1", "p"), r1);
 	ck_assert_int_eq(ticket_state(f, t2), OPEN);
 	/* the fresh resource goes to the oldest waiting ticket */
 	allocated(f, 1);
@@ -1378,6 +1367,17 @@ START_TEST(test_reuse_same_sandbox)
 	step(f);
 	ck_assert_str_eq(resource_seen(f, r2).sandbox, "s2");
 	ck_assert_int_eq(ticket_state(f, t3), OPEN);
+	/* nor is it for a ticket of s3 that has a fresh one to take */
+	ck_assert_int_eq(sched_ticket_close(f->s, t3), 1);
+	t5 = ticket_with(f, "carol", "a", NULL, "s3", 0);
+	ck_assert_uint_eq(f->sink.nstarts, 3);
+	allocated(f, 2);
+	step(f);
+	ck_assert_uint_eq(ready_in(f, t5, "p"), f->sink.starts[2].id);
+	v = resource_seen(f, r2);
+	ck_assert_str_eq(v.state, "UP");
+	ck_assert_str_eq(v.sandbox, "s2");
+	ck_assert_uint_eq(v.ticket_id, 0);
 	fixture_free(f);
 }
 END_TEST
@@ -1387,22 +1387,13 @@ START_TEST(test_reuse_max_count)
 {
 	struct fixture *f =
 	    fixture_new(REUSE_POOL("  reuse_max_count: 1\n"), "");
-	uint64_t t1, t2, t3, r1;
+	uint64_t t3, r1;
 
-	step(f);
-	allocated(f, 0);
-	step(f);
-	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	r1 = ready_in(f, t1, "p");
-	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
-	step(f);
+	starts_up(f, 1);
+	r1 = released_in(f, "p", "s1");
 	ck_assert_uint_eq(f->sink.ndeletes, 0);
-	t2 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t2, "p"), r1);
-	ck_assert_int_eq(sched_ticket_close(f->s, t2), 1);
-	step(f);
+	/* reused once and released again: deleted */
+	ck_assert_uint_eq(released_in(f, "p", "s1"), r1);
 	ck_assert_uint_eq(f->sink.ndeletes, 1);
 	ck_assert_uint_eq(f->sink.delete_id, r1);
 	ck_assert_str_eq(resource_seen(f, r1).state, "DELETING");
@@ -1426,16 +1417,10 @@ START_TEST(test_reuse_opportunity_time)
 	    "p:\n  max: 2\n  max_prealloc: 1\n  cmd_new: x\n"
 	    "  cmd_delete: y\n  tags: [a]\n  reuse_opportunity_time: 1\n",
 	    "");
-	uint64_t t1, r1;
+	uint64_t r1;
 
-	step(f);
-	allocated(f, 0);
-	step(f);
-	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	r1 = ready_in(f, t1, "p");
-	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
-	step(f);
+	starts_up(f, 1);
+	r1 = released_in(f, "p", "s1");
 	run_for(f, 0.5);
 	ck_assert_uint_eq(f->sink.ndeletes, 0);
 	ck_assert_str_eq(resource_seen(f, r1).state, "UP");
@@ -1460,9 +1445,7 @@ START_TEST(test_reuse_max_time)
 	    "");
 	uint64_t t1, t2, r1, r2;
 
-	step(f);
-	allocated_all(f);
-	step(f);
+	starts_up(f, 2);
 	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
 	t2 = ticket_with(f, "bob", "a", NULL, "s2", 0);
 	step(f);
@@ -1491,16 +1474,10 @@ START_TEST(test_reuse_after_cmd_release)
 {
 	struct fixture *f =
 	    fixture_new(REUSE_POOL("  cmd_release: z\n"), "");
-	uint64_t t1, t2, t3, r1;
+	uint64_t t2, t3, r1;
 
-	step(f);
-	allocated(f, 0);
-	step(f);
-	t1 = ticket_with(f, "alice", "a", NULL, "s1", 0);
-	step(f);
-	r1 = ready_in(f, t1, "p");
-	ck_assert_int_eq(sched_ticket_close(f->s, t1), 1);
-	step(f);
+	starts_up(f, 1);
+	r1 = released_in(f, "p", "s1");
 	ck_assert_uint_eq(f->sink.nreleases, 1);
 	ck_assert_uint_eq(f->sink.release_id, r1);
 	ck_assert_str_eq(resource_seen(f, r1).state, "RELEASING");
@@ -1617,7 +1594,7 @@ START_TEST(test_ondemand_beside_released)
 {
 	struct fixture *f = fixture_new(
 	    OD_POOL("2", "  reuse_opportunity_time: 60\n"), "");
-	uint64_t t1, t2, t3, r1;
+	uint64_t t1, t2, r1;
 	struct seen v;
 
 	t1 = ticket_with(f, "alice", "big", NULL, "s1", 0);
@@ -1634,9 +1611,7 @@ START_TEST(test_ondemand_beside_released)
 	v = resource_seen(f, r1);
 	ck_assert_str_eq(v.state, "UP");
 	ck_assert_uint_eq(v.ticket_id, 0);
-	t3 = ticket_with(f, "alice", "big", NULL, "s1", 0);
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t3, "od"), r1);
+	ck_assert_uint_eq(served(f, "alice", "big", "s1", "od"), r1);
 	ck_assert_uint_eq(f->sink.nstarts, 2);
 	allocated(f, 1);
 	step(f);
@@ -1726,7 +1701,7 @@ START_TEST(test_prealloc_bounds)
 	    "p:\n  max: 3\n  max_prealloc: 2\n  max_starting: 1\n"
 	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n",
 	    "");
-	uint64_t t0, t1, t2, t3;
+	uint64_t t0, t1, t3;
 
 	step(f);
 	step(f);
@@ -1746,9 +1721,7 @@ START_TEST(test_prealloc_bounds)
 	step(f);
 	ready_in(f, t1, "p");
 	ck_assert_uint_eq(f->sink.nstarts, 3);  /* the replacement */
-	t2 = ticket_ok(f, "alice", "a");
-	step(f);
-	ready_in(f, t2, "p");
+	served(f, "alice", "a", NULL, "p");
 	ck_assert_uint_eq(f->sink.nstarts, 3);  /* three alive: max */
 	t3 = ticket_ok(f, "alice", "a");
 	step(f);
@@ -1805,9 +1778,7 @@ START_TEST(test_limit_tag_total)
 	    "  - tag: big\n    total: 2\n");
 	uint64_t t1, t2, t3, t4, t5;
 
-	step(f);
-	allocated_all(f);
-	step(f);
+	starts_up(f, 6);
 	t1 = ticket_ok(f, "alice", "big");
 	t2 = ticket_ok(f, "alice", "big");
 	t3 = ticket_ok(f, "alice", "a");
@@ -1889,15 +1860,14 @@ START_TEST(test_class_priority)
 	    "  cmd_delete: y\n  tags: [a, b]\n",
 	    "classes:\n  lo:\n    priority: -1\n  hi:\n    priority: 10\n");
 	uint64_t t[5];
-	char err[256];
 
 	step(f);
 	ck_assert_uint_eq(f->sink.nstarts, 1);
-	t[0] = ticket(f, "alice", "a", "lo", NULL, 0, err, sizeof(err));
-	t[1] = ticket(f, "alice", "b", NULL, NULL, 0, err, sizeof(err));
-	t[2] = ticket(f, "alice", "b", "hi", NULL, 0, err, sizeof(err));
-	t[3] = ticket(f, "alice", "a", "hi", NULL, 0, err, sizeof(err));
-	t[4] = ticket(f, "alice", "a", NULL, NULL, 0, err, sizeof(err));
+	t[0] = ticket_with(f, "alice", "a", "lo", NULL, 0);
+	t[1] = ticket_with(f, "alice", "b", NULL, NULL, 0);
+	t[2] = ticket_with(f, "alice", "b", "hi", NULL, 0);
+	t[3] = ticket_with(f, "alice", "a", "hi", NULL, 0);
+	t[4] = ticket_with(f, "alice", "a", NULL, NULL, 0);
 	step(f);
 	serve_next(f, 0, t[2], t, 5);
 	serve_next(f, 1, t[3], t, 5);
@@ -1918,10 +1888,8 @@ START_TEST(test_class_no_ondemand)
 	struct fixture *f = fixture_new(OD_POOL("2", ""),
 	    "classes:\n  scratch:\n    on_demand: false\n");
 	uint64_t s1, d1;
-	char err[256];
 
-	s1 = ticket(f, "alice", "big", "scratch", NULL, 0, err, sizeof(err));
-	ck_assert_msg(s1 != 0, "%s", err);
+	s1 = ticket_with(f, "alice", "big", "scratch", NULL, 0);
 	step(f);
 	step(f);
 	ck_assert_uint_eq(f->sink.nstarts, 0);
@@ -1950,11 +1918,9 @@ START_TEST(test_cap_ondemand)
 	struct fixture *f = fixture_new(
 	    OD_POOL("4", ""), "classes:\n  c:\n    caps: {od: 1}\n");
 	uint64_t t1, t2, t3;
-	char err[256];
 
-	t1 = ticket(f, "alice", "big", "c", NULL, 0, err, sizeof(err));
-	t2 = ticket(f, "bob", "big", "c", NULL, 0, err, sizeof(err));
-	ck_assert_msg(t1 != 0 && t2 != 0, "%s", err);
+	t1 = ticket_with(f, "alice", "big", "c", NULL, 0);
+	t2 = ticket_with(f, "bob", "big", "c", NULL, 0);
 	step(f);
 	ck_assert_uint_eq(f->sink.nstarts, 1);
 	waits_for(f, t2, "class c at its cap in every pool that provides big");
@@ -1988,12 +1954,9 @@ START_TEST(test_lease_lapses)
 	    "  cmd_new: x\n  cmd_delete: y\n  tags: [a]\n"
 	    "  reuse_opportunity_time: 60\n",
 	    "");
-	uint64_t t1, t2, t3, t4, r1, r2;
+	uint64_t t1, t2, t3, r1, r2;
 
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 3);
-	allocated_all(f);
-	step(f);
+	starts_up(f, 3);
 	t1 = ticket_with(f, "alice", "a", NULL, NULL, 1);
 	t2 = ticket_with(f, "bob", "a", NULL, "s1", 1);
 	t3 = ticket_ok(f, "carol", "a");
@@ -2017,9 +1980,7 @@ START_TEST(test_lease_lapses)
 	ck_assert_uint_eq(f->sink.delete_id, r1);
 	ck_assert_str_eq(resource_seen(f, r2).state, "UP");
 	ck_assert_str_eq(resource_seen(f, r2).sandbox, "s1");
-	t4 = ticket_with(f, "bob", "a", NULL, "s1", 0);
-	step(f);
-	ck_assert_uint_eq(ready_in(f, t4, "p"), r2);
+	ck_assert_uint_eq(served(f, "bob", "a", "s1", "p"), r2);
 	fixture_free(f);
 }
 END_TEST
@@ -2168,9 +2129,7 @@ START_TEST(test_close_ready_releases)
 	    "");
 	uint64_t t1, t2, t3, r1, r2;
 
-	step(f);
-	allocated_all(f);
-	step(f);
+	starts_up(f, 2);
 	t1 = ticket_ok(f, "alice", "a");
 	t2 = ticket_with(f, "bob", "b", NULL, "s1", 0);
 	step(f);
@@ -2335,11 +2294,7 @@ START_TEST(test_reply_queue)
 	step(f);
 	ck_assert_uint_eq(f->sink.nreplies, 0);
 	restart(f);
-	step(f);
-	ck_assert_uint_eq(f->sink.nstarts, 2);
-	allocated(f, 0);
-	allocated(f, 1);
-	step(f);
+	starts_up(f, 2);
 	ck_assert_int_eq(ticket_state(f, id), READY);
 	ck_assert_uint_eq(f->sink.nreplies, 1);
 	ck_assert_str_eq(f->sink.reply_queue, "amq.gen-1");
