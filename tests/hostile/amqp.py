@@ -40,6 +40,10 @@ UTF-8, any size).
     amqp.py URL listen EXCHANGE KEY SECONDS
         binds a server-named queue to EXCHANGE with KEY and prints what
         arrives within SECONDS.
+    amqp.py URL answer QUEUE TYPE [FIELDS]
+        a stand-in server: prints "answering", then answers each message
+        of QUEUE with TYPE FIELDS to its reply_to and correlation id, as
+        the URL's login, until killed.
 
 Replies print as "type=resbus.v1.Error" then "field=value" lines (nested
 fields as a.b=value), with a blank line after each message.
@@ -260,10 +264,13 @@ def cmd_publish(ch, a):
     if a.wait is not None and reply_to is None:
         r = ch.queue_declare('', exclusive=True, auto_delete=True)
         reply_to = r.method.queue
-        # Answers carry the request's correlation id; the TicketUpdate
-        # resbusd pushes when a ticket is ready or failed carries none.
+        # Answers carry the request's correlation id (one of ours, or it
+        # is not an answer); the TicketUpdate resbusd pushes when a ticket
+        # is ready or failed carries none.
+        sent = {'hostile-%d' % i for i in range(a.repeat)}
         ch.basic_consume(reply_to, lambda c, m, p, b: replies.append((p, b))
-                         if p.correlation_id else None, auto_ack=True)
+                         if p.correlation_id in sent else None,
+                         auto_ack=True)
     if a.repeat == 1:
         # A refusal shows at once; a flood goes without waiting.
         ch.confirm_delivery()
@@ -327,6 +334,21 @@ def cmd_listen(ch, a):
     return 0
 
 
+def cmd_answer(ch, a):
+    body = encode(a.type, eval(a.fields))   # noqa: S307 (test tool)
+
+    def answer(c, m, p, b):
+        c.basic_publish('', p.reply_to, body, pika.BasicProperties(
+            type='resbus.v1.' + a.type, user_id=login(a.url),
+            correlation_id=p.correlation_id,
+            content_type='application/x-protobuf'))
+        c.basic_ack(m.delivery_tag)
+    ch.basic_consume(a.queue, answer)
+    print('answering', flush=True)
+    ch.start_consuming()
+    return 0
+
+
 def cmd_delete_queue(ch, a):
     ch.queue_delete(a.queue)
     return 0
@@ -359,12 +381,16 @@ def main():
     lis.add_argument('exchange')
     lis.add_argument('key')
     lis.add_argument('seconds', type=float)
+    ans = sub.add_parser('answer')
+    ans.add_argument('queue')
+    ans.add_argument('type')
+    ans.add_argument('fields', nargs='?', default='{}')
     a = p.parse_args()
     try:
         conn = pika.BlockingConnection(pika.URLParameters(a.url))
         ch = conn.channel()
         rc = {'publish': cmd_publish, 'peek': cmd_peek,
-              'listen': cmd_listen,
+              'listen': cmd_listen, 'answer': cmd_answer,
               'delete-queue': cmd_delete_queue}[a.cmd](ch, a)
         conn.close()
         return rc
