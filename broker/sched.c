@@ -344,6 +344,9 @@ rlog(
 {
 	char prefix[4096]; /* a log line's length */
 
+	/* (Every state change logs at debug: not built when it is off.) */
+	if (!log_enabled(level))
+		return;
 	snprintf(prefix, sizeof(prefix), "resource %llu %s",
 	    (unsigned long long)r->id, r->name);
 	log_vprefixed(level, prefix, fmt, ap);

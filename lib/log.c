@@ -95,6 +95,12 @@ log_setup(int debug, const char *name, const char *dir, const char *file)
 	free(path);
 }
 
+bool
+log_enabled(enum log_level level)
+{
+	return level <= log_level;
+}
+
 static void
 log_vwrite(enum log_level level, int errnum, const char *prefix,
     const char *fmt, va_list ap)

@@ -9,6 +9,7 @@
 #define RESBUS_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -22,6 +23,8 @@ void log_init(const char *progname, enum log_level level);
 /* Also appends every line to PATH (opened in append mode); 0 or -1. */
 int log_open_file(const char *path) __attribute__((warn_unused_result));
 void log_set_level(enum log_level level);
+/* Whether a line of LEVEL would be written (to skip building one). */
+bool log_enabled(enum log_level level);
 /* Parses "error", "warning", "info", "debug" (any case); -1 if unknown. */
 int log_level_parse(const char *name);
 /*
