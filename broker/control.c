@@ -84,15 +84,12 @@ field(const char *s)
 					 : xstrdup(s);
 }
 
-/* Appends ROW to the N rows at *ROWS. */
-static void
-row_add(void *rows, size_t *n, void *row)
-{
-	void ***v = rows;
-
-	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = row;
-}
+/* Appends ROW to the N rows of array V (of ROW's pointer type). */
+#define ROW_ADD(v, n, row)                                                     \
+	do {                                                                   \
+		(v) = xrealloc((v), ((n) + 1) * sizeof(*(v)));                 \
+		(v)[(n)++] = (row);                                            \
+	} while (0)
 
 struct control_cmd {
 	const char *name;
@@ -133,8 +130,8 @@ resource_row(void *arg, const struct sched_resource_view *v)
 	r->id_in_pool = v->id_in_pool;
 	r->created_ms = v->created_ms;
 	for (i = 0; i < v->ntags; i++)
-		row_add(&r->tags, &r->n_tags, xstrdup(v->tags[i]));
-	row_add(&a->reply->resources, &a->reply->n_resources, r);
+		ROW_ADD(r->tags, r->n_tags, xstrdup(v->tags[i]));
+	ROW_ADD(a->reply->resources, a->reply->n_resources, r);
 }
 
 static void
@@ -264,7 +261,7 @@ ticket_row(void *arg, const struct sched_ticket_info *t)
 	r->resource = field(t->resource_name);
 	r->created_ms = t->created_ms;
 	r->waiting = field(t->waiting_reason);
-	row_add(&a->reply->tickets, &a->reply->n_tickets, r);
+	ROW_ADD(a->reply->tickets, a->reply->n_tickets, r);
 }
 
 static void
@@ -325,7 +322,7 @@ pool_row(void *arg, const struct sched_pool_view *v)
 	r->starts_failed = v->starts_failed;
 	r->start_ms_avg = v->start_ms_avg;
 	r->last_start_ms = v->last_start_ms;
-	row_add(&a->reply->pools, &a->reply->n_pools, r);
+	ROW_ADD(a->reply->pools, a->reply->n_pools, r);
 }
 
 static void
@@ -426,7 +423,7 @@ cmd_broker_status(struct sched *s, const Resbus__V1__ControlRequest *req,
 		sb->who = field(st.standbys->peer[i].who);
 		sb->since_ms = st.standbys->peer[i].since_ms;
 		sb->heard_ms_ago = st.now_ms - st.standbys->peer[i].heard_ms;
-		row_add(&r->standbys, &r->n_standbys, sb);
+		ROW_ADD(r->standbys, r->n_standbys, sb);
 	}
 	a->reply->broker = r;
 	a->reply->ok = true;

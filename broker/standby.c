@@ -5,7 +5,8 @@
  * that will consume (on which it declares the brokers' queue) and the
  * one that will publish (on which it sends its beats).  Either lost,
  * both are dropped and made again STANDBY_RECONNECT_S later; when the
- * standby leads, the broker takes over whichever are up.
+ * standby leads, the broker takes both over if both are up (else it
+ * connects afresh).
  */
 #include "config.h"
 
